@@ -1,0 +1,142 @@
+//! `POST /jobs`: validate, store the input, write the job, enqueue its plan.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::JobsApi;
+use crate::auth::{Caller, is_tenant};
+use crate::clock;
+use crate::error::{ApiError, ErrorCode};
+use crate::job::{JobType, JobView};
+use crate::params;
+use crate::ports::{CreateOutcome, InputStore, JobStore, WorkMessage, WorkQueue};
+use crate::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
+
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    #[serde(rename = "type")]
+    pub job_type: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub params: Value,
+}
+
+#[derive(Debug)]
+pub struct Created {
+    pub job: JobView,
+    /// True when an `Idempotency-Key` matched an earlier request: nothing new was created.
+    pub replayed: bool,
+}
+
+impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
+    pub async fn create_job(
+        &self,
+        caller: &Caller,
+        request: CreateRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
+        let job_type = JobType::parse(&request.job_type)
+            .ok_or_else(|| ApiError::invalid("type", "must be one of bulk_message_sending, session_termination, ai_text_embedding, profile_field_update"))?;
+        let tenant = match request.tenant {
+            None => caller.tenant.clone(),
+            Some(t) if !is_tenant(&t) => {
+                return Err(ApiError::invalid("tenant", "must be a tenant id (lower-case letters, digits, - and _)"));
+            }
+            Some(t) if !caller.can_access(&t) => {
+                return Err(ApiError::field(ErrorCode::Forbidden, "tenant", "members create jobs in their own tenant only"));
+            }
+            Some(t) => t,
+        };
+        let valid = params::validate(job_type, request.params)?;
+        let stored_params = serde_json::to_vec(&valid.params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
+        let request_hash = sha256_hex(&[job_type.key().as_bytes(), tenant.as_bytes(), &stored_params]);
+
+        let now = clock::now();
+        let idempotency = match idempotency_key {
+            None => None,
+            Some(key) => {
+                if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ApiError::bad_param("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+                }
+                let pk = idempotency_pk(&tenant, &caller.user, key);
+                if let Some(earlier) = self.store.get_idempotency(&pk, now.unix_timestamp()).await? {
+                    return self.replay(&earlier, &request_hash).await;
+                }
+                Some(pk)
+            }
+        };
+
+        let id = ulid::Ulid::new().to_string();
+        let span = tracing::info_span!("create_job", job_id = %id, tenant = %tenant, job_type = job_type.key());
+        let _entered = span.enter();
+        let input_key = format!("inputs/{tenant}/{id}.json");
+        self.inputs.put(&input_key, stored_params).await?;
+        let record = JobRecord::new(NewJob {
+            id: id.clone(),
+            job_type,
+            tenant: tenant.clone(),
+            user: caller.user.clone(),
+            created_at: clock::format(now),
+            month: clock::month_of(now),
+            total: valid.total,
+            summary: valid.summary,
+            input_key,
+            expires_at: now.unix_timestamp() + i64::from(self.retention_days) * 86_400,
+        });
+        let idempotency_record = idempotency.map(|pk| IdempotencyRecord {
+            pk,
+            sk: IDEMPOTENCY_SK.to_string(),
+            job_id: id.clone(),
+            request_hash: request_hash.clone(),
+            expires_at: now.unix_timestamp() + IDEMPOTENCY_TTL_SECONDS,
+        });
+        match self.store.create(&record, idempotency_record.as_ref()).await? {
+            CreateOutcome::Created => {}
+            CreateOutcome::IdempotencyKeyTaken => {
+                // A concurrent request with the same key won the race: answer as it did.
+                let pk = idempotency_record.map(|r| r.pk).unwrap_or_default();
+                let earlier = self.store.get_idempotency(&pk, now.unix_timestamp()).await?
+                    .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyConflict, "a request with this Idempotency-Key is in progress; retry"))?;
+                return self.replay(&earlier, &request_hash).await;
+            }
+        }
+        self.enqueue(&record).await?;
+        tracing::info!(total = record.total, "job created");
+        Ok(Created { job: record.view(), replayed: false })
+    }
+
+    async fn replay(&self, earlier: &IdempotencyRecord, request_hash: &str) -> Result<Created, ApiError> {
+        if earlier.request_hash != request_hash {
+            return Err(ApiError::field(
+                ErrorCode::IdempotencyConflict,
+                "Idempotency-Key",
+                "this key was used with a different request in the last 24 hours",
+            ));
+        }
+        let job = self.store.get(&earlier.job_id).await?.ok_or_else(|| {
+            ApiError::new(ErrorCode::IdempotencyConflict, "the job created with this key no longer exists")
+        })?;
+        // The first attempt may have stored the job and then failed to enqueue it; planning is
+        // idempotent, so a replay of a still-queued job enqueues it again.
+        if job.status == crate::job::JobStatus::Queued {
+            self.enqueue(&job).await?;
+        }
+        Ok(Created { job: job.view(), replayed: true })
+    }
+
+    async fn enqueue(&self, job: &JobRecord) -> Result<(), ApiError> {
+        let message = WorkMessage::Plan { job_id: job.id.clone(), tenant: job.tenant.clone() };
+        if let Err(err) = self.queue.send(job.job_type, &message).await {
+            tracing::error!(job_id = %job.id, error = %err, "could not enqueue the job's plan");
+            let at = clock::format(clock::now());
+            if let Err(mark) = self.store.fail_queued(&job.id, "the job could not be queued", &at).await {
+                tracing::error!(job_id = %job.id, error = %mark, "could not mark the job failed");
+            }
+            return Err(ApiError::unavailable());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! HTTP ⇄ operations: routes, headers, bodies and status codes, over plain request and
+//! response types so that it is tested without Lambda or API Gateway.
+
+use serde::Serialize;
+
+use super::{CreateRequest, JobsApi};
+use crate::error::{ApiError, ErrorCode};
+use crate::listing::ListRequest;
+use crate::ports::{InputStore, JobStore, WorkQueue};
+
+/// Largest accepted request body. Lambda's own limit for a synchronous event is 6 MB;
+/// refusing earlier gives a clear 413 instead of a gateway error.
+pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+pub const OPENAPI_JSON: &str = include_str!("../../../openapi.json");
+
+#[derive(Clone, Debug, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    /// Path below the stage, e.g. `/jobs/01J…`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn json(status: u16, body: &impl Serialize) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+
+    fn empty(status: u16) -> HttpResponse {
+        HttpResponse { status, headers: vec![("cache-control".into(), "no-store".into())], body: Vec::new() }
+    }
+
+    fn error(err: &ApiError) -> HttpResponse {
+        HttpResponse::json(err.status(), &err.body())
+    }
+
+    fn with_header(mut self, name: &str, value: impl Into<String>) -> HttpResponse {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+enum Route<'a> {
+    OpenApi,
+    Jobs,
+    Job(&'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.strip_prefix("/jobs") {
+        _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
+        Some("") => Some(Route::Jobs),
+        Some(rest) => rest.strip_prefix('/').filter(|id| !id.is_empty() && !id.contains('/')).map(Route::Job),
+        None => None,
+    }
+}
+
+impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
+    pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        match self.dispatch(&request).await {
+            Ok(response) => response,
+            Err(err) => {
+                if err.status() >= 500 {
+                    tracing::error!(code = ?err.code, "request failed");
+                } else {
+                    tracing::info!(status = err.status(), code = ?err.code, field = ?err.field, "request refused");
+                }
+                HttpResponse::error(&err)
+            }
+        }
+    }
+
+    async fn dispatch(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+        let method = request.method.as_str();
+        let route = route(&request.path).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource"))?;
+        if let Route::OpenApi = route {
+            return match method {
+                "GET" | "HEAD" => Ok(HttpResponse {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: OPENAPI_JSON.as_bytes().to_vec(),
+                }),
+                _ => Err(method_not_allowed()),
+            };
+        }
+        if request.headers.iter().any(|(n, v)| n.len() + v.len() > MAX_HEADER_BYTES) {
+            return Err(ApiError::new(ErrorCode::PayloadTooLarge, "a request header is larger than 8 KiB"));
+        }
+        let caller = self.authenticate(request.header("authorization"))?;
+        let span = tracing::info_span!("request", tenant = %caller.tenant, user = %caller.user, method, job_id = tracing::field::Empty);
+        let _entered = span.enter();
+        match (route, method) {
+            (Route::Jobs, "POST") => {
+                let body = json_body::<CreateRequest>(request)?;
+                let created = self.create_job(&caller, body, request.header("idempotency-key")).await?;
+                span.record("job_id", created.job.id.as_str());
+                let response = HttpResponse::json(202, &created.job).with_header("location", format!("/jobs/{}", created.job.id));
+                Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+            }
+            (Route::Jobs, "GET") => {
+                let list = ListRequest::parse(&request.query)?;
+                Ok(HttpResponse::json(200, &self.list_jobs(&caller, &list).await?))
+            }
+            (Route::Job(id), "GET") => {
+                span.record("job_id", id);
+                Ok(HttpResponse::json(200, &self.get_job(&caller, id).await?))
+            }
+            (Route::Job(id), "DELETE") => {
+                span.record("job_id", id);
+                self.hide_job(&caller, id).await?;
+                Ok(HttpResponse::empty(204))
+            }
+            _ => Err(method_not_allowed()),
+        }
+    }
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this resource")
+}
+
+/// Decodes a JSON body: 415 unless it is declared JSON, 413 when too large, 400 when not
+/// JSON at all, 422 naming the field when well-formed but of the wrong shape.
+fn json_body<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    let content_type = request.header("content-type").unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "application/json" {
+        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
+    }
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than 5 MiB"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." { "body".to_string() } else { path };
+        ApiError::invalid(field, err.into_inner().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,321 @@
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::Settings;
+use crate::auth::{Claims, Role, mint};
+use crate::clock;
+use crate::memory::{MemoryInputs, MemoryQueue, MemoryStore};
+use crate::record::{JobRecord, NewJob};
+use crate::JobType;
+
+const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
+
+type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue>;
+
+fn api() -> Api {
+    JobsApi::new(
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        Settings { token_secret: SECRET.to_vec(), retention_days: 90 },
+    )
+}
+
+fn token(tenant: &str, user: &str, role: Role) -> String {
+    let exp = clock::now().unix_timestamp() as u64 + 600;
+    let claims = Claims { sub: user.into(), tenant: tenant.into(), role, exp, nbf: None, iat: None };
+    format!("Bearer {}", mint(SECRET, &claims).unwrap())
+}
+
+fn member() -> String {
+    token("acme", "alice", Role::Member)
+}
+
+fn request(method: &str, path: &str, auth: Option<&str>) -> HttpRequest {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(a) = auth {
+        headers.push(("authorization".to_string(), a.to_string()));
+    }
+    HttpRequest { method: method.into(), path: path.into(), query: vec![], headers, body: vec![] }
+}
+
+async fn call(api: &Api, req: HttpRequest) -> (u16, Value) {
+    let resp = api.handle(req).await;
+    let body = if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap() };
+    (resp.status, body)
+}
+
+async fn post(api: &Api, auth: &str, body: Value) -> (u16, Value) {
+    let mut req = request("POST", "/jobs", Some(auth));
+    req.body = serde_json::to_vec(&body).unwrap();
+    call(api, req).await
+}
+
+async fn list(api: &Api, auth: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = request("GET", "/jobs", Some(auth));
+    req.query = query.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    call(api, req).await
+}
+
+fn embedding_job() -> Value {
+    json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "d1", "text": "hello"}]}})
+}
+
+fn example_params(t: JobType) -> Value {
+    match t {
+        JobType::BulkMessageSending => json!({"channel": "email", "from": "ops@example.com", "subject": "Hi", "body": "Hello", "recipients": ["a@example.com", "b@example.com"]}),
+        JobType::SessionTermination => json!({"user_ids": ["u1", "u2"]}),
+        JobType::AiTextEmbedding => json!({"documents": [{"id": "d1", "text": "x"}, {"id": "d2", "text": "y"}]}),
+        JobType::ProfileFieldUpdate => json!({"field": "locale", "value": "de", "user_ids": ["u1", "u2"]}),
+    }
+}
+
+#[tokio::test]
+async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() {
+    let api = api();
+    for t in JobType::ALL {
+        let (status, job) = post(&api, &member(), json!({"type": t.key(), "params": example_params(t)})).await;
+        assert_eq!(status, 202, "{job}");
+        assert_eq!(job["type"], t.key());
+        assert_eq!(job["type_label"], t.label());
+        assert_eq!(job["tenant"], "acme");
+        assert_eq!(job["user"], "alice");
+        assert_eq!(job["status"], "queued");
+        assert_eq!(job["progress"], json!({"total": 2, "succeeded": 0, "failed": 0, "percent": 0}));
+        let id = job["id"].as_str().unwrap();
+        let stored = api.store.job(id).unwrap();
+        assert!(api.inputs.objects.lock().unwrap().contains_key(&stored.input_key));
+        let sent = api.queue.sent.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(sent, (t, crate::ports::WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }));
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_get_the_documented_error() {
+    let api = api();
+    let cases: Vec<(Option<&str>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+        (Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type", None),
+        (None, b"{}".to_vec(), 415, "unsupported_media_type", None),
+        (Some("application/json"), b"{\"type\":".to_vec(), 400, "invalid_json", None),
+        (Some("application/json"), b"[1,2]".to_vec(), 422, "validation_failed", Some("body")),
+        (Some("application/json"), br#"{"params":{}}"#.to_vec(), 422, "validation_failed", Some("body")),
+        (Some("application/json"), br#"{"type":"reboot","params":{}}"#.to_vec(), 422, "validation_failed", Some("type")),
+        (Some("application/json"), br#"{"type":"ai_text_embedding","params":{},"x":1}"#.to_vec(), 422, "validation_failed", Some("x")),
+        (Some("application/json; charset=utf-8"), br#"{"type":"ai_text_embedding","params":{"documents":[]}}"#.to_vec(), 422, "validation_failed", Some("params.documents")),
+        (Some("application/json"), br#"{"type":"ai_text_embedding","tenant":"Not A Slug","params":{}}"#.to_vec(), 422, "validation_failed", Some("tenant")),
+        (Some("application/json"), vec![b' '; MAX_BODY_BYTES + 1], 413, "payload_too_large", None),
+    ];
+    for (content_type, body, status, code, field) in cases {
+        let mut req = request("POST", "/jobs", Some(&member()));
+        req.headers.retain(|(n, _)| n != "content-type");
+        if let Some(ct) = content_type {
+            req.headers.push(("content-type".into(), ct.into()));
+        }
+        req.body = body;
+        let (got, err) = call(&api, req).await;
+        assert_eq!((got, err["error"]["code"].as_str(), err["error"]["field"].as_str()), (status, Some(code), field), "{err}");
+    }
+    assert!(api.store.job("x").is_none() && api.queue.sent.lock().unwrap().is_empty(), "nothing stored for bad input");
+}
+
+#[tokio::test]
+async fn members_cannot_create_for_or_see_other_tenants() {
+    let api = api();
+    let (status, err) = post(&api, &member(), json!({"type": "ai_text_embedding", "tenant": "globex", "params": {}})).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (403, Some("tenant")));
+    let (status, job) = post(&api, &token("root", "ops", Role::Admin), json!({"type": "ai_text_embedding", "tenant": "globex", "params": {"documents": [{"id": "a", "text": "b"}]}})).await;
+    assert_eq!((status, job["tenant"].as_str()), (202, Some("globex")));
+    let path = format!("/jobs/{}", job["id"].as_str().unwrap());
+    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 404);
+    assert_eq!(call(&api, request("DELETE", &path, Some(&member()))).await.0, 404);
+    assert_eq!(call(&api, request("GET", &path, Some(&token("globex", "bob", Role::Member)))).await.0, 200);
+    assert_eq!(list(&api, &member(), &[("tenant", "globex")]).await.0, 404);
+}
+
+#[tokio::test]
+async fn auth_failures_are_401_with_a_body() {
+    let api = api();
+    for auth in [None, Some("Bearer nope"), Some("Basic dXNlcjpwYXNz")] {
+        let (status, err) = call(&api, request("GET", "/jobs", auth)).await;
+        assert_eq!((status, err["error"]["code"].as_str()), (401, Some("unauthorized")));
+    }
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_the_same_job_and_refuses_a_different_body() {
+    let api = api();
+    let with_key = |body: Value, key: &str| {
+        let mut req = request("POST", "/jobs", Some(&member()));
+        req.headers.push(("idempotency-key".into(), key.into()));
+        req.body = serde_json::to_vec(&body).unwrap();
+        req
+    };
+    let first = api.handle(with_key(embedding_job(), "k-1")).await;
+    let second = api.handle(with_key(embedding_job(), "k-1")).await;
+    assert_eq!((first.status, second.status), (202, 202));
+    let id = |r: &HttpResponse| serde_json::from_slice::<Value>(&r.body).unwrap()["id"].clone();
+    assert_eq!(id(&first), id(&second));
+    assert!(second.headers.contains(&("idempotent-replayed".into(), "true".into())));
+    let mut other = embedding_job();
+    other["params"]["documents"][0]["text"] = json!("changed");
+    let (status, err) = call(&api, with_key(other, "k-1")).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("idempotency_conflict")));
+    let (status, err) = call(&api, with_key(embedding_job(), "bad key with spaces")).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (400, Some("Idempotency-Key")));
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_be_queued_fails_visibly_with_503() {
+    let api = api();
+    api.queue.broken.store(true, Ordering::Relaxed);
+    let (status, err) = post(&api, &member(), embedding_job()).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (503, Some("service_unavailable")));
+    let (_, page) = list(&api, &member(), &[]).await;
+    assert_eq!(page["items"][0]["status"], "failed");
+}
+
+#[tokio::test]
+async fn hiding_removes_from_lists_and_get_but_twice_is_fine() {
+    let api = api();
+    let (_, job) = post(&api, &member(), embedding_job()).await;
+    let path = format!("/jobs/{}", job["id"].as_str().unwrap());
+    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 200);
+    assert_eq!(call(&api, request("DELETE", &path, Some(&member()))).await.0, 204);
+    assert_eq!(call(&api, request("DELETE", &path, Some(&member()))).await.0, 204);
+    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 404);
+    assert_eq!(list(&api, &member(), &[]).await.1["items"], json!([]));
+    assert!(api.store.job(job["id"].as_str().unwrap()).is_some(), "the record stays");
+    assert_eq!(call(&api, request("DELETE", "/jobs/01JDOESNOTEXIST0000000000", Some(&member()))).await.0, 404);
+    assert_eq!(call(&api, request("GET", "/jobs/not-an-id", Some(&member()))).await.0, 404);
+}
+
+fn seeded(api: &Api, n: usize, tenant: &str, month: &str, status: crate::JobStatus) {
+    for i in 0..n {
+        let id = ulid::Ulid::new().to_string();
+        let mut r = JobRecord::new(NewJob {
+            id,
+            job_type: JobType::ALL[i % 4],
+            tenant: tenant.into(),
+            user: if i % 2 == 0 { "alice".into() } else { "Bob".into() },
+            created_at: format!("{month}-10T10:00:{:02}.{:03}Z", i / 1000 % 60, i % 1000),
+            month: month.into(),
+            total: 1,
+            summary: json!({}),
+            input_key: String::new(),
+            expires_at: 0,
+        });
+        r.status = status;
+        api.store.insert(r);
+    }
+}
+
+async fn all_pages(api: &Api, auth: &str, query: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q: Vec<(&str, &str)> = query.to_vec();
+        if let Some(c) = cursor.as_deref() {
+            q.push(("cursor", c));
+        }
+        let (status, page) = list(api, auth, &q).await;
+        assert_eq!(status, 200, "{page}");
+        pages.push(page["items"].as_array().unwrap().iter().map(|j| j["created_at"].as_str().unwrap().to_string()).collect());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return pages,
+        }
+        assert!(pages.len() < 100, "pagination does not end");
+    }
+}
+
+#[tokio::test]
+async fn pagination_returns_every_job_once_newest_first() {
+    let api = api();
+    seeded(&api, 60, "acme", "2026-11", crate::JobStatus::Queued);
+    seeded(&api, 5, "globex", "2026-11", crate::JobStatus::Queued);
+    let pages = all_pages(&api, &member(), &[("limit", "25")]).await;
+    assert_eq!(pages.iter().map(Vec::len).take(3).collect::<Vec<_>>(), vec![25, 25, 10]);
+    let all: Vec<String> = pages.concat();
+    let mut sorted = all.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(all, sorted, "newest first, no duplicates");
+    assert_eq!(all.len(), 60);
+    // Unfiltered pages read exactly the rows they return.
+    let evaluated: u32 = api.store.queries.lock().unwrap().iter().map(|q| q.limit).sum();
+    assert!(evaluated <= 60 + 25, "evaluated {evaluated}");
+}
+
+#[tokio::test]
+async fn filters_and_search_narrow_the_listing() {
+    let api = api();
+    seeded(&api, 40, "acme", "2026-11", crate::JobStatus::Completed);
+    seeded(&api, 3, "acme", "2026-11", crate::JobStatus::Failed);
+    let count = |pages: Vec<Vec<String>>| pages.concat().len();
+    assert_eq!(count(all_pages(&api, &member(), &[("status", "failed"), ("limit", "2")]).await), 3);
+    assert_eq!(count(all_pages(&api, &member(), &[("type", "session_termination")]).await), 11);
+    assert_eq!(count(all_pages(&api, &member(), &[("user", "Bob")]).await), 21);
+    assert_eq!(count(all_pages(&api, &member(), &[("q", "bo")]).await), 21);
+    assert_eq!(count(all_pages(&api, &member(), &[("q", "embed")]).await), 11);
+    assert_eq!(count(all_pages(&api, &member(), &[("q", "acm")]).await), 43);
+    assert_eq!(count(all_pages(&api, &member(), &[("created_from", "2026-11-11")]).await), 0);
+    assert_eq!(count(all_pages(&api, &member(), &[("created_to", "2026-11-10T10:00:00.005Z")]).await), 9);
+}
+
+#[tokio::test]
+async fn admins_list_across_tenants_and_months() {
+    let api = api();
+    let now = clock::now();
+    let this_month = clock::month_of(now);
+    let two_back = clock::previous_month(&clock::previous_month(&this_month).unwrap()).unwrap();
+    seeded(&api, 7, "acme", &this_month, crate::JobStatus::Queued);
+    seeded(&api, 6, "globex", &two_back, crate::JobStatus::Queued);
+    let admin = token("root", "ops", Role::Admin);
+    let pages = all_pages(&api, &admin, &[("limit", "5")]).await;
+    assert_eq!(pages.concat().len(), 13);
+    assert_eq!(all_pages(&api, &admin, &[("tenant", "globex")]).await.concat().len(), 6);
+}
+
+#[tokio::test]
+async fn cursors_are_bound_to_caller_and_filters() {
+    let api = api();
+    seeded(&api, 30, "acme", "2026-11", crate::JobStatus::Queued);
+    seeded(&api, 30, "globex", "2026-11", crate::JobStatus::Queued);
+    let (_, page) = list(&api, &member(), &[("limit", "10")]).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let other = token("globex", "bob", Role::Member);
+    for (auth, query) in [
+        (other.as_str(), vec![("limit", "10"), ("cursor", cursor)]),
+        (member().as_str(), vec![("status", "queued"), ("cursor", cursor)]),
+        (member().as_str(), vec![("cursor", "eyJ4Ijoi.forged")]),
+    ] {
+        let (status, err) = list(&api, auth, &query).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (400, Some("cursor")), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn routes_methods_and_openapi() {
+    let api = api();
+    assert_eq!(call(&api, request("GET", "/nope", Some(&member()))).await.0, 404);
+    assert_eq!(call(&api, request("PUT", "/jobs", Some(&member()))).await.0, 405);
+    assert_eq!(call(&api, request("PATCH", "/jobs/01J", Some(&member()))).await.0, 405);
+    let (status, doc) = call(&api, request("GET", "/openapi.json", None)).await;
+    assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    let mut operations: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "delete", "put", "patch"] {
+            if item.get(method).is_some() {
+                operations.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    operations.sort();
+    assert_eq!(operations, ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /openapi.json", "POST /jobs"]);
+    for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
+        let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
+        assert!(parsed.is_ok(), "{code} is not an ErrorCode");
+    }
+}

@@ -1,0 +1,74 @@
+//! The Jobs API as plain functions over the ports: what each operation does, independent of
+//! how requests arrive. `http` maps requests and responses onto these.
+
+mod create;
+pub mod http;
+mod list;
+
+use crate::auth::{Caller, TokenVerifier};
+use crate::clock;
+use crate::cursor::CursorCodec;
+use crate::error::ApiError;
+use crate::job::JobView;
+use crate::ports::{InputStore, JobStore, WorkQueue};
+
+pub use create::{CreateRequest, Created};
+pub use list::ListPage;
+
+pub struct Settings {
+    /// Secret that signs tokens (and, derived, cursors).
+    pub token_secret: Vec<u8>,
+    /// Days a job record is kept (DynamoDB TTL); also how far back listings look.
+    pub retention_days: u32,
+}
+
+pub struct JobsApi<S, I, Q> {
+    store: S,
+    inputs: I,
+    queue: Q,
+    tokens: TokenVerifier,
+    cursors: CursorCodec,
+    retention_days: u32,
+}
+
+impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
+    pub fn new(store: S, inputs: I, queue: Q, settings: Settings) -> Self {
+        JobsApi {
+            store,
+            inputs,
+            queue,
+            tokens: TokenVerifier::new(&settings.token_secret),
+            cursors: CursorCodec::new(&settings.token_secret),
+            retention_days: settings.retention_days,
+        }
+    }
+
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        self.tokens.verify(authorization)
+    }
+
+    /// A job the caller may see; anything else (unknown, hidden, other tenant) is a 404.
+    pub async fn get_job(&self, caller: &Caller, id: &str) -> Result<JobView, ApiError> {
+        if ulid::Ulid::from_string(id).is_err() {
+            return Err(ApiError::not_found());
+        }
+        match self.store.get(id).await? {
+            Some(job) if !job.is_hidden() && caller.can_access(&job.tenant) => Ok(job.view()),
+            _ => Err(ApiError::not_found()),
+        }
+    }
+
+    /// Hides a job from every listing. The work and its record go on; hiding twice is fine.
+    pub async fn hide_job(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
+        if ulid::Ulid::from_string(id).is_err() {
+            return Err(ApiError::not_found());
+        }
+        let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
+        if self.store.hide(id, guard, &clock::format(clock::now())).await? {
+            tracing::info!(job_id = id, "job hidden");
+            Ok(())
+        } else {
+            Err(ApiError::not_found())
+        }
+    }
+}

@@ -1,0 +1,337 @@
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+
+use crate::error::StoreError;
+use crate::job::JobStatus;
+use crate::ports::{CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, JobStore};
+use crate::record::{
+    IDEMPOTENCY_SK, IdempotencyRecord, JOB_SK, JobRecord, LIST_ATTRIBUTES, LIST_SORT_ATTRIBUTE, job_pk,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
+        DynamoJobStore { client, table: table.into() }
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| StoreError::aws("build Put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+/// The record's creation time: its expiry less the fixed TTL.
+fn created_epoch(idem: &IdempotencyRecord) -> i64 {
+    idem.expires_at - crate::record::IDEMPOTENCY_TTL_SECONDS
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn job_key(id: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(job_pk(id))), ("sk".to_string(), s(JOB_SK))])
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn string_key(item: &Item) -> IndexKey {
+    item.iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect()
+}
+
+impl JobStore for DynamoJobStore {
+    async fn create(&self, job: &JobRecord, idempotency: Option<&IdempotencyRecord>) -> Result<CreateOutcome, StoreError> {
+        let job_item = to_item(job)?;
+        let Some(idem) = idempotency else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(job_item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("dynamodb:PutItem", e))?;
+            return Ok(CreateOutcome::Created);
+        };
+        // An expired record that TTL has not swept yet counts as absent.
+        let mut idem_put = self.put(to_item(idem)?, "attribute_not_exists(pk) OR expires_at < :now")?;
+        if let Some(put) = idem_put.put.as_mut() {
+            put.expression_attribute_values =
+                Some(HashMap::from([(":now".to_string(), AttributeValue::N(created_epoch(idem).to_string()))]));
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(job_item, "attribute_not_exists(pk)")?)
+            .transact_items(idem_put)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(err) => {
+                let service = err.into_service_error();
+                if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) = &service {
+                    let idem_failed = tc
+                        .cancellation_reasons()
+                        .get(1)
+                        .and_then(|r| r.code())
+                        .is_some_and(|code| code == "ConditionalCheckFailed");
+                    if idem_failed {
+                        return Ok(CreateOutcome::IdempotencyKeyTaken);
+                    }
+                }
+                Err(StoreError::aws("dynamodb:TransactWriteItems", service))
+            }
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
+        let mut records = Vec::with_capacity(ids.len());
+        let mut pending: Vec<Item> = ids.iter().map(|id| job_key(id)).collect();
+        // BatchGetItem may return part of the keys as unprocessed under load; retry those with
+        // a short backoff, a bounded number of times.
+        for attempt in 0..5u32 {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio_sleep_ms(20 << attempt).await;
+            }
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| StoreError::aws("build BatchGetItem", e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("dynamodb:BatchGetItem", e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                records.push(from_item(item)?);
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Corrupt(format!("{} keys unprocessed after retries", pending.len())));
+        }
+        Ok(records)
+    }
+
+    async fn get_idempotency(&self, pk: &str, now_epoch: i64) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(IDEMPOTENCY_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        let record: Option<IdempotencyRecord> = out.item.map(from_item).transpose()?;
+        Ok(record.filter(|r| r.expires_at >= now_epoch))
+    }
+
+    async fn hide(&self, id: &str, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
+        let mut condition = "attribute_exists(pk)".to_string();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression(format!("REMOVE {} SET hidden_at = if_not_exists(hidden_at, :at)", LIST_ATTRIBUTES.join(", ")))
+            .expression_attribute_values(":at", s(at));
+        if let Some(tenant) = tenant {
+            condition.push_str(" AND tenant = :tenant");
+            request = request.expression_attribute_values(":tenant", s(tenant));
+        }
+        match request.condition_expression(condition).send().await {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if service.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(StoreError::aws("dynamodb:UpdateItem", service))
+                }
+            }
+        }
+    }
+
+    async fn fail_queued(&self, id: &str, reason: &str, at: &str) -> Result<(), StoreError> {
+        let error = AttributeValue::M(HashMap::from([
+            ("item".to_string(), s("*")),
+            ("reason".to_string(), s(reason)),
+        ]));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("SET #st = :failed, completed_at = :at, errors = :errors")
+            .condition_expression("#st = :queued")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":failed", s(JobStatus::Failed.key()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":errors", AttributeValue::L(vec![error]))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let service = err.into_service_error();
+                if service.is_conditional_check_failed_exception() {
+                    Ok(())
+                } else {
+                    Err(StoreError::aws("dynamodb:UpdateItem", service))
+                }
+            }
+        }
+    }
+
+    async fn query(&self, query: &IndexQuery) -> Result<IndexPage, StoreError> {
+        let partition_attr = query.index.partition_attribute();
+        let mut names = HashMap::from([("#p".to_string(), partition_attr.to_string())]);
+        let mut values = HashMap::from([(":p".to_string(), s(&query.partition))]);
+        let mut key_condition = "#p = :p".to_string();
+        match (&query.sort_from, &query.sort_to) {
+            (Some(from), Some(to)) => {
+                key_condition.push_str(&format!(" AND {LIST_SORT_ATTRIBUTE} BETWEEN :from AND :to"));
+                values.insert(":from".into(), s(from));
+                values.insert(":to".into(), s(to));
+            }
+            (Some(from), None) => {
+                key_condition.push_str(&format!(" AND {LIST_SORT_ATTRIBUTE} >= :from"));
+                values.insert(":from".into(), s(from));
+            }
+            (None, Some(to)) => {
+                key_condition.push_str(&format!(" AND {LIST_SORT_ATTRIBUTE} <= :to"));
+                values.insert(":to".into(), s(to));
+            }
+            (None, None) => {}
+        }
+        let filter = filter_expression(query, &mut names, &mut values);
+        let start_key = query
+            .start_key
+            .as_ref()
+            .map(|key| key.iter().map(|(k, v)| (k.clone(), s(v))).collect::<Item>());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(query.index.name())
+            .key_condition_expression(key_condition)
+            .set_filter_expression(filter)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .set_exclusive_start_key(start_key)
+            .scan_index_forward(false)
+            .limit(i32::try_from(query.limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
+        let key_attrs = ["pk", "sk", LIST_SORT_ATTRIBUTE, partition_attr];
+        let entries = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let id = item.get("id").and_then(|v| v.as_s().ok()).cloned()
+                    .ok_or_else(|| StoreError::Corrupt("index entry without id".into()))?;
+                let key = string_key(&item).into_iter().filter(|(k, _)| key_attrs.contains(&k.as_str())).collect();
+                Ok(IndexEntry { id, key })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(IndexPage { entries, last_key: out.last_evaluated_key.as_ref().map(string_key) })
+    }
+}
+
+/// Builds the filter over the attributes projected into the list indexes.
+fn filter_expression(
+    query: &IndexQuery,
+    names: &mut HashMap<String, String>,
+    values: &mut HashMap<String, AttributeValue>,
+) -> Option<String> {
+    let f = &query.filter;
+    let mut parts = Vec::new();
+    if let Some(status) = f.status {
+        names.insert("#st".into(), "status".into());
+        values.insert(":st".into(), s(status.key()));
+        parts.push("#st = :st".to_string());
+    }
+    if let Some(job_type) = f.job_type {
+        names.insert("#ty".into(), "job_type".into());
+        values.insert(":ty".into(), s(job_type.key()));
+        parts.push("#ty = :ty".to_string());
+    }
+    if let Some(user) = &f.user {
+        names.insert("#us".into(), "user".into());
+        values.insert(":us".into(), s(user));
+        parts.push("#us = :us".to_string());
+    }
+    if let Some(search) = &f.search {
+        names.insert("#te".into(), "tenant".into());
+        names.insert("#ul".into(), "user_lc".into());
+        values.insert(":q".into(), s(&search.term));
+        let mut any = vec!["begins_with(#te, :q)".to_string(), "begins_with(#ul, :q)".to_string()];
+        if !search.types.is_empty() {
+            names.insert("#ty".into(), "job_type".into());
+            let placeholders: Vec<String> = search
+                .types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    values.insert(format!(":qt{i}"), s(t.key()));
+                    format!(":qt{i}")
+                })
+                .collect();
+            any.push(format!("#ty IN ({})", placeholders.join(", ")));
+        }
+        parts.push(format!("({})", any.join(" OR ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
+async fn tokio_sleep_ms(ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}

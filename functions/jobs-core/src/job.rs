@@ -1,0 +1,175 @@
+//! What a job is, as the API shows it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobType {
+    BulkMessageSending,
+    SessionTermination,
+    AiTextEmbedding,
+    ProfileFieldUpdate,
+}
+
+impl JobType {
+    pub const ALL: [JobType; 4] = [
+        JobType::BulkMessageSending,
+        JobType::SessionTermination,
+        JobType::AiTextEmbedding,
+        JobType::ProfileFieldUpdate,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            JobType::BulkMessageSending => "bulk_message_sending",
+            JobType::SessionTermination => "session_termination",
+            JobType::AiTextEmbedding => "ai_text_embedding",
+            JobType::ProfileFieldUpdate => "profile_field_update",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JobType::BulkMessageSending => "Bulk Message Sending",
+            JobType::SessionTermination => "Session Termination",
+            JobType::AiTextEmbedding => "AI Text Embedding",
+            JobType::ProfileFieldUpdate => "Profile Field Update",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<JobType> {
+        JobType::ALL.into_iter().find(|t| t.key() == key)
+    }
+
+    /// The environment variable that carries this type's work queue URL.
+    pub fn queue_env_var(self) -> String {
+        format!("{}_QUEUE_URL", self.key().to_ascii_uppercase())
+    }
+
+    /// Whether a search term (already lower-cased) names this type: a prefix of its key,
+    /// of its label or of any word of its label ("embed" finds AI Text Embedding).
+    pub fn matches_search(self, term: &str) -> bool {
+        let label = self.label().to_ascii_lowercase();
+        self.key().starts_with(term)
+            || label.starts_with(term)
+            || label.split(' ').any(|word| word.starts_with(term))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    CompletedWithErrors,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::CompletedWithErrors,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::CompletedWithErrors => "completed_with_errors",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<JobStatus> {
+        JobStatus::ALL.into_iter().find(|s| s.key() == key)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub percent: u8,
+}
+
+impl Progress {
+    pub fn new(total: u64, succeeded: u64, failed: u64) -> Progress {
+        let done = succeeded.saturating_add(failed).min(total);
+        let percent = if total == 0 { 0 } else { (done.saturating_mul(100) / total) as u8 };
+        Progress { total, succeeded, failed, percent }
+    }
+}
+
+/// One sampled item failure, kept on the job for its details view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemError {
+    pub item: String,
+    pub reason: String,
+}
+
+/// A job as the API returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub type_label: String,
+    pub tenant: String,
+    pub status: JobStatus,
+    pub progress: Progress,
+    pub user: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub params_summary: serde_json::Value,
+    pub errors: Vec<ItemError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_keys_round_trip_through_serde_and_parse() {
+        for t in JobType::ALL {
+            let json = serde_json::to_value(t).unwrap();
+            assert_eq!(json, serde_json::json!(t.key()));
+            assert_eq!(JobType::parse(t.key()), Some(t));
+        }
+        assert_eq!(JobType::parse("Bulk Message Sending"), None);
+    }
+
+    #[test]
+    fn search_matches_key_label_and_label_words() {
+        assert!(JobType::AiTextEmbedding.matches_search("embed"));
+        assert!(JobType::AiTextEmbedding.matches_search("ai text"));
+        assert!(JobType::BulkMessageSending.matches_search("bulk_m"));
+        assert!(!JobType::BulkMessageSending.matches_search("session"));
+    }
+
+    #[test]
+    fn percent_is_floor_of_done_over_total_and_safe_for_zero() {
+        assert_eq!(Progress::new(0, 0, 0).percent, 0);
+        assert_eq!(Progress::new(3, 1, 0).percent, 33);
+        assert_eq!(Progress::new(3, 2, 1).percent, 100);
+        assert_eq!(Progress::new(10, 20, 0).percent, 100);
+    }
+
+    #[test]
+    fn queue_env_var_names() {
+        assert_eq!(JobType::SessionTermination.queue_env_var(), "SESSION_TERMINATION_QUEUE_URL");
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain of the jobs service. Entry points (Lambda functions, the infra tool, tests)
+//! depend on this crate; it holds no `main` and builds no clients of its own.
+
+pub mod api;
+pub mod auth;
+pub mod aws;
+pub mod clock;
+pub mod cursor;
+pub mod error;
+pub mod job;
+pub mod listing;
+pub mod logging;
+pub mod memory;
+pub mod params;
+pub mod ports;
+pub mod record;
+
+pub use error::{ApiError, ErrorCode};
+pub use job::{JobStatus, JobType};

@@ -1,0 +1,258 @@
+//! `GET /jobs`: which index answers a listing, with which key range and filter.
+//!
+//! | caller / filters            | index            | partition           |
+//! |-----------------------------|------------------|---------------------|
+//! | member, or admin + tenant   | `by_tenant`      | tenant              |
+//! | … + user                    | `by_tenant_user` | `tenant#user`       |
+//! | admin, no tenant            | `by_month`       | each month, newest first, back to the retention horizon |
+//!
+//! The created-date range is a key condition on `list_sk`; status, type, user (when not in
+//! the key) and `q` are filters on the projected attributes.
+
+use time::OffsetDateTime;
+
+use crate::auth::{Caller, is_tenant};
+use crate::clock::{self, DayEnd};
+use crate::error::{ApiError, ErrorCode};
+use crate::job::{JobStatus, JobType};
+use crate::params::is_user_id;
+use crate::ports::{ListFilter, Search};
+use crate::record::ListIndex;
+
+pub const DEFAULT_LIMIT: u32 = 25;
+pub const MAX_LIMIT: u32 = 100;
+pub const MAX_SEARCH_CHARS: usize = 100;
+const KNOWN_PARAMS: [&str; 9] =
+    ["type", "status", "user", "tenant", "q", "created_from", "created_to", "limit", "cursor"];
+
+/// A validated `GET /jobs` query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    pub job_type: Option<JobType>,
+    pub status: Option<JobStatus>,
+    pub user: Option<String>,
+    pub tenant: Option<String>,
+    pub search: Option<String>,
+    pub created_from: Option<String>,
+    pub created_to: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl ListRequest {
+    /// Validates query parameters; each problem is a 400 naming the parameter.
+    pub fn parse(params: &[(String, String)]) -> Result<ListRequest, ApiError> {
+        let mut req = ListRequest { limit: DEFAULT_LIMIT, ..ListRequest::default() };
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in params {
+            if !KNOWN_PARAMS.contains(&name.as_str()) {
+                return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter"));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(ApiError::bad_param(name.as_str(), "given more than once"));
+            }
+            if value.is_empty() {
+                continue;
+            }
+            let bad = |msg: &str| ApiError::bad_param(name.as_str(), msg);
+            match name.as_str() {
+                "type" => req.job_type = Some(JobType::parse(value).ok_or_else(|| bad("unknown job type"))?),
+                "status" => req.status = Some(JobStatus::parse(value).ok_or_else(|| bad("unknown status"))?),
+                "user" if is_user_id(value) => req.user = Some(value.clone()),
+                "user" => return Err(bad("must be 1 to 128 printable characters")),
+                "tenant" if is_tenant(value) => req.tenant = Some(value.clone()),
+                "tenant" => return Err(bad("must be a tenant id (lower-case letters, digits, - and _)")),
+                "q" if value.chars().count() <= MAX_SEARCH_CHARS && !value.chars().any(char::is_control) => {
+                    req.search = Some(value.trim().to_lowercase()).filter(|q| !q.is_empty());
+                }
+                "q" => return Err(bad("must be at most 100 printable characters")),
+                "created_from" => req.created_from = Some(bound(value, DayEnd::Start).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))?),
+                "created_to" => req.created_to = Some(bound(value, DayEnd::End).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))?),
+                "limit" => {
+                    req.limit = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| bad("must be an integer from 1 to 100"))?;
+                }
+                _ => req.cursor = Some(value.clone()),
+            }
+        }
+        if let (Some(from), Some(to)) = (&req.created_from, &req.created_to) {
+            if from > to {
+                return Err(ApiError::bad_param("created_from", "must not be after created_to"));
+            }
+        }
+        Ok(req)
+    }
+}
+
+fn bound(value: &str, end: DayEnd) -> Option<String> {
+    clock::parse_bound(value, end).filter(|t| (1970..=9999).contains(&t.year())).map(clock::format)
+}
+
+/// Where a listing's entries come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Partitions {
+    One(String),
+    /// Month buckets from `newest` back to `oldest`, inclusive.
+    Months { newest: String, oldest: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListPlan {
+    pub index: ListIndex,
+    pub partitions: Partitions,
+    pub sort_from: Option<String>,
+    pub sort_to: Option<String>,
+    pub filter: ListFilter,
+    /// Binds cursors to this caller and these filters.
+    pub scope: String,
+}
+
+/// Chooses the index, partitions and filter for a listing. Members listing another tenant
+/// get a 404, as for every other cross-tenant access.
+pub fn plan(caller: &Caller, req: &ListRequest, now: OffsetDateTime, retention_days: u32) -> Result<ListPlan, ApiError> {
+    let tenant = match (&req.tenant, caller.is_admin()) {
+        (Some(t), false) if *t != caller.tenant => return Err(ApiError::new(ErrorCode::NotFound, "no such tenant")),
+        (_, false) => Some(caller.tenant.clone()),
+        (t, true) => t.clone(),
+    };
+    let mut filter = ListFilter {
+        status: req.status,
+        job_type: req.job_type,
+        user: None,
+        search: req.search.as_ref().map(|term| Search {
+            term: term.clone(),
+            types: JobType::ALL.into_iter().filter(|t| t.matches_search(term)).collect(),
+        }),
+    };
+    let (index, partitions) = match (&tenant, &req.user) {
+        (Some(t), Some(u)) => (ListIndex::ByTenantUser, Partitions::One(format!("{t}#{u}"))),
+        (Some(t), None) => (ListIndex::ByTenant, Partitions::One(t.clone())),
+        (None, user) => {
+            filter.user = user.clone();
+            let newest = match req.created_to.as_deref().and_then(|to| clock::parse_bound(to, DayEnd::End)) {
+                Some(to) if to < now => clock::month_of(to),
+                _ => clock::month_of(now),
+            };
+            let horizon = clock::month_of(now - time::Duration::days(i64::from(retention_days)));
+            let oldest = match req.created_from.as_deref().and_then(|f| clock::parse_bound(f, DayEnd::Start)) {
+                Some(from) if clock::month_of(from) > horizon => clock::month_of(from),
+                _ => horizon,
+            };
+            (ListIndex::ByMonth, Partitions::Months { newest, oldest })
+        }
+    };
+    let scope = format!(
+        "{}:{}|tenant={}|type={}|status={}|user={}|q={}|from={}|to={}",
+        if caller.is_admin() { "admin" } else { "member" },
+        caller.tenant,
+        tenant.as_deref().unwrap_or("*"),
+        req.job_type.map(JobType::key).unwrap_or(""),
+        req.status.map(JobStatus::key).unwrap_or(""),
+        req.user.as_deref().unwrap_or(""),
+        req.search.as_deref().unwrap_or(""),
+        req.created_from.as_deref().unwrap_or(""),
+        req.created_to.as_deref().unwrap_or(""),
+    );
+    Ok(ListPlan {
+        index,
+        partitions,
+        // `list_sk` is `<created_at>#<id>`: '#' sorts before digits, '~' after every id char.
+        sort_from: req.created_from.clone(),
+        sort_to: req.created_to.as_ref().map(|to| format!("{to}#~")),
+        filter,
+        scope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use time::macros::datetime;
+
+    fn q(pairs: &[(&str, &str)]) -> Result<ListRequest, ApiError> {
+        let owned: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        ListRequest::parse(&owned)
+    }
+
+    fn caller(role: Role) -> Caller {
+        Caller { user: "alice".into(), tenant: "acme".into(), role }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-28 12:00 UTC);
+
+    #[test]
+    fn parses_every_parameter() {
+        let req = q(&[("type", "ai_text_embedding"), ("status", "running"), ("user", "bob"),
+                      ("tenant", "acme"), ("q", " Emb "), ("created_from", "2026-11-01"),
+                      ("created_to", "2026-11-30"), ("limit", "50"), ("cursor", "abc")]).unwrap();
+        assert_eq!(req.job_type, Some(JobType::AiTextEmbedding));
+        assert_eq!(req.status, Some(JobStatus::Running));
+        assert_eq!(req.search.as_deref(), Some("emb"));
+        assert_eq!(req.created_from.as_deref(), Some("2026-11-01T00:00:00.000Z"));
+        assert_eq!(req.created_to.as_deref(), Some("2026-11-30T23:59:59.999Z"));
+        assert_eq!(req.limit, 50);
+        assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn bad_parameters_are_400_naming_the_parameter() {
+        for (pairs, field) in [
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "101")], "limit"),
+            (vec![("limit", "ten")], "limit"),
+            (vec![("type", "reboot")], "type"),
+            (vec![("status", "done")], "status"),
+            (vec![("tenant", "ACME")], "tenant"),
+            (vec![("created_from", "last week")], "created_from"),
+            (vec![("created_from", "2026-11-30"), ("created_to", "2026-11-01")], "created_from"),
+            (vec![("sort", "asc")], "sort"),
+            (vec![("limit", "5"), ("limit", "6")], "limit"),
+        ] {
+            let err = q(&pairs).unwrap_err();
+            assert_eq!((err.status(), err.field.as_deref()), (400, Some(field)), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn members_list_their_own_tenant_only() {
+        let member = caller(Role::Member);
+        let plan = plan(&member, &q(&[]).unwrap(), NOW, 90).unwrap();
+        assert_eq!((plan.index, plan.partitions), (ListIndex::ByTenant, Partitions::One("acme".into())));
+        let err = super::plan(&member, &q(&[("tenant", "globex")]).unwrap(), NOW, 90).unwrap_err();
+        assert_eq!(err.status(), 404);
+    }
+
+    #[test]
+    fn user_filter_uses_the_per_user_index_within_a_tenant() {
+        let p = plan(&caller(Role::Admin), &q(&[("tenant", "globex"), ("user", "bob")]).unwrap(), NOW, 90).unwrap();
+        assert_eq!(p.index, ListIndex::ByTenantUser);
+        assert_eq!(p.partitions, Partitions::One("globex#bob".into()));
+        assert_eq!(p.filter.user, None);
+    }
+
+    #[test]
+    fn admin_without_tenant_walks_months_back_to_the_horizon() {
+        let p = plan(&caller(Role::Admin), &q(&[("user", "bob")]).unwrap(), NOW, 90).unwrap();
+        assert_eq!(p.index, ListIndex::ByMonth);
+        assert_eq!(p.partitions, Partitions::Months { newest: "2026-11".into(), oldest: "2026-08".into() });
+        assert_eq!(p.filter.user.as_deref(), Some("bob"));
+        let p = plan(&caller(Role::Admin), &q(&[("created_from", "2026-10-15"), ("created_to", "2026-10-20")]).unwrap(), NOW, 90).unwrap();
+        assert_eq!(p.partitions, Partitions::Months { newest: "2026-10".into(), oldest: "2026-10".into() });
+        assert_eq!(p.sort_to.as_deref(), Some("2026-10-20T23:59:59.999Z#~"));
+    }
+
+    #[test]
+    fn search_resolves_matching_types_and_scope_binds_filters() {
+        let admin = caller(Role::Admin);
+        let p = plan(&admin, &q(&[("q", "sess")]).unwrap(), NOW, 90).unwrap();
+        assert_eq!(p.filter.search.unwrap().types, vec![JobType::SessionTermination]);
+        let a = plan(&admin, &q(&[("status", "failed")]).unwrap(), NOW, 90).unwrap().scope;
+        let b = plan(&admin, &q(&[("status", "running")]).unwrap(), NOW, 90).unwrap().scope;
+        let c = plan(&caller(Role::Member), &q(&[("status", "failed")]).unwrap(), NOW, 90).unwrap().scope;
+        assert!(a != b && a != c);
+    }
+}

@@ -1,0 +1,168 @@
+//! In-memory adapters of the ports, with DynamoDB's semantics where the domain relies on
+//! them (sparse indexes, descending keyset pages, `Limit` before the filter). For tests and
+//! benchmarks of the domain without AWS.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::error::StoreError;
+use crate::job::JobType;
+use crate::ports::{CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, WorkMessage, WorkQueue};
+use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    jobs: Mutex<BTreeMap<String, JobRecord>>,
+    idempotency: Mutex<BTreeMap<String, IdempotencyRecord>>,
+    /// Index queries served, to assert read costs.
+    pub queries: Mutex<Vec<IndexQuery>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MemoryStore {
+    pub fn insert(&self, job: JobRecord) {
+        lock(&self.jobs).insert(job.id.clone(), job);
+    }
+
+    pub fn job(&self, id: &str) -> Option<JobRecord> {
+        lock(&self.jobs).get(id).cloned()
+    }
+
+    fn partition_of(job: &JobRecord, index: ListIndex) -> Option<&String> {
+        match index {
+            ListIndex::ByTenant => job.list_tenant.as_ref(),
+            ListIndex::ByTenantUser => job.list_tenant_user.as_ref(),
+            ListIndex::ByMonth => job.list_month.as_ref(),
+        }
+    }
+
+    fn matches(job: &JobRecord, q: &IndexQuery) -> bool {
+        let f = &q.filter;
+        f.status.is_none_or(|s| s == job.status)
+            && f.job_type.is_none_or(|t| t == job.job_type)
+            && f.user.as_ref().is_none_or(|u| *u == job.user)
+            && f.search.as_ref().is_none_or(|s| {
+                s.types.contains(&job.job_type) || job.tenant.starts_with(&s.term) || job.user_lc.starts_with(&s.term)
+            })
+    }
+}
+
+impl JobStore for MemoryStore {
+    async fn create(&self, job: &JobRecord, idem: Option<&IdempotencyRecord>) -> Result<CreateOutcome, StoreError> {
+        if let Some(idem) = idem {
+            let mut records = lock(&self.idempotency);
+            if records.contains_key(&idem.pk) {
+                return Ok(CreateOutcome::IdempotencyKeyTaken);
+            }
+            records.insert(idem.pk.clone(), idem.clone());
+        }
+        self.insert(job.clone());
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.job(id))
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
+        let jobs = lock(&self.jobs);
+        Ok(ids.iter().filter_map(|id| jobs.get(id).cloned()).collect())
+    }
+
+    async fn get_idempotency(&self, pk: &str, now: i64) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(lock(&self.idempotency).get(pk).filter(|r| r.expires_at >= now).cloned())
+    }
+
+    async fn hide(&self, id: &str, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs.get_mut(id) {
+            Some(job) if tenant.is_none_or(|t| t == job.tenant) => {
+                job.hidden_at.get_or_insert_with(|| at.to_string());
+                job.list_sk = None;
+                job.list_tenant = None;
+                job.list_tenant_user = None;
+                job.list_month = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn fail_queued(&self, id: &str, _reason: &str, at: &str) -> Result<(), StoreError> {
+        if let Some(job) = lock(&self.jobs).get_mut(id).filter(|j| j.status == crate::job::JobStatus::Queued) {
+            job.status = crate::job::JobStatus::Failed;
+            job.completed_at = Some(at.to_string());
+        }
+        Ok(())
+    }
+
+    async fn query(&self, q: &IndexQuery) -> Result<IndexPage, StoreError> {
+        lock(&self.queries).push(q.clone());
+        let jobs = lock(&self.jobs);
+        let mut in_partition: Vec<&JobRecord> = jobs
+            .values()
+            .filter(|j| Self::partition_of(j, q.index) == Some(&q.partition))
+            .filter(|j| {
+                let sk = j.list_sk.as_deref().unwrap_or("");
+                q.sort_from.as_deref().is_none_or(|f| sk >= f) && q.sort_to.as_deref().is_none_or(|t| sk <= t)
+            })
+            .collect();
+        in_partition.sort_by(|a, b| b.list_sk.cmp(&a.list_sk));
+        let after = q.start_key.as_ref().and_then(|k| k.get("list_sk")).cloned();
+        let evaluated: Vec<&JobRecord> = in_partition
+            .into_iter()
+            .filter(|j| after.as_ref().is_none_or(|a| j.list_sk.as_ref() < Some(a)))
+            .take(q.limit as usize)
+            .collect();
+        // Like DynamoDB: reaching `Limit` yields a LastEvaluatedKey even if nothing follows.
+        let more = evaluated.len() == q.limit as usize;
+        let key = |j: &JobRecord| {
+            BTreeMap::from([
+                ("pk".to_string(), j.pk.clone()),
+                ("sk".to_string(), j.sk.clone()),
+                ("list_sk".to_string(), j.list_sk.clone().unwrap_or_default()),
+                (q.index.partition_attribute().to_string(), q.partition.clone()),
+            ])
+        };
+        Ok(IndexPage {
+            entries: evaluated
+                .iter()
+                .filter(|j| Self::matches(j, q))
+                .map(|j| IndexEntry { id: j.id.clone(), key: key(j) })
+                .collect(),
+            last_key: if more { evaluated.last().map(|j| key(j)) } else { None },
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryInputs {
+    pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl InputStore for MemoryInputs {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        lock(&self.objects).insert(key.to_string(), body);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<(JobType, WorkMessage)>>,
+    /// When set, sending fails (to test the enqueue-failure path).
+    pub broken: std::sync::atomic::AtomicBool,
+}
+
+impl WorkQueue for MemoryQueue {
+    async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
+        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Corrupt("queue unavailable".into()));
+        }
+        lock(&self.sent).push((job_type, message.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! How jobs are stored: the items of the one Jobs table and their keys.
+//!
+//! | item        | pk                         | sk      |
+//! |-------------|----------------------------|---------|
+//! | job         | `JOB#<id>`                 | `JOB`   |
+//! | idempotency | `IDEM#<sha256(tenant, user, key)>` | `IDEM` |
+//!
+//! A visible job also carries the list-index attributes (`list_sk` plus one partition
+//! attribute per index). Hiding a job removes them, which drops it from every list index;
+//! nothing else ever writes them, so progress updates cannot bring a hidden job back.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::job::{ItemError, JobStatus, JobType, JobView, Progress};
+
+pub const JOB_SK: &str = "JOB";
+pub const IDEMPOTENCY_SK: &str = "IDEM";
+
+/// The list indexes. Each is sparse (only visible jobs have its partition attribute),
+/// sorted by `list_sk` = `<created_at>#<id>`, and projects only what list filters read,
+/// so progress writes never touch an index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListIndex {
+    /// Partition `list_tenant` = tenant: a tenant's jobs.
+    ByTenant,
+    /// Partition `list_tenant_user` = `<tenant>#<user>`: one user's jobs in a tenant.
+    ByTenantUser,
+    /// Partition `list_month` = `yyyy-mm`: every tenant's jobs, one bucket per month.
+    ByMonth,
+}
+
+impl ListIndex {
+    pub fn name(self) -> &'static str {
+        match self {
+            ListIndex::ByTenant => "by_tenant",
+            ListIndex::ByTenantUser => "by_tenant_user",
+            ListIndex::ByMonth => "by_month",
+        }
+    }
+
+    pub fn partition_attribute(self) -> &'static str {
+        match self {
+            ListIndex::ByTenant => "list_tenant",
+            ListIndex::ByTenantUser => "list_tenant_user",
+            ListIndex::ByMonth => "list_month",
+        }
+    }
+}
+
+pub const LIST_SORT_ATTRIBUTE: &str = "list_sk";
+/// Attributes projected into every list index: what filters and search read.
+pub const LIST_PROJECTION: [&str; 6] = ["id", "job_type", "tenant", "user", "user_lc", "status"];
+pub const LIST_ATTRIBUTES: [&str; 4] = ["list_sk", "list_tenant", "list_tenant_user", "list_month"];
+
+pub fn job_pk(id: &str) -> String {
+    format!("JOB#{id}")
+}
+
+pub fn list_sort_key(created_at: &str, id: &str) -> String {
+    format!("{created_at}#{id}")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub job_type: JobType,
+    pub tenant: String,
+    pub user: String,
+    pub user_lc: String,
+    pub status: JobStatus,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    pub summary: Value,
+    /// Where the full, validated params are stored (the input store).
+    pub input_key: String,
+    #[serde(default)]
+    pub errors: Vec<ItemError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_at: Option<String>,
+    /// Epoch seconds after which DynamoDB TTL removes the record.
+    pub expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_tenant_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_month: Option<String>,
+}
+
+/// What a new job is made of; the record adds keys and the list-index attributes.
+pub struct NewJob {
+    pub id: String,
+    pub job_type: JobType,
+    pub tenant: String,
+    pub user: String,
+    pub created_at: String,
+    pub month: String,
+    pub total: u64,
+    pub summary: Value,
+    pub input_key: String,
+    pub expires_at: i64,
+}
+
+impl JobRecord {
+    pub fn new(job: NewJob) -> JobRecord {
+        let list_sk = list_sort_key(&job.created_at, &job.id);
+        JobRecord {
+            pk: job_pk(&job.id),
+            sk: JOB_SK.to_string(),
+            list_sk: Some(list_sk),
+            list_tenant: Some(job.tenant.clone()),
+            list_tenant_user: Some(format!("{}#{}", job.tenant, job.user)),
+            list_month: Some(job.month),
+            user_lc: job.user.to_lowercase(),
+            id: job.id,
+            job_type: job.job_type,
+            tenant: job.tenant,
+            user: job.user,
+            status: JobStatus::Queued,
+            total: job.total,
+            succeeded: 0,
+            failed: 0,
+            created_at: job.created_at,
+            started_at: None,
+            completed_at: None,
+            summary: job.summary,
+            input_key: job.input_key,
+            errors: Vec::new(),
+            hidden_at: None,
+            expires_at: job.expires_at,
+        }
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        self.hidden_at.is_some()
+    }
+
+    pub fn view(&self) -> JobView {
+        JobView {
+            id: self.id.clone(),
+            job_type: self.job_type,
+            type_label: self.job_type.label().to_string(),
+            tenant: self.tenant.clone(),
+            status: self.status,
+            progress: Progress::new(self.total, self.succeeded, self.failed),
+            user: self.user.clone(),
+            created_at: self.created_at.clone(),
+            started_at: self.started_at.clone(),
+            completed_at: self.completed_at.clone(),
+            params_summary: self.summary.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+/// Remembers which job an `Idempotency-Key` created, for 24 hours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub pk: String,
+    pub sk: String,
+    pub job_id: String,
+    pub request_hash: String,
+    pub expires_at: i64,
+}
+
+pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
+
+pub fn idempotency_pk(tenant: &str, user: &str, key: &str) -> String {
+    let digest = sha256_hex(&[tenant.as_bytes(), user.as_bytes(), key.as_bytes()]);
+    format!("IDEM#{digest}")
+}
+
+/// SHA-256 of the parts, each terminated by a NUL so that ("ab","c") ≠ ("a","bc").
+pub fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in parts {
+        ctx.update(part);
+        ctx.update(&[0]);
+    }
+    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> JobRecord {
+        JobRecord::new(NewJob {
+            id: "01JDEMO".into(),
+            job_type: JobType::AiTextEmbedding,
+            tenant: "acme".into(),
+            user: "Alice".into(),
+            created_at: "2026-11-28T10:00:00.000Z".into(),
+            month: "2026-11".into(),
+            total: 3,
+            summary: serde_json::json!({"documents": 3}),
+            input_key: "inputs/acme/01JDEMO.json".into(),
+            expires_at: 1,
+        })
+    }
+
+    #[test]
+    fn new_record_is_queued_and_in_every_list_index() {
+        let r = record();
+        assert_eq!((r.pk.as_str(), r.sk.as_str()), ("JOB#01JDEMO", "JOB"));
+        assert_eq!(r.list_sk.as_deref(), Some("2026-11-28T10:00:00.000Z#01JDEMO"));
+        assert_eq!(r.list_tenant_user.as_deref(), Some("acme#Alice"));
+        assert_eq!(r.user_lc, "alice");
+        assert_eq!(r.status, JobStatus::Queued);
+    }
+
+    #[test]
+    fn item_has_no_null_index_keys_and_round_trips() {
+        let mut r = record();
+        r.list_month = None;
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&r).unwrap();
+        assert!(!item.contains_key("list_month"), "absent, not NULL: index keys must be missing");
+        assert!(!item.contains_key("hidden_at"));
+        let back: JobRecord = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn view_maps_type_label_and_progress() {
+        let mut r = record();
+        r.succeeded = 1;
+        r.failed = 1;
+        let v = serde_json::to_value(r.view()).unwrap();
+        assert_eq!(v["type"], "ai_text_embedding");
+        assert_eq!(v["type_label"], "AI Text Embedding");
+        assert_eq!(v["progress"], serde_json::json!({"total": 3, "succeeded": 1, "failed": 1, "percent": 66}));
+        assert_eq!(v["completed_at"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn idempotency_keys_do_not_collide_across_part_boundaries() {
+        assert_ne!(idempotency_pk("acme", "ab", "c"), idempotency_pk("acme", "a", "bc"));
+        assert_eq!(idempotency_pk("acme", "a", "k"), idempotency_pk("acme", "a", "k"));
+    }
+}
