@@ -27,6 +27,7 @@ main() {
     load_env
     if healthy; then
         say "already healthy on $ENDPOINT"
+        warn_if_executor_changed
         exit 0
     fi
     mkdir -p "$RUN_DIR"
@@ -143,10 +144,23 @@ install_venv() {
 
 # The executor plugin, re-installed whenever its source changes. Installed from a
 # copy in .run so that the build leaves nothing (build/, *.egg-info) in the repo.
+executor_hash() {
+    (cd "$LS_DIR/executor" && find pyproject.toml localstack_host_executor -type f \( -name '*.py' -o -name '*.toml' \) \
+        | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+# A running LocalStack keeps the plugin it started with.
+warn_if_executor_changed() {
+    local stamp="$VENV/.executor"
+    if [ "$(cat "$MODE_FILE" 2>/dev/null || true)" = host ] && [ -f "$stamp" ] \
+        && [ "$(cat "$stamp")" != "$(executor_hash)" ]; then
+        say "note: executor/ changed since LocalStack started; run stop.sh and start.sh to load it"
+    fi
+}
+
 install_executor() {
     local src="$LS_DIR/executor" stamp="$VENV/.executor" want
-    want=$(cd "$src" && find pyproject.toml localstack_host_executor -type f -name '*.py' -o -name '*.toml' \
-        | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+    want=$(executor_hash)
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return
     fi

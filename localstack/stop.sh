@@ -14,17 +14,28 @@ LS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 STOP_TIMEOUT="${LOCALSTACK_STOP_TIMEOUT:-20}"
 
-# "pid:starttime" of every descendant of $1; the start time tells a process from a
-# later one that reuses its PID.
+# "pid:starttime" of every descendant of $1, read from /proc (no ps needed). The
+# start time tells a process from a later one that reuses its PID.
 descendants() {
-    local parent=$1 child
-    for child in $(ps -o pid= --ppid "$parent" 2>/dev/null); do
-        echo "$child:$(start_time "$child")"
-        descendants "$child"
-    done
+    awk -v root="$1" '
+        FNR == 1 {
+            pid = FILENAME; gsub(/[^0-9]/, "", pid)
+            rest = $0; sub(/^.*\) /, "", rest)   # drop "pid (comm) ": comm may hold spaces
+            split(rest, field, " ")             # field[2] = ppid, field[20] = starttime
+            parent[pid] = field[2]; started[pid] = field[20]
+        }
+        END {
+            queue[1] = root; head = 1; tail = 1
+            while (head <= tail) {
+                current = queue[head++]
+                for (pid in parent) if (parent[pid] == current) { queue[++tail] = pid; print pid ":" started[pid] }
+            }
+        }' /proc/[0-9]*/stat 2>/dev/null || true
 }
 
-start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null || true; }
+start_time() {
+    awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null || true
+}
 
 stop_host() {
     local pid

@@ -1,1 +1,116 @@
-fn main(){}
+//! infra: build, deploy and tear down the jobs stack; print outputs; mint dev tokens; seed.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use infra::{DEFAULT_STACK, Target, deploy, package, repo_root, seed, token};
+
+#[derive(Parser)]
+#[command(about = "Build, deploy and operate the jobs stack (LocalStack by default).")]
+struct Cli {
+    /// Talk to a real AWS account (the SDK's usual configuration) instead of LocalStack.
+    #[arg(long, global = true, env = "INFRA_AWS")]
+    aws: bool,
+    #[arg(long, global = true, default_value = DEFAULT_STACK, env = "JOBS_STACK")]
+    stack: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build release zips of every function in template.yaml into .artifacts/lambda.
+    Build {
+        #[arg(long, default_value = default_arch())]
+        arch: String,
+    },
+    /// Build, upload and create or update the stack; then print its outputs.
+    Deploy {
+        #[arg(long, default_value = default_arch())]
+        arch: String,
+        /// Bucket for function zips (created if missing).
+        #[arg(long, default_value = "jobs-artifacts", env = "JOBS_ARTIFACTS_BUCKET")]
+        artifacts_bucket: String,
+    },
+    /// Print the stack's outputs (API URL, Jobs page URL, table and queue names).
+    Outputs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a bearer token signed with the deployment's secret.
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Create a few demo jobs of every type through the API.
+    Seed,
+    /// Delete the stack (after emptying its input bucket).
+    Destroy,
+}
+
+const fn default_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
+}
+
+fn read_template() -> Result<String> {
+    let path = repo_root().join("template.yaml");
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+}
+
+async fn print_outputs(target: &Target, stack: &str, json: bool) -> Result<()> {
+    let outputs = target.outputs(stack).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outputs)?);
+    } else {
+        for (key, value) in &outputs {
+            println!("{key:<32} {value}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Build { arch } => {
+            let template = read_template()?;
+            for built in package::build(&package::functions_in_template(&template)?, &arch)? {
+                println!("{}  {}", built.zip.display(), built.sha256);
+            }
+        }
+        Command::Deploy { arch, artifacts_bucket } => {
+            let template = read_template()?;
+            let built = package::build(&package::functions_in_template(&template)?, &arch)?;
+            let target = Target::load(cli.aws).await;
+            let secret = token::secret()?;
+            let options = deploy::DeployOptions {
+                stack: &cli.stack,
+                artifacts_bucket: &artifacts_bucket,
+                architecture: &arch,
+                token_secret: &secret,
+            };
+            deploy::deploy(&target, &template, &built, &options).await?;
+            print_outputs(&target, &cli.stack, false).await?;
+        }
+        Command::Outputs { json } => print_outputs(&Target::load(cli.aws).await, &cli.stack, json).await?,
+        Command::Token { tenant, user, admin, ttl } => {
+            let secret = token::secret()?;
+            println!("{}", token::dev_token(&secret, &tenant, &user, admin, token::parse_ttl(&ttl)?)?);
+        }
+        Command::Seed => {
+            let target = Target::load(cli.aws).await;
+            let outputs = target.outputs(&cli.stack).await?;
+            let api_url = outputs.get("ApiUrl").context("stack has no ApiUrl output")?;
+            let admin = token::dev_token(&token::secret()?, "acme", "seed", true, std::time::Duration::from_secs(600))?;
+            seed::seed(api_url, &admin).await?;
+        }
+        Command::Destroy => deploy::destroy(&Target::load(cli.aws).await, &cli.stack).await?,
+    }
+    Ok(())
+}

@@ -1,1 +1,24 @@
-fn main(){}
+//! The Jobs API function: builds its clients once, then serves API Gateway events.
+
+mod gateway;
+
+use jobs_core::api::{JobsApi, Settings};
+use jobs_core::aws::{DynamoJobStore, S3InputStore, SqsWorkQueue, load_config, s3_client};
+
+fn required(name: &str) -> Result<String, lambda_http::Error> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    jobs_core::logging::init();
+    let config = load_config().await;
+    let api = JobsApi::new(
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&config), required("TABLE_NAME")?),
+        S3InputStore::new(s3_client(&config), required("INPUT_BUCKET")?),
+        SqsWorkQueue::new(aws_sdk_sqs::Client::new(&config), SqsWorkQueue::urls_from_env()?),
+        Settings::from_env()?,
+    );
+    let api: &'static _ = Box::leak(Box::new(api));
+    lambda_http::run(lambda_http::service_fn(move |request| gateway::handle(api, request))).await
+}

@@ -85,9 +85,8 @@ class RuntimeApiServer:
         self._exited: Exited | None = None
         self._closed = False
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.api = self  # type: ignore[attr-defined]
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.api = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name=f"runtime-api-{label}", daemon=True
         )
@@ -153,6 +152,11 @@ class RuntimeApiServer:
         with self._cond:
             self._closed = True
             self._cond.notify_all()  # releases handler threads blocked in /next
+        # shutdown() blocks until serve_forever's next poll (up to 0.5 s): do not make
+        # the invocation that retires this process wait for that.
+        threading.Thread(target=self._shutdown_server, name="runtime-api-close", daemon=True).start()
+
+    def _shutdown_server(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -193,15 +197,28 @@ class RuntimeApiServer:
             self._cond.notify_all()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    api: RuntimeApiServer
+
+    def handle_error(self, request, client_address):
+        # A runtime killed mid-request (timeout, crash, stop) breaks its connection;
+        # that is expected here, not worth a traceback on LocalStack's stderr.
+        LOG.debug("runtime api connection from %s failed", client_address, exc_info=True)
+
+
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive: runtime clients (e.g. the Rust runtime's hyper client)
     # reuse one connection for the /next long poll and the result posts.
     protocol_version = "HTTP/1.1"
     server_version = "localstack-host-executor"
+    # Headers and body go out in separate writes; with Nagle's algorithm the body
+    # would wait for the client's delayed ACK (~40 ms per request).
+    disable_nagle_algorithm = True
 
     @property
     def api(self) -> RuntimeApiServer:
-        return self.server.api  # type: ignore[attr-defined]
+        return self.server.api
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         LOG.debug("runtime api: " + format, *args)

@@ -73,6 +73,7 @@ class Sandbox:
         """Start ``bootstrap``; ``make_env(runtime_api_address)`` gives its environment."""
         self._label = label
         self._started = time.monotonic()
+        self._closed = False
         self.api = RuntimeApiServer(label)
         try:
             self.process = subprocess.Popen(
@@ -194,6 +195,9 @@ class Sandbox:
             pass
 
     def close(self) -> None:
+        if self._closed:  # stop() and a failing invoke may both retire a sandbox
+            return
+        self._closed = True
         self.kill()
         self.api.close()
         self.output.wait_closed(OUTPUT_CLOSE_WAIT_S)

@@ -44,15 +44,22 @@ def aws():
 
 @pytest.fixture
 def make_function(aws):
-    """make_function(timeout=..., env=..., bootstrap=...) -> the name of an Active function."""
+    """make_function(timeout=..., env=..., ...) -> the name of an Active function (deleted after the test)."""
     lam = aws("lambda")
     created = []
 
-    def make(*, timeout: int = 10, env: dict | None = None, bootstrap: str = "bootstrap", memory: int = 128) -> str:
+    def make(
+        *,
+        timeout: int = 10,
+        env: dict | None = None,
+        bootstrap: str | None = "bootstrap",
+        memory: int = 128,
+        runtime: str = "provided.al2023",
+    ) -> str:
         name = f"host-exec-{uuid.uuid4().hex[:10]}"
         lam.create_function(
             FunctionName=name,
-            Runtime="provided.al2023",
+            Runtime=runtime,
             Handler="bootstrap",
             Role=ROLE,
             Code={"ZipFile": function_zip(bootstrap)},

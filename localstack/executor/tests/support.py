@@ -13,11 +13,14 @@ ROLE = "arn:aws:iam::000000000000:role/lambda-test-role"  # LocalStack does not 
 FUNCTIONS = Path(__file__).parent / "functions"
 
 
-def function_zip(bootstrap: str = "bootstrap") -> bytes:
-    """A zip with ``bootstrap`` (taken from functions/<bootstrap>) and runtime.py."""
+def function_zip(bootstrap: str | None = "bootstrap") -> bytes:
+    """A zip with runtime.py and, unless None, ``bootstrap`` (from functions/<bootstrap>)."""
+    files = {"runtime.py": "runtime.py"}
+    if bootstrap:
+        files["bootstrap"] = bootstrap
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in (("bootstrap", bootstrap), ("runtime.py", "runtime.py")):
+        for name, source in files.items():
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16  # keep the exec bit
             archive.writestr(info, (FUNCTIONS / source).read_bytes())

@@ -22,6 +22,24 @@ pub struct Settings {
     pub retention_days: u32,
 }
 
+/// Shortest accepted token secret: HS256 keys shorter than the hash are weak.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Reads `TOKEN_SECRET` and `RETENTION_DAYS`; the error names what is wrong.
+    pub fn from_env() -> Result<Settings, String> {
+        let token_secret = std::env::var("TOKEN_SECRET").map_err(|_| "TOKEN_SECRET is not set".to_string())?;
+        if token_secret.len() < MIN_SECRET_BYTES {
+            return Err(format!("TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes"));
+        }
+        let retention_days = match std::env::var("RETENTION_DAYS") {
+            Ok(days) => days.parse().map_err(|_| format!("RETENTION_DAYS is not a number: {days}"))?,
+            Err(_) => 90,
+        };
+        Ok(Settings { token_secret: token_secret.into_bytes(), retention_days })
+    }
+}
+
 pub struct JobsApi<S, I, Q> {
     store: S,
     inputs: I,

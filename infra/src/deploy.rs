@@ -1,0 +1,228 @@
+//! `infra deploy` / `infra destroy`: the stack from template.yaml, with function code from
+//! S3, created or updated through CloudFormation (LocalStack's, or a real account's).
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::package::Built;
+use crate::target::Target;
+
+pub struct DeployOptions<'a> {
+    pub stack: &'a str,
+    pub artifacts_bucket: &'a str,
+    pub architecture: &'a str,
+    pub token_secret: &'a str,
+}
+
+/// What `sam package` does: each function's `CodeUri` (a crate folder) becomes the S3
+/// location of its uploaded zip.
+pub fn packaged_template(template: &str, bucket: &str, built: &[Built]) -> String {
+    template
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            match trimmed.strip_prefix("CodeUri:").map(str::trim) {
+                Some(uri) => match built.iter().find(|b| b.function.code_uri == uri) {
+                    Some(b) => format!("{indent}CodeUri: s3://{bucket}/{}/{}.zip", b.function.package, b.sha256),
+                    None => line.to_string(),
+                },
+                None => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &DeployOptions<'_>) -> Result<()> {
+    let started = Instant::now();
+    upload_code(target, options.artifacts_bucket, built).await?;
+    let body = packaged_template(template, options.artifacts_bucket, built);
+    let cfn = target.cloudformation();
+    let parameters = vec![
+        Parameter::builder().parameter_key("Architecture").parameter_value(options.architecture).build(),
+        Parameter::builder().parameter_key("TokenSecret").parameter_value(options.token_secret).build(),
+    ];
+    let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
+    let existing = current_status(target, options.stack).await?;
+    if existing == Some(StackStatus::RollbackComplete) {
+        eprintln!("stack {} is ROLLBACK_COMPLETE from a failed create; deleting it first", options.stack);
+        destroy(target, options.stack).await?;
+    }
+    let since = aws_sdk_cloudformation::primitives::DateTime::from(std::time::SystemTime::now());
+    match current_status(target, options.stack).await? {
+        None => {
+            eprintln!("creating stack {}", options.stack);
+            cfn.create_stack()
+                .stack_name(options.stack)
+                .template_body(&body)
+                .set_parameters(Some(parameters))
+                .set_capabilities(Some(capabilities.to_vec()))
+                .send()
+                .await
+                .context("CreateStack")?;
+        }
+        Some(_) => {
+            eprintln!("updating stack {}", options.stack);
+            let update = cfn
+                .update_stack()
+                .stack_name(options.stack)
+                .template_body(&body)
+                .set_parameters(Some(parameters))
+                .set_capabilities(Some(capabilities.to_vec()))
+                .send()
+                .await;
+            if let Err(err) = update {
+                let text = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err));
+                if text.contains("No updates are to be performed") {
+                    eprintln!("stack is up to date");
+                    return Ok(());
+                }
+                bail!("UpdateStack: {text}");
+            }
+        }
+    }
+    wait(target, options.stack, since, false).await?;
+    eprintln!("deployed in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn upload_code(target: &Target, bucket: &str, built: &[Built]) -> Result<()> {
+    let s3 = target.s3();
+    if s3.head_bucket().bucket(bucket).send().await.is_err() {
+        s3.create_bucket().bucket(bucket).send().await.with_context(|| format!("creating bucket {bucket}"))?;
+    }
+    for b in built {
+        let key = format!("{}/{}.zip", b.function.package, b.sha256);
+        let body = ByteStream::from_path(&b.zip).await.with_context(|| format!("reading {}", b.zip.display()))?;
+        s3.put_object().bucket(bucket).key(&key).body(body).send().await.with_context(|| format!("uploading {key}"))?;
+        eprintln!("uploaded s3://{bucket}/{key}");
+    }
+    Ok(())
+}
+
+async fn current_status(target: &Target, stack: &str) -> Result<Option<StackStatus>> {
+    match target.cloudformation().describe_stacks().stack_name(stack).send().await {
+        Ok(out) => Ok(out
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_status().cloned())
+            .filter(|s| *s != StackStatus::DeleteComplete)),
+        Err(err) => {
+            let text = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err));
+            if text.contains("does not exist") {
+                Ok(None)
+            } else {
+                bail!("DescribeStacks: {text}")
+            }
+        }
+    }
+}
+
+/// Polls until the stack settles, printing each new resource event; fails with the
+/// reasons CloudFormation gave.
+async fn wait(target: &Target, stack: &str, since: aws_sdk_cloudformation::primitives::DateTime, deleting: bool) -> Result<()> {
+    let cfn = target.cloudformation();
+    let deadline = Instant::now() + Duration::from_secs(20 * 60);
+    let mut seen = HashSet::new();
+    let mut failures = Vec::new();
+    loop {
+        if let Ok(events) = cfn.describe_stack_events().stack_name(stack).send().await {
+            let mut fresh: Vec<_> = events
+                .stack_events()
+                .iter()
+                .filter(|e| e.timestamp().is_some_and(|t| t.secs() >= since.secs()))
+                .filter(|e| seen.insert(e.event_id().unwrap_or_default().to_string()))
+                .collect();
+            fresh.reverse();
+            for e in fresh {
+                let status = e.resource_status().map(|s| s.as_str()).unwrap_or("");
+                let reason = e.resource_status_reason().unwrap_or("");
+                eprintln!("  {:<28} {:<24} {}", e.logical_resource_id().unwrap_or(""), status, reason);
+                if status.ends_with("FAILED") && !reason.is_empty() {
+                    failures.push(format!("{}: {reason}", e.logical_resource_id().unwrap_or("")));
+                }
+            }
+        }
+        let status = current_status(target, stack).await?;
+        match status {
+            None if deleting => return Ok(()),
+            None => bail!("stack {stack} disappeared"),
+            Some(s) => {
+                let name = s.as_str();
+                if name.ends_with("_COMPLETE") && !name.contains("ROLLBACK") && !(deleting && name != "DELETE_COMPLETE") {
+                    return Ok(());
+                }
+                if name.contains("ROLLBACK_COMPLETE") || name.ends_with("FAILED") {
+                    bail!("stack {stack} ended {name}: {}", failures.join("; "));
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("stack {stack} did not settle in 20 minutes");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Empties the input bucket (CloudFormation cannot delete a non-empty bucket), then
+/// deletes the stack and waits.
+pub async fn destroy(target: &Target, stack: &str) -> Result<()> {
+    if current_status(target, stack).await?.is_none() {
+        eprintln!("stack {stack} does not exist");
+        return Ok(());
+    }
+    if let Ok(outputs) = target.outputs(stack).await {
+        if let Some(bucket) = outputs.get("InputBucketName") {
+            empty_bucket(target, bucket).await?;
+        }
+    }
+    let since = aws_sdk_cloudformation::primitives::DateTime::from(std::time::SystemTime::now());
+    target.cloudformation().delete_stack().stack_name(stack).send().await.context("DeleteStack")?;
+    wait(target, stack, since, true).await?;
+    eprintln!("stack {stack} deleted");
+    Ok(())
+}
+
+async fn empty_bucket(target: &Target, bucket: &str) -> Result<()> {
+    let s3 = target.s3();
+    let mut token = None;
+    loop {
+        let page = match s3.list_objects_v2().bucket(bucket).set_continuation_token(token).send().await {
+            Ok(page) => page,
+            Err(_) => return Ok(()), // already gone
+        };
+        for object in page.contents() {
+            if let Some(key) = object.key() {
+                s3.delete_object().bucket(bucket).key(key).send().await.with_context(|| format!("deleting {key}"))?;
+            }
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::FunctionCode;
+
+    #[test]
+    fn packaging_points_code_uris_at_uploaded_zips() {
+        let template = "Resources:\n  Fn:\n    Properties:\n      CodeUri: functions/api\n      Handler: bootstrap";
+        let built = vec![Built {
+            function: FunctionCode { code_uri: "functions/api".into(), package: "jobs-api".into() },
+            zip: "x.zip".into(),
+            sha256: "abc".into(),
+        }];
+        let packaged = packaged_template(template, "bucket", &built);
+        assert!(packaged.contains("\n      CodeUri: s3://bucket/jobs-api/abc.zip\n"));
+        assert!(packaged.ends_with("Handler: bootstrap"));
+    }
+}

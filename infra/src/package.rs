@@ -1,0 +1,140 @@
+//! `infra build`: release binaries of every function in template.yaml, zipped as `bootstrap`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{artifacts_dir, repo_root};
+
+/// A function of the template: its `CodeUri` (a crate folder) and that crate's package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionCode {
+    pub code_uri: String,
+    pub package: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub function: FunctionCode,
+    pub zip: PathBuf,
+    pub sha256: String,
+}
+
+/// Every `CodeUri: functions/<crate>` of the template: adding a function to the template is
+/// all it takes for `infra build` and `infra deploy` to ship it.
+pub fn functions_in_template(template: &str) -> Result<Vec<FunctionCode>> {
+    let mut found = Vec::new();
+    for line in template.lines() {
+        let Some(uri) = line.trim().strip_prefix("CodeUri:").map(str::trim) else { continue };
+        if !uri.starts_with("functions/") {
+            bail!("CodeUri {uri} is not a crate under functions/");
+        }
+        let manifest = std::fs::read_to_string(repo_root().join(uri).join("Cargo.toml"))
+            .with_context(|| format!("reading {uri}/Cargo.toml"))?;
+        let package = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').to_string()))
+            .with_context(|| format!("no package name in {uri}/Cargo.toml"))?;
+        found.push(FunctionCode { code_uri: uri.to_string(), package });
+    }
+    Ok(found)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+}
+
+fn cargo_lambda_available() -> bool {
+    Command::new("cargo").args(["lambda", "--version"]).output().is_ok_and(|o| o.status.success())
+}
+
+fn host_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
+}
+
+/// Builds release binaries with `cargo lambda` where it is installed (cross-compiles, links
+/// against an old glibc), else with plain cargo for the host (what LocalStack's host-process
+/// executor runs).
+pub fn build(functions: &[FunctionCode], arch: &str) -> Result<Vec<Built>> {
+    let use_lambda = std::env::var("INFRA_BUILDER").map(|b| b == "cargo-lambda").unwrap_or_else(|_| cargo_lambda_available());
+    if !use_lambda && arch != host_arch() {
+        bail!("building for {arch} on a {} host needs cargo-lambda (pip install cargo-lambda ziglang)", host_arch());
+    }
+    let mut command = Command::new("cargo");
+    if use_lambda {
+        command.args(["lambda", "build", "--release", if arch == "arm64" { "--arm64" } else { "--x86-64" }]);
+    } else {
+        command.args(["build", "--release", "--locked"]);
+    }
+    for f in functions {
+        command.args(["-p", &f.package]);
+    }
+    eprintln!("building {} function(s) with {}", functions.len(), if use_lambda { "cargo lambda" } else { "cargo" });
+    let status = command.current_dir(repo_root()).status().context("running cargo")?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    let out_dir = artifacts_dir().join("lambda");
+    std::fs::create_dir_all(&out_dir)?;
+    functions
+        .iter()
+        .map(|f| {
+            let binary = if use_lambda {
+                target_dir().join("lambda").join(&f.package).join("bootstrap")
+            } else {
+                target_dir().join("release").join(&f.package)
+            };
+            let zip = out_dir.join(format!("{}.zip", f.package));
+            let sha256 = zip_bootstrap(&binary, &zip)?;
+            Ok(Built { function: f.clone(), zip, sha256 })
+        })
+        .collect()
+}
+
+/// Zips a binary as an executable `bootstrap` with a fixed timestamp, so that the same
+/// binary gives the same zip (and deploys skip unchanged code). Returns the zip's SHA-256.
+fn zip_bootstrap(binary: &Path, zip_path: &Path) -> Result<String> {
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(0o755)
+            .last_modified_time(zip::DateTime::default());
+        writer.start_file("bootstrap", options)?;
+        writer.write_all(&bytes)?;
+        writer.finish()?;
+    }
+    let zipped = buffer.into_inner();
+    std::fs::write(zip_path, &zipped)?;
+    Ok(jobs_core::record::sha256_hex(&[&zipped]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_functions_map_to_crates() {
+        let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+        let functions = functions_in_template(&template).unwrap();
+        assert!(functions.contains(&FunctionCode { code_uri: "functions/api".into(), package: "jobs-api".into() }));
+    }
+
+    #[test]
+    fn same_binary_gives_the_same_zip() {
+        let dir = std::env::temp_dir().join(format!("infra-zip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bin"), b"#!/bin/sh\necho hi\n").unwrap();
+        let a = zip_bootstrap(&dir.join("bin"), &dir.join("a.zip")).unwrap();
+        let b = zip_bootstrap(&dir.join("bin"), &dir.join("b.zip")).unwrap();
+        assert_eq!(a, b);
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(dir.join("a.zip")).unwrap()).unwrap();
+        let entry = archive.by_name("bootstrap").unwrap();
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
