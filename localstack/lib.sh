@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables are used by the scripts that source this
 # Shared by start.sh, stop.sh and test.sh (sourced, not run).
 # Callers set -euo pipefail and define LS_DIR (this folder).
 
@@ -15,7 +16,7 @@ die() { printf '[localstack] ERROR: %s\n' "$*" >&2; exit 1; }
 # Export the settings shared with docker-compose.yml.
 load_env() {
     set -a
-    # shellcheck source=localstack/localstack.env
+    # shellcheck source=localstack.env
     . "$LS_DIR/localstack.env"
     set +a
 }

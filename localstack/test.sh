@@ -5,7 +5,7 @@
 set -euo pipefail
 
 LS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=localstack/lib.sh
+# shellcheck source=lib.sh
 . "$LS_DIR/lib.sh"
 
 bash "$LS_DIR/start.sh"

@@ -1,1 +1,144 @@
+//! Test harness: finds the stack deployed by `infra deploy` and talks to it only through
+//! its public interfaces (the API), plus the SDK to inspect what the API wrote.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use serde_json::json;
+
+pub struct Stack {
+    pub api: String,
+    pub outputs: BTreeMap<String, String>,
+    secret: String,
+    pub http: reqwest::Client,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+
+    pub fn error_field(&self) -> Option<&str> {
+        self.body["error"]["field"].as_str()
+    }
+}
+
+impl Stack {
+    /// Loads the stack's outputs; panics with what to run when it is not deployed.
+    pub async fn load() -> Stack {
+        let target = infra::Target::load(false).await;
+        let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
+        let outputs = target
+            .outputs(&stack)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}: start LocalStack and deploy first (see README)"));
+        Stack {
+            api: outputs["ApiUrl"].clone(),
+            secret: infra::token::secret().expect("token secret of the deployment"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            dynamo: aws_sdk_dynamodb::Client::new(&target.config),
+            sqs: aws_sdk_sqs::Client::new(&target.config),
+            outputs,
+        }
+    }
+
+    pub fn token(&self, tenant: &str, user: &str, admin: bool) -> String {
+        infra::token::dev_token(&self.secret, tenant, user, admin, Duration::from_secs(900)).expect("token")
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn table(&self) -> &str {
+        &self.outputs["JobsTableName"]
+    }
+
+    /// Sends a request; `token` None sends no Authorization header.
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.api));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.reply(request).await
+    }
+
+    pub async fn reply(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request reaches the API");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn create(&self, token: &str, body: &Value) -> Value {
+        let reply = self.send("POST", "/jobs", Some(token), Some(body)).await;
+        assert_eq!(reply.status, 202, "create failed: {}", reply.body);
+        reply.body
+    }
+
+    /// Follows `next_cursor` to the end; returns the pages' job ids.
+    pub async fn list_all(&self, token: &str, query: &str) -> Vec<Vec<String>> {
+        let mut pages = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let sep = if query.is_empty() { "" } else { "&" };
+            let path = if cursor.is_empty() {
+                format!("/jobs?{query}")
+            } else {
+                format!("/jobs?{query}{sep}cursor={cursor}")
+            };
+            let reply = self.send("GET", &path, Some(token), None).await;
+            assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+            pages.push(ids(&reply.body["items"]));
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_string(),
+                None => return pages,
+            }
+            assert!(pages.len() < 200, "pagination does not end");
+        }
+    }
+
+    /// The raw DynamoDB item of a job.
+    pub async fn job_item(&self, id: &str) -> Option<Value> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(self.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem");
+        out.item.map(|item| serde_dynamo::from_item(item).expect("item as JSON"))
+    }
+}
+
+pub fn ids(items: &Value) -> Vec<String> {
+    items.as_array().map(|a| a.iter().filter_map(|j| j["id"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// A tenant of its own for one test, so parallel tests never see each other's jobs.
+pub fn fresh_tenant(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+pub fn embedding_job(text: &str) -> Value {
+    json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "d1", "text": text}]}})
+}

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, TypeVar, Union
+from typing import Callable, TypeVar
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class RuntimeApiServer:
 
     # ----- LocalStack's side -------------------------------------------------------
 
-    def wait_until_ready(self, timeout: float) -> Union[Ready, InitError, Exited, Closed, None]:
+    def wait_until_ready(self, timeout: float) -> Ready | InitError | Exited | Closed | None:
         """Wait for the first /next; None means the timeout passed."""
 
         def state():
@@ -120,9 +120,7 @@ class RuntimeApiServer:
             self._current_id = invocation.request_id
             self._cond.notify_all()
 
-    def wait_for_result(
-        self, timeout: float
-    ) -> Union[FunctionResult, Exited, Closed, None]:
+    def wait_for_result(self, timeout: float) -> FunctionResult | Exited | Closed | None:
         """Wait for the dispatched event's result; None means the timeout passed.
 
         A posted result wins over a process exit: a runtime may answer and then exit."""

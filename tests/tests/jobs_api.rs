@@ -1,0 +1,216 @@
+//! The Jobs API end to end: API Gateway → API function → DynamoDB, S3 and SQS in LocalStack.
+
+use std::collections::HashSet;
+
+use e2e::{Stack, embedding_job, fresh_tenant, json};
+use serde_json::Value;
+
+fn example(t: &str) -> Value {
+    match t {
+        "bulk_message_sending" => json!({"channel": "email", "from": "ops@example.com", "subject": "Hello", "body": "Hi there", "recipients": ["a@example.com", "b@example.com", "c@example.com"]}),
+        "session_termination" => json!({"user_ids": ["u1", "u2", "u3"]}),
+        "ai_text_embedding" => json!({"documents": [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "c", "text": "z"}]}),
+        _ => json!({"field": "locale", "value": "de", "user_ids": ["u1", "u2", "u3"]}),
+    }
+}
+
+const TYPES: [(&str, &str, &str); 4] = [
+    ("bulk_message_sending", "Bulk Message Sending", "BulkMessageSendingQueueUrl"),
+    ("session_termination", "Session Termination", "SessionTerminationQueueUrl"),
+    ("ai_text_embedding", "AI Text Embedding", "AiTextEmbeddingQueueUrl"),
+    ("profile_field_update", "Profile Field Update", "ProfileFieldUpdateQueueUrl"),
+];
+
+/// Finds (and deletes) the plan message of a job on a queue. Receives with a zero
+/// visibility timeout so that messages of other tests stay visible to them.
+async fn take_plan_message(stack: &Stack, queue_url: &str, job_id: &str) -> Option<Value> {
+    for _ in 0..50 {
+        let out = stack
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for message in out.messages() {
+            let body: Value = serde_json::from_str(message.body().unwrap_or("")).unwrap_or(Value::Null);
+            if body["job_id"] == job_id {
+                stack.sqs.delete_message().queue_url(queue_url).receipt_handle(message.receipt_handle().unwrap_or("")).send().await.ok();
+                return Some(body);
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn creating_each_type_writes_the_record_and_enqueues_a_plan() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("create");
+    let token = stack.token(&tenant, "alice", false);
+    for (key, label, queue_output) in TYPES {
+        let job = stack.create(&token, &json!({"type": key, "params": example(key)})).await;
+        assert_eq!(job["type"], key);
+        assert_eq!(job["type_label"], label);
+        assert_eq!(job["tenant"], tenant.as_str());
+        assert_eq!(job["user"], "alice");
+        assert_eq!(job["status"], "queued");
+        assert_eq!(job["progress"], json!({"total": 3, "succeeded": 0, "failed": 0, "percent": 0}));
+        assert!(job["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert_eq!((job["started_at"].clone(), job["completed_at"].clone()), (Value::Null, Value::Null));
+        let id = job["id"].as_str().unwrap();
+
+        let item = stack.job_item(id).await.expect("job record in DynamoDB");
+        assert_eq!(item["tenant"], tenant.as_str());
+        assert_eq!(item["status"], "queued");
+        assert_eq!(item["total"], 3);
+        assert_eq!(item["list_tenant"], tenant.as_str());
+        assert_eq!(item["list_tenant_user"], format!("{tenant}#alice"));
+        assert!(item["expires_at"].as_i64().unwrap() > 0, "TTL set");
+        assert_eq!(item["input_key"], format!("inputs/{tenant}/{id}.json"));
+
+        let message = take_plan_message(&stack, &stack.outputs[queue_output], id).await.expect("plan message on the type's queue");
+        assert_eq!(message, json!({"kind": "plan", "job_id": id, "tenant": tenant}));
+
+        let fetched = stack.send("GET", &format!("/jobs/{id}"), Some(&token), None).await;
+        assert_eq!(fetched.status, 200);
+        assert_eq!(fetched.body, job);
+    }
+}
+
+#[tokio::test]
+async fn deleting_hides_the_entry_but_keeps_the_record() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("hide");
+    let token = stack.token(&tenant, "alice", false);
+    let kept = stack.create(&token, &embedding_job("kept")).await;
+    let hidden = stack.create(&token, &embedding_job("hidden")).await;
+    let path = format!("/jobs/{}", hidden["id"].as_str().unwrap());
+    assert_eq!(stack.send("DELETE", &path, Some(&token), None).await.status, 204);
+    assert_eq!(stack.send("DELETE", &path, Some(&token), None).await.status, 204, "deleting again is fine");
+    assert_eq!(stack.send("GET", &path, Some(&token), None).await.status, 404);
+    let listed: Vec<String> = stack.list_all(&token, "").await.concat();
+    assert_eq!(listed, vec![kept["id"].as_str().unwrap().to_string()]);
+    let admin = stack.token("ops", "root", true);
+    assert!(stack.list_all(&admin, &format!("q={tenant}")).await.concat().len() == 1, "hidden from admins too");
+    let item = stack.job_item(hidden["id"].as_str().unwrap()).await.expect("record kept");
+    assert!(item["hidden_at"].is_string());
+    assert!(item.get("list_tenant").is_none() && item.get("list_month").is_none(), "dropped from list indexes");
+}
+
+#[tokio::test]
+async fn pagination_covers_every_job_once_newest_first() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("pages");
+    let token = stack.token(&tenant, "alice", false);
+    let mut created = Vec::new();
+    for chunk in 0..6 {
+        let requests = (0..10).map(|i| {
+            let body = embedding_job(&format!("doc {chunk}-{i}"));
+            let (stack, token) = (&stack, &token);
+            async move { stack.create(token, &body).await }
+        });
+        for job in futures::future::join_all(requests).await {
+            created.push(job["id"].as_str().unwrap().to_string());
+        }
+    }
+    let pages = stack.list_all(&token, "limit=25").await;
+    assert!(pages.len() >= 3, "60 jobs in pages of 25: {:?}", pages.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(pages.iter().all(|p| p.len() <= 25));
+    let listed: Vec<String> = pages.concat();
+    let unique: HashSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "no duplicates");
+    assert_eq!(unique, created.iter().collect::<HashSet<_>>(), "no gaps");
+    let mut newest_first = listed.clone();
+    newest_first.sort_by(|a, b| b.cmp(a)); // ULIDs sort by creation time
+    assert_eq!(listed, newest_first);
+}
+
+async fn set_status(stack: &Stack, id: &str, status: &str) {
+    stack
+        .dynamo
+        .update_item()
+        .table_name(stack.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()))
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S(status.into()))
+        .send()
+        .await
+        .expect("UpdateItem");
+}
+
+#[tokio::test]
+async fn every_filter_and_search_narrows_the_list() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("filters");
+    let alice = stack.token(&tenant, "alice", false);
+    let bob = stack.token(&tenant, "Bob", false);
+    let a1 = stack.create(&alice, &json!({"type": "ai_text_embedding", "params": example("ai_text_embedding")})).await;
+    let a2 = stack.create(&alice, &json!({"type": "session_termination", "params": example("session_termination")})).await;
+    let b1 = stack.create(&bob, &json!({"type": "bulk_message_sending", "params": example("bulk_message_sending")})).await;
+    let b2 = stack.create(&bob, &json!({"type": "profile_field_update", "params": example("profile_field_update")})).await;
+    let id = |j: &Value| j["id"].as_str().unwrap().to_string();
+    set_status(&stack, &id(&a2), "completed").await;
+    set_status(&stack, &id(&b2), "failed").await;
+
+    let cases: Vec<(String, Vec<String>)> = vec![
+        ("".into(), vec![id(&b2), id(&b1), id(&a2), id(&a1)]),
+        ("type=session_termination".into(), vec![id(&a2)]),
+        ("status=failed".into(), vec![id(&b2)]),
+        ("status=queued".into(), vec![id(&b1), id(&a1)]),
+        ("user=Bob".into(), vec![id(&b2), id(&b1)]),
+        ("user=Bob&status=queued".into(), vec![id(&b1)]),
+        ("q=bo".into(), vec![id(&b2), id(&b1)]),
+        ("q=ALI".into(), vec![id(&a2), id(&a1)]),
+        ("q=embed".into(), vec![id(&a1)]),
+        ("q=Profile%20Field".into(), vec![id(&b2)]),
+        (format!("q={}", &tenant[..10]), vec![id(&b2), id(&b1), id(&a2), id(&a1)]),
+        (format!("created_from={}", urlenc(a2["created_at"].as_str().unwrap())), vec![id(&b2), id(&b1), id(&a2)]),
+        (format!("created_to={}", urlenc(a2["created_at"].as_str().unwrap())), vec![id(&a2), id(&a1)]),
+        ("created_to=2000-01-01".into(), vec![]),
+        (format!("tenant={tenant}&limit=1"), vec![id(&b2), id(&b1), id(&a2), id(&a1)]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(stack.list_all(&alice, &query).await.concat(), expected, "query {query}");
+    }
+    // Admins list across tenants (the month index) with the same filters.
+    let admin = stack.token("ops", "root", true);
+    assert_eq!(stack.list_all(&admin, &format!("q={tenant}&status=failed")).await.concat(), vec![id(&b2)]);
+    assert_eq!(stack.list_all(&admin, &format!("tenant={tenant}&user=alice")).await.concat(), vec![id(&a2), id(&a1)]);
+}
+
+fn urlenc(text: &str) -> String {
+    text.replace(':', "%3A").replace('+', "%2B")
+}
+
+#[tokio::test]
+async fn same_idempotency_key_returns_the_same_job_and_a_different_body_conflicts() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("idem");
+    let token = stack.token(&tenant, "alice", false);
+    let key = format!("order-{}", ulid::Ulid::new());
+    let post = |body: Value| {
+        stack.reply(stack.http.post(format!("{}/jobs", stack.api)).bearer_auth(&token).header("Idempotency-Key", &key).json(&body))
+    };
+    let first = post(embedding_job("same")).await;
+    let second = post(embedding_job("same")).await;
+    assert_eq!((first.status, second.status), (202, 202));
+    assert_eq!(first.body["id"], second.body["id"]);
+    assert_eq!(second.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap_or("")), Some("true"));
+    let conflict = post(embedding_job("different")).await;
+    assert_eq!((conflict.status, conflict.error_code()), (409, Some("idempotency_conflict")));
+    assert_eq!(stack.list_all(&token, "").await.concat().len(), 1, "one job created");
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_without_a_token() {
+    let stack = Stack::load().await;
+    let doc = stack.send("GET", "/openapi.json", None, None).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    assert!(doc.body["paths"]["/jobs/{id}"]["delete"].is_object());
+}
