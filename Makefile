@@ -1,0 +1,47 @@
+# The two commands of the README, and their parts.
+#   make up    LocalStack + the deployed stack + demo jobs; prints the API URL, Jobs page URL and a dev token
+#   make test  everything CI runs: template lint, executor tests, deploy, unit + end-to-end tests
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+INFRA := $(CARGO) run -q --locked -p infra --
+
+.PHONY: up test localstack lint executor-test deploy cargo-test seed token down destroy
+
+up: localstack deploy seed token
+
+test: localstack lint executor-test deploy cargo-test
+
+localstack:
+	bash localstack/start.sh
+
+# cfn-lint comes from LocalStack's pinned venv in host mode; otherwise from a venv of its own.
+lint:
+	@lint=localstack/.run/venv/bin/cfn-lint; \
+	if [ ! -x "$$lint" ]; then \
+	  lint=.artifacts/lint-venv/bin/cfn-lint; \
+	  [ -x "$$lint" ] || { python3 -m venv .artifacts/lint-venv && .artifacts/lint-venv/bin/pip install -q "$$(grep '^cfn-lint==' localstack/requirements.txt)"; }; \
+	fi; \
+	echo "cfn-lint template.yaml"; "$$lint" template.yaml
+
+executor-test:
+	bash localstack/test.sh
+
+deploy:
+	$(INFRA) deploy
+
+cargo-test:
+	$(CARGO) test --workspace --locked
+
+seed:
+	$(INFRA) seed
+
+token:
+	@echo "Admin dev token (1 h; paste it into the Jobs page, or: curl -H \"Authorization: Bearer <token>\" <ApiUrl>/jobs):"
+	@$(INFRA) token --tenant acme --user alice --admin
+
+destroy:
+	$(INFRA) destroy
+
+down:
+	bash localstack/stop.sh
