@@ -8,6 +8,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
 use crate::ports::{InputStore, JobStore, WorkQueue};
 
+mod page;
+
 /// Largest accepted request body. Lambda's own limit for a synchronous event is 6 MB;
 /// refusing earlier gives a clear 413 instead of a gateway error.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -66,6 +68,7 @@ impl HttpResponse {
 }
 
 enum Route<'a> {
+    Page,
     OpenApi,
     Jobs,
     Job(&'a str),
@@ -74,6 +77,7 @@ enum Route<'a> {
 fn route(path: &str) -> Option<Route<'_>> {
     let trimmed = path.trim_end_matches('/');
     match trimmed.strip_prefix("/jobs") {
+        _ if page::is_page_path(path) => Some(Route::Page),
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
         Some("") => Some(Route::Jobs),
         Some(rest) => rest.strip_prefix('/').filter(|id| !id.is_empty() && !id.contains('/')).map(Route::Job),
@@ -99,6 +103,12 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
     async fn dispatch(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
         let method = request.method.as_str();
         let route = route(&request.path).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource"))?;
+        if let Route::Page = route {
+            return match method {
+                "GET" | "HEAD" => page::serve(&request.path).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource")),
+                _ => Err(method_not_allowed()),
+            };
+        }
         if let Route::OpenApi = route {
             return match method {
                 "GET" | "HEAD" => Ok(HttpResponse {

@@ -1,0 +1,1 @@
+// Behaviour of the Jobs page.
