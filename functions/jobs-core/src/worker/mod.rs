@@ -2,6 +2,7 @@
 //! retries and partial batch failures. A job type contributes only a [`Processor`].
 
 mod chunking;
+mod failure;
 mod runtime;
 
 use std::future::Future;
@@ -14,7 +15,9 @@ use crate::job::JobType;
 use crate::record::JobRecord;
 
 pub use chunking::{MAX_CHUNK_BYTES, chunk_items};
-pub use runtime::{Disposition, Worker, WorkerSettings};
+pub use failure::{Failure, classify};
+pub use runtime::{Disposition, Worker, WorkerSettings, final_status};
+pub mod lambda;
 
 /// How one item of a chunk ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +35,26 @@ pub enum WorkError {
     /// Retrying cannot help (e.g. the job's input is gone): record the items as failed.
     #[error("{0}")]
     Permanent(String),
+}
+
+/// Runs futures at most `limit` at a time, returning their outputs in order. (Taking a
+/// `Vec` keeps the closures that made them out of the stream, which `Send` inference for
+/// trait futures cannot see through.)
+pub async fn in_order<F: Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(futures).buffered(limit.max(1)).collect().await
+}
+
+impl ItemOutcome {
+    /// An item's outcome from a call's result: rejected calls fail the item, transient
+    /// ones the whole chunk (which is then retried).
+    pub fn of<T>(result: Result<T, Failure>) -> Result<ItemOutcome, WorkError> {
+        match result {
+            Ok(_) => Ok(ItemOutcome::Succeeded),
+            Err(Failure::Rejected(reason)) => Ok(ItemOutcome::Failed(reason)),
+            Err(Failure::Transient(reason)) => Err(WorkError::Transient(reason)),
+        }
+    }
 }
 
 impl From<StoreError> for WorkError {

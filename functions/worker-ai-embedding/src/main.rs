@@ -1,0 +1,17 @@
+//! AI Text Embedding worker: wiring only.
+
+mod embedder;
+mod processor;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jobs_core::logging::init();
+    let config = jobs_core::aws::load_config().await;
+    let table = std::env::var("EMBEDDINGS_TABLE").map_err(|_| "EMBEDDINGS_TABLE is not set")?;
+    let processor = processor::Embeddings::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+        embedder::Titan::new(aws_sdk_bedrockruntime::Client::new(&config)),
+    );
+    jobs_core::worker::lambda::serve(processor, &config).await
+}

@@ -1,0 +1,117 @@
+//! Embeds each document with the job's model and stores the vector in the Embeddings table
+//! (`tenant`, `document_id`; `model`, `dimensions`, `vector` as little-endian f32 bytes).
+//! A document without words fails; the rest of its chunk is written in one BatchWriteItem.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use jobs_core::JobType;
+use jobs_core::params::{Document, EmbeddingParams};
+use jobs_core::record::JobRecord;
+use jobs_core::worker::{Failure, ItemOutcome, Processor, WorkError, classify};
+
+use crate::embedder::{self, Titan};
+
+pub struct Embeddings {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    titan: Titan,
+}
+
+/// The stored form of a vector: 4 bytes per dimension, little-endian.
+pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+impl Embeddings {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String, titan: Titan) -> Embeddings {
+        Embeddings { dynamo, table, titan }
+    }
+
+    async fn embed(&self, model: &str, text: &str) -> Result<Option<Vec<f32>>, Failure> {
+        match model {
+            "amazon.titan-embed-text-v2" => self.titan.embed(text).await.map(Some),
+            _ => Ok(embedder::hashing_v1(text)),
+        }
+    }
+
+    async fn store(&self, job: &JobRecord, model: &str, rows: &[(&Document, Vec<f32>)]) -> Result<(), WorkError> {
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let mut requests: Vec<WriteRequest> = rows
+            .iter()
+            .filter_map(|(doc, vector)| {
+                let item = HashMap::from([
+                    ("tenant".to_string(), s(&job.tenant)),
+                    ("document_id".to_string(), s(&doc.id)),
+                    ("model".to_string(), s(model)),
+                    ("dimensions".to_string(), AttributeValue::N(vector.len().to_string())),
+                    ("vector".to_string(), AttributeValue::B(vector_bytes(vector).into())),
+                    ("job_id".to_string(), s(&job.id)),
+                ]);
+                PutRequest::builder().set_item(Some(item)).build().ok()
+            })
+            .map(|p| WriteRequest::builder().put_request(p).build())
+            .collect();
+        for attempt in 0..5u32 {
+            if requests.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let out = self
+                .dynamo
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut requests))
+                .send()
+                .await
+                .map_err(|e| match classify(&e) {
+                    Failure::Transient(reason) => WorkError::Transient(reason),
+                    Failure::Rejected(reason) => WorkError::Permanent(reason),
+                })?;
+            requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+        }
+        Err(WorkError::Transient(format!("{} embeddings unprocessed", requests.len())))
+    }
+}
+
+impl Processor for Embeddings {
+    const JOB_TYPE: JobType = JobType::AiTextEmbedding;
+    const CHUNK_SIZE: usize = 16;
+    type Params = EmbeddingParams;
+    type Item = Document;
+
+    async fn items(&self, _job: &JobRecord, params: &EmbeddingParams) -> Result<Vec<Document>, WorkError> {
+        Ok(params.documents.clone())
+    }
+
+    fn label(doc: &Document) -> String {
+        doc.id.clone()
+    }
+
+    async fn process(&self, job: &JobRecord, params: &EmbeddingParams, docs: &[Document]) -> Result<Vec<ItemOutcome>, WorkError> {
+        let mut outcomes = Vec::with_capacity(docs.len());
+        let mut rows = Vec::with_capacity(docs.len());
+        for doc in docs {
+            match self.embed(&params.model, &doc.text).await {
+                Ok(Some(vector)) => {
+                    rows.push((doc, vector));
+                    outcomes.push(ItemOutcome::Succeeded);
+                }
+                Ok(None) => outcomes.push(ItemOutcome::Failed("text has no words to embed".into())),
+                Err(Failure::Rejected(reason)) => outcomes.push(ItemOutcome::Failed(reason)),
+                Err(Failure::Transient(reason)) => return Err(WorkError::Transient(reason)),
+            }
+        }
+        self.store(job, &params.model, &rows).await?;
+        Ok(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vectors_are_stored_as_little_endian_f32() {
+        assert_eq!(super::vector_bytes(&[1.0, -2.0]), vec![0, 0, 128, 63, 0, 0, 0, 192]);
+    }
+}

@@ -1,0 +1,12 @@
+//! Profile Field Update worker: wiring only.
+
+mod processor;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jobs_core::logging::init();
+    let config = jobs_core::aws::load_config().await;
+    let table = std::env::var("PROFILES_TABLE").map_err(|_| "PROFILES_TABLE is not set")?;
+    let processor = processor::ProfileUpdates::new(aws_sdk_dynamodb::Client::new(&config), table);
+    jobs_core::worker::lambda::serve(processor, &config).await
+}

@@ -1,0 +1,92 @@
+//! Sets (or, for `null`, removes) one field on each user's profile in the Profiles table
+//! (`tenant`, `user_id`). A user without a profile is a failed item; nothing is created.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use jobs_core::JobType;
+use jobs_core::params::{ProfileFieldParams, is_user_id};
+use jobs_core::record::JobRecord;
+use jobs_core::worker::{in_order, Failure, ItemOutcome, Processor, WorkError, classify};
+use serde_json::Value;
+
+const CONCURRENCY: usize = 10;
+
+pub struct ProfileUpdates {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl ProfileUpdates {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String) -> ProfileUpdates {
+        ProfileUpdates { dynamo, table }
+    }
+
+    async fn update(&self, tenant: &str, params: &ProfileFieldParams, value: &Option<AttributeValue>, user: &str) -> Result<ItemOutcome, WorkError> {
+        if !is_user_id(user) {
+            return Ok(ItemOutcome::Failed("not a valid user id".into()));
+        }
+        let mut request = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("tenant", AttributeValue::S(tenant.into()))
+            .key("user_id", AttributeValue::S(user.into()))
+            .condition_expression("attribute_exists(user_id)")
+            .expression_attribute_names("#field", &params.field);
+        request = match value {
+            Some(v) => request.update_expression("SET #field = :value").expression_attribute_values(":value", v.clone()),
+            None => request.update_expression("REMOVE #field"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(ItemOutcome::Succeeded),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(ItemOutcome::Failed("no profile for this user".into()))
+            }
+            Err(err) => ItemOutcome::of(Err::<(), Failure>(classify(&err))),
+        }
+    }
+}
+
+/// The DynamoDB form of a validated value; None removes the field.
+pub fn attribute(value: &Value) -> Result<Option<AttributeValue>, WorkError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(AttributeValue::Bool(*b))),
+        Value::Number(n) => Ok(Some(AttributeValue::N(n.to_string()))),
+        Value::String(s) => Ok(Some(AttributeValue::S(s.clone()))),
+        _ => Err(WorkError::Permanent("value must be a string, number, bool or null".into())),
+    }
+}
+
+impl Processor for ProfileUpdates {
+    const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
+    const CHUNK_SIZE: usize = 100;
+    type Params = ProfileFieldParams;
+    type Item = String;
+
+    async fn items(&self, _job: &JobRecord, params: &ProfileFieldParams) -> Result<Vec<String>, WorkError> {
+        Ok(params.user_ids.clone())
+    }
+
+    fn label(user: &String) -> String {
+        user.clone()
+    }
+
+    async fn process(&self, job: &JobRecord, params: &ProfileFieldParams, users: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
+        let value = attribute(&params.value)?;
+        in_order(users.iter().map(|u| self.update(&job.tenant, params, &value, u)).collect(), CONCURRENCY).await.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_map_to_attributes() {
+        assert_eq!(attribute(&Value::Null).unwrap(), None);
+        assert_eq!(attribute(&serde_json::json!(true)).unwrap(), Some(AttributeValue::Bool(true)));
+        assert_eq!(attribute(&serde_json::json!(2.5)).unwrap(), Some(AttributeValue::N("2.5".into())));
+        assert_eq!(attribute(&serde_json::json!("de")).unwrap(), Some(AttributeValue::S("de".into())));
+        assert!(attribute(&serde_json::json!([1])).is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! Deletes sessions from the Sessions table: `tenant` (pk), `session_id` (sk), `user_id`,
+//! `last_seen` (epoch seconds) and `tenant_user` = `<tenant>#<user>`, the key of the
+//! `by_user` index. (A platform's own table with that shape can be named instead.)
+//!
+//! `user_ids` jobs have one item per user (all of that user's sessions; none is fine);
+//! `all_users` / `idle_for_seconds` jobs have one item per matching session, found by
+//! querying the tenant's partition page by page when the job is planned.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use jobs_core::JobType;
+use jobs_core::params::SessionTerminationParams;
+use jobs_core::record::JobRecord;
+use jobs_core::worker::{in_order, Failure, ItemOutcome, Processor, WorkError, classify};
+use serde::{Deserialize, Serialize};
+
+const CONCURRENCY: usize = 10;
+/// BatchWriteItem takes at most 25 requests.
+const BATCH: usize = 25;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Every session of one user.
+    User(String),
+    /// One session.
+    Session(String),
+}
+
+pub struct SessionTerminations {
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+impl SessionTerminations {
+    pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String) -> SessionTerminations {
+        SessionTerminations { dynamo, table }
+    }
+
+    /// Session ids of the tenant's sessions, optionally only those idle since `cutoff`.
+    async fn sessions(&self, tenant: &str, idle_before: Option<i64>) -> Result<Vec<String>, Failure> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("tenant = :t")
+                .expression_attribute_values(":t", s(tenant))
+                .projection_expression("session_id")
+                .set_exclusive_start_key(start);
+            if let Some(cutoff) = idle_before {
+                query = query.filter_expression("last_seen < :cutoff").expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()));
+            }
+            let page = query.send().await.map_err(|e| classify(&e))?;
+            ids.extend(page.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
+    async fn user_sessions(&self, tenant: &str, user: &str) -> Result<Vec<String>, Failure> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("by_user")
+                .key_condition_expression("tenant_user = :tu")
+                .expression_attribute_values(":tu", s(&format!("{tenant}#{user}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify(&e))?;
+            ids.extend(page.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()));
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
+    /// Deletes sessions in batches of 25, retrying what DynamoDB leaves unprocessed.
+    async fn delete(&self, tenant: &str, session_ids: &[String]) -> Result<(), Failure> {
+        for batch in session_ids.chunks(BATCH) {
+            let mut requests: Vec<WriteRequest> = batch
+                .iter()
+                .filter_map(|id| {
+                    let key = HashMap::from([("tenant".to_string(), s(tenant)), ("session_id".to_string(), s(id))]);
+                    DeleteRequest::builder().set_key(Some(key)).build().ok()
+                })
+                .map(|d| WriteRequest::builder().delete_request(d).build())
+                .collect();
+            for attempt in 0..5u32 {
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let out = self
+                    .dynamo
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut requests))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(Failure::Transient(format!("{} deletes unprocessed", requests.len())));
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate(&self, tenant: &str, target: &Target) -> Result<ItemOutcome, WorkError> {
+        let result = match target {
+            Target::User(user) => match self.user_sessions(tenant, user).await {
+                Ok(ids) => self.delete(tenant, &ids).await,
+                Err(e) => Err(e),
+            },
+            Target::Session(id) => self.delete(tenant, std::slice::from_ref(id)).await,
+        };
+        ItemOutcome::of(result)
+    }
+}
+
+impl Processor for SessionTerminations {
+    const JOB_TYPE: JobType = JobType::SessionTermination;
+    const CHUNK_SIZE: usize = 100;
+    const SNAPSHOT_ITEMS: bool = true;
+    type Params = SessionTerminationParams;
+    type Item = Target;
+
+    async fn items(&self, job: &JobRecord, params: &SessionTerminationParams) -> Result<Vec<Target>, WorkError> {
+        let found = match (&params.user_ids, params.all_users, params.idle_for_seconds) {
+            (Some(users), _, _) => return Ok(users.iter().cloned().map(Target::User).collect()),
+            (None, Some(true), _) => self.sessions(&job.tenant, None).await,
+            (None, _, Some(idle)) => {
+                let cutoff = jobs_core::clock::now().unix_timestamp() - i64::try_from(idle).unwrap_or(i64::MAX);
+                self.sessions(&job.tenant, Some(cutoff)).await
+            }
+            _ => return Err(WorkError::Permanent("no selection in params".into())),
+        };
+        match found {
+            Ok(ids) => Ok(ids.into_iter().map(Target::Session).collect()),
+            Err(Failure::Transient(reason)) => Err(WorkError::Transient(reason)),
+            Err(Failure::Rejected(reason)) => Err(WorkError::Permanent(reason)),
+        }
+    }
+
+    fn label(target: &Target) -> String {
+        match target {
+            Target::User(user) => format!("user {user}"),
+            Target::Session(id) => format!("session {id}"),
+        }
+    }
+
+    async fn process(&self, job: &JobRecord, _params: &SessionTerminationParams, targets: &[Target]) -> Result<Vec<ItemOutcome>, WorkError> {
+        in_order(targets.iter().map(|t| self.terminate(&job.tenant, t)).collect(), CONCURRENCY).await.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_compact_in_chunk_messages() {
+        assert_eq!(serde_json::to_string(&Target::User("u1".into())).unwrap(), r#"{"user":"u1"}"#);
+        assert_eq!(serde_json::from_str::<Target>(r#"{"session":"s1"}"#).unwrap(), Target::Session("s1".into()));
+    }
+}
