@@ -138,3 +138,26 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod template_tests {
+    use crate::repo_root;
+
+    fn mapping(template: &str, key: &str) -> u64 {
+        template
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{key}:")).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{key} not in template.yaml"))
+    }
+
+    /// AWS advises a queue visibility timeout of at least 6 x the function timeout for SQS
+    /// event sources; CloudFormation cannot compute it, so this test keeps them together.
+    #[test]
+    fn queue_visibility_is_six_times_the_worker_timeout_and_retries_are_allowed() {
+        let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+        assert!(mapping(&template, "QueueVisibilitySeconds") >= 6 * mapping(&template, "TimeoutSeconds"));
+        assert!(mapping(&template, "MaxReceiveCount") > 1);
+        assert_eq!(template.matches("VisibilityTimeout: !FindInMap [Worker, Settings, QueueVisibilitySeconds]").count(), 4);
+        assert_eq!(template.matches("MessageRetentionPeriod: 1209600").count(), 4, "DLQs keep 14 days");
+    }
+}

@@ -1,7 +1,89 @@
-//! `infra seed`: a few demo jobs of every type across tenants, created through the API.
+//! `infra seed`: demo data for every job type (a verified sender, sessions, profiles) and
+//! a few demo jobs across tenants, created through the API. The helpers are shared with
+//! the end-to-end tests.
+
+use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::{Value, json};
+
+/// SES (like LocalStack's) rejects mail from unverified senders.
+pub async fn verify_sender(ses: &aws_sdk_ses::Client, address: &str) -> Result<()> {
+    ses.verify_email_identity().email_address(address).send().await.with_context(|| format!("verifying {address}"))?;
+    Ok(())
+}
+
+/// Writes items in batches of 25 (BatchWriteItem's limit), retrying unprocessed ones.
+pub async fn put_items(dynamo: &aws_sdk_dynamodb::Client, table: &str, items: Vec<HashMap<String, AttributeValue>>) -> Result<()> {
+    for batch in items.chunks(25) {
+        let mut requests: Vec<WriteRequest> = batch
+            .iter()
+            .map(|item| Ok(WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item.clone())).build()?).build()))
+            .collect::<Result<_>>()?;
+        for _ in 0..10 {
+            if requests.is_empty() {
+                break;
+            }
+            let out = dynamo.batch_write_item().request_items(table, std::mem::take(&mut requests)).send().await.context("BatchWriteItem")?;
+            requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+        }
+        if !requests.is_empty() {
+            bail!("{} items left unprocessed in {table}", requests.len());
+        }
+    }
+    Ok(())
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+/// A session row of the Sessions table.
+pub fn session(tenant: &str, session_id: &str, user: &str, last_seen: i64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("tenant".to_string(), s(tenant)),
+        ("session_id".to_string(), s(session_id)),
+        ("user_id".to_string(), s(user)),
+        ("tenant_user".to_string(), s(&format!("{tenant}#{user}"))),
+        ("last_seen".to_string(), AttributeValue::N(last_seen.to_string())),
+    ])
+}
+
+/// A profile row of the Profiles table.
+pub fn profile(tenant: &str, user: &str, name: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("tenant".to_string(), s(tenant)), ("user_id".to_string(), s(user)), ("name".to_string(), s(name))])
+}
+
+/// Senders, sessions and profiles for the demo jobs.
+pub async fn seed_data(config: &aws_config::SdkConfig, outputs: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    let ses = aws_sdk_ses::Client::new(config);
+    for (_, _, job) in demo_jobs() {
+        if let Some(from) = job["params"]["from"].as_str() {
+            verify_sender(&ses, from).await?;
+        }
+    }
+    let dynamo = aws_sdk_dynamodb::Client::new(config);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut sessions = Vec::new();
+    for tenant in ["acme", "globex"] {
+        for user in 1..=10 {
+            for n in 0..3 {
+                // Every third session has been idle for two hours.
+                let last_seen = if n == 2 { now - 7200 } else { now - 60 };
+                sessions.push(session(tenant, &format!("{tenant}-s-{user}-{n}"), &format!("u-{user}"), last_seen));
+            }
+        }
+    }
+    put_items(&dynamo, outputs.get("SessionsTableName").context("no SessionsTableName output")?, sessions).await?;
+    let profiles = ["acme", "globex"]
+        .iter()
+        .flat_map(|tenant| (1..=10).map(move |user| profile(tenant, &format!("u-{user}"), &format!("User {user}"))))
+        .collect();
+    put_items(&dynamo, outputs.get("ProfilesTableName").context("no ProfilesTableName output")?, profiles).await?;
+    println!("seeded: verified senders, 60 sessions, 20 profiles");
+    Ok(())
+}
 
 /// The demo jobs: (tenant, user, body).
 pub fn demo_jobs() -> Vec<(&'static str, &'static str, Value)> {

@@ -10,11 +10,15 @@ pub use serde_json::json;
 
 pub struct Stack {
     pub api: String,
+    /// LocalStack's endpoint (for its `/_aws/...` inspection routes).
+    pub endpoint: String,
     pub outputs: BTreeMap<String, String>,
     secret: String,
     pub http: reqwest::Client,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_ses::Client,
+    pub config: aws_config::SdkConfig,
 }
 
 pub struct Reply {
@@ -48,6 +52,9 @@ impl Stack {
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
             dynamo: aws_sdk_dynamodb::Client::new(&target.config),
             sqs: aws_sdk_sqs::Client::new(&target.config),
+            ses: aws_sdk_ses::Client::new(&target.config),
+            endpoint: target.endpoint.clone().unwrap_or_default(),
+            config: target.config,
             outputs,
         }
     }
@@ -92,6 +99,28 @@ impl Stack {
         reply.body
     }
 
+    /// Polls a job until it reaches a final status (or fails the test after `timeout`).
+    pub async fn wait_until_done(&self, token: &str, id: &str, timeout: Duration) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let reply = self.send("GET", &format!("/jobs/{id}"), Some(token), None).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let status = reply.body["status"].as_str().unwrap_or_default().to_string();
+            if !matches!(status.as_str(), "queued" | "running") {
+                return reply.body;
+            }
+            assert!(std::time::Instant::now() < deadline, "job {id} still {status} after {timeout:?}: {}", reply.body);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Emails LocalStack's SES recorded as sent from `source`.
+    pub async fn sent_mail(&self, source: &str) -> Vec<Value> {
+        let url = format!("{}/_aws/ses?email={source}", self.endpoint);
+        let body: Value = self.http.get(url).send().await.expect("GET /_aws/ses").json().await.expect("SES messages");
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Follows `next_cursor` to the end; returns the pages' job ids.
     pub async fn list_all(&self, token: &str, query: &str) -> Vec<Vec<String>> {
         let mut pages = Vec::new();
@@ -128,6 +157,11 @@ impl Stack {
             .expect("GetItem");
         out.item.map(|item| serde_dynamo::from_item(item).expect("item as JSON"))
     }
+}
+
+/// Runs futures concurrently, collecting their outputs in order.
+pub async fn all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    futures::future::join_all(futures).await
 }
 
 pub fn ids(items: &Value) -> Vec<String> {

@@ -180,10 +180,12 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression(format!("REMOVE {} SET hidden_at = if_not_exists(hidden_at, :at)", LIST_ATTRIBUTES.join(", ")))
+            .update_expression(format!("REMOVE {} SET #hidden = if_not_exists(#hidden, :at)", LIST_ATTRIBUTES.join(", ")))
+            .expression_attribute_names("#hidden", "hidden_at")
             .expression_attribute_values(":at", s(at));
         if let Some(tenant) = tenant {
-            condition.push_str(" AND tenant = :tenant");
+            condition.push_str(" AND #tenant = :tenant");
+            request = request.expression_attribute_names("#tenant", "tenant");
             request = request.expression_attribute_values(":tenant", s(tenant));
         }
         match request.condition_expression(condition).send().await {
@@ -209,9 +211,11 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :failed, completed_at = :at, errors = :errors")
+            .update_expression("SET #st = :failed, #completed = :at, #errors = :errors")
             .condition_expression("#st = :queued")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#completed", "completed_at")
+            .expression_attribute_names("#errors", "errors")
             .expression_attribute_values(":failed", s(JobStatus::Failed.key()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
             .expression_attribute_values(":at", s(at))
@@ -244,10 +248,14 @@ impl JobStore for DynamoJobStore {
         request = if from == JobStatus::Queued {
             // Nothing was planned yet: the job is over at once.
             request
-                .update_expression("SET #st = :cancelled, completed_at = :at, cancel_requested_at = :at")
+                .update_expression("SET #st = :cancelled, #completed = :at, #cancel = :at")
+                .expression_attribute_names("#completed", "completed_at")
+                .expression_attribute_names("#cancel", "cancel_requested_at")
                 .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.key()))
         } else {
-            request.update_expression("SET cancel_requested_at = if_not_exists(cancel_requested_at, :at)")
+            request
+                .update_expression("SET #cancel = if_not_exists(#cancel, :at)")
+                .expression_attribute_names("#cancel", "cancel_requested_at")
         };
         conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
@@ -346,9 +354,12 @@ impl ProgressStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :running, total = :total, chunks_total = :chunks, started_at = if_not_exists(started_at, :at)")
+            .update_expression("SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)")
             .condition_expression("#st IN (:queued, :running)")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_names("#chunks", "chunks_total")
+            .expression_attribute_names("#started", "started_at")
             .expression_attribute_values(":running", s(JobStatus::Running.key()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
             .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
@@ -385,11 +396,17 @@ impl ProgressStore for DynamoJobStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| StoreError::aws("build Put", e))?;
-        let mut expression = "ADD succeeded :s, failed :f, cancelled :c, chunks_done :one".to_string();
+        // Every attribute goes through a name placeholder: several (`total`, ...) are
+        // DynamoDB reserved words.
+        let mut expression = "ADD #succeeded :s, #failed :f, #cancelled :c, #done :one".to_string();
         let mut update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
             .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#succeeded", "succeeded")
+            .expression_attribute_names("#failed", "failed")
+            .expression_attribute_names("#cancelled", "cancelled")
+            .expression_attribute_names("#done", "chunks_done")
             .expression_attribute_values(":s", n(tally.succeeded))
             .expression_attribute_values(":f", n(tally.failed))
             .expression_attribute_values(":c", n(tally.cancelled))
@@ -400,8 +417,9 @@ impl ProgressStore for DynamoJobStore {
                 .take(MAX_ERROR_SAMPLE)
                 .map(|e| AttributeValue::M(HashMap::from([("item".to_string(), s(&e.item)), ("reason".to_string(), s(&e.reason))])))
                 .collect();
-            expression.push_str(" SET errors = list_append(if_not_exists(errors, :none), :errors)");
+            expression.push_str(" SET #errors = list_append(if_not_exists(#errors, :none), :errors)");
             update = update
+                .expression_attribute_names("#errors", "errors")
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":errors", AttributeValue::L(sample));
         }
@@ -434,9 +452,12 @@ impl ProgressStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :final, completed_at = :at")
-            .condition_expression("#st = :running AND chunks_done = chunks_total")
+            .update_expression("SET #st = :final, #completed = :at")
+            .condition_expression("#st = :running AND #done = #chunks")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#completed", "completed_at")
+            .expression_attribute_names("#done", "chunks_done")
+            .expression_attribute_names("#chunks", "chunks_total")
             .expression_attribute_values(":final", s(status.key()))
             .expression_attribute_values(":running", s(JobStatus::Running.key()))
             .expression_attribute_values(":at", s(at));

@@ -62,6 +62,10 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
         &self.store
     }
 
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
     /// Handles a batch; the response names the messages to retry.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let dispositions = futures_util::future::join_all(event.records.iter().map(|r| self.handle_message(r))).await;
