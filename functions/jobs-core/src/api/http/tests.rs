@@ -313,9 +313,23 @@ async fn routes_methods_and_openapi() {
         }
     }
     operations.sort();
-    assert_eq!(operations, ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /openapi.json", "POST /jobs"]);
+    assert_eq!(operations, ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /openapi.json", "POST /jobs", "POST /jobs/{id}/cancel"]);
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
         let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
         assert!(parsed.is_ok(), "{code} is not an ErrorCode");
     }
+}
+
+#[tokio::test]
+async fn cancel_ends_a_queued_job_and_refuses_finished_or_foreign_ones() {
+    let api = api();
+    let (_, job) = post(&api, &member(), embedding_job()).await;
+    let path = format!("/jobs/{}/cancel", job["id"].as_str().unwrap());
+    assert_eq!(call(&api, request("POST", &path, Some(&token("globex", "bob", Role::Member)))).await.0, 404);
+    let (status, cancelled) = call(&api, request("POST", &path, Some(&member()))).await;
+    assert_eq!((status, cancelled["status"].as_str()), (202, Some("cancelled")));
+    assert!(cancelled["cancel_requested_at"].is_string() && cancelled["completed_at"].is_string());
+    let (status, err) = call(&api, request("POST", &path, Some(&member()))).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")));
+    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 405);
 }
