@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 /// SES (like LocalStack's) rejects mail from unverified senders.
@@ -14,25 +14,10 @@ pub async fn verify_sender(ses: &aws_sdk_ses::Client, address: &str) -> Result<(
     Ok(())
 }
 
-/// Writes items in batches of 25 (BatchWriteItem's limit), retrying unprocessed ones.
+/// Writes items in batches of 25, retrying what DynamoDB leaves unprocessed.
 pub async fn put_items(dynamo: &aws_sdk_dynamodb::Client, table: &str, items: Vec<HashMap<String, AttributeValue>>) -> Result<()> {
-    for batch in items.chunks(25) {
-        let mut requests: Vec<WriteRequest> = batch
-            .iter()
-            .map(|item| Ok(WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item.clone())).build()?).build()))
-            .collect::<Result<_>>()?;
-        for _ in 0..10 {
-            if requests.is_empty() {
-                break;
-            }
-            let out = dynamo.batch_write_item().request_items(table, std::mem::take(&mut requests)).send().await.context("BatchWriteItem")?;
-            requests = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
-        }
-        if !requests.is_empty() {
-            bail!("{} items left unprocessed in {table}", requests.len());
-        }
-    }
-    Ok(())
+    let requests = items.into_iter().filter_map(jobs_core::aws::put).collect();
+    jobs_core::aws::batch_write(dynamo, table, requests).await.map_err(|failure| anyhow::anyhow!("writing to {table}: {failure:?}"))
 }
 
 fn s(value: &str) -> AttributeValue {

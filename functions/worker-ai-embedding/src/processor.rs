@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::JobType;
+use jobs_core::aws::{batch_write, put};
 use jobs_core::params::{Document, EmbeddingParams};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{Failure, ItemOutcome, Processor, WorkError, classify};
+use jobs_core::worker::{Failure, ItemOutcome, Processor, WorkError};
 
 use crate::embedder::{self, Titan};
 
@@ -37,41 +38,23 @@ impl Embeddings {
 
     async fn store(&self, job: &JobRecord, model: &str, rows: &[(&Document, Vec<f32>)]) -> Result<(), WorkError> {
         let s = |v: &str| AttributeValue::S(v.to_string());
-        let mut requests: Vec<WriteRequest> = rows
+        let requests = rows
             .iter()
             .filter_map(|(doc, vector)| {
-                let item = HashMap::from([
+                put(HashMap::from([
                     ("tenant".to_string(), s(&job.tenant)),
                     ("document_id".to_string(), s(&doc.id)),
                     ("model".to_string(), s(model)),
                     ("dimensions".to_string(), AttributeValue::N(vector.len().to_string())),
                     ("vector".to_string(), AttributeValue::B(vector_bytes(vector).into())),
                     ("job_id".to_string(), s(&job.id)),
-                ]);
-                PutRequest::builder().set_item(Some(item)).build().ok()
+                ]))
             })
-            .map(|p| WriteRequest::builder().put_request(p).build())
             .collect();
-        for attempt in 0..5u32 {
-            if requests.is_empty() {
-                return Ok(());
-            }
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
-            let out = self
-                .dynamo
-                .batch_write_item()
-                .request_items(&self.table, std::mem::take(&mut requests))
-                .send()
-                .await
-                .map_err(|e| match classify(&e) {
-                    Failure::Transient(reason) => WorkError::Transient(reason),
-                    Failure::Rejected(reason) => WorkError::Permanent(reason),
-                })?;
-            requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-        }
-        Err(WorkError::Transient(format!("{} embeddings unprocessed", requests.len())))
+        batch_write(&self.dynamo, &self.table, requests).await.map_err(|failure| match failure {
+            Failure::Transient(reason) => WorkError::Transient(reason),
+            Failure::Rejected(reason) => WorkError::Permanent(reason),
+        })
     }
 }
 

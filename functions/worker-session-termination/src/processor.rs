@@ -10,14 +10,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use jobs_core::JobType;
+use jobs_core::aws::batch_write;
 use jobs_core::params::SessionTerminationParams;
 use jobs_core::record::JobRecord;
 use jobs_core::worker::{in_order, Failure, ItemOutcome, Processor, WorkError, classify};
 use serde::{Deserialize, Serialize};
 
 const CONCURRENCY: usize = 10;
-/// BatchWriteItem takes at most 25 requests.
-const BATCH: usize = 25;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,38 +89,16 @@ impl SessionTerminations {
         }
     }
 
-    /// Deletes sessions in batches of 25, retrying what DynamoDB leaves unprocessed.
     async fn delete(&self, tenant: &str, session_ids: &[String]) -> Result<(), Failure> {
-        for batch in session_ids.chunks(BATCH) {
-            let mut requests: Vec<WriteRequest> = batch
-                .iter()
-                .filter_map(|id| {
-                    let key = HashMap::from([("tenant".to_string(), s(tenant)), ("session_id".to_string(), s(id))]);
-                    DeleteRequest::builder().set_key(Some(key)).build().ok()
-                })
-                .map(|d| WriteRequest::builder().delete_request(d).build())
-                .collect();
-            for attempt in 0..5u32 {
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                let out = self
-                    .dynamo
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-            }
-            if !requests.is_empty() {
-                return Err(Failure::Transient(format!("{} deletes unprocessed", requests.len())));
-            }
-        }
-        Ok(())
+        let requests = session_ids
+            .iter()
+            .filter_map(|id| {
+                let key = HashMap::from([("tenant".to_string(), s(tenant)), ("session_id".to_string(), s(id))]);
+                DeleteRequest::builder().set_key(Some(key)).build().ok()
+            })
+            .map(|d| WriteRequest::builder().delete_request(d).build())
+            .collect();
+        batch_write(&self.dynamo, &self.table, requests).await
     }
 
     async fn terminate(&self, tenant: &str, target: &Target) -> Result<ItemOutcome, WorkError> {

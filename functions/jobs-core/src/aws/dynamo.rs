@@ -188,17 +188,7 @@ impl JobStore for DynamoJobStore {
             request = request.expression_attribute_names("#tenant", "tenant");
             request = request.expression_attribute_values(":tenant", s(tenant));
         }
-        match request.condition_expression(condition).send().await {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service = err.into_service_error();
-                if service.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(StoreError::aws("dynamodb:UpdateItem", service))
-                }
-            }
-        }
+        conditional(request.condition_expression(condition).send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
 
     async fn fail_queued(&self, id: &str, reason: &str, at: &str) -> Result<(), StoreError> {
@@ -222,17 +212,8 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":errors", AttributeValue::L(vec![error]))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let service = err.into_service_error();
-                if service.is_conditional_check_failed_exception() {
-                    Ok(())
-                } else {
-                    Err(StoreError::aws("dynamodb:UpdateItem", service))
-                }
-            }
-        }
+        // Not queued any more (already planned or cancelled): nothing to mark.
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
     }
 
     async fn cancel(&self, id: &str, from: JobStatus, at: &str) -> Result<bool, StoreError> {

@@ -1,9 +1,11 @@
 //! Adapters from the ports to AWS, and the one place clients are configured.
 
+mod batch_write;
 mod dynamo;
 mod s3;
 mod sqs;
 
+pub use batch_write::{batch_write, put};
 pub use dynamo::DynamoJobStore;
 pub use s3::S3InputStore;
 pub use sqs::SqsWorkQueue;
