@@ -13,6 +13,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     IdempotencyConflict,
+    /// The job's state does not allow the operation (e.g. cancelling a finished job).
+    Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     ServiceUnavailable,
@@ -27,7 +29,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::IdempotencyConflict => 409,
+            ErrorCode::IdempotencyConflict | ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationFailed => 422,

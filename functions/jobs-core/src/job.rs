@@ -134,6 +134,8 @@ pub struct JobView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
+    /// Set once a cancel was asked for; the job ends `cancelled` when its chunks are settled.
+    pub cancel_requested_at: Option<String>,
     pub params_summary: serde_json::Value,
     pub errors: Vec<ItemError>,
 }

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod params;
 pub mod ports;
 pub mod record;
+pub mod worker;
 
 pub use error::{ApiError, ErrorCode};
 pub use job::{JobStatus, JobType};

@@ -7,12 +7,17 @@ use std::sync::Mutex;
 
 use crate::error::StoreError;
 use crate::job::JobType;
-use crate::ports::{CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, WorkMessage, WorkQueue};
+use crate::job::{ItemError, JobStatus};
+use crate::ports::{CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, Tally, WorkMessage, WorkQueue};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 
 #[derive(Default)]
 pub struct MemoryStore {
     jobs: Mutex<BTreeMap<String, JobRecord>>,
+    /// Committed chunks: (job id, chunk number).
+    pub ledger: Mutex<std::collections::BTreeSet<(String, u64)>>,
+    /// Successful completions, to assert that exactly one worker finished a job.
+    pub completions: Mutex<Vec<(String, JobStatus)>>,
     idempotency: Mutex<BTreeMap<String, IdempotencyRecord>>,
     /// Index queries served, to assert read costs.
     pub queries: Mutex<Vec<IndexQuery>>,
@@ -99,6 +104,21 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn cancel(&self, id: &str, from: JobStatus, at: &str) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs.get_mut(id).filter(|j| j.status == from) {
+            Some(job) => {
+                job.cancel_requested_at.get_or_insert_with(|| at.to_string());
+                if from == JobStatus::Queued {
+                    job.status = JobStatus::Cancelled;
+                    job.completed_at = Some(at.to_string());
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn query(&self, q: &IndexQuery) -> Result<IndexPage, StoreError> {
         lock(&self.queries).push(q.clone());
         let jobs = lock(&self.jobs);
@@ -138,6 +158,58 @@ impl JobStore for MemoryStore {
     }
 }
 
+impl ProgressStore for MemoryStore {
+    async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.job(id))
+    }
+
+    async fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs.get_mut(id).filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Running)) {
+            Some(job) => {
+                job.status = JobStatus::Running;
+                job.total = total;
+                job.chunks_total = Some(chunks_total);
+                job.started_at.get_or_insert_with(|| at.to_string());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn chunk_committed(&self, id: &str, chunk: u64) -> Result<bool, StoreError> {
+        Ok(lock(&self.ledger).contains(&(id.to_string(), chunk)))
+    }
+
+    async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], _expires_at: i64) -> Result<bool, StoreError> {
+        let mut ledger = lock(&self.ledger);
+        let mut jobs = lock(&self.jobs);
+        let Some(job) = jobs.get_mut(id) else { return Err(StoreError::Corrupt("no such job".into())) };
+        if !ledger.insert((id.to_string(), chunk)) {
+            return Ok(false);
+        }
+        job.succeeded += tally.succeeded;
+        job.failed += tally.failed;
+        job.cancelled += tally.cancelled;
+        job.chunks_done += 1;
+        job.errors.extend(errors.iter().cloned());
+        Ok(true)
+    }
+
+    async fn complete(&self, id: &str, status: JobStatus, at: &str) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs.get_mut(id).filter(|j| j.status == JobStatus::Running && j.chunks_total == Some(j.chunks_done)) {
+            Some(job) => {
+                job.status = status;
+                job.completed_at = Some(at.to_string());
+                lock(&self.completions).push((id.to_string(), status));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MemoryInputs {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -147,6 +219,19 @@ impl InputStore for MemoryInputs {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         lock(&self.objects).insert(key.to_string(), body);
         Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.objects).get(key).cloned())
+    }
+
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
+        let mut objects = lock(&self.objects);
+        if objects.contains_key(key) {
+            return Ok(false);
+        }
+        objects.insert(key.to_string(), body);
+        Ok(true)
     }
 }
 
@@ -164,5 +249,19 @@ impl WorkQueue for MemoryQueue {
         }
         lock(&self.sent).push((job_type, message.clone()));
         Ok(())
+    }
+
+    async fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> Result<(), StoreError> {
+        for message in messages {
+            self.send(job_type, message).await?;
+        }
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    /// Takes every message sent so far.
+    pub fn drain(&self) -> Vec<WorkMessage> {
+        lock(&self.sent).drain(..).map(|(_, m)| m).collect()
     }
 }

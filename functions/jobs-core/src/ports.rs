@@ -99,20 +99,71 @@ pub trait JobStore: Send + Sync {
     fn fail_queued(&self, id: &str, reason: &str, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
+
+    /// Asks a job to stop: a queued job becomes `cancelled` at once, a running one gets
+    /// `cancel_requested_at` and its workers settle the rest. Returns false when the job is
+    /// no longer in `from` (the caller re-reads and decides).
+    fn cancel(&self, id: &str, from: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// How a chunk's items ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+/// The progress side of the Jobs table, as the workers use it. Every write is per job or
+/// per chunk, never per item.
+pub trait ProgressStore: Send + Sync {
+    /// A strongly consistent read of the job.
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
+
+    /// Marks the job running with its item and chunk counts. False when the job is no
+    /// longer queued or running (e.g. cancelled before planning).
+    fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn chunk_committed(&self, id: &str, chunk: u64) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records a chunk's outcome exactly once: the ledger item and the job's counters in
+    /// one transaction. False when the chunk was already committed (a duplicate delivery).
+    fn commit_chunk(
+        &self,
+        id: &str,
+        chunk: u64,
+        tally: &Tally,
+        errors: &[crate::job::ItemError],
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves a running job whose every chunk is committed to its final status. Exactly one
+    /// caller gets true.
+    fn complete(&self, id: &str, status: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Where the full params of a job live (they can exceed a DynamoDB item or SQS message).
 pub trait InputStore: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Writes only if nothing is stored under `key` yet; false when something was.
+    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// The message that asks a type's worker to plan a job.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// Messages on a type's work queue: the API asks for a plan; the plan step fans the job
+/// out into numbered chunks that carry their items.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkMessage {
     Plan { job_id: String, tenant: String },
+    Chunk { job_id: String, tenant: String, chunk: u64, items: Vec<serde_json::Value> },
 }
 
 pub trait WorkQueue: Send + Sync {
     fn send(&self, job_type: JobType, message: &WorkMessage) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sends many messages with as few `SendMessageBatch` calls as their sizes allow.
+    fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

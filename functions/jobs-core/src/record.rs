@@ -3,6 +3,7 @@
 //! | item        | pk                         | sk      |
 //! |-------------|----------------------------|---------|
 //! | job         | `JOB#<id>`                 | `JOB`   |
+//! | chunk ledger | `JOB#<id>`                | `CHUNK#<n, 8 digits>` |
 //! | idempotency | `IDEM#<sha256(tenant, user, key)>` | `IDEM` |
 //!
 //! A visible job also carries the list-index attributes (`list_sk` plus one partition
@@ -15,6 +16,8 @@ use serde_json::Value;
 use crate::job::{ItemError, JobStatus, JobType, JobView, Progress};
 
 pub const JOB_SK: &str = "JOB";
+/// Item failures kept on a job for its details view.
+pub const MAX_ERROR_SAMPLE: usize = 20;
 pub const IDEMPOTENCY_SK: &str = "IDEM";
 
 /// The list indexes. Each is sparse (only visible jobs have its partition attribute),
@@ -53,6 +56,10 @@ pub const LIST_SORT_ATTRIBUTE: &str = "list_sk";
 pub const LIST_PROJECTION: [&str; 6] = ["id", "job_type", "tenant", "user", "user_lc", "status"];
 pub const LIST_ATTRIBUTES: [&str; 4] = ["list_sk", "list_tenant", "list_tenant_user", "list_month"];
 
+pub fn chunk_sk(chunk: u64) -> String {
+    format!("CHUNK#{chunk:08}")
+}
+
 pub fn job_pk(id: &str) -> String {
     format!("JOB#{id}")
 }
@@ -74,6 +81,17 @@ pub struct JobRecord {
     pub total: u64,
     pub succeeded: u64,
     pub failed: u64,
+    /// Items not processed because the job was cancelled.
+    #[serde(default)]
+    pub cancelled: u64,
+    /// Set by the plan step: how many chunks the job was split into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks_total: Option<u64>,
+    /// Chunks whose outcome is committed; the job completes when this reaches `chunks_total`.
+    #[serde(default)]
+    pub chunks_done: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<String>,
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
@@ -131,6 +149,10 @@ impl JobRecord {
             total: job.total,
             succeeded: 0,
             failed: 0,
+            cancelled: 0,
+            chunks_total: None,
+            chunks_done: 0,
+            cancel_requested_at: None,
             created_at: job.created_at,
             started_at: None,
             completed_at: None,
@@ -158,8 +180,9 @@ impl JobRecord {
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
             completed_at: self.completed_at.clone(),
+            cancel_requested_at: self.cancel_requested_at.clone(),
             params_summary: self.summary.clone(),
-            errors: self.errors.clone(),
+            errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
         }
     }
 }

@@ -8,7 +8,7 @@ mod list;
 use crate::auth::{Caller, TokenVerifier};
 use crate::clock;
 use crate::cursor::CursorCodec;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::job::JobView;
 use crate::ports::{InputStore, JobStore, WorkQueue};
 
@@ -67,11 +67,33 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
 
     /// A job the caller may see; anything else (unknown, hidden, other tenant) is a 404.
     pub async fn get_job(&self, caller: &Caller, id: &str) -> Result<JobView, ApiError> {
+        Ok(self.visible_job(caller, id).await?.view())
+    }
+
+    /// Cancels a queued or running job: chunks not yet processed are recorded as
+    /// cancelled and the job ends `cancelled`. A finished job is a 409.
+    pub async fn cancel_job(&self, caller: &Caller, id: &str) -> Result<JobView, ApiError> {
+        let mut job = self.visible_job(caller, id).await?;
+        // The status may move under us (queued → running); each retry re-reads it.
+        for _ in 0..3 {
+            if job.status.is_terminal() {
+                return Err(ApiError::new(ErrorCode::Conflict, format!("the job already ended ({})", job.status.key())));
+            }
+            if self.store.cancel(id, job.status, &clock::format(clock::now())).await? {
+                tracing::info!(job_id = id, tenant = %job.tenant, "cancel requested");
+                return Ok(self.visible_job(caller, id).await?.view());
+            }
+            job = self.visible_job(caller, id).await?;
+        }
+        Err(ApiError::new(ErrorCode::Conflict, "the job is changing state; retry"))
+    }
+
+    async fn visible_job(&self, caller: &Caller, id: &str) -> Result<crate::record::JobRecord, ApiError> {
         if ulid::Ulid::from_string(id).is_err() {
             return Err(ApiError::not_found());
         }
         match self.store.get(id).await? {
-            Some(job) if !job.is_hidden() && caller.can_access(&job.tenant) => Ok(job.view()),
+            Some(job) if !job.is_hidden() && caller.can_access(&job.tenant) => Ok(job),
             _ => Err(ApiError::not_found()),
         }
     }

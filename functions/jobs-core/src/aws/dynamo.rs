@@ -5,9 +5,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 
 use crate::error::StoreError;
 use crate::job::JobStatus;
-use crate::ports::{CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, JobStore};
+use crate::job::ItemError;
+use crate::ports::{CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, JobStore, ProgressStore, Tally};
 use crate::record::{
-    IDEMPOTENCY_SK, IdempotencyRecord, JOB_SK, JobRecord, LIST_ATTRIBUTES, LIST_SORT_ATTRIBUTE, job_pk,
+    IDEMPOTENCY_SK, IdempotencyRecord, JOB_SK, JobRecord, LIST_ATTRIBUTES, LIST_SORT_ATTRIBUTE, MAX_ERROR_SAMPLE,
+    chunk_sk, job_pk,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -229,6 +231,27 @@ impl JobStore for DynamoJobStore {
         }
     }
 
+    async fn cancel(&self, id: &str, from: JobStatus, at: &str) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .condition_expression("#st = :from")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":from", s(from.key()))
+            .expression_attribute_values(":at", s(at));
+        request = if from == JobStatus::Queued {
+            // Nothing was planned yet: the job is over at once.
+            request
+                .update_expression("SET #st = :cancelled, completed_at = :at, cancel_requested_at = :at")
+                .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.key()))
+        } else {
+            request.update_expression("SET cancel_requested_at = if_not_exists(cancel_requested_at, :at)")
+        };
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
     async fn query(&self, query: &IndexQuery) -> Result<IndexPage, StoreError> {
         let partition_attr = query.index.partition_attribute();
         let mut names = HashMap::from([("#p".to_string(), partition_attr.to_string())]);
@@ -283,6 +306,141 @@ impl JobStore for DynamoJobStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(IndexPage { entries, last_key: out.last_evaluated_key.as_ref().map(string_key) })
+    }
+}
+
+/// Ok(true) on success, Ok(false) when the condition failed, Err otherwise.
+fn conditional<E>(result: Result<(), aws_sdk_dynamodb::error::SdkError<E>>, operation: &'static str) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") {
+                Ok(false)
+            } else {
+                Err(StoreError::aws(operation, err))
+            }
+        }
+    }
+}
+
+impl ProgressStore for DynamoJobStore {
+    async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("SET #st = :running, total = :total, chunks_total = :chunks, started_at = if_not_exists(started_at, :at)")
+            .condition_expression("#st IN (:queued, :running)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":running", s(JobStatus::Running.key()))
+            .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
+            .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
+            .expression_attribute_values(":chunks", AttributeValue::N(chunks_total.to_string()))
+            .expression_attribute_values(":at", s(at));
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
+    async fn chunk_committed(&self, id: &str, chunk: u64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(job_pk(id)))
+            .key("sk", s(chunk_sk(chunk)))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
+    async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], expires_at: i64) -> Result<bool, StoreError> {
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let ledger = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(job_pk(id)))
+            .item("sk", s(chunk_sk(chunk)))
+            .item("succeeded", n(tally.succeeded))
+            .item("failed", n(tally.failed))
+            .item("cancelled", n(tally.cancelled))
+            .item("expires_at", AttributeValue::N(expires_at.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::aws("build Put", e))?;
+        let mut expression = "ADD succeeded :s, failed :f, cancelled :c, chunks_done :one".to_string();
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":s", n(tally.succeeded))
+            .expression_attribute_values(":f", n(tally.failed))
+            .expression_attribute_values(":c", n(tally.cancelled))
+            .expression_attribute_values(":one", n(1));
+        if !errors.is_empty() {
+            let sample: Vec<AttributeValue> = errors
+                .iter()
+                .take(MAX_ERROR_SAMPLE)
+                .map(|e| AttributeValue::M(HashMap::from([("item".to_string(), s(&e.item)), ("reason".to_string(), s(&e.reason))])))
+                .collect();
+            expression.push_str(" SET errors = list_append(if_not_exists(errors, :none), :errors)");
+            update = update
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":errors", AttributeValue::L(sample));
+        }
+        let update = update.update_expression(expression).build().map_err(|e| StoreError::aws("build Update", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(ledger).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) = &service {
+                    let reasons: Vec<Option<&str>> = tc.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    if reasons.first() == Some(&Some("ConditionalCheckFailed")) {
+                        return Ok(false);
+                    }
+                }
+                Err(StoreError::aws("dynamodb:TransactWriteItems", service))
+            }
+        }
+    }
+
+    async fn complete(&self, id: &str, status: JobStatus, at: &str) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("SET #st = :final, completed_at = :at")
+            .condition_expression("#st = :running AND chunks_done = chunks_total")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":final", s(status.key()))
+            .expression_attribute_values(":running", s(JobStatus::Running.key()))
+            .expression_attribute_values(":at", s(at));
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
 }
 

@@ -27,4 +27,33 @@ impl InputStore for S3InputStore {
             .map_err(|e| StoreError::aws("s3:PutObject", e))?;
         Ok(())
     }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| StoreError::aws("s3:GetObject body", e))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        }
+    }
+
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(err) => Err(StoreError::aws("s3:PutObject", err)),
+        }
+    }
 }

@@ -72,6 +72,7 @@ enum Route<'a> {
     OpenApi,
     Jobs,
     Job(&'a str),
+    Cancel(&'a str),
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -80,7 +81,14 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ if page::is_page_path(path) => Some(Route::Page),
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
         Some("") => Some(Route::Jobs),
-        Some(rest) => rest.strip_prefix('/').filter(|id| !id.is_empty() && !id.contains('/')).map(Route::Job),
+        Some(rest) => {
+            let rest = rest.strip_prefix('/')?;
+            match rest.split_once('/') {
+                None if !rest.is_empty() => Some(Route::Job(rest)),
+                Some((id, "cancel")) if !id.is_empty() => Some(Route::Cancel(id)),
+                _ => None,
+            }
+        }
         None => None,
     }
 }
@@ -140,6 +148,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
             (Route::Job(id), "GET") => {
                 span.record("job_id", id);
                 Ok(HttpResponse::json(200, &self.get_job(&caller, id).await?))
+            }
+            (Route::Cancel(id), "POST") => {
+                span.record("job_id", id);
+                Ok(HttpResponse::json(202, &self.cancel_job(&caller, id).await?))
             }
             (Route::Job(id), "DELETE") => {
                 span.record("job_id", id);
