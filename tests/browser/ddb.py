@@ -1,6 +1,7 @@
 """Sets attributes of a job's DynamoDB item, standing in for the workers in browser tests.
 
 stdin: {"endpoint": "...", "table": "...", "id": "<job id>", "set": {attr: value, ...}}
+   or: {..., "get": true} to print the item as JSON.
 A value of null removes the attribute. Integers become numbers, strings strings, lists of
 objects lists of maps (the `errors` sample).
 """
@@ -19,6 +20,13 @@ def main() -> None:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     ).Table(req["table"])
+    key = {"pk": f"JOB#{req['id']}", "sk": "JOB"}
+    if req.get("get"):
+        item = table.get_item(Key=key, ConsistentRead=True).get("Item")
+        if item is None:
+            sys.exit(f"no job {req['id']}")
+        json.dump(item, sys.stdout, default=lambda n: int(n) if n == int(n) else float(n))
+        return
     sets, removes, names, values = [], [], {}, {}
     for i, (attr, value) in enumerate(req["set"].items()):
         names[f"#a{i}"] = attr
@@ -32,7 +40,7 @@ def main() -> None:
         "REMOVE " + ", ".join(removes) if removes else "",
     ) if part)
     args = {
-        "Key": {"pk": f"JOB#{req['id']}", "sk": "JOB"},
+        "Key": key,
         "UpdateExpression": expression,
         "ExpressionAttributeNames": names,
         # Only ever touch an existing job: a typo must fail, not create a stray item.

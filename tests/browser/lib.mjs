@@ -111,6 +111,15 @@ export function setJob(id, attributes) {
   });
 }
 
+// The raw item of a job (attributes as JSON).
+export function getJob(id) {
+  const out = execFileSync(env.python, [join(here, 'ddb.py')], {
+    input: JSON.stringify({ endpoint: env.endpoint, table: env.table, id, get: true }),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  return JSON.parse(out.toString());
+}
+
 // Progress as workers record it (the API computes percent from these).
 export function setProgress(id, { status, succeeded, failed = 0, total, finished = false }) {
   const now = new Date().toISOString().replace(/(\.\d{3})\d*Z$/, '$1Z');

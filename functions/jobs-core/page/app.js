@@ -91,8 +91,10 @@
     if (!iso) return el('span', { className: 'muted', attrs: { 'aria-label': 'not yet' } }, '—');
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return el('span', {}, iso);
+    // The year only when it is not this year: keeps the table narrow.
     const local = date.toLocaleString(undefined, {
-      year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+      year: date.getFullYear() === new Date().getFullYear() ? undefined : 'numeric',
+      month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
     });
     return el('time', { dateTime: iso, title: `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC` }, local);
   }
@@ -106,8 +108,12 @@
   }
 
   function progressBar(job) {
-    const { total = 0, succeeded = 0, failed = 0, percent = 0 } = job.progress || {};
-    const share = (n) => `${total > 0 ? Math.min(100, (n / total) * 100) : 0}%`;
+    const { total = 0, succeeded = 0, failed = 0 } = job.progress || {};
+    let { percent = 0 } = job.progress || {};
+    // A job may have no items (e.g. nobody was idle): once it completed, it is all done.
+    const empty = total === 0 && job.status === 'completed';
+    if (empty) percent = 100;
+    const share = (n) => `${empty ? 100 : total > 0 ? Math.min(100, (n / total) * 100) : 0}%`;
     const ok = el('span', { className: 'bar-ok' });
     const bad = el('span', { className: 'bar-failed' });
     // CSSOM writes are allowed under `style-src 'self'` (only inline style attributes are not).
@@ -124,7 +130,9 @@
       el('div', { className: 'progress-text' },
         el('span', { className: 'pct' }, `${percent} %`),
         el('span', { className: 'counts' }, `${succeeded}/${total}`),
-        failed > 0 ? el('span', { className: 'failed' }, `${failed} failed`) : null));
+        failed > 0 ? el('span', { className: 'failed' }, `${failed} failed`) : null,
+        // Criteria-based jobs (e.g. idle sessions) learn their total when a worker plans them.
+        total === 0 && ACTIVE.has(job.status) ? el('span', {}, 'counting items…') : null));
   }
 
   // ---------- API -------------------------------------------------------------------------
@@ -307,6 +315,7 @@
   }
 
   function applyFilters() {
+    if (!state.token) return; // a late debounce after sign-out
     const filters = filtersFromForm();
     if (filters.created_from && filters.created_to && filters.created_from > filters.created_to) {
       showFilterError('created_from', '“Created from” is after “Created to”: swap the dates or clear one.');

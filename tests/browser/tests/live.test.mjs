@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  env, launch, openPage, signIn, row, listSettled, shot, api, createJob, profileJob, setJob, setProgress, sleep,
+  env, launch, openPage, signIn, row, listSettled, shot, api, createJob, profileJob, setJob, getJob, setProgress, sleep,
 } from '../lib.mjs';
 
 const token = env.tokens.live;
@@ -108,10 +108,12 @@ test('❌ removes an entry after a confirmation that says it does not cancel the
   await page.reload();
   await listSettled(page);
   assert.equal(await row(page, job.id).count(), 0, 'still gone after a reload');
-  // Hidden, not cancelled: the job itself is untouched.
-  const still = await api('GET', `/jobs/${job.id}`, token);
-  assert.equal(still.status, 200);
-  assert.equal(still.body.status, 'queued');
+  // Hidden, not cancelled: the API no longer shows it, but the record is untouched.
+  assert.equal((await api('GET', `/jobs/${job.id}`, token)).status, 404);
+  const item = getJob(job.id);
+  assert.equal(item.status, 'queued');
+  assert.equal(item.cancel_requested_at, undefined);
+  assert.ok(item.hidden_at, 'hidden');
   s.assertClean();
   await s.close();
 });

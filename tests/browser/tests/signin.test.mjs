@@ -37,11 +37,13 @@ test('an admin signs in, sees the seeded jobs and who they are; sign-out forgets
   assert.equal(await page.locator('#who-role').textContent(), 'admin');
   assert.equal(await page.locator('#f-tenant').isVisible(), true, 'admins get a tenant filter');
   assert.equal(await page.locator('#f-tenant').inputValue(), 'acme', 'the URL filter fills the form');
-  // Seeded by `infra seed`: acme has alice's newsletter and bob's embedding job.
+  // Seeded by `infra seed` (as its admin user `seed`): acme has a newsletter, a session
+  // termination and an embedding job.
   const acme = rows(page);
   assert.ok(await acme.count() >= 3);
-  await acme.filter({ hasText: 'Bulk Message Sending' }).filter({ hasText: 'alice' }).first().waitFor();
-  await acme.filter({ hasText: 'AI Text Embedding' }).filter({ hasText: 'bob' }).first().waitFor();
+  for (const type of ['Bulk Message Sending', 'Session Termination', 'AI Text Embedding']) {
+    await acme.filter({ hasText: type }).first().waitFor();
+  }
   for (const tenant of await page.locator('#rows td[data-label="Tenant"]').allTextContents()) assert.equal(tenant, 'acme');
 
   // Another tenant through the filter box: the URL follows.
@@ -49,7 +51,7 @@ test('an admin signs in, sees the seeded jobs and who they are; sign-out forgets
   await page.locator('#f-tenant').press('Enter');
   await page.waitForURL(/tenant=globex/);
   await listSettled(page);
-  await rows(page).filter({ hasText: 'carol' }).first().waitFor();
+  await rows(page).filter({ hasText: 'Profile Field Update' }).first().waitFor();
   for (const tenant of await page.locator('#rows td[data-label="Tenant"]').allTextContents()) assert.equal(tenant, 'globex');
 
   // All tenants, for the screenshot of the console.
