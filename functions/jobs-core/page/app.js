@@ -452,7 +452,7 @@
       buttons.push(el('button', {
         type: 'button', className: `btn${size}`, dataset: { action: 'cancel', id: job.id },
         attrs: { 'aria-label': `Cancel ${job.type_label} job` },
-      }, 'Cancel'));
+      }, small ? 'Cancel' : 'Cancel job'));
     }
     buttons.push(el('button', {
       type: 'button', className: `btn btn-remove${size}`, dataset: { action: 'remove', id: job.id },
