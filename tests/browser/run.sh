@@ -65,7 +65,8 @@ markup="$(token --tenant "$run-x" --user '<img src=x onerror=alert(1)>')"
 
 # --- demo jobs (infra seed) unless acme already has some -----------------------------------
 acme_jobs="$(curl -sf -H "Authorization: Bearer $admin" "$api_url/jobs?tenant=acme&limit=1" \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).items.length))')"
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).items.length))')" \
+    || { say "the API at $api_url did not answer GET jobs; is the stack deployed with this token secret?"; exit 1; }
 if [ "$acme_jobs" = 0 ]; then
     say "seeding demo jobs"
     infra seed >/dev/null

@@ -65,7 +65,7 @@ test('a running job\'s bar moves to 100 % by itself; finished jobs are not re-fe
   assert.match(await progressText(page, job.id).textContent(), /^70 %/);
   // …and catches up as soon as it is visible again.
   await setHidden(page, false);
-  await waitForText(progressText(page, job.id), /^100 %\s*9\/10\s*1 failed$/, 3000);
+  await waitForText(progressText(page, job.id), /^100 %\s*9\/10\s*1 failed$/, 5000);
   assert.equal(await statusText(page, job.id).textContent(), 'completed with errors');
   assert.equal(await row(page, job.id).getByRole('button', { name: /^Cancel/ }).count(), 0, 'no Cancel once finished');
   assert.notEqual(await row(page, job.id).locator('td[data-label="Completed At"] time').count(), 0);
