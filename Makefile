@@ -1,16 +1,16 @@
 # The two commands of the README, and their parts.
 #   make up    LocalStack + the deployed stack + demo jobs; prints the API URL, Jobs page URL and a dev token
-#   make test  everything CI runs: template lint, executor tests, deploy, unit + end-to-end tests
+#   make test  everything CI runs: template lint, executor tests, deploy, unit + end-to-end + browser tests
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 INFRA := $(CARGO) run -q --locked -p infra --
 
-.PHONY: up test localstack lint executor-test deploy cargo-test seed token down destroy
+.PHONY: up test localstack lint executor-test deploy cargo-test browser-test seed token down destroy
 
 up: localstack deploy seed token
 
-test: localstack lint executor-test deploy cargo-test
+test: localstack lint executor-test deploy cargo-test browser-test
 
 localstack:
 	bash localstack/start.sh
@@ -32,6 +32,10 @@ deploy:
 
 cargo-test:
 	$(CARGO) test --workspace --locked
+
+# The Jobs page in Debian's Chromium (playwright-core): installs what it needs, runs node --test.
+browser-test:
+	bash tests/browser/run.sh
 
 seed:
 	$(INFRA) seed

@@ -1,1 +1,714 @@
-// Behaviour of the Jobs page.
+// Behaviour of the System → Jobs page.
+//
+// Plain JS, no build step. Rules the code keeps:
+// - Only relative URLs (`jobs?…`, `jobs/<id>`): the page lives under a stage path
+//   (`/v1/` on AWS, `/_aws/execute-api/<id>/v1/` on LocalStack) and the CSP allows
+//   `connect-src 'self'` only.
+// - Job fields come from users (user ids, e-mail subjects, error reasons…): the DOM is built
+//   with createElement/textContent only, never innerHTML, so no data is ever parsed as HTML.
+// - The URL's query string holds the search and filters, so a view can be shared and reloaded.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'jobs.token';
+  const PAGE_SIZE = 25;
+  // Filters as named in the URL and the API (dates stay YYYY-MM-DD in the URL).
+  const FILTERS = ['q', 'status', 'type', 'tenant', 'created_from', 'created_to'];
+  const FILTER_LABELS = { q: 'Search', status: 'Status', type: 'Type', tenant: 'Tenant', created_from: 'Created from', created_to: 'Created to' };
+  const ACTIVE = new Set(['queued', 'running']);
+  const STATUS_LABELS = {
+    queued: 'queued', running: 'running', completed: 'completed',
+    completed_with_errors: 'completed with errors', failed: 'failed', cancelled: 'cancelled',
+  };
+  const POLL_MS = 2000;          // refresh of queued/running rows while the tab is visible
+  const POLL_HIDDEN_MS = 30000;  // …and while it is hidden (nobody is looking; spare the API)
+  const POLL_MAX_MS = 30000;     // back-off ceiling after failed polls
+  const POLL_BATCH = 6;          // parallel GETs per poll round
+  // A page may be empty and still have a next_cursor (filters are applied after the index
+  // read); follow a few such cursors per click so "Load more" shows something, but never
+  // walk the whole table.
+  const MAX_HOPS = 5;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    who: $('who'), whoName: $('who-name'), whoRole: $('who-role'), signOut: $('sign-out'),
+    signin: $('signin'), signinForm: $('signin-form'), signinMessage: $('signin-message'), token: $('token'),
+    console: $('console'), filters: $('filters'), tenantField: $('tenant-field'), filterError: $('filter-error'),
+    clear: $('clear-filters'), summary: $('summary'), refresh: $('refresh'), table: $('jobs'), rows: $('rows'),
+    state: $('state'), loadMore: $('load-more'), toast: $('toast'),
+    details: $('details'), detailsTitle: $('details-title'), detailsBody: $('details-body'), detailsClose: $('details-close'),
+    confirm: $('confirm'), confirmTitle: $('confirm-title'), confirmText: $('confirm-text'),
+    confirmYes: $('confirm-yes'), confirmNo: $('confirm-no'),
+  };
+  const input = (name) => ui.filters.elements.namedItem(name);
+
+  const state = {
+    token: null,
+    claims: null,
+    filters: {},          // applied filters, as in the URL
+    cursor: null,         // next_cursor of the last page loaded
+    jobs: new Map(),      // id -> { job, tr, key }
+    generation: 0,        // bumped on every reload; responses of older generations are dropped
+    loading: false,
+    error: null,
+    pollTimer: null,
+    pollDelay: POLL_MS,
+    polling: false,
+    detailsId: null,
+    detailsReturn: null,  // element to focus when the details close
+  };
+
+  // ---------- DOM helpers ---------------------------------------------------------------
+
+  // el('td', {className: 'x', dataset: {label: 'Type'}}, 'text', node…). Strings become text
+  // nodes; `attrs` go through setAttribute, which never parses HTML.
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (value === undefined || value === null) continue;
+      if (key === 'dataset') Object.assign(node.dataset, value);
+      else if (key === 'attrs') for (const [a, v] of Object.entries(value)) node.setAttribute(a, String(v));
+      else node[key] = value;
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  let toastTimer = null;
+  function toast(message, kind = 'info') {
+    ui.toast.textContent = message;
+    ui.toast.className = `toast toast-${kind}`;
+    ui.toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 7000);
+  }
+
+  // Local time for reading; the exact UTC value on hover (and in `datetime`).
+  function timeEl(iso) {
+    if (!iso) return el('span', { className: 'muted', attrs: { 'aria-label': 'not yet' } }, '—');
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return el('span', {}, iso);
+    // The year only when it is not this year: keeps the table narrow.
+    const local = date.toLocaleString(undefined, {
+      year: date.getFullYear() === new Date().getFullYear() ? undefined : 'numeric',
+      month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    });
+    return el('time', { dateTime: iso, title: `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC` }, local);
+  }
+
+  function statusBadge(job) {
+    // Cancel is cooperative: the job stays running until a worker notices the request.
+    if (job.cancel_requested_at && ACTIVE.has(job.status)) {
+      return el('span', { className: 'badge status-cancelling' }, 'cancelling…');
+    }
+    return el('span', { className: `badge status-${job.status}` }, STATUS_LABELS[job.status] || job.status);
+  }
+
+  function progressBar(job) {
+    const { total = 0, succeeded = 0, failed = 0 } = job.progress || {};
+    let { percent = 0 } = job.progress || {};
+    // A job may have no items (e.g. nobody was idle): once it completed, it is all done.
+    const empty = total === 0 && job.status === 'completed';
+    if (empty) percent = 100;
+    const share = (n) => `${empty ? 100 : total > 0 ? Math.min(100, (n / total) * 100) : 0}%`;
+    const ok = el('span', { className: 'bar-ok' });
+    const bad = el('span', { className: 'bar-failed' });
+    // CSSOM writes are allowed under `style-src 'self'` (only inline style attributes are not).
+    ok.style.width = share(succeeded);
+    bad.style.width = share(Math.min(failed, Math.max(0, total - succeeded)));
+    const bar = el('div', {
+      className: 'bar',
+      attrs: {
+        role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': percent,
+        'aria-valuetext': `${percent} %: ${succeeded} of ${total} succeeded, ${failed} failed`,
+      },
+    }, ok, bad);
+    return el('div', { className: 'progress' }, bar,
+      el('div', { className: 'progress-text' },
+        el('span', { className: 'pct' }, `${percent} %`),
+        el('span', { className: 'counts' }, `${succeeded}/${total}`),
+        failed > 0 ? el('span', { className: 'failed' }, `${failed} failed`) : null,
+        // Criteria-based jobs (e.g. idle sessions) learn their total when a worker plans them.
+        total === 0 && ACTIVE.has(job.status) ? el('span', {}, 'counting items…') : null));
+  }
+
+  // ---------- API -------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, code, message, field) {
+      super(message);
+      Object.assign(this, { status, code, field, handled: false });
+    }
+  }
+
+  // Every call sends the bearer token; every error becomes an ApiError from the API's
+  // {"error": {code, message, field}}. A 401 signs out at once (marked `handled`).
+  async function api(path, { method = 'GET' } = {}) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method, cache: 'no-store',
+        headers: { Accept: 'application/json', Authorization: `Bearer ${state.token}` },
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'Could not reach the API. Check your connection, then retry.', null);
+    }
+    const text = await response.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+    if (response.ok) return body;
+    const e = (body && body.error) || {};
+    const err = new ApiError(response.status, e.code || `http_${response.status}`,
+      e.message || `The API answered ${response.status}.`, e.field || null);
+    if (response.status === 401) {
+      err.handled = true;
+      signOut(`Your session ended: the API did not accept the token (${err.message}). Paste a new token to continue.`, 'error');
+    }
+    throw err;
+  }
+
+  function describeError(err) {
+    const hints = {
+      0: '', 400: 'Check the search and filters.', 403: 'Your token does not allow this.',
+      404: 'It may have been removed, or belong to another tenant.', 503: 'The service is busy; retry in a moment.',
+    };
+    const field = err.field ? ` (${FILTER_LABELS[err.field] || err.field})` : '';
+    const hint = hints[err.status] ?? (err.status >= 500 ? 'Something failed on the server; retry in a moment.' : '');
+    return `${err.message}${field}. ${hint}`.replace(/\.\. /, '. ').trim();
+  }
+
+  // ---------- sign-in ---------------------------------------------------------------------
+
+  // Reads the JWT payload for display only (who, tenant, admin?). The API verifies the
+  // signature; nothing here trusts these claims for access.
+  function decodeClaims(token) {
+    const parts = token.split('.');
+    if (parts.length !== 3) return null;
+    try {
+      const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+      const bytes = Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+      const claims = JSON.parse(new TextDecoder().decode(bytes));
+      return claims && typeof claims === 'object' && typeof claims.sub === 'string' ? claims : null;
+    } catch {
+      return null;
+    }
+  }
+
+  const isAdmin = () => state.claims && state.claims.role === 'admin';
+
+  function showSignIn(message, kind = 'error') {
+    ui.console.hidden = true;
+    ui.who.hidden = true;
+    ui.signin.hidden = false;
+    ui.signinMessage.hidden = !message;
+    ui.signinMessage.textContent = message || '';
+    ui.signinMessage.className = `notice notice-${kind}`;
+    ui.signinMessage.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    ui.token.value = '';
+    ui.token.focus();
+  }
+
+  function signIn(raw) {
+    const token = raw.trim().replace(/^Bearer\s+/i, '');
+    const claims = decodeClaims(token);
+    if (!claims) {
+      showSignIn('That is not a bearer token (expected a JWT: three base64url parts separated by dots).');
+      return;
+    }
+    if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
+      showSignIn(`That token expired at ${new Date(claims.exp * 1000).toLocaleString()}. Get a new one.`);
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    state.token = token;
+    state.claims = claims;
+    showConsole();
+  }
+
+  function signOut(message, kind = 'info') {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    state.claims = null;
+    state.generation += 1;
+    stopPolling();
+    state.jobs.clear();
+    ui.rows.replaceChildren();
+    for (const dialog of [ui.confirm, ui.details]) if (dialog.open) dialog.close();
+    showSignIn(message, kind);
+  }
+
+  function showConsole() {
+    ui.signin.hidden = true;
+    ui.console.hidden = false;
+    ui.who.hidden = false;
+    ui.whoName.textContent = `${state.claims.sub} · ${state.claims.tenant || '?'}`;
+    ui.whoName.title = `Signed in as ${state.claims.sub} in tenant ${state.claims.tenant || '?'}`;
+    ui.whoRole.textContent = isAdmin() ? 'admin' : 'member';
+    ui.whoRole.className = `badge badge-role ${isAdmin() ? 'role-admin' : ''}`;
+    // Admins list across tenants; a member's list is their own tenant, so no tenant filter.
+    ui.tenantField.hidden = !isAdmin();
+    state.filters = filtersFromUrl();
+    writeForm(state.filters);
+    reload();
+  }
+
+  // ---------- filters and the URL ---------------------------------------------------------
+
+  function filtersFromUrl() {
+    const params = new URLSearchParams(location.search);
+    const filters = {};
+    for (const name of FILTERS) {
+      const value = (params.get(name) || '').trim();
+      if (value) filters[name] = value;
+    }
+    if (!isAdmin()) delete filters.tenant;
+    return filters;
+  }
+
+  function filtersFromForm() {
+    const filters = {};
+    for (const name of FILTERS) {
+      const field = input(name);
+      const value = field && !field.closest('[hidden]') ? field.value.trim() : '';
+      if (value) filters[name] = value;
+    }
+    return filters;
+  }
+
+  function writeForm(filters) {
+    for (const name of FILTERS) {
+      const field = input(name);
+      if (field) field.value = filters[name] || '';
+    }
+  }
+
+  // The date inputs give local calendar days; the API reads a bare date as a UTC day. Send
+  // the local day's bounds as RFC 3339 instants so the range matches the local times shown
+  // in the table. The URL keeps the plain YYYY-MM-DD.
+  function dayBound(day, end) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+    if (!m) return day; // not a date: let the API explain what it expects
+    const date = end ? new Date(+m[1], m[2] - 1, +m[3], 23, 59, 59, 999) : new Date(+m[1], m[2] - 1, +m[3]);
+    return Number.isNaN(date.getTime()) ? day : date.toISOString();
+  }
+
+  function apiQuery(filters, cursor) {
+    const params = new URLSearchParams();
+    for (const name of FILTERS) {
+      const value = filters[name];
+      if (!value) continue;
+      params.set(name, name.startsWith('created_') ? dayBound(value, name === 'created_to') : value);
+    }
+    params.set('limit', String(PAGE_SIZE));
+    if (cursor) params.set('cursor', cursor);
+    return params.toString();
+  }
+
+  function showFilterError(field, message) {
+    for (const name of FILTERS) input(name)?.removeAttribute('aria-invalid');
+    ui.filterError.hidden = !message;
+    ui.filterError.textContent = message || '';
+    if (field && input(field)) input(field).setAttribute('aria-invalid', 'true');
+  }
+
+  function applyFilters() {
+    if (!state.token) return; // a late debounce after sign-out
+    const filters = filtersFromForm();
+    if (filters.created_from && filters.created_to && filters.created_from > filters.created_to) {
+      showFilterError('created_from', '“Created from” is after “Created to”: swap the dates or clear one.');
+      return;
+    }
+    const query = new URLSearchParams(filters).toString();
+    if (query !== new URLSearchParams(state.filters).toString()) {
+      // pushState: Back returns to the previous view; the URL can be shared as is.
+      history.pushState(null, '', query ? `?${query}` : location.pathname);
+    }
+    state.filters = filters;
+    reload();
+  }
+
+  // ---------- the list --------------------------------------------------------------------
+
+  function reload() {
+    state.generation += 1;
+    state.cursor = null;
+    state.error = null;
+    state.jobs.clear();
+    ui.rows.replaceChildren();
+    stopPolling();
+    showFilterError(null, '');
+    loadPage();
+  }
+
+  async function loadPage() {
+    const generation = state.generation;
+    state.loading = true;
+    state.error = null;
+    renderListState();
+    let cursor = state.cursor;
+    let added = 0;
+    try {
+      for (let hop = 0; hop < MAX_HOPS && (hop === 0 || (added === 0 && cursor)); hop += 1) {
+        const page = await api(`jobs?${apiQuery(state.filters, cursor)}`);
+        if (generation !== state.generation) return;
+        for (const job of page.items || []) {
+          if (!state.jobs.has(job.id)) { addRow(job); added += 1; }
+        }
+        cursor = page.next_cursor || null;
+      }
+      state.cursor = cursor;
+    } catch (err) {
+      if (generation !== state.generation || err.handled) return;
+      state.error = err;
+      if (err.status === 400 && err.field) showFilterError(err.field, `${FILTER_LABELS[err.field] || err.field}: ${err.message}`);
+    } finally {
+      if (generation === state.generation) {
+        state.loading = false;
+        renderListState();
+        schedulePoll();
+      }
+    }
+  }
+
+  const hasFilters = () => Object.keys(state.filters).length > 0;
+
+  // Summary line, "Load more", and the loading / empty / error box under the table.
+  function renderListState() {
+    const count = state.jobs.size;
+    ui.table.setAttribute('aria-busy', String(state.loading));
+    ui.loadMore.hidden = !state.cursor || (state.loading && count === 0) || (state.error && count === 0);
+    ui.loadMore.disabled = state.loading;
+    ui.loadMore.textContent = state.loading ? 'Loading…' : 'Load more';
+    const scope = isAdmin() ? (state.filters.tenant ? `tenant ${state.filters.tenant}` : 'all tenants') : `tenant ${state.claims?.tenant}`;
+    ui.summary.textContent = state.loading && count === 0 ? `Loading jobs (${scope})…`
+      : `${count} job${count === 1 ? '' : 's'} shown · ${scope}${hasFilters() ? ' · filtered' : ''}${state.cursor ? ' · more available' : ''}`;
+
+    const box = ui.state;
+    box.replaceChildren();
+    box.className = 'state';
+    if (state.error) {
+      box.classList.add('state-error');
+      box.append(
+        el('p', { className: 'state-title' }, count ? 'Could not load more jobs.' : 'Could not load jobs.'),
+        el('p', {}, describeError(state.error)),
+        el('button', { type: 'button', className: 'btn', dataset: { action: 'retry' } }, 'Retry'));
+    } else if (state.loading && count === 0) {
+      box.append(el('p', { className: 'muted' }, 'Loading jobs…'));
+    } else if (!state.loading && count === 0) {
+      if (state.cursor) {
+        box.append(el('p', { className: 'state-title' }, 'No matching jobs among the newest ones.'),
+          el('p', {}, 'Use “Load more” to search further back, or change the filters.'));
+      } else if (hasFilters()) {
+        box.append(el('p', { className: 'state-title' }, 'No jobs match these filters.'),
+          el('p', {}, 'Try another search term, widen the date range, or clear the filters.'),
+          el('button', { type: 'button', className: 'btn', dataset: { action: 'clear' } }, 'Clear filters'));
+      } else {
+        box.append(el('p', { className: 'state-title' }, 'No jobs yet.'),
+          el('p', {}, 'Jobs appear here as soon as they are created through the API (POST jobs).'));
+      }
+    }
+    box.hidden = box.childElementCount === 0;
+  }
+
+  function addRow(job) {
+    const tr = el('tr', { dataset: { id: job.id } });
+    state.jobs.set(job.id, { job, tr, key: JSON.stringify(job) });
+    fillRow(tr, job);
+    ui.rows.append(tr);
+  }
+
+  function updateJob(job) {
+    const entry = state.jobs.get(job.id);
+    if (!entry) return;
+    const key = JSON.stringify(job);
+    if (key === entry.key) return; // unchanged: leave the DOM (and focus) alone
+    Object.assign(entry, { job, key });
+    fillRow(entry.tr, job);
+    if (state.detailsId === job.id) renderDetails(job);
+  }
+
+  function dropRow(id) {
+    const entry = state.jobs.get(id);
+    if (!entry) return;
+    // Keep keyboard users in place: focus moves to the next (or previous) row.
+    const neighbour = entry.tr.nextElementSibling || entry.tr.previousElementSibling;
+    const hadFocus = entry.tr.contains(document.activeElement) || state.detailsId === id;
+    entry.tr.remove();
+    state.jobs.delete(id);
+    if (state.detailsId === id && ui.details.open) ui.details.close();
+    if (hadFocus) (neighbour?.querySelector('[data-action="open"]') || ui.refresh).focus();
+    renderListState();
+  }
+
+  const cell = (label, ...content) => el('td', { dataset: { label } }, ...content);
+
+  function actionButtons(job, small = true) {
+    const size = small ? ' btn-small' : '';
+    const buttons = [];
+    if (ACTIVE.has(job.status) && !job.cancel_requested_at) {
+      buttons.push(el('button', {
+        type: 'button', className: `btn${size}`, dataset: { action: 'cancel', id: job.id },
+        attrs: { 'aria-label': `Cancel ${job.type_label} job` },
+      }, small ? 'Cancel' : 'Cancel job'));
+    }
+    buttons.push(el('button', {
+      type: 'button', className: `btn btn-remove${size}`, dataset: { action: 'remove', id: job.id },
+      title: 'Remove from the list (does not cancel the job)',
+      attrs: { 'aria-label': `Remove ${job.type_label} job from the list` },
+    }, el('span', { attrs: { 'aria-hidden': 'true' } }, '❌'), small ? null : ' Remove from list'));
+    return buttons;
+  }
+
+  function fillRow(tr, job) {
+    // Rebuilding a row would drop focus from its buttons; remember which one had it.
+    const focused = tr.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+    tr.className = `row-${job.status}`;
+    tr.replaceChildren(
+      cell('Type', el('button', {
+        type: 'button', className: 'link', dataset: { action: 'open', id: job.id },
+        title: 'Show details', attrs: { 'aria-haspopup': 'dialog' },
+      }, job.type_label || job.type)),
+      cell('Tenant', job.tenant),
+      cell('Progress', progressBar(job)),
+      cell('Status', statusBadge(job)),
+      cell('User', el('span', { className: 'user' }, job.user)),
+      cell('Created At', timeEl(job.created_at)),
+      cell('Completed At', timeEl(job.completed_at)),
+      cell('Actions', el('div', { className: 'actions' }, actionButtons(job))),
+    );
+    if (focused) (tr.querySelector(`[data-action="${focused}"]`) || tr.querySelector('[data-action="open"]')).focus();
+  }
+
+  // ---------- polling of queued / running rows --------------------------------------------
+
+  const activeIds = () => [...state.jobs.values()].filter((e) => ACTIVE.has(e.job.status)).map((e) => e.job.id);
+
+  function stopPolling() {
+    clearTimeout(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  // One timer for all rows. Only queued/running jobs are fetched (GET jobs/<id>); finished
+  // ones never change, so they are never re-fetched. A hidden tab polls rarely.
+  function schedulePoll(delay) {
+    stopPolling();
+    if (state.polling || !state.token || activeIds().length === 0) return; // a poll in flight reschedules itself
+    const wait = delay ?? (document.hidden ? Math.max(POLL_HIDDEN_MS, state.pollDelay) : state.pollDelay);
+    state.pollTimer = setTimeout(pollActive, wait);
+  }
+
+  async function pollActive() {
+    state.pollTimer = null;
+    state.polling = true;
+    const generation = state.generation;
+    let failures = 0;
+    try {
+      const ids = activeIds();
+      for (let i = 0; i < ids.length; i += POLL_BATCH) {
+        await Promise.all(ids.slice(i, i + POLL_BATCH).map(async (id) => {
+          try {
+            const job = await api(`jobs/${encodeURIComponent(id)}`);
+            if (generation === state.generation) updateJob(job);
+          } catch (err) {
+            if (err.handled) return;
+            if (err.status === 404 && generation === state.generation) {
+              dropRow(id); // removed elsewhere (hidden by a colleague): it is gone from the list
+              toast('A job was removed from the list by someone else.');
+            } else {
+              failures += 1;
+            }
+          }
+        }));
+        if (generation !== state.generation || !state.token) return;
+      }
+    } finally {
+      // Back off while the API or network fails; back to normal after a clean round.
+      state.pollDelay = failures ? Math.min(state.pollDelay * 2, POLL_MAX_MS) : POLL_MS;
+      state.polling = false;
+      schedulePoll();
+    }
+  }
+
+  document.addEventListener('visibilitychange', () => schedulePoll(document.hidden ? undefined : 0));
+
+  // ---------- details ---------------------------------------------------------------------
+
+  const humanize = (key) => key.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+
+  function dl(pairs) {
+    return el('dl', { className: 'kv' }, pairs.filter(Boolean).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+  }
+
+  function paramValue(value) {
+    if (value === null) return el('span', { className: 'muted' }, 'null');
+    if (typeof value === 'object') return el('code', {}, JSON.stringify(value));
+    return String(value);
+  }
+
+  function renderDetails(job) {
+    const p = job.progress || {};
+    ui.detailsTitle.textContent = job.type_label || job.type;
+    const params = Object.entries(job.params_summary || {});
+    const errors = Array.isArray(job.errors) ? job.errors : [];
+    ui.detailsBody.replaceChildren(
+      el('p', { className: 'details-id' }, el('span', { className: 'muted' }, 'Job '), el('code', {}, job.id)),
+      el('div', { className: 'details-actions' }, actionButtons(job, false)),
+      el('section', {}, el('h3', {}, 'Overview'), dl([
+        ['Status', statusBadge(job)], ['Tenant', job.tenant], ['User', el('span', { className: 'user' }, job.user)],
+      ])),
+      el('section', {}, el('h3', {}, 'Progress'), progressBar(job), dl([
+        ['Total items', String(p.total)], ['Succeeded', String(p.succeeded)], ['Failed', String(p.failed)], ['Done', `${p.percent} %`],
+      ])),
+      el('section', {}, el('h3', {}, 'Timeline'), dl([
+        ['Created', timeEl(job.created_at)], ['Started', timeEl(job.started_at)],
+        job.cancel_requested_at ? ['Cancel requested', timeEl(job.cancel_requested_at)] : null,
+        ['Completed', timeEl(job.completed_at)],
+      ])),
+      el('section', {}, el('h3', {}, 'Parameters'),
+        params.length ? dl(params.map(([k, v]) => [humanize(k), paramValue(v)])) : el('p', { className: 'muted' }, 'No parameters.')),
+      el('section', {}, el('h3', {}, 'Errors'), errors.length === 0
+        ? el('p', { className: 'muted' }, p.failed ? 'Failures were counted but no sample was kept.' : 'No item failures.')
+        : [
+          el('p', { className: 'muted' }, `Showing a sample of ${errors.length} of ${Math.max(p.failed || 0, errors.length)} failed items.`),
+          el('table', { className: 'errors' },
+            el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Item'), el('th', { scope: 'col' }, 'Reason'))),
+            el('tbody', {}, errors.map((e) => el('tr', {}, el('td', {}, el('code', {}, e.item)), el('td', {}, e.reason))))),
+        ]),
+    );
+  }
+
+  function openDetails(id, opener) {
+    const entry = state.jobs.get(id);
+    if (!entry) return;
+    state.detailsId = id;
+    state.detailsReturn = opener || entry.tr.querySelector('[data-action="open"]');
+    renderDetails(entry.job);
+    if (!ui.details.open) ui.details.showModal();
+    ui.detailsClose.focus();
+  }
+
+  // Escape closes a modal <dialog> natively; focus goes back to the row that opened it.
+  ui.details.addEventListener('close', () => {
+    state.detailsId = null;
+    const back = state.detailsReturn;
+    state.detailsReturn = null;
+    if (back && back.isConnected) back.focus();
+  });
+  ui.detailsClose.addEventListener('click', () => ui.details.close());
+  // A click on the backdrop (outside the drawer's box) closes it too.
+  ui.details.addEventListener('click', (event) => { if (event.target === ui.details) ui.details.close(); });
+
+  // ---------- confirmations and row actions ---------------------------------------------
+
+  function confirmDialog({ title, text, yes, no }) {
+    ui.confirmTitle.textContent = title;
+    ui.confirmText.textContent = text;
+    ui.confirmYes.textContent = yes;
+    ui.confirmNo.textContent = no;
+    ui.confirm.returnValue = '';
+    ui.confirm.showModal();
+    ui.confirmNo.focus(); // the safe choice is the default
+    return new Promise((resolve) => {
+      ui.confirm.addEventListener('close', () => resolve(ui.confirm.returnValue === 'yes'), { once: true });
+    });
+  }
+  ui.confirmYes.addEventListener('click', () => ui.confirm.close('yes'));
+  ui.confirmNo.addEventListener('click', () => ui.confirm.close('no'));
+
+  async function removeJob(id) {
+    const ok = await confirmDialog({
+      title: 'Remove this job from the list?',
+      text: 'This only removes the entry from the Jobs list (for everyone). It does NOT cancel the job: '
+        + 'queued or running work carries on. To stop the work, use Cancel instead.',
+      yes: 'Remove from list', no: 'Keep it',
+    });
+    if (!ok) return;
+    try {
+      await api(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    } catch (err) {
+      if (err.handled) return;
+      if (err.status !== 404) { toast(`Could not remove the job: ${describeError(err)}`, 'error'); return; }
+    }
+    dropRow(id);
+    toast('Removed from the list. The job itself was not cancelled.');
+  }
+
+  async function cancelJob(id) {
+    const ok = await confirmDialog({
+      title: 'Cancel this job?',
+      text: 'Workers stop at their next checkpoint: items already processed stay processed, the rest are skipped. '
+        + 'This cannot be undone.',
+      yes: 'Cancel job', no: 'Keep running',
+    });
+    if (!ok) return;
+    try {
+      const job = await api(`jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+      if (job && job.id) updateJob(job);
+      toast('Cancellation requested. The row updates when the job stops.');
+      schedulePoll(0);
+    } catch (err) {
+      if (err.handled) return;
+      if (err.status === 409) {
+        toast('This job has already finished: there is nothing to cancel.', 'error');
+        try { updateJob(await api(`jobs/${encodeURIComponent(id)}`)); } catch { /* the toast said enough */ }
+      } else {
+        toast(`Could not cancel the job: ${describeError(err)}`, 'error');
+      }
+    }
+  }
+
+  // One listener for all rows and the details drawer (rows are rebuilt as jobs change).
+  function onAction(event) {
+    const button = event.target.closest('button[data-action]');
+    if (button) {
+      const { action, id } = button.dataset;
+      if (action === 'open') openDetails(id, button);
+      else if (action === 'cancel') cancelJob(id);
+      else if (action === 'remove') removeJob(id);
+      else if (action === 'retry') (state.jobs.size ? loadPage() : reload());
+      else if (action === 'clear') ui.clear.click();
+      return;
+    }
+    // A click anywhere else on a row opens its details (unless the user is selecting text).
+    const tr = event.target.closest('tr[data-id]');
+    if (tr && ui.rows.contains(tr) && !String(window.getSelection())) openDetails(tr.dataset.id);
+  }
+  ui.rows.addEventListener('click', onAction);
+  ui.state.addEventListener('click', onAction);
+  ui.detailsBody.addEventListener('click', onAction);
+
+  // ---------- wiring ----------------------------------------------------------------------
+
+  ui.signinForm.addEventListener('submit', (event) => { event.preventDefault(); signIn(ui.token.value); });
+  ui.signOut.addEventListener('click', () => signOut('You signed out. Paste a token to sign in again.', 'info'));
+
+  ui.filters.addEventListener('submit', (event) => { event.preventDefault(); applyFilters(); });
+  // Selects and dates apply at once; typing applies after a short pause.
+  ui.filters.addEventListener('change', (event) => {
+    const t = event.target;
+    if (t.tagName === 'SELECT' || t.type === 'date' || t.name === 'tenant') applyFilters();
+  });
+  let typingTimer = null;
+  ui.filters.addEventListener('input', (event) => {
+    if (event.target.type !== 'search') return;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(applyFilters, 350);
+  });
+  ui.clear.addEventListener('click', () => { writeForm({}); applyFilters(); });
+  ui.refresh.addEventListener('click', () => reload());
+  ui.loadMore.addEventListener('click', () => loadPage());
+
+  // Back/forward between filtered views.
+  window.addEventListener('popstate', () => {
+    if (!state.token) return;
+    state.filters = filtersFromUrl();
+    writeForm(state.filters);
+    reload();
+  });
+
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved); else showSignIn('');
+})();

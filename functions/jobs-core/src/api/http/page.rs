@@ -37,3 +37,47 @@ pub fn serve(path: &str) -> Option<HttpResponse> {
         body: asset.body.as_bytes().to_vec(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asset(path: &str) -> &'static str {
+        ASSETS.iter().find(|a| a.path == path).map(|a| a.body).unwrap_or_else(|| panic!("no asset {path}"))
+    }
+
+    #[test]
+    fn every_asset_is_served_with_the_csp() {
+        for a in &ASSETS {
+            let response = serve(a.path).unwrap();
+            assert_eq!(response.status, 200);
+            assert!(response.headers.iter().any(|(n, v)| n == "content-security-policy" && v.contains("script-src 'self'")));
+        }
+        assert!(serve("/assets/nope.js").is_none());
+    }
+
+    /// The CSP forbids inline scripts and styles, and the page lives under a stage path:
+    /// index.html loads only assets of this table, by relative URLs.
+    #[test]
+    fn index_loads_only_relative_served_assets_and_nothing_inline() {
+        let html = asset("/");
+        for (tag, attr) in [("<script", "src=\""), ("<link rel=\"stylesheet\"", "href=\"")] {
+            for chunk in html.split(tag).skip(1) {
+                let url = chunk.split(attr).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_else(|| panic!("{tag} without {attr}"));
+                assert!(!url.starts_with('/') && !url.contains("//"), "{url} is not relative to the stage");
+                assert!(is_page_path(&format!("/{url}")), "{url} is not in ASSETS");
+            }
+        }
+        assert!(!html.contains(" style=") && !html.contains("<style"), "inline styles are blocked by the CSP");
+    }
+
+    /// Job fields come from users: the page builds its DOM with textContent, never from HTML strings.
+    #[test]
+    fn script_never_parses_html_strings() {
+        let js = asset("/assets/app.js");
+        for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+            assert!(!js.contains(sink), "app.js uses {sink}");
+        }
+        assert!(!js.contains("fetch('/") && !js.contains("fetch(\"/"), "API calls must be relative to the stage");
+    }
+}

@@ -1,0 +1,137 @@
+// Shared helpers of the browser tests: the stack under test (from run.sh), Chromium,
+// the API (to create jobs), DynamoDB writes that stand in for workers, and screenshots.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+// run.sh exports JOBS_BROWSER_ENV: {pageUrl, apiUrl, table, endpoint, python, run, tenants, tokens}.
+if (!process.env.JOBS_BROWSER_ENV) {
+  throw new Error('JOBS_BROWSER_ENV is not set: run the tests with `bash tests/browser/run.sh`');
+}
+export const env = JSON.parse(process.env.JOBS_BROWSER_ENV);
+
+// The browser's time zone differs from the machine's (UTC) on purpose: times must be shown
+// in local time with the UTC value on hover.
+export const TIME_ZONE = 'America/New_York';
+export const LOCALE = 'en-US';
+
+export const SCREENSHOTS = join(here, 'screenshots');
+mkdirSync(SCREENSHOTS, { recursive: true });
+
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+
+export async function launch() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+// A fresh context (own sessionStorage) and page. Collects what must never happen:
+// page errors, console errors (CSP violations among them) and JS dialogs (alert = injection).
+export async function openPage(browser, { width = 1400, height = 900, path = '' } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, timezoneId: TIME_ZONE, locale: LOCALE });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.on('dialog', (d) => { problems.push(`JS dialog: ${d.message()}`); d.dismiss().catch(() => {}); });
+  const requests = [];
+  page.on('request', (r) => requests.push({ method: r.method(), url: r.url(), at: Date.now() }));
+  if (path !== null) await page.goto(env.pageUrl + path);
+  return {
+    page, context, problems, requests,
+    // Console errors from expected HTTP failures (e.g. the 401 of a bad token) are allowed
+    // by passing a pattern.
+    assertClean(allowed = null) {
+      const left = problems.filter((p) => !(allowed && allowed.test(p)));
+      assert.deepEqual(left, [], 'the page reported errors');
+    },
+    close: () => context.close(),
+  };
+}
+
+export async function signIn(page, token) {
+  await page.locator('#token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#console').waitFor({ state: 'visible' });
+}
+
+export const rows = (page) => page.locator('#rows tr');
+export const row = (page, id) => page.locator(`#rows tr[data-id="${id}"]`);
+
+// Waits until the list finished loading (no "Loading…" state).
+export async function listSettled(page) {
+  await page.waitForFunction(() => document.getElementById('jobs').getAttribute('aria-busy') === 'false');
+}
+
+export async function shot(page, name, options = {}) {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), ...options });
+}
+
+// ---------- API ----------------------------------------------------------------------------
+
+export async function api(method, path, token, body) {
+  const response = await fetch(`${env.apiUrl}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+export async function createJob(token, body) {
+  const reply = await api('POST', '/jobs', token, body);
+  assert.equal(reply.status, 202, `create failed: ${JSON.stringify(reply.body)}`);
+  return reply.body;
+}
+
+export const embeddingJob = (n = 1) => ({
+  type: 'ai_text_embedding',
+  params: { documents: Array.from({ length: n }, (_, i) => ({ id: `doc-${i}`, text: `Document number ${i}` })) },
+});
+export const profileJob = (users = 10) => ({
+  type: 'profile_field_update',
+  params: { field: 'locale', value: 'en-GB', user_ids: Array.from({ length: users }, (_, i) => `u-${i}`) },
+});
+export const sessionJob = () => ({ type: 'session_termination', params: { idle_for_seconds: 3600 } });
+
+// ---------- DynamoDB: what a worker would write --------------------------------------------
+
+export function setJob(id, attributes) {
+  execFileSync(env.python, [join(here, 'ddb.py')], {
+    input: JSON.stringify({ endpoint: env.endpoint, table: env.table, id, set: attributes }),
+    stdio: ['pipe', 'inherit', 'inherit'],
+  });
+}
+
+// The raw item of a job (attributes as JSON).
+export function getJob(id) {
+  const out = execFileSync(env.python, [join(here, 'ddb.py')], {
+    input: JSON.stringify({ endpoint: env.endpoint, table: env.table, id, get: true }),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  return JSON.parse(out.toString());
+}
+
+// Progress as workers record it (the API computes percent from these).
+export function setProgress(id, { status, succeeded, failed = 0, total, finished = false }) {
+  const now = new Date().toISOString().replace(/(\.\d{3})\d*Z$/, '$1Z');
+  setJob(id, {
+    status, succeeded, failed, ...(total === undefined ? {} : { total }),
+    started_at: now, ...(finished ? { completed_at: now } : {}),
+  });
+}
+
+// YYYY-MM-DD of an instant in the browser's time zone (the date inputs are local days).
+export function localDay(date) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit' }).format(date);
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

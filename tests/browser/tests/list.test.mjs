@@ -1,0 +1,218 @@
+// Listing in a fresh tenant: pagination with cursors, search, status/type/date filters in the
+// URL, empty states, local times, keyboard use and the phone layout.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  env, launch, openPage, signIn, rows, listSettled, shot, createJob, embeddingJob, profileJob, sessionJob,
+  setJob, localDay, TIME_ZONE, LOCALE,
+} from '../lib.mjs';
+
+const token = env.tokens.lister;
+const jobs = []; // oldest first
+let browser;
+
+before(async () => {
+  browser = await launch();
+  // 30 jobs: more than one page (25). Two session and two profile jobs to filter on.
+  for (let i = 0; i < 30; i += 1) {
+    const body = i === 10 || i === 20 ? sessionJob() : i === 12 || i === 22 ? profileJob(3) : embeddingJob(1 + (i % 3));
+    jobs.push(await createJob(token, body));
+  }
+  // What workers would have done to two of them…
+  setJob(jobs[5].id, { status: 'failed', failed: 1, completed_at: new Date().toISOString() });
+  setJob(jobs[6].id, { status: 'completed', succeeded: jobs[6].progress.total, completed_at: new Date().toISOString() });
+  // …and two created ten days ago (the list index sorts on list_sk = <created_at>#<id>).
+  const old = new Date(Date.now() - 10 * 86400e3);
+  for (const job of [jobs[0], jobs[1]]) {
+    const at = new Date(old.getTime() + (job === jobs[1] ? 1000 : 0)).toISOString();
+    setJob(job.id, { created_at: at, list_sk: `${at}#${job.id}`, list_month: at.slice(0, 7) });
+  }
+});
+after(async () => { await browser?.close(); });
+
+const listRequests = (s) => s.requests.filter((r) => /\/jobs\?/.test(r.url));
+
+test('pagination follows next_cursor with "Load more", one page at a time', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  assert.equal(await rows(page).count(), 25, 'first page only');
+  assert.match(await page.locator('#summary').textContent(), /25 jobs shown · tenant .* · more available/);
+  assert.equal(listRequests(s).length, 1);
+  assert.match(listRequests(s)[0].url, /limit=25/);
+  assert.doesNotMatch(listRequests(s)[0].url, /cursor=/);
+  // Newest first.
+  assert.equal(await rows(page).first().getAttribute('data-id'), jobs[29].id);
+  // A member has no tenant filter: their tenant is the only one.
+  assert.equal(await page.locator('#f-tenant').isVisible(), false);
+  await shot(page, '04-member-first-page');
+
+  await page.getByRole('button', { name: 'Load more' }).click();
+  await listSettled(page);
+  assert.equal(await rows(page).count(), 30);
+  assert.equal(await page.locator('#load-more').isVisible(), false, 'no more pages');
+  const ids = await rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+  assert.deepEqual([...ids].sort(), jobs.map((j) => j.id).sort(), 'every job exactly once');
+  assert.equal(listRequests(s).length, 2);
+  assert.match(listRequests(s)[1].url, /cursor=/);
+  // Only relative URLs: every request stays under the page's stage path.
+  for (const r of s.requests) assert.ok(r.url.startsWith(env.pageUrl), `request outside the stage: ${r.url}`);
+  s.assertClean();
+  await s.close();
+});
+
+test('search (q) narrows the list, is in the URL, and survives a reload', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  await page.getByLabel('Search').fill('sess');
+  await page.waitForURL(/[?&]q=sess/);
+  await listSettled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 2);
+  for (const t of await page.locator('#rows td[data-label="Type"]').allTextContents()) assert.equal(t, 'Session Termination');
+  await page.reload();
+  await listSettled(page);
+  assert.equal(await page.getByLabel('Search').inputValue(), 'sess');
+  assert.equal(await rows(page).count(), 2);
+
+  // Nothing matches: an empty state that says what to do, and a way out.
+  await page.getByLabel('Search').fill('zzz-nothing');
+  await page.waitForURL(/q=zzz-nothing/);
+  await listSettled(page);
+  await page.getByText('No jobs match these filters.').waitFor();
+  await shot(page, '05-empty-state');
+  await page.locator('#state').getByRole('button', { name: 'Clear filters' }).click();
+  await listSettled(page);
+  assert.equal(new URL(page.url()).search, '');
+  assert.equal(await rows(page).count(), 25);
+  s.assertClean();
+  await s.close();
+});
+
+test('status and type filters, shareable through the URL', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  await page.getByLabel('Status').selectOption('failed');
+  await page.waitForURL(/status=failed/);
+  await listSettled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 1);
+  assert.equal(await rows(page).first().getAttribute('data-id'), jobs[5].id);
+  assert.equal(await rows(page).first().locator('td[data-label="Status"]').textContent(), 'failed');
+
+  // The URL alone reproduces a view in a new tab.
+  const shared = await openPage(browser, { path: '?status=completed&type=ai_text_embedding' });
+  await signIn(shared.page, token);
+  await listSettled(shared.page);
+  assert.equal(await shared.page.getByLabel('Status').inputValue(), 'completed');
+  assert.equal(await shared.page.getByLabel('Type').inputValue(), 'ai_text_embedding');
+  assert.deepEqual(await rows(shared.page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id)), [jobs[6].id]);
+  await shared.close();
+
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Type').selectOption('profile_field_update');
+  await page.waitForURL((url) => url.search === '?type=profile_field_update');
+  await listSettled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 2);
+  for (const t of await page.locator('#rows td[data-label="Type"]').allTextContents()) assert.equal(t, 'Profile Field Update');
+  // Back steps through the previous views (status cleared, then status=failed).
+  await page.goBack();
+  await page.waitForURL((url) => url.search === '');
+  await page.goBack();
+  await page.waitForURL(/status=failed/);
+  assert.equal(await page.getByLabel('Status').inputValue(), 'failed');
+  await listSettled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 1);
+  s.assertClean();
+  await s.close();
+});
+
+test('created-date range filters by local calendar day', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const fiveDaysAgo = localDay(new Date(Date.now() - 5 * 86400e3));
+  await page.getByLabel('Created to').fill(fiveDaysAgo);
+  await page.waitForURL(new RegExp(`created_to=${fiveDaysAgo}`));
+  await listSettled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 2);
+  assert.deepEqual(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id)), [jobs[1].id, jobs[0].id]);
+
+  await page.getByLabel('Created to').fill('');
+  await page.getByLabel('Created from').fill(localDay(new Date()));
+  await page.waitForURL((url) => url.search === `?created_from=${localDay(new Date())}`);
+  await listSettled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 25);
+  await page.getByRole('button', { name: 'Load more' }).click();
+  await listSettled(page);
+  assert.equal(await rows(page).count(), 28, 'all but the two old jobs');
+
+  // A reversed range is explained on the spot, without asking the API.
+  const before = s.requests.length;
+  await page.getByLabel('Created to').fill(fiveDaysAgo);
+  await page.locator('#filter-error').waitFor();
+  assert.match(await page.locator('#filter-error').textContent(), /after/);
+  assert.equal(await page.getByLabel('Created from').getAttribute('aria-invalid'), 'true');
+  assert.equal(s.requests.length, before);
+  s.assertClean();
+  await s.close();
+});
+
+test('times are local with the UTC value on hover', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const created = page.locator(`#rows tr[data-id="${jobs[29].id}"] td[data-label="Created At"] time`);
+  const iso = jobs[29].created_at;
+  assert.equal(await created.getAttribute('datetime'), iso);
+  assert.equal(await created.getAttribute('title'), `${iso.replace('T', ' ').replace(/\.\d+Z$/, '')} UTC`);
+  const expected = new Date(iso).toLocaleString(LOCALE, {
+    timeZone: TIME_ZONE, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+  assert.equal(await created.textContent(), expected);
+  s.assertClean();
+  await s.close();
+});
+
+test('keyboard: a row opens its details, Escape closes them and focus returns', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const opener = page.locator(`#rows tr[data-id="${jobs[5].id}"] [data-action="open"]`);
+  await opener.focus();
+  await page.keyboard.press('Enter');
+  const details = page.locator('#details');
+  await details.waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#details-close').evaluate((b) => b === document.activeElement), true);
+  assert.match(await details.textContent(), new RegExp(jobs[5].id));
+  assert.match(await details.textContent(), /Documents/); // params_summary
+  await shot(page, '06-details');
+  await page.keyboard.press('Escape');
+  await details.waitFor({ state: 'hidden' });
+  assert.equal(await opener.evaluate((b) => b === document.activeElement), true, 'focus back on the row');
+  // A click on the row itself opens the details too.
+  await page.locator(`#rows tr[data-id="${jobs[6].id}"] td[data-label="Tenant"]`).click();
+  await details.waitFor({ state: 'visible' });
+  await page.locator('#details-close').click();
+  await details.waitFor({ state: 'hidden' });
+  s.assertClean();
+  await s.close();
+});
+
+test('phone width: jobs become readable cards', async () => {
+  const s = await openPage(browser, { width: 390, height: 844 });
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (page is ${width}px wide)`);
+  await shot(page, '07-phone');
+  s.assertClean();
+  await s.close();
+});
