@@ -1,14 +1,43 @@
 """Sets attributes of a job's DynamoDB item, standing in for the workers in browser tests.
 
 stdin: {"endpoint": "...", "table": "...", "id": "<job id>", "set": {attr: value, ...}}
-   or: {..., "get": true} to print the item as JSON.
+   or: {..., "get": true} to print the item as JSON
+   or: {..., "insert": {"tenant", "user", "type", "total", "summary"}} to write a queued job
+       that no worker ever hears of (the API sent no plan for it), so a test can drive its
+       progress deterministically; prints the new job's id and created_at.
 A value of null removes the attribute. Integers become numbers, strings strings, lists of
 objects lists of maps (the `errors` sample).
 """
 import json
+import os
 import sys
+import time
 
 import boto3
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid() -> str:
+    """A ULID (48-bit ms time + 80 random bits, Crockford base32), as the API's ids."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def insert(table, job: dict) -> None:
+    job_id = ulid()
+    now = time.time()
+    created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (int(now * 1000) % 1000)
+    table.put_item(Item={
+        "pk": f"JOB#{job_id}", "sk": "JOB", "id": job_id, "job_type": job["type"],
+        "tenant": job["tenant"], "user": job["user"], "user_lc": job["user"].lower(),
+        "status": "queued", "total": job["total"], "succeeded": 0, "failed": 0,
+        "created_at": created, "summary": job.get("summary", {}), "input_key": f"inputs/{job['tenant']}/{job_id}.json",
+        "errors": [], "expires_at": int(now) + 86400,
+        "list_sk": f"{created}#{job_id}", "list_tenant": job["tenant"],
+        "list_tenant_user": f"{job['tenant']}#{job['user']}", "list_month": created[:7],
+    }, ConditionExpression="attribute_not_exists(pk)")
+    json.dump({"id": job_id, "created_at": created}, sys.stdout)
 
 
 def main() -> None:
@@ -20,6 +49,9 @@ def main() -> None:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     ).Table(req["table"])
+    if req.get("insert"):
+        insert(table, req["insert"])
+        return
     key = {"pk": f"JOB#{req['id']}", "sk": "JOB"}
     if req.get("get"):
         item = table.get_item(Key=key, ConsistentRead=True).get("Item")

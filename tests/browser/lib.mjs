@@ -111,6 +111,24 @@ export function setJob(id, attributes) {
   });
 }
 
+// A queued job written straight to the table: the API sent no plan for it, so no worker
+// touches it and the test alone moves its progress. Returns {id, created_at, progress}.
+export function parkedJob(tenant, user, body) {
+  const p = body.params;
+  const total = (p.documents || p.user_ids || p.recipients || []).length;
+  // The params summary the API would have stored.
+  const summary = p.documents ? { model: p.model || 'hashing-v1', documents: total }
+    : p.field ? { field: p.field, value: typeof p.value, users: total }
+      : p.recipients ? { channel: p.channel, from: p.from, subject: p.subject, recipients: total }
+        : { selection: Object.keys(p)[0] };
+  const out = execFileSync(env.python, [join(here, 'ddb.py')], {
+    input: JSON.stringify({ endpoint: env.endpoint, table: env.table, insert: { tenant, user, type: body.type, total, summary } }),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const job = JSON.parse(out.toString());
+  return { ...job, type: body.type, tenant, user, progress: { total, succeeded: 0, failed: 0 } };
+}
+
 // The raw item of a job (attributes as JSON).
 export function getJob(id) {
   const out = execFileSync(env.python, [join(here, 'ddb.py')], {

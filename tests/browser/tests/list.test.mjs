@@ -3,8 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  env, launch, openPage, signIn, rows, listSettled, shot, createJob, embeddingJob, profileJob, sessionJob,
-  setJob, localDay, TIME_ZONE, LOCALE,
+  env, launch, openPage, signIn, rows, listSettled, shot, parkedJob, embeddingJob, profileJob, sessionJob,
+  setJob, localDay, sleep, TIME_ZONE, LOCALE,
 } from '../lib.mjs';
 
 const token = env.tokens.lister;
@@ -13,10 +13,12 @@ let browser;
 
 before(async () => {
   browser = await launch();
-  // 30 jobs: more than one page (25). Two session and two profile jobs to filter on.
+  // 30 jobs: more than one page (25). Two session and two profile jobs to filter on. They
+  // are parked (no worker runs them), so their statuses stay what this test sets.
   for (let i = 0; i < 30; i += 1) {
     const body = i === 10 || i === 20 ? sessionJob() : i === 12 || i === 22 ? profileJob(3) : embeddingJob(1 + (i % 3));
-    jobs.push(await createJob(token, body));
+    jobs.push(parkedJob(env.tenants.list, 'pat', body));
+    await sleep(2); // distinct created_at milliseconds keep "newest first" unambiguous
   }
   // What workers would have done to two of them…
   setJob(jobs[5].id, { status: 'failed', failed: 1, completed_at: new Date().toISOString() });
