@@ -108,8 +108,7 @@ async fn main() -> Result<()> {
             let outputs = target.outputs(&cli.stack).await?;
             let api_url = outputs.get("ApiUrl").context("stack has no ApiUrl output")?;
             seed::seed_data(&target.config, &outputs).await?;
-            let admin = token::dev_token(&token::secret()?, "acme", "seed", true, std::time::Duration::from_secs(600))?;
-            seed::seed(api_url, &admin).await?;
+            seed::seed(api_url, &token::secret()?).await?;
         }
         Command::Destroy => deploy::destroy(&Target::load(cli.aws).await, &cli.stack).await?,
     }

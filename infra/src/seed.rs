@@ -83,14 +83,15 @@ pub fn demo_jobs() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
-pub async fn seed(api_url: &str, admin_token: &str) -> Result<Vec<String>> {
+/// Creates the demo jobs, each as its own user (a member token of its tenant).
+pub async fn seed(api_url: &str, secret: &str) -> Result<Vec<String>> {
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
-    for (tenant, _user, mut body) in demo_jobs() {
-        body["tenant"] = json!(tenant);
+    for (tenant, user, body) in demo_jobs() {
+        let token = crate::token::dev_token(secret, tenant, user, false, std::time::Duration::from_secs(600))?;
         let response = client
             .post(format!("{api_url}/jobs"))
-            .bearer_auth(admin_token)
+            .bearer_auth(token)
             .json(&body)
             .send()
             .await
