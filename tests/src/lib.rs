@@ -159,11 +159,6 @@ impl Stack {
     }
 }
 
-/// Runs futures concurrently, collecting their outputs in order.
-pub async fn all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    futures::future::join_all(futures).await
-}
-
 pub fn ids(items: &Value) -> Vec<String> {
     items.as_array().map(|a| a.iter().filter_map(|j| j["id"].as_str().map(str::to_string)).collect()).unwrap_or_default()
 }

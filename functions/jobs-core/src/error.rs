@@ -18,7 +18,6 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     ServiceUnavailable,
-    Internal,
 }
 
 impl ErrorCode {
@@ -33,7 +32,6 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationFailed => 422,
-            ErrorCode::Internal => 500,
             ErrorCode::ServiceUnavailable => 503,
         }
     }
