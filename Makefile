@@ -1,16 +1,17 @@
 # The two commands of the README, and their parts.
 #   make up    LocalStack + the deployed stack + demo jobs; prints the API URL, Jobs page URL and a dev token
-#   make test  everything CI runs: template lint, executor tests, deploy, unit + end-to-end + browser tests
+#   make test  everything CI runs: template lint, executor tests, deploy, unit + end-to-end + browser
+#              tests, then the API fuzz and the IAM check (security-test)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 INFRA := $(CARGO) run -q --locked -p infra --
 
-.PHONY: up test localstack lint executor-test deploy cargo-test browser-test seed token down destroy
+.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test seed token down destroy
 
 up: localstack deploy seed token
 
-test: localstack lint executor-test deploy cargo-test browser-test
+test: localstack lint executor-test deploy cargo-test browser-test security-test
 
 localstack:
 	bash localstack/start.sh
@@ -36,6 +37,10 @@ cargo-test:
 # The Jobs page in Debian's Chromium (playwright-core): installs what it needs, runs node --test.
 browser-test:
 	bash tests/browser/run.sh
+
+# schemathesis over every operation (>= 1,000 requests) and the deployed IAM roles.
+security-test:
+	bash tests/security/run.sh
 
 seed:
 	$(INFRA) seed

@@ -83,7 +83,11 @@ fn worker(stack: &Stack) -> TestWorker {
 
 /// A job written straight to the table (no plan message reaches the deployed workers).
 async fn job(stack: &Stack, items: &[&str]) -> (String, String) {
-    let tenant = fresh_tenant("reliable");
+    job_of(stack, JobType::ProfileFieldUpdate, &fresh_tenant("reliable"), items).await
+}
+
+async fn job_of(stack: &Stack, job_type: JobType, tenant: &str, items: &[&str]) -> (String, String) {
+    let tenant = tenant.to_string();
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/{tenant}/{id}.json");
     let inputs = S3InputStore::new(s3_client(&stack.config), stack.outputs["InputBucketName"].clone());
@@ -91,7 +95,7 @@ async fn job(stack: &Stack, items: &[&str]) -> (String, String) {
     let now = jobs_core::clock::now();
     let record = JobRecord::new(NewJob {
         id: id.clone(),
-        job_type: JobType::ProfileFieldUpdate,
+        job_type,
         tenant: tenant.clone(),
         user: "tester".into(),
         created_at: jobs_core::clock::format(now),
@@ -203,4 +207,64 @@ async fn concurrent_finishers_complete_the_job_exactly_once() {
     let job = w.store().load(&id).await.unwrap().unwrap();
     assert_eq!((job.status, job.succeeded, job.chunks_done), (JobStatus::Completed, 30, 10));
     assert_eq!(w.store().completions.load(Ordering::SeqCst), 1, "exactly one completion");
+}
+
+/// Bodies no planner wrote — garbage, wrong shapes, other tenants', other types' and
+/// unknown jobs, chunks outside the plan — are acknowledged (never retried into a crash
+/// loop) and leave every job as it was.
+#[tokio::test]
+async fn hostile_messages_are_acknowledged_and_change_nothing() {
+    let stack = Stack::load().await;
+    let w = worker(&stack);
+    let (victim, tenant) = job(&stack, &["a", "b", "c", "d", "e", "f", "g"]).await;
+    let chunks = plan(&w, &victim, &tenant).await;
+    assert_eq!(w.handle_message(&sqs("0", &chunks[0], 1)).await, Disposition::Ack);
+    let (other_type, _) = job_of(&stack, JobType::AiTextEmbedding, &tenant, &["x"]).await;
+    let unknown = ulid::Ulid::new().to_string();
+    let chunk = |job: &str, tenant: &str, n: i64, items: serde_json::Value| json!({"kind": "chunk", "job_id": job, "tenant": tenant, "chunk": n, "items": items}).to_string();
+    let plan_of = |job: &str, tenant: &str| json!({"kind": "plan", "job_id": job, "tenant": tenant}).to_string();
+    let before = w.store().load(&victim).await.unwrap().unwrap();
+    let hostile: Vec<(&str, String)> = vec![
+        ("empty", String::new()),
+        ("1 MiB of text", "x".repeat(1 << 20)),
+        ("truncated JSON", chunks[1][..chunks[1].len() / 2].to_string()),
+        ("nested 100k deep", "[".repeat(100_000)),
+        ("array", "[1,2,3]".into()),
+        ("number", "42".into()),
+        ("null", "null".into()),
+        ("string", "\"plan\"".into()),
+        ("unknown kind", json!({"kind": "reboot", "job_id": victim}).to_string()),
+        ("wrong types", json!({"kind": "plan", "job_id": 7, "tenant": ["x"]}).to_string()),
+        ("negative chunk", chunk(&victim, &tenant, -1, json!(["a"]))),
+        ("chunk outside the plan", chunk(&victim, &tenant, 99, json!(["a"]))),
+        ("more items than the job has left", chunk(&victim, &tenant, 1, json!(["a", "b", "c", "d", "e", "f", "g"]))),
+        ("other tenant's job, chunk", chunk(&victim, "mallory", 1, json!(["a"]))),
+        ("other tenant's job, plan", plan_of(&victim, "mallory")),
+        ("other type's job, plan", plan_of(&other_type, &tenant)),
+        ("other type's job, chunk", chunk(&other_type, &tenant, 0, json!(["x"]))),
+        ("unknown job, plan", plan_of(&unknown, &tenant)),
+        ("unknown job, chunk", chunk(&unknown, &tenant, 0, json!(["a"]))),
+        ("10 KB job id", plan_of(&"J".repeat(10_000), &tenant)),
+        ("empty job id", plan_of("", &tenant)),
+        ("control characters", plan_of("\u{0}\u{1b}[2J", "\u{0}")),
+    ];
+    let names: Vec<&str> = hostile.iter().map(|(name, _)| *name).collect();
+    let batch = event(hostile.iter().enumerate().map(|(i, (_, body))| sqs(&format!("m{i}"), body, 1)).collect());
+    let failures = w.handle_batch(batch).await.batch_item_failures;
+    assert!(failures.is_empty(), "retried: {:?}", failures.iter().map(|f| names[f.item_identifier[1..].parse::<usize>().unwrap()]).collect::<Vec<_>>());
+    assert!(w.queue_messages().is_empty(), "no hostile message fanned out work");
+    let after = w.store().load(&victim).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status, after.succeeded, after.failed, after.cancelled, after.chunks_done, after.errors.len()),
+        (before.status, before.succeeded, before.failed, before.cancelled, before.chunks_done, before.errors.len()),
+    );
+    let untouched = w.store().load(&other_type).await.unwrap().unwrap();
+    assert_eq!((untouched.status, untouched.chunks_total), (JobStatus::Queued, None), "another type's job is not planned");
+
+    // The real chunks still finish the job exactly.
+    for (n, body) in chunks.iter().enumerate().skip(1) {
+        assert_eq!(w.handle_message(&sqs(&n.to_string(), body, 1)).await, Disposition::Ack);
+    }
+    let done = w.store().load(&victim).await.unwrap().unwrap();
+    assert_eq!((done.status, done.succeeded, done.failed), (JobStatus::Completed, 7, 0));
 }

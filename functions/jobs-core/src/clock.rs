@@ -46,7 +46,13 @@ pub enum DayEnd {
 /// Parses a range bound: an RFC 3339 timestamp or a `YYYY-MM-DD` date (UTC).
 pub fn parse_bound(value: &str, end: DayEnd) -> Option<OffsetDateTime> {
     if let Ok(at) = OffsetDateTime::parse(value, &Rfc3339) {
-        return Some(at.to_offset(time::UtcOffset::UTC));
+        // 9999-12-31T23:59:59-12:00 is valid RFC 3339 but past the last UTC instant `time`
+        // holds: such a bound is later than any job.
+        return Some(at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(if at.offset().is_negative() {
+            time::macros::datetime!(9999-12-31 23:59:59.999 UTC)
+        } else {
+            time::macros::datetime!(-9999-01-01 0:00 UTC)
+        }));
     }
     let date = Date::parse(value, format_description!("[year]-[month]-[day]")).ok()?;
     let time = match end {

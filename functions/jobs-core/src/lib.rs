@@ -11,6 +11,8 @@ pub mod job;
 pub mod listing;
 pub mod logging;
 pub mod memory;
+#[cfg(test)]
+mod mutate;
 pub mod params;
 pub mod ports;
 pub mod record;

@@ -51,10 +51,14 @@ impl ListRequest {
             if !seen.insert(name.as_str()) {
                 return Err(ApiError::bad_param(name.as_str(), "given more than once"));
             }
-            if value.is_empty() {
-                continue;
-            }
             let bad = |msg: &str| ApiError::bad_param(name.as_str(), msg);
+            // An empty search is no search; any other empty value is a client bug worth naming.
+            if value.is_empty() {
+                if name == "q" {
+                    continue;
+                }
+                return Err(bad("must not be empty (leave the parameter out instead)"));
+            }
             match name.as_str() {
                 "type" => req.job_type = Some(JobType::parse(value).ok_or_else(|| bad("unknown job type"))?),
                 "status" => req.status = Some(JobStatus::parse(value).ok_or_else(|| bad("unknown status"))?),
@@ -88,7 +92,11 @@ impl ListRequest {
 }
 
 fn bound(value: &str, end: DayEnd) -> Option<String> {
-    clock::parse_bound(value, end).filter(|t| (1970..=9999).contains(&t.year())).map(clock::format)
+    // Keys sort as text only for years 0000-9999; a bound beyond them is before or after
+    // every job anyway, so it is clamped rather than refused.
+    let first = time::macros::datetime!(0000-01-01 0:00 UTC);
+    let last = time::macros::datetime!(9999-12-31 23:59:59.999 UTC);
+    clock::parse_bound(value, end).map(|at| clock::format(at.clamp(first, last)))
 }
 
 /// Where a listing's entries come from.
@@ -196,6 +204,11 @@ mod tests {
         assert_eq!(req.created_to.as_deref(), Some("2026-11-30T23:59:59.999Z"));
         assert_eq!(req.limit, 50);
         assert_eq!(q(&[]).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(q(&[("q", "")]).unwrap().search, None, "an empty search is no search");
+        // Bounds beyond the years keys can hold are clamped, not refused.
+        let far = q(&[("created_from", "0000-01-01T00:00:00+01:00"), ("created_to", "9999-12-31T23:59:59-12:00")]).unwrap();
+        assert_eq!(far.created_from.as_deref(), Some("0000-01-01T00:00:00.000Z"));
+        assert_eq!(far.created_to.as_deref(), Some("9999-12-31T23:59:59.999Z"));
     }
 
     #[test]
@@ -211,6 +224,9 @@ mod tests {
             (vec![("created_from", "2026-11-30"), ("created_to", "2026-11-01")], "created_from"),
             (vec![("sort", "asc")], "sort"),
             (vec![("limit", "5"), ("limit", "6")], "limit"),
+            (vec![("type", "")], "type"),
+            (vec![("status", ""), ("q", "")], "status"),
+            (vec![("created_to", "")], "created_to"),
         ] {
             let err = q(&pairs).unwrap_err();
             assert_eq!((err.status(), err.field.as_deref()), (400, Some(field)), "{pairs:?}");

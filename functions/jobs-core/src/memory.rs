@@ -36,6 +36,10 @@ impl MemoryStore {
         lock(&self.jobs).get(id).cloned()
     }
 
+    pub fn len(&self) -> usize {
+        lock(&self.jobs).len()
+    }
+
     fn partition_of(job: &JobRecord, index: ListIndex) -> Option<&String> {
         match index {
             ListIndex::ByTenant => job.list_tenant.as_ref(),

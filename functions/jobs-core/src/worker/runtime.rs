@@ -228,6 +228,13 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
             return Ok(Disposition::Ack);
         }
         let count = items.len() as u64;
+        // Chunks come only from this worker's plan (the queue accepts nothing else, by IAM), so
+        // more items than the job has unsettled is a forged or corrupt message: counting it
+        // would push progress past 100 %.
+        if job.succeeded + job.failed + job.cancelled + count > job.total {
+            tracing::warn!(items = count, "chunk holds more items than the job has unsettled; acknowledged");
+            return Ok(Disposition::Ack);
+        }
         let (tally, errors) = if job.cancel_requested_at.is_some() || job.status == JobStatus::Cancelled {
             (Tally { cancelled: count, ..Tally::default() }, Vec::new())
         } else {

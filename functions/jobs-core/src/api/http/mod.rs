@@ -75,6 +75,18 @@ enum Route<'a> {
     Cancel(&'a str),
 }
 
+impl Route<'_> {
+    /// The `Allow` header of a 405 (RFC 9110 §15.5.6).
+    fn allowed_methods(&self) -> &'static str {
+        match self {
+            Route::Page | Route::OpenApi => "GET, HEAD",
+            Route::Jobs => "GET, POST",
+            Route::Job(_) => "GET, DELETE",
+            Route::Cancel(_) => "POST",
+        }
+    }
+}
+
 fn route(path: &str) -> Option<Route<'_>> {
     let trimmed = path.trim_end_matches('/');
     match trimmed.strip_prefix("/jobs") {
@@ -103,7 +115,11 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
                 } else {
                     tracing::info!(status = err.status(), code = ?err.code, field = ?err.field, "request refused");
                 }
-                HttpResponse::error(&err)
+                let response = HttpResponse::error(&err);
+                match route(&request.path) {
+                    Some(route) if err.code == ErrorCode::MethodNotAllowed => response.with_header("allow", route.allowed_methods()),
+                    _ => response,
+                }
             }
         }
     }

@@ -300,8 +300,12 @@ async fn cursors_are_bound_to_caller_and_filters() {
 async fn routes_methods_and_openapi() {
     let api = api();
     assert_eq!(call(&api, request("GET", "/nope", Some(&member()))).await.0, 404);
-    assert_eq!(call(&api, request("PUT", "/jobs", Some(&member()))).await.0, 405);
-    assert_eq!(call(&api, request("PATCH", "/jobs/01J", Some(&member()))).await.0, 405);
+    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
+    for (method, path, allow) in allowed {
+        let response = api.handle(request(method, path, Some(&member()))).await;
+        let header = response.headers.iter().find(|(n, _)| n == "allow").map(|(_, v)| v.as_str());
+        assert_eq!((response.status, header), (405, Some(allow)), "{method} {path}");
+    }
     let (status, doc) = call(&api, request("GET", "/openapi.json", None)).await;
     assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
     let mut operations: Vec<String> = Vec::new();
@@ -332,4 +336,38 @@ async fn cancel_ends_a_queued_job_and_refuses_finished_or_foreign_ones() {
     let (status, err) = call(&api, request("POST", &path, Some(&member()))).await;
     assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")));
     assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 405);
+}
+
+/// 6,000 mutations of valid create bodies and list queries: every answer is one of the
+/// documented statuses with an error body, never a 5xx or a panic, and a refused create
+/// stores nothing.
+#[tokio::test]
+async fn mutated_requests_get_documented_answers() {
+    let api = api();
+    let auth = member();
+    let mut m = crate::mutate::Mutator::new(0x5EED);
+    let seeds: Vec<Vec<u8>> = JobType::ALL.iter().map(|t| serde_json::to_vec(&json!({"type": t.key(), "params": example_params(*t)})).unwrap()).collect();
+    for i in 0..4_000 {
+        let mut req = request("POST", "/jobs", Some(&auth));
+        req.body = m.mutate(&seeds[i % seeds.len()]);
+        let jobs_before = api.store.len();
+        let (status, body) = call(&api, req.clone()).await;
+        assert!([202, 400, 409, 413, 415, 422].contains(&status), "#{i}: {status} for {}", String::from_utf8_lossy(&req.body));
+        if status != 202 {
+            assert!(body["error"]["code"].is_string(), "#{i}: {body}");
+            assert_eq!(api.store.len(), jobs_before, "#{i}: a refused create stored a job");
+        }
+    }
+    let query = b"type=ai_text_embedding&status=running&user=alice&q=embed&created_from=2026-01-01&created_to=2026-12-31T23:59:59Z&limit=10";
+    for i in 0..2_000 {
+        let mutated = m.mutate(query);
+        let mut req = request("GET", "/jobs", Some(&auth));
+        req.query = String::from_utf8_lossy(&mutated)
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (status, body) = call(&api, req.clone()).await;
+        assert!([200, 400].contains(&status), "#{i}: {status} for {:?}: {body}", req.query);
+    }
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Hostile-input checks against the deployed stack (`make security-test`):
+#   1. schemathesis fuzzes every operation of the served /openapi.json as a member of a fresh
+#      tenant (>= 1,000 requests; config in schemathesis.toml) and fails on any 5xx, any
+#      response outside the documented statuses/schemas, or fewer requests than required;
+#   2. pytest reads the deployed IAM roles and checks them against test_least_privilege.py.
+#
+#   bash tests/security/run.sh                # fixed seed (CI: reproducible)
+#   FUZZ_SEED=random bash tests/security/run.sh   # explore: a new seed each run
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+CARGO="${CARGO:-cargo}"
+infra() { (cd "$ROOT" && "$CARGO" run -q --locked -p infra -- "$@"); }
+say() { echo "[security] $*" >&2; }
+started=$(date +%s)
+
+venv="$ROOT/.artifacts/security-venv"
+if ! cmp -s "$HERE/requirements.txt" "$venv/requirements.txt"; then
+    say "installing $venv from tests/security/requirements.txt"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+    cp "$HERE/requirements.txt" "$venv/requirements.txt"
+fi
+
+outputs="$(infra outputs --json)" || { say "stack not found: start LocalStack and deploy first (make up)"; exit 1; }
+export JOBS_STACK_OUTPUTS="$outputs"
+api_url="$("$venv/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])["ApiUrl"])' "$outputs")"
+tenant="fuzz$(date +%y%m%d%H%M%S)"
+export JOBS_API_URL="$api_url" JOBS_FUZZ_TOKEN="$(infra token --tenant "$tenant" --user fuzzer --ttl 2h)"
+
+seed="${FUZZ_SEED:-20261128}"
+seed_args=(--seed "$seed")
+[ "$seed" = random ] && seed_args=()
+reports="$ROOT/.artifacts/schemathesis"
+rm -rf "$reports"
+say "fuzzing $api_url as member of $tenant (seed $seed)"
+cd "$HERE"
+status=0
+"$venv/bin/st" run "$api_url/openapi.json" "${seed_args[@]}" --no-color \
+    --report ndjson --report-dir "$reports" || status=$?
+requests="$("$venv/bin/python" "$HERE/count_requests.py" "$reports"/*.ndjson)"
+say "schemathesis sent $requests requests (exit $status)"
+if [ "$requests" -lt "${FUZZ_MIN_REQUESTS:-1000}" ]; then
+    say "fewer than ${FUZZ_MIN_REQUESTS:-1000} requests: raise generation.max-examples"
+    status=1
+fi
+
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$HERE/test_least_privilege.py" || status=$?
+say "finished in $(( $(date +%s) - started )) s"
+exit "$status"
