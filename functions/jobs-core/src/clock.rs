@@ -98,3 +98,15 @@ mod tests {
         assert_eq!(month_of(datetime!(2026-03-31 23:59 UTC)), "2026-03");
     }
 }
+
+#[cfg(test)]
+mod rfc3339_edges {
+    use super::*;
+
+    #[test]
+    fn every_rfc3339_spelling_is_a_bound() {
+        for value in ["2026-11-28t10:00:00z", "2026-11-28T10:00:00.123456789123Z", "2026-06-30T23:59:60Z", "0001-01-01", "2026-11-28T10:00:00+14:00", "2026-11-28T10:00:00-00:00"] {
+            assert!(parse_bound(value, DayEnd::Start).is_some(), "{value}");
+        }
+    }
+}

@@ -29,7 +29,8 @@ pub struct CursorCodec {
     key: hmac::Key,
 }
 
-const MAX_CURSOR_LEN: usize = 2048;
+/// Real cursors are ~200 characters; the cap keeps URLs far below API Gateway's 8,192.
+const MAX_CURSOR_LEN: usize = 512;
 
 impl CursorCodec {
     /// Derives the cursor key from the service secret so tokens and cursors never share a key.

@@ -55,7 +55,7 @@ pub struct SessionTerminationParams {
     pub user_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_users: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "whole_number", skip_serializing_if = "Option::is_none")]
     pub idle_for_seconds: Option<u64>,
 }
 
@@ -96,7 +96,24 @@ pub struct ValidParams {
     pub total: u64,
 }
 
+/// JSON Schema's `integer` includes `60.0`; serde's `u64` alone would refuse it.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(f)).map(|f| f as u64))
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("must be a whole number of seconds"))
+}
+
 pub fn validate(job_type: JobType, params: Value) -> Result<ValidParams, ApiError> {
+    // An optional parameter is left out, never null; only a profile update's `value` takes
+    // null (it removes the field).
+    let null_key = params.as_object().and_then(|o| {
+        o.iter().find(|(k, v)| v.is_null() && !(job_type == JobType::ProfileFieldUpdate && k.as_str() == "value")).map(|(k, _)| k.clone())
+    });
+    if let Some(key) = null_key {
+        return Err(ApiError::invalid(format!("params.{}", key.chars().take(64).collect::<String>()), "must not be null (leave it out instead)"));
+    }
     match job_type {
         JobType::BulkMessageSending => validate_bulk(decode(params)?),
         JobType::SessionTermination => validate_sessions(decode(params)?),
@@ -331,6 +348,18 @@ mod tests {
         let mut p = bulk(json!(["a@example.com"]));
         p["extra"] = json!(1);
         assert_eq!(field_of(t, p).as_deref(), Some("params.extra"));
+    }
+
+    #[test]
+    fn optional_params_are_left_out_not_null_and_whole_numbers_may_be_floats() {
+        let t = JobType::SessionTermination;
+        assert_eq!(field_of(t, json!({"all_users": true, "idle_for_seconds": null})).as_deref(), Some("params.idle_for_seconds"));
+        assert!(validate(t, json!({"idle_for_seconds": 60.0})).is_ok());
+        assert_eq!(field_of(t, json!({"idle_for_seconds": 60.5})).as_deref(), Some("params.idle_for_seconds"));
+        assert_eq!(field_of(t, json!({"idle_for_seconds": -60})).as_deref(), Some("params.idle_for_seconds"));
+        assert_eq!(field_of(JobType::AiTextEmbedding, json!({"documents": [{"id": "d", "text": "x"}], "model": null})).as_deref(), Some("params.model"));
+        let remove = validate(JobType::ProfileFieldUpdate, json!({"field": "locale", "value": null, "user_ids": ["u"]})).unwrap();
+        assert_eq!(remove.summary["value"], "remove");
     }
 
     #[test]

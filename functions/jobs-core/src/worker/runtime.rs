@@ -62,6 +62,10 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
         &self.store
     }
 
+    pub fn inputs(&self) -> &I {
+        &self.inputs
+    }
+
     pub fn queue(&self) -> &Q {
         &self.queue
     }

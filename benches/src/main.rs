@@ -1,0 +1,109 @@
+//! `make bench` (or `cargo run --release -p jobs-bench -- [all|pipeline|listing|init|cpu]`):
+//! each benchmark runs our design and its naive baseline in the same command and prints
+//! our figure, the baseline's and the ratio. Needs LocalStack with the stack deployed
+//! (`make up`), except `init` and `cpu`.
+
+mod counting;
+mod cpu;
+mod listing;
+mod pipeline;
+mod process;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+pub struct Env {
+    pub config: aws_config::SdkConfig,
+    pub outputs: BTreeMap<String, String>,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Env {
+    async fn load() -> Result<Env> {
+        let target = infra::Target::load(false).await;
+        let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
+        let outputs = target.outputs(&stack).await.map_err(|e| e.context("deploy the stack first: make up"))?;
+        Ok(Env { sqs: aws_sdk_sqs::Client::new(&target.config), config: target.config, outputs })
+    }
+
+    pub fn table(&self) -> &str {
+        &self.outputs["JobsTableName"]
+    }
+}
+
+/// One line of the results table.
+pub struct Row {
+    pub name: String,
+    pub ours: f64,
+    pub baseline: f64,
+    /// How many times better ours is (>1 is better, whichever direction "better" is).
+    pub ratio: f64,
+    pub note: String,
+}
+
+impl Row {
+    /// A figure where less is better (writes, bytes, milliseconds).
+    pub fn lower(name: &str, ours: f64, baseline: f64, note: String) -> Row {
+        Row { name: name.into(), ours, baseline, ratio: baseline / ours, note }
+    }
+
+    /// A figure where more is better (items per second).
+    pub fn higher(name: &str, ours: f64, baseline: f64, note: String) -> Row {
+        Row { name: name.into(), ours, baseline, ratio: ours / baseline, note }
+    }
+}
+
+fn print(rows: &[Row]) {
+    println!("| Benchmark | Ours | Baseline | Ours vs baseline | Detail |");
+    println!("|---|---:|---:|---:|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {:.2}× | {} |", r.name, figure(r.ours), figure(r.baseline), r.ratio, r.note);
+    }
+}
+
+fn figure(x: f64) -> String {
+    if x.is_nan() {
+        "–".into()
+    } else if x >= 1000.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("cpu-case") {
+        return cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1));
+    }
+    let which = args.get(1).cloned().unwrap_or_else(|| "all".into());
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(&which))
+}
+
+async fn run(which: &str) -> Result<()> {
+    let all = which == "all";
+    let mut rows = Vec::new();
+    if all || which == "init" {
+        rows.extend(process::run()?);
+    }
+    if all || which == "cpu" {
+        rows.extend(cpu::run()?);
+    }
+    if all || which == "pipeline" || which == "listing" {
+        let env = Env::load().await?;
+        if all || which == "pipeline" {
+            rows.extend(pipeline::run(&env, 10_000).await?);
+        }
+        if all || which == "listing" {
+            rows.extend(listing::run(&env).await?);
+        }
+    }
+    if rows.is_empty() {
+        anyhow::bail!("unknown benchmark {which}: all, pipeline, listing, init or cpu");
+    }
+    print(&rows);
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! Benchmarks 2 and 3: each function's release `bootstrap` against a hello-world
+//! `lambda_runtime` binary built with the same profile — its size, its init time (process
+//! start → first `GET /runtime/invocation/next`, median of 21 starts) and its peak RSS
+//! after one invocation, served by a minimal Runtime API in this process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::Row;
+
+const FUNCTIONS: [&str; 5] = ["jobs-api", "worker-bulk-message", "worker-session-termination", "worker-ai-embedding", "worker-profile-update"];
+const BASELINE: &str = "hello-lambda";
+const STARTS: usize = 21;
+
+fn binary(package: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| infra::repo_root().join("target"));
+    target.join("release").join(package)
+}
+
+pub fn run() -> Result<Vec<Row>> {
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.args(["build", "--release", "--locked", "-q"]);
+    for p in FUNCTIONS.iter().chain([&BASELINE]) {
+        build.args(["-p", p]);
+    }
+    anyhow::ensure!(build.status()?.success(), "cargo build --release failed");
+
+    let hello_size = std::fs::metadata(binary(BASELINE))?.len() as f64;
+    let hello_init = median_init(BASELINE)?;
+    let hello_rss = peak_rss(BASELINE, &serde_json::json!({"hello": "world"}))?;
+    let mut rows = Vec::new();
+    for f in FUNCTIONS {
+        let size = std::fs::metadata(binary(f))?.len() as f64;
+        rows.push(Row::lower(&format!("3. {f} size, MiB"), size / MIB, hello_size / MIB, "goal ≤ 8 MiB; baseline: hello world".into()));
+    }
+    for f in FUNCTIONS {
+        let init = median_init(f)?;
+        rows.push(Row::lower(&format!("2. {f} init, ms"), init, hello_init, format!("median of {STARTS}; goal ≤ 1.3× hello world")));
+    }
+    for f in FUNCTIONS {
+        let rss = peak_rss(f, &event_for(f))?;
+        rows.push(Row::lower(&format!("3. {f} peak RSS, MiB"), rss, hello_rss, "one invocation; goal ≤ 32 MiB".into()));
+    }
+    Ok(rows)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The environment the template gives each function; AWS calls go to an address where
+/// nothing listens (init must not call AWS, and the RSS events need no answer to run).
+fn spawn(package: &str, runtime_api: &str) -> Result<Child> {
+    Command::new(binary(package))
+        .env_clear()
+        .envs([
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+            ("AWS_LAMBDA_FUNCTION_NAME", package),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("RUST_LOG", "error"),
+            ("TABLE_NAME", "jobs"),
+            ("INPUT_BUCKET", "inputs"),
+            ("TOKEN_SECRET", "bench-secret-bench-secret-bench-secret"),
+            ("RETENTION_DAYS", "90"),
+            ("QUEUE_URL", "http://127.0.0.1:9/000000000000/q"),
+            ("MAX_RECEIVE_COUNT", "5"),
+            ("BULK_MESSAGE_SENDING_QUEUE_URL", "http://127.0.0.1:9/000000000000/a"),
+            ("SESSION_TERMINATION_QUEUE_URL", "http://127.0.0.1:9/000000000000/b"),
+            ("AI_TEXT_EMBEDDING_QUEUE_URL", "http://127.0.0.1:9/000000000000/c"),
+            ("PROFILE_FIELD_UPDATE_QUEUE_URL", "http://127.0.0.1:9/000000000000/d"),
+            ("SESSIONS_TABLE", "sessions"),
+            ("EMBEDDINGS_TABLE", "embeddings"),
+            ("PROFILES_TABLE", "profiles"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {}", binary(package).display()))
+}
+
+fn median_init(package: &str) -> Result<f64> {
+    let mut samples = Vec::with_capacity(STARTS);
+    for _ in 0..STARTS {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let address = listener.local_addr()?.to_string();
+        let started = Instant::now();
+        let mut child = spawn(package, &address)?;
+        let (mut stream, _) = listener.accept()?;
+        let (_, path, _) = read_request(&mut stream)?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        child.kill().ok();
+        child.wait().ok();
+        anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[STARTS / 2])
+}
+
+/// Serves one event, waits for its response and the next `/next`, then reads VmHWM.
+fn peak_rss(package: &str, event: &serde_json::Value) -> Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let mut child = spawn(package, &listener.local_addr()?.to_string())?;
+    let pid = child.id();
+    let body = serde_json::to_vec(event)?;
+    let mut served = false;
+    let result = (|| -> Result<f64> {
+        listener.set_nonblocking(false)?;
+        loop {
+            let (mut stream, _) = listener.accept()?;
+            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+            loop {
+                let Ok((method, path, _)) = read_request(&mut stream) else { break };
+                if method == "GET" && path.ends_with("/invocation/next") {
+                    if served {
+                        return vm_hwm(pid);
+                    }
+                    served = true;
+                    let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() + 60_000;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: bench-1\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:{package}\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    stream.write_all(head.as_bytes())?;
+                    stream.write_all(&body)?;
+                } else {
+                    anyhow::ensure!(path.ends_with("/response"), "{package} reported {method} {path}");
+                    stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")?;
+                }
+            }
+        }
+    })();
+    child.kill().ok();
+    child.wait().ok();
+    result
+}
+
+fn vm_hwm(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).context("VmHWM")?.trim().trim_end_matches("kB").trim().parse()?;
+    Ok(kb / 1024.0)
+}
+
+/// (method, path, body) of one HTTP/1.1 request.
+fn read_request(stream: &mut TcpStream) -> Result<(String, String, Vec<u8>)> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    anyhow::ensure!(reader.read_line(&mut line)? > 0, "connection closed");
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok((method, path, body))
+}
+
+/// A representative event per function that needs no AWS answer to finish: the API serves
+/// its page and document; a worker acknowledges a batch of 10 messages it cannot read.
+fn event_for(package: &str) -> serde_json::Value {
+    if package == "jobs-api" {
+        return serde_json::json!({
+            "resource": "/{proxy+}", "path": "/openapi.json", "httpMethod": "GET",
+            "headers": {"accept": "application/json"}, "multiValueHeaders": {"accept": ["application/json"]},
+            "queryStringParameters": null, "multiValueQueryStringParameters": null, "pathParameters": {"proxy": "openapi.json"},
+            "stageVariables": null, "body": null, "isBase64Encoded": false,
+            "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": "GET", "path": "/v1/openapi.json", "stage": "v1", "requestId": "r", "accountId": "000000000000", "apiId": "a", "identity": {"sourceIp": "127.0.0.1"}}
+        });
+    }
+    let records: Vec<serde_json::Value> = (0..10)
+        .map(|i| serde_json::json!({"messageId": format!("m{i}"), "receiptHandle": "r", "body": format!("not json {i}"), "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"}))
+        .collect();
+    serde_json::json!({"Records": records})
+}
