@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -160,7 +160,8 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
             Ok(receipts.into_iter().filter(|(id, _)| !failed.contains(id)).map(|(_, r)| r).collect())
         }
     };
-    let done = || async { Ok(worker.store().load(&job.id).await?.is_some_and(|j| j.status.is_terminal())) };
+    let (w, id) = (&worker, &job.id);
+    let done = move || async move { Ok(w.store().load(id).await?.is_some_and(|j| j.status.is_terminal())) };
     consume(env, &url, handle, done).await?;
     let seconds = started.elapsed().as_secs_f64();
     let counts = counter.take();
@@ -213,7 +214,8 @@ async fn naive(env: &Env, items: usize) -> Result<Outcome> {
             Ok(receipts)
         }
     };
-    let done = || async { Ok(store.load(&job.id).await?.is_some_and(|j| j.status.is_terminal())) };
+    let (s, id) = (&store, &job.id);
+    let done = move || async move { Ok(s.load(id).await?.is_some_and(|j| j.status.is_terminal())) };
     consume(env, &url, handle, done).await?;
     let seconds = started.elapsed().as_secs_f64();
     let counts = counter.take();
@@ -229,6 +231,3 @@ fn lambda_message(m: aws_sdk_sqs::types::Message) -> SqsMessage {
     out.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
     out
 }
-
-#[allow(dead_code)]
-const _: Duration = Duration::ZERO;

@@ -18,18 +18,27 @@ async fn every_authentication_failure_is_401_with_an_error_body() {
         use jsonwebtoken::{EncodingKey, Header, encode};
         encode(&Header::default(), &serde_json::json!({"sub": "alice", "role": "member", "exp": now() + 600}), &EncodingKey::from_secret(&secret)).unwrap()
     };
+    // RS256 header, HMAC'd with the HS secret as if it were the public key (alg confusion).
+    let rs256_with_hs_secret = {
+        use base64::Engine;
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let input = format!("{}.{payload}", b64(br#"{"alg":"RS256","typ":"JWT"}"#));
+        let tag = jsonwebtoken::crypto::sign(input.as_bytes(), &jsonwebtoken::EncodingKey::from_secret(&secret), jsonwebtoken::Algorithm::HS256).unwrap();
+        format!("{input}.{tag}")
+    };
     let cases: Vec<(&str, Option<String>)> = vec![
         ("missing", None),
         ("not bearer", Some(format!("Basic {good}"))),
         ("malformed", Some("Bearer abc.def".into())),
         ("alg none", Some(format!("Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."))),
+        ("RS256 signed with the HS secret", Some(format!("Bearer {rs256_with_hs_secret}"))),
         ("wrong secret", Some(format!("Bearer {}", mint(b"some-other-secret-some-other-secret", &claims("acme", now() + 600, None)).unwrap()))),
         ("expired", Some(format!("Bearer {}", mint(&secret, &claims("acme", now() - 120, None)).unwrap()))),
         ("not yet valid", Some(format!("Bearer {}", mint(&secret, &claims("acme", now() + 600, Some(now() + 300))).unwrap()))),
         ("no tenant", Some(format!("Bearer {no_tenant}"))),
     ];
     for (name, header) in cases {
-        for (method, path) in [("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/jobs/01JDEMO00000000000000000000"), ("DELETE", "/jobs/01JDEMO00000000000000000000")] {
+        for (method, path) in [("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/jobs/01JDEMO00000000000000000000"), ("DELETE", "/jobs/01JDEMO00000000000000000000"), ("POST", "/jobs/01JDEMO00000000000000000000/cancel")] {
             let mut request = stack.http.request(method.parse().unwrap(), format!("{}{path}", stack.api));
             if let Some(h) = &header {
                 request = request.header("Authorization", h);
@@ -52,6 +61,8 @@ async fn members_never_reach_another_tenants_jobs() {
 
     assert_eq!(stack.send("GET", &path, Some(&mallory), None).await.status, 404);
     assert_eq!(stack.send("DELETE", &path, Some(&mallory), None).await.status, 404);
+    assert_eq!(stack.send("POST", &format!("{path}/cancel"), Some(&mallory), None).await.status, 404);
+    assert_eq!(stack.send("GET", &format!("{path}"), Some(&alice), None).await.body["cancel_requested_at"], serde_json::Value::Null, "the foreign cancel changed nothing");
     assert_eq!(stack.send("GET", &path, Some(&alice), None).await.status, 200, "still there after the foreign delete");
     assert_eq!(stack.send("GET", &format!("/jobs?tenant={a}"), Some(&mallory), None).await.status, 404);
     assert!(stack.list_all(&mallory, "").await.concat().is_empty());
