@@ -14,6 +14,8 @@ use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
+const WRITES: [&str; 5] = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"];
+
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
     pub requests: BTreeMap<String, u64>,
@@ -22,8 +24,12 @@ pub struct Counts {
 
 impl Counts {
     pub fn writes(&self) -> u64 {
-        const WRITES: [&str; 5] = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"];
         WRITES.iter().map(|op| self.requests.get(*op).copied().unwrap_or(0)).sum()
+    }
+
+    pub fn write_detail(&self) -> String {
+        let parts: Vec<String> = WRITES.iter().filter_map(|op| self.requests.get(*op).map(|n| format!("{n} {op}"))).collect();
+        parts.join(" + ")
     }
 }
 

@@ -50,6 +50,8 @@ impl Processor for NoopSend {
 
 pub struct Outcome {
     pub writes: u64,
+    /// Write requests by operation, e.g. "200 TransactWriteItems + 2 UpdateItem".
+    pub detail: String,
     pub seconds: f64,
     pub items: u64,
 }
@@ -60,7 +62,7 @@ pub async fn run(env: &Env, items: usize) -> Result<Vec<Row>> {
     let per_item = |o: &Outcome| o.writes as f64 / o.items as f64;
     let rate = |o: &Outcome| o.items as f64 / o.seconds;
     Ok(vec![
-        Row::lower("1. DynamoDB writes per item", per_item(&ours), per_item(&naive), format!("{} vs {} write requests", ours.writes, naive.writes)),
+        Row::lower("1. DynamoDB writes per item", per_item(&ours), per_item(&naive), format!("{} vs {}", ours.detail, naive.detail)),
         Row::higher("4. items/s through SQS + DynamoDB", rate(&ours), rate(&naive), format!("{:.1} s vs {:.1} s for {items} items", ours.seconds, naive.seconds)),
     ])
 }
@@ -168,7 +170,7 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
     let finished = store.load(&job.id).await?.context("job vanished")?;
     anyhow::ensure!(finished.succeeded == items as u64, "ours: {} of {items} succeeded", finished.succeeded);
     env.sqs.delete_queue().queue_url(&url).send().await?;
-    Ok(Outcome { writes: counts.writes(), seconds, items: items as u64 })
+    Ok(Outcome { writes: counts.writes(), detail: counts.write_detail(), seconds, items: items as u64 })
 }
 
 /// One message per item; each processed item adds 1 to the job's counter, and the item
@@ -220,7 +222,7 @@ async fn naive(env: &Env, items: usize) -> Result<Outcome> {
     let seconds = started.elapsed().as_secs_f64();
     let counts = counter.take();
     env.sqs.delete_queue().queue_url(&url).send().await?;
-    Ok(Outcome { writes: counts.writes(), seconds, items: items as u64 })
+    Ok(Outcome { writes: counts.writes(), detail: counts.write_detail(), seconds, items: items as u64 })
 }
 
 fn lambda_message(m: aws_sdk_sqs::types::Message) -> SqsMessage {
