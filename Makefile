@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 INFRA := $(CARGO) run -q --locked -p infra --
 
-.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test seed token down destroy
+.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test bench seed token down destroy
 
 up: localstack deploy seed token
 
@@ -41,6 +41,11 @@ browser-test:
 # schemathesis over every operation (>= 1,000 requests) and the deployed IAM roles.
 security-test:
 	bash tests/security/run.sh
+
+# Not part of `make test`: the design against its naive alternatives, printed as a table
+# (needs the stack: make up). BENCH=pipeline|listing|init|cpu runs one.
+bench:
+	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- $(or $(BENCH),all)
 
 seed:
 	$(INFRA) seed

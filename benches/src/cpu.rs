@@ -2,8 +2,9 @@
 //! fixed inputs with the in-memory adapters (no network, no timing noise). Each case runs
 //! once and 21 times under callgrind; the difference / 20 is the cost of one operation
 //! without process start-up. The baseline is the previous run recorded in
-//! benches/cpu-baseline.json (`make bench-cpu-baseline` rewrites it), so a regression shows
-//! as a ratio below 1.
+//! benches/cpu-baseline.json (`BENCH_SAVE_CPU_BASELINE=1 make bench BENCH=cpu` rewrites it), so a regression shows
+//! as a ratio below 1. The driver is built with the `bench-tools` profile (opt-level 3),
+//! so absolute counts are for that build of the handlers, not the size-tuned functions.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -135,9 +136,9 @@ impl Processor for Stub {
 async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
     let (size, item): (usize, Box<dyn Fn(usize) -> serde_json::Value>) = match job_type {
         JobType::BulkMessageSending => (50, Box::new(|i| serde_json::json!(format!("user{i}@example.com")))),
-        JobType::SessionTermination => (25, Box::new(|i| serde_json::json!({"session_id": format!("s-{i:08}"), "user_id": format!("user{i}")}))),
+        JobType::SessionTermination => (100, Box::new(|i| serde_json::json!({"session_id": format!("s-{i:08}"), "user_id": format!("user{i}")}))),
         JobType::AiTextEmbedding => (16, Box::new(|i| serde_json::json!({"id": format!("doc-{i}"), "text": "The quick brown fox jumps over the lazy dog. ".repeat(20)}))),
-        JobType::ProfileFieldUpdate => (50, Box::new(|i| serde_json::json!(format!("user{i}")))),
+        JobType::ProfileFieldUpdate => (100, Box::new(|i| serde_json::json!(format!("user{i}")))),
     };
     let worker = Worker::new(Stub(job_type), MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 5 });
     let total = size as u64 * runs;

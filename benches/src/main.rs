@@ -1,4 +1,4 @@
-//! `make bench` (or `cargo run --release -p jobs-bench -- [all|pipeline|listing|init|cpu]`):
+//! `make bench` (or `cargo run --profile bench-tools -p jobs-bench -- [all|pipeline|listing|init|cpu]`):
 //! each benchmark runs our design and its naive baseline in the same command and prints
 //! our figure, the baseline's and the ratio. Needs LocalStack with the stack deployed
 //! (`make up`), except `init` and `cpu`.
@@ -80,6 +80,9 @@ fn main() -> Result<()> {
         return cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1));
     }
     let which = args.get(1).cloned().unwrap_or_else(|| "all".into());
+    if which == "init-parts" {
+        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(process::parts());
+    }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(&which))
 }
 

@@ -193,3 +193,22 @@ fn event_for(package: &str) -> serde_json::Value {
         .collect();
     serde_json::json!({"Records": records})
 }
+
+/// `jobs-bench init-parts`: where a function's start-up goes, timed in this process (the
+/// first call of each step pays its one-time costs, as a cold start does).
+pub async fn parts() -> Result<()> {
+    let t = Instant::now();
+    let config = jobs_core::aws::load_config().await;
+    let config_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let _dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let dynamo_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let _sqs = aws_sdk_sqs::Client::new(&config);
+    let sqs_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let t = Instant::now();
+    let _s3 = jobs_core::aws::s3_client(&config);
+    let s3_ms = t.elapsed().as_secs_f64() * 1000.0;
+    println!("load_config {config_ms:.2} ms, DynamoDB client {dynamo_ms:.2} ms, SQS client {sqs_ms:.2} ms, S3 client {s3_ms:.2} ms");
+    Ok(())
+}
