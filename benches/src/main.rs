@@ -37,33 +37,45 @@ pub struct Row {
     pub name: String,
     pub ours: f64,
     pub baseline: f64,
-    /// How many times better ours is (>1 is better, whichever direction "better" is).
-    pub ratio: f64,
+    /// The goal, as the largest (or, with `higher`, smallest) acceptable ours ÷ baseline.
+    pub goal: Option<Goal>,
     pub note: String,
 }
 
+#[derive(Clone, Copy)]
+pub enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
 impl Row {
-    /// A figure where less is better (writes, bytes, milliseconds).
-    pub fn lower(name: &str, ours: f64, baseline: f64, note: String) -> Row {
-        Row { name: name.into(), ours, baseline, ratio: baseline / ours, note }
+    pub fn new(name: &str, ours: f64, baseline: f64, goal: Option<Goal>, note: String) -> Row {
+        Row { name: name.into(), ours, baseline, goal, note }
     }
 
-    /// A figure where more is better (items per second).
-    pub fn higher(name: &str, ours: f64, baseline: f64, note: String) -> Row {
-        Row { name: name.into(), ours, baseline, ratio: ours / baseline, note }
+    fn verdict(&self) -> String {
+        let ratio = self.ours / self.baseline;
+        if !ratio.is_finite() {
+            return "no baseline yet".into();
+        }
+        match self.goal {
+            Some(Goal::AtMost(max)) => format!("≤ {max} : {}", if ratio <= max { "met" } else { "**not met**" }),
+            Some(Goal::AtLeast(min)) => format!("≥ {min} : {}", if ratio >= min { "met" } else { "**not met**" }),
+            None => "–".into(),
+        }
     }
 }
 
 fn print(rows: &[Row]) {
-    println!("| Benchmark | Ours | Baseline | Ours vs baseline | Detail |");
-    println!("|---|---:|---:|---:|---|");
+    println!("| Benchmark | Ours | Baseline | Ours ÷ baseline | Goal (ratio) | Detail |");
+    println!("|---|---:|---:|---:|---|---|");
     for r in rows {
-        println!("| {} | {} | {} | {:.2}× | {} |", r.name, figure(r.ours), figure(r.baseline), r.ratio, r.note);
+        println!("| {} | {} | {} | {} | {} | {} |", r.name, figure(r.ours), figure(r.baseline), figure(r.ours / r.baseline), r.verdict(), r.note);
     }
 }
 
 fn figure(x: f64) -> String {
-    if x.is_nan() {
+    if !x.is_finite() {
         "–".into()
     } else if x >= 1000.0 {
         format!("{x:.0}")
