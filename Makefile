@@ -45,6 +45,7 @@ security-test:
 # Not part of `make test`: the design against its naive alternatives, printed as a table
 # (needs the stack: make up). BENCH=pipeline|listing|init|cpu runs one.
 bench:
+	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- $(or $(BENCH),all)
 
 seed:
