@@ -111,7 +111,7 @@ async fn api_case(case: &str, runs: u64) -> Result<()> {
 
 /// A type's chunk through the shared runtime (decode, ledger check, tally, commit) with
 /// the item shape and chunk size of that type; the target call itself is stubbed out.
-struct Stub(JobType);
+struct Stub;
 
 impl Processor for Stub {
     const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
@@ -128,7 +128,6 @@ impl Processor for Stub {
     }
 
     async fn process(&self, _job: &JobRecord, _params: &serde_json::Value, items: &[serde_json::Value]) -> Result<Vec<ItemOutcome>, WorkError> {
-        let _ = self.0;
         Ok(items.iter().map(|_| ItemOutcome::Succeeded).collect())
     }
 }
@@ -140,7 +139,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         JobType::AiTextEmbedding => (16, Box::new(|i| serde_json::json!({"id": format!("doc-{i}"), "text": "The quick brown fox jumps over the lazy dog. ".repeat(20)}))),
         JobType::ProfileFieldUpdate => (100, Box::new(|i| serde_json::json!(format!("user{i}")))),
     };
-    let worker = Worker::new(Stub(job_type), MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 5 });
+    let worker = Worker::new(Stub, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 5 });
     let total = size as u64 * runs;
     let mut job = JobRecord::new(NewJob {
         id: "01BENCHCPU0000000000000000".into(), job_type: JobType::ProfileFieldUpdate, tenant: "acme".into(), user: "alice".into(),

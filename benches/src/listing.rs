@@ -122,7 +122,7 @@ async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     let now = jobs_core::clock::now();
     let started = Instant::now();
     let records = (0..JOBS).map(|i| {
-        let at = now - time_secs(i as i64 * 50 + 60);
+        let at = now - time::Duration::seconds(i as i64 * 50 + 60);
         let mut job = JobRecord::new(NewJob {
             id: ulid::Ulid::from_parts(at.unix_timestamp() as u64 * 1000, i as u128).to_string(),
             job_type: JobType::ALL[nth_of_tenant(i) % 4],
@@ -161,8 +161,4 @@ async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     jobs_core::ports::JobStore::create(&store, &marker_job, None).await.context("marker")?;
     eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn time_secs(s: i64) -> time::Duration {
-    time::Duration::seconds(s)
 }

@@ -43,23 +43,28 @@ pub enum DayEnd {
     End,
 }
 
-/// Parses a range bound: an RFC 3339 timestamp or a `YYYY-MM-DD` date (UTC).
+/// The range of bounds: keys sort as text only for years 0000-9999, and a bound beyond
+/// them is before or after every job anyway, so it is clamped rather than refused.
+const FIRST_BOUND: OffsetDateTime = time::macros::datetime!(0000-01-01 0:00 UTC);
+const LAST_BOUND: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999 UTC);
+
+/// Parses a range bound: an RFC 3339 timestamp or a `YYYY-MM-DD` date, as a UTC instant
+/// within years 0000-9999.
 pub fn parse_bound(value: &str, end: DayEnd) -> Option<OffsetDateTime> {
-    if let Ok(at) = OffsetDateTime::parse(value, &Rfc3339) {
+    let at = match OffsetDateTime::parse(value, &Rfc3339) {
         // 9999-12-31T23:59:59-12:00 is valid RFC 3339 but past the last UTC instant `time`
-        // holds: such a bound is later than any job.
-        return Some(at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(if at.offset().is_negative() {
-            time::macros::datetime!(9999-12-31 23:59:59.999 UTC)
-        } else {
-            time::macros::datetime!(-9999-01-01 0:00 UTC)
-        }));
-    }
-    let date = Date::parse(value, format_description!("[year]-[month]-[day]")).ok()?;
-    let time = match end {
-        DayEnd::Start => Time::MIDNIGHT,
-        DayEnd::End => Time::from_hms_milli(23, 59, 59, 999).ok()?,
+        // holds (and the symmetric case before the first).
+        Ok(at) => at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(if at.offset().is_negative() { LAST_BOUND } else { FIRST_BOUND }),
+        Err(_) => {
+            let date = Date::parse(value, format_description!("[year]-[month]-[day]")).ok()?;
+            let time = match end {
+                DayEnd::Start => Time::MIDNIGHT,
+                DayEnd::End => Time::from_hms_milli(23, 59, 59, 999).ok()?,
+            };
+            date.with_time(time).assume_utc()
+        }
     };
-    Some(date.with_time(time).assume_utc())
+    Some(at.clamp(FIRST_BOUND, LAST_BOUND))
 }
 
 #[cfg(test)]
@@ -97,11 +102,6 @@ mod tests {
         assert_eq!(previous_month("2026-13"), None);
         assert_eq!(month_of(datetime!(2026-03-31 23:59 UTC)), "2026-03");
     }
-}
-
-#[cfg(test)]
-mod rfc3339_edges {
-    use super::*;
 
     #[test]
     fn every_rfc3339_spelling_is_a_bound() {
