@@ -92,9 +92,6 @@ fn main() -> Result<()> {
         return cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1));
     }
     let which = args.get(1).cloned().unwrap_or_else(|| "all".into());
-    if which == "init-parts" {
-        return tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(process::parts());
-    }
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(&which))
 }
 

@@ -15,6 +15,16 @@ use crate::{Goal, Row};
 
 const FUNCTIONS: [&str; 5] = ["jobs-api", "worker-bulk-message", "worker-session-termination", "worker-ai-embedding", "worker-profile-update"];
 const BASELINE: &str = "hello-lambda";
+const PROBE: &str = "init-probe";
+/// What `init-probe` adds at each `PROBE_STEP`.
+const STEPS: [&str; 6] = [
+    "our binary, no start-up work",
+    "+ JSON logging",
+    "+ SDK config",
+    "+ DynamoDB client",
+    "+ SQS client",
+    "+ S3 client",
+];
 const STARTS: usize = 21;
 
 fn binary(package: &str) -> PathBuf {
@@ -25,13 +35,13 @@ fn binary(package: &str) -> PathBuf {
 pub fn run() -> Result<Vec<Row>> {
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build.args(["build", "--release", "--locked", "-q"]);
-    for p in FUNCTIONS.iter().chain([&BASELINE]) {
+    for p in FUNCTIONS.iter().chain([&BASELINE, &PROBE]) {
         build.args(["-p", p]);
     }
     anyhow::ensure!(build.status()?.success(), "cargo build --release failed");
 
     let hello_size = std::fs::metadata(binary(BASELINE))?.len() as f64;
-    let hello_init = median_init(BASELINE)?;
+    let hello_init = median_init(BASELINE, &[])?;
     let hello_rss = peak_rss(BASELINE, &serde_json::json!({"hello": "world"}))?;
     let mut rows = Vec::new();
     for f in FUNCTIONS {
@@ -39,8 +49,12 @@ pub fn run() -> Result<Vec<Row>> {
         rows.push(Row::new(&format!("3. {f} size, MiB"), size / MIB, hello_size / MIB, None, format!("goal ≤ 8 MiB: {}", if size / MIB <= 8.0 { "met" } else { "**not met**" })));
     }
     for f in FUNCTIONS {
-        let init = median_init(f)?;
+        let init = median_init(f, &[])?;
         rows.push(Row::new(&format!("2. {f} init, ms"), init, hello_init, Some(Goal::AtMost(1.3)), format!("median of {STARTS} starts")));
+    }
+    for (step, what) in STEPS.iter().enumerate() {
+        let init = median_init(PROBE, &[("PROBE_STEP", &step.to_string())])?;
+        rows.push(Row::new(&format!("2. init attribution: {what}, ms"), init, hello_init, None, format!("{PROBE} step {step}")));
     }
     for f in FUNCTIONS {
         let rss = peak_rss(f, &event_for(f))?;
@@ -53,7 +67,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// The environment the template gives each function; AWS calls go to an address where
 /// nothing listens (init must not call AWS, and the RSS events need no answer to run).
-fn spawn(package: &str, runtime_api: &str) -> Result<Child> {
+fn spawn(package: &str, runtime_api: &str, extra_env: &[(&str, &str)]) -> Result<Child> {
     Command::new(binary(package))
         .env_clear()
         .envs([
@@ -83,19 +97,20 @@ fn spawn(package: &str, runtime_api: &str) -> Result<Child> {
             ("EMBEDDINGS_TABLE", "embeddings"),
             ("PROFILES_TABLE", "profiles"),
         ])
+        .envs(extra_env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("start {}", binary(package).display()))
 }
 
-fn median_init(package: &str) -> Result<f64> {
+fn median_init(package: &str, extra_env: &[(&str, &str)]) -> Result<f64> {
     let mut samples = Vec::with_capacity(STARTS);
     for _ in 0..STARTS {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?.to_string();
         let started = Instant::now();
-        let mut child = spawn(package, &address)?;
+        let mut child = spawn(package, &address, extra_env)?;
         let (mut stream, _) = listener.accept()?;
         let (_, path, _) = read_request(&mut stream)?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -110,7 +125,7 @@ fn median_init(package: &str) -> Result<f64> {
 /// Serves one event, waits for its response and the next `/next`, then reads VmHWM.
 fn peak_rss(package: &str, event: &serde_json::Value) -> Result<f64> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
-    let mut child = spawn(package, &listener.local_addr()?.to_string())?;
+    let mut child = spawn(package, &listener.local_addr()?.to_string(), &[])?;
     let pid = child.id();
     let body = serde_json::to_vec(event)?;
     let mut served = false;
@@ -192,23 +207,4 @@ fn event_for(package: &str) -> serde_json::Value {
         .map(|i| serde_json::json!({"messageId": format!("m{i}"), "receiptHandle": "r", "body": format!("not json {i}"), "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q", "awsRegion": "us-east-1"}))
         .collect();
     serde_json::json!({"Records": records})
-}
-
-/// `jobs-bench init-parts`: where a function's start-up goes, timed in this process (the
-/// first call of each step pays its one-time costs, as a cold start does).
-pub async fn parts() -> Result<()> {
-    let t = Instant::now();
-    let config = jobs_core::aws::load_config().await;
-    let config_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let _dynamo = aws_sdk_dynamodb::Client::new(&config);
-    let dynamo_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let _sqs = aws_sdk_sqs::Client::new(&config);
-    let sqs_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let _s3 = jobs_core::aws::s3_client(&config);
-    let s3_ms = t.elapsed().as_secs_f64() * 1000.0;
-    println!("load_config {config_ms:.2} ms, DynamoDB client {dynamo_ms:.2} ms, SQS client {sqs_ms:.2} ms, S3 client {s3_ms:.2} ms");
-    Ok(())
 }

@@ -1,9 +1,10 @@
-//! The Jobs API function: builds its clients once, then serves API Gateway events.
+//! The Jobs API function: builds its clients once (S3 and SQS on the first create), then
+//! serves API Gateway events.
 
 mod gateway;
 
 use jobs_core::api::{JobsApi, Settings};
-use jobs_core::aws::{DynamoJobStore, S3InputStore, SqsWorkQueue, load_config, s3_client};
+use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, load_config, s3_client};
 
 fn required(name: &str) -> Result<String, lambda_http::Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
@@ -15,8 +16,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = load_config().await;
     let api = JobsApi::new(
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&config), required("TABLE_NAME")?),
-        S3InputStore::new(s3_client(&config), required("INPUT_BUCKET")?),
-        SqsWorkQueue::new(aws_sdk_sqs::Client::new(&config), SqsWorkQueue::urls_from_env()?),
+        S3InputStore::new(LazyClient::new(&config, s3_client), required("INPUT_BUCKET")?),
+        SqsWorkQueue::new(LazyClient::new(&config, aws_sdk_sqs::Client::new), SqsWorkQueue::urls_from_env()?),
         Settings::from_env()?,
     );
     let api: &'static _ = Box::leak(Box::new(api));

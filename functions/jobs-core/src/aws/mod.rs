@@ -2,18 +2,26 @@
 
 mod batch_write;
 mod dynamo;
+mod lazy;
 mod s3;
 mod sqs;
 
 pub use batch_write::{batch_write, put};
 pub use dynamo::DynamoJobStore;
+pub use lazy::LazyClient;
 pub use s3::S3InputStore;
 pub use sqs::SqsWorkQueue;
 
-/// Loads the SDK configuration from the environment (region, credentials, and
-/// `AWS_ENDPOINT_URL` when pointed at LocalStack). Call once per process.
+/// Loads the SDK configuration of a Lambda function. Region and credentials come from the
+/// variables Lambda sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`); naming those providers spares each cold start the default chains
+/// (profile files, SSO, web identity, container and IMDS providers, and the STS client they
+/// build). `AWS_ENDPOINT_URL` still points every client at LocalStack. Call once per process.
 pub async fn load_config() -> aws_config::SdkConfig {
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(EnvironmentVariableRegionProvider::new())
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new());
     match aws_https_client() {
         Some(client) => loader.http_client(client).load().await,
         None => loader.load().await,

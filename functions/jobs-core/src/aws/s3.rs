@@ -1,22 +1,24 @@
 use aws_sdk_s3::primitives::ByteStream;
 
+use super::LazyClient;
 use crate::error::StoreError;
 use crate::ports::InputStore;
 
 pub struct S3InputStore {
-    client: aws_sdk_s3::Client,
+    client: LazyClient<aws_sdk_s3::Client>,
     bucket: String,
 }
 
 impl S3InputStore {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> S3InputStore {
-        S3InputStore { client, bucket: bucket.into() }
+    pub fn new(client: impl Into<LazyClient<aws_sdk_s3::Client>>, bucket: impl Into<String>) -> S3InputStore {
+        S3InputStore { client: client.into(), bucket: bucket.into() }
     }
 }
 
 impl InputStore for S3InputStore {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         self.client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -29,7 +31,7 @@ impl InputStore for S3InputStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        match self.client.get().get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
                 let bytes = out.body.collect().await.map_err(|e| StoreError::aws("s3:GetObject body", e))?;
                 Ok(Some(bytes.into_bytes().to_vec()))
@@ -42,6 +44,7 @@ impl InputStore for S3InputStore {
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
         let result = self
             .client
+            .get()
             .put_object()
             .bucket(&self.bucket)
             .key(key)

@@ -1,18 +1,19 @@
 use std::collections::HashMap;
 
+use super::LazyClient;
 use crate::error::StoreError;
 use crate::job::JobType;
 use crate::ports::{WorkMessage, WorkQueue};
 
 /// One work queue per job type, so each type's worker scales and fails on its own.
 pub struct SqsWorkQueue {
-    client: aws_sdk_sqs::Client,
+    client: LazyClient<aws_sdk_sqs::Client>,
     urls: HashMap<JobType, String>,
 }
 
 impl SqsWorkQueue {
-    pub fn new(client: aws_sdk_sqs::Client, urls: HashMap<JobType, String>) -> SqsWorkQueue {
-        SqsWorkQueue { client, urls }
+    pub fn new(client: impl Into<LazyClient<aws_sdk_sqs::Client>>, urls: HashMap<JobType, String>) -> SqsWorkQueue {
+        SqsWorkQueue { client: client.into(), urls }
     }
 
     /// Reads each type's queue URL from `<TYPE>_QUEUE_URL`; names the missing variables.
@@ -39,6 +40,7 @@ impl WorkQueue for SqsWorkQueue {
             .ok_or_else(|| StoreError::Corrupt(format!("no queue for {}", job_type.key())))?;
         let body = serde_json::to_string(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.client
+            .get()
             .send_message()
             .queue_url(url)
             .message_body(body)
@@ -72,6 +74,7 @@ impl WorkQueue for SqsWorkQueue {
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
                 .client
+                .get()
                 .send_message_batch()
                 .queue_url(url)
                 .set_entries(Some(entries))

@@ -1,5 +1,6 @@
 //! The Lambda entry point shared by every worker: clients built once from the
-//! environment, then one `handle_batch` per SQS event.
+//! environment (S3 on the first job input read, SQS on the first plan), then one
+//! `handle_batch` per SQS event.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use super::{Processor, Worker, WorkerSettings};
-use crate::aws::{DynamoJobStore, S3InputStore, SqsWorkQueue, s3_client};
+use crate::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
 
 fn required(name: &str) -> Result<String, lambda_runtime::Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
@@ -19,8 +20,8 @@ pub async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig) -
     let worker = Worker::new(
         processor,
         DynamoJobStore::new(aws_sdk_dynamodb::Client::new(config), required("TABLE_NAME")?),
-        S3InputStore::new(s3_client(config), required("INPUT_BUCKET")?),
-        SqsWorkQueue::new(aws_sdk_sqs::Client::new(config), HashMap::from([(P::JOB_TYPE, required("QUEUE_URL")?)])),
+        S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
+        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), HashMap::from([(P::JOB_TYPE, required("QUEUE_URL")?)])),
         WorkerSettings::from_env()?,
     );
     let worker: &'static _ = Box::leak(Box::new(worker));

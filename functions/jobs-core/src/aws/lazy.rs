@@ -1,0 +1,66 @@
+use std::sync::OnceLock;
+
+/// An SDK client built on its first use, then shared. Building one costs a cold start
+/// ~0.3 ms (each SDK crate parses its endpoint partition table and compiles its region
+/// regexes; `make bench BENCH=init` attributes init time step by step). S3 and SQS serve
+/// only creating and planning jobs, so a container that lists jobs or runs chunks never
+/// builds them.
+pub struct LazyClient<C> {
+    client: OnceLock<C>,
+    build: Box<dyn Fn() -> C + Send + Sync>,
+}
+
+impl<C: 'static> LazyClient<C> {
+    pub fn new(config: &aws_config::SdkConfig, build: fn(&aws_config::SdkConfig) -> C) -> LazyClient<C> {
+        let config = config.clone();
+        LazyClient { client: OnceLock::new(), build: Box::new(move || build(&config)) }
+    }
+
+    pub fn get(&self) -> &C {
+        self.client.get_or_init(&self.build)
+    }
+
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
+        self.client.get().is_some()
+    }
+}
+
+/// A client that is already built (tests and tools).
+impl<C: Clone + Send + Sync + 'static> From<C> for LazyClient<C> {
+    fn from(client: C) -> LazyClient<C> {
+        let spare = client.clone();
+        LazyClient { client: OnceLock::from(client), build: Box::new(move || spare.clone()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counted(config: &aws_config::SdkConfig) -> String {
+        BUILDS.fetch_add(1, Ordering::SeqCst);
+        format!("client for {:?}", config.region())
+    }
+
+    #[test]
+    fn builds_once_on_first_use_with_the_config_it_was_given() {
+        let config = aws_config::SdkConfig::builder().region(aws_config::Region::new("eu-west-1")).build();
+        let lazy = LazyClient::new(&config, counted);
+        assert!(!lazy.is_built());
+        assert_eq!(BUILDS.load(Ordering::SeqCst), 0);
+        assert_eq!(lazy.get(), "client for Some(Region(\"eu-west-1\"))");
+        assert_eq!(lazy.get(), "client for Some(Region(\"eu-west-1\"))");
+        assert_eq!(BUILDS.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_ready_client_is_used_as_given() {
+        let lazy = LazyClient::from("ready".to_string());
+        assert!(lazy.is_built());
+        assert_eq!(lazy.get(), "ready");
+    }
+}
