@@ -1,6 +1,7 @@
 //! Benchmarks 2 and 3: each function's release `bootstrap` against a hello-world
 //! `lambda_runtime` binary built with the same profile — its size, its init time (process
-//! start → first `GET /runtime/invocation/next`, median of 21 starts) and its peak RSS
+//! start → first `GET /runtime/invocation/next`, median of 101 starts, taken in rounds over
+//! all binaries) and its peak RSS
 //! after one invocation, served by a minimal Runtime API in this process.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,7 +26,7 @@ const STEPS: [&str; 6] = [
     "+ SQS client",
     "+ S3 client",
 ];
-const STARTS: usize = 21;
+const STARTS: usize = 101;
 
 fn binary(package: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| infra::repo_root().join("target"));
@@ -41,20 +42,24 @@ pub fn run() -> Result<Vec<Row>> {
     anyhow::ensure!(build.status()?.success(), "cargo build --release failed");
 
     let hello_size = std::fs::metadata(binary(BASELINE))?.len() as f64;
-    let hello_init = median_init(BASELINE, &[])?;
+    // One start of each binary per round, so drift on the machine hits every case alike.
+    let probe_steps: Vec<String> = (0..STEPS.len()).map(|step| step.to_string()).collect();
+    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![(BASELINE, vec![])];
+    cases.extend(FUNCTIONS.iter().map(|f| (*f, vec![])));
+    cases.extend(probe_steps.iter().map(|step| (PROBE, vec![("PROBE_STEP", step.as_str())])));
+    let inits = median_inits(&cases)?;
+    let hello_init = inits[0];
     let hello_rss = peak_rss(BASELINE, &serde_json::json!({"hello": "world"}))?;
     let mut rows = Vec::new();
     for f in FUNCTIONS {
         let size = std::fs::metadata(binary(f))?.len() as f64;
         rows.push(Row::new(&format!("3. {f} size, MiB"), size / MIB, hello_size / MIB, None, format!("goal ≤ 8 MiB: {}", if size / MIB <= 8.0 { "met" } else { "**not met**" })));
     }
-    for f in FUNCTIONS {
-        let init = median_init(f, &[])?;
-        rows.push(Row::new(&format!("2. {f} init, ms"), init, hello_init, Some(Goal::AtMost(1.3)), format!("median of {STARTS} starts")));
+    for (f, init) in FUNCTIONS.iter().zip(&inits[1..]) {
+        rows.push(Row::new(&format!("2. {f} init, ms"), *init, hello_init, Some(Goal::AtMost(1.3)), format!("median of {STARTS} starts")));
     }
-    for (step, what) in STEPS.iter().enumerate() {
-        let init = median_init(PROBE, &[("PROBE_STEP", &step.to_string())])?;
-        rows.push(Row::new(&format!("2. init attribution: {what}, ms"), init, hello_init, None, format!("{PROBE} step {step}")));
+    for (step, (what, init)) in STEPS.iter().zip(&inits[1 + FUNCTIONS.len()..]).enumerate() {
+        rows.push(Row::new(&format!("2. init attribution: {what}, ms"), *init, hello_init, None, format!("{PROBE} step {step}")));
     }
     for f in FUNCTIONS {
         let rss = peak_rss(f, &event_for(f))?;
@@ -104,22 +109,35 @@ fn spawn(package: &str, runtime_api: &str, extra_env: &[(&str, &str)]) -> Result
         .with_context(|| format!("start {}", binary(package).display()))
 }
 
-fn median_init(package: &str, extra_env: &[(&str, &str)]) -> Result<f64> {
-    let mut samples = Vec::with_capacity(STARTS);
+/// The median init time of each case (binary, extra environment), measured in rounds.
+fn median_inits(cases: &[(&str, Vec<(&str, &str)>)]) -> Result<Vec<f64>> {
+    let mut samples = vec![Vec::with_capacity(STARTS); cases.len()];
     for _ in 0..STARTS {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let address = listener.local_addr()?.to_string();
-        let started = Instant::now();
-        let mut child = spawn(package, &address, extra_env)?;
-        let (mut stream, _) = listener.accept()?;
-        let (_, path, _) = read_request(&mut stream)?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-        child.kill().ok();
-        child.wait().ok();
-        anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
+        for ((package, extra_env), samples) in cases.iter().zip(&mut samples) {
+            samples.push(init_once(package, extra_env)?);
+        }
     }
-    samples.sort_by(f64::total_cmp);
-    Ok(samples[STARTS / 2])
+    Ok(samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s[STARTS / 2]
+        })
+        .collect())
+}
+
+fn init_once(package: &str, extra_env: &[(&str, &str)]) -> Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?.to_string();
+    let started = Instant::now();
+    let mut child = spawn(package, &address, extra_env)?;
+    let (mut stream, _) = listener.accept()?;
+    let (_, path, _) = read_request(&mut stream)?;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    child.kill().ok();
+    child.wait().ok();
+    anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
+    Ok(elapsed)
 }
 
 /// Serves one event, waits for its response and the next `/next`, then reads VmHWM.
