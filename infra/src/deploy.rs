@@ -176,10 +176,10 @@ pub async fn destroy(target: &Target, stack: &str) -> Result<()> {
         eprintln!("stack {stack} does not exist");
         return Ok(());
     }
-    if let Ok(outputs) = target.outputs(stack).await {
-        if let Some(bucket) = outputs.get("InputBucketName") {
-            empty_bucket(target, bucket).await?;
-        }
+    if let Ok(outputs) = target.outputs(stack).await
+        && let Some(bucket) = outputs.get("InputBucketName")
+    {
+        empty_bucket(target, bucket).await?;
     }
     let since = aws_sdk_cloudformation::primitives::DateTime::from(std::time::SystemTime::now());
     target.cloudformation().delete_stack().stack_name(stack).send().await.context("DeleteStack")?;

@@ -62,7 +62,7 @@ async fn members_never_reach_another_tenants_jobs() {
     assert_eq!(stack.send("GET", &path, Some(&mallory), None).await.status, 404);
     assert_eq!(stack.send("DELETE", &path, Some(&mallory), None).await.status, 404);
     assert_eq!(stack.send("POST", &format!("{path}/cancel"), Some(&mallory), None).await.status, 404);
-    assert_eq!(stack.send("GET", &format!("{path}"), Some(&alice), None).await.body["cancel_requested_at"], serde_json::Value::Null, "the foreign cancel changed nothing");
+    assert_eq!(stack.send("GET", &path.to_string(), Some(&alice), None).await.body["cancel_requested_at"], serde_json::Value::Null, "the foreign cancel changed nothing");
     assert_eq!(stack.send("GET", &path, Some(&alice), None).await.status, 200, "still there after the foreign delete");
     assert_eq!(stack.send("GET", &format!("/jobs?tenant={a}"), Some(&mallory), None).await.status, 404);
     assert!(stack.list_all(&mallory, "").await.concat().is_empty());

@@ -108,7 +108,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: u64, succeeded: u64, failed: u64) -> Progress {
         let done = succeeded.saturating_add(failed).min(total);
-        let percent = if total == 0 { 0 } else { (done.saturating_mul(100) / total) as u8 };
+        let percent = done.saturating_mul(100).checked_div(total).map_or(0, |p| p as u8);
         Progress { total, succeeded, failed, percent }
     }
 }

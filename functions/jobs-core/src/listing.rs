@@ -82,10 +82,10 @@ impl ListRequest {
                 _ => req.cursor = Some(value.clone()),
             }
         }
-        if let (Some(from), Some(to)) = (&req.created_from, &req.created_to) {
-            if from > to {
-                return Err(ApiError::bad_param("created_from", "must not be after created_to"));
-            }
+        if let (Some(from), Some(to)) = (&req.created_from, &req.created_to)
+            && from > to
+        {
+            return Err(ApiError::bad_param("created_from", "must not be after created_to"));
         }
         Ok(req)
     }

@@ -36,7 +36,7 @@ impl MemoryStore {
         lock(&self.jobs).get(id).cloned()
     }
 
-    pub fn len(&self) -> usize {
+    pub fn job_count(&self) -> usize {
         lock(&self.jobs).len()
     }
 

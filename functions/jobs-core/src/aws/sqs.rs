@@ -98,7 +98,7 @@ impl WorkQueue for SqsWorkQueue {
 const MAX_BATCH_ENTRIES: usize = 10;
 pub const MAX_BATCH_BYTES: usize = 240 * 1024;
 
-fn batches<'a>(bodies: &'a [String]) -> Vec<Vec<&'a str>> {
+fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
     let mut out: Vec<Vec<&str>> = Vec::new();
     let mut size = 0;
     for body in bodies {

@@ -141,11 +141,11 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
     }
 
     async fn params(&self, job: &JobRecord) -> Result<Arc<P::Params>, WorkError> {
-        if let Ok(cache) = self.params_cache.lock() {
-            if let Some((key, params)) = cache.as_ref().filter(|(key, _)| *key == job.input_key) {
-                tracing::debug!(input = %key, "params from cache");
-                return Ok(params.clone());
-            }
+        if let Ok(cache) = self.params_cache.lock()
+            && let Some((key, params)) = cache.as_ref().filter(|(key, _)| *key == job.input_key)
+        {
+            tracing::debug!(input = %key, "params from cache");
+            return Ok(params.clone());
         }
         let bytes = self
             .inputs
