@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
-use jobs_core::aws::{DynamoJobStore, S3InputStore, SqsWorkQueue, s3_client};
+use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
 use jobs_core::job::JobType;
 use jobs_core::params::{BulkMessageParams, is_email};
 use jobs_core::ports::{InputStore, JobStore, ProgressStore, WorkMessage};
@@ -77,7 +77,7 @@ async fn bench_job(env: &Env, store: &DynamoJobStore, items: usize) -> Result<(J
     };
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/bench/{id}.json");
-    let inputs = S3InputStore::new(s3_client(&env.config), env.outputs["InputBucketName"].clone());
+    let inputs = S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone());
     inputs.put(&input_key, serde_json::to_vec(&params)?).await?;
     let now = jobs_core::clock::now();
     let record = JobRecord::new(NewJob {
@@ -144,8 +144,8 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
     let worker = Arc::new(Worker::new(
         NoopSend,
         DynamoJobStore::new(counter.client(&env.config), env.table()),
-        S3InputStore::new(s3_client(&env.config), env.outputs["InputBucketName"].clone()),
-        SqsWorkQueue::new(env.sqs.clone(), HashMap::from([(JobType::BulkMessageSending, url.clone())])),
+        S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
+        SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), HashMap::from([(JobType::BulkMessageSending, url.clone())])),
         WorkerSettings { max_receive_count: 5 },
     ));
     counter.take();

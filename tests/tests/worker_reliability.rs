@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use e2e::{Stack, fresh_tenant, json};
 use jobs_core::JobStatus;
-use jobs_core::aws::{DynamoJobStore, S3InputStore, s3_client};
+use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, s3_client};
 use jobs_core::job::{ItemError, JobType};
 use jobs_core::memory::MemoryQueue;
 use jobs_core::ports::{InputStore, JobStore, ProgressStore, Tally, WorkMessage};
@@ -77,7 +77,7 @@ type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue>;
 
 fn worker(stack: &Stack) -> TestWorker {
     let store = Counting { inner: DynamoJobStore::new(stack.dynamo.clone(), stack.table()), completions: AtomicUsize::new(0) };
-    let inputs = S3InputStore::new(s3_client(&stack.config), stack.outputs["InputBucketName"].clone());
+    let inputs = S3InputStore::new(LazyClient::new(&stack.config, s3_client), stack.outputs["InputBucketName"].clone());
     Worker::new(Scripted, store, inputs, MemoryQueue::default(), WorkerSettings { max_receive_count: 5 })
 }
 
@@ -90,7 +90,7 @@ async fn job_of(stack: &Stack, job_type: JobType, tenant: &str, items: &[&str]) 
     let tenant = tenant.to_string();
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/{tenant}/{id}.json");
-    let inputs = S3InputStore::new(s3_client(&stack.config), stack.outputs["InputBucketName"].clone());
+    let inputs = S3InputStore::new(LazyClient::new(&stack.config, s3_client), stack.outputs["InputBucketName"].clone());
     inputs.put(&input_key, serde_json::to_vec(&json!({"items": items})).unwrap()).await.unwrap();
     let now = jobs_core::clock::now();
     let record = JobRecord::new(NewJob {

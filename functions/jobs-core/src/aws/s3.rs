@@ -10,8 +10,8 @@ pub struct S3InputStore {
 }
 
 impl S3InputStore {
-    pub fn new(client: impl Into<LazyClient<aws_sdk_s3::Client>>, bucket: impl Into<String>) -> S3InputStore {
-        S3InputStore { client: client.into(), bucket: bucket.into() }
+    pub fn new(client: LazyClient<aws_sdk_s3::Client>, bucket: impl Into<String>) -> S3InputStore {
+        S3InputStore { client, bucket: bucket.into() }
     }
 }
 

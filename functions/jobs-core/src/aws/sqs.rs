@@ -12,8 +12,8 @@ pub struct SqsWorkQueue {
 }
 
 impl SqsWorkQueue {
-    pub fn new(client: impl Into<LazyClient<aws_sdk_sqs::Client>>, urls: HashMap<JobType, String>) -> SqsWorkQueue {
-        SqsWorkQueue { client: client.into(), urls }
+    pub fn new(client: LazyClient<aws_sdk_sqs::Client>, urls: HashMap<JobType, String>) -> SqsWorkQueue {
+        SqsWorkQueue { client, urls }
     }
 
     /// Reads each type's queue URL from `<TYPE>_QUEUE_URL`; names the missing variables.
