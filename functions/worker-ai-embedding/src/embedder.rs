@@ -9,6 +9,7 @@
 //! `amazon.titan-embed-text-v2` calls Amazon Bedrock (`InvokeModel`, 1,024 dimensions,
 //! normalised) and is for AWS; LocalStack's free tier has no Bedrock.
 
+use jobs_core::aws::LazyClient;
 use jobs_core::worker::{Failure, classify};
 use serde::Deserialize;
 
@@ -55,8 +56,10 @@ pub fn hashing_v1(text: &str) -> Option<Vec<f32>> {
 }
 
 /// Amazon Titan Text Embeddings v2 through Bedrock.
+/// Bedrock's Titan embeddings. Its client is built on the first Titan document: a container
+/// that only embeds with `hashing-v1` never pays for it.
 pub struct Titan {
-    bedrock: aws_sdk_bedrockruntime::Client,
+    bedrock: LazyClient<aws_sdk_bedrockruntime::Client>,
 }
 
 #[derive(Deserialize)]
@@ -77,13 +80,14 @@ pub fn titan_embedding(body: &[u8]) -> Result<Vec<f32>, Failure> {
 }
 
 impl Titan {
-    pub fn new(bedrock: aws_sdk_bedrockruntime::Client) -> Titan {
+    pub fn new(bedrock: LazyClient<aws_sdk_bedrockruntime::Client>) -> Titan {
         Titan { bedrock }
     }
 
     pub async fn embed(&self, text: &str) -> Result<Vec<f32>, Failure> {
         let out = self
             .bedrock
+            .get()
             .invoke_model()
             .model_id(TITAN_MODEL_ID)
             .content_type("application/json")

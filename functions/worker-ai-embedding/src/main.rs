@@ -3,6 +3,8 @@
 mod embedder;
 mod processor;
 
+use jobs_core::aws::LazyClient;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     jobs_core::logging::init();
@@ -11,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let processor = processor::Embeddings::new(
         aws_sdk_dynamodb::Client::new(&config),
         table,
-        embedder::Titan::new(aws_sdk_bedrockruntime::Client::new(&config)),
+        embedder::Titan::new(LazyClient::new(&config, aws_sdk_bedrockruntime::Client::new)),
     );
     jobs_core::worker::lambda::serve(processor, &config).await
 }

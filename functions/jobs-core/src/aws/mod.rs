@@ -2,12 +2,14 @@
 
 mod batch_write;
 mod dynamo;
+mod https;
 mod lazy;
 mod s3;
 mod sqs;
 
 pub use batch_write::{batch_write, put};
 pub use dynamo::DynamoJobStore;
+use https::aws_https_client;
 pub use lazy::LazyClient;
 pub use s3::S3InputStore;
 pub use sqs::SqsWorkQueue;
@@ -26,25 +28,6 @@ pub async fn load_config() -> aws_config::SdkConfig {
         Some(client) => loader.http_client(client).load().await,
         None => loader.load().await,
     }
-}
-
-/// The roots AWS endpoints chain to (Amazon Trust Services and the Starfield root that
-/// cross-signs it), from Mozilla's store.
-const AMAZON_TRUST_SERVICES: &str = include_str!("../../certs/amazon-trust-services.pem");
-
-/// An HTTPS client that trusts only the Amazon Trust Services roots. The default client
-/// loads and parses every system root at start-up (8 ms of a 13 ms cold start here,
-/// measured by `make bench`); a function only ever talks to AWS. An `https://` custom
-/// endpoint (another CA) keeps the default client.
-fn aws_https_client() -> Option<aws_sdk_dynamodb::config::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let custom_https = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("https://"));
-    if custom_https {
-        return None;
-    }
-    let roots = TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes());
-    let context = TlsContext::builder().with_trust_store(roots).build().ok()?;
-    Some(aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).tls_context(context).build_https())
 }
 
 /// S3 needs path-style addressing behind a custom endpoint: bucket sub-domains of
