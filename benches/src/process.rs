@@ -1,7 +1,7 @@
 //! Benchmarks 2 and 3: each function's release `bootstrap` against a hello-world
 //! `lambda_runtime` binary built with the same profile — its size, its init time (process
 //! start → first `GET /runtime/invocation/next`, median of 101 starts, taken in rounds over
-//! all binaries) and its peak RSS
+//! all binaries; and its instructions over the same span, by callgrind) and its peak RSS
 //! after one invocation, served by a minimal Runtime API in this process.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -58,6 +58,11 @@ pub fn run() -> Result<Vec<Row>> {
     for (f, init) in FUNCTIONS.iter().zip(&inits[1..]) {
         rows.push(Row::new(&format!("2. {f} init, ms"), *init, hello_init, Some(Goal::AtMost(1.3)), format!("median of {STARTS} starts")));
     }
+    let hello_instructions = init_instructions(BASELINE)? as f64;
+    for f in FUNCTIONS {
+        let instructions = init_instructions(f)? as f64;
+        rows.push(Row::new(&format!("2. {f} init, instructions"), instructions, hello_instructions, None, "callgrind, start → first /next".into()));
+    }
     for (step, (what, init)) in STEPS.iter().zip(&inits[1 + FUNCTIONS.len()..]).enumerate() {
         rows.push(Row::new(&format!("2. init attribution: {what}, ms"), *init, hello_init, None, format!("{PROBE} step {step}")));
     }
@@ -70,10 +75,19 @@ pub fn run() -> Result<Vec<Row>> {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+fn spawn(package: &str, runtime_api: &str, extra_env: &[(&str, &str)]) -> Result<Child> {
+    with_lambda_env(&mut Command::new(binary(package)), package, runtime_api)
+        .envs(extra_env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {}", binary(package).display()))
+}
+
 /// The environment the template gives each function; AWS calls go to an address where
 /// nothing listens (init must not call AWS, and the RSS events need no answer to run).
-fn spawn(package: &str, runtime_api: &str, extra_env: &[(&str, &str)]) -> Result<Child> {
-    Command::new(binary(package))
+fn with_lambda_env<'c>(command: &'c mut Command, package: &str, runtime_api: &str) -> &'c mut Command {
+    command
         .env_clear()
         .envs([
             ("AWS_LAMBDA_RUNTIME_API", runtime_api),
@@ -102,11 +116,28 @@ fn spawn(package: &str, runtime_api: &str, extra_env: &[(&str, &str)]) -> Result
             ("EMBEDDINGS_TABLE", "embeddings"),
             ("PROFILES_TABLE", "profiles"),
         ])
-        .envs(extra_env.iter().copied())
+}
+
+/// Instructions from process start to the first `/next`, counted by callgrind: the side of
+/// init that timing noise does not blur, and the one a Lambda with a fraction of a vCPU
+/// feels most. Closing the connection makes the runtime exit, and callgrind report.
+fn init_instructions(package: &str) -> Result<u64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let child = with_lambda_env(&mut Command::new("valgrind"), package, &listener.local_addr()?.to_string())
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(binary(package))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| format!("start {}", binary(package).display()))
+        .context("valgrind (apt-get install valgrind)")?;
+    let (mut stream, _) = listener.accept()?;
+    let (_, path, _) = read_request(&mut stream)?;
+    drop(stream);
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let collected = stderr.lines().find_map(|l| l.split("Collected :").nth(1)).context("no 'Collected' line from callgrind")?;
+    Ok(collected.trim().parse()?)
 }
 
 /// The median init time of each case (binary, extra environment), measured in rounds.
