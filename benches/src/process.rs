@@ -27,6 +27,8 @@ const STEPS: [&str; 6] = [
     "+ S3 client",
 ];
 const STARTS: usize = 101;
+/// The functions' runtime flavour, for hello world: the like-for-like baseline.
+const CURRENT_THREAD: (&str, &str) = ("HELLO_FLAVOR", "current_thread");
 
 fn binary(package: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| infra::repo_root().join("target"));
@@ -44,27 +46,30 @@ pub fn run() -> Result<Vec<Row>> {
     let hello_size = std::fs::metadata(binary(BASELINE))?.len() as f64;
     // One start of each binary per round, so drift on the machine hits every case alike.
     let probe_steps: Vec<String> = (0..STEPS.len()).map(|step| step.to_string()).collect();
-    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![(BASELINE, vec![])];
+    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![(BASELINE, vec![]), (BASELINE, vec![CURRENT_THREAD])];
     cases.extend(FUNCTIONS.iter().map(|f| (*f, vec![])));
     cases.extend(probe_steps.iter().map(|step| (PROBE, vec![("PROBE_STEP", step.as_str())])));
     let inits = median_inits(&cases)?;
-    let hello_init = inits[0];
+    let (hello_init, like_for_like) = (inits[0], inits[1]);
+    let (function_inits, step_inits) = inits[2..].split_at(FUNCTIONS.len());
     let hello_rss = peak_rss(BASELINE, &serde_json::json!({"hello": "world"}))?;
     let mut rows = Vec::new();
     for f in FUNCTIONS {
         let size = std::fs::metadata(binary(f))?.len() as f64;
         rows.push(Row::new(&format!("3. {f} size, MiB"), size / MIB, hello_size / MIB, None, format!("goal ≤ 8 MiB: {}", if size / MIB <= 8.0 { "met" } else { "**not met**" })));
     }
-    for (f, init) in FUNCTIONS.iter().zip(&inits[1..]) {
-        rows.push(Row::new(&format!("2. {f} init, ms"), *init, hello_init, Some(Goal::AtMost(1.3)), format!("median of {STARTS} starts")));
+    rows.push(Row::new("2. hello world on the functions' current-thread runtime, ms", like_for_like, hello_init, None, format!("median of {STARTS} starts")));
+    for (f, init) in FUNCTIONS.iter().zip(function_inits) {
+        let detail = format!("median of {STARTS} starts; {:.2}× hello world on the same runtime", init / like_for_like);
+        rows.push(Row::new(&format!("2. {f} init, ms"), *init, hello_init, Some(Goal::AtMost(1.3)), detail));
     }
-    let hello_instructions = init_instructions(BASELINE)? as f64;
+    let hello_instructions = init_instructions(BASELINE, &[CURRENT_THREAD])? as f64;
     for f in FUNCTIONS {
-        let instructions = init_instructions(f)? as f64;
-        rows.push(Row::new(&format!("2. {f} init, instructions"), instructions, hello_instructions, None, "callgrind, start → first /next".into()));
+        let instructions = init_instructions(f, &[])? as f64;
+        rows.push(Row::new(&format!("2. {f} init, instructions"), instructions, hello_instructions, None, "callgrind, start → first /next; baseline: hello world on the same runtime".into()));
     }
-    for (step, (what, init)) in STEPS.iter().zip(&inits[1 + FUNCTIONS.len()..]).enumerate() {
-        rows.push(Row::new(&format!("2. init attribution: {what}, ms"), *init, hello_init, None, format!("{PROBE} step {step}")));
+    for (step, (what, init)) in STEPS.iter().zip(step_inits).enumerate() {
+        rows.push(Row::new(&format!("2. init attribution: {what}, ms"), *init, like_for_like, None, format!("{PROBE} step {step}; baseline: hello world on the same runtime")));
     }
     for f in FUNCTIONS {
         let rss = peak_rss(f, &event_for(f))?;
@@ -121,9 +126,10 @@ fn with_lambda_env<'c>(command: &'c mut Command, package: &str, runtime_api: &st
 /// Instructions from process start to the first `/next`, counted by callgrind: the side of
 /// init that timing noise does not blur, and the one a Lambda with a fraction of a vCPU
 /// feels most. Closing the connection makes the runtime exit, and callgrind report.
-fn init_instructions(package: &str) -> Result<u64> {
+fn init_instructions(package: &str, extra_env: &[(&str, &str)]) -> Result<u64> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let child = with_lambda_env(&mut Command::new("valgrind"), package, &listener.local_addr()?.to_string())
+        .envs(extra_env.iter().copied())
         .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
         .arg(binary(package))
         .stdout(Stdio::null())

@@ -6,7 +6,8 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
+// The functions' runtime (see functions/api/src/main.rs).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let step: u32 = std::env::var("PROBE_STEP").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     let mut clients: Vec<Box<dyn std::any::Any>> = Vec::new();
