@@ -46,3 +46,73 @@ impl HttpClient for ConnectorOnFirstRequest {
         self.0.connector_metadata()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, RuntimeComponentsBuilder};
+    use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorFuture};
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// An HTTP client that counts validations and requests, and answers every request with
+    /// an empty DynamoDB `ListTables`.
+    #[derive(Debug, Default, Clone)]
+    struct Counting {
+        validations: Arc<AtomicUsize>,
+        requests: Arc<AtomicUsize>,
+    }
+
+    impl HttpConnector for Counting {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            let status = StatusCode::try_from(200).expect("200 is a status code");
+            HttpConnectorFuture::ready(Ok(HttpResponse::new(status, SdkBody::from(r#"{"TableNames":[]}"#))))
+        }
+    }
+
+    impl HttpClient for Counting {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(self.clone())
+        }
+
+        fn validate_base_client_config(&self, _: &RuntimeComponentsBuilder, _: &ConfigBag) -> Result<(), BoxError> {
+            self.validations.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn dynamodb_over(http_client: SharedHttpClient) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .http_client(http_client)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn building_a_client_skips_the_inner_validation_and_requests_still_go_through_the_inner_client() {
+        let inner = Counting::default();
+        let client = dynamodb_over(SharedHttpClient::new(ConnectorOnFirstRequest(SharedHttpClient::new(inner.clone()))));
+        assert_eq!(inner.validations.load(Ordering::SeqCst), 0);
+
+        let tables = client.list_tables().send().await.map(|out| out.table_names().len());
+        assert!(matches!(tables, Ok(0)), "{tables:?}");
+        assert_eq!(inner.requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_inner_client_alone_is_validated_by_every_client_build() {
+        let inner = Counting::default();
+        dynamodb_over(SharedHttpClient::new(inner.clone()));
+        dynamodb_over(SharedHttpClient::new(inner.clone()));
+        assert_eq!(inner.validations.load(Ordering::SeqCst), 2);
+    }
+}
