@@ -61,7 +61,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let scan_ms = started.elapsed().as_secs_f64() * 1000.0;
     let scan_units = counter.take().read_units;
 
-    let views: [(&str, &Caller, &[(&str, &str)]); 6] = [
+    let views: [View; 6] = [
         ("tenant", &member, &[]),
         ("tenant, status=completed", &member, &[("status", "completed")]),
         ("tenant, user", &member, &[("user", "user3")]),
@@ -162,3 +162,6 @@ async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
+
+/// (label, caller, query filters) of one listed view.
+type View<'a> = (&'static str, &'a Caller, &'static [(&'static str, &'static str)]);

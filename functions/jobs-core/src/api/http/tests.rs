@@ -92,10 +92,13 @@ async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() 
     }
 }
 
+/// (content type, body, status, error code, field)
+type BodyCase = (Option<&'static str>, Vec<u8>, u16, &'static str, Option<&'static str>);
+
 #[tokio::test]
 async fn bad_bodies_get_the_documented_error() {
     let api = api();
-    let cases: Vec<(Option<&str>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<BodyCase> = vec![
         (Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type", None),
         (None, b"{}".to_vec(), 415, "unsupported_media_type", None),
         (Some("application/json"), b"{\"type\":".to_vec(), 400, "invalid_json", None),
