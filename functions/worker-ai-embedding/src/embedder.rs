@@ -55,9 +55,8 @@ pub fn hashing_v1(text: &str) -> Option<Vec<f32>> {
     Some(vector.into_iter().map(|v| v / norm).collect())
 }
 
-/// Amazon Titan Text Embeddings v2 through Bedrock.
-/// Bedrock's Titan embeddings. Its client is built on the first Titan document: a container
-/// that only embeds with `hashing-v1` never pays for it.
+/// Amazon Titan Text Embeddings v2 through Bedrock. Its client is built on the first Titan
+/// document: a container that only embeds with `hashing-v1` never pays for it.
 pub struct Titan {
     bedrock: LazyClient<aws_sdk_bedrockruntime::Client>,
 }
