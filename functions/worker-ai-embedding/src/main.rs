@@ -4,11 +4,11 @@ mod embedder;
 mod processor;
 
 use jobs_core::aws::LazyClient;
+use jobs_core::worker::lambda::{required, run};
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    jobs_core::worker::lambda::run(|config| {
-        let table = std::env::var("EMBEDDINGS_TABLE").map_err(|_| "EMBEDDINGS_TABLE is not set")?;
-        let titan = embedder::Titan::new(LazyClient::new(config, aws_sdk_bedrockruntime::Client::new));
-        Ok(processor::Embeddings::new(aws_sdk_dynamodb::Client::new(config), table, titan))
+    run(|clients| {
+        let titan = embedder::Titan::new(LazyClient::new(clients.config, aws_sdk_bedrockruntime::Client::new));
+        Ok(processor::Embeddings::new(clients.dynamodb.clone(), required("EMBEDDINGS_TABLE")?, titan))
     })
 }

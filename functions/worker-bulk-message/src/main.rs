@@ -3,5 +3,5 @@
 mod processor;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    jobs_core::worker::lambda::run(|config| Ok(processor::BulkMessages::new(aws_sdk_ses::Client::new(config))))
+    jobs_core::worker::lambda::run(|clients| Ok(processor::BulkMessages::new(aws_sdk_ses::Client::new(clients.config))))
 }

@@ -2,9 +2,8 @@
 
 mod processor;
 
+use jobs_core::worker::lambda::{required, run};
+
 fn main() -> Result<(), lambda_runtime::Error> {
-    jobs_core::worker::lambda::run(|config| {
-        let table = std::env::var("SESSIONS_TABLE").map_err(|_| "SESSIONS_TABLE is not set")?;
-        Ok(processor::SessionTerminations::new(aws_sdk_dynamodb::Client::new(config), table))
-    })
+    run(|clients| Ok(processor::SessionTerminations::new(clients.dynamodb.clone(), required("SESSIONS_TABLE")?)))
 }

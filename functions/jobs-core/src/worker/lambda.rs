@@ -10,29 +10,40 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use super::{Processor, Worker, WorkerSettings};
 use crate::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
 
-fn required(name: &str) -> Result<String, lambda_runtime::Error> {
+/// The value of the environment variable `name`, or an error that names it.
+pub fn required(name: &str) -> Result<String, lambda_runtime::Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
 }
 
-/// A worker process from start to end: JSON logging, the SDK config, the type's processor
-/// (built by `processor` from that config), then [`serve`]. It runs on a current-thread
-/// runtime: Lambda hands a process one event at a time and `handle_batch` is one task, so
-/// a worker thread pool would only lengthen the cold start (~0.6 ms here, README
-/// Performance).
-pub fn run<P: Processor>(processor: impl FnOnce(&aws_config::SdkConfig) -> Result<P, lambda_runtime::Error>) -> Result<(), lambda_runtime::Error> {
+/// What a type's processor is built from: the SDK config, and the DynamoDB client the
+/// worker runtime uses for the Jobs table. A processor that works on DynamoDB too shares
+/// that client: one per process, as building one costs start-up time (README Performance).
+pub struct Clients<'a> {
+    pub config: &'a aws_config::SdkConfig,
+    pub dynamodb: &'a aws_sdk_dynamodb::Client,
+}
+
+/// A worker process from start to end: JSON logging, the SDK config and DynamoDB client,
+/// the type's processor (built by `processor` from them), then [`serve`]. It runs on a
+/// current-thread runtime: Lambda hands a process one event at a time and `handle_batch`
+/// is one task, so a worker thread pool would only lengthen the cold start (~0.6 ms here,
+/// README Performance).
+pub fn run<P: Processor>(processor: impl FnOnce(Clients<'_>) -> Result<P, lambda_runtime::Error>) -> Result<(), lambda_runtime::Error> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
         crate::logging::init();
         let config = crate::aws::load_config().await;
-        serve(processor(&config)?, &config).await
+        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+        let processor = processor(Clients { config: &config, dynamodb: &dynamodb })?;
+        serve(processor, &config, dynamodb).await
     })
 }
 
 /// Serves `processor` for the type's queue (`QUEUE_URL`), with the Jobs table
 /// (`TABLE_NAME`) and job inputs (`INPUT_BUCKET`).
-async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
+async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig, dynamodb: aws_sdk_dynamodb::Client) -> Result<(), lambda_runtime::Error> {
     let worker = Worker::new(
         processor,
-        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(config), required("TABLE_NAME")?),
+        DynamoJobStore::new(dynamodb, required("TABLE_NAME")?),
         S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
         SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), HashMap::from([(P::JOB_TYPE, required("QUEUE_URL")?)])),
         WorkerSettings::from_env()?,
