@@ -36,13 +36,14 @@ fn binary(package: &str) -> PathBuf {
 }
 
 pub fn run() -> Result<Vec<Row>> {
+    let packages: Vec<&str> = FUNCTIONS.iter().copied().chain([BASELINE, PROBE]).collect();
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build.args(["build", "--release", "--locked", "-q"]);
-    for p in FUNCTIONS.iter().chain([&BASELINE, &PROBE]) {
+    for p in &packages {
         build.args(["-p", p]);
     }
     anyhow::ensure!(build.status()?.success(), "cargo build --release failed");
-    for p in FUNCTIONS.iter().chain([&BASELINE, &PROBE]) {
+    for p in &packages {
         evict_from_page_cache(&binary(p))?;
     }
 

@@ -5,10 +5,7 @@ mod gateway;
 
 use jobs_core::api::{JobsApi, Settings};
 use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, load_config, s3_client};
-
-fn required(name: &str) -> Result<String, lambda_http::Error> {
-    std::env::var(name).map_err(|_| format!("{name} is not set").into())
-}
+use jobs_core::env::required;
 
 // Lambda hands a process one event at a time and the handler runs as one task: a worker
 // thread pool would only lengthen the cold start (~0.6 ms here, README Performance).

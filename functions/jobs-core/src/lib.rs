@@ -6,6 +6,7 @@ pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod cursor;
+pub mod env;
 pub mod error;
 pub mod job;
 pub mod listing;

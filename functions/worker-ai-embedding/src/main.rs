@@ -4,7 +4,8 @@ mod embedder;
 mod processor;
 
 use jobs_core::aws::LazyClient;
-use jobs_core::worker::lambda::{required, run};
+use jobs_core::env::required;
+use jobs_core::worker::lambda::run;
 
 fn main() -> Result<(), lambda_runtime::Error> {
     run(|clients| {

@@ -9,11 +9,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use super::{Processor, Worker, WorkerSettings};
 use crate::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
-
-/// The value of the environment variable `name`, or an error that names it.
-pub fn required(name: &str) -> Result<String, lambda_runtime::Error> {
-    std::env::var(name).map_err(|_| format!("{name} is not set").into())
-}
+use crate::env::required;
 
 /// What a type's processor is built from: the SDK config, and the DynamoDB client the
 /// worker runtime uses for the Jobs table. A processor that works on DynamoDB too shares
