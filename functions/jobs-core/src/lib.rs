@@ -16,6 +16,7 @@ pub mod memory;
 mod mutate;
 pub mod params;
 pub mod ports;
+mod pow;
 pub mod record;
 pub mod worker;
 
