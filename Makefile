@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 INFRA := $(CARGO) run -q --locked -p infra --
 
-.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test bench seed token down destroy
+.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test bench cold-start-layout valgrind seed token down destroy
 
 up: localstack deploy seed token
 
@@ -44,9 +44,16 @@ security-test:
 
 # Not part of `make test`: the design against its naive alternatives, printed as a table
 # (needs the stack: make up). BENCH=pipeline|listing|init|cpu runs one.
-bench:
-	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+bench: valgrind
 	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- $(or $(BENCH),all)
+
+# Regenerates functions/cold-start.ld (what the functions run before their first /next, linked
+# first) after dependency updates; needs valgrind, like the bench. ~8 min: a release build with symbols.
+cold-start-layout: valgrind
+	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- cold-start-layout
+
+valgrind:
+	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 
 seed:
 	$(INFRA) seed

@@ -5,6 +5,7 @@
 
 mod counting;
 mod cpu;
+mod layout;
 mod listing;
 mod pipeline;
 mod process;
@@ -90,6 +91,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("cpu-case") {
         return cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1));
+    }
+    if args.get(1).map(String::as_str) == Some("cold-start-layout") {
+        return layout::write_script();
     }
     let which = args.get(1).cloned().unwrap_or_else(|| "all".into());
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(&which))

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 
 use crate::{Goal, Row};
 
-const FUNCTIONS: [&str; 5] = ["jobs-api", "worker-bulk-message", "worker-session-termination", "worker-ai-embedding", "worker-profile-update"];
+pub(crate) const FUNCTIONS: [&str; 5] = ["jobs-api", "worker-bulk-message", "worker-session-termination", "worker-ai-embedding", "worker-profile-update"];
 const BASELINE: &str = "hello-lambda";
 const PROBE: &str = "init-probe";
 /// What `init-probe` adds at each `PROBE_STEP`.
@@ -30,6 +30,10 @@ const STARTS: usize = 101;
 /// The functions' runtime flavour, for hello world: the like-for-like baseline.
 const CURRENT_THREAD: (&str, &str) = ("HELLO_FLAVOR", "current_thread");
 
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
 fn binary(package: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| infra::repo_root().join("target"));
     target.join("release").join(package)
@@ -37,7 +41,7 @@ fn binary(package: &str) -> PathBuf {
 
 pub fn run() -> Result<Vec<Row>> {
     let packages: Vec<&str> = FUNCTIONS.iter().copied().chain([BASELINE, PROBE]).collect();
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut build = cargo();
     build.args(["build", "--release", "--locked", "-q"]);
     for p in &packages {
         build.args(["-p", p]);
@@ -146,11 +150,20 @@ fn with_lambda_env<'c>(command: &'c mut Command, package: &str, runtime_api: &st
 /// init that timing noise does not blur, and the one a Lambda with a fraction of a vCPU
 /// feels most. Closing the connection makes the runtime exit, and callgrind report.
 fn init_instructions(package: &str, extra_env: &[(&str, &str)]) -> Result<u64> {
+    let stderr = callgrind_to_first_next(&binary(package), package, extra_env, &["--callgrind-out-file=/dev/null"])?;
+    let collected = stderr.lines().find_map(|l| l.split("Collected :").nth(1)).context("no 'Collected' line from callgrind")?;
+    Ok(collected.trim().parse()?)
+}
+
+/// Runs `binary` under callgrind with the function's environment until it asks for its first
+/// event, and returns callgrind's report (stderr).
+pub(crate) fn callgrind_to_first_next(binary: &Path, package: &str, extra_env: &[(&str, &str)], callgrind_args: &[&str]) -> Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let child = with_lambda_env(&mut Command::new("valgrind"), package, &listener.local_addr()?.to_string())
         .envs(extra_env.iter().copied())
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-        .arg(binary(package))
+        .arg("--tool=callgrind")
+        .args(callgrind_args)
+        .arg(binary)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -160,9 +173,7 @@ fn init_instructions(package: &str, extra_env: &[(&str, &str)]) -> Result<u64> {
     drop(stream);
     let out = child.wait_with_output()?;
     anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let collected = stderr.lines().find_map(|l| l.split("Collected :").nth(1)).context("no 'Collected' line from callgrind")?;
-    Ok(collected.trim().parse()?)
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The median init time of each case (binary, extra environment), measured in rounds.
