@@ -1,11 +1,11 @@
 //! Build script shared by the function binaries (and the init benchmark's hello world and
 //! probe, so they are laid out alike): links the code a cold start runs first and together.
 //!
-//! Up to its first `/next` a function runs ~1,300 functions scattered over 4 MiB of `.text`,
-//! and each 64 KiB window it touches is a page fault: 41 for the API, 4 for hello world.
-//! `cold-start.ld` gathers them, by name with the per-build hash left out, into one output
-//! section ahead of `.text`. The API then takes 9 text faults and starts 0.13-0.19 ms sooner
-//! (README, Performance). `make cold-start-layout` regenerates the script with callgrind; a
+//! Up to its first `/next` a function runs ~1,200-1,300 functions scattered over 4 MiB of
+//! `.text`, and each 64 KiB window it touches is a page fault: 38 for the API, 4 for hello
+//! world. `cold-start.ld` gathers them, by name with the per-build hash left out, into one
+//! output section ahead of `.text`. The API then takes 12 text faults and starts ~0.11 ms
+//! sooner (README, Performance). `make cold-start-layout` regenerates the script with callgrind; a
 //! stale script only leaves new start-up code where it was.
 
 use std::path::PathBuf;
@@ -29,4 +29,3 @@ fn main() {
         println!("cargo::rustc-link-arg-bins=-Wl,-T,{}", script.display());
     }
 }
-

@@ -89,14 +89,11 @@ fn figure(x: f64) -> String {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("cpu-case") {
-        return cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1));
+    match args.get(1).map(String::as_str) {
+        Some("cpu-case") => cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1)),
+        Some("cold-start-layout") => layout::write_script(),
+        which => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(which.unwrap_or("all"))),
     }
-    if args.get(1).map(String::as_str) == Some("cold-start-layout") {
-        return layout::write_script();
-    }
-    let which = args.get(1).cloned().unwrap_or_else(|| "all".into());
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(&which))
 }
 
 async fn run(which: &str) -> Result<()> {

@@ -97,7 +97,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// are grouped: the API binary written in 4 KiB pieces started in 3.19 ms, in 4 MiB pieces in
 /// 2.94 ms, read back from disk in 3.09 ms (hello world: 2.04 ms). Evicting every binary makes
 /// the first start read it back, like a deployed function; the median skips that start.
-fn evict_from_page_cache(path: &std::path::Path) -> Result<()> {
+fn evict_from_page_cache(path: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;
     let file = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     file.sync_all()?;
