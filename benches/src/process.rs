@@ -31,6 +31,10 @@ const STARTS: usize = 101;
 /// Its own binary: one that can also start the multi-thread runtime links that scheduler,
 /// whose `powf` loads libm.so.6 (0.1 ms) at every start.
 const LIKE_FOR_LIKE: &str = "hello-lambda-current-thread";
+/// init-probe's second binary: the same hello world plus the SDK configuration and one
+/// DynamoDB client, which every function here needs at every invocation. No function of
+/// this service can start faster than this, so it tells what our own start-up adds.
+const DYNAMODB_FLOOR: &str = "dynamodb-floor";
 
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -43,8 +47,7 @@ fn binary(package: &str) -> PathBuf {
 
 pub fn run() -> Result<Vec<Row>> {
     let packages: Vec<&str> = FUNCTIONS.iter().copied().chain([BASELINE, PROBE]).collect();
-    // hello-lambda's second binary.
-    let binaries: Vec<&str> = packages.iter().copied().chain([LIKE_FOR_LIKE]).collect();
+    let binaries: Vec<&str> = packages.iter().copied().chain([LIKE_FOR_LIKE, DYNAMODB_FLOOR]).collect();
     let mut build = cargo();
     build.args(["build", "--release", "--locked", "-q"]);
     for p in &packages {
@@ -58,12 +61,12 @@ pub fn run() -> Result<Vec<Row>> {
     let hello_size = std::fs::metadata(binary(BASELINE))?.len() as f64;
     // One start of each binary per round, so drift on the machine hits every case alike.
     let probe_steps: Vec<String> = (0..STEPS.len()).map(|step| step.to_string()).collect();
-    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![(BASELINE, vec![]), (LIKE_FOR_LIKE, vec![])];
+    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![(BASELINE, vec![]), (LIKE_FOR_LIKE, vec![]), (DYNAMODB_FLOOR, vec![])];
     cases.extend(FUNCTIONS.iter().map(|f| (*f, vec![])));
     cases.extend(probe_steps.iter().map(|step| (PROBE, vec![("PROBE_STEP", step.as_str())])));
     let inits = median_inits(&cases)?;
-    let (hello_init, like_for_like) = (inits[0], inits[1]);
-    let (function_inits, step_inits) = inits[2..].split_at(FUNCTIONS.len());
+    let (hello_init, like_for_like, floor) = (inits[0], inits[1], inits[2]);
+    let (function_inits, step_inits) = inits[3..].split_at(FUNCTIONS.len());
     let hello_rss = peak_rss(BASELINE, &serde_json::json!({"hello": "world"}))?;
     let mut rows = Vec::new();
     for f in FUNCTIONS {
@@ -71,14 +74,24 @@ pub fn run() -> Result<Vec<Row>> {
         rows.push(Row::new(&format!("3. {f} size, MiB"), size / MIB, hello_size / MIB, None, format!("goal ≤ 8 MiB: {}", if size / MIB <= 8.0 { "met" } else { "**not met**" })));
     }
     rows.push(Row::new("2. hello world on the functions' current-thread runtime, ms", like_for_like, hello_init, None, format!("median of {STARTS} starts")));
+    rows.push(Row::new(
+        "2. the DynamoDB floor: that hello world + SDK config + one DynamoDB client, ms",
+        floor,
+        like_for_like,
+        None,
+        format!("median of {STARTS} starts; baseline: hello world on the same runtime; the least any function here does at init"),
+    ));
     for (f, init) in FUNCTIONS.iter().zip(function_inits) {
-        let detail = format!("median of {STARTS} starts; {:.2}× hello world on the same runtime", init / like_for_like);
+        let detail = format!("median of {STARTS} starts; {:.2}× hello world on the same runtime; {:.2}× the DynamoDB floor", init / like_for_like, init / floor);
         rows.push(Row::new(&format!("2. {f} init, ms"), *init, hello_init, Some(Goal::AtMost(1.3)), detail));
     }
     let hello_instructions = init_instructions(LIKE_FOR_LIKE, &[])? as f64;
+    let floor_instructions = init_instructions(DYNAMODB_FLOOR, &[])? as f64;
+    rows.push(Row::new("2. the DynamoDB floor init, instructions", floor_instructions, hello_instructions, None, "callgrind, start → first /next; baseline: hello world on the same runtime".into()));
     for f in FUNCTIONS {
         let instructions = init_instructions(f, &[])? as f64;
-        rows.push(Row::new(&format!("2. {f} init, instructions"), instructions, hello_instructions, None, "callgrind, start → first /next; baseline: hello world on the same runtime".into()));
+        let detail = format!("callgrind, start → first /next; baseline: hello world on the same runtime; {:.2}× the DynamoDB floor", instructions / floor_instructions);
+        rows.push(Row::new(&format!("2. {f} init, instructions"), instructions, hello_instructions, None, detail));
     }
     for (step, (what, init)) in STEPS.iter().zip(step_inits).enumerate() {
         rows.push(Row::new(&format!("2. init attribution: {what}, ms"), *init, like_for_like, None, format!("{PROBE} step {step}; baseline: hello world on the same runtime")));
