@@ -5,8 +5,8 @@
 //! `.text`, and each 64 KiB window it touches is a page fault: 38 for the API, 4 for hello
 //! world. `cold-start.ld` gathers them, by name with the per-build hash left out, into one
 //! output section ahead of `.text`. The API then takes 12 text faults and starts ~0.11 ms
-//! sooner (README, Performance). `make cold-start-layout` regenerates the script with callgrind; a
-//! stale script only leaves new start-up code where it was.
+//! sooner (README, Performance). `make cold-start-layout` regenerates the script with
+//! callgrind; a stale script only leaves new start-up code where it was.
 
 use std::path::PathBuf;
 

@@ -3,9 +3,9 @@
 //! The only libm symbol the functions import is `pow`, from `f64::powf` in the SDK's
 //! adaptive-retry rate limiter (aws-smithy-runtime `client_rate_limiter.rs`), code that
 //! standard retry mode never runs. Loading the library still cost every cold start
-//! 0.08-0.13 ms (A/B of fresh copies, README Performance). A
-//! definition in the executable wins over a shared library, and `--as-needed` then drops
-//! `libm.so.6` from the binary's needed list.
+//! 0.08-0.13 ms (A/B of fresh copies, README Performance). A definition in the executable
+//! wins over a shared library, and `--as-needed` then drops `libm.so.6` from the binary's
+//! needed list.
 
 /// The C `pow`, computed by the `libm` crate (a port of musl's: under 1 ulp of error).
 #[unsafe(no_mangle)]

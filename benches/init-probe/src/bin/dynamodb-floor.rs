@@ -7,10 +7,6 @@ use serde_json::Value;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let config = jobs_core::aws::load_config().await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let _client = &dynamodb;
-        async move { Ok::<Value, Error>(event.payload) }
-    }))
-    .await
+    let _dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move { Ok::<Value, Error>(event.payload) })).await
 }
