@@ -5,9 +5,9 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
-INFRA := $(CARGO) run -q --locked -p infra --
+INFRA := bash infra/run.sh
 
-.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test bench cold-start-layout valgrind seed token down destroy
+.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test bench aws-build valgrind seed token down destroy
 
 up: localstack deploy seed token
 
@@ -17,6 +17,8 @@ localstack:
 	bash localstack/start.sh
 
 # cfn-lint comes from LocalStack's pinned venv in host mode; otherwise from a venv of its own.
+# Then `sam validate --lint` (SAM's transform + cfn-lint) from the AWS tooling venv
+# (infra/aws-venv.sh); offline: no AWS credentials, region given.
 lint:
 	@lint=localstack/.run/venv/bin/cfn-lint; \
 	if [ ! -x "$$lint" ]; then \
@@ -24,6 +26,8 @@ lint:
 	  [ -x "$$lint" ] || { python3 -m venv .artifacts/lint-venv && .artifacts/lint-venv/bin/pip install -q "$$(grep '^cfn-lint==' localstack/requirements.txt)"; }; \
 	fi; \
 	echo "cfn-lint template.yaml"; "$$lint" template.yaml
+	@sam="$$(bash infra/aws-venv.sh)/sam"; \
+	echo "sam validate --lint template.yaml"; SAM_CLI_TELEMETRY=0 "$$sam" validate --lint --region us-east-1 --template-file template.yaml
 
 executor-test:
 	bash localstack/test.sh
@@ -31,8 +35,9 @@ executor-test:
 deploy:
 	$(INFRA) deploy
 
+# The `local` profile: the dependencies built for the deployed functions serve the tests too.
 cargo-test:
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --profile local
 
 # The Jobs page in Debian's Chromium (playwright-core): installs what it needs, runs node --test.
 browser-test:
@@ -47,10 +52,13 @@ security-test:
 bench: valgrind
 	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- $(or $(BENCH),all)
 
-# Regenerates functions/cold-start.ld (what the functions run before their first /next, linked
-# first) after dependency updates; needs valgrind, like the bench. ~8 min: a release build with symbols.
-cold-start-layout: valgrind
-	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- cold-start-layout
+# Not part of `make test`: `sam build --beta-features` of every function for AWS (cargo-lambda,
+# zig and SAM from infra/aws-requirements.txt; Cargo.toml's `release` profile, ~15 min on
+# 2 cores), into .aws-sam/; prints each bootstrap's size, zip size and glibc need.
+# ARCH=arm64 needs `rustup target add aarch64-unknown-linux-gnu` on a machine that can fetch
+# it (these cannot): only x86_64 builds here.
+aws-build:
+	bash infra/aws-build.sh
 
 valgrind:
 	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
@@ -60,7 +68,7 @@ seed:
 
 token:
 	@echo "Admin dev token (1 h; paste it into the Jobs page, or: curl -H \"Authorization: Bearer <token>\" <ApiUrl>/jobs):"
-	@$(INFRA) token --tenant acme --user alice --admin
+	@INFRA_QUIET=1 $(INFRA) token --tenant acme --user alice --admin
 
 destroy:
 	$(INFRA) destroy

@@ -14,10 +14,11 @@ use jobs_core::api::http::HttpRequest;
 use jobs_core::api::{JobsApi, Settings};
 use jobs_core::auth::{Claims, Role, mint};
 use jobs_core::job::JobType;
-use jobs_core::memory::{MemoryInputs, MemoryQueue, MemoryStore};
+use jobs_core::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::ports::WorkMessage;
 use jobs_core::record::{JobRecord, NewJob};
-use jobs_core::worker::{ItemOutcome, Processor, WorkError, Worker, WorkerSettings};
+use jobs_core::worker::scripted::Scripted;
+use jobs_core::worker::{Worker, WorkerSettings};
 
 use crate::{Goal, Row};
 
@@ -87,7 +88,7 @@ fn request(method: &str, path: &str, token: &str, body: Vec<u8>, query: Vec<(Str
 }
 
 async fn api_case(case: &str, runs: u64) -> Result<()> {
-    let api = JobsApi::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
+    let api = JobsApi::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), MemorySenders::default(), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
     let claims = Claims { sub: "alice".into(), tenant: "acme".into(), role: Role::Member, exp: 4_102_444_800, nbf: None, iat: None };
     let token = mint(SECRET, &claims).map_err(|e| anyhow::anyhow!("{e}"))?;
     let body = serde_json::to_vec(&serde_json::json!({"type": "bulk_message_sending", "params": {
@@ -110,36 +111,17 @@ async fn api_case(case: &str, runs: u64) -> Result<()> {
 }
 
 /// A type's chunk through the shared runtime (decode, ledger check, tally, commit) with
-/// the item shape and chunk size of that type; the target call itself is stubbed out.
-struct Stub;
-
-impl Processor for Stub {
-    const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
-    const CHUNK_SIZE: usize = 50;
-    type Params = serde_json::Value;
-    type Item = serde_json::Value;
-
-    async fn items(&self, _job: &JobRecord, _params: &serde_json::Value) -> Result<Vec<serde_json::Value>, WorkError> {
-        Ok(Vec::new())
-    }
-
-    fn label(item: &serde_json::Value) -> String {
-        item.to_string()
-    }
-
-    async fn process(&self, _job: &JobRecord, _params: &serde_json::Value, items: &[serde_json::Value]) -> Result<Vec<ItemOutcome>, WorkError> {
-        Ok(items.iter().map(|_| ItemOutcome::Succeeded).collect())
-    }
-}
-
+/// the item shape and chunk size of that type; the target call is the shared stand-in's.
 async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
-    let (size, item): (usize, Box<dyn Fn(usize) -> serde_json::Value>) = match job_type {
-        JobType::BulkMessageSending => (50, Box::new(|i| serde_json::json!(format!("user{i}@example.com")))),
-        JobType::SessionTermination => (100, Box::new(|i| serde_json::json!({"session_id": format!("s-{i:08}"), "user_id": format!("user{i}")}))),
-        JobType::AiTextEmbedding => (16, Box::new(|i| serde_json::json!({"id": format!("doc-{i}"), "text": "The quick brown fox jumps over the lazy dog. ".repeat(20)}))),
-        JobType::ProfileFieldUpdate => (100, Box::new(|i| serde_json::json!(format!("user{i}")))),
+    let item: Box<dyn Fn(usize) -> serde_json::Value> = match job_type {
+        JobType::BulkMessageSending => Box::new(|i| serde_json::json!(format!("user{i}@example.com"))),
+        JobType::SessionTermination => Box::new(|i| serde_json::json!({"session_id": format!("s-{i:08}"), "user_id": format!("user{i}")})),
+        JobType::AiTextEmbedding => Box::new(|i| serde_json::json!({"id": format!("doc-{i}"), "text": "The quick brown fox jumps over the lazy dog. ".repeat(20)})),
+        JobType::ProfileFieldUpdate => Box::new(|i| serde_json::json!(format!("user{i}"))),
     };
-    let worker = Worker::new(Stub, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 5 });
+    let size = job_type.spec().chunk_size;
+    let settings = WorkerSettings { max_receive_count: 5, chunk_size: size };
+    let worker = Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings);
     let total = size as u64 * runs;
     let mut job = JobRecord::new(NewJob {
         id: "01BENCHCPU0000000000000000".into(), job_type: JobType::ProfileFieldUpdate, tenant: "acme".into(), user: "alice".into(),
@@ -149,7 +131,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
     job.status = jobs_core::JobStatus::Running;
     job.chunks_total = Some(runs);
     worker.store().insert(job);
-    worker.inputs().objects.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert("inputs/acme/bench.json".into(), b"{}".to_vec());
+    worker.inputs().objects.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert("inputs/acme/bench.json".into(), br#"{"items": []}"#.to_vec());
     for n in 0..runs {
         let message = WorkMessage::Chunk { job_id: "01BENCHCPU0000000000000000".into(), tenant: "acme".into(), chunk: n, items: (0..size).map(&item).collect() };
         let mut record = aws_lambda_events::event::sqs::SqsMessage::default();

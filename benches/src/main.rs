@@ -5,7 +5,6 @@
 
 mod counting;
 mod cpu;
-mod layout;
 mod listing;
 mod pipeline;
 mod process;
@@ -91,7 +90,6 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("cpu-case") => cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1)),
-        Some("cold-start-layout") => layout::write_script(),
         which => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(which.unwrap_or("all"))),
     }
 }

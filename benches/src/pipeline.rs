@@ -31,7 +31,6 @@ struct NoopSend;
 
 impl Processor for NoopSend {
     const JOB_TYPE: JobType = JobType::BulkMessageSending;
-    const CHUNK_SIZE: usize = 50; // as functions/worker-bulk-message
     type Params = BulkMessageParams;
     type Item = String;
 
@@ -44,7 +43,7 @@ impl Processor for NoopSend {
     }
 
     async fn process(&self, _job: &JobRecord, _params: &BulkMessageParams, items: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
-        Ok(items.iter().map(|r| if is_email(r) { ItemOutcome::Succeeded } else { ItemOutcome::Failed("invalid".into()) }).collect())
+        Ok(items.iter().map(|r| if is_email(r) { ItemOutcome::Succeeded } else { ItemOutcome::Rejected("invalid".into()) }).collect())
     }
 }
 
@@ -96,8 +95,9 @@ async fn bench_job(env: &Env, store: &DynamoJobStore, items: usize) -> Result<(J
     Ok((record, params))
 }
 
+/// A fresh queue named `jobs-bench-<ulid>-<name>`.
 async fn queue(env: &Env, name: &str) -> Result<String> {
-    let created = env.sqs.create_queue().queue_name(format!("jobs-bench-{name}-{}", ulid::Ulid::new())).attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "60").send().await?;
+    let created = env.sqs.create_queue().queue_name(format!("jobs-bench-{}-{name}", ulid::Ulid::new())).attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "60").send().await?;
     created.queue_url.context("queue url")
 }
 
@@ -140,13 +140,16 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
     let counter = Counter::default();
     let store = DynamoJobStore::new(counter.client(&env.config), env.table());
     let (job, _) = bench_job(env, &store, items).await?;
-    let url = queue(env, "chunks").await?;
+    // Named like a type's work queue, so the worker's queue adapter finds it by its key.
+    let key = JobType::BulkMessageSending.key();
+    let url = queue(env, key).await?;
+    let url_prefix = url.strip_suffix(key).context("queue URL ends with its name")?.to_string();
     let worker = Arc::new(Worker::new(
         NoopSend,
         DynamoJobStore::new(counter.client(&env.config), env.table()),
         S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
-        SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), HashMap::from([(JobType::BulkMessageSending, url.clone())])),
-        WorkerSettings { max_receive_count: 5 },
+        SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), url_prefix),
+        WorkerSettings { max_receive_count: 5, chunk_size: JobType::BulkMessageSending.spec().chunk_size },
     ));
     counter.take();
     let started = Instant::now();

@@ -40,6 +40,9 @@ pub fn packaged_template(template: &str, bucket: &str, built: &[Built]) -> Strin
 
 pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &DeployOptions<'_>) -> Result<()> {
     let started = Instant::now();
+    // Read before deploying, so that a template this check cannot read stops the deploy
+    // before it changes anything. Only LocalStack needs it (crate::tables).
+    let tables = if target.endpoint.is_some() { crate::tables::tables_with_indexes(template)? } else { Vec::new() };
     upload_code(target, options.artifacts_bucket, built).await?;
     let body = packaged_template(template, options.artifacts_bucket, built);
     let cfn = target.cloudformation();
@@ -80,13 +83,16 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
                 let text = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err));
                 if text.contains("No updates are to be performed") {
                     eprintln!("stack is up to date");
-                    return Ok(());
+                    // An earlier update that LocalStack reported as done may still have
+                    // left an index out: the template has it, so no update comes again.
+                    return crate::tables::create_missing_indexes(target, options.stack, &tables).await;
                 }
                 bail!("UpdateStack: {text}");
             }
         }
     }
     wait(target, options.stack, since, false).await?;
+    crate::tables::create_missing_indexes(target, options.stack, &tables).await?;
     eprintln!("deployed in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

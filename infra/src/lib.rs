@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod package;
 pub mod seed;
+pub mod tables;
 pub mod target;
 pub mod token;
 

@@ -18,15 +18,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build release zips of every function in template.yaml into .artifacts/lambda.
+    /// Build zips of every function in template.yaml into .artifacts/lambda.
     Build {
         #[arg(long, default_value = default_arch())]
         arch: String,
+        /// Cargo profile: `local` (quick build) by default, `release` (tuned) with --aws.
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// Build, upload and create or update the stack; then print its outputs.
     Deploy {
         #[arg(long, default_value = default_arch())]
         arch: String,
+        /// Cargo profile: `local` (quick build) by default, `release` (tuned) with --aws.
+        #[arg(long)]
+        profile: Option<String>,
         /// Bucket for function zips (created if missing).
         #[arg(long, default_value = "jobs-artifacts", env = "JOBS_ARTIFACTS_BUCKET")]
         artifacts_bucket: String,
@@ -57,6 +63,11 @@ const fn default_arch() -> &'static str {
     if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
 }
 
+/// `release` (Cargo.toml: small, tuned, slow to build) for AWS; `local` for LocalStack.
+const fn default_profile(aws: bool) -> &'static str {
+    if aws { "release" } else { package::LOCAL_PROFILE }
+}
+
 fn read_template() -> Result<String> {
     let path = repo_root().join("template.yaml");
     std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
@@ -78,15 +89,17 @@ async fn print_outputs(target: &Target, stack: &str, json: bool) -> Result<()> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Build { arch } => {
+        Command::Build { arch, profile } => {
             let template = read_template()?;
-            for built in package::build(&package::functions_in_template(&template)?, &arch)? {
+            let profile = profile.unwrap_or_else(|| default_profile(cli.aws).into());
+            for built in package::build(&package::functions_in_template(&template)?, &arch, &profile)? {
                 println!("{}  {}", built.zip.display(), built.sha256);
             }
         }
-        Command::Deploy { arch, artifacts_bucket } => {
+        Command::Deploy { arch, profile, artifacts_bucket } => {
             let template = read_template()?;
-            let built = package::build(&package::functions_in_template(&template)?, &arch)?;
+            let profile = profile.unwrap_or_else(|| default_profile(cli.aws).into());
+            let built = package::build(&package::functions_in_template(&template)?, &arch, &profile)?;
             let target = Target::load(cli.aws).await;
             let secret = token::secret()?;
             let options = deploy::DeployOptions {

@@ -1,4 +1,7 @@
-//! `infra build`: release binaries of every function in template.yaml, zipped as `bootstrap`.
+//! `infra build`: binaries of every function in template.yaml, zipped as `bootstrap`.
+//!
+//! Two cargo profiles (Cargo.toml): `local` (quick to build; LocalStack and the tests) and
+//! `release` (small and tuned; AWS).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,24 +57,35 @@ fn host_arch() -> &'static str {
     if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
 }
 
-/// Builds release binaries with `cargo lambda` where it is installed (cross-compiles, links
-/// against an old glibc), else with plain cargo for the host (what LocalStack's host-process
-/// executor runs).
-pub fn build(functions: &[FunctionCode], arch: &str) -> Result<Vec<Built>> {
-    let use_lambda = std::env::var("INFRA_BUILDER").map(|b| b == "cargo-lambda").unwrap_or_else(|_| cargo_lambda_available());
+/// The profile of LocalStack deployments and tests (Cargo.toml).
+pub const LOCAL_PROFILE: &str = "local";
+
+/// Builds the functions with cargo `profile`. `local` (LocalStack): plain cargo for the host,
+/// which LocalStack's host-process executor runs. Other profiles (AWS): `cargo lambda` where
+/// it is installed and `INFRA_BUILDER` does not say otherwise (it cross-compiles for arm64).
+/// Cargo's own progress shows.
+pub fn build(functions: &[FunctionCode], arch: &str, profile: &str) -> Result<Vec<Built>> {
+    let use_lambda = profile != LOCAL_PROFILE
+        && std::env::var("INFRA_BUILDER").map(|b| b == "cargo-lambda").unwrap_or_else(|_| cargo_lambda_available());
     if !use_lambda && arch != host_arch() {
         bail!("building for {arch} on a {} host needs cargo-lambda (pip install cargo-lambda ziglang)", host_arch());
     }
     let mut command = Command::new("cargo");
     if use_lambda {
-        command.args(["lambda", "build", "--release", if arch == "arm64" { "--arm64" } else { "--x86-64" }]);
+        command.args(["lambda", "build", "--profile", profile, if arch == "arm64" { "--arm64" } else { "--x86-64" }]);
     } else {
-        command.args(["build", "--release", "--locked"]);
+        command.args(["build", "--profile", profile, "--locked"]);
     }
-    for f in functions {
-        command.args(["-p", &f.package]);
+    if profile == LOCAL_PROFILE {
+        // The whole workspace, as infra/run.sh builds it: one feature set, so the functions
+        // reuse the dependencies already built for the infra tool and the tests.
+        command.arg("--workspace");
+    } else {
+        for f in functions {
+            command.args(["-p", &f.package]);
+        }
     }
-    eprintln!("building {} function(s) with {}", functions.len(), if use_lambda { "cargo lambda" } else { "cargo" });
+    eprintln!("building {} function(s) with {} (profile {profile})", functions.len(), if use_lambda { "cargo lambda" } else { "cargo" });
     let status = command.current_dir(repo_root()).status().context("running cargo")?;
     if !status.success() {
         bail!("cargo build failed");
@@ -84,7 +98,7 @@ pub fn build(functions: &[FunctionCode], arch: &str) -> Result<Vec<Built>> {
             let binary = if use_lambda {
                 target_dir().join("lambda").join(&f.package).join("bootstrap")
             } else {
-                target_dir().join("release").join(&f.package)
+                target_dir().join(profile).join(&f.package)
             };
             let zip = out_dir.join(format!("{}.zip", f.package));
             let sha256 = zip_bootstrap(&binary, &zip)?;

@@ -1,7 +1,8 @@
 // Shared helpers of the browser tests: the stack under test (from run.sh), Chromium,
 // the API (to create jobs), DynamoDB writes that stand in for workers, and screenshots.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -72,6 +73,93 @@ export async function listSettled(page) {
 
 export async function shot(page, name, options = {}) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), ...options });
+}
+
+// ---------- accessibility (axe-core) -------------------------------------------------------
+
+// axe-core, pinned in package.json, from node_modules (no network at run time). It is
+// evaluated through the DevTools protocol rather than added as a <script>: the page's CSP
+// (script-src 'self') refuses inline scripts, and must stay as it is served.
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const BLOCKING_IMPACTS = new Set(['serious', 'critical']);
+
+// Runs axe on the whole document as it is now (open dialogs included) and returns its
+// violations as {id, impact, help, nodes: [{target, summary}]}.
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.map(String).join(' >> '), impact: n.impact, summary: n.failureSummary })),
+    }));
+  });
+}
+
+export function formatViolations(violations) {
+  return violations.map((v) => [
+    `  [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length} element${v.nodes.length === 1 ? '' : 's'})`,
+    ...v.nodes.slice(0, 10).map((n) => `      ${n.target}`),
+    ...(v.nodes.length > 10 ? [`      … and ${v.nodes.length - 10} more`] : []),
+  ].join('\n')).join('\n');
+}
+
+// Fails the test on any serious or critical axe violation in the page's current state
+// (`state` names it in the message), listing rule id, impact and the elements' selectors.
+export async function expectNoSeriousAxeViolations(page, state) {
+  const violations = await axeViolations(page);
+  const blocking = violations.filter((v) => BLOCKING_IMPACTS.has(v.impact));
+  if (blocking.length) {
+    const report = `axe: ${blocking.length} serious or critical violation(s) in state "${state}":\n${formatViolations(blocking)}`;
+    console.error(report);
+    assert.fail(report);
+  }
+  return violations;
+}
+
+// ---------- layout -------------------------------------------------------------------------
+
+// What sticks out of the viewport horizontally: the page's scroll width, and every rendered
+// element (in the document and open dialogs) whose box crosses the left or right edge.
+// Boxes clipped away on purpose (the visually hidden caption and table head) are skipped.
+export async function horizontalOverflow(page) {
+  return page.evaluate(() => {
+    const width = window.innerWidth;
+    const clipped = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const r = e.getBoundingClientRect();
+        if (r.width <= 1 || r.height <= 1) return true;
+      }
+      return false;
+    };
+    const describe = (el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : ''}`;
+    const out = [];
+    for (const el of document.body.querySelectorAll('*')) {
+      if (!el.checkVisibility()) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.height === 0) continue;
+      if ((r.right > width + 0.5 || r.left < -0.5) && !clipped(el)) {
+        out.push(`${describe(el)} [${Math.round(r.left)}..${Math.round(r.right)}]`);
+      }
+    }
+    return { viewport: width, scrollWidth: document.documentElement.scrollWidth, elements: out };
+  });
+}
+
+// Asserts that nothing is wider than the viewport and that `locator` is fully inside it.
+export async function expectFitsViewport(page, what, locator = null) {
+  const o = await horizontalOverflow(page);
+  assert.ok(o.scrollWidth <= o.viewport, `${what}: the page is ${o.scrollWidth}px wide in a ${o.viewport}px viewport`);
+  assert.deepEqual(o.elements, [], `${what}: elements cross the viewport's edges`);
+  if (locator) {
+    // Vertical scrolling only (the page cannot scroll sideways: its scroll width was checked).
+    await locator.evaluate((el) => el.scrollIntoView({ block: 'nearest', inline: 'nearest' }));
+    const box = await locator.boundingBox();
+    const view = page.viewportSize();
+    assert.ok(box, `${what}: ${locator} is not rendered`);
+    assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= view.width && box.y + box.height <= view.height,
+      `${what}: ${locator} is not fully inside the ${view.width}x${view.height} viewport (box ${JSON.stringify(box)})`);
+  }
 }
 
 // ---------- API ----------------------------------------------------------------------------

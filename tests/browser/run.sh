@@ -5,7 +5,8 @@
 #   JOBS_STACK=jobs-page bash tests/browser/run.sh
 #   bash tests/browser/run.sh tests/list.test.mjs   # one file (paths relative to tests/browser)
 #
-# Installs what is missing (Debian's Chromium, node_modules from package-lock.json, boto3
+# Installs what is missing (Debian's Chromium, node_modules from package-lock.json:
+# playwright-core, and axe-core for the accessibility checks; boto3
 # for the DynamoDB writes that stand in for workers), reads the stack's outputs, mints
 # tokens for fresh tenants, seeds the demo jobs if the stack has none, and runs
 # `node --test`. Screenshots land in tests/browser/screenshots/ (git-ignored).
@@ -13,8 +14,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 cd "$ROOT"
-CARGO="${CARGO:-cargo}"
-infra() { "$CARGO" run -q --locked -p infra -- "$@"; }
+infra() { INFRA_QUIET=1 bash "$ROOT/infra/run.sh" "$@"; }
 say() { echo "[browser] $*" >&2; }
 started=$(date +%s)
 
@@ -29,8 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# --- playwright-core, pinned by package-lock.json ------------------------------------------
-if [ ! -d "$HERE/node_modules/playwright-core" ]; then
+# --- playwright-core and axe-core, pinned by package-lock.json ----------------------------
+if [ ! -d "$HERE/node_modules/playwright-core" ] || [ ! -f "$HERE/node_modules/axe-core/axe.min.js" ]; then
     say "npm ci"
     (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -9,6 +9,7 @@ Needs the stack deployed (`make up`) and LocalStack's venv (for boto3). Not part
 test run.
 """
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,8 +24,8 @@ WRITES = re.compile(r"AWS dynamodb\.(PutItem|UpdateItem|DeleteItem|BatchWriteIte
 
 
 def infra(*args: str) -> str:
-    return subprocess.run(["cargo", "run", "-q", "--locked", "-p", "infra", "--", *args],
-                          cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["bash", "infra/run.sh", *args], cwd=ROOT, check=True, capture_output=True, text=True,
+                          env={**os.environ, "INFRA_QUIET": "1"}).stdout.strip()
 
 
 def call(method: str, url: str, token: str, body=None):

@@ -10,8 +10,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-CARGO="${CARGO:-cargo}"
-infra() { (cd "$ROOT" && "$CARGO" run -q --locked -p infra -- "$@"); }
+infra() { INFRA_QUIET=1 bash "$ROOT/infra/run.sh" "$@"; }
 say() { echo "[security] $*" >&2; }
 started=$(date +%s)
 
@@ -29,6 +28,9 @@ export JOBS_STACK_OUTPUTS="$outputs"
 api_url="$("$venv/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])["ApiUrl"])' "$outputs")"
 tenant="fuzz$(date +%y%m%d%H%M%S)"
 export JOBS_API_URL="$api_url" JOBS_FUZZ_TOKEN="$(infra token --tenant "$tenant" --user fuzzer --ttl 2h)"
+
+# The senders of generated bulk jobs are moved to this domain (hooks.py).
+"$venv/bin/python" -c 'import boto3, os; boto3.client("ses", endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"), region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test").verify_domain_identity(Domain="example.com")'
 
 seed="${FUZZ_SEED:-20261128}"
 seed_args=(--seed "$seed")

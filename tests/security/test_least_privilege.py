@@ -1,9 +1,12 @@
 """Reads the deployed roles of every function (IAM in LocalStack, or AWS) and checks each
 grants exactly the actions on exactly the resources the function uses: the list below is
 written by hand from the code, so a policy that widens (or a SAM default that sneaks in a
-managed policy) fails here."""
+managed policy) fails here. A job type added to the registry without its entry here fails
+`test_every_registered_type_has_an_expectation` (the served OpenAPI enum is the registry's,
+checked by jobs-core's tests)."""
 import json
 import os
+import urllib.request
 
 import boto3
 import pytest
@@ -20,41 +23,44 @@ def grants(actions, *resources):
     return {(a, r) for a in actions for r in resources}
 
 
-def worker(short, queue, *target):
+def worker(key, *target):
+    """A worker's grants: its own log group (`<stack>-<key with dashes>`), job progress, job
+    inputs, its own work queue (`<stack>-work-<key>`), and what its type acts on."""
     return (
-        grants(LOGS, f"log-group:{short}:*")
+        grants(LOGS, f"log-group:{key.replace('_', '-')}:*")
         | grants(JOB_PROGRESS, "JobsTable")
         | grants(["s3:GetObject"], "InputBucket/inputs/*")
-        | grants(OWN_QUEUE, queue)
+        | grants(OWN_QUEUE, f"work-queue:{key}")
         | set().union(*target)
     )
 
 
-EXPECTED = {
-    "ApiFunction": grants(LOGS, "log-group:api:*")
-    | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*")
-    | grants(["s3:PutObject"], "InputBucket/inputs/*")
-    | grants(["sqs:SendMessage"], "BulkMessageSendingQueue", "SessionTerminationQueue", "AiTextEmbeddingQueue", "ProfileFieldUpdateQueue"),
-    "BulkMessageSendingWorker": worker(
-        "bulk-message-sending", "BulkMessageSendingQueue", grants(["ses:SendEmail"], "ses:identity/*")
-    ),
-    "SessionTerminationWorker": worker(
-        "session-termination",
-        "SessionTerminationQueue",
+# Per function: the API, then one worker per job type, keyed by the type's registry key.
+API = grants(LOGS, "log-group:api:*") \
+    | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*") \
+    | grants(["s3:PutObject"], "InputBucket/inputs/*") \
+    | grants(["sqs:SendMessage"], "work-queue:*") \
+    | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*")
+# Actions that take no resource-level permissions (Service Authorization Reference): the
+# only grants allowed on every resource.
+NO_RESOURCE_TYPES = {"ses:ListIdentities", "ses:GetIdentityVerificationAttributes"}
+WORKERS = {
+    "bulk_message_sending": worker("bulk_message_sending", grants(["ses:SendEmail"], "ses:identity/*")),
+    "session_termination": worker(
+        "session_termination",
         grants(["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], "SessionsTable", "SessionsTable/index/by_user"),
         # the item list of a live selection, stored once by the first plan
         grants(["s3:PutObject"], "InputBucket/inputs/*"),
     ),
-    "AiTextEmbeddingWorker": worker(
-        "ai-text-embedding",
-        "AiTextEmbeddingQueue",
+    "ai_text_embedding": worker(
+        "ai_text_embedding",
         grants(["dynamodb:PutItem", "dynamodb:BatchWriteItem"], "EmbeddingsTable"),
         grants(["bedrock:InvokeModel"], "bedrock:foundation-model/amazon.titan-embed-text-v2:0"),
     ),
-    "ProfileFieldUpdateWorker": worker(
-        "profile-field-update", "ProfileFieldUpdateQueue", grants(["dynamodb:UpdateItem"], "ProfilesTable")
-    ),
+    "profile_field_update": worker("profile_field_update", grants(["dynamodb:UpdateItem"], "ProfilesTable")),
 }
+# Function name (as the template names it) -> expected grants.
+EXPECTED = {f"{STACK}-api": API} | {f"{STACK}-{key.replace('_', '-')}": grants_ for key, grants_ in WORKERS.items()}
 
 
 def client(name):
@@ -75,10 +81,6 @@ NAMED_BY_OUTPUT = {
     "EmbeddingsTable": "EmbeddingsTableName",
     "ProfilesTable": "ProfilesTableName",
     "InputBucket": "InputBucketName",
-    "BulkMessageSendingQueue": "BulkMessageSendingQueueUrl",
-    "SessionTerminationQueue": "SessionTerminationQueueUrl",
-    "AiTextEmbeddingQueue": "AiTextEmbeddingQueueUrl",
-    "ProfileFieldUpdateQueue": "ProfileFieldUpdateQueueUrl",
 }
 
 
@@ -101,31 +103,23 @@ def symbolic():
             arns[f"arn:aws:s3:::{physical}"] = logical
 
     def to_symbol(arn):
+        if arn == "*":
+            return "*"
         for full, logical in sorted(arns.items(), key=lambda kv: -len(kv[0])):
             if arn == full or arn.startswith(full + "/"):
                 return logical + arn[len(full):]
         service, rest = arn.split(":")[2], arn.split(":", 5)[5]
         if service == "logs":
             return "log-group:" + rest.removeprefix(f"log-group:/aws/lambda/{STACK}-")
+        if service == "sqs" and rest.startswith(f"{STACK}-work-"):
+            return "work-queue:" + rest.removeprefix(f"{STACK}-work-")
         return f"{service}:{rest}"
 
     return to_symbol
 
 
-# The stack's outputs name each function (run.sh passes them; LocalStack can keep a stale
-# physical id in the resource list after a function is replaced).
-FUNCTION_OUTPUT = {
-    "ApiFunction": "ApiFunctionName",
-    "BulkMessageSendingWorker": "BulkMessageSendingWorkerName",
-    "SessionTerminationWorker": "SessionTerminationWorkerName",
-    "AiTextEmbeddingWorker": "AiTextEmbeddingWorkerName",
-    "ProfileFieldUpdateWorker": "ProfileFieldUpdateWorkerName",
-}
-
-
-def policy_of(function_logical):
-    name = outputs()[FUNCTION_OUTPUT[function_logical]]
-    role = client("lambda").get_function_configuration(FunctionName=name)["Role"].split("/")[-1]
+def policy_of(function_name):
+    role = client("lambda").get_function_configuration(FunctionName=function_name)["Role"].split("/")[-1]
     iam = client("iam")
     managed = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
     statements = []
@@ -151,7 +145,7 @@ def test_each_function_grants_exactly_what_it_uses(symbolic, function):
         for action in as_list(statement["Action"]):
             assert "*" not in action, f"{function}: wildcard action {action}"
             for resource in as_list(statement["Resource"]):
-                assert resource != "*", f"{function}: {action} on every resource"
+                assert resource != "*" or action in NO_RESOURCE_TYPES, f"{function}: {action} on every resource"
                 granted.add((action, symbolic(resource)))
     assert granted - EXPECTED[function] == set(), f"{function} grants more than it uses"
     assert EXPECTED[function] - granted == set(), f"{function} lacks what it uses"
@@ -159,7 +153,7 @@ def test_each_function_grants_exactly_what_it_uses(symbolic, function):
 
 def test_the_api_can_remove_nothing():
     """Hiding a job is an update; no API permission deletes a record or an input."""
-    _, statements = policy_of("ApiFunction")
+    _, statements = policy_of(f"{STACK}-api")
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert not {a for a in actions if "Delete" in a or a.endswith("BatchWriteItem")}, actions
 
@@ -172,3 +166,11 @@ def test_the_token_secret_is_no_echo_and_in_no_output():
     template = client("cloudformation").get_template(StackName=STACK)["TemplateBody"]
     template = template if isinstance(template, str) else json.dumps(template)
     assert "NoEcho" in template and secret not in template
+
+
+def test_every_registered_type_has_an_expectation():
+    """The registry's types, as the deployed API's OpenAPI document lists them."""
+    with urllib.request.urlopen(outputs()["ApiUrl"] + "/openapi.json", timeout=30) as response:
+        document = json.load(response)
+    registered = document["components"]["schemas"]["JobType"]["enum"]
+    assert sorted(registered) == sorted(WORKERS), "a job type without an IAM expectation here, or one too many"

@@ -46,13 +46,15 @@ impl Stack {
             .outputs(&stack)
             .await
             .unwrap_or_else(|e| panic!("{e:#}: start LocalStack and deploy first (see README)"));
+        let ses = aws_sdk_ses::Client::new(&target.config);
+        verify_domain(&ses, TEST_SENDER_DOMAIN).await.expect("verify the test sender domain in SES");
         Stack {
             api: outputs["ApiUrl"].clone(),
             secret: infra::token::secret().expect("token secret of the deployment"),
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
             dynamo: aws_sdk_dynamodb::Client::new(&target.config),
             sqs: aws_sdk_sqs::Client::new(&target.config),
-            ses: aws_sdk_ses::Client::new(&target.config),
+            ses,
             endpoint: target.endpoint.clone().unwrap_or_default(),
             config: target.config,
             outputs,
@@ -158,6 +160,15 @@ impl Stack {
         out.item.map(|item| serde_dynamo::from_item(item).expect("item as JSON"))
     }
 }
+
+/// Verifies a domain identity in LocalStack's SES (any sender at it, or below it, may send).
+pub async fn verify_domain(ses: &aws_sdk_ses::Client, domain: &str) -> Result<(), aws_sdk_ses::Error> {
+    ses.verify_domain_identity().domain(domain).send().await?;
+    Ok(())
+}
+
+/// The domain the tests' senders use unless a test is about an unverified one.
+pub const TEST_SENDER_DOMAIN: &str = "example.com";
 
 pub fn ids(items: &Value) -> Vec<String> {
     items.as_array().map(|a| a.iter().filter_map(|j| j["id"].as_str().map(str::to_string)).collect()).unwrap_or_default()

@@ -13,37 +13,8 @@ use jobs_core::job::{ItemError, JobType};
 use jobs_core::memory::MemoryQueue;
 use jobs_core::ports::{InputStore, JobStore, ProgressStore, Tally, WorkMessage};
 use jobs_core::record::{JobRecord, NewJob};
-use jobs_core::worker::{Disposition, ItemOutcome, Processor, WorkError, Worker, WorkerSettings};
-use serde::Deserialize;
-
-struct Scripted;
-
-#[derive(Deserialize)]
-struct Params {
-    items: Vec<String>,
-}
-
-impl Processor for Scripted {
-    const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
-    const CHUNK_SIZE: usize = 3;
-    type Params = Params;
-    type Item = String;
-
-    async fn items(&self, _job: &JobRecord, params: &Params) -> Result<Vec<String>, WorkError> {
-        Ok(params.items.clone())
-    }
-
-    fn label(item: &String) -> String {
-        item.clone()
-    }
-
-    async fn process(&self, _job: &JobRecord, _params: &Params, items: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
-        if items.iter().any(|i| i == "always-throttled") {
-            return Err(WorkError::Transient("ThrottlingException: slow down".into()));
-        }
-        Ok(items.iter().map(|_| ItemOutcome::Succeeded).collect())
-    }
-}
+use jobs_core::worker::scripted::Scripted;
+use jobs_core::worker::{Disposition, Worker, WorkerSettings};
 
 /// The DynamoDB store, counting successful completions.
 struct Counting {
@@ -78,7 +49,7 @@ type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue>;
 fn worker(stack: &Stack) -> TestWorker {
     let store = Counting { inner: DynamoJobStore::new(stack.dynamo.clone(), stack.table()), completions: AtomicUsize::new(0) };
     let inputs = S3InputStore::new(LazyClient::new(&stack.config, s3_client), stack.outputs["InputBucketName"].clone());
-    Worker::new(Scripted, store, inputs, MemoryQueue::default(), WorkerSettings { max_receive_count: 5 })
+    Worker::new(Scripted, store, inputs, MemoryQueue::default(), WorkerSettings { max_receive_count: 5, chunk_size: 3 })
 }
 
 /// A job written straight to the table (no plan message reaches the deployed workers).
@@ -160,7 +131,7 @@ async fn every_chunk_delivered_twice_still_counts_exactly() {
 async fn a_chunk_failing_every_attempt_is_recorded_as_failed_on_the_last() {
     let stack = Stack::load().await;
     let w = worker(&stack);
-    let (id, tenant) = job(&stack, &["a", "b", "c", "always-throttled", "e"]).await;
+    let (id, tenant) = job(&stack, &["a", "b", "c", "transient", "e"]).await;
     let chunks = plan(&w, &id, &tenant).await;
     assert_eq!(w.handle_message(&sqs("0", &chunks[0], 1)).await, Disposition::Ack);
     for attempt in 1..5 {
@@ -177,7 +148,7 @@ async fn a_chunk_failing_every_attempt_is_recorded_as_failed_on_the_last() {
 async fn only_the_failing_message_of_a_batch_is_retried() {
     let stack = Stack::load().await;
     let w = worker(&stack);
-    let (id, tenant) = job(&stack, &["a", "b", "c", "always-throttled"]).await;
+    let (id, tenant) = job(&stack, &["a", "b", "c", "transient"]).await;
     let chunks = plan(&w, &id, &tenant).await;
     let batch = event(vec![
         sqs("good", &chunks[0], 1),

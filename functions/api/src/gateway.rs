@@ -4,11 +4,11 @@ use std::convert::Infallible;
 
 use jobs_core::api::JobsApi;
 use jobs_core::api::http::{HttpRequest, HttpResponse};
-use jobs_core::ports::{InputStore, JobStore, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue>(
-    api: &JobsApi<S, I, Q>,
+pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities>(
+    api: &JobsApi<S, I, Q, V>,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
     Ok(into_response(api.handle(from_request(&request)).await))

@@ -107,7 +107,9 @@
     return el('span', { className: `badge status-${job.status}` }, STATUS_LABELS[job.status] || job.status);
   }
 
-  function progressBar(job) {
+  // `label` names the bar for assistive technology (a progressbar needs an accessible name;
+  // the numbers are in aria-valuetext).
+  function progressBar(job, label) {
     const { total = 0, succeeded = 0, failed = 0 } = job.progress || {};
     let { percent = 0 } = job.progress || {};
     // A job may have no items (e.g. nobody was idle): once it completed, it is all done.
@@ -122,7 +124,7 @@
     const bar = el('div', {
       className: 'bar',
       attrs: {
-        role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': percent,
+        role: 'progressbar', 'aria-label': label, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': percent,
         'aria-valuetext': `${percent} %: ${succeeded} of ${total} succeeded, ${failed} failed`,
       },
     }, ok, bad);
@@ -445,19 +447,24 @@
 
   const cell = (label, ...content) => el('td', { dataset: { label } }, ...content);
 
+  // Small buttons (in a row) name the job they act on, as a row has many such buttons; the
+  // details drawer's buttons are named by their visible text (a name must contain the text a
+  // user sees, so that speech control works: "click Remove from list"). The drawer itself is
+  // labelled by the job's type.
   function actionButtons(job, small = true) {
     const size = small ? ' btn-small' : '';
+    const what = job.type_label || job.type;
     const buttons = [];
     if (ACTIVE.has(job.status) && !job.cancel_requested_at) {
       buttons.push(el('button', {
         type: 'button', className: `btn${size}`, dataset: { action: 'cancel', id: job.id },
-        attrs: { 'aria-label': `Cancel ${job.type_label} job` },
+        attrs: small ? { 'aria-label': `Cancel ${what} job` } : undefined,
       }, small ? 'Cancel' : 'Cancel job'));
     }
     buttons.push(el('button', {
       type: 'button', className: `btn btn-remove${size}`, dataset: { action: 'remove', id: job.id },
       title: 'Remove from the list (does not cancel the job)',
-      attrs: { 'aria-label': `Remove ${job.type_label} job from the list` },
+      attrs: small ? { 'aria-label': `Remove ${what} job from the list` } : undefined,
     }, el('span', { attrs: { 'aria-hidden': 'true' } }, '❌'), small ? null : ' Remove from list'));
     return buttons;
   }
@@ -472,7 +479,7 @@
         title: 'Show details', attrs: { 'aria-haspopup': 'dialog' },
       }, job.type_label || job.type)),
       cell('Tenant', job.tenant),
-      cell('Progress', progressBar(job)),
+      cell('Progress', progressBar(job, `Progress of ${job.type_label || job.type} job`)),
       cell('Status', statusBadge(job)),
       cell('User', el('span', { className: 'user' }, job.user)),
       cell('Created At', timeEl(job.created_at)),
@@ -559,7 +566,7 @@
       el('section', {}, el('h3', {}, 'Overview'), dl([
         ['Status', statusBadge(job)], ['Tenant', job.tenant], ['User', el('span', { className: 'user' }, job.user)],
       ])),
-      el('section', {}, el('h3', {}, 'Progress'), progressBar(job), dl([
+      el('section', {}, el('h3', {}, 'Progress'), progressBar(job, 'Job progress'), dl([
         ['Total items', String(p.total)], ['Succeeded', String(p.succeeded)], ['Failed', String(p.failed)], ['Done', `${p.percent} %`],
       ])),
       el('section', {}, el('h3', {}, 'Timeline'), dl([

@@ -86,19 +86,37 @@ impl ApiError {
     }
 }
 
-/// Failures of a backing service (DynamoDB, SQS, S3). Always the server's problem.
+/// Failures of a backing service (DynamoDB, SQS, S3), or of reading what it holds. Always
+/// the server's problem: the API answers 503, a worker retries the message.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A call failed (network, throttling, a service error); `detail` keeps the SDK's code,
+    /// message and request id.
     #[error("{operation} failed: {detail}")]
     Aws { operation: &'static str, detail: String },
+    /// The call succeeded but left part of the work undone (DynamoDB unprocessed keys after
+    /// retries, entries SQS refused in a batch).
+    #[error("{operation} left {count} of its entries undone: {detail}")]
+    Incomplete { operation: &'static str, count: usize, detail: String },
+    /// A stored item or object is not in the shape this code writes.
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
+    /// A value of ours could not be encoded for the service (a bug, not bad data).
+    #[error("cannot encode {what}: {detail}")]
+    Encode { what: &'static str, detail: String },
+    /// The service is not there (e.g. a test fake told to fail).
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
 }
 
 impl StoreError {
     /// Keeps the SDK's full error context (service code, message, request id) for the log.
     pub fn aws(operation: &'static str, source: impl std::error::Error) -> Self {
         StoreError::Aws { operation, detail: aws_sdk_dynamodb::error::DisplayErrorContext(source).to_string() }
+    }
+
+    pub fn encode(what: &'static str, source: impl std::fmt::Display) -> Self {
+        StoreError::Encode { what, detail: source.to_string() }
     }
 }
 

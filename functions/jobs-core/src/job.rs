@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{JobTypeSpec, REGISTRY};
+
+/// A job type. Each variant has one entry in [`REGISTRY`](crate::registry::REGISTRY), in
+/// the same order; its serde name is the entry's `key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobType {
@@ -19,31 +23,21 @@ impl JobType {
         JobType::ProfileFieldUpdate,
     ];
 
+    /// This type's entry in the registry: key, label, chunk size, limits, validation.
+    pub fn spec(self) -> &'static JobTypeSpec {
+        &REGISTRY[self as usize]
+    }
+
     pub fn key(self) -> &'static str {
-        match self {
-            JobType::BulkMessageSending => "bulk_message_sending",
-            JobType::SessionTermination => "session_termination",
-            JobType::AiTextEmbedding => "ai_text_embedding",
-            JobType::ProfileFieldUpdate => "profile_field_update",
-        }
+        self.spec().key
     }
 
     pub fn label(self) -> &'static str {
-        match self {
-            JobType::BulkMessageSending => "Bulk Message Sending",
-            JobType::SessionTermination => "Session Termination",
-            JobType::AiTextEmbedding => "AI Text Embedding",
-            JobType::ProfileFieldUpdate => "Profile Field Update",
-        }
+        self.spec().label
     }
 
     pub fn parse(key: &str) -> Option<JobType> {
-        JobType::ALL.into_iter().find(|t| t.key() == key)
-    }
-
-    /// The environment variable that carries this type's work queue URL.
-    pub fn queue_env_var(self) -> String {
-        format!("{}_QUEUE_URL", self.key().to_ascii_uppercase())
+        REGISTRY.iter().find(|spec| spec.key == key).map(|spec| spec.job_type)
     }
 
     /// Whether a search term (already lower-cased) names this type: a prefix of its key,
@@ -106,6 +100,17 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A job's progress: `percent` is the settled share of `total`, rounded down, and 100
+    /// for a job that ended `completed` or `completed_with_errors` (also with 0 items, e.g. a
+    /// session termination that matched no session).
+    pub fn of(status: JobStatus, total: u64, succeeded: u64, failed: u64) -> Progress {
+        let progress = Progress::new(total, succeeded, failed);
+        match status {
+            JobStatus::Completed | JobStatus::CompletedWithErrors => Progress { percent: 100, ..progress },
+            _ => progress,
+        }
+    }
+
     pub fn new(total: u64, succeeded: u64, failed: u64) -> Progress {
         let done = succeeded.saturating_add(failed).min(total);
         let percent = done.saturating_mul(100).checked_div(total).map_or(0, |p| p as u8);
@@ -165,13 +170,11 @@ mod tests {
     #[test]
     fn percent_is_floor_of_done_over_total_and_safe_for_zero() {
         assert_eq!(Progress::new(0, 0, 0).percent, 0);
+        assert_eq!(Progress::of(JobStatus::Completed, 0, 0, 0).percent, 100, "a completed job with no items is done");
+        assert_eq!(Progress::of(JobStatus::Running, 0, 0, 0).percent, 0);
+        assert_eq!(Progress::of(JobStatus::Cancelled, 10, 2, 0).percent, 20, "a cancelled job shows how far it got");
         assert_eq!(Progress::new(3, 1, 0).percent, 33);
         assert_eq!(Progress::new(3, 2, 1).percent, 100);
         assert_eq!(Progress::new(10, 20, 0).percent, 100);
-    }
-
-    #[test]
-    fn queue_env_var_names() {
-        assert_eq!(JobType::SessionTermination.queue_env_var(), "SESSION_TERMINATION_QUEUE_URL");
     }
 }

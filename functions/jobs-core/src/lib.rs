@@ -1,5 +1,7 @@
-//! The domain of the jobs service. Entry points (Lambda functions, the infra tool, tests)
-//! depend on this crate; it holds no `main` and builds no clients of its own.
+//! The domain of the jobs service, and what every function shares. Entry points (the
+//! Lambda functions, the infra tool, tests, benches) depend on this crate; it holds no
+//! `main`. Start at `registry` (the job types), `api` (a request) and `worker` (a message);
+//! `ports` are what they need from AWS, `aws` the adapters that provide it.
 
 pub mod api;
 pub mod auth;
@@ -16,8 +18,8 @@ pub mod memory;
 mod mutate;
 pub mod params;
 pub mod ports;
-mod pow;
 pub mod record;
+pub mod registry;
 pub mod worker;
 
 pub use error::{ApiError, ErrorCode};

@@ -2,13 +2,13 @@
 //! them (sparse indexes, descending keyset pages, `Limit` before the filter). For tests and
 //! benchmarks of the domain without AWS.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use crate::error::StoreError;
 use crate::job::JobType;
 use crate::job::{ItemError, JobStatus};
-use crate::ports::{CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, Tally, WorkMessage, WorkQueue};
+use crate::ports::{CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, Tally, WorkMessage, WorkQueue};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 
 #[derive(Default)]
@@ -188,7 +188,7 @@ impl ProgressStore for MemoryStore {
     async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], _expires_at: i64) -> Result<bool, StoreError> {
         let mut ledger = lock(&self.ledger);
         let mut jobs = lock(&self.jobs);
-        let Some(job) = jobs.get_mut(id) else { return Err(StoreError::Corrupt("no such job".into())) };
+        let Some(job) = jobs.get_mut(id) else { return Err(StoreError::Corrupt(format!("no job {id} for chunk {chunk}"))) };
         if !ledger.insert((id.to_string(), chunk)) {
             return Ok(false);
         }
@@ -249,7 +249,7 @@ pub struct MemoryQueue {
 impl WorkQueue for MemoryQueue {
     async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
         if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(StoreError::Corrupt("queue unavailable".into()));
+            return Err(StoreError::Unavailable("the work queue"));
         }
         lock(&self.sent).push((job_type, message.clone()));
         Ok(())
@@ -267,5 +267,17 @@ impl MemoryQueue {
     /// Takes every message sent so far.
     pub fn drain(&self) -> Vec<WorkMessage> {
         lock(&self.sent).drain(..).map(|(_, m)| m).collect()
+    }
+}
+
+/// Sender identities: every address is verified except those in `unverified`.
+#[derive(Default)]
+pub struct MemorySenders {
+    pub unverified: Mutex<HashSet<String>>,
+}
+
+impl SenderIdentities for MemorySenders {
+    async fn is_verified(&self, address: &str) -> Result<bool, StoreError> {
+        Ok(!lock(&self.unverified).contains(address))
     }
 }

@@ -94,6 +94,9 @@ pub struct ValidParams {
     pub summary: Value,
     /// Items known at creation; 0 when the worker discovers them (criteria-based jobs).
     pub total: u64,
+    /// An address the job will send email from: the API checks that SES may send from it
+    /// before accepting the job (422 on `params.from`).
+    pub sender: Option<String>,
 }
 
 /// JSON Schema's `integer` includes `60.0`; serde's `u64` alone would refuse it.
@@ -105,21 +108,30 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D
         .ok_or_else(|| serde::de::Error::custom("must be a whole number of seconds"))
 }
 
+/// One job type's params: how they decode (serde, `deny_unknown_fields`) and what a valid
+/// request must hold beyond their shape.
+pub trait JobParams: DeserializeOwned {
+    /// Params that may be JSON `null` (every other optional param is left out, never null).
+    const NULLABLE: &'static [&'static str] = &[];
+
+    /// Checks the limits and returns the params in their stored form.
+    fn check(self) -> Result<ValidParams, ApiError>;
+}
+
+/// Validates the params of a job of `job_type` (its registry entry's `validate`).
 pub fn validate(job_type: JobType, params: Value) -> Result<ValidParams, ApiError> {
-    // An optional parameter is left out, never null; only a profile update's `value` takes
-    // null (it removes the field).
-    let null_key = params.as_object().and_then(|o| {
-        o.iter().find(|(k, v)| v.is_null() && !(job_type == JobType::ProfileFieldUpdate && k.as_str() == "value")).map(|(k, _)| k.clone())
-    });
+    (job_type.spec().validate)(params)
+}
+
+/// Decodes `params` as `P` and checks them: what each registry entry's `validate` is.
+pub fn validate_as<P: JobParams>(params: Value) -> Result<ValidParams, ApiError> {
+    let null_key = params
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, v)| v.is_null() && !P::NULLABLE.contains(&k.as_str())).map(|(k, _)| k.clone()));
     if let Some(key) = null_key {
         return Err(ApiError::invalid(format!("params.{}", key.chars().take(64).collect::<String>()), "must not be null (leave it out instead)"));
     }
-    match job_type {
-        JobType::BulkMessageSending => validate_bulk(decode(params)?),
-        JobType::SessionTermination => validate_sessions(decode(params)?),
-        JobType::AiTextEmbedding => validate_embedding(decode(params)?),
-        JobType::ProfileFieldUpdate => validate_profile(decode(params)?),
-    }
+    decode::<P>(params)?.check()
 }
 
 /// Decodes with the path of the offending field, e.g. `params.recipients[3]`.
@@ -137,112 +149,122 @@ fn decode<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
 fn stored<T: Serialize>(params: &T, summary: Value, total: usize) -> Result<ValidParams, ApiError> {
     let params = serde_json::to_value(params)
         .map_err(|e| ApiError::invalid("params", e.to_string()))?;
-    Ok(ValidParams { params, summary, total: total as u64 })
+    Ok(ValidParams { params, summary, total: total as u64, sender: None })
 }
 
-fn validate_bulk(p: BulkMessageParams) -> Result<ValidParams, ApiError> {
-    if p.channel != "email" {
-        return Err(ApiError::invalid("params.channel", "must be \"email\""));
-    }
-    if !is_email(&p.from) {
-        return Err(ApiError::invalid("params.from", "must be a valid email address"));
-    }
-    text_len("params.subject", &p.subject, MAX_SUBJECT_CHARS)?;
-    if p.subject.contains(['\r', '\n']) {
-        return Err(ApiError::invalid("params.subject", "must not contain line breaks"));
-    }
-    text_len("params.body", &p.body, MAX_BODY_CHARS)?;
-    count("params.recipients", p.recipients.len(), MAX_RECIPIENTS)?;
-    if let Some(i) = p.recipients.iter().position(|r| !is_email(r)) {
-        return Err(ApiError::invalid(
-            format!("params.recipients[{i}]"),
-            "must be a valid email address",
-        ));
-    }
-    let summary = json!({
-        "channel": p.channel, "from": p.from, "subject": p.subject,
-        "recipients": p.recipients.len(),
-    });
-    stored(&p, summary, p.recipients.len())
-}
-
-fn validate_sessions(p: SessionTerminationParams) -> Result<ValidParams, ApiError> {
-    let chosen = [p.user_ids.is_some(), p.all_users.is_some(), p.idle_for_seconds.is_some()];
-    if chosen.iter().filter(|c| **c).count() != 1 {
-        return Err(ApiError::invalid(
-            "params",
-            "give exactly one of user_ids, all_users, idle_for_seconds",
-        ));
-    }
-    let (summary, total) = if let Some(ids) = &p.user_ids {
-        user_ids("params.user_ids", ids)?;
-        (json!({"selection": "user_ids", "users": ids.len()}), ids.len())
-    } else if let Some(all) = p.all_users {
-        if !all {
-            return Err(ApiError::invalid("params.all_users", "must be true when given"));
+impl JobParams for BulkMessageParams {
+    fn check(self) -> Result<ValidParams, ApiError> {
+        if self.channel != "email" {
+            return Err(ApiError::invalid("params.channel", "must be \"email\""));
         }
-        (json!({"selection": "all_users"}), 0)
-    } else {
-        let idle = p.idle_for_seconds.unwrap_or_default();
-        if !(MIN_IDLE_SECONDS..=MAX_IDLE_SECONDS).contains(&idle) {
+        if !is_email(&self.from) {
+            return Err(ApiError::invalid("params.from", "must be a valid email address"));
+        }
+        text_len("params.subject", &self.subject, MAX_SUBJECT_CHARS)?;
+        if self.subject.contains(['\r', '\n']) {
+            return Err(ApiError::invalid("params.subject", "must not contain line breaks"));
+        }
+        text_len("params.body", &self.body, MAX_BODY_CHARS)?;
+        count("params.recipients", self.recipients.len(), MAX_RECIPIENTS)?;
+        if let Some(i) = self.recipients.iter().position(|r| !is_email(r)) {
             return Err(ApiError::invalid(
-                "params.idle_for_seconds",
-                format!("must be between {MIN_IDLE_SECONDS} and {MAX_IDLE_SECONDS}"),
+                format!("params.recipients[{i}]"),
+                "must be a valid email address",
             ));
         }
-        (json!({"selection": "idle_for_seconds", "idle_for_seconds": idle}), 0)
-    };
-    stored(&p, summary, total)
+        let summary = json!({
+            "channel": self.channel, "from": self.from, "subject": self.subject,
+            "recipients": self.recipients.len(),
+        });
+        Ok(ValidParams { sender: Some(self.from.clone()), ..stored(&self, summary, self.recipients.len())? })
+    }
 }
 
-fn validate_embedding(p: EmbeddingParams) -> Result<ValidParams, ApiError> {
-    if !EMBEDDING_MODELS.contains(&p.model.as_str()) {
-        return Err(ApiError::invalid(
-            "params.model",
-            format!("must be one of {}", EMBEDDING_MODELS.join(", ")),
-        ));
-    }
-    count("params.documents", p.documents.len(), MAX_DOCUMENTS)?;
-    let mut seen = std::collections::HashSet::with_capacity(p.documents.len());
-    for (i, doc) in p.documents.iter().enumerate() {
-        text_len(&format!("params.documents[{i}].id"), &doc.id, MAX_DOCUMENT_ID_CHARS)?;
-        text_len(&format!("params.documents[{i}].text"), &doc.text, MAX_DOCUMENT_CHARS)?;
-        if !seen.insert(doc.id.as_str()) {
-            return Err(ApiError::invalid(format!("params.documents[{i}].id"), "duplicate id"));
-        }
-    }
-    let summary = json!({"model": p.model, "documents": p.documents.len()});
-    stored(&p, summary, p.documents.len())
-}
-
-fn validate_profile(p: ProfileFieldParams) -> Result<ValidParams, ApiError> {
-    if !is_field_name(&p.field) {
-        return Err(ApiError::invalid(
-            "params.field",
-            "must match ^[a-z][a-z0-9_]{0,63}$",
-        ));
-    }
-    if PROTECTED_FIELDS.contains(&p.field.as_str()) {
-        return Err(ApiError::invalid("params.field", "is protected and cannot be updated"));
-    }
-    let value_kind = match &p.value {
-        Value::Null => "remove",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(s) if s.chars().count() <= MAX_FIELD_VALUE_CHARS => "string",
-        Value::String(_) => {
+impl JobParams for SessionTerminationParams {
+    fn check(self) -> Result<ValidParams, ApiError> {
+        let chosen = [self.user_ids.is_some(), self.all_users.is_some(), self.idle_for_seconds.is_some()];
+        if chosen.iter().filter(|c| **c).count() != 1 {
             return Err(ApiError::invalid(
-                "params.value",
-                format!("must be at most {MAX_FIELD_VALUE_CHARS} characters"),
+                "params",
+                "give exactly one of user_ids, all_users, idle_for_seconds",
             ));
         }
-        Value::Array(_) | Value::Object(_) => {
-            return Err(ApiError::invalid("params.value", "must be a string, number, bool or null"));
+        let (summary, total) = if let Some(ids) = &self.user_ids {
+            user_ids("params.user_ids", ids)?;
+            (json!({"selection": "user_ids", "users": ids.len()}), ids.len())
+        } else if let Some(all) = self.all_users {
+            if !all {
+                return Err(ApiError::invalid("params.all_users", "must be true when given"));
+            }
+            (json!({"selection": "all_users"}), 0)
+        } else {
+            let idle = self.idle_for_seconds.unwrap_or_default();
+            if !(MIN_IDLE_SECONDS..=MAX_IDLE_SECONDS).contains(&idle) {
+                return Err(ApiError::invalid(
+                    "params.idle_for_seconds",
+                    format!("must be between {MIN_IDLE_SECONDS} and {MAX_IDLE_SECONDS}"),
+                ));
+            }
+            (json!({"selection": "idle_for_seconds", "idle_for_seconds": idle}), 0)
+        };
+        stored(&self, summary, total)
+    }
+}
+
+impl JobParams for EmbeddingParams {
+    fn check(self) -> Result<ValidParams, ApiError> {
+        if !EMBEDDING_MODELS.contains(&self.model.as_str()) {
+            return Err(ApiError::invalid(
+                "params.model",
+                format!("must be one of {}", EMBEDDING_MODELS.join(", ")),
+            ));
         }
-    };
-    user_ids("params.user_ids", &p.user_ids)?;
-    let summary = json!({"field": p.field, "value": value_kind, "users": p.user_ids.len()});
-    stored(&p, summary, p.user_ids.len())
+        count("params.documents", self.documents.len(), MAX_DOCUMENTS)?;
+        let mut seen = std::collections::HashSet::with_capacity(self.documents.len());
+        for (i, doc) in self.documents.iter().enumerate() {
+            text_len(&format!("params.documents[{i}].id"), &doc.id, MAX_DOCUMENT_ID_CHARS)?;
+            text_len(&format!("params.documents[{i}].text"), &doc.text, MAX_DOCUMENT_CHARS)?;
+            if !seen.insert(doc.id.as_str()) {
+                return Err(ApiError::invalid(format!("params.documents[{i}].id"), "duplicate id"));
+            }
+        }
+        let summary = json!({"model": self.model, "documents": self.documents.len()});
+        stored(&self, summary, self.documents.len())
+    }
+}
+
+impl JobParams for ProfileFieldParams {
+    const NULLABLE: &'static [&'static str] = &["value"];
+
+    fn check(self) -> Result<ValidParams, ApiError> {
+        if !is_field_name(&self.field) {
+            return Err(ApiError::invalid(
+                "params.field",
+                "must match ^[a-z][a-z0-9_]{0,63}$",
+            ));
+        }
+        if PROTECTED_FIELDS.contains(&self.field.as_str()) {
+            return Err(ApiError::invalid("params.field", "is protected and cannot be updated"));
+        }
+        let value_kind = match &self.value {
+            Value::Null => "remove",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(s) if s.chars().count() <= MAX_FIELD_VALUE_CHARS => "string",
+            Value::String(_) => {
+                return Err(ApiError::invalid(
+                    "params.value",
+                    format!("must be at most {MAX_FIELD_VALUE_CHARS} characters"),
+                ));
+            }
+            Value::Array(_) | Value::Object(_) => {
+                return Err(ApiError::invalid("params.value", "must be a string, number, bool or null"));
+            }
+        };
+        user_ids("params.user_ids", &self.user_ids)?;
+        let summary = json!({"field": self.field, "value": value_kind, "users": self.user_ids.len()});
+        stored(&self, summary, self.user_ids.len())
+    }
 }
 
 fn count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {

@@ -142,6 +142,13 @@ pub trait ProgressStore: Send + Sync {
     fn complete(&self, id: &str, status: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The email identities the service may send from (SES verified identities).
+pub trait SenderIdentities: Send + Sync {
+    /// True when mail from `address` would be accepted: the address or its domain is a
+    /// verified identity.
+    fn is_verified(&self, address: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// Where the full params of a job live (they can exceed a DynamoDB item or SQS message).
 pub trait InputStore: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;

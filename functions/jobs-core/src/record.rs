@@ -175,7 +175,7 @@ impl JobRecord {
             type_label: self.job_type.label().to_string(),
             tenant: self.tenant.clone(),
             status: self.status,
-            progress: Progress::new(self.total, self.succeeded, self.failed),
+            progress: Progress::of(self.status, self.total, self.succeeded, self.failed),
             user: self.user.clone(),
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),

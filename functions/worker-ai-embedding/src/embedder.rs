@@ -10,7 +10,7 @@
 //! normalised) and is for AWS; LocalStack's free tier has no Bedrock.
 
 use jobs_core::aws::LazyClient;
-use jobs_core::worker::{Failure, classify};
+use jobs_core::worker::WorkError;
 use serde::Deserialize;
 
 pub const HASHING_DIMENSIONS: usize = 384;
@@ -70,10 +70,10 @@ pub fn titan_request(text: &str) -> Vec<u8> {
     serde_json::json!({"inputText": text, "dimensions": TITAN_DIMENSIONS, "normalize": true}).to_string().into_bytes()
 }
 
-pub fn titan_embedding(body: &[u8]) -> Result<Vec<f32>, Failure> {
-    let response: TitanResponse = serde_json::from_slice(body).map_err(|e| Failure::Rejected(format!("unreadable Bedrock response: {e}")))?;
+pub fn titan_embedding(body: &[u8]) -> Result<Vec<f32>, WorkError> {
+    let response: TitanResponse = serde_json::from_slice(body).map_err(|e| WorkError::Rejected(format!("unreadable Bedrock response: {e}")))?;
     if response.embedding.len() != TITAN_DIMENSIONS {
-        return Err(Failure::Rejected(format!("Bedrock returned {} dimensions", response.embedding.len())));
+        return Err(WorkError::Rejected(format!("Bedrock returned {} dimensions", response.embedding.len())));
     }
     Ok(response.embedding)
 }
@@ -83,7 +83,7 @@ impl Titan {
         Titan { bedrock }
     }
 
-    pub async fn embed(&self, text: &str) -> Result<Vec<f32>, Failure> {
+    pub async fn embed(&self, text: &str) -> Result<Vec<f32>, WorkError> {
         let out = self
             .bedrock
             .get()
@@ -93,8 +93,7 @@ impl Titan {
             .accept("application/json")
             .body(aws_sdk_bedrockruntime::primitives::Blob::new(titan_request(text)))
             .send()
-            .await
-            .map_err(|e| classify(&e))?;
+            .await?;
         titan_embedding(out.body().as_ref())
     }
 }
@@ -129,7 +128,7 @@ mod tests {
         let recorded = serde_json::json!({"embedding": values, "inputTextTokenCount": 2});
         assert_eq!(titan_embedding(recorded.to_string().as_bytes()).unwrap(), values);
         let short = serde_json::json!({"embedding": [0.1, 0.2], "inputTextTokenCount": 2});
-        assert!(matches!(titan_embedding(short.to_string().as_bytes()), Err(Failure::Rejected(_))));
-        assert!(matches!(titan_embedding(b"<html>"), Err(Failure::Rejected(_))));
+        assert!(matches!(titan_embedding(short.to_string().as_bytes()), Err(WorkError::Rejected(_))));
+        assert!(matches!(titan_embedding(b"<html>"), Err(WorkError::Rejected(_))));
     }
 }

@@ -9,7 +9,7 @@ use jobs_core::JobType;
 use jobs_core::aws::{batch_write, put};
 use jobs_core::params::{Document, EmbeddingParams};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{Failure, ItemOutcome, Processor, WorkError};
+use jobs_core::worker::{ItemOutcome, Processor, WorkError};
 
 use crate::embedder::{self, Titan};
 
@@ -29,7 +29,7 @@ impl Embeddings {
         Embeddings { dynamo, table, titan }
     }
 
-    async fn embed(&self, model: &str, text: &str) -> Result<Option<Vec<f32>>, Failure> {
+    async fn embed(&self, model: &str, text: &str) -> Result<Option<Vec<f32>>, WorkError> {
         match model {
             "amazon.titan-embed-text-v2" => self.titan.embed(text).await.map(Some),
             _ => Ok(embedder::hashing_v1(text)),
@@ -51,16 +51,12 @@ impl Embeddings {
                 ]))
             })
             .collect();
-        batch_write(&self.dynamo, &self.table, requests).await.map_err(|failure| match failure {
-            Failure::Transient(reason) => WorkError::Transient(reason),
-            Failure::Rejected(reason) => WorkError::Permanent(reason),
-        })
+        batch_write(&self.dynamo, &self.table, requests).await
     }
 }
 
 impl Processor for Embeddings {
     const JOB_TYPE: JobType = JobType::AiTextEmbedding;
-    const CHUNK_SIZE: usize = 16;
     type Params = EmbeddingParams;
     type Item = Document;
 
@@ -76,14 +72,13 @@ impl Processor for Embeddings {
         let mut outcomes = Vec::with_capacity(docs.len());
         let mut rows = Vec::with_capacity(docs.len());
         for doc in docs {
-            match self.embed(&params.model, &doc.text).await {
-                Ok(Some(vector)) => {
+            let embedded = self.embed(&params.model, &doc.text).await;
+            match embedded.and_then(|v| v.ok_or_else(|| WorkError::Rejected("text has no words to embed".into()))) {
+                Ok(vector) => {
                     rows.push((doc, vector));
                     outcomes.push(ItemOutcome::Succeeded);
                 }
-                Ok(None) => outcomes.push(ItemOutcome::Failed("text has no words to embed".into())),
-                Err(Failure::Rejected(reason)) => outcomes.push(ItemOutcome::Failed(reason)),
-                Err(Failure::Transient(reason)) => return Err(WorkError::Transient(reason)),
+                Err(err) => outcomes.push(ItemOutcome::of(Err::<(), _>(err))?),
             }
         }
         self.store(job, &params.model, &rows).await?;

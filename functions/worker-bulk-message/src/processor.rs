@@ -8,7 +8,7 @@
 use jobs_core::JobType;
 use jobs_core::params::{BulkMessageParams, is_email};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{in_order, ItemOutcome, Processor, WorkError, classify};
+use jobs_core::worker::{ItemOutcome, Processor, WorkError, in_order};
 
 /// Emails sent at once within a chunk: enough to hide SES latency, far below its quotas.
 const CONCURRENCY: usize = 10;
@@ -25,10 +25,10 @@ impl BulkMessages {
     async fn send(&self, params: &BulkMessageParams, recipient: &str) -> Result<ItemOutcome, WorkError> {
         // Chunk messages are not trusted: re-check what the API validated.
         if !is_email(recipient) {
-            return Ok(ItemOutcome::Failed("not a valid email address".into()));
+            return Ok(ItemOutcome::Rejected("not a valid email address".into()));
         }
         let content = |text: &str| {
-            aws_sdk_ses::types::Content::builder().data(text).charset("UTF-8").build().map_err(|e| WorkError::Permanent(e.to_string()))
+            aws_sdk_ses::types::Content::builder().data(text).charset("UTF-8").build().map_err(|e| WorkError::Rejected(e.to_string()))
         };
         let message = aws_sdk_ses::types::Message::builder()
             .subject(content(&params.subject)?)
@@ -42,13 +42,12 @@ impl BulkMessages {
             .message(message)
             .send()
             .await;
-        ItemOutcome::of(result.map_err(|e| classify(&e)))
+        ItemOutcome::of(result)
     }
 }
 
 impl Processor for BulkMessages {
     const JOB_TYPE: JobType = JobType::BulkMessageSending;
-    const CHUNK_SIZE: usize = 50;
     type Params = BulkMessageParams;
     type Item = String;
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::JobType;
 use jobs_core::params::{ProfileFieldParams, is_user_id};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{in_order, Failure, ItemOutcome, Processor, WorkError, classify};
+use jobs_core::worker::{ItemOutcome, Processor, WorkError, in_order};
 use serde_json::Value;
 
 const CONCURRENCY: usize = 10;
@@ -22,7 +22,7 @@ impl ProfileUpdates {
 
     async fn update(&self, tenant: &str, params: &ProfileFieldParams, value: &Option<AttributeValue>, user: &str) -> Result<ItemOutcome, WorkError> {
         if !is_user_id(user) {
-            return Ok(ItemOutcome::Failed("not a valid user id".into()));
+            return Ok(ItemOutcome::Rejected("not a valid user id".into()));
         }
         let mut request = self
             .dynamo
@@ -39,9 +39,9 @@ impl ProfileUpdates {
         match request.send().await {
             Ok(_) => Ok(ItemOutcome::Succeeded),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(ItemOutcome::Failed("no profile for this user".into()))
+                Ok(ItemOutcome::Rejected("no profile for this user".into()))
             }
-            Err(err) => ItemOutcome::of(Err::<(), Failure>(classify(&err))),
+            Err(err) => ItemOutcome::of(Err::<(), _>(err)),
         }
     }
 }
@@ -53,13 +53,12 @@ pub fn attribute(value: &Value) -> Result<Option<AttributeValue>, WorkError> {
         Value::Bool(b) => Ok(Some(AttributeValue::Bool(*b))),
         Value::Number(n) => Ok(Some(AttributeValue::N(n.to_string()))),
         Value::String(s) => Ok(Some(AttributeValue::S(s.clone()))),
-        _ => Err(WorkError::Permanent("value must be a string, number, bool or null".into())),
+        _ => Err(WorkError::Rejected("value must be a string, number, bool or null".into())),
     }
 }
 
 impl Processor for ProfileUpdates {
     const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
-    const CHUNK_SIZE: usize = 100;
     type Params = ProfileFieldParams;
     type Item = String;
 

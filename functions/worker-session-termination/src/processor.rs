@@ -13,7 +13,7 @@ use jobs_core::JobType;
 use jobs_core::aws::batch_write;
 use jobs_core::params::SessionTerminationParams;
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{in_order, Failure, ItemOutcome, Processor, WorkError, classify};
+use jobs_core::worker::{ItemOutcome, Processor, WorkError, in_order};
 use serde::{Deserialize, Serialize};
 
 const CONCURRENCY: usize = 10;
@@ -42,7 +42,7 @@ impl SessionTerminations {
     }
 
     /// Session ids of the tenant's sessions, optionally only those idle since `cutoff`.
-    async fn sessions(&self, tenant: &str, idle_before: Option<i64>) -> Result<Vec<String>, Failure> {
+    async fn sessions(&self, tenant: &str, idle_before: Option<i64>) -> Result<Vec<String>, WorkError> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -57,7 +57,7 @@ impl SessionTerminations {
             if let Some(cutoff) = idle_before {
                 query = query.filter_expression("last_seen < :cutoff").expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()));
             }
-            let page = query.send().await.map_err(|e| classify(&e))?;
+            let page = query.send().await?;
             ids.extend(page.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()));
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -66,7 +66,7 @@ impl SessionTerminations {
         }
     }
 
-    async fn user_sessions(&self, tenant: &str, user: &str) -> Result<Vec<String>, Failure> {
+    async fn user_sessions(&self, tenant: &str, user: &str) -> Result<Vec<String>, WorkError> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -79,8 +79,7 @@ impl SessionTerminations {
                 .expression_attribute_values(":tu", s(&format!("{tenant}#{user}")))
                 .set_exclusive_start_key(start)
                 .send()
-                .await
-                .map_err(|e| classify(&e))?;
+                .await?;
             ids.extend(page.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()));
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -89,7 +88,7 @@ impl SessionTerminations {
         }
     }
 
-    async fn delete(&self, tenant: &str, session_ids: &[String]) -> Result<(), Failure> {
+    async fn delete(&self, tenant: &str, session_ids: &[String]) -> Result<(), WorkError> {
         let requests = session_ids
             .iter()
             .filter_map(|id| {
@@ -115,26 +114,21 @@ impl SessionTerminations {
 
 impl Processor for SessionTerminations {
     const JOB_TYPE: JobType = JobType::SessionTermination;
-    const CHUNK_SIZE: usize = 100;
     const SNAPSHOT_ITEMS: bool = true;
     type Params = SessionTerminationParams;
     type Item = Target;
 
     async fn items(&self, job: &JobRecord, params: &SessionTerminationParams) -> Result<Vec<Target>, WorkError> {
-        let found = match (&params.user_ids, params.all_users, params.idle_for_seconds) {
+        let sessions = match (&params.user_ids, params.all_users, params.idle_for_seconds) {
             (Some(users), _, _) => return Ok(users.iter().cloned().map(Target::User).collect()),
             (None, Some(true), _) => self.sessions(&job.tenant, None).await,
             (None, _, Some(idle)) => {
                 let cutoff = jobs_core::clock::now().unix_timestamp() - i64::try_from(idle).unwrap_or(i64::MAX);
                 self.sessions(&job.tenant, Some(cutoff)).await
             }
-            _ => return Err(WorkError::Permanent("no selection in params".into())),
+            _ => return Err(WorkError::Rejected("no selection in params".into())),
         };
-        match found {
-            Ok(ids) => Ok(ids.into_iter().map(Target::Session).collect()),
-            Err(Failure::Transient(reason)) => Err(WorkError::Transient(reason)),
-            Err(Failure::Rejected(reason)) => Err(WorkError::Permanent(reason)),
-        }
+        Ok(sessions?.into_iter().map(Target::Session).collect())
     }
 
     fn label(target: &Target) -> String {

@@ -1,10 +1,11 @@
 // Listing in a fresh tenant: pagination with cursors, search, status/type/date filters in the
-// URL, empty states, local times, keyboard use and the phone layout.
+// URL, empty states, local times, keyboard use, the phone layout (long ids included), and
+// accessibility (axe-core) in each of these states.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  env, launch, openPage, signIn, rows, listSettled, shot, parkedJob, embeddingJob, profileJob, sessionJob,
-  setJob, localDay, sleep, TIME_ZONE, LOCALE,
+  env, launch, openPage, signIn, rows, row, listSettled, shot, parkedJob, embeddingJob, profileJob, sessionJob,
+  setJob, localDay, sleep, TIME_ZONE, LOCALE, expectNoSeriousAxeViolations, expectFitsViewport,
 } from '../lib.mjs';
 
 const token = env.tokens.lister;
@@ -49,6 +50,7 @@ test('pagination follows next_cursor with "Load more", one page at a time', asyn
   // A member has no tenant filter: their tenant is the only one.
   assert.equal(await page.locator('#f-tenant').isVisible(), false);
   await shot(page, '04-member-first-page');
+  await expectNoSeriousAxeViolations(page, 'list');
 
   await page.getByRole('button', { name: 'Load more' }).click();
   await listSettled(page);
@@ -85,6 +87,7 @@ test('search (q) narrows the list, is in the URL, and survives a reload', async 
   await listSettled(page);
   await page.getByText('No jobs match these filters.').waitFor();
   await shot(page, '05-empty-state');
+  await expectNoSeriousAxeViolations(page, 'list: no jobs match');
   await page.locator('#state').getByRole('button', { name: 'Clear filters' }).click();
   await listSettled(page);
   assert.equal(new URL(page.url()).search, '');
@@ -160,6 +163,7 @@ test('created-date range filters by local calendar day', async () => {
   assert.match(await page.locator('#filter-error').textContent(), /after/);
   assert.equal(await page.getByLabel('Created from').getAttribute('aria-invalid'), 'true');
   assert.equal(s.requests.length, before);
+  await expectNoSeriousAxeViolations(page, 'filters: reversed date range');
   s.assertClean();
   await s.close();
 });
@@ -195,6 +199,7 @@ test('keyboard: a row opens its details, Escape closes them and focus returns', 
   assert.match(await details.textContent(), new RegExp(jobs[5].id));
   assert.match(await details.textContent(), /Documents/); // params_summary
   await shot(page, '06-details');
+  await expectNoSeriousAxeViolations(page, 'details panel');
   await page.keyboard.press('Escape');
   await details.waitFor({ state: 'hidden' });
   assert.equal(await opener.evaluate((b) => b === document.activeElement), true, 'focus back on the row');
@@ -207,14 +212,107 @@ test('keyboard: a row opens its details, Escape closes them and focus returns', 
   await s.close();
 });
 
+test('confirm dialogs (cancel, remove) from a row and from the details panel', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const queued = row(page, jobs[29].id);
+  const confirm = page.locator('#confirm');
+
+  await queued.getByRole('button', { name: /^Cancel/ }).click();
+  await confirm.waitFor({ state: 'visible' });
+  assert.match(await confirm.textContent(), /Cancel this job\?/);
+  await expectNoSeriousAxeViolations(page, 'confirm cancel dialog');
+  await confirm.getByRole('button', { name: 'Keep running' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+
+  await queued.getByRole('button', { name: /^Remove .* from the list$/ }).click();
+  await confirm.waitFor({ state: 'visible' });
+  await expectNoSeriousAxeViolations(page, 'confirm remove dialog');
+  await confirm.getByRole('button', { name: 'Keep it' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+
+  // The details panel's buttons are named by their visible text.
+  await queued.locator('[data-action="open"]').click();
+  const details = page.locator('#details');
+  await details.waitFor({ state: 'visible' });
+  await details.getByRole('button', { name: 'Cancel job', exact: true }).click();
+  await confirm.waitFor({ state: 'visible' });
+  await expectNoSeriousAxeViolations(page, 'confirm cancel dialog over the details panel');
+  await confirm.getByRole('button', { name: 'Keep running' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+  await details.getByRole('button', { name: 'Remove from list', exact: true }).click();
+  await confirm.waitFor({ state: 'visible' });
+  await expectNoSeriousAxeViolations(page, 'confirm remove dialog over the details panel');
+  await confirm.getByRole('button', { name: 'Keep it' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+  assert.equal(s.requests.filter((r) => r.method !== 'GET').length, 0, 'nothing was cancelled or removed');
+  s.assertClean();
+  await s.close();
+});
+
 test('phone width: jobs become readable cards', async () => {
   const s = await openPage(browser, { width: 390, height: 844 });
   const { page } = s;
   await signIn(page, token);
   await listSettled(page);
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= 390, `no horizontal scrolling (page is ${width}px wide)`);
+  await expectFitsViewport(page, 'list at 390 px', page.locator('#refresh'));
   await shot(page, '07-phone');
+  await expectNoSeriousAxeViolations(page, 'list at 390 px');
+  await rows(page).first().locator('[data-action="open"]').click();
+  await page.locator('#details').waitFor({ state: 'visible' });
+  await expectNoSeriousAxeViolations(page, 'details panel at 390 px');
+  s.assertClean();
+  await s.close();
+});
+
+test('long unbroken tenant and user ids wrap: nothing is wider than a phone screen', async () => {
+  // Tenant ids are at most 63 lower-case letters, digits, - and _; these have no hyphen or
+  // underscore, so the browser finds no place of its own to break them.
+  const tenant = `${env.run}${'longtenantid'.repeat(6)}`.slice(0, 63);
+  const user = `${env.run}${'averylonguseridwithoutanybreak'.repeat(3)}`;
+  assert.ok(tenant.length >= 60 && user.length >= 60 && /^[a-z0-9]+$/.test(tenant));
+  const queued = parkedJob(tenant, user, profileJob(3));
+  await sleep(2);
+  const failed = parkedJob(tenant, user, profileJob(2));
+  setJob(failed.id, {
+    status: 'completed_with_errors', succeeded: 1, failed: 1, started_at: failed.created_at, completed_at: new Date().toISOString(),
+    errors: [{ item: `${user}@${tenant}.example.com`, reason: `user ${user} not found in tenant ${tenant}` }],
+  });
+
+  // An admin's view of that tenant: the id is in the tenant filter, the summary, the cards
+  // and the details panel.
+  const s = await openPage(browser, { width: 390, height: 844, path: `?tenant=${tenant}` });
+  const { page } = s;
+  await signIn(page, env.tokens.admin);
+  await listSettled(page);
+  assert.equal(await rows(page).count(), 2);
+  assert.equal(await page.locator('#f-tenant').inputValue(), tenant);
+  assert.match(await page.locator('#summary').textContent(), new RegExp(`tenant ${tenant}`));
+  assert.equal(await row(page, queued.id).locator('td[data-label="Tenant"]').textContent(), tenant, 'shown whole, not cut');
+  assert.equal(await row(page, queued.id).locator('td[data-label="User"]').textContent(), user);
+  await shot(page, '13-phone-long-ids');
+  await expectFitsViewport(page, 'list with long ids at 390 px', page.locator('#refresh'));
+  await expectNoSeriousAxeViolations(page, 'list with long ids at 390 px');
+
+  await row(page, failed.id).locator('[data-action="open"]').click();
+  const details = page.locator('#details');
+  await details.waitFor({ state: 'visible' });
+  await details.locator('table.errors').waitFor();
+  await shot(page, '14-phone-long-ids-details');
+  await expectFitsViewport(page, 'details panel with long ids at 390 px', page.locator('#details-close'));
+  const drawer = await details.evaluate((d) => ({ scroll: d.scrollWidth, client: d.clientWidth }));
+  assert.ok(drawer.scroll <= drawer.client, `the details panel scrolls sideways (${drawer.scroll} > ${drawer.client})`);
+  await expectNoSeriousAxeViolations(page, 'details panel with long ids at 390 px');
+  await page.keyboard.press('Escape');
+  await details.waitFor({ state: 'hidden' });
+
+  // On a wide screen the table does not need to scroll sideways either.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const card = await page.locator('.table-card').evaluate((c) => ({ scroll: c.scrollWidth, client: c.clientWidth }));
+  assert.ok(card.scroll <= card.client, `the table scrolls sideways at 1280 px (${card.scroll} > ${card.client})`);
+  await expectFitsViewport(page, 'list with long ids at 1280 px', page.locator('#refresh'));
   s.assertClean();
   await s.close();
 });

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   env, launch, openPage, signIn, row, listSettled, shot, api, createJob, parkedJob, embeddingJob, profileJob, setJob, getJob, setProgress, sleep,
+  expectNoSeriousAxeViolations,
 } from '../lib.mjs';
 
 const token = env.tokens.live;
@@ -52,6 +53,7 @@ test('a running job\'s bar moves to 100 % by itself; finished jobs are not re-fe
   assert.equal(await statusText(page, job.id).textContent(), 'running');
   assert.equal(await row(page, job.id).locator('[role="progressbar"]').getAttribute('aria-valuenow'), '30');
   await shot(page, '08-running');
+  await expectNoSeriousAxeViolations(page, 'list with a running job');
 
   setProgress(job.id, { status: 'running', succeeded: 6, failed: 1 });
   await waitForText(progressText(page, job.id), /^70 %\s*6\/10\s*1 failed$/);
@@ -95,6 +97,7 @@ test('❌ removes an entry after a confirmation that says it does not cancel the
   await confirm.waitFor({ state: 'visible' });
   assert.match(await confirm.textContent(), /does NOT cancel the job/);
   await shot(page, '09-confirm-remove');
+  await expectNoSeriousAxeViolations(page, 'confirm remove dialog');
   await confirm.getByRole('button', { name: 'Keep it' }).click();
   await confirm.waitFor({ state: 'hidden' });
   assert.equal(await row(page, job.id).count(), 1);
@@ -141,10 +144,13 @@ test('Cancel stops a running job (cancelling… until the worker stops; 409 when
 
   await row(page, job.id).getByRole('button', { name: /^Cancel/ }).click();
   const confirm = page.locator('#confirm');
+  await confirm.waitFor({ state: 'visible' });
+  await expectNoSeriousAxeViolations(page, 'confirm cancel dialog');
   await confirm.getByRole('button', { name: 'Cancel job' }).click();
   await waitForText(statusText(page, job.id), /^(cancelling…|cancelled)$/);
   assert.equal(await row(page, job.id).getByRole('button', { name: /^Cancel/ }).count(), 0);
   await shot(page, '10-cancelling');
+  await expectNoSeriousAxeViolations(page, 'list with a job cancelling');
   // The worker notices and stops.
   setJob(job.id, { status: 'cancelled', completed_at: new Date().toISOString() });
   await waitForText(statusText(page, job.id), /^cancelled$/);

@@ -1,7 +1,9 @@
 // Tenancy as the page shows it, and user-supplied markup rendered as text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, launch, openPage, signIn, rows, row, listSettled, shot, api, createJob, embeddingJob, setJob } from '../lib.mjs';
+import {
+  env, launch, openPage, signIn, rows, row, listSettled, shot, api, createJob, embeddingJob, setJob, expectNoSeriousAxeViolations,
+} from '../lib.mjs';
 
 const MARKUP = '<img src=x onerror=alert(1)>';
 let browser;
@@ -57,6 +59,7 @@ test('markup in user, params and errors is shown as text, never as HTML', async 
   await details.getByText(`<b>bounced</b> ${MARKUP}`, { exact: true }).waitFor();
   await details.locator('table.errors code').getByText(MARKUP, { exact: true }).waitFor();
   await shot(page, '11-markup-as-text');
+  await expectNoSeriousAxeViolations(page, 'details panel with errors');
 
   // No element was made from the data, and nothing ran (an alert would be a JS dialog,
   // which assertClean reports).

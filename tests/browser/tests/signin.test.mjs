@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { env, launch, openPage, signIn, rows, listSettled, shot } from '../lib.mjs';
+import { env, launch, openPage, signIn, rows, listSettled, shot, expectNoSeriousAxeViolations } from '../lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -24,6 +24,7 @@ test('the page is served with its CSP and asks for a token first', async () => {
   assert.equal(await s.page.locator('#console').isVisible(), false);
   assert.equal(await s.page.locator('#token').evaluate((t) => t === document.activeElement), true, 'token box has focus');
   await shot(s.page, '01-sign-in');
+  await expectNoSeriousAxeViolations(s.page, 'sign-in');
   s.assertClean();
   await s.close();
 });
@@ -59,6 +60,7 @@ test('an admin signs in, sees the seeded jobs and who they are; sign-out forgets
   await page.locator('#f-tenant').press('Enter');
   await listSettled(page);
   await shot(page, '02-admin-all-tenants');
+  await expectNoSeriousAxeViolations(page, 'admin list, all tenants');
 
   // The token survives a reload (sessionStorage) …
   await page.reload();
@@ -85,6 +87,7 @@ test('a token the API refuses (401) sends the user back to sign-in with a clear 
   assert.equal(await page.locator('#console').isVisible(), false);
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused token is not kept');
   await shot(page, '03-sign-in-after-401');
+  await expectNoSeriousAxeViolations(page, 'sign-in after a 401');
 
   // Garbage and expired tokens are caught before any request.
   await page.locator('#token').fill('not a token');

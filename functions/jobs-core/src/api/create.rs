@@ -9,7 +9,7 @@ use crate::clock;
 use crate::error::{ApiError, ErrorCode};
 use crate::job::{JobType, JobView};
 use crate::params;
-use crate::ports::{CreateOutcome, InputStore, JobStore, WorkMessage, WorkQueue};
+use crate::ports::{CreateOutcome, InputStore, JobStore, SenderIdentities, WorkMessage, WorkQueue};
 use crate::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -31,7 +31,7 @@ pub struct Created {
     pub replayed: bool,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
     pub async fn create_job(
         &self,
         caller: &Caller,
@@ -39,7 +39,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
         let job_type = JobType::parse(&request.job_type)
-            .ok_or_else(|| ApiError::invalid("type", "must be one of bulk_message_sending, session_termination, ai_text_embedding, profile_field_update"))?;
+            .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", crate::registry::keys())))?;
         let tenant = match request.tenant {
             None => caller.tenant.clone(),
             Some(t) if !is_tenant(&t) => {
@@ -51,6 +51,11 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
             Some(t) => t,
         };
         let valid = params::validate(job_type, request.params)?;
+        if let Some(sender) = &valid.sender
+            && !self.senders.is_verified(sender).await?
+        {
+            return Err(ApiError::invalid("params.from", "is not a verified SES identity: verify the address or its domain first"));
+        }
         let stored_params = serde_json::to_vec(&valid.params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
         let request_hash = sha256_hex(&[job_type.key().as_bytes(), tenant.as_bytes(), &stored_params]);
 

@@ -8,9 +8,10 @@ mod list;
 use crate::auth::{Caller, TokenVerifier};
 use crate::clock;
 use crate::cursor::CursorCodec;
+use crate::env::{self, SettingError};
 use crate::error::{ApiError, ErrorCode};
 use crate::job::JobView;
-use crate::ports::{InputStore, JobStore, WorkQueue};
+use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 
 pub use create::{CreateRequest, Created};
 pub use list::ListPage;
@@ -26,35 +27,34 @@ pub struct Settings {
 pub const MIN_SECRET_BYTES: usize = 32;
 
 impl Settings {
-    /// Reads `TOKEN_SECRET` and `RETENTION_DAYS`; the error names what is wrong.
-    pub fn from_env() -> Result<Settings, String> {
-        let token_secret = std::env::var("TOKEN_SECRET").map_err(|_| "TOKEN_SECRET is not set".to_string())?;
+    /// Reads `TOKEN_SECRET` (at least [`MIN_SECRET_BYTES`]) and `RETENTION_DAYS` (default
+    /// 90); the error names the variable.
+    pub fn from_env() -> Result<Settings, SettingError> {
+        let token_secret = env::required("TOKEN_SECRET")?;
         if token_secret.len() < MIN_SECRET_BYTES {
-            return Err(format!("TOKEN_SECRET must be at least {MIN_SECRET_BYTES} bytes"));
+            return Err(SettingError::Invalid { name: "TOKEN_SECRET".into(), reason: format!("must be at least {MIN_SECRET_BYTES} bytes") });
         }
-        let retention_days = match std::env::var("RETENTION_DAYS") {
-            Ok(days) => days.parse().map_err(|_| format!("RETENTION_DAYS is not a number: {days}"))?,
-            Err(_) => 90,
-        };
-        Ok(Settings { token_secret: token_secret.into_bytes(), retention_days })
+        Ok(Settings { token_secret: token_secret.into_bytes(), retention_days: env::parsed_or("RETENTION_DAYS", 90)? })
     }
 }
 
-pub struct JobsApi<S, I, Q> {
+pub struct JobsApi<S, I, Q, V> {
     store: S,
     inputs: I,
     queue: Q,
+    senders: V,
     tokens: TokenVerifier,
     cursors: CursorCodec,
     retention_days: u32,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
-    pub fn new(store: S, inputs: I, queue: Q, settings: Settings) -> Self {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+    pub fn new(store: S, inputs: I, queue: Q, senders: V, settings: Settings) -> Self {
         JobsApi {
             store,
             inputs,
             queue,
+            senders,
             tokens: TokenVerifier::new(&settings.token_secret),
             cursors: CursorCodec::new(&settings.token_secret),
             retention_days: settings.retention_days,

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
-use crate::worker::{Failure, classify};
+use crate::worker::WorkError;
 
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
@@ -10,7 +10,7 @@ const ATTEMPTS: u32 = 5;
 
 /// Runs write requests in batches of 25, retrying (with backoff) what DynamoDB leaves
 /// unprocessed under load.
-pub async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, requests: Vec<WriteRequest>) -> Result<(), Failure> {
+pub async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, requests: Vec<WriteRequest>) -> Result<(), WorkError> {
     for batch in requests.chunks(BATCH) {
         let mut pending = batch.to_vec();
         for attempt in 0..ATTEMPTS {
@@ -24,12 +24,11 @@ pub async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, request
                 .batch_write_item()
                 .request_items(table, std::mem::take(&mut pending))
                 .send()
-                .await
-                .map_err(|e| classify(&e))?;
+                .await?;
             pending = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
         }
         if !pending.is_empty() {
-            return Err(Failure::Transient(format!("{} writes left unprocessed", pending.len())));
+            return Err(WorkError::Transient(format!("{} writes left unprocessed", pending.len())));
         }
     }
     Ok(())

@@ -1,8 +1,8 @@
 use std::sync::OnceLock;
 
-/// An SDK client built on its first use, then shared. Building one costs a cold start
-/// ~0.3 ms (each SDK crate parses its endpoint partition table and compiles its region
-/// regexes; `make bench BENCH=init` attributes init time step by step). For clients only
+/// An SDK client built on its first use, then shared. Building one is part of a cold start
+/// (each SDK crate parses its endpoint partition table and compiles its region regexes;
+/// `make bench BENCH=init` attributes init time step by step). For clients only
 /// some requests need: S3 and SQS serve only creating and planning jobs, Bedrock only
 /// Titan embeddings, so a container that lists jobs or runs other chunks never builds them.
 pub struct LazyClient<C> {

@@ -2,9 +2,12 @@
 
 mod batch_write;
 mod dynamo;
+#[cfg(test)]
+mod fake_http;
 mod https;
 mod lazy;
 mod s3;
+mod ses;
 mod sqs;
 
 pub use batch_write::{batch_write, put};
@@ -12,6 +15,7 @@ pub use dynamo::DynamoJobStore;
 use https::aws_https_client;
 pub use lazy::LazyClient;
 pub use s3::S3InputStore;
+pub use ses::SesSenderIdentities;
 pub use sqs::SqsWorkQueue;
 
 /// Loads the SDK configuration of a Lambda function. Region and credentials come from the

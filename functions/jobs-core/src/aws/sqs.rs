@@ -1,48 +1,42 @@
-use std::collections::HashMap;
-
 use super::LazyClient;
+use crate::env::{self, SettingError};
 use crate::error::StoreError;
 use crate::job::JobType;
 use crate::ports::{WorkMessage, WorkQueue};
 
-/// One work queue per job type, so each type's worker scales and fails on its own.
+/// One work queue per job type, so each type's worker scales and fails on its own. A
+/// type's queue is named `<stack>-work-<type key>`, so its URL is a common prefix and the
+/// key: the API and the workers need no setting per type.
 pub struct SqsWorkQueue {
     client: LazyClient<aws_sdk_sqs::Client>,
-    urls: HashMap<JobType, String>,
+    url_prefix: String,
 }
 
 impl SqsWorkQueue {
-    pub fn new(client: LazyClient<aws_sdk_sqs::Client>, urls: HashMap<JobType, String>) -> SqsWorkQueue {
-        SqsWorkQueue { client, urls }
+    /// `url_prefix`: a queue URL without the type key, e.g.
+    /// `https://sqs.us-east-1.amazonaws.com/123456789012/jobs-work-`.
+    pub fn new(client: LazyClient<aws_sdk_sqs::Client>, url_prefix: impl Into<String>) -> SqsWorkQueue {
+        SqsWorkQueue { client, url_prefix: url_prefix.into() }
     }
 
-    /// Reads each type's queue URL from `<TYPE>_QUEUE_URL`; names the missing variables.
-    pub fn urls_from_env() -> Result<HashMap<JobType, String>, String> {
-        let mut urls = HashMap::new();
-        let mut missing = Vec::new();
-        for t in JobType::ALL {
-            match std::env::var(t.queue_env_var()) {
-                Ok(url) if !url.is_empty() => {
-                    urls.insert(t, url);
-                }
-                _ => missing.push(t.queue_env_var()),
-            }
-        }
-        if missing.is_empty() { Ok(urls) } else { Err(format!("missing {}", missing.join(", "))) }
+    /// The prefix from `WORK_QUEUE_URL_PREFIX` (set by the template for every function).
+    pub fn url_prefix_from_env() -> Result<String, SettingError> {
+        env::required("WORK_QUEUE_URL_PREFIX")
+    }
+
+    /// The URL of `job_type`'s work queue.
+    pub fn url(&self, job_type: JobType) -> String {
+        format!("{}{}", self.url_prefix, job_type.key())
     }
 }
 
 impl WorkQueue for SqsWorkQueue {
     async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
-        let url = self
-            .urls
-            .get(&job_type)
-            .ok_or_else(|| StoreError::Corrupt(format!("no queue for {}", job_type.key())))?;
-        let body = serde_json::to_string(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_string(message).map_err(|e| StoreError::encode("a work message", e))?;
         self.client
             .get()
             .send_message()
-            .queue_url(url)
+            .queue_url(self.url(job_type))
             .message_body(body)
             .send()
             .await
@@ -51,15 +45,12 @@ impl WorkQueue for SqsWorkQueue {
     }
 
     async fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> Result<(), StoreError> {
-        let url = self
-            .urls
-            .get(&job_type)
-            .ok_or_else(|| StoreError::Corrupt(format!("no queue for {}", job_type.key())))?;
+        let url = self.url(job_type);
         let bodies = messages
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            .map_err(|e| StoreError::encode("a work message", e))?;
         for batch in batches(&bodies) {
             let entries = batch
                 .iter()
@@ -69,25 +60,25 @@ impl WorkQueue for SqsWorkQueue {
                         .id(i.to_string())
                         .message_body(*body)
                         .build()
-                        .map_err(|e| StoreError::aws("build SendMessageBatch entry", e))
+                        .map_err(|e| StoreError::encode("a SendMessageBatch entry", e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
                 .client
                 .get()
                 .send_message_batch()
-                .queue_url(url)
+                .queue_url(&url)
                 .set_entries(Some(entries))
                 .send()
                 .await
                 .map_err(|e| StoreError::aws("sqs:SendMessageBatch", e))?;
             if let Some(failed) = out.failed.first() {
                 // The caller's message is retried as a whole; duplicates are harmless.
-                return Err(StoreError::Corrupt(format!(
-                    "SendMessageBatch refused {} entries: {}",
-                    out.failed.len(),
-                    failed.message.as_deref().unwrap_or(failed.code.as_str())
-                )));
+                return Err(StoreError::Incomplete {
+                    operation: "sqs:SendMessageBatch",
+                    count: out.failed.len(),
+                    detail: failed.message.clone().unwrap_or_else(|| failed.code.clone()),
+                });
             }
         }
         Ok(())

@@ -2,8 +2,6 @@
 //! environment (S3 on the first job input read, SQS on the first plan), then one
 //! `handle_batch` per SQS event.
 
-use std::collections::HashMap;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -13,7 +11,7 @@ use crate::env::required;
 
 /// What a type's processor is built from: the SDK config, and the DynamoDB client the
 /// worker runtime uses for the Jobs table. A processor that works on DynamoDB too shares
-/// that client: one per process, as building one costs start-up time (README Performance).
+/// that client: one per process, as building one costs start-up time.
 pub struct Clients<'a> {
     pub config: &'a aws_config::SdkConfig,
     pub dynamodb: &'a aws_sdk_dynamodb::Client,
@@ -22,8 +20,7 @@ pub struct Clients<'a> {
 /// A worker process from start to end: JSON logging, the SDK config and DynamoDB client,
 /// the type's processor (built by `processor` from them), then [`serve`]. It runs on a
 /// current-thread runtime: Lambda hands a process one event at a time and `handle_batch`
-/// is one task, so a worker thread pool would only lengthen the cold start (~0.6 ms here,
-/// README Performance).
+/// is one task, so a worker thread pool would only lengthen the cold start.
 pub fn run<P: Processor>(processor: impl FnOnce(Clients<'_>) -> Result<P, lambda_runtime::Error>) -> Result<(), lambda_runtime::Error> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
         crate::logging::init();
@@ -34,15 +31,15 @@ pub fn run<P: Processor>(processor: impl FnOnce(Clients<'_>) -> Result<P, lambda
     })
 }
 
-/// Serves `processor` for the type's queue (`QUEUE_URL`), with the Jobs table
-/// (`TABLE_NAME`) and job inputs (`INPUT_BUCKET`).
+/// Serves `processor` for its type's work queue (`WORK_QUEUE_URL_PREFIX` + type key), with
+/// the Jobs table (`TABLE_NAME`), job inputs (`INPUT_BUCKET`) and `MAX_RECEIVE_COUNT`.
 async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig, dynamodb: aws_sdk_dynamodb::Client) -> Result<(), lambda_runtime::Error> {
     let worker = Worker::new(
         processor,
         DynamoJobStore::new(dynamodb, required("TABLE_NAME")?),
         S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
-        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), HashMap::from([(P::JOB_TYPE, required("QUEUE_URL")?)])),
-        WorkerSettings::from_env()?,
+        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
+        WorkerSettings::from_env(P::JOB_TYPE)?,
     );
     let worker: &'static _ = Box::leak(Box::new(worker));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

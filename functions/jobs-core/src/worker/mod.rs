@@ -15,26 +15,31 @@ use crate::job::JobType;
 use crate::record::JobRecord;
 
 pub use chunking::{MAX_CHUNK_BYTES, chunk_items};
-pub use failure::{Failure, classify};
 pub use runtime::{Disposition, Worker, WorkerSettings, final_status};
 pub mod lambda;
+#[cfg(any(test, feature = "test-support"))]
+pub mod scripted;
 
-/// How one item of a chunk ended.
+/// How one item of a chunk ended. A rejected item counts as failed in the job's progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemOutcome {
     Succeeded,
-    Failed(String),
+    /// The item failed for its own reason (an invalid address, a missing profile…);
+    /// retrying cannot change that.
+    Rejected(String),
 }
 
-/// Why a whole chunk (or plan) could not be done now.
-#[derive(Debug, thiserror::Error)]
+/// Why a call, a chunk or a plan did not succeed. AWS SDK errors convert with `From`
+/// (`failure.rs`): throttling, 5xx and network errors are transient, the rest rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WorkError {
     /// Throttling, timeouts, a service briefly down: retry the message.
     #[error("transient: {0}")]
     Transient(String),
-    /// Retrying cannot help (e.g. the job's input is gone): record the items as failed.
+    /// Retrying cannot help: for one call, its item is rejected ([`ItemOutcome::of`]); for a
+    /// whole chunk or plan (e.g. the job's input is gone), every item it holds is.
     #[error("{0}")]
-    Permanent(String),
+    Rejected(String),
 }
 
 /// Runs futures at most `limit` at a time, returning their outputs in order. (Taking a
@@ -46,13 +51,13 @@ pub async fn in_order<F: Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output
 }
 
 impl ItemOutcome {
-    /// An item's outcome from a call's result: rejected calls fail the item, transient
-    /// ones the whole chunk (which is then retried).
-    pub fn of<T>(result: Result<T, Failure>) -> Result<ItemOutcome, WorkError> {
-        match result {
+    /// An item's outcome from its call's result: a rejected call rejects the item; a
+    /// transient failure is returned, and fails the whole chunk (which is then retried).
+    pub fn of<T, E: Into<WorkError>>(result: Result<T, E>) -> Result<ItemOutcome, WorkError> {
+        match result.map_err(Into::into) {
             Ok(_) => Ok(ItemOutcome::Succeeded),
-            Err(Failure::Rejected(reason)) => Ok(ItemOutcome::Failed(reason)),
-            Err(Failure::Transient(reason)) => Err(WorkError::Transient(reason)),
+            Err(WorkError::Rejected(reason)) => Ok(ItemOutcome::Rejected(reason)),
+            Err(transient) => Err(transient),
         }
     }
 }
@@ -64,10 +69,10 @@ impl From<StoreError> for WorkError {
 }
 
 /// One job type's work.
+/// One job type's work. Its chunk size and limits are the type's registry entry
+/// ([`crate::registry`]).
 pub trait Processor: Send + Sync + 'static {
     const JOB_TYPE: JobType;
-    /// Most items in one chunk (one SQS message, one progress write).
-    const CHUNK_SIZE: usize;
     /// True when items are discovered from a live source rather than read from the params:
     /// the plan then stores the list it found, so a re-delivered plan chunks the same list.
     const SNAPSHOT_ITEMS: bool = false;

@@ -14,23 +14,24 @@ use tracing::Instrument;
 
 use super::{ItemOutcome, MAX_CHUNK_BYTES, Processor, WorkError, chunk_items};
 use crate::clock;
-use crate::job::{ItemError, JobStatus};
+use crate::env::{self, SettingError};
+use crate::job::{ItemError, JobStatus, JobType};
 use crate::ports::{InputStore, ProgressStore, Tally, WorkMessage, WorkQueue};
 use crate::record::{JobRecord, MAX_ERROR_SAMPLE};
 
+/// How a worker runs its type's messages.
 pub struct WorkerSettings {
     /// The queue's `maxReceiveCount`: the delivery that reaches it is the last one, so its
     /// failure is recorded instead of retried.
     pub max_receive_count: u32,
+    /// Most items in one chunk (the type's registry `chunk_size`).
+    pub chunk_size: usize,
 }
 
 impl WorkerSettings {
-    pub fn from_env() -> Result<WorkerSettings, String> {
-        let max_receive_count = std::env::var("MAX_RECEIVE_COUNT")
-            .map_err(|_| "MAX_RECEIVE_COUNT is not set".to_string())?
-            .parse()
-            .map_err(|_| "MAX_RECEIVE_COUNT is not a number".to_string())?;
-        Ok(WorkerSettings { max_receive_count })
+    /// `MAX_RECEIVE_COUNT` from the environment; the chunk size from `job_type`'s registry entry.
+    pub fn from_env(job_type: JobType) -> Result<WorkerSettings, SettingError> {
+        Ok(WorkerSettings { max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?, chunk_size: job_type.spec().chunk_size })
     }
 }
 
@@ -151,9 +152,9 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
             .inputs
             .get(&job.input_key)
             .await?
-            .ok_or_else(|| WorkError::Permanent("the job's input is missing".into()))?;
+            .ok_or_else(|| WorkError::Rejected("the job's input is missing".into()))?;
         let params: Arc<P::Params> = Arc::new(
-            serde_json::from_slice(&bytes).map_err(|e| WorkError::Permanent(format!("the job's input is unreadable: {e}")))?,
+            serde_json::from_slice(&bytes).map_err(|e| WorkError::Rejected(format!("the job's input is unreadable: {e}")))?,
         );
         if let Ok(mut cache) = self.params_cache.lock() {
             *cache = Some((job.input_key.clone(), params.clone()));
@@ -169,7 +170,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
         }
         let params = match self.params(&job).await {
             Ok(params) => params,
-            Err(WorkError::Permanent(reason)) => {
+            Err(WorkError::Rejected(reason)) => {
                 tracing::error!(%reason, "job cannot be planned; failing it");
                 let total = job.total.max(1);
                 self.store.begin(job_id, total, 1, &clock::format(clock::now())).await?;
@@ -182,7 +183,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
             Err(err) => return Err(err),
         };
         let items = self.items(&job, &params).await?;
-        let chunks = chunk_items(&items, P::CHUNK_SIZE, MAX_CHUNK_BYTES).map_err(|e| WorkError::Permanent(e.to_string()))?;
+        let chunks = chunk_items(&items, self.settings.chunk_size, MAX_CHUNK_BYTES).map_err(|e| WorkError::Rejected(e.to_string()))?;
         let total = items.len() as u64;
         drop(items);
         if !self.store.begin(job_id, total, chunks.len() as u64, &clock::format(clock::now())).await? {
@@ -206,12 +207,12 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
             return self.processor.items(job, params).await;
         }
         let key = format!("{}.items.json", job.input_key.trim_end_matches(".json"));
-        let decode = |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| WorkError::Permanent(format!("unreadable item list: {e}")));
+        let decode = |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| WorkError::Rejected(format!("unreadable item list: {e}")));
         if let Some(bytes) = self.inputs.get(&key).await? {
             return decode(&bytes);
         }
         let items = self.processor.items(job, params).await?;
-        let bytes = serde_json::to_vec(&items).map_err(|e| WorkError::Permanent(e.to_string()))?;
+        let bytes = serde_json::to_vec(&items).map_err(|e| WorkError::Rejected(e.to_string()))?;
         if self.inputs.put_if_absent(&key, bytes).await? {
             return Ok(items);
         }
@@ -248,10 +249,10 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
                     return Err(WorkError::Transient(reason));
                 }
                 Err(err) => {
-                    // Permanent, or the last delivery: record the items as failed so the job ends.
+                    // Rejected, or the last delivery: record the items as failed so the job ends.
                     let reason = match err {
                         WorkError::Transient(reason) => format!("gave up after {attempt} attempts: {reason}"),
-                        WorkError::Permanent(reason) => reason,
+                        WorkError::Rejected(reason) => reason,
                     };
                     tracing::error!(%reason, items = count, "chunk failed as a whole");
                     (Tally { failed: count, ..Tally::default() }, vec![ItemError { item: format!("chunk {chunk}"), reason }])
@@ -272,18 +273,18 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
     /// Runs the processor over a chunk's items.
     async fn work(&self, job: &JobRecord, items: Vec<Value>) -> Result<(Tally, Vec<ItemError>), WorkError> {
         let items: Vec<P::Item> = serde_json::from_value(Value::Array(items))
-            .map_err(|e| WorkError::Permanent(format!("unreadable chunk: {e}")))?;
+            .map_err(|e| WorkError::Rejected(format!("unreadable chunk: {e}")))?;
         let params = self.params(job).await?;
         let outcomes = self.processor.process(job, &params, &items).await?;
         if outcomes.len() != items.len() {
-            return Err(WorkError::Permanent(format!("{} outcomes for {} items", outcomes.len(), items.len())));
+            return Err(WorkError::Rejected(format!("{} outcomes for {} items", outcomes.len(), items.len())));
         }
         let mut tally = Tally::default();
         let mut errors = Vec::new();
         for (item, outcome) in items.iter().zip(outcomes) {
             match outcome {
                 ItemOutcome::Succeeded => tally.succeeded += 1,
-                ItemOutcome::Failed(reason) => {
+                ItemOutcome::Rejected(reason) => {
                     tally.failed += 1;
                     errors.push(ItemError { item: P::label(item), reason });
                 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{CreateRequest, JobsApi};
 use crate::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
-use crate::ports::{InputStore, JobStore, WorkQueue};
+use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 
 mod page;
 
@@ -105,7 +105,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue> JobsApi<S, I, Q> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         match self.dispatch(&request).await {
             Ok(response) => response,

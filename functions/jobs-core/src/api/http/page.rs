@@ -2,7 +2,10 @@
 //! of the API, so the page needs no web server of its own and works under any stage path
 //! (it uses relative URLs only).
 
+use std::sync::LazyLock;
+
 use super::HttpResponse;
+use crate::registry::REGISTRY;
 
 struct Asset {
     path: &'static str,
@@ -19,6 +22,23 @@ const ASSETS: [Asset; 3] = [
 /// Everything the page loads comes from this API; no inline script, no third parties.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Where index.html's type filter lists the job types; filled from the registry.
+const TYPE_OPTIONS_MARKER: &str = "<!-- job type options -->";
+
+/// index.html with one `<option>` per registered job type.
+static INDEX: LazyLock<String> = LazyLock::new(|| {
+    let options: String = REGISTRY
+        .iter()
+        .map(|spec| format!("<option value=\"{}\">{}</option>", html_text(spec.key), html_text(spec.label)))
+        .collect::<Vec<_>>()
+        .join("\n          ");
+    ASSETS[0].body.replacen(TYPE_OPTIONS_MARKER, &options, 1)
+});
+
+fn html_text(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 pub fn is_page_path(path: &str) -> bool {
     ASSETS.iter().any(|a| a.path == path)
 }
@@ -34,7 +54,7 @@ pub fn serve(path: &str) -> Option<HttpResponse> {
             ("referrer-policy".into(), "no-referrer".into()),
             ("cache-control".into(), "no-cache".into()),
         ],
-        body: asset.body.as_bytes().to_vec(),
+        body: if asset.path == "/" { INDEX.as_bytes().to_vec() } else { asset.body.as_bytes().to_vec() },
     })
 }
 
@@ -44,6 +64,16 @@ mod tests {
 
     fn asset(path: &str) -> &'static str {
         ASSETS.iter().find(|a| a.path == path).map(|a| a.body).unwrap_or_else(|| panic!("no asset {path}"))
+    }
+
+    #[test]
+    fn the_type_filter_lists_every_registered_type() {
+        assert!(asset("/").contains(TYPE_OPTIONS_MARKER), "index.html marks where the type options go");
+        let page = String::from_utf8(serve("/").unwrap().body).unwrap();
+        assert!(!page.contains(TYPE_OPTIONS_MARKER));
+        for spec in &REGISTRY {
+            assert!(page.contains(&format!("<option value=\"{}\">{}</option>", spec.key, spec.label)), "{}", spec.key);
+        }
     }
 
     #[test]

@@ -6,19 +6,20 @@ use super::*;
 use crate::api::Settings;
 use crate::auth::{Claims, Role, mint};
 use crate::clock;
-use crate::memory::{MemoryInputs, MemoryQueue, MemoryStore};
+use crate::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use crate::record::{JobRecord, NewJob};
 use crate::JobType;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
-type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue>;
+type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue, MemorySenders>;
 
 fn api() -> Api {
     JobsApi::new(
         MemoryStore::default(),
         MemoryInputs::default(),
         MemoryQueue::default(),
+        MemorySenders::default(),
         Settings { token_secret: SECRET.to_vec(), retention_days: 90 },
     )
 }
@@ -90,6 +91,16 @@ async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() 
         let sent = api.queue.sent.lock().unwrap().last().cloned().unwrap();
         assert_eq!(sent, (t, crate::ports::WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }));
     }
+}
+
+#[tokio::test]
+async fn a_bulk_job_from_a_sender_ses_has_not_verified_is_refused_before_anything_is_written() {
+    let api = api();
+    api.senders.unverified.lock().unwrap().insert("ops@example.com".into());
+    let (status, body) = post(&api, &member(), json!({"type": "bulk_message_sending", "params": example_params(JobType::BulkMessageSending)})).await;
+    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some("validation_failed"), Some("params.from")), "{body}");
+    assert!(api.inputs.objects.lock().unwrap().is_empty(), "no input stored");
+    assert!(api.queue.sent.lock().unwrap().is_empty(), "nothing enqueued");
 }
 
 /// (content type, body, status, error code, field)

@@ -1,52 +1,18 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::*;
+use crate::worker::scripted::Scripted;
 use crate::job::JobType;
 use crate::memory::{MemoryInputs, MemoryQueue, MemoryStore};
 use crate::record::NewJob;
 
-/// A processor whose items say how they end: "fail…" fails, "transient" makes the whole
-/// chunk transiently fail, anything else succeeds.
-struct Scripted;
-
-#[derive(Deserialize)]
-struct ScriptedParams {
-    items: Vec<String>,
-}
-
-impl Processor for Scripted {
-    const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
-    const CHUNK_SIZE: usize = 2;
-    type Params = ScriptedParams;
-    type Item = String;
-
-    async fn items(&self, _job: &JobRecord, params: &ScriptedParams) -> Result<Vec<String>, WorkError> {
-        Ok(params.items.clone())
-    }
-
-    fn label(item: &String) -> String {
-        item.clone()
-    }
-
-    async fn process(&self, _job: &JobRecord, _params: &ScriptedParams, items: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
-        if items.iter().any(|i| i == "transient") {
-            return Err(WorkError::Transient("throttled".into()));
-        }
-        Ok(items
-            .iter()
-            .map(|i| if i.starts_with("fail") { ItemOutcome::Failed(format!("{i} is broken")) } else { ItemOutcome::Succeeded })
-            .collect())
-    }
-}
-
 type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue>;
 
 fn worker() -> TestWorker {
-    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 3 })
+    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 3, chunk_size: 2 })
 }
 
 fn job(w: &TestWorker, items: &[&str]) -> String {

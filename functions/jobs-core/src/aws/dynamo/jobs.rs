@@ -1,36 +1,24 @@
+//! The API's side of the Jobs table ([`JobStore`]): create with an idempotency record,
+//! read, list through the indexes, hide, cancel, fail a job that could not be queued.
+
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 
+use super::{DynamoJobStore, Item, condition_failed_at, conditional, job_key, s, to_item, from_item};
 use crate::error::StoreError;
 use crate::job::JobStatus;
-use crate::job::ItemError;
-use crate::ports::{CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, JobStore, ProgressStore, Tally};
-use crate::record::{
-    IDEMPOTENCY_SK, IdempotencyRecord, JOB_SK, JobRecord, LIST_ATTRIBUTES, LIST_SORT_ATTRIBUTE, MAX_ERROR_SAMPLE,
-    chunk_sk, job_pk,
-};
-
-type Item = HashMap<String, AttributeValue>;
-
-pub struct DynamoJobStore {
-    client: Client,
-    table: String,
-}
+use crate::ports::{CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, JobStore};
+use crate::record::{IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_ATTRIBUTES, LIST_SORT_ATTRIBUTE};
 
 impl DynamoJobStore {
-    pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
-        DynamoJobStore { client, table: table.into() }
-    }
-
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(condition)
             .build()
-            .map_err(|e| StoreError::aws("build Put", e))?;
+            .map_err(|e| StoreError::encode("a Put", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }
@@ -38,22 +26,6 @@ impl DynamoJobStore {
 /// The record's creation time: its expiry less the fixed TTL.
 fn created_epoch(idem: &IdempotencyRecord) -> i64 {
     idem.expires_at - crate::record::IDEMPOTENCY_TTL_SECONDS
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn job_key(id: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(job_pk(id))), ("sk".to_string(), s(JOB_SK))])
-}
-
-fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn string_key(item: &Item) -> IndexKey {
@@ -89,35 +61,16 @@ impl JobStore for DynamoJobStore {
             .transact_items(idem_put)
             .send()
             .await;
-        match result {
+        match result.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(CreateOutcome::Created),
-            Err(err) => {
-                let service = err.into_service_error();
-                if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) = &service {
-                    let idem_failed = tc
-                        .cancellation_reasons()
-                        .get(1)
-                        .and_then(|r| r.code())
-                        .is_some_and(|code| code == "ConditionalCheckFailed");
-                    if idem_failed {
-                        return Ok(CreateOutcome::IdempotencyKeyTaken);
-                    }
-                }
-                Err(StoreError::aws("dynamodb:TransactWriteItems", service))
-            }
+            // The second item is the idempotency record: its key is taken.
+            Err(error) if condition_failed_at(&error, 1) => Ok(CreateOutcome::IdempotencyKeyTaken),
+            Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }
     }
 
     async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(id)))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        out.item.map(from_item).transpose()
+        self.job(id, false).await
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
@@ -130,12 +83,12 @@ impl JobStore for DynamoJobStore {
                 break;
             }
             if attempt > 0 {
-                tokio_sleep_ms(20 << attempt).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
             let keys = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
                 .build()
-                .map_err(|e| StoreError::aws("build BatchGetItem", e))?;
+                .map_err(|e| StoreError::encode("a BatchGetItem", e))?;
             let out = self
                 .client
                 .batch_get_item()
@@ -153,7 +106,11 @@ impl JobStore for DynamoJobStore {
                 .unwrap_or_default();
         }
         if !pending.is_empty() {
-            return Err(StoreError::Corrupt(format!("{} keys unprocessed after retries", pending.len())));
+            return Err(StoreError::Incomplete {
+                operation: "dynamodb:BatchGetItem",
+                count: pending.len(),
+                detail: "keys still unprocessed after 5 attempts".into(),
+            });
         }
         Ok(records)
     }
@@ -298,154 +255,6 @@ impl JobStore for DynamoJobStore {
     }
 }
 
-/// Ok(true) on success, Ok(false) when the condition failed, Err otherwise.
-fn conditional<E>(result: Result<(), aws_sdk_dynamodb::error::SdkError<E>>, operation: &'static str) -> Result<bool, StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(()) => Ok(true),
-        Err(err) => {
-            if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") {
-                Ok(false)
-            } else {
-                Err(StoreError::aws(operation, err))
-            }
-        }
-    }
-}
-
-impl ProgressStore for DynamoJobStore {
-    async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        out.item.map(from_item).transpose()
-    }
-
-    async fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)")
-            .condition_expression("#st IN (:queued, :running)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#total", "total")
-            .expression_attribute_names("#chunks", "chunks_total")
-            .expression_attribute_names("#started", "started_at")
-            .expression_attribute_values(":running", s(JobStatus::Running.key()))
-            .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
-            .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-            .expression_attribute_values(":chunks", AttributeValue::N(chunks_total.to_string()))
-            .expression_attribute_values(":at", s(at));
-        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
-    }
-
-    async fn chunk_committed(&self, id: &str, chunk: u64) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(job_pk(id)))
-            .key("sk", s(chunk_sk(chunk)))
-            .projection_expression("pk")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        Ok(out.item.is_some())
-    }
-
-    async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], expires_at: i64) -> Result<bool, StoreError> {
-        let n = |v: u64| AttributeValue::N(v.to_string());
-        let ledger = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(job_pk(id)))
-            .item("sk", s(chunk_sk(chunk)))
-            .item("succeeded", n(tally.succeeded))
-            .item("failed", n(tally.failed))
-            .item("cancelled", n(tally.cancelled))
-            .item("expires_at", AttributeValue::N(expires_at.to_string()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::aws("build Put", e))?;
-        // Every attribute goes through a name placeholder: several (`total`, ...) are
-        // DynamoDB reserved words.
-        let mut expression = "ADD #succeeded :s, #failed :f, #cancelled :c, #done :one".to_string();
-        let mut update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(job_key(id)))
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#succeeded", "succeeded")
-            .expression_attribute_names("#failed", "failed")
-            .expression_attribute_names("#cancelled", "cancelled")
-            .expression_attribute_names("#done", "chunks_done")
-            .expression_attribute_values(":s", n(tally.succeeded))
-            .expression_attribute_values(":f", n(tally.failed))
-            .expression_attribute_values(":c", n(tally.cancelled))
-            .expression_attribute_values(":one", n(1));
-        if !errors.is_empty() {
-            let sample: Vec<AttributeValue> = errors
-                .iter()
-                .take(MAX_ERROR_SAMPLE)
-                .map(|e| AttributeValue::M(HashMap::from([("item".to_string(), s(&e.item)), ("reason".to_string(), s(&e.reason))])))
-                .collect();
-            expression.push_str(" SET #errors = list_append(if_not_exists(#errors, :none), :errors)");
-            update = update
-                .expression_attribute_names("#errors", "errors")
-                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-                .expression_attribute_values(":errors", AttributeValue::L(sample));
-        }
-        let update = update.update_expression(expression).build().map_err(|e| StoreError::aws("build Update", e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(ledger).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service = err.into_service_error();
-                if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc) = &service {
-                    let reasons: Vec<Option<&str>> = tc.cancellation_reasons().iter().map(|r| r.code()).collect();
-                    if reasons.first() == Some(&Some("ConditionalCheckFailed")) {
-                        return Ok(false);
-                    }
-                }
-                Err(StoreError::aws("dynamodb:TransactWriteItems", service))
-            }
-        }
-    }
-
-    async fn complete(&self, id: &str, status: JobStatus, at: &str) -> Result<bool, StoreError> {
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :final, #completed = :at")
-            .condition_expression("#st = :running AND #done = #chunks")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#completed", "completed_at")
-            .expression_attribute_names("#done", "chunks_done")
-            .expression_attribute_names("#chunks", "chunks_total")
-            .expression_attribute_values(":final", s(status.key()))
-            .expression_attribute_values(":running", s(JobStatus::Running.key()))
-            .expression_attribute_values(":at", s(at));
-        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
-    }
-}
-
 /// Builds the filter over the attributes projected into the list indexes.
 fn filter_expression(
     query: &IndexQuery,
@@ -492,6 +301,5 @@ fn filter_expression(
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
-async fn tokio_sleep_ms(ms: u64) {
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! The exact requests of the API's writes: idempotent create, hide, cancel.
+
+use serde_json::json;
+
+use super::super::test_client::{TABLE, condition_failed, sent, store, store_answering, transaction_cancelled};
+use crate::job::{JobStatus, JobType};
+use crate::ports::{CreateOutcome, JobStore};
+use crate::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob};
+
+const ID: &str = "01JDEMO0000000000000000000";
+
+fn job() -> JobRecord {
+    JobRecord::new(NewJob {
+        id: ID.into(),
+        job_type: JobType::ProfileFieldUpdate,
+        tenant: "acme".into(),
+        user: "alice".into(),
+        created_at: "2026-11-30T10:00:00.000Z".into(),
+        month: "2026-11".into(),
+        total: 2,
+        summary: json!({}),
+        input_key: format!("inputs/acme/{ID}.json"),
+        expires_at: 1_800_000_000,
+    })
+}
+
+fn idempotency() -> IdempotencyRecord {
+    IdempotencyRecord {
+        pk: "IDEM#abc".into(),
+        sk: IDEMPOTENCY_SK.into(),
+        job_id: ID.into(),
+        request_hash: "hash".into(),
+        expires_at: 1_764_500_000 + IDEMPOTENCY_TTL_SECONDS,
+    }
+}
+
+#[tokio::test]
+async fn create_with_a_key_writes_the_job_and_claims_the_key_in_one_transaction() {
+    let (db, http) = store();
+    assert_eq!(db.create(&job(), Some(&idempotency())).await.unwrap(), CreateOutcome::Created);
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "TransactWriteItems");
+    let items = body["TransactItems"].as_array().expect("TransactItems");
+    assert_eq!(items.len(), 2);
+    let job_put = &items[0]["Put"];
+    assert_eq!(job_put["TableName"], TABLE);
+    assert_eq!(job_put["ConditionExpression"], "attribute_not_exists(pk)");
+    assert_eq!(job_put["Item"]["pk"], json!({"S": format!("JOB#{ID}")}));
+    let key_put = &items[1]["Put"];
+    // A record past its expiry that TTL has not swept yet counts as free.
+    assert_eq!(key_put["ConditionExpression"], "attribute_not_exists(pk) OR expires_at < :now");
+    assert_eq!(key_put["ExpressionAttributeValues"], json!({":now": {"N": "1764500000"}}));
+    assert_eq!(key_put["Item"]["pk"], json!({"S": "IDEM#abc"}));
+    assert_eq!(key_put["Item"]["job_id"], json!({"S": ID}));
+}
+
+#[tokio::test]
+async fn a_taken_key_is_reported_and_a_taken_job_id_is_an_error() {
+    let (db, _http) = store_answering(400, transaction_cancelled(&["None", "ConditionalCheckFailed"]));
+    assert_eq!(db.create(&job(), Some(&idempotency())).await.unwrap(), CreateOutcome::IdempotencyKeyTaken);
+    let (db, _http) = store_answering(400, transaction_cancelled(&["ConditionalCheckFailed", "None"]));
+    assert!(db.create(&job(), Some(&idempotency())).await.is_err());
+}
+
+#[tokio::test]
+async fn create_without_a_key_is_one_conditional_put() {
+    let (db, http) = store();
+    db.create(&job(), None).await.unwrap();
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "PutItem");
+    assert_eq!(body["ConditionExpression"], "attribute_not_exists(pk)");
+    assert_eq!(body["Item"]["status"], json!({"S": "queued"}));
+}
+
+#[tokio::test]
+async fn a_member_hides_only_a_job_of_its_tenant_and_hiding_drops_every_list_key() {
+    let (db, http) = store();
+    assert!(db.hide(ID, Some("acme"), "2026-11-30T10:00:00.000Z").await.unwrap());
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "UpdateItem");
+    assert_eq!(
+        body,
+        json!({
+            "TableName": TABLE,
+            "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}},
+            "UpdateExpression": "REMOVE list_sk, list_tenant, list_tenant_user, list_month SET #hidden = if_not_exists(#hidden, :at)",
+            "ConditionExpression": "attribute_exists(pk) AND #tenant = :tenant",
+            "ExpressionAttributeNames": {"#hidden": "hidden_at", "#tenant": "tenant"},
+            "ExpressionAttributeValues": {":at": {"S": "2026-11-30T10:00:00.000Z"}, ":tenant": {"S": "acme"}}
+        })
+    );
+    let (db, _http) = store_answering(400, condition_failed());
+    assert!(!db.hide(ID, Some("globex"), "2026-11-30T10:00:00.000Z").await.unwrap(), "another tenant's job is not found");
+}
+
+#[tokio::test]
+async fn an_admin_hides_any_existing_job() {
+    let (db, http) = store();
+    assert!(db.hide(ID, None, "2026-11-30T10:00:00.000Z").await.unwrap());
+    let (_, body) = sent(http);
+    assert_eq!(body["ConditionExpression"], "attribute_exists(pk)");
+    assert!(body["ExpressionAttributeNames"].get("#tenant").is_none());
+}
+
+#[tokio::test]
+async fn cancel_of_a_queued_job_ends_it_and_of_a_running_job_asks_once() {
+    let (db, http) = store();
+    assert!(db.cancel(ID, JobStatus::Queued, "2026-11-30T10:00:00.000Z").await.unwrap());
+    let (_, body) = sent(http);
+    assert_eq!(body["UpdateExpression"], "SET #st = :cancelled, #completed = :at, #cancel = :at");
+    assert_eq!(body["ConditionExpression"], "#st = :from");
+    assert_eq!(body["ExpressionAttributeValues"][":from"], json!({"S": "queued"}));
+
+    let (db, http) = store();
+    assert!(db.cancel(ID, JobStatus::Running, "2026-11-30T10:00:00.000Z").await.unwrap());
+    let (_, body) = sent(http);
+    assert_eq!(body["UpdateExpression"], "SET #cancel = if_not_exists(#cancel, :at)");
+    assert_eq!(body["ExpressionAttributeValues"][":from"], json!({"S": "running"}));
+}
+
+#[tokio::test]
+async fn an_expired_idempotency_record_counts_as_absent() {
+    let record = json!({"Item": {
+        "pk": {"S": "IDEM#abc"}, "sk": {"S": IDEMPOTENCY_SK}, "job_id": {"S": ID},
+        "request_hash": {"S": "hash"}, "expires_at": {"N": "1000"}
+    }});
+    let (db, http) = store_answering(200, record.clone());
+    assert!(db.get_idempotency("IDEM#abc", 1001).await.unwrap().is_none());
+    let (_, body) = sent(http);
+    assert_eq!(body["ConsistentRead"], json!(true), "a key is checked against the latest write");
+    let (db, _http) = store_answering(200, record);
+    assert_eq!(db.get_idempotency("IDEM#abc", 1000).await.unwrap().map(|r| r.job_id).as_deref(), Some(ID));
+}
+
+#[tokio::test]
+async fn the_api_reads_a_job_eventually_consistently() {
+    let (db, http) = store();
+    assert!(db.get(ID).await.unwrap().is_none());
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "GetItem");
+    assert_eq!(body, json!({"TableName": TABLE, "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}}, "ConsistentRead": false}));
+}

@@ -1,0 +1,86 @@
+//! The Jobs table in DynamoDB: [`JobStore`](crate::ports::JobStore) for the API (`jobs.rs`)
+//! and [`ProgressStore`](crate::ports::ProgressStore) for the workers (`progress.rs`).
+//! Their tests assert the exact requests each call sends: the conditions there are the
+//! exactly-once protocol (docs/design.md).
+
+mod jobs;
+mod progress;
+#[cfg(test)]
+mod test_client;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::error::StoreError;
+use crate::record::{JOB_SK, JobRecord, job_pk};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Both ports over one table (`TABLE_NAME`).
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
+        DynamoJobStore { client, table: table.into() }
+    }
+
+    /// A job by id; `consistent` for a strongly consistent read (the workers' view).
+    async fn job(&self, id: &str, consistent: bool) -> Result<Option<JobRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn job_key(id: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(job_pk(id))), ("sk".to_string(), s(JOB_SK))])
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::encode("a DynamoDB item", e))
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Ok(true) on success, Ok(false) when the condition failed, Err otherwise.
+fn conditional<E>(result: Result<(), SdkError<E>>, operation: &'static str) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(err) => Err(StoreError::aws(operation, err)),
+    }
+}
+
+/// For a `TransactWriteItems` that failed: true when it was cancelled because the condition
+/// of its `index`-th item failed (the transaction's whole effect is then "already done").
+fn condition_failed_at(error: &TransactWriteItemsError, index: usize) -> bool {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else { return false };
+    cancelled.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+}

@@ -1,0 +1,183 @@
+//! The job-type registry: the one place a job type is declared.
+//!
+//! A job type is its worker crate (`functions/<worker_crate>`), one [`JobTypeSpec`] here,
+//! and one block in `template.yaml` (its work queue, dead-letter queue, worker role, log
+//! group, worker function and DLQ alarm). Everything else follows from this table or is
+//! checked against it by a test: the API's dispatch of `POST /jobs` and its error text,
+//! listing search, the OpenAPI `type` enums (`openapi_lists_every_registered_type`), the
+//! page's type filter (served from this table), the template's blocks and the demo seed
+//! (infra tests), and the deployed IAM expectation (tests/security, via the OpenAPI enum).
+//! `docs/adding-a-job-type.md` walks through the steps.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::job::JobType;
+use crate::params::{self, ValidParams};
+
+/// What the service knows about one job type.
+#[derive(Debug)]
+pub struct JobTypeSpec {
+    pub job_type: JobType,
+    /// The wire name: the API's `type`, the Jobs table's `job_type`, and the suffix of the
+    /// type's work queue name (`<stack>-work-<key>`). Lower-case snake_case.
+    pub key: &'static str,
+    /// What the Jobs page shows.
+    pub label: &'static str,
+    /// Most items in one chunk: one SQS message, one progress write. Chosen so a chunk's
+    /// work fits well inside the worker timeout (60 s) at the downstream's pace.
+    pub chunk_size: usize,
+    /// Most items one job may name (`params` limits; the OpenAPI document states the same).
+    pub max_items: usize,
+    /// Decodes `params` as this type's params type and checks its limits; the error names
+    /// the offending field (`params.recipients[3]`).
+    pub validate: fn(Value) -> Result<ValidParams, ApiError>,
+    /// The crate under `functions/` whose binary is this type's worker.
+    pub worker_crate: &'static str,
+}
+
+/// Every job type, in [`JobType`] declaration order.
+pub static REGISTRY: [JobTypeSpec; 4] = [
+    JobTypeSpec {
+        job_type: JobType::BulkMessageSending,
+        key: "bulk_message_sending",
+        label: "Bulk Message Sending",
+        chunk_size: 50,
+        max_items: params::MAX_RECIPIENTS,
+        validate: params::validate_as::<params::BulkMessageParams>,
+        worker_crate: "worker-bulk-message",
+    },
+    JobTypeSpec {
+        job_type: JobType::SessionTermination,
+        key: "session_termination",
+        label: "Session Termination",
+        chunk_size: 100,
+        max_items: params::MAX_USER_IDS,
+        validate: params::validate_as::<params::SessionTerminationParams>,
+        worker_crate: "worker-session-termination",
+    },
+    JobTypeSpec {
+        job_type: JobType::AiTextEmbedding,
+        key: "ai_text_embedding",
+        label: "AI Text Embedding",
+        chunk_size: 16,
+        max_items: params::MAX_DOCUMENTS,
+        validate: params::validate_as::<params::EmbeddingParams>,
+        worker_crate: "worker-ai-embedding",
+    },
+    JobTypeSpec {
+        job_type: JobType::ProfileFieldUpdate,
+        key: "profile_field_update",
+        label: "Profile Field Update",
+        chunk_size: 100,
+        max_items: params::MAX_USER_IDS,
+        validate: params::validate_as::<params::ProfileFieldParams>,
+        worker_crate: "worker-profile-update",
+    },
+];
+
+/// The registered keys, comma-separated (for error messages).
+pub fn keys() -> String {
+    REGISTRY.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+}
+
+/// A key in the PascalCase of the template's logical ids: `bulk_message_sending` →
+/// `BulkMessageSending` (`BulkMessageSendingQueue`, `BulkMessageSendingWorker`, …).
+pub fn pascal_case(key: &str) -> String {
+    key.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_follow_the_enum_and_keys_are_unique_snake_case() {
+        assert_eq!(REGISTRY.len(), JobType::ALL.len());
+        for (spec, t) in REGISTRY.iter().zip(JobType::ALL) {
+            assert_eq!(spec.job_type, t, "REGISTRY is in JobType order");
+            assert!(spec.key.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", spec.key);
+            assert!(spec.chunk_size > 0 && spec.chunk_size <= spec.max_items);
+            assert_eq!(REGISTRY.iter().filter(|s| s.key == spec.key || s.label == spec.label).count(), 1);
+        }
+    }
+
+    #[test]
+    fn pascal_case_names_template_resources() {
+        assert_eq!(pascal_case("bulk_message_sending"), "BulkMessageSending");
+        assert_eq!(pascal_case("ai_text_embedding"), "AiTextEmbedding");
+    }
+
+    /// The served OpenAPI document lists every registered type, with its label and a params
+    /// schema, and no other.
+    #[test]
+    fn openapi_lists_every_registered_type() {
+        let doc: Value = serde_json::from_str(crate::api::http::OPENAPI_JSON).expect("openapi.json parses");
+        let schemas = &doc["components"]["schemas"];
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        };
+        let keys: Vec<&str> = REGISTRY.iter().map(|s| s.key).collect();
+        let labels: Vec<&str> = REGISTRY.iter().map(|s| s.label).collect();
+        assert_eq!(strings(&schemas["JobType"]["enum"]), keys, "components.schemas.JobType.enum");
+        assert_eq!(strings(&schemas["Job"]["properties"]["type_label"]["enum"]), labels, "Job.type_label.enum");
+        let variants = schemas["CreateJob"]["oneOf"].as_array().expect("CreateJob.oneOf");
+        assert_eq!(variants.len(), REGISTRY.len(), "one CreateJob variant per type");
+        for spec in &REGISTRY {
+            let variant = variants
+                .iter()
+                .find(|v| v["properties"]["type"]["const"] == spec.key)
+                .unwrap_or_else(|| panic!("CreateJob.oneOf has no variant for {}", spec.key));
+            let reference = variant["properties"]["params"]["$ref"].as_str().unwrap_or_default();
+            let name = reference.trim_start_matches("#/components/schemas/");
+            assert!(schemas[name].is_object(), "{}: params schema {reference} exists", spec.key);
+        }
+    }
+
+    /// The resource `logical_id` of template.yaml, as text (to its next top-level key).
+    fn resource<'t>(template: &'t str, logical_id: &str) -> Option<&'t str> {
+        let start = template.find(&format!("\n  {logical_id}:\n"))? + 1;
+        let rest = &template[start..];
+        let end = rest[1..].find("\n  ").and_then(|i| rest[i + 1..].find(|c: char| c != ' ' && c != '\n').map(|_| i + 1));
+        let mut block_end = rest.len();
+        let mut offset = 0;
+        for line in rest.split_inclusive('\n').skip(1) {
+            offset += line.len();
+            let top_level = line.starts_with("  ") && !line.starts_with("   ") && !line.trim_start().starts_with('#');
+            if top_level || (!line.starts_with(' ') && !line.trim().is_empty()) {
+                block_end = rest.split_inclusive('\n').next().map_or(0, str::len) + offset - line.len();
+                break;
+            }
+        }
+        let _ = end;
+        Some(&rest[..block_end])
+    }
+
+    /// Each registered type has its block in template.yaml: work queue (named for the API's
+    /// `WORK_QUEUE_URL_PREFIX`), dead-letter queue, worker (its crate, fed by its queue), role,
+    /// log group and DLQ alarm; and the template has no worker of an unregistered type.
+    #[test]
+    fn template_has_one_block_per_registered_type() {
+        let template = include_str!("../../../template.yaml");
+        for spec in &REGISTRY {
+            let p = pascal_case(spec.key);
+            let queue = resource(template, &format!("{p}Queue")).unwrap_or_else(|| panic!("template.yaml lacks {p}Queue"));
+            assert!(queue.contains(&format!("QueueName: !Sub \"${{AWS::StackName}}-work-{}\"", spec.key)), "{p}Queue's QueueName");
+            assert!(queue.contains(&format!("!GetAtt {p}DLQ.Arn")), "{p}Queue redrives to {p}DLQ");
+            let worker = resource(template, &format!("{p}Worker")).unwrap_or_else(|| panic!("template.yaml lacks {p}Worker"));
+            assert!(worker.contains(&format!("CodeUri: functions/{}\n", spec.worker_crate)), "{p}Worker's CodeUri");
+            assert!(worker.contains(&format!("Queue: !GetAtt {p}Queue.Arn")), "{p}Worker is fed by {p}Queue");
+            assert!(worker.contains(&format!("FunctionName: !Sub \"${{AWS::StackName}}-{}\"", spec.key.replace('_', "-"))), "{p}Worker's FunctionName");
+            for part in ["DLQ", "WorkerRole", "WorkerLogs", "DLQAlarm"] {
+                assert!(resource(template, &format!("{p}{part}")).is_some(), "template.yaml lacks {p}{part}");
+            }
+        }
+        let workers = template.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count();
+        assert_eq!(workers, REGISTRY.len(), "one SQS-fed worker per registered type");
+    }
+}

@@ -1,0 +1,48 @@
+//! The one stand-in processor for tests and benchmarks (feature `test-support`): its items
+//! say how they end, so a test scripts a job's outcome through its params.
+//!
+//! Params: `{"items": [...]}` (strings or any JSON). An item that is a string starting with
+//! `fail` is rejected (`"<item> is broken"`); a chunk holding `"transient"` fails as a whole
+//! with a throttling error; everything else succeeds.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ItemOutcome, Processor, WorkError};
+use crate::job::JobType;
+use crate::record::JobRecord;
+
+pub struct Scripted;
+
+#[derive(Debug, Deserialize)]
+pub struct ScriptedParams {
+    pub items: Vec<Value>,
+}
+
+impl Processor for Scripted {
+    /// Any registered type would do; the runtime only compares it with the job's.
+    const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
+    type Params = ScriptedParams;
+    type Item = Value;
+
+    async fn items(&self, _job: &JobRecord, params: &ScriptedParams) -> Result<Vec<Value>, WorkError> {
+        Ok(params.items.clone())
+    }
+
+    fn label(item: &Value) -> String {
+        item.as_str().map_or_else(|| item.to_string(), str::to_string)
+    }
+
+    async fn process(&self, _job: &JobRecord, _params: &ScriptedParams, items: &[Value]) -> Result<Vec<ItemOutcome>, WorkError> {
+        if items.iter().any(|i| i == "transient") {
+            return Err(WorkError::Transient("ThrottlingException: slow down".into()));
+        }
+        Ok(items
+            .iter()
+            .map(|item| match item.as_str() {
+                Some(text) if text.starts_with("fail") => ItemOutcome::Rejected(format!("{text} is broken")),
+                _ => ItemOutcome::Succeeded,
+            })
+            .collect())
+    }
+}

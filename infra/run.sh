@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the infra tool (build, deploy, outputs, token, seed, destroy).
+#
+# It first builds the whole workspace with the `local` cargo profile: one build of the
+# dependencies serves the infra tool, the functions it deploys to LocalStack and the tests,
+# because one `cargo build --workspace` resolves one feature set for all of them. Cargo's
+# progress shows while it builds; INFRA_QUIET=1 hides it (for commands whose output is parsed).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+quiet=()
+[ "${INFRA_QUIET:-0}" = 1 ] && quiet=(-q)
+"${CARGO:-cargo}" build "${quiet[@]}" --locked --workspace --profile local --manifest-path "$root/Cargo.toml"
+exec "${CARGO_TARGET_DIR:-$root/target}/local/infra" "$@"
