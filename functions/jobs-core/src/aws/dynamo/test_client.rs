@@ -8,6 +8,13 @@ use super::DynamoJobStore;
 use crate::aws::fake_http::{FakeHttp, Sent};
 
 pub const TABLE: &str = "jobs-table";
+/// The job the tests act on.
+pub const ID: &str = "01JDEMO0000000000000000000";
+
+/// `ID`'s key, as DynamoDB JSON.
+pub fn job_key() -> Value {
+    json!({"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}})
+}
 
 /// A store whose every request is answered with `status` and the JSON `body`.
 pub fn store_answering(status: u16, body: Value) -> (DynamoJobStore, FakeHttp) {

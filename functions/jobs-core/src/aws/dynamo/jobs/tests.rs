@@ -2,12 +2,11 @@
 
 use serde_json::json;
 
-use super::super::test_client::{TABLE, condition_failed, sent, store, store_answering, transaction_cancelled};
+use super::super::test_client::{ID, TABLE, job_key, condition_failed, sent, store, store_answering, transaction_cancelled};
 use crate::job::{JobStatus, JobType};
 use crate::ports::{CreateOutcome, JobStore};
 use crate::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob};
 
-const ID: &str = "01JDEMO0000000000000000000";
 
 fn job() -> JobRecord {
     JobRecord::new(NewJob {
@@ -82,7 +81,7 @@ async fn a_member_hides_only_a_job_of_its_tenant_and_hiding_drops_every_list_key
         body,
         json!({
             "TableName": TABLE,
-            "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}},
+            "Key": job_key(),
             "UpdateExpression": "REMOVE list_sk, list_tenant, list_tenant_user, list_month SET #hidden = if_not_exists(#hidden, :at)",
             "ConditionExpression": "attribute_exists(pk) AND #tenant = :tenant",
             "ExpressionAttributeNames": {"#hidden": "hidden_at", "#tenant": "tenant"},
@@ -138,5 +137,5 @@ async fn the_api_reads_a_job_eventually_consistently() {
     assert!(db.get(ID).await.unwrap().is_none());
     let (operation, body) = sent(http);
     assert_eq!(operation, "GetItem");
-    assert_eq!(body, json!({"TableName": TABLE, "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}}, "ConsistentRead": false}));
+    assert_eq!(body, json!({"TableName": TABLE, "Key": job_key(), "ConsistentRead": false}));
 }

@@ -2,11 +2,10 @@
 
 use serde_json::json;
 
-use super::super::test_client::{TABLE, condition_failed, sent, store, store_answering, transaction_cancelled};
+use super::super::test_client::{ID, TABLE, job_key, condition_failed, sent, store, store_answering, transaction_cancelled};
 use crate::job::{ItemError, JobStatus};
 use crate::ports::{ProgressStore, Tally};
 
-const ID: &str = "01JDEMO0000000000000000000";
 
 #[tokio::test]
 async fn commit_chunk_writes_the_ledger_item_and_the_counters_in_one_transaction() {
@@ -32,7 +31,7 @@ async fn commit_chunk_writes_the_ledger_item_and_the_counters_in_one_transaction
             }},
             {"Update": {
                 "TableName": TABLE,
-                "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}},
+                "Key": job_key(),
                 "UpdateExpression": "ADD #succeeded :s, #failed :f, #cancelled :c, #done :one SET #errors = list_append(if_not_exists(#errors, :none), :errors)",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {
@@ -71,7 +70,7 @@ async fn complete_needs_a_running_job_whose_every_chunk_is_committed() {
         body,
         json!({
             "TableName": TABLE,
-            "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}},
+            "Key": job_key(),
             "UpdateExpression": "SET #st = :final, #completed = :at",
             "ConditionExpression": "#st = :running AND #done = #chunks",
             "ExpressionAttributeNames": {"#st": "status", "#completed": "completed_at", "#done": "chunks_done", "#chunks": "chunks_total"},
