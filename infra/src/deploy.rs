@@ -52,6 +52,11 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
     ];
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
     let existing = current_status(target, options.stack).await?;
+    if let Some(status) = existing.as_ref().filter(|s| is_in_progress(s)) {
+        // AWS would refuse the update; LocalStack accepts it, and two updates at once leave
+        // the stack broken.
+        bail!("stack {} is {} (another deploy is running): wait for it, then deploy again", options.stack, status.as_str());
+    }
     if existing == Some(StackStatus::RollbackComplete) {
         eprintln!("stack {} is ROLLBACK_COMPLETE from a failed create; deleting it first", options.stack);
         destroy(target, options.stack).await?;
@@ -109,6 +114,11 @@ async fn upload_code(target: &Target, bucket: &str, built: &[Built]) -> Result<(
         eprintln!("uploaded s3://{bucket}/{key}");
     }
     Ok(())
+}
+
+/// A status in which CloudFormation is still working on the stack (`*_IN_PROGRESS`).
+fn is_in_progress(status: &StackStatus) -> bool {
+    status.as_str().ends_with("_IN_PROGRESS")
 }
 
 async fn current_status(target: &Target, stack: &str) -> Result<Option<StackStatus>> {
@@ -217,6 +227,15 @@ async fn empty_bucket(target: &Target, bucket: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stack_still_being_changed_is_not_deployed_over() {
+        assert!(is_in_progress(&StackStatus::UpdateInProgress));
+        assert!(is_in_progress(&StackStatus::UpdateCompleteCleanupInProgress));
+        assert!(is_in_progress(&StackStatus::CreateInProgress));
+        assert!(!is_in_progress(&StackStatus::UpdateComplete));
+        assert!(!is_in_progress(&StackStatus::RollbackComplete));
+    }
     use crate::package::FunctionCode;
 
     #[test]
