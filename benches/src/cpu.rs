@@ -120,7 +120,8 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         JobType::ProfileFieldUpdate => Box::new(|i| serde_json::json!(format!("user{i}"))),
     };
     let size = job_type.spec().chunk_size;
-    let settings = WorkerSettings { max_receive_count: 5, chunk_size: size };
+    // Every chunk is delivered by hand: no chunk releases another (the pipeline bench runs releases).
+    let settings = WorkerSettings { max_receive_count: 5, chunk_size: size, release_window: u64::MAX };
     let worker = Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings);
     let total = size as u64 * runs;
     let mut job = JobRecord::new(NewJob {

@@ -149,7 +149,9 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
         DynamoJobStore::new(counter.client(&env.config), env.table()),
         S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
         SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), url_prefix),
-        WorkerSettings { max_receive_count: 5, chunk_size: JobType::BulkMessageSending.spec().chunk_size },
+        // A window that keeps every poller's batch of 10 full, as MaximumConcurrency x
+        // BatchSize does on AWS.
+        WorkerSettings { max_receive_count: 5, chunk_size: JobType::BulkMessageSending.spec().chunk_size, release_window: POLLERS as u64 * 10 },
     ));
     counter.take();
     let started = Instant::now();

@@ -11,6 +11,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use crate::package::Built;
 use crate::target::Target;
 
+/// The template's `ReleaseWindow` in LocalStack: its SQS event source mapping polls one
+/// batch (`BatchSize` 10) at a time per queue, so a window of one batch keeps a lone job's
+/// batches full and lets a later job in after at most one batch.
+pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
+
 pub struct DeployOptions<'a> {
     pub stack: &'a str,
     pub artifacts_bucket: &'a str,
@@ -46,10 +51,13 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
     upload_code(target, options.artifacts_bucket, built).await?;
     let body = packaged_template(template, options.artifacts_bucket, built);
     let cfn = target.cloudformation();
-    let parameters = vec![
+    let mut parameters = vec![
         Parameter::builder().parameter_key("Architecture").parameter_value(options.architecture).build(),
         Parameter::builder().parameter_key("TokenSecret").parameter_value(options.token_secret).build(),
     ];
+    if target.endpoint.is_some() {
+        parameters.push(Parameter::builder().parameter_key("ReleaseWindow").parameter_value(LOCALSTACK_RELEASE_WINDOW.to_string()).build());
+    }
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
     let existing = current_status(target, options.stack).await?;
     if let Some(status) = existing.as_ref().filter(|s| is_in_progress(s)) {

@@ -49,7 +49,9 @@ type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue>;
 fn worker(stack: &Stack) -> TestWorker {
     let store = Counting { inner: DynamoJobStore::new(stack.dynamo.clone(), stack.table()), completions: AtomicUsize::new(0) };
     let inputs = S3InputStore::new(LazyClient::new(&stack.config, s3_client), stack.outputs["InputBucketName"].clone());
-    Worker::new(Scripted, store, inputs, MemoryQueue::default(), WorkerSettings { max_receive_count: 5, chunk_size: 3 })
+    // Every chunk released by the plan: these tests deliver the chunks themselves.
+    let settings = WorkerSettings { max_receive_count: 5, chunk_size: 3, release_window: u64::MAX };
+    Worker::new(Scripted, store, inputs, MemoryQueue::default(), settings)
 }
 
 /// A job written straight to the table (no plan message reaches the deployed workers).

@@ -185,6 +185,39 @@ async fn a_five_thousand_item_job_fans_out_and_completes_exactly() {
     assert_eq!((item["chunks_total"].as_u64(), item["chunks_done"].as_u64()), (Some(313), Some(313)), "16 documents per chunk");
 }
 
+/// Fairness: a big job has at most `ReleaseWindow` chunks on its queue, so a small job of
+/// another tenant, created while it runs, waits behind that window, not behind the whole job.
+#[tokio::test]
+async fn a_small_job_is_not_held_up_by_a_big_job_of_another_tenant() {
+    let stack = Stack::load().await;
+    let big_token = stack.token(&fresh_tenant("big"), "alice", false);
+    let small_token = stack.token(&fresh_tenant("small"), "bob", false);
+    let documents: Vec<Value> = (0..4000).map(|i| json!({"id": format!("d{i}"), "text": format!("item {i}")})).collect();
+    let big = stack.create(&big_token, &json!({"type": "ai_text_embedding", "params": {"documents": documents}})).await;
+    let big_path = format!("/jobs/{}", big["id"].as_str().unwrap());
+    loop {
+        let now = stack.send("GET", &big_path, Some(&big_token), None).await.body;
+        if now["progress"]["succeeded"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(matches!(now["status"].as_str(), Some("queued" | "running")), "{now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let small = stack.create(&small_token, &e2e::embedding_job("hello world")).await;
+    let small = stack.wait_until_done(&small_token, small["id"].as_str().unwrap(), DONE_WITHIN).await;
+    assert_eq!(small["status"], "completed", "{small}");
+    let big_now = stack.send("GET", &big_path, Some(&big_token), None).await.body;
+    assert_eq!(big_now["status"], "running", "the small job finished while the big one still ran: {big_now}");
+    assert!(big_now["progress"]["percent"].as_u64().unwrap_or(100) < 100, "{big_now}");
+    // Done with the big job: cancelling settles its released and unreleased chunks.
+    assert_eq!(stack.send("POST", &format!("{big_path}/cancel"), Some(&big_token), None).await.status, 202);
+    let big_done = stack.wait_until_done(&big_token, big["id"].as_str().unwrap(), DONE_WITHIN).await;
+    let (total, succeeded, failed) = progress(&big_done);
+    assert_eq!((big_done["status"].as_str(), total, failed), (Some("cancelled"), 4000, 0), "{big_done}");
+    let item = stack.job_item(big["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(succeeded + item["cancelled"].as_u64().unwrap_or(0), 4000, "every item settled once: {item}");
+}
+
 #[tokio::test]
 async fn cancelling_mid_run_stops_further_effects() {
     let stack = Stack::load().await;

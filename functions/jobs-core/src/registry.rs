@@ -139,23 +139,21 @@ mod tests {
         }
     }
 
-    /// The resource `logical_id` of template.yaml, as text (to its next top-level key).
+    /// The resource `logical_id` of template.yaml, as text: its line and the lines under it,
+    /// up to the next key at its indentation (2 spaces) or less.
     fn resource<'t>(template: &'t str, logical_id: &str) -> Option<&'t str> {
         let start = template.find(&format!("\n  {logical_id}:\n"))? + 1;
         let rest = &template[start..];
-        let end = rest[1..].find("\n  ").and_then(|i| rest[i + 1..].find(|c: char| c != ' ' && c != '\n').map(|_| i + 1));
-        let mut block_end = rest.len();
-        let mut offset = 0;
-        for line in rest.split_inclusive('\n').skip(1) {
-            offset += line.len();
-            let top_level = line.starts_with("  ") && !line.starts_with("   ") && !line.trim_start().starts_with('#');
-            if top_level || (!line.starts_with(' ') && !line.trim().is_empty()) {
-                block_end = rest.split_inclusive('\n').next().map_or(0, str::len) + offset - line.len();
+        let mut end = 0;
+        for (n, line) in rest.split_inclusive('\n').enumerate() {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            let key = !line.trim().is_empty() && !line.trim_start().starts_with('#');
+            if n > 0 && key && indent <= 2 {
                 break;
             }
+            end += line.len();
         }
-        let _ = end;
-        Some(&rest[..block_end])
+        Some(&rest[..end])
     }
 
     /// Each registered type has its block in template.yaml: work queue (named for the API's
@@ -177,6 +175,8 @@ mod tests {
                 assert!(resource(template, &format!("{p}{part}")).is_some(), "template.yaml lacks {p}{part}");
             }
         }
+        let first = resource(template, "BulkMessageSendingQueue").unwrap_or_default();
+        assert!(first.starts_with("  BulkMessageSendingQueue:\n") && !first.contains("\n  SessionTermination"), "one resource only: {first}");
         let workers = template.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count();
         assert_eq!(workers, REGISTRY.len(), "one SQS-fed worker per registered type");
     }

@@ -5,6 +5,14 @@
 //! one transaction with a ledger item that may not exist yet; a duplicate finds the ledger
 //! and is acknowledged. Completion is a conditional write (`chunks_done = chunks_total` and
 //! still running), so exactly one worker finishes a job.
+//!
+//! Fairness: a job never has more than `release_window` (W) chunk messages released and not
+//! yet committed. The plan releases chunks `0..W`; chunk `n`, once committed, releases chunk
+//! `n + W`. Each chunk has exactly one releaser, so there is no frontier to store and no
+//! extra write. The release happens before the chunk's message is acknowledged, on the
+//! first delivery and on any duplicate: a crash after the commit leaves the message on the
+//! queue, and its redelivery releases `n + W` again (the ledger absorbs the duplicate). Jobs
+//! of one type interleave: a later job waits behind at most W chunks of an earlier one.
 
 use std::sync::{Arc, Mutex};
 
@@ -26,12 +34,19 @@ pub struct WorkerSettings {
     pub max_receive_count: u32,
     /// Most items in one chunk (the type's registry `chunk_size`).
     pub chunk_size: usize,
+    /// Most chunk messages of one job released and not yet committed (`RELEASE_WINDOW`).
+    pub release_window: u64,
 }
 
 impl WorkerSettings {
-    /// `MAX_RECEIVE_COUNT` from the environment; the chunk size from `job_type`'s registry entry.
+    /// `MAX_RECEIVE_COUNT` and `RELEASE_WINDOW` from the environment; the chunk size from
+    /// `job_type`'s registry entry.
     pub fn from_env(job_type: JobType) -> Result<WorkerSettings, SettingError> {
-        Ok(WorkerSettings { max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?, chunk_size: job_type.spec().chunk_size })
+        let release_window: u64 = env::parsed("RELEASE_WINDOW")?;
+        if release_window == 0 {
+            return Err(SettingError::Invalid { name: "RELEASE_WINDOW".into(), reason: "must be at least 1".into() });
+        }
+        Ok(WorkerSettings { max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?, chunk_size: job_type.spec().chunk_size, release_window })
     }
 }
 
@@ -52,11 +67,13 @@ pub struct Worker<P: Processor, S, I, Q> {
     settings: WorkerSettings,
     /// The params of the last job seen: a warm worker usually gets many chunks of one job.
     params_cache: Mutex<Option<(String, Arc<P::Params>)>>,
+    /// The chunks of the last job that released one (job id, items of each chunk).
+    chunks_cache: Mutex<Option<(String, Arc<Vec<Vec<Value>>>)>>,
 }
 
 impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I, Q> {
     pub fn new(processor: P, store: S, inputs: I, queue: Q, settings: WorkerSettings) -> Self {
-        Worker { processor, store, inputs, queue, settings, params_cache: Mutex::new(None) }
+        Worker { processor, store, inputs, queue, settings, params_cache: Mutex::new(None), chunks_cache: Mutex::new(None) }
     }
 
     pub fn store(&self) -> &S {
@@ -182,23 +199,59 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
             }
             Err(err) => return Err(err),
         };
-        let items = self.items(&job, &params).await?;
-        let chunks = chunk_items(&items, self.settings.chunk_size, MAX_CHUNK_BYTES).map_err(|e| WorkError::Rejected(e.to_string()))?;
-        let total = items.len() as u64;
-        drop(items);
+        let chunks = self.chunks(&job, &params).await?;
+        let total = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
         if !self.store.begin(job_id, total, chunks.len() as u64, &clock::format(clock::now())).await? {
             tracing::info!("job no longer queued or running; plan acknowledged");
             return Ok(Disposition::Ack);
         }
+        let window = usize::try_from(self.settings.release_window).unwrap_or(usize::MAX);
         let messages: Vec<WorkMessage> = chunks
-            .into_iter()
+            .iter()
+            .take(window)
             .enumerate()
-            .map(|(n, items)| WorkMessage::Chunk { job_id: job_id.into(), tenant: tenant.into(), chunk: n as u64, items })
+            .map(|(n, items)| WorkMessage::Chunk { job_id: job_id.into(), tenant: tenant.into(), chunk: n as u64, items: items.clone() })
             .collect();
         self.queue.send_all(P::JOB_TYPE, &messages).await?;
-        tracing::info!(total, chunks = messages.len(), "job planned");
+        tracing::info!(total, chunks = chunks.len(), released = messages.len(), "job planned");
         self.finish_if_done(job_id).await?;
         Ok(Disposition::Ack)
+    }
+
+    /// The job's items in chunks, as the plan cuts them: the same list every time (for live
+    /// sources, the list the first plan stored), so chunk `n` is the same items whoever
+    /// computes it. Kept for the last job seen.
+    async fn chunks(&self, job: &JobRecord, params: &P::Params) -> Result<Arc<Vec<Vec<Value>>>, WorkError> {
+        if let Ok(cache) = self.chunks_cache.lock()
+            && let Some((_, chunks)) = cache.as_ref().filter(|(id, _)| *id == job.id)
+        {
+            return Ok(chunks.clone());
+        }
+        let items = self.items(job, params).await?;
+        let chunks = Arc::new(chunk_items(&items, self.settings.chunk_size, MAX_CHUNK_BYTES).map_err(|e| WorkError::Rejected(e.to_string()))?);
+        if let Ok(mut cache) = self.chunks_cache.lock() {
+            *cache = Some((job.id.clone(), chunks.clone()));
+        }
+        Ok(chunks)
+    }
+
+    /// Releases the chunk that chunk `committed` is the releaser of (`committed + W`), if
+    /// the job has one.
+    async fn release_after(&self, job: &JobRecord, committed: u64) -> Result<(), WorkError> {
+        let next = committed.saturating_add(self.settings.release_window);
+        if job.chunks_total.is_none_or(|total| next >= total) {
+            return Ok(());
+        }
+        let params = self.params(job).await?;
+        let chunks = self.chunks(job, &params).await?;
+        let Some(items) = usize::try_from(next).ok().and_then(|n| chunks.get(n)) else {
+            tracing::warn!(next, "the job's items no longer cut into its planned chunks");
+            return Ok(());
+        };
+        let message = WorkMessage::Chunk { job_id: job.id.clone(), tenant: job.tenant.clone(), chunk: next, items: items.clone() };
+        self.queue.send(P::JOB_TYPE, &message).await?;
+        tracing::debug!(next, "chunk released");
+        Ok(())
     }
 
     /// The job's items; for live sources, the list the first plan stored.
@@ -229,6 +282,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
         }
         if self.store.chunk_committed(job_id, chunk).await? {
             tracing::info!("chunk already committed (duplicate delivery)");
+            self.release_after(&job, chunk).await?;
             self.finish_if_done(job_id).await?;
             return Ok(Disposition::Ack);
         }
@@ -266,6 +320,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
         } else {
             tracing::info!("chunk committed by a concurrent delivery");
         }
+        self.release_after(&job, chunk).await?;
         self.finish_if_done(job_id).await?;
         Ok(Disposition::Ack)
     }

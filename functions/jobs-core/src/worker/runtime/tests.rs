@@ -12,7 +12,26 @@ use crate::record::NewJob;
 type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue>;
 
 fn worker() -> TestWorker {
-    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), WorkerSettings { max_receive_count: 3, chunk_size: 2 })
+    worker_with_window(2)
+}
+
+fn worker_with_window(release_window: u64) -> TestWorker {
+    let settings = WorkerSettings { max_receive_count: 3, chunk_size: 2, release_window };
+    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings)
+}
+
+/// The chunk numbers of the queued messages of job `id`.
+fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
+    w.queue
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, m)| match m {
+            WorkMessage::Chunk { job_id, chunk, .. } if job_id == id => Some(*chunk),
+            _ => None,
+        })
+        .collect()
 }
 
 fn job(w: &TestWorker, items: &[&str]) -> String {
@@ -63,6 +82,57 @@ async fn run_queue(w: &TestWorker, times: usize) {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_job_never_has_more_than_its_window_of_chunks_released() {
+    let w = worker_with_window(2);
+    let items: Vec<String> = (0..9).map(|i| format!("item-{i}")).collect();
+    let id = job(&w, &items.iter().map(String::as_str).collect::<Vec<_>>());
+    deliver(&w, &plan(&id), 1).await;
+    assert_eq!(queued_chunks(&w, &id), vec![0, 1], "the plan releases the first window");
+    let mut released = 2;
+    loop {
+        let pending = w.queue.drain();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(pending.len() <= 2, "at most the window in flight: {pending:?}");
+        for m in pending {
+            assert_eq!(deliver(&w, &m, 1).await, Disposition::Ack);
+        }
+        released += queued_chunks(&w, &id).len();
+    }
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((done.status, done.succeeded, done.chunks_done, released), (JobStatus::Completed, 9, 5, 5));
+}
+
+#[tokio::test]
+async fn a_release_lost_after_the_commit_is_sent_again_by_the_redelivery() {
+    let w = worker_with_window(1);
+    let id = job(&w, &["a", "b", "c"]);
+    deliver(&w, &plan(&id), 1).await;
+    let first = w.queue.drain();
+    assert_eq!(deliver(&w, &first[0], 1).await, Disposition::Ack);
+    // The process died after the commit and the release: the release is lost with it, and
+    // the chunk's message, never acknowledged, comes back.
+    assert_eq!(w.queue.drain().len(), 1);
+    assert_eq!(deliver(&w, &first[0], 2).await, Disposition::Ack);
+    assert_eq!(queued_chunks(&w, &id), vec![1], "the duplicate releases the next chunk again");
+    run_queue(&w, 1).await;
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((done.status, done.succeeded, done.chunks_done), (JobStatus::Completed, 3, 2));
+}
+
+#[tokio::test]
+async fn a_later_job_waits_behind_a_window_not_behind_a_whole_job() {
+    let w = worker_with_window(1);
+    let big: Vec<String> = (0..40).map(|i| format!("big-{i}")).collect();
+    let big = job(&w, &big.iter().map(String::as_str).collect::<Vec<_>>());
+    let small = job(&w, &["small"]);
+    deliver(&w, &plan(&big), 1).await;
+    deliver(&w, &plan(&small), 1).await;
+    assert_eq!((queued_chunks(&w, &big), queued_chunks(&w, &small)), (vec![0], vec![0]), "one chunk of each job queued, in order");
 }
 
 #[tokio::test]
@@ -156,14 +226,14 @@ async fn messages_for_other_tenants_unknown_jobs_or_chunks_change_nothing() {
 
 #[tokio::test]
 async fn cancelling_a_running_job_cancels_the_chunks_not_yet_processed() {
-    let w = worker();
+    let w = worker_with_window(1);
     let id = job(&w, &["a", "b", "c", "d", "e", "f"]);
     deliver(&w, &plan(&id), 1).await;
-    let chunks = w.queue.drain();
-    deliver(&w, &chunks[0], 1).await;
+    let first = w.queue.drain();
+    deliver(&w, &first[0], 1).await;
     assert!(crate::ports::JobStore::cancel(&w.store, &id, JobStatus::Running, "2026-11-28T10:00:01.000Z").await.unwrap());
-    deliver(&w, &chunks[1], 1).await;
-    deliver(&w, &chunks[2], 1).await;
+    // Chunk 2 was not released yet when the cancel came: it is released and settled too.
+    run_queue(&w, 1).await;
     let done = w.store.job(&id).unwrap();
     assert_eq!((done.status, done.succeeded, done.cancelled), (JobStatus::Cancelled, 2, 4));
 }
