@@ -171,7 +171,8 @@ mod template_tests {
         let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
         assert!(mapping(&template, "QueueVisibilitySeconds") >= 6 * mapping(&template, "TimeoutSeconds"));
         assert!(mapping(&template, "MaxReceiveCount") > 1);
-        assert_eq!(template.matches("VisibilityTimeout: !FindInMap [Worker, Settings, QueueVisibilitySeconds]").count(), 4);
-        assert_eq!(template.matches("MessageRetentionPeriod: 1209600").count(), 4, "DLQs keep 14 days");
+        let types = jobs_core::registry::REGISTRY.len();
+        assert_eq!(template.matches("VisibilityTimeout: !FindInMap [Worker, Settings, QueueVisibilitySeconds]").count(), types, "one work queue per registered type");
+        assert_eq!(template.matches("MessageRetentionPeriod: 1209600").count(), types, "one DLQ per registered type, kept 14 days");
     }
 }

@@ -41,8 +41,12 @@ pub fn profile(tenant: &str, user: &str, name: &str) -> HashMap<String, Attribut
 }
 
 /// Senders, sessions and profiles for the demo jobs.
+/// The demo's sender domain: after `make up`, any address at it may send (SES, LocalStack).
+pub const DEMO_SENDER_DOMAIN: &str = "example.com";
+
 pub async fn seed_data(config: &aws_config::SdkConfig, outputs: &std::collections::BTreeMap<String, String>) -> Result<()> {
     let ses = aws_sdk_ses::Client::new(config);
+    ses.verify_domain_identity().domain(DEMO_SENDER_DOMAIN).send().await.with_context(|| format!("verifying {DEMO_SENDER_DOMAIN}"))?;
     for (_, _, job) in demo_jobs() {
         if let Some(from) = job["params"]["from"].as_str() {
             verify_sender(&ses, from).await?;

@@ -199,3 +199,15 @@ async fn openapi_document_is_served_without_a_token() {
     assert_eq!(doc.body["openapi"], "3.1.0");
     assert!(doc.body["paths"]["/jobs/{id}"]["delete"].is_object());
 }
+
+#[tokio::test]
+async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
+    let stack = Stack::load().await;
+    let token = stack.token(&fresh_tenant("location"), "alice", false);
+    let created = stack.send("POST", "/jobs", Some(&token), Some(&embedding_job("hello"))).await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    let location = created.headers.get("location").and_then(|v| v.to_str().ok()).expect("a Location header");
+    let url = reqwest::Url::parse(&format!("{}/jobs", stack.api)).and_then(|base| base.join(location)).expect("a URL");
+    let got = stack.reply(stack.http.get(url).bearer_auth(&token)).await;
+    assert_eq!((got.status, &got.body["id"]), (200, &created.body["id"]), "{}", got.body);
+}

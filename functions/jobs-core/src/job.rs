@@ -24,8 +24,14 @@ impl JobType {
     ];
 
     /// This type's entry in the registry: key, label, chunk size, limits, validation.
+    /// A new variant fails to compile here until it has its entry.
     pub fn spec(self) -> &'static JobTypeSpec {
-        &REGISTRY[self as usize]
+        match self {
+            JobType::BulkMessageSending => &REGISTRY[0],
+            JobType::SessionTermination => &REGISTRY[1],
+            JobType::AiTextEmbedding => &REGISTRY[2],
+            JobType::ProfileFieldUpdate => &REGISTRY[3],
+        }
     }
 
     pub fn key(self) -> &'static str {

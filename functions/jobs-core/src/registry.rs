@@ -101,6 +101,7 @@ mod tests {
         assert_eq!(REGISTRY.len(), JobType::ALL.len());
         for (spec, t) in REGISTRY.iter().zip(JobType::ALL) {
             assert_eq!(spec.job_type, t, "REGISTRY is in JobType order");
+            assert_eq!(t.spec().job_type, t, "JobType::spec points at its own entry");
             assert!(spec.key.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", spec.key);
             assert!(spec.chunk_size > 0 && spec.chunk_size <= spec.max_items);
             assert_eq!(REGISTRY.iter().filter(|s| s.key == spec.key || s.label == spec.label).count(), 1);

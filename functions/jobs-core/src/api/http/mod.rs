@@ -154,7 +154,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 let body = json_body::<CreateRequest>(request)?;
                 let created = self.create_job(&caller, body, request.header("idempotency-key")).await?;
                 span.record("job_id", created.job.id.as_str());
-                let response = HttpResponse::json(202, &created.job).with_header("location", format!("/jobs/{}", created.job.id));
+                let response = HttpResponse::json(202, &created.job).with_header("location", job_location(&created.job.id));
                 Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
             }
             (Route::Jobs, "GET") => {
@@ -208,3 +208,9 @@ fn json_body<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T,
 
 #[cfg(test)]
 mod tests;
+
+/// The new job's URL, relative to the request's (`POST <stage>/jobs` → `<stage>/jobs/<id>`,
+/// RFC 3986 §5.2): the API does not know the stage path a client sees.
+fn job_location(id: &str) -> String {
+    format!("jobs/{id}")
+}
