@@ -152,12 +152,9 @@ fn with_lambda_env<'c>(command: &'c mut Command, package: &str, runtime_api: &st
             ("INPUT_BUCKET", "inputs"),
             ("TOKEN_SECRET", "bench-secret-bench-secret-bench-secret"),
             ("RETENTION_DAYS", "90"),
-            ("QUEUE_URL", "http://127.0.0.1:9/000000000000/q"),
+            ("WORK_QUEUE_URL_PREFIX", "http://127.0.0.1:9/000000000000/jobs-work-"),
             ("MAX_RECEIVE_COUNT", "5"),
-            ("BULK_MESSAGE_SENDING_QUEUE_URL", "http://127.0.0.1:9/000000000000/a"),
-            ("SESSION_TERMINATION_QUEUE_URL", "http://127.0.0.1:9/000000000000/b"),
-            ("AI_TEXT_EMBEDDING_QUEUE_URL", "http://127.0.0.1:9/000000000000/c"),
-            ("PROFILE_FIELD_UPDATE_QUEUE_URL", "http://127.0.0.1:9/000000000000/d"),
+            ("RELEASE_WINDOW", "10"),
             ("SESSIONS_TABLE", "sessions"),
             ("EMBEDDINGS_TABLE", "embeddings"),
             ("PROFILES_TABLE", "profiles"),
@@ -194,8 +191,38 @@ pub(crate) fn callgrind_to_first_next(binary: &Path, package: &str, extra_env: &
     Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Starts `package` once, untimed, and fails with a clear message if it exits before asking
+/// for its first event (a missing setting, say), instead of waiting for it forever.
+fn starts_and_asks_for_an_event(package: &str, extra_env: &[(&str, &str)]) -> Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let mut child = spawn(package, &listener.local_addr()?.to_string(), extra_env)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let outcome = loop {
+        match listener.accept() {
+            Ok(_) => break Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = child.try_wait()? {
+                    break Err(anyhow::anyhow!("{package} exited ({status}) before asking for an event: check the settings in with_lambda_env"));
+                }
+                if Instant::now() > deadline {
+                    break Err(anyhow::anyhow!("{package} asked for no event within 10 s"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => break Err(e.into()),
+        }
+    };
+    child.kill().ok();
+    child.wait().ok();
+    outcome
+}
+
 /// The median init time of each case (binary, extra environment), measured in rounds.
 fn median_inits(cases: &[(&str, Vec<(&str, &str)>)]) -> Result<Vec<f64>> {
+    for (package, extra_env) in cases {
+        starts_and_asks_for_an_event(package, extra_env)?;
+    }
     let mut samples = vec![Vec::with_capacity(STARTS); cases.len()];
     for _ in 0..STARTS {
         for ((package, extra_env), samples) in cases.iter().zip(&mut samples) {

@@ -116,6 +116,19 @@ impl Stack {
         }
     }
 
+    /// Polls a job until its first item succeeded: it is running. Fails the test if it ends first.
+    pub async fn wait_until_started(&self, token: &str, id: &str) {
+        let path = format!("/jobs/{id}");
+        loop {
+            let now = self.send("GET", &path, Some(token), None).await.body;
+            if now["progress"]["succeeded"].as_u64().unwrap_or(0) > 0 {
+                return;
+            }
+            assert!(matches!(now["status"].as_str(), Some("queued" | "running")), "job ended before it was seen running: {now}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Emails LocalStack's SES recorded as sent from `source`.
     pub async fn sent_mail(&self, source: &str) -> Vec<Value> {
         let url = format!("{}/_aws/ses?email={source}", self.endpoint);

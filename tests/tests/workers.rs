@@ -195,14 +195,7 @@ async fn a_small_job_is_not_held_up_by_a_big_job_of_another_tenant() {
     let documents: Vec<Value> = (0..4000).map(|i| json!({"id": format!("d{i}"), "text": format!("item {i}")})).collect();
     let big = stack.create(&big_token, &json!({"type": "ai_text_embedding", "params": {"documents": documents}})).await;
     let big_path = format!("/jobs/{}", big["id"].as_str().unwrap());
-    loop {
-        let now = stack.send("GET", &big_path, Some(&big_token), None).await.body;
-        if now["progress"]["succeeded"].as_u64().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(matches!(now["status"].as_str(), Some("queued" | "running")), "{now}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stack.wait_until_started(&big_token, big["id"].as_str().unwrap()).await;
     let small = stack.create(&small_token, &e2e::embedding_job("hello world")).await;
     let small = stack.wait_until_done(&small_token, small["id"].as_str().unwrap(), DONE_WITHIN).await;
     assert_eq!(small["status"], "completed", "{small}");
@@ -229,14 +222,7 @@ async fn cancelling_mid_run_stops_further_effects() {
     let job = stack.create(&token, &json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": from, "subject": "s", "body": "b", "recipients": recipients}})).await;
     let id = job["id"].as_str().unwrap();
     let path = format!("/jobs/{id}");
-    loop {
-        let now = stack.send("GET", &path, Some(&token), None).await.body;
-        if now["progress"]["succeeded"].as_u64().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(matches!(now["status"].as_str(), Some("queued" | "running")), "job ended before it could be cancelled: {now}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stack.wait_until_started(&token, id).await;
     let cancel = stack.send("POST", &format!("{path}/cancel"), Some(&token), None).await;
     assert_eq!(cancel.status, 202, "{}", cancel.body);
     assert!(cancel.body["cancel_requested_at"].is_string());

@@ -74,7 +74,9 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
             }
         };
 
-        let id = ulid::Ulid::new().to_string();
+        // The id's time is `created_at`'s, so the listing order (`<created_at>#<id>`) is the
+        // id order, also for jobs created in the same millisecond.
+        let id = ulid::Ulid::from_datetime(std::time::SystemTime::from(now)).to_string();
         let span = tracing::info_span!("create_job", job_id = %id, tenant = %tenant, job_type = job_type.key());
         let _entered = span.enter();
         let input_key = format!("inputs/{tenant}/{id}.json");

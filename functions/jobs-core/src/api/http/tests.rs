@@ -94,6 +94,17 @@ async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() 
 }
 
 #[tokio::test]
+async fn a_job_id_carries_its_creation_millisecond() {
+    let api = api();
+    for _ in 0..20 {
+        let (_, job) = post(&api, &member(), embedding_job()).await;
+        let id = ulid::Ulid::from_string(job["id"].as_str().unwrap()).unwrap();
+        let created = time::OffsetDateTime::parse(job["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(u128::from(id.timestamp_ms()), (created.unix_timestamp_nanos() / 1_000_000) as u128, "{job}");
+    }
+}
+
+#[tokio::test]
 async fn a_bulk_job_from_a_sender_ses_has_not_verified_is_refused_before_anything_is_written() {
     let api = api();
     api.senders.unverified.lock().unwrap().insert("ops@example.com".into());
