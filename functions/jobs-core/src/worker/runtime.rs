@@ -50,6 +50,9 @@ impl WorkerSettings {
     }
 }
 
+/// A job's items, chunk by chunk, as the plan cuts them.
+type Chunks = Arc<Vec<Vec<Value>>>;
+
 /// What happens to one SQS message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -67,8 +70,8 @@ pub struct Worker<P: Processor, S, I, Q> {
     settings: WorkerSettings,
     /// The params of the last job seen: a warm worker usually gets many chunks of one job.
     params_cache: Mutex<Option<(String, Arc<P::Params>)>>,
-    /// The chunks of the last job that released one (job id, items of each chunk).
-    chunks_cache: Mutex<Option<(String, Arc<Vec<Vec<Value>>>)>>,
+    /// The chunks of the last job that released one, by job id.
+    chunks_cache: Mutex<Option<(String, Chunks)>>,
 }
 
 impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I, Q> {
@@ -221,7 +224,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
     /// The job's items in chunks, as the plan cuts them: the same list every time (for live
     /// sources, the list the first plan stored), so chunk `n` is the same items whoever
     /// computes it. Kept for the last job seen.
-    async fn chunks(&self, job: &JobRecord, params: &P::Params) -> Result<Arc<Vec<Vec<Value>>>, WorkError> {
+    async fn chunks(&self, job: &JobRecord, params: &P::Params) -> Result<Chunks, WorkError> {
         if let Ok(cache) = self.chunks_cache.lock()
             && let Some((_, chunks)) = cache.as_ref().filter(|(id, _)| *id == job.id)
         {
