@@ -121,7 +121,13 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
     };
     let size = job_type.spec().chunk_size;
     // Every chunk is delivered by hand: no chunk releases another (the pipeline bench runs releases).
-    let settings = WorkerSettings { max_receive_count: 5, chunk_size: size, release_window: u64::MAX };
+    let settings = WorkerSettings {
+        max_receive_count: 5,
+        chunk_size: size,
+        release_window: u64::MAX,
+        checkpoint_interval: std::time::Duration::from_secs(2),
+        retry_budget: std::time::Duration::from_secs(600),
+    };
     let worker = Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings);
     let total = size as u64 * runs;
     let mut job = JobRecord::new(NewJob {
@@ -134,7 +140,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
     worker.store().insert(job);
     worker.inputs().objects.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert("inputs/acme/bench.json".into(), br#"{"items": []}"#.to_vec());
     for n in 0..runs {
-        let message = WorkMessage::Chunk { job_id: "01BENCHCPU0000000000000000".into(), tenant: "acme".into(), chunk: n, items: (0..size).map(&item).collect() };
+        let message = WorkMessage::Chunk { job_id: "01BENCHCPU0000000000000000".into(), tenant: "acme".into(), chunk: n, items: (0..size).map(&item).collect(), retry_since: None };
         let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
         record.body = Some(serde_json::to_string(&message)?);
         let disposition = worker.handle_message(&record).await;

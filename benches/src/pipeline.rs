@@ -19,7 +19,7 @@ use jobs_core::job::JobType;
 use jobs_core::params::{BulkMessageParams, is_email};
 use jobs_core::ports::{InputStore, JobStore, ProgressStore, WorkMessage};
 use jobs_core::record::{JobRecord, NewJob};
-use jobs_core::worker::{ItemOutcome, Processor, WorkError, Worker, WorkerSettings};
+use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, Worker, WorkerSettings};
 
 use crate::counting::Counter;
 use crate::{Env, Goal, Row};
@@ -42,8 +42,8 @@ impl Processor for NoopSend {
         item.clone()
     }
 
-    async fn process(&self, _job: &JobRecord, _params: &BulkMessageParams, items: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
-        Ok(items.iter().map(|r| if is_email(r) { ItemOutcome::Succeeded } else { ItemOutcome::Rejected("invalid".into()) }).collect())
+    async fn process(&self, _job: &JobRecord, _params: &BulkMessageParams, items: &[String]) -> Vec<ItemResult> {
+        items.iter().map(|r| Ok(if is_email(r) { ItemOutcome::Succeeded } else { ItemOutcome::Rejected("invalid".into()) })).collect()
     }
 }
 
@@ -151,7 +151,13 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
         SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), url_prefix),
         // A window that keeps every poller's batch of 10 full, as MaximumConcurrency x
         // BatchSize does on AWS.
-        WorkerSettings { max_receive_count: 5, chunk_size: JobType::BulkMessageSending.spec().chunk_size, release_window: POLLERS as u64 * 10 },
+        WorkerSettings {
+            max_receive_count: 5,
+            chunk_size: JobType::BulkMessageSending.spec().chunk_size,
+            release_window: POLLERS as u64 * 10,
+            checkpoint_interval: std::time::Duration::from_secs(2),
+            retry_budget: std::time::Duration::from_secs(600),
+        },
     ));
     counter.take();
     let started = Instant::now();

@@ -16,6 +16,12 @@ use crate::target::Target;
 /// batches full and lets a later job in after at most one batch.
 pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
 
+/// Template parameters for LocalStack, beside [`LOCALSTACK_RELEASE_WINDOW`]: a short worker
+/// timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
+/// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 3] =
+    [("WorkerTimeout", "10"), ("WorkQueueVisibilityTimeout", "60"), ("SesMaxSendRate", "100")];
+
 pub struct DeployOptions<'a> {
     pub stack: &'a str,
     pub artifacts_bucket: &'a str,
@@ -57,6 +63,9 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
     ];
     if target.endpoint.is_some() {
         parameters.push(Parameter::builder().parameter_key("ReleaseWindow").parameter_value(LOCALSTACK_RELEASE_WINDOW.to_string()).build());
+        for (key, value) in LOCALSTACK_PARAMETERS {
+            parameters.push(Parameter::builder().parameter_key(key).parameter_value(value).build());
+        }
     }
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
     let existing = current_status(target, options.stack).await?;

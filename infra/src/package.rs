@@ -164,15 +164,25 @@ mod template_tests {
             .unwrap_or_else(|| panic!("{key} not in template.yaml"))
     }
 
+    /// A template parameter's `Default`.
+    fn default_of(template: &str, parameter: &str) -> u64 {
+        let start = template.find(&format!("\n  {parameter}:\n")).unwrap_or_else(|| panic!("no parameter {parameter}"));
+        mapping(&template[start..], "Default")
+    }
+
     /// AWS advises a queue visibility timeout of at least 6 x the function timeout for SQS
-    /// event sources; CloudFormation cannot compute it, so this test keeps them together.
+    /// event sources; CloudFormation cannot compute it, so this test keeps the defaults and
+    /// LocalStack's values together.
     #[test]
     fn queue_visibility_is_six_times_the_worker_timeout_and_retries_are_allowed() {
         let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
-        assert!(mapping(&template, "QueueVisibilitySeconds") >= 6 * mapping(&template, "TimeoutSeconds"));
+        assert!(default_of(&template, "WorkQueueVisibilityTimeout") >= 6 * default_of(&template, "WorkerTimeout"));
+        let local = |key: &str| crate::deploy::LOCALSTACK_PARAMETERS.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.parse::<u64>().ok()).unwrap();
+        assert!(local("WorkQueueVisibilityTimeout") >= 6 * local("WorkerTimeout"));
         assert!(mapping(&template, "MaxReceiveCount") > 1);
         let types = jobs_core::registry::REGISTRY.len();
-        assert_eq!(template.matches("VisibilityTimeout: !FindInMap [Worker, Settings, QueueVisibilitySeconds]").count(), types, "one work queue per registered type");
+        assert_eq!(template.matches("VisibilityTimeout: !Ref WorkQueueVisibilityTimeout").count(), types, "one work queue per registered type");
+        assert_eq!(template.matches("Timeout: !Ref WorkerTimeout").count(), types, "one worker per registered type");
         assert_eq!(template.matches("MessageRetentionPeriod: 1209600").count(), types, "one DLQ per registered type, kept 14 days");
     }
 }

@@ -43,9 +43,11 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*")
 # Actions that take no resource-level permissions (Service Authorization Reference): the
 # only grants allowed on every resource.
-NO_RESOURCE_TYPES = {"ses:ListIdentities", "ses:GetIdentityVerificationAttributes"}
+NO_RESOURCE_TYPES = {"ses:ListIdentities", "ses:GetIdentityVerificationAttributes", "ses:GetSendQuota"}
 WORKERS = {
-    "bulk_message_sending": worker("bulk_message_sending", grants(["ses:SendEmail"], "ses:identity/*")),
+    "bulk_message_sending": worker(
+        "bulk_message_sending", grants(["ses:SendEmail"], "ses:identity/*") | grants(["ses:GetSendQuota"], "*")
+    ),
     "session_termination": worker(
         "session_termination",
         grants(["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], "SessionsTable", "SessionsTable/index/by_user"),

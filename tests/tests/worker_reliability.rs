@@ -4,14 +4,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use e2e::{Stack, fresh_tenant, json};
 use jobs_core::JobStatus;
 use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, s3_client};
-use jobs_core::job::{ItemError, JobType};
+use jobs_core::job::JobType;
 use jobs_core::memory::MemoryQueue;
-use jobs_core::ports::{InputStore, JobStore, ProgressStore, Tally, WorkMessage};
+use jobs_core::ports::{ChunkCommit, ChunkLedger, InputStore, JobStore, ProgressStore, WorkMessage};
 use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Disposition, Worker, WorkerSettings};
@@ -29,11 +30,11 @@ impl ProgressStore for Counting {
     async fn begin(&self, id: &str, total: u64, chunks: u64, at: &str) -> Result<bool, jobs_core::error::StoreError> {
         self.inner.begin(id, total, chunks, at).await
     }
-    async fn chunk_committed(&self, id: &str, chunk: u64) -> Result<bool, jobs_core::error::StoreError> {
-        self.inner.chunk_committed(id, chunk).await
+    async fn chunk_ledger(&self, id: &str, chunk: u64) -> Result<Option<ChunkLedger>, jobs_core::error::StoreError> {
+        self.inner.chunk_ledger(id, chunk).await
     }
-    async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], expires: i64) -> Result<bool, jobs_core::error::StoreError> {
-        self.inner.commit_chunk(id, chunk, tally, errors, expires).await
+    async fn commit_chunk(&self, id: &str, chunk: u64, commit: &ChunkCommit, expires: i64) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.commit_chunk(id, chunk, commit, expires).await
     }
     async fn complete(&self, id: &str, status: JobStatus, at: &str) -> Result<bool, jobs_core::error::StoreError> {
         let done = self.inner.complete(id, status, at).await?;
@@ -50,7 +51,13 @@ fn worker(stack: &Stack) -> TestWorker {
     let store = Counting { inner: DynamoJobStore::new(stack.dynamo.clone(), stack.table()), completions: AtomicUsize::new(0) };
     let inputs = S3InputStore::new(LazyClient::new(&stack.config, s3_client), stack.outputs["InputBucketName"].clone());
     // Every chunk released by the plan: these tests deliver the chunks themselves.
-    let settings = WorkerSettings { max_receive_count: 5, chunk_size: 3, release_window: u64::MAX };
+    let settings = WorkerSettings {
+        max_receive_count: 5,
+        chunk_size: 3,
+        release_window: u64::MAX,
+        checkpoint_interval: Duration::from_secs(60),
+        retry_budget: Duration::from_secs(1),
+    };
     Worker::new(Scripted, store, inputs, MemoryQueue::default(), settings)
 }
 
@@ -130,27 +137,26 @@ async fn every_chunk_delivered_twice_still_counts_exactly() {
 }
 
 #[tokio::test]
-async fn a_chunk_failing_every_attempt_is_recorded_as_failed_on_the_last() {
+async fn an_item_failing_every_retry_fails_alone_after_the_budget_and_the_others_count_once() {
     let stack = Stack::load().await;
     let w = worker(&stack);
     let (id, tenant) = job(&stack, &["a", "b", "c", "transient", "e"]).await;
     let chunks = plan(&w, &id, &tenant).await;
     assert_eq!(w.handle_message(&sqs("0", &chunks[0], 1)).await, Disposition::Ack);
-    for attempt in 1..5 {
-        assert_eq!(w.handle_message(&sqs("1", &chunks[1], attempt)).await, Disposition::Retry, "attempt {attempt}");
-    }
-    assert_eq!(w.store().load(&id).await.unwrap().unwrap().status, JobStatus::Running);
-    assert_eq!(w.handle_message(&sqs("1", &chunks[1], 5)).await, Disposition::Ack, "maxReceiveCount reached");
+    assert_eq!(w.handle_message(&sqs("1", &chunks[1], 1)).await, Disposition::Ack, "settled within the delivery");
+    assert_eq!(w.handle_message(&sqs("1", &chunks[1], 2)).await, Disposition::Ack, "a duplicate");
     let job = w.store().load(&id).await.unwrap().unwrap();
-    assert_eq!((job.status, job.succeeded, job.failed), (JobStatus::CompletedWithErrors, 3, 2));
-    assert!(job.errors[0].reason.contains("gave up after 5 attempts"), "{:?}", job.errors);
+    assert_eq!((job.status, job.succeeded, job.failed), (JobStatus::CompletedWithErrors, 4, 1));
+    assert_eq!(job.errors.len(), 1);
+    assert_eq!(job.errors[0].item, "transient");
+    assert!(job.errors[0].reason.starts_with("gave up after no progress for 1 s: ServiceUnavailable"), "{:?}", job.errors);
 }
 
 #[tokio::test]
-async fn only_the_failing_message_of_a_batch_is_retried() {
+async fn a_throttled_chunk_is_settled_in_its_delivery_and_bad_messages_are_acknowledged() {
     let stack = Stack::load().await;
     let w = worker(&stack);
-    let (id, tenant) = job(&stack, &["a", "b", "c", "transient"]).await;
+    let (id, tenant) = job(&stack, &["a", "b", "c", "throttled"]).await;
     let chunks = plan(&w, &id, &tenant).await;
     let batch = event(vec![
         sqs("good", &chunks[0], 1),
@@ -159,10 +165,10 @@ async fn only_the_failing_message_of_a_batch_is_retried() {
         sqs("empty", "", 1),
         sqs("wrong-kind", r#"{"kind":"reboot","job_id":"x"}"#, 1),
     ]);
-    let failures: Vec<String> = w.handle_batch(batch).await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-    assert_eq!(failures, vec!["throttled"]);
+    assert!(w.handle_batch(batch).await.batch_item_failures.is_empty(), "nothing left to the queue's receive count");
     let job = w.store().load(&id).await.unwrap().unwrap();
-    assert_eq!((job.succeeded, job.chunks_done), (3, 1));
+    assert_eq!((job.status, job.succeeded, job.failed, job.chunks_done), (JobStatus::CompletedWithErrors, 3, 1, 2));
+    assert!(job.paced_at.is_some(), "the job records that it met a rate limit");
 }
 
 #[tokio::test]

@@ -99,6 +99,9 @@
     return el('time', { dateTime: iso, title: `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} UTC` }, local);
   }
 
+  // What an active job is waiting for (the API's `waiting_for`), instead of a bare 0 %.
+  const WAITING = { capacity: 'waiting for capacity', rate_limit: 'paced by a rate limit' };
+
   function statusBadge(job) {
     // Cancel is cooperative: the job stays running until a worker notices the request.
     if (job.cancel_requested_at && ACTIVE.has(job.status)) {
@@ -134,7 +137,8 @@
         el('span', { className: 'counts' }, `${succeeded}/${total}`),
         failed > 0 ? el('span', { className: 'failed' }, `${failed} failed`) : null,
         // Criteria-based jobs (e.g. idle sessions) learn their total when a worker plans them.
-        total === 0 && ACTIVE.has(job.status) ? el('span', {}, 'counting items…') : null));
+        total === 0 && ACTIVE.has(job.status) ? el('span', {}, 'counting items…') : null,
+        WAITING[job.waiting_for] && total > 0 ? el('span', { className: 'waiting' }, WAITING[job.waiting_for]) : null));
   }
 
   // ---------- API -------------------------------------------------------------------------

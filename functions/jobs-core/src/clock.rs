@@ -48,6 +48,11 @@ pub enum DayEnd {
 const FIRST_BOUND: OffsetDateTime = time::macros::datetime!(0000-01-01 0:00 UTC);
 const LAST_BOUND: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999 UTC);
 
+/// Parses an RFC 3339 timestamp.
+pub fn parse(value: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(value, &Rfc3339).ok()
+}
+
 /// Parses a range bound: an RFC 3339 timestamp or a `YYYY-MM-DD` date, as a UTC instant
 /// within years 0000-9999.
 pub fn parse_bound(value: &str, end: DayEnd) -> Option<OffsetDateTime> {

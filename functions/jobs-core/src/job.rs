@@ -147,8 +147,27 @@ pub struct JobView {
     pub completed_at: Option<String>,
     /// Set once a cancel was asked for; the job ends `cancelled` when its chunks are settled.
     pub cancel_requested_at: Option<String>,
+    /// Why an active job is not moving faster, when it is waiting (else `null`).
+    pub waiting_for: Option<Waiting>,
     pub params_summary: serde_json::Value,
     pub errors: Vec<ItemError>,
+}
+
+/// What an active job is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Waiting {
+    /// Nothing settled yet: the job is queued, or its chunks wait behind other work on
+    /// its type's queue.
+    Capacity,
+    /// A chunk met a downstream rate limit within the last [`Waiting::PACED_FOR_SECONDS`]:
+    /// the job runs at the pace the downstream allows.
+    RateLimit,
+}
+
+impl Waiting {
+    /// How long after its last throttled call a job still shows `rate_limit`.
+    pub const PACED_FOR_SECONDS: i64 = 60;
 }
 
 #[cfg(test)]

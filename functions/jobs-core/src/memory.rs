@@ -7,15 +7,15 @@ use std::sync::Mutex;
 
 use crate::error::StoreError;
 use crate::job::JobType;
-use crate::job::{ItemError, JobStatus};
-use crate::ports::{CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, Tally, WorkMessage, WorkQueue};
+use crate::job::JobStatus;
+use crate::ports::{ChunkCommit, ChunkLedger, CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 
 #[derive(Default)]
 pub struct MemoryStore {
     jobs: Mutex<BTreeMap<String, JobRecord>>,
-    /// Committed chunks: (job id, chunk number).
-    pub ledger: Mutex<std::collections::BTreeSet<(String, u64)>>,
+    /// Chunk ledger items, by (job id, chunk number).
+    pub ledger: Mutex<BTreeMap<(String, u64), ChunkLedger>>,
     /// Successful completions, to assert that exactly one worker finished a job.
     pub completions: Mutex<Vec<(String, JobStatus)>>,
     idempotency: Mutex<BTreeMap<String, IdempotencyRecord>>,
@@ -181,22 +181,29 @@ impl ProgressStore for MemoryStore {
         }
     }
 
-    async fn chunk_committed(&self, id: &str, chunk: u64) -> Result<bool, StoreError> {
-        Ok(lock(&self.ledger).contains(&(id.to_string(), chunk)))
+    async fn chunk_ledger(&self, id: &str, chunk: u64) -> Result<Option<ChunkLedger>, StoreError> {
+        Ok(lock(&self.ledger).get(&(id.to_string(), chunk)).cloned())
     }
 
-    async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], _expires_at: i64) -> Result<bool, StoreError> {
+    async fn commit_chunk(&self, id: &str, chunk: u64, commit: &ChunkCommit, _expires_at: i64) -> Result<bool, StoreError> {
         let mut ledger = lock(&self.ledger);
         let mut jobs = lock(&self.jobs);
         let Some(job) = jobs.get_mut(id) else { return Err(StoreError::Corrupt(format!("no job {id} for chunk {chunk}"))) };
-        if !ledger.insert((id.to_string(), chunk)) {
+        let key = (id.to_string(), chunk);
+        if ledger.get(&key).map(|l| &l.settled) != commit.before.as_ref() {
             return Ok(false);
         }
-        job.succeeded += tally.succeeded;
-        job.failed += tally.failed;
-        job.cancelled += tally.cancelled;
-        job.chunks_done += 1;
-        job.errors.extend(errors.iter().cloned());
+        let entry = ledger.entry(key).or_default();
+        entry.settled = commit.after.clone();
+        entry.done = commit.done;
+        job.succeeded += commit.tally.succeeded;
+        job.failed += commit.tally.failed;
+        job.cancelled += commit.tally.cancelled;
+        job.chunks_done += u64::from(commit.done);
+        job.errors.extend(commit.errors.iter().cloned());
+        if commit.paced_at.is_some() {
+            job.paced_at.clone_from(&commit.paced_at);
+        }
         Ok(true)
     }
 

@@ -6,6 +6,7 @@ use std::future::Future;
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
+pub use crate::worker::Settled;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
 pub type IndexKey = BTreeMap<String, String>;
@@ -114,8 +115,43 @@ pub struct Tally {
     pub cancelled: u64,
 }
 
+/// A chunk's ledger item (`JOB#<id>` / `CHUNK#<n>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkLedger {
+    /// The chunk's items whose outcome is counted in the job.
+    pub settled: Settled,
+    /// Every item is settled, and the chunk is counted in the job's `chunks_done`.
+    pub done: bool,
+}
+
+/// A failed item of a chunk: its position in the chunk and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemFailure {
+    pub position: u32,
+    pub reason: String,
+}
+
+/// One commit of a chunk: the outcomes settled since its previous commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkCommit {
+    /// The ledger's `settled` as last read; `None` when the chunk has no ledger item yet.
+    pub before: Option<Settled>,
+    /// `before` plus this commit's items.
+    pub after: Settled,
+    /// This commit's items only.
+    pub tally: Tally,
+    /// This commit's failed items, for the ledger.
+    pub failures: Vec<ItemFailure>,
+    /// What to add to the job's error sample (the caller keeps it within its bound).
+    pub errors: Vec<crate::job::ItemError>,
+    /// The commit settles the chunk's last items: the job's `chunks_done` grows by one.
+    pub done: bool,
+    /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
+    pub paced_at: Option<String>,
+}
+
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or
-/// per chunk, never per item.
+/// per chunk commit, never per item.
 pub trait ProgressStore: Send + Sync {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
@@ -124,16 +160,17 @@ pub trait ProgressStore: Send + Sync {
     /// longer queued or running (e.g. cancelled before planning).
     fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    fn chunk_committed(&self, id: &str, chunk: u64) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The chunk's ledger item, strongly consistent; `None` before its first commit.
+    fn chunk_ledger(&self, id: &str, chunk: u64) -> impl Future<Output = Result<Option<ChunkLedger>, StoreError>> + Send;
 
-    /// Records a chunk's outcome exactly once: the ledger item and the job's counters in
-    /// one transaction. False when the chunk was already committed (a duplicate delivery).
+    /// Records outcomes of a chunk exactly once: the ledger item and the job's counters in
+    /// one transaction, applied only if the ledger's `settled` is still `commit.before`.
+    /// False when it is not (a concurrent delivery committed in between: re-read and merge).
     fn commit_chunk(
         &self,
         id: &str,
         chunk: u64,
-        tally: &Tally,
-        errors: &[crate::job::ItemError],
+        commit: &ChunkCommit,
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
@@ -165,7 +202,17 @@ pub trait InputStore: Send + Sync {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkMessage {
     Plan { job_id: String, tenant: String },
-    Chunk { job_id: String, tenant: String, chunk: u64, items: Vec<serde_json::Value> },
+    Chunk {
+        job_id: String,
+        tenant: String,
+        chunk: u64,
+        items: Vec<serde_json::Value>,
+        /// On a continuation (a chunk handed on before its invocation's deadline): since
+        /// when (RFC 3339) its unsettled items have failed without any item settling, the
+        /// start of its retry budget.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_since: Option<String>,
+    },
 }
 
 pub trait WorkQueue: Send + Sync {

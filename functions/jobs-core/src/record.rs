@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::{ItemError, JobStatus, JobType, JobView, Progress};
+use crate::job::{ItemError, JobStatus, JobType, JobView, Progress, Waiting};
 
 pub const JOB_SK: &str = "JOB";
 /// Item failures kept on a job for its details view.
@@ -104,6 +104,9 @@ pub struct JobRecord {
     pub errors: Vec<ItemError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden_at: Option<String>,
+    /// When a chunk of the job last met a downstream rate limit (set by its next commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paced_at: Option<String>,
     /// Epoch seconds after which DynamoDB TTL removes the record.
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,12 +163,28 @@ impl JobRecord {
             input_key: job.input_key,
             errors: Vec::new(),
             hidden_at: None,
+            paced_at: None,
             expires_at: job.expires_at,
         }
     }
 
     pub fn is_hidden(&self) -> bool {
         self.hidden_at.is_some()
+    }
+
+    /// What the job is waiting for at `now`: only an active job, not being cancelled, waits.
+    pub fn waiting_for(&self, now: time::OffsetDateTime) -> Option<Waiting> {
+        if !matches!(self.status, JobStatus::Queued | JobStatus::Running) || self.cancel_requested_at.is_some() {
+            return None;
+        }
+        let paced = self.paced_at.as_deref().and_then(crate::clock::parse);
+        if paced.is_some_and(|at| (now - at).whole_seconds() < Waiting::PACED_FOR_SECONDS) {
+            Some(Waiting::RateLimit)
+        } else if self.succeeded + self.failed + self.cancelled == 0 {
+            Some(Waiting::Capacity)
+        } else {
+            None
+        }
     }
 
     pub fn view(&self) -> JobView {
@@ -181,6 +200,7 @@ impl JobRecord {
             started_at: self.started_at.clone(),
             completed_at: self.completed_at.clone(),
             cancel_requested_at: self.cancel_requested_at.clone(),
+            waiting_for: self.waiting_for(crate::clock::now()),
             params_summary: self.summary.clone(),
             errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
         }
@@ -253,6 +273,28 @@ mod tests {
         assert!(!item.contains_key("hidden_at"));
         let back: JobRecord = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn an_active_job_says_what_it_waits_for() {
+        let now = crate::clock::parse("2026-11-30T12:00:00.000Z").unwrap();
+        let mut job = record();
+        job.status = JobStatus::Queued;
+        assert_eq!(job.waiting_for(now), Some(Waiting::Capacity), "queued");
+        job.status = JobStatus::Running;
+        assert_eq!(job.waiting_for(now), Some(Waiting::Capacity), "running, nothing settled: behind other work");
+        job.succeeded = 1;
+        assert_eq!(job.waiting_for(now), None, "moving");
+        job.paced_at = Some("2026-11-30T11:59:30.000Z".into());
+        assert_eq!(job.waiting_for(now), Some(Waiting::RateLimit), "throttled 30 s ago");
+        job.paced_at = Some("2026-11-30T11:58:30.000Z".into());
+        assert_eq!(job.waiting_for(now), None, "throttled 90 s ago");
+        job.paced_at = Some("2026-11-30T11:59:30.000Z".into());
+        job.cancel_requested_at = Some("2026-11-30T11:59:59.000Z".into());
+        assert_eq!(job.waiting_for(now), None, "being cancelled");
+        job.cancel_requested_at = None;
+        job.status = JobStatus::Completed;
+        assert_eq!(job.waiting_for(now), None, "ended");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use jobs_core::JobType;
 use jobs_core::aws::{batch_write, put};
 use jobs_core::params::{Document, EmbeddingParams};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{ItemOutcome, Processor, WorkError};
+use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError};
 
 use crate::embedder::{self, Titan};
 
@@ -68,21 +68,26 @@ impl Processor for Embeddings {
         doc.id.clone()
     }
 
-    async fn process(&self, job: &JobRecord, params: &EmbeddingParams, docs: &[Document]) -> Result<Vec<ItemOutcome>, WorkError> {
-        let mut outcomes = Vec::with_capacity(docs.len());
+    async fn process(&self, job: &JobRecord, params: &EmbeddingParams, docs: &[Document]) -> Vec<ItemResult> {
+        let mut results = Vec::with_capacity(docs.len());
         let mut rows = Vec::with_capacity(docs.len());
         for doc in docs {
             let embedded = self.embed(&params.model, &doc.text).await;
             match embedded.and_then(|v| v.ok_or_else(|| WorkError::Rejected("text has no words to embed".into()))) {
                 Ok(vector) => {
                     rows.push((doc, vector));
-                    outcomes.push(ItemOutcome::Succeeded);
+                    results.push(Ok(ItemOutcome::Succeeded));
                 }
-                Err(err) => outcomes.push(ItemOutcome::of(Err::<(), _>(err))?),
+                Err(err) => results.push(ItemOutcome::of(Err::<(), _>(err))),
             }
         }
-        self.store(job, &params.model, &rows).await?;
-        Ok(outcomes)
+        // The embedded documents succeed only once their vectors are stored.
+        if let Err(err) = self.store(job, &params.model, &rows).await {
+            for result in results.iter_mut().filter(|r| matches!(r, Ok(ItemOutcome::Succeeded))) {
+                *result = Err(err.clone());
+            }
+        }
+        results
     }
 }
 

@@ -1,28 +1,62 @@
 //! Sends each recipient its email through SES (v1 `SendEmail`, which LocalStack's free
 //! tier implements and records at `GET /_aws/ses`). A rejected or invalid recipient fails
-//! that item; throttling retries the chunk.
+//! that item; a throttled send is retried by the runtime, never counted as failed.
 //!
-//! SES has no idempotency key: a chunk retried after a crash between sending and
-//! committing re-sends its messages. The chunk ledger keeps the *counts* exact.
+//! Sends are paced by an [`AdaptiveRate`] per process. It starts from the account's SES
+//! sending rate (`GetSendQuota` `MaxSendRate`, or `SES_MAX_SEND_RATE` when set above 0)
+//! shared over the worker's `MAXIMUM_CONCURRENCY` processes, and may grow to the whole
+//! rate while sends succeed: one busy process uses what idle ones leave.
+//!
+//! SES has no idempotency key: sends in flight when a process crashes are sent again.
+//! The runtime's checkpoints bound how many.
+
+use std::sync::OnceLock;
 
 use jobs_core::JobType;
 use jobs_core::params::{BulkMessageParams, is_email};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{ItemOutcome, Processor, WorkError, in_order};
+use jobs_core::worker::{AdaptiveRate, ItemOutcome, ItemResult, Processor, WorkError, in_order};
 
-/// Emails sent at once within a chunk: enough to hide SES latency, far below its quotas.
+/// Emails sent at once: enough to hide SES latency.
 const CONCURRENCY: usize = 10;
+/// The sending rate of an SES account in the sandbox (SES Developer Guide, "Service quotas
+/// in Amazon SES"): used when `GetSendQuota` cannot be read.
+const SANDBOX_SEND_RATE: f64 = 1.0;
 
 pub struct BulkMessages {
     ses: aws_sdk_ses::Client,
+    /// Sends per second for the whole account when set (`SES_MAX_SEND_RATE` > 0).
+    max_send_rate: Option<f64>,
+    /// Processes that share the account's rate (`MAXIMUM_CONCURRENCY`).
+    processes: f64,
+    rate: OnceLock<AdaptiveRate>,
 }
 
 impl BulkMessages {
-    pub fn new(ses: aws_sdk_ses::Client) -> BulkMessages {
-        BulkMessages { ses }
+    pub fn new(ses: aws_sdk_ses::Client, max_send_rate: Option<f64>, processes: u32) -> BulkMessages {
+        BulkMessages { ses, max_send_rate: max_send_rate.filter(|r| *r > 0.0), processes: f64::from(processes.max(1)), rate: OnceLock::new() }
     }
 
-    async fn send(&self, params: &BulkMessageParams, recipient: &str) -> Result<ItemOutcome, WorkError> {
+    /// The process's send rate, built on the first send from the account's quota.
+    async fn rate(&self) -> &AdaptiveRate {
+        if let Some(rate) = self.rate.get() {
+            return rate;
+        }
+        let account = match self.max_send_rate {
+            Some(rate) => rate,
+            None => match self.ses.get_send_quota().send().await {
+                Ok(quota) => quota.max_send_rate,
+                Err(err) => {
+                    tracing::warn!(error = %aws_sdk_ses::error::DisplayErrorContext(&err), "GetSendQuota failed; pacing at the sandbox rate");
+                    SANDBOX_SEND_RATE
+                }
+            },
+        };
+        tracing::info!(account_rate = account, processes = self.processes, "send rate set");
+        self.rate.get_or_init(|| AdaptiveRate::new(account / self.processes, account))
+    }
+
+    async fn send(&self, params: &BulkMessageParams, recipient: &str) -> ItemResult {
         // Chunk messages are not trusted: re-check what the API validated.
         if !is_email(recipient) {
             return Ok(ItemOutcome::Rejected("not a valid email address".into()));
@@ -34,20 +68,25 @@ impl BulkMessages {
             .subject(content(&params.subject)?)
             .body(aws_sdk_ses::types::Body::builder().text(content(&params.body)?).build())
             .build();
-        let result = self
-            .ses
-            .send_email()
-            .source(&params.from)
-            .destination(aws_sdk_ses::types::Destination::builder().to_addresses(recipient).build())
-            .message(message)
-            .send()
-            .await;
-        ItemOutcome::of(result)
+        let rate = self.rate().await;
+        rate.acquire().await;
+        let result = ItemOutcome::of(
+            self.ses
+                .send_email()
+                .source(&params.from)
+                .destination(aws_sdk_ses::types::Destination::builder().to_addresses(recipient).build())
+                .message(message)
+                .send()
+                .await,
+        );
+        rate.record(&result);
+        result
     }
 }
 
 impl Processor for BulkMessages {
     const JOB_TYPE: JobType = JobType::BulkMessageSending;
+    const STEP: usize = CONCURRENCY;
     type Params = BulkMessageParams;
     type Item = String;
 
@@ -59,7 +98,7 @@ impl Processor for BulkMessages {
         recipient.clone()
     }
 
-    async fn process(&self, _job: &JobRecord, params: &BulkMessageParams, recipients: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
-        in_order(recipients.iter().map(|r| self.send(params, r)).collect(), CONCURRENCY).await.into_iter().collect()
+    async fn process(&self, _job: &JobRecord, params: &BulkMessageParams, recipients: &[String]) -> Vec<ItemResult> {
+        in_order(recipients.iter().map(|r| self.send(params, r)).collect(), CONCURRENCY).await
     }
 }

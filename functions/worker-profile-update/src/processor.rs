@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::JobType;
 use jobs_core::params::{ProfileFieldParams, is_user_id};
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{ItemOutcome, Processor, WorkError, in_order};
+use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, in_order};
 use serde_json::Value;
 
 const CONCURRENCY: usize = 10;
@@ -20,7 +20,7 @@ impl ProfileUpdates {
         ProfileUpdates { dynamo, table }
     }
 
-    async fn update(&self, tenant: &str, params: &ProfileFieldParams, value: &Option<AttributeValue>, user: &str) -> Result<ItemOutcome, WorkError> {
+    async fn update(&self, tenant: &str, params: &ProfileFieldParams, value: &Option<AttributeValue>, user: &str) -> ItemResult {
         if !is_user_id(user) {
             return Ok(ItemOutcome::Rejected("not a valid user id".into()));
         }
@@ -59,6 +59,7 @@ pub fn attribute(value: &Value) -> Result<Option<AttributeValue>, WorkError> {
 
 impl Processor for ProfileUpdates {
     const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
+    const STEP: usize = CONCURRENCY;
     type Params = ProfileFieldParams;
     type Item = String;
 
@@ -70,9 +71,11 @@ impl Processor for ProfileUpdates {
         user.clone()
     }
 
-    async fn process(&self, job: &JobRecord, params: &ProfileFieldParams, users: &[String]) -> Result<Vec<ItemOutcome>, WorkError> {
-        let value = attribute(&params.value)?;
-        in_order(users.iter().map(|u| self.update(&job.tenant, params, &value, u)).collect(), CONCURRENCY).await.into_iter().collect()
+    async fn process(&self, job: &JobRecord, params: &ProfileFieldParams, users: &[String]) -> Vec<ItemResult> {
+        match attribute(&params.value) {
+            Ok(value) => in_order(users.iter().map(|u| self.update(&job.tenant, params, &value, u)).collect(), CONCURRENCY).await,
+            Err(err) => vec![Err(err); users.len()],
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use jobs_core::JobType;
 use jobs_core::aws::batch_write;
 use jobs_core::params::SessionTerminationParams;
 use jobs_core::record::JobRecord;
-use jobs_core::worker::{ItemOutcome, Processor, WorkError, in_order};
+use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, in_order};
 use serde::{Deserialize, Serialize};
 
 const CONCURRENCY: usize = 10;
@@ -100,7 +100,7 @@ impl SessionTerminations {
         batch_write(&self.dynamo, &self.table, requests).await
     }
 
-    async fn terminate(&self, tenant: &str, target: &Target) -> Result<ItemOutcome, WorkError> {
+    async fn terminate(&self, tenant: &str, target: &Target) -> ItemResult {
         let result = match target {
             Target::User(user) => match self.user_sessions(tenant, user).await {
                 Ok(ids) => self.delete(tenant, &ids).await,
@@ -115,6 +115,7 @@ impl SessionTerminations {
 impl Processor for SessionTerminations {
     const JOB_TYPE: JobType = JobType::SessionTermination;
     const SNAPSHOT_ITEMS: bool = true;
+    const STEP: usize = CONCURRENCY;
     type Params = SessionTerminationParams;
     type Item = Target;
 
@@ -138,8 +139,8 @@ impl Processor for SessionTerminations {
         }
     }
 
-    async fn process(&self, job: &JobRecord, _params: &SessionTerminationParams, targets: &[Target]) -> Result<Vec<ItemOutcome>, WorkError> {
-        in_order(targets.iter().map(|t| self.terminate(&job.tenant, t)).collect(), CONCURRENCY).await.into_iter().collect()
+    async fn process(&self, job: &JobRecord, _params: &SessionTerminationParams, targets: &[Target]) -> Vec<ItemResult> {
+        in_order(targets.iter().map(|t| self.terminate(&job.tenant, t)).collect(), CONCURRENCY).await
     }
 }
 

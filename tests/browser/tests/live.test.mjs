@@ -45,7 +45,7 @@ test('a running job\'s bar moves to 100 % by itself; finished jobs are not re-fe
   const { page } = s;
   await signIn(page, token);
   await listSettled(page);
-  await waitForText(progressText(page, job.id), /^0 %\s*0\/10$/);
+  await waitForText(progressText(page, job.id), /^0 %\s*0\/10\s*waiting for capacity$/);
   assert.equal(await statusText(page, job.id).textContent(), 'queued');
 
   setProgress(job.id, { status: 'running', succeeded: 3 });
@@ -54,6 +54,11 @@ test('a running job\'s bar moves to 100 % by itself; finished jobs are not re-fe
   assert.equal(await row(page, job.id).locator('[role="progressbar"]').getAttribute('aria-valuenow'), '30');
   await shot(page, '08-running');
   await expectNoSeriousAxeViolations(page, 'list with a running job');
+
+  // A chunk met a downstream rate limit a moment ago: the row says the job is paced.
+  setJob(job.id, { paced_at: new Date().toISOString() });
+  await waitForText(progressText(page, job.id), /^30 %\s*3\/10\s*paced by a rate limit$/);
+  setJob(job.id, { paced_at: '2000-01-01T00:00:00.000Z' });
 
   setProgress(job.id, { status: 'running', succeeded: 6, failed: 1 });
   await waitForText(progressText(page, job.id), /^70 %\s*6\/10\s*1 failed$/);

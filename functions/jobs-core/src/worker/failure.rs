@@ -5,23 +5,25 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use super::WorkError;
 
-/// Service error codes that mean "not now" rather than "not this": throttling and
-/// server-side failures (AWS SDK retry classification, `aws-smithy-runtime`
-/// `retries::classifiers`, and the services' documented throttling codes).
-const TRANSIENT_CODES: [&str; 9] = [
+/// Service error codes that mean "slow down" (the AWS SDK's throttling classification,
+/// `aws-smithy-types` `retry::ErrorKind::ThrottlingError` codes, and the services'
+/// documented throttling codes; SES answers `Throttling`, "Maximum sending rate exceeded.").
+const THROTTLING_CODES: [&str; 7] = [
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "TooManyRequestsException",
-    "ServiceUnavailable",
-    "InternalFailure",
-    "InternalServerError",
+    "SlowDown",
 ];
 
-/// Network failures, timeouts, throttling and 5xx answers are [`WorkError::Transient`];
-/// any other service error is [`WorkError::Rejected`], with the service's code and message.
+/// Service error codes of server-side failures that a later attempt may not meet.
+const TRANSIENT_CODES: [&str; 3] = ["ServiceUnavailable", "InternalFailure", "InternalServerError"];
+
+/// Throttling codes (and HTTP 429) are [`WorkError::Throttled`]; network failures, timeouts
+/// and 5xx answers [`WorkError::Transient`]; any other service error is
+/// [`WorkError::Rejected`], with the service's code and message.
 impl<E> From<SdkError<E, HttpResponse>> for WorkError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -33,7 +35,9 @@ where
                 let code = e.code().unwrap_or("Unknown");
                 let message = e.message().unwrap_or("");
                 let status = service.raw().status().as_u16();
-                if TRANSIENT_CODES.contains(&code) || status >= 500 {
+                if THROTTLING_CODES.contains(&code) || status == 429 {
+                    WorkError::Throttled(format!("{code}: {message}"))
+                } else if TRANSIENT_CODES.contains(&code) || status >= 500 {
                     WorkError::Transient(format!("{code}: {message}"))
                 } else {
                     WorkError::Rejected(if message.is_empty() { code.to_string() } else { format!("{code}: {message}") })

@@ -43,7 +43,8 @@ async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig, dynam
     );
     let worker: &'static _ = Box::leak(Box::new(worker));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(worker.handle_batch(event.payload).await)
+        let deadline = event.context.deadline();
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(worker.handle_batch_until(event.payload, Some(deadline)).await)
     }))
     .await
 }

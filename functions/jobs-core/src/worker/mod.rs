@@ -3,7 +3,9 @@
 
 mod chunking;
 mod failure;
+mod pacing;
 mod runtime;
+mod settled;
 
 use std::future::Future;
 
@@ -15,7 +17,9 @@ use crate::job::JobType;
 use crate::record::JobRecord;
 
 pub use chunking::{MAX_CHUNK_BYTES, chunk_items};
+pub use pacing::AdaptiveRate;
 pub use runtime::{Disposition, Worker, WorkerSettings, final_status};
+pub use settled::Settled;
 pub mod lambda;
 #[cfg(any(test, feature = "test-support"))]
 pub mod scripted;
@@ -30,10 +34,15 @@ pub enum ItemOutcome {
 }
 
 /// Why a call, a chunk or a plan did not succeed. AWS SDK errors convert with `From`
-/// (`failure.rs`): throttling, 5xx and network errors are transient, the rest rejected.
+/// (`failure.rs`): throttling is `Throttled`, 5xx and network errors `Transient`, the rest
+/// `Rejected`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WorkError {
-    /// Throttling, timeouts, a service briefly down: retry the message.
+    /// The downstream refused for its rate limit: pressure, not failure. The item is
+    /// retried once the caller has slowed down.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Timeouts, a service briefly down: retry after a back-off.
     #[error("transient: {0}")]
     Transient(String),
     /// Retrying cannot help: for one call, its item is rejected ([`ItemOutcome::of`]); for a
@@ -50,10 +59,14 @@ pub async fn in_order<F: Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output
     futures_util::stream::iter(futures).buffered(limit.max(1)).collect().await
 }
 
+/// What the runtime learns of one item: settled (`Ok`), or not yet (`Err` of a throttled
+/// or transient failure: the runtime retries the item, never the items that settled).
+pub type ItemResult = Result<ItemOutcome, WorkError>;
+
 impl ItemOutcome {
-    /// An item's outcome from its call's result: a rejected call rejects the item; a
-    /// transient failure is returned, and fails the whole chunk (which is then retried).
-    pub fn of<T, E: Into<WorkError>>(result: Result<T, E>) -> Result<ItemOutcome, WorkError> {
+    /// An item's result from its call's result: a rejected call rejects the item; a
+    /// throttled or transient failure leaves it to be retried.
+    pub fn of<T, E: Into<WorkError>>(result: Result<T, E>) -> ItemResult {
         match result.map_err(Into::into) {
             Ok(_) => Ok(ItemOutcome::Succeeded),
             Err(WorkError::Rejected(reason)) => Ok(ItemOutcome::Rejected(reason)),
@@ -68,11 +81,15 @@ impl From<StoreError> for WorkError {
     }
 }
 
-/// One job type's work.
 /// One job type's work. Its chunk size and limits are the type's registry entry
 /// ([`crate::registry`]).
 pub trait Processor: Send + Sync + 'static {
     const JOB_TYPE: JobType;
+    /// Most items handed to one [`Processor::process`] call. The runtime commits settled
+    /// outcomes between calls (at most every `CHECKPOINT_INTERVAL_SECONDS`), so a crash
+    /// repeats at most a step plus what was done since the last checkpoint. By default a
+    /// whole chunk.
+    const STEP: usize = usize::MAX;
     /// True when items are discovered from a live source rather than read from the params:
     /// the plan then stores the list it found, so a re-delivered plan chunks the same list.
     const SNAPSHOT_ITEMS: bool = false;
@@ -88,11 +105,7 @@ pub trait Processor: Send + Sync + 'static {
     /// How an item is named in the job's error sample.
     fn label(item: &Self::Item) -> String;
 
-    /// Does the work of one chunk: one outcome per item, in order.
-    fn process(
-        &self,
-        job: &JobRecord,
-        params: &Self::Params,
-        items: &[Self::Item],
-    ) -> impl Future<Output = Result<Vec<ItemOutcome>, WorkError>> + Send;
+    /// Does the work of up to [`Processor::STEP`] items of a chunk: one result per item, in
+    /// order. A failure that concerns them all (e.g. a batch write) is that error for each.
+    fn process(&self, job: &JobRecord, params: &Self::Params, items: &[Self::Item]) -> impl Future<Output = Vec<ItemResult>> + Send;
 }

@@ -2,13 +2,13 @@
 //! say how they end, so a test scripts a job's outcome through its params.
 //!
 //! Params: `{"items": [...]}` (strings or any JSON). An item that is a string starting with
-//! `fail` is rejected (`"<item> is broken"`); a chunk holding `"transient"` fails as a whole
-//! with a throttling error; everything else succeeds.
+//! `fail` is rejected (`"<item> is broken"`); `"throttled"` meets a throttling error and
+//! `"transient"` a server error, every time; everything else succeeds.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ItemOutcome, Processor, WorkError};
+use super::{ItemOutcome, ItemResult, Processor, WorkError};
 use crate::job::JobType;
 use crate::record::JobRecord;
 
@@ -33,16 +33,15 @@ impl Processor for Scripted {
         item.as_str().map_or_else(|| item.to_string(), str::to_string)
     }
 
-    async fn process(&self, _job: &JobRecord, _params: &ScriptedParams, items: &[Value]) -> Result<Vec<ItemOutcome>, WorkError> {
-        if items.iter().any(|i| i == "transient") {
-            return Err(WorkError::Transient("ThrottlingException: slow down".into()));
-        }
-        Ok(items
+    async fn process(&self, _job: &JobRecord, _params: &ScriptedParams, items: &[Value]) -> Vec<ItemResult> {
+        items
             .iter()
             .map(|item| match item.as_str() {
-                Some(text) if text.starts_with("fail") => ItemOutcome::Rejected(format!("{text} is broken")),
-                _ => ItemOutcome::Succeeded,
+                Some("throttled") => Err(WorkError::Throttled("Throttling: Maximum sending rate exceeded.".into())),
+                Some("transient") => Err(WorkError::Transient("ServiceUnavailable: try again".into())),
+                Some(text) if text.starts_with("fail") => Ok(ItemOutcome::Rejected(format!("{text} is broken"))),
+                _ => Ok(ItemOutcome::Succeeded),
             })
-            .collect())
+            .collect()
     }
 }

@@ -1,14 +1,16 @@
-//! The workers' side of the Jobs table ([`ProgressStore`]): begin a job, commit a chunk
-//! exactly once (ledger item + counters in one transaction), complete a job exactly once.
+//! The workers' side of the Jobs table ([`ProgressStore`]): begin a job, commit a chunk's
+//! outcomes exactly once (ledger item + counters in one transaction, conditional on the
+//! ledger's `settled` bit set), complete a job exactly once.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::{DynamoJobStore, condition_failed_at, conditional, job_key, n, s};
 use crate::error::StoreError;
-use crate::job::{ItemError, JobStatus};
-use crate::ports::{ProgressStore, Tally};
+use crate::job::JobStatus;
+use crate::ports::{ChunkCommit, ChunkLedger, ProgressStore, Settled};
 use crate::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
 
 impl ProgressStore for DynamoJobStore {
@@ -36,71 +38,120 @@ impl ProgressStore for DynamoJobStore {
         conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
 
-    async fn chunk_committed(&self, id: &str, chunk: u64) -> Result<bool, StoreError> {
+    async fn chunk_ledger(&self, id: &str, chunk: u64) -> Result<Option<ChunkLedger>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
             .key("sk", s(chunk_sk(chunk)))
-            .projection_expression("pk")
+            .projection_expression("#settled, #done")
+            .expression_attribute_names("#settled", "settled")
+            .expression_attribute_names("#done", "done")
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        Ok(out.item.is_some())
+        let Some(item) = out.item else { return Ok(None) };
+        Ok(Some(match item.get("settled") {
+            Some(AttributeValue::B(bytes)) => ChunkLedger {
+                settled: Settled::from_bytes(bytes.clone().into_inner()),
+                done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
+            },
+            // A ledger item from before partial commits: written once, when the chunk settled.
+            _ => ChunkLedger { settled: Settled::default(), done: true },
+        }))
     }
 
-    async fn commit_chunk(&self, id: &str, chunk: u64, tally: &Tally, errors: &[ItemError], expires_at: i64) -> Result<bool, StoreError> {
-        let ledger = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(job_pk(id)))
-            .item("sk", s(chunk_sk(chunk)))
-            .item("succeeded", n(tally.succeeded))
-            .item("failed", n(tally.failed))
-            .item("cancelled", n(tally.cancelled))
-            .item("expires_at", AttributeValue::N(expires_at.to_string()))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::encode("a Put", e))?;
+    async fn commit_chunk(&self, id: &str, chunk: u64, commit: &ChunkCommit, expires_at: i64) -> Result<bool, StoreError> {
+        let tally = &commit.tally;
         // Every attribute goes through a name placeholder: several (`total`, ...) are
         // DynamoDB reserved words.
-        let mut expression = "ADD #succeeded :s, #failed :f, #cancelled :c, #done :one".to_string();
-        let mut update = aws_sdk_dynamodb::types::Update::builder()
+        let mut ledger_set = "SET #settled = :after, #done = :done, #expires = :expires".to_string();
+        let mut ledger = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(job_pk(id)))
+            .key("sk", s(chunk_sk(chunk)))
+            .expression_attribute_names("#settled", "settled")
+            .expression_attribute_names("#done", "done")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_names("#succeeded", "succeeded")
+            .expression_attribute_names("#failed", "failed")
+            .expression_attribute_names("#cancelled", "cancelled")
+            .expression_attribute_values(":after", AttributeValue::B(Blob::new(commit.after.as_bytes())))
+            .expression_attribute_values(":done", AttributeValue::Bool(commit.done))
+            .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
+            .expression_attribute_values(":s", n(tally.succeeded))
+            .expression_attribute_values(":f", n(tally.failed))
+            .expression_attribute_values(":c", n(tally.cancelled));
+        ledger = match &commit.before {
+            None => ledger.condition_expression("attribute_not_exists(pk)"),
+            Some(before) => ledger
+                .condition_expression("#settled = :before")
+                .expression_attribute_values(":before", AttributeValue::B(Blob::new(before.as_bytes()))),
+        };
+        if !commit.failures.is_empty() {
+            let failures: Vec<AttributeValue> = commit
+                .failures
+                .iter()
+                .map(|f| AttributeValue::M(HashMap::from([("position".to_string(), n(u64::from(f.position))), ("reason".to_string(), s(&f.reason))])))
+                .collect();
+            ledger_set.push_str(", #failures = list_append(if_not_exists(#failures, :none), :failures)");
+            ledger = ledger
+                .expression_attribute_names("#failures", "failures")
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":failures", AttributeValue::L(failures));
+        }
+        let ledger = ledger
+            .update_expression(format!("{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"))
+            .build()
+            .map_err(|e| StoreError::encode("an Update", e))?;
+
+        let mut job_add = "ADD #succeeded :s, #failed :f, #cancelled :c".to_string();
+        let mut job_set = Vec::new();
+        let mut job = Update::builder()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#succeeded", "succeeded")
             .expression_attribute_names("#failed", "failed")
             .expression_attribute_names("#cancelled", "cancelled")
-            .expression_attribute_names("#done", "chunks_done")
             .expression_attribute_values(":s", n(tally.succeeded))
             .expression_attribute_values(":f", n(tally.failed))
-            .expression_attribute_values(":c", n(tally.cancelled))
-            .expression_attribute_values(":one", n(1));
-        if !errors.is_empty() {
-            let sample: Vec<AttributeValue> = errors
+            .expression_attribute_values(":c", n(tally.cancelled));
+        if commit.done {
+            job_add.push_str(", #chunks_done :one");
+            job = job.expression_attribute_names("#chunks_done", "chunks_done").expression_attribute_values(":one", n(1));
+        }
+        if !commit.errors.is_empty() {
+            let sample: Vec<AttributeValue> = commit
+                .errors
                 .iter()
                 .take(MAX_ERROR_SAMPLE)
                 .map(|e| AttributeValue::M(HashMap::from([("item".to_string(), s(&e.item)), ("reason".to_string(), s(&e.reason))])))
                 .collect();
-            expression.push_str(" SET #errors = list_append(if_not_exists(#errors, :none), :errors)");
-            update = update
+            job_set.push("#errors = list_append(if_not_exists(#errors, :none), :errors)");
+            job = job
                 .expression_attribute_names("#errors", "errors")
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":errors", AttributeValue::L(sample));
         }
-        let update = update.update_expression(expression).build().map_err(|e| StoreError::encode("an Update", e))?;
+        if let Some(paced_at) = &commit.paced_at {
+            job_set.push("#paced = :paced");
+            job = job.expression_attribute_names("#paced", "paced_at").expression_attribute_values(":paced", s(paced_at));
+        }
+        let expression = if job_set.is_empty() { job_add } else { format!("{job_add} SET {}", job_set.join(", ")) };
+        let job = job.update_expression(expression).build().map_err(|e| StoreError::encode("an Update", e))?;
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(ledger).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().update(ledger).build())
+            .transact_items(TransactWriteItem::builder().update(job).build())
             .send()
             .await;
         match result.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
-            // The first item is the ledger entry: the chunk was committed before.
+            // The first item is the ledger entry: another delivery committed to it since it was read.
             Err(error) if condition_failed_at(&error, 0) => Ok(false),
             Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }

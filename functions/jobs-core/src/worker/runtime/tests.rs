@@ -1,4 +1,6 @@
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
@@ -15,9 +17,53 @@ fn worker() -> TestWorker {
     worker_with_window(2)
 }
 
+fn settings(release_window: u64) -> WorkerSettings {
+    WorkerSettings {
+        max_receive_count: 3,
+        chunk_size: 2,
+        release_window,
+        checkpoint_interval: Duration::from_secs(60),
+        retry_budget: Duration::from_millis(300),
+    }
+}
+
 fn worker_with_window(release_window: u64) -> TestWorker {
-    let settings = WorkerSettings { max_receive_count: 3, chunk_size: 2, release_window };
-    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings)
+    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings(release_window))
+}
+
+/// The scripted processor, one item per `process` call, each taking `delay`, remembering
+/// the items it was given.
+struct OneByOne {
+    delay: Duration,
+    seen: Mutex<Vec<Value>>,
+}
+
+impl Processor for OneByOne {
+    const JOB_TYPE: JobType = Scripted::JOB_TYPE;
+    const STEP: usize = 1;
+    type Params = <Scripted as Processor>::Params;
+    type Item = Value;
+
+    async fn items(&self, job: &JobRecord, params: &Self::Params) -> Result<Vec<Value>, WorkError> {
+        Scripted.items(job, params).await
+    }
+
+    fn label(item: &Value) -> String {
+        Scripted::label(item)
+    }
+
+    async fn process(&self, job: &JobRecord, params: &Self::Params, items: &[Value]) -> Vec<super::super::ItemResult> {
+        self.seen.lock().unwrap().extend(items.iter().cloned());
+        tokio::time::sleep(self.delay).await;
+        Scripted.process(job, params, items).await
+    }
+}
+
+type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue>;
+
+fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
+    let settings = WorkerSettings { chunk_size: 10, checkpoint_interval, ..settings(10) };
+    Worker::new(OneByOne { delay, seen: Mutex::new(Vec::new()) }, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings)
 }
 
 /// The chunk numbers of the queued messages of job `id`.
@@ -34,7 +80,7 @@ fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
         .collect()
 }
 
-fn job(w: &TestWorker, items: &[&str]) -> String {
+fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue>, items: &[&str]) -> String {
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/acme/{id}.json");
     w.inputs.objects.lock().unwrap().insert(input_key.clone(), serde_json::to_vec(&json!({"items": items})).unwrap());
@@ -65,7 +111,7 @@ fn plan(id: &str) -> WorkMessage {
     WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }
 }
 
-async fn deliver(w: &TestWorker, body: &WorkMessage, attempt: u32) -> Disposition {
+async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue>, body: &WorkMessage, attempt: u32) -> Disposition {
     w.handle_message(&message("m", body, attempt)).await
 }
 
@@ -176,31 +222,113 @@ async fn every_item_failing_ends_failed_and_an_empty_job_completes() {
 }
 
 #[tokio::test]
-async fn transient_failures_retry_until_the_last_attempt_then_record_failures() {
-    let w = worker();
-    let id = job(&w, &["a", "b", "transient", "c"]);
+async fn a_failing_item_is_retried_within_the_delivery_and_fails_once_the_retry_budget_is_spent() {
+    let w = one_by_one(Duration::ZERO, Duration::from_secs(60));
+    let id = job(&w, &["a", "transient", "fail-b", "c"]);
     deliver(&w, &plan(&id), 1).await;
-    let chunks = w.queue.drain();
-    assert_eq!(deliver(&w, &chunks[0], 1).await, Disposition::Ack);
-    assert_eq!(deliver(&w, &chunks[1], 1).await, Disposition::Retry);
-    assert_eq!(deliver(&w, &chunks[1], 2).await, Disposition::Retry);
-    assert_eq!(w.store.job(&id).unwrap().status, JobStatus::Running);
-    assert_eq!(deliver(&w, &chunks[1], 3).await, Disposition::Ack, "last attempt is recorded, not retried");
+    let chunk = w.queue.drain();
+    let started = Instant::now();
+    assert_eq!(deliver(&w, &chunk[0], 1).await, Disposition::Ack, "settled in the delivery, not left to the queue");
+    assert!(started.elapsed() >= Duration::from_millis(300), "retried for the whole budget: {:?}", started.elapsed());
+    let seen = w.processor.seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|i| *i == "a").count() + seen.iter().filter(|i| *i == "c").count(), 2, "settled items never run again");
+    assert!(seen.iter().filter(|i| *i == "transient").count() >= 3, "the failing item was retried: {seen:?}");
     let done = w.store.job(&id).unwrap();
     assert_eq!((done.status, done.succeeded, done.failed), (JobStatus::CompletedWithErrors, 2, 2));
-    assert!(done.errors[0].reason.contains("gave up after 3 attempts"));
+    assert!(done.errors.iter().any(|e| e.item == "transient" && e.reason.starts_with("gave up after no progress for 0 s: ServiceUnavailable")), "{:?}", done.errors);
 }
 
 #[tokio::test]
-async fn only_retryable_messages_are_reported_as_batch_failures() {
+async fn on_the_last_delivery_a_server_error_fails_at_once_but_throttling_is_still_retried() {
     let w = worker();
-    let id = job(&w, &["a", "b", "transient", "c"]);
+    let id = job(&w, &["transient", "a"]);
+    deliver(&w, &plan(&id), 1).await;
+    let chunk = w.queue.drain();
+    let started = Instant::now();
+    assert_eq!(deliver(&w, &chunk[0], 3).await, Disposition::Ack);
+    assert!(started.elapsed() < Duration::from_millis(300), "no retry on the last delivery");
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((done.succeeded, done.failed), (1, 1));
+    assert!(done.errors[0].reason.starts_with("gave up after delivery 3: ServiceUnavailable"), "{:?}", done.errors);
+
+    let id = job(&w, &["throttled", "a"]);
+    deliver(&w, &plan(&id), 1).await;
+    let chunk = w.queue.drain();
+    let started = Instant::now();
+    deliver(&w, &chunk[0], 3).await;
+    assert!(started.elapsed() >= Duration::from_millis(300), "throttling retried for the budget, whatever the receive count");
+    assert!(w.store.job(&id).unwrap().paced_at.is_some(), "the job shows it met a rate limit");
+}
+
+#[tokio::test]
+async fn near_the_deadline_a_chunk_commits_what_settled_and_hands_the_rest_on() {
+    let w = one_by_one(Duration::from_millis(50), Duration::from_secs(60));
+    let id = job(&w, &["a", "b", "c", "d", "e", "f", "g", "h"]);
+    deliver(&w, &plan(&id), 1).await;
+    let chunk = w.queue.drain();
+    let mut event = SqsEvent::default();
+    event.records = vec![message("m", &chunk[0], 1)];
+    // 3 s is kept back: about 200 ms to work.
+    let deadline = SystemTime::now() + DEADLINE_MARGIN + Duration::from_millis(200);
+    assert!(w.handle_batch_until(event, Some(deadline)).await.batch_item_failures.is_empty(), "acknowledged: its continuation is queued");
+    let running = w.store.job(&id).unwrap();
+    assert!(running.succeeded > 0 && running.succeeded < 8, "a partial commit: {}", running.succeeded);
+    let continuation = w.queue.drain();
+    assert!(matches!(&continuation[..], [WorkMessage::Chunk { chunk: 0, retry_since: None, .. }]), "{continuation:?}");
+    w.processor.seen.lock().unwrap().clear();
+    assert_eq!(deliver(&w, &continuation[0], 1).await, Disposition::Ack);
+    assert_eq!(w.processor.seen.lock().unwrap().len() as u64, 8 - running.succeeded, "only the unsettled items run");
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((done.status, done.succeeded), (JobStatus::Completed, 8));
+}
+
+#[tokio::test]
+async fn a_continuation_carries_its_retry_budget() {
+    let w = worker();
+    let id = job(&w, &["throttled", "throttled"]);
+    deliver(&w, &plan(&id), 1).await;
+    let Some(WorkMessage::Chunk { job_id, tenant, chunk, items, .. }) = w.queue.drain().pop() else { panic!("no chunk") };
+    let since = clock::format(clock::now() - time::Duration::hours(1));
+    let continuation = WorkMessage::Chunk { job_id, tenant, chunk, items, retry_since: Some(since) };
+    let started = Instant::now();
+    assert_eq!(deliver(&w, &continuation, 1).await, Disposition::Ack);
+    assert!(started.elapsed() < Duration::from_millis(300), "the budget was spent before this delivery");
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((done.status, done.succeeded, done.failed), (JobStatus::Failed, 0, 2));
+    assert!(done.errors[0].reason.starts_with("gave up after no progress for 3600 s: Throttling"), "{:?}", done.errors);
+}
+
+#[tokio::test]
+async fn a_long_chunk_commits_at_its_checkpoint_interval_so_a_crash_repeats_little() {
+    let w = one_by_one(Duration::from_millis(30), Duration::from_millis(100));
+    let items: Vec<String> = (0..10).map(|i| format!("item-{i}")).collect();
+    let id = job(&w, &items.iter().map(String::as_str).collect::<Vec<_>>());
+    deliver(&w, &plan(&id), 1).await;
+    let chunk = w.queue.drain();
+    // The process dies mid-chunk: the delivery is abandoned after about 200 ms.
+    let _ = tokio::time::timeout(Duration::from_millis(200), deliver(&w, &chunk[0], 1)).await;
+    let committed = w.store.job(&id).unwrap().succeeded;
+    let ran = w.processor.seen.lock().unwrap().len() as u64;
+    assert!(committed >= 3, "committed at the checkpoint: {committed}");
+    assert!(ran - committed <= 4, "at most an interval's items were not committed: ran {ran}, committed {committed}");
+    w.processor.seen.lock().unwrap().clear();
+    assert_eq!(deliver(&w, &chunk[0], 2).await, Disposition::Ack);
+    assert_eq!(w.processor.seen.lock().unwrap().len() as u64, 10 - committed, "the redelivery runs only what was not committed");
+    assert_eq!(w.store.job(&id).unwrap().succeeded, 10);
+}
+
+#[tokio::test]
+async fn only_messages_that_meet_a_store_failure_are_reported_as_batch_failures() {
+    let w = worker();
+    let id = job(&w, &["a", "b", "c", "d", "e"]);
     deliver(&w, &plan(&id), 1).await;
     let chunks = w.queue.drain();
+    // Chunk 0 must release chunk 2, and the queue is down; chunk 1 releases nothing.
+    w.queue.broken.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut garbage = message("garbage", &chunks[0], 1);
     garbage.body = Some("{not json".into());
     let mut event = SqsEvent::default();
-    event.records = vec![message("ok", &chunks[0], 1), message("retry", &chunks[1], 1), garbage];
+    event.records = vec![message("retry", &chunks[0], 1), message("ok", &chunks[1], 1), garbage];
     let response = w.handle_batch(event).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, vec!["retry"]);
@@ -213,9 +341,9 @@ async fn messages_for_other_tenants_unknown_jobs_or_chunks_change_nothing() {
     deliver(&w, &plan(&id), 1).await;
     let before = w.store.job(&id).unwrap();
     for body in [
-        WorkMessage::Chunk { job_id: id.clone(), tenant: "globex".into(), chunk: 0, items: vec![json!("a")] },
-        WorkMessage::Chunk { job_id: id.clone(), tenant: "acme".into(), chunk: 7, items: vec![json!("a")] },
-        WorkMessage::Chunk { job_id: "01JUNKNOWN0000000000000000".into(), tenant: "acme".into(), chunk: 0, items: vec![] },
+        WorkMessage::Chunk { job_id: id.clone(), tenant: "globex".into(), chunk: 0, items: vec![json!("a")], retry_since: None },
+        WorkMessage::Chunk { job_id: id.clone(), tenant: "acme".into(), chunk: 7, items: vec![json!("a")], retry_since: None },
+        WorkMessage::Chunk { job_id: "01JUNKNOWN0000000000000000".into(), tenant: "acme".into(), chunk: 0, items: vec![], retry_since: None },
         WorkMessage::Plan { job_id: String::new(), tenant: "acme".into() },
         WorkMessage::Plan { job_id: id.clone(), tenant: "globex".into() },
     ] {

@@ -4,15 +4,30 @@ use serde_json::json;
 
 use super::super::test_client::{ID, TABLE, job_key, condition_failed, sent, store, store_answering, transaction_cancelled};
 use crate::job::{ItemError, JobStatus};
-use crate::ports::{ProgressStore, Tally};
+use crate::ports::{ChunkCommit, ChunkLedger, ItemFailure, ProgressStore, Settled, Tally};
 
+
+fn settled(positions: &[usize]) -> Settled {
+    let mut set = Settled::default();
+    for &p in positions {
+        set.insert(p);
+    }
+    set
+}
 
 #[tokio::test]
-async fn commit_chunk_writes_the_ledger_item_and_the_counters_in_one_transaction() {
+async fn a_first_commit_creates_the_ledger_item_and_adds_to_the_counters_in_one_transaction() {
     let (db, http) = store();
-    let tally = Tally { succeeded: 3, failed: 1, cancelled: 0 };
-    let errors = [ItemError { item: "b@x.io".into(), reason: "MessageRejected".into() }];
-    assert!(db.commit_chunk(ID, 7, &tally, &errors, 1_800_000_000).await.unwrap());
+    let commit = ChunkCommit {
+        before: None,
+        after: settled(&[0, 1, 2, 9]),
+        tally: Tally { succeeded: 3, failed: 1, cancelled: 0 },
+        failures: vec![ItemFailure { position: 9, reason: "MessageRejected".into() }],
+        errors: vec![ItemError { item: "b@x.io".into(), reason: "MessageRejected".into() }],
+        done: false,
+        paced_at: Some("2026-11-30T10:00:00.000Z".into()),
+    };
+    assert!(db.commit_chunk(ID, 7, &commit, 1_800_000_000).await.unwrap());
     let (operation, mut body) = sent(http);
     assert_eq!(operation, "TransactWriteItems");
     // The SDK adds an idempotency token of its own to each transaction.
@@ -20,28 +35,36 @@ async fn commit_chunk_writes_the_ledger_item_and_the_counters_in_one_transaction
     assert_eq!(
         body,
         json!({"TransactItems": [
-            {"Put": {
+            {"Update": {
                 "TableName": TABLE,
-                "Item": {
-                    "pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000007"},
-                    "succeeded": {"N": "3"}, "failed": {"N": "1"}, "cancelled": {"N": "0"},
-                    "expires_at": {"N": "1800000000"}
+                "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000007"}},
+                "UpdateExpression": "SET #settled = :after, #done = :done, #expires = :expires, #failures = list_append(if_not_exists(#failures, :none), :failures) ADD #succeeded :s, #failed :f, #cancelled :c",
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ExpressionAttributeNames": {
+                    "#settled": "settled", "#done": "done", "#expires": "expires_at", "#failures": "failures",
+                    "#succeeded": "succeeded", "#failed": "failed", "#cancelled": "cancelled"
                 },
-                "ConditionExpression": "attribute_not_exists(pk)"
+                "ExpressionAttributeValues": {
+                    // Positions 0, 1, 2 and 9 as bits: bytes 0b0000_0111, 0b0000_0010.
+                    ":after": {"B": "BwI="}, ":done": {"BOOL": false}, ":expires": {"N": "1800000000"},
+                    ":s": {"N": "3"}, ":f": {"N": "1"}, ":c": {"N": "0"}, ":none": {"L": []},
+                    ":failures": {"L": [{"M": {"position": {"N": "9"}, "reason": {"S": "MessageRejected"}}}]}
+                }
             }},
             {"Update": {
                 "TableName": TABLE,
                 "Key": job_key(),
-                "UpdateExpression": "ADD #succeeded :s, #failed :f, #cancelled :c, #done :one SET #errors = list_append(if_not_exists(#errors, :none), :errors)",
+                "UpdateExpression": "ADD #succeeded :s, #failed :f, #cancelled :c SET #errors = list_append(if_not_exists(#errors, :none), :errors), #paced = :paced",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {
                     "#succeeded": "succeeded", "#failed": "failed", "#cancelled": "cancelled",
-                    "#done": "chunks_done", "#errors": "errors"
+                    "#errors": "errors", "#paced": "paced_at"
                 },
                 "ExpressionAttributeValues": {
-                    ":s": {"N": "3"}, ":f": {"N": "1"}, ":c": {"N": "0"}, ":one": {"N": "1"},
+                    ":s": {"N": "3"}, ":f": {"N": "1"}, ":c": {"N": "0"},
                     ":none": {"L": []},
-                    ":errors": {"L": [{"M": {"item": {"S": "b@x.io"}, "reason": {"S": "MessageRejected"}}}]}
+                    ":errors": {"L": [{"M": {"item": {"S": "b@x.io"}, "reason": {"S": "MessageRejected"}}}]},
+                    ":paced": {"S": "2026-11-30T10:00:00.000Z"}
                 }
             }}
         ]})
@@ -49,15 +72,37 @@ async fn commit_chunk_writes_the_ledger_item_and_the_counters_in_one_transaction
 }
 
 #[tokio::test]
-async fn a_chunk_whose_ledger_item_exists_is_a_duplicate_not_an_error() {
+async fn a_later_commit_applies_only_to_the_ledger_as_read_and_the_last_counts_the_chunk_done() {
+    let (db, http) = store();
+    let commit = ChunkCommit {
+        before: Some(settled(&[0])),
+        after: settled(&[0, 1]),
+        tally: Tally { succeeded: 1, ..Tally::default() },
+        done: true,
+        ..ChunkCommit::default()
+    };
+    assert!(db.commit_chunk(ID, 0, &commit, 0).await.unwrap());
+    let (_, body) = sent(http);
+    let ledger = &body["TransactItems"][0]["Update"];
+    assert_eq!(ledger["ConditionExpression"], "#settled = :before");
+    assert_eq!(ledger["ExpressionAttributeValues"][":before"], json!({"B": "AQ=="}));
+    assert_eq!(ledger["ExpressionAttributeValues"][":after"], json!({"B": "Aw=="}));
+    assert_eq!(ledger["ExpressionAttributeValues"][":done"], json!({"BOOL": true}));
+    let job = &body["TransactItems"][1]["Update"];
+    assert_eq!(job["UpdateExpression"], "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one");
+    assert_eq!(job["ExpressionAttributeValues"][":one"], json!({"N": "1"}));
+}
+
+#[tokio::test]
+async fn a_ledger_changed_since_it_was_read_is_reported_not_an_error() {
     let (db, _http) = store_answering(400, transaction_cancelled(&["ConditionalCheckFailed", "None"]));
-    assert!(!db.commit_chunk(ID, 0, &Tally::default(), &[], 0).await.unwrap());
+    assert!(!db.commit_chunk(ID, 0, &ChunkCommit::default(), 0).await.unwrap());
 }
 
 #[tokio::test]
 async fn a_chunk_of_a_job_that_is_gone_is_an_error() {
     let (db, _http) = store_answering(400, transaction_cancelled(&["None", "ConditionalCheckFailed"]));
-    assert!(db.commit_chunk(ID, 0, &Tally::default(), &[], 0).await.is_err());
+    assert!(db.commit_chunk(ID, 0, &ChunkCommit::default(), 0).await.is_err());
 }
 
 #[tokio::test]
@@ -106,16 +151,25 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
     let (operation, body) = sent(http);
     assert_eq!((operation.as_str(), &body["ConsistentRead"]), ("GetItem", &json!(true)));
 
-    let (db, http) = store_answering(200, json!({"Item": {"pk": {"S": format!("JOB#{ID}")}}}));
-    assert!(db.chunk_committed(ID, 2).await.unwrap());
+    let (db, http) = store_answering(200, json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": false}}}));
+    assert_eq!(db.chunk_ledger(ID, 2).await.unwrap(), Some(ChunkLedger { settled: settled(&[0, 1]), done: false }));
     let (_, body) = sent(http);
     assert_eq!(
         body,
         json!({
             "TableName": TABLE,
             "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000002"}},
-            "ProjectionExpression": "pk",
+            "ProjectionExpression": "#settled, #done",
+            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done"},
             "ConsistentRead": true
         })
     );
+}
+
+#[tokio::test]
+async fn a_ledger_item_without_a_bit_set_was_written_whole_and_is_done() {
+    let (db, _http) = store_answering(200, json!({"Item": {"succeeded": {"N": "50"}}}));
+    assert!(db.chunk_ledger(ID, 0).await.unwrap().is_some_and(|l| l.done));
+    let (db, _http) = store_answering(200, json!({}));
+    assert_eq!(db.chunk_ledger(ID, 0).await.unwrap(), None);
 }
