@@ -38,7 +38,7 @@ def worker(key, *target):
 # Per function: the API, then one worker per job type, keyed by the type's registry key.
 API = grants(LOGS, "log-group:api:*") \
     | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*") \
-    | grants(["s3:PutObject"], "InputBucket/inputs/*") \
+    | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/inputs/*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*")
 # Actions that take no resource-level permissions (Service Authorization Reference): the

@@ -36,14 +36,15 @@ async fn creating_each_type_writes_the_record_and_its_worker_picks_it_up() {
         assert_eq!(job["tenant"], tenant.as_str());
         assert_eq!(job["user"], "alice");
         assert_eq!(job["status"], "queued");
-        assert_eq!(job["progress"], json!({"total": 3, "succeeded": 0, "failed": 0, "percent": 0}));
+        assert_eq!(job["progress"], json!({"total": 3, "succeeded": 0, "failed": 0, "cancelled": 0, "percent": 0}));
         assert!(job["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
         assert_eq!((job["started_at"].clone(), job["completed_at"].clone()), (Value::Null, Value::Null));
         let id = job["id"].as_str().unwrap();
 
         let item = stack.job_item(id).await.expect("job record in DynamoDB");
         assert_eq!(item["tenant"], tenant.as_str());
-        assert_eq!(item["status"], "queued");
+        // Its worker may have picked it up already (the poller waits at most 1 s).
+        assert!(matches!(item["status"].as_str(), Some("queued" | "running" | "completed" | "completed_with_errors" | "failed")), "{item}");
         assert_eq!(item["total"], 3);
         assert_eq!(item["list_tenant"], tenant.as_str());
         assert_eq!(item["list_tenant_user"], format!("{tenant}#alice"));

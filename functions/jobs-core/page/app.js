@@ -571,8 +571,10 @@
         ['Status', statusBadge(job)], ['Tenant', job.tenant], ['User', el('span', { className: 'user' }, job.user)],
       ])),
       el('section', {}, el('h3', {}, 'Progress'), progressBar(job, 'Job progress'), dl([
-        ['Total items', String(p.total)], ['Succeeded', String(p.succeeded)], ['Failed', String(p.failed)], ['Done', `${p.percent} %`],
+        ['Total items', String(p.total)], ['Succeeded', String(p.succeeded)], ['Failed', String(p.failed)],
+        p.cancelled ? ['Cancelled', String(p.cancelled)] : null, ['Done', `${p.percent} %`],
       ])),
+      relatedJobs(job),
       el('section', {}, el('h3', {}, 'Timeline'), dl([
         ['Created', timeEl(job.created_at)], ['Started', timeEl(job.started_at)],
         job.cancel_requested_at ? ['Cancel requested', timeEl(job.cancel_requested_at)] : null,
@@ -587,8 +589,73 @@
           el('table', { className: 'errors' },
             el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Item'), el('th', { scope: 'col' }, 'Reason'))),
             el('tbody', {}, errors.map((e) => el('tr', {}, el('td', {}, el('code', {}, e.item)), el('td', {}, e.reason))))),
-        ]),
+        ], failureActions(job)),
     );
+  }
+
+  // Items a retry would run: the failed ones, and for a cancelled job the cancelled ones too.
+  function retryable(job) {
+    const p = job.progress || {};
+    return (p.failed || 0) + (job.status === 'cancelled' ? (p.cancelled || 0) : 0);
+  }
+
+  function failureActions(job) {
+    if (ACTIVE.has(job.status)) return null;
+    const p = job.progress || {};
+    const n = retryable(job);
+    return el('div', { className: 'details-actions' },
+      p.failed ? el('button', { type: 'button', className: 'btn', dataset: { action: 'download-failed', id: job.id } }, 'Download failed items (CSV)') : null,
+      n ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
+  }
+
+  // The job this one retries, and the jobs that retry it.
+  function relatedJobs(job) {
+    const link = (id) => el('button', { type: 'button', className: 'link', dataset: { action: 'show-job', id } }, el('code', {}, id));
+    const retries = Array.isArray(job.retries) ? job.retries : [];
+    if (!job.retry_of && retries.length === 0) return null;
+    return el('section', {}, el('h3', {}, 'Retries'), dl([
+      job.retry_of ? ['Retry of', link(job.retry_of)] : null,
+      retries.length ? ['Retried by', el('span', {}, retries.map(link))] : null,
+    ]));
+  }
+
+  async function showJob(id) {
+    try {
+      const job = await api(`jobs/${encodeURIComponent(id)}`);
+      state.detailsId = job.id;
+      renderDetails(job);
+      if (!ui.details.open) ui.details.showModal();
+    } catch (err) {
+      if (!err.handled) toast(`Could not open the job: ${describeError(err)}`, 'error');
+    }
+  }
+
+  async function downloadFailed(id) {
+    try {
+      const response = await fetch(`jobs/${encodeURIComponent(id)}/items?outcome=failed&format=csv`, {
+        cache: 'no-store', headers: { Accept: 'text/csv', Authorization: `Bearer ${state.token}` },
+      });
+      if (!response.ok) throw new ApiError(response.status, `http_${response.status}`, `The API answered ${response.status}.`, null);
+      const url = URL.createObjectURL(await response.blob());
+      const a = el('a', { href: url, download: `job-${id}-failed.csv` });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (err) {
+      toast(`Could not download the failed items: ${describeError(err)}`, 'error');
+    }
+  }
+
+  async function retryItems(id) {
+    try {
+      const job = await api(`jobs/${encodeURIComponent(id)}/retry`, { method: 'POST' });
+      toast(`Retry job created for ${job.progress ? job.progress.total : 'the failed'} items.`);
+      reload(); // the new job is the newest: it heads the list
+      showJob(job.id);
+    } catch (err) {
+      if (!err.handled) toast(`Could not retry the failed items: ${describeError(err)}`, 'error');
+    }
   }
 
   function openDetails(id, opener) {
@@ -679,6 +746,9 @@
       if (action === 'open') openDetails(id, button);
       else if (action === 'cancel') cancelJob(id);
       else if (action === 'remove') removeJob(id);
+      else if (action === 'download-failed') downloadFailed(id);
+      else if (action === 'retry-items') retryItems(id);
+      else if (action === 'show-job') showJob(id);
       else if (action === 'retry') (state.jobs.size ? loadPage() : reload());
       else if (action === 'clear') ui.clear.click();
       return;

@@ -102,6 +102,9 @@ pub struct Progress {
     pub total: u64,
     pub succeeded: u64,
     pub failed: u64,
+    /// Items not done because the job was cancelled.
+    #[serde(default)]
+    pub cancelled: u64,
     pub percent: u8,
 }
 
@@ -120,7 +123,7 @@ impl Progress {
     pub fn new(total: u64, succeeded: u64, failed: u64) -> Progress {
         let done = succeeded.saturating_add(failed).min(total);
         let percent = done.saturating_mul(100).checked_div(total).map_or(0, |p| p as u8);
-        Progress { total, succeeded, failed, percent }
+        Progress { total, succeeded, failed, cancelled: 0, percent }
     }
 }
 
@@ -149,6 +152,10 @@ pub struct JobView {
     pub cancel_requested_at: Option<String>,
     /// Why an active job is not moving faster, when it is waiting (else `null`).
     pub waiting_for: Option<Waiting>,
+    /// The job whose failed items this job retries (else `null`).
+    pub retry_of: Option<String>,
+    /// The jobs that retry this job's failed items, oldest first.
+    pub retries: Vec<String>,
     pub params_summary: serde_json::Value,
     pub errors: Vec<ItemError>,
 }

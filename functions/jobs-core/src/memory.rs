@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use crate::error::StoreError;
 use crate::job::JobType;
 use crate::job::JobStatus;
-use crate::ports::{ChunkCommit, ChunkLedger, CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
+use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 
 #[derive(Default)]
@@ -16,6 +16,8 @@ pub struct MemoryStore {
     jobs: Mutex<BTreeMap<String, JobRecord>>,
     /// Chunk ledger items, by (job id, chunk number).
     pub ledger: Mutex<BTreeMap<(String, u64), ChunkLedger>>,
+    /// What the ledger items say of each item, by (job id, chunk number).
+    outcomes: Mutex<BTreeMap<(String, u64), ChunkOutcomes>>,
     /// Successful completions, to assert that exactly one worker finished a job.
     pub completions: Mutex<Vec<(String, JobStatus)>>,
     idempotency: Mutex<BTreeMap<String, IdempotencyRecord>>,
@@ -108,6 +110,20 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn chunk_outcomes(&self, id: &str, from: u64, limit: u32) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
+        let outcomes = lock(&self.outcomes);
+        let mut all = outcomes.range((id.to_string(), from)..=(id.to_string(), u64::MAX)).map(|(_, o)| o.clone());
+        let page: Vec<ChunkOutcomes> = all.by_ref().take(limit.max(1) as usize).collect();
+        Ok((page, all.next().is_some()))
+    }
+
+    async fn add_retry(&self, id: &str, retry: &str) -> Result<(), StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let job = jobs.get_mut(id).ok_or_else(|| StoreError::Corrupt(format!("no job {id}")))?;
+        job.retries.push(retry.to_string());
+        Ok(())
+    }
+
     async fn cancel(&self, id: &str, from: JobStatus, at: &str) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
         match jobs.get_mut(id).filter(|j| j.status == from) {
@@ -195,6 +211,11 @@ impl ProgressStore for MemoryStore {
         }
         let entry = ledger.entry(key).or_default();
         entry.settled = commit.after.clone();
+        let mut outcomes = lock(&self.outcomes);
+        let outcomes = outcomes.entry((id.to_string(), chunk)).or_insert_with(|| ChunkOutcomes { chunk, ..ChunkOutcomes::default() });
+        outcomes.settled = commit.after.clone();
+        outcomes.failures.extend(commit.failures.iter().cloned());
+        outcomes.cancelled.extend(commit.cancelled.iter().copied());
         entry.done = commit.done;
         job.succeeded += commit.tally.succeeded;
         job.failed += commit.tally.failed;

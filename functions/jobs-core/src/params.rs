@@ -53,6 +53,9 @@ pub struct BulkMessageParams {
 pub struct SessionTerminationParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_ids: Option<Vec<String>>,
+    /// Named sessions (a retry of sessions a criteria job found: `retry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_users: Option<bool>,
     #[serde(default, deserialize_with = "whole_number", skip_serializing_if = "Option::is_none")]
@@ -182,16 +185,19 @@ impl JobParams for BulkMessageParams {
 
 impl JobParams for SessionTerminationParams {
     fn check(self) -> Result<ValidParams, ApiError> {
-        let chosen = [self.user_ids.is_some(), self.all_users.is_some(), self.idle_for_seconds.is_some()];
+        let chosen = [self.user_ids.is_some(), self.session_ids.is_some(), self.all_users.is_some(), self.idle_for_seconds.is_some()];
         if chosen.iter().filter(|c| **c).count() != 1 {
             return Err(ApiError::invalid(
                 "params",
-                "give exactly one of user_ids, all_users, idle_for_seconds",
+                "give exactly one of user_ids, session_ids, all_users, idle_for_seconds",
             ));
         }
         let (summary, total) = if let Some(ids) = &self.user_ids {
             user_ids("params.user_ids", ids)?;
             (json!({"selection": "user_ids", "users": ids.len()}), ids.len())
+        } else if let Some(ids) = &self.session_ids {
+            user_ids("params.session_ids", ids)?;
+            (json!({"selection": "session_ids", "sessions": ids.len()}), ids.len())
         } else if let Some(all) = self.all_users {
             if !all {
                 return Err(ApiError::invalid("params.all_users", "must be true when given"));

@@ -101,6 +101,13 @@ pub trait JobStore: Send + Sync {
 
     fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
 
+    /// The ledger items of job `id` from chunk `from` on, in chunk order, at most `limit`;
+    /// the second value is true when more follow.
+    fn chunk_outcomes(&self, id: &str, from: u64, limit: u32) -> impl Future<Output = Result<(Vec<ChunkOutcomes>, bool), StoreError>> + Send;
+
+    /// Records on job `id` that `retry` retries its items (`retries`, appended).
+    fn add_retry(&self, id: &str, retry: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Asks a job to stop: a queued job becomes `cancelled` at once, a running one gets
     /// `cancel_requested_at` and its workers settle the rest. Returns false when the job is
     /// no longer in `from` (the caller re-reads and decides).
@@ -131,6 +138,17 @@ pub struct ItemFailure {
     pub reason: String,
 }
 
+/// What a chunk's ledger item says about each item, for the job's item report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkOutcomes {
+    pub chunk: u64,
+    /// Items whose outcome is counted; those neither failed nor cancelled succeeded.
+    pub settled: Settled,
+    pub failures: Vec<ItemFailure>,
+    /// Cancelled items, by position.
+    pub cancelled: Vec<u32>,
+}
+
 /// One commit of a chunk: the outcomes settled since its previous commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChunkCommit {
@@ -142,6 +160,8 @@ pub struct ChunkCommit {
     pub tally: Tally,
     /// This commit's failed items, for the ledger.
     pub failures: Vec<ItemFailure>,
+    /// This commit's cancelled items, by position, for the ledger.
+    pub cancelled: Vec<u32>,
     /// What to add to the job's error sample (the caller keeps it within its bound).
     pub errors: Vec<crate::job::ItemError>,
     /// The commit settles the chunk's last items: the job's `chunks_done` grows by one.

@@ -60,6 +60,12 @@ pub fn chunk_sk(chunk: u64) -> String {
     format!("CHUNK#{chunk:08}")
 }
 
+/// Where the plan stores the item list a worker found (types whose items are not in their
+/// params): beside the job's input, `inputs/<tenant>/<id>.items.json`.
+pub fn snapshot_key(input_key: &str) -> String {
+    format!("{}.items.json", input_key.trim_end_matches(".json"))
+}
+
 pub fn job_pk(id: &str) -> String {
     format!("JOB#{id}")
 }
@@ -104,6 +110,12 @@ pub struct JobRecord {
     pub errors: Vec<ItemError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden_at: Option<String>,
+    /// The job whose failed (or cancelled) items this job retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+    /// The jobs created to retry this job's items, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
     /// When a chunk of the job last met a downstream rate limit (set by its next commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paced_at: Option<String>,
@@ -163,6 +175,8 @@ impl JobRecord {
             input_key: job.input_key,
             errors: Vec::new(),
             hidden_at: None,
+            retry_of: None,
+            retries: Vec::new(),
             paced_at: None,
             expires_at: job.expires_at,
         }
@@ -194,13 +208,15 @@ impl JobRecord {
             type_label: self.job_type.label().to_string(),
             tenant: self.tenant.clone(),
             status: self.status,
-            progress: Progress::of(self.status, self.total, self.succeeded, self.failed),
+            progress: Progress { cancelled: self.cancelled, ..Progress::of(self.status, self.total, self.succeeded, self.failed) },
             user: self.user.clone(),
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
             completed_at: self.completed_at.clone(),
             cancel_requested_at: self.cancel_requested_at.clone(),
             waiting_for: self.waiting_for(crate::clock::now()),
+            retry_of: self.retry_of.clone(),
+            retries: self.retries.clone(),
             params_summary: self.summary.clone(),
             errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
         }
@@ -305,7 +321,7 @@ mod tests {
         let v = serde_json::to_value(r.view()).unwrap();
         assert_eq!(v["type"], "ai_text_embedding");
         assert_eq!(v["type_label"], "AI Text Embedding");
-        assert_eq!(v["progress"], serde_json::json!({"total": 3, "succeeded": 1, "failed": 1, "percent": 66}));
+        assert_eq!(v["progress"], serde_json::json!({"total": 3, "succeeded": 1, "failed": 1, "cancelled": 0, "percent": 66}));
         assert_eq!(v["completed_at"], serde_json::Value::Null);
     }
 

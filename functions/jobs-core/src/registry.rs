@@ -32,8 +32,35 @@ pub struct JobTypeSpec {
     /// Decodes `params` as this type's params type and checks its limits; the error names
     /// the offending field (`params.recipients[3]`).
     pub validate: fn(Value) -> Result<ValidParams, ApiError>,
+    /// Where the job's items are, for its item report and a retry of its failed items.
+    pub items: ItemSource,
     /// The crate under `functions/` whose binary is this type's worker.
     pub worker_crate: &'static str,
+}
+
+/// Where a job's items are. Chunk `n` of a job is chunk `n` of this list as
+/// [`crate::worker::chunk_items`] cuts it, so a ledger position names one item.
+#[derive(Debug)]
+pub enum ItemSource {
+    /// The params field that lists the items (`recipients`); a retry lists its items there.
+    Param(&'static str),
+    /// Found by the worker (e.g. idle sessions), which stores the list it chunks beside the
+    /// input ([`crate::record::snapshot_key`]); `retry` makes params naming exactly the
+    /// given items.
+    Snapshot { retry: fn(Vec<Value>) -> Result<Value, String> },
+}
+
+/// Session Termination items are `{"user": id}` or `{"session": id}`: params that name
+/// them (`user_ids` or `session_ids`).
+fn session_retry(items: Vec<Value>) -> Result<Value, String> {
+    let ids = |key: &str| items.iter().map(|i| i[key].as_str().map(str::to_string)).collect::<Option<Vec<String>>>();
+    if let Some(users) = ids("user") {
+        Ok(serde_json::json!({"user_ids": users}))
+    } else if let Some(sessions) = ids("session") {
+        Ok(serde_json::json!({"session_ids": sessions}))
+    } else {
+        Err("the items are neither all users nor all sessions".into())
+    }
 }
 
 /// Every job type, in [`JobType`] declaration order.
@@ -45,6 +72,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 50,
         max_items: params::MAX_RECIPIENTS,
         validate: params::validate_as::<params::BulkMessageParams>,
+        items: ItemSource::Param("recipients"),
         worker_crate: "worker-bulk-message",
     },
     JobTypeSpec {
@@ -54,6 +82,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::SessionTerminationParams>,
+        items: ItemSource::Snapshot { retry: session_retry },
         worker_crate: "worker-session-termination",
     },
     JobTypeSpec {
@@ -63,6 +92,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 16,
         max_items: params::MAX_DOCUMENTS,
         validate: params::validate_as::<params::EmbeddingParams>,
+        items: ItemSource::Param("documents"),
         worker_crate: "worker-ai-embedding",
     },
     JobTypeSpec {
@@ -72,6 +102,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::ProfileFieldParams>,
+        items: ItemSource::Param("user_ids"),
         worker_crate: "worker-profile-update",
     },
 ];

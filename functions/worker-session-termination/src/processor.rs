@@ -114,12 +114,14 @@ impl SessionTerminations {
 
 impl Processor for SessionTerminations {
     const JOB_TYPE: JobType = JobType::SessionTermination;
-    const SNAPSHOT_ITEMS: bool = true;
     const STEP: usize = CONCURRENCY;
     type Params = SessionTerminationParams;
     type Item = Target;
 
     async fn items(&self, job: &JobRecord, params: &SessionTerminationParams) -> Result<Vec<Target>, WorkError> {
+        if let Some(ids) = &params.session_ids {
+            return Ok(ids.iter().cloned().map(Target::Session).collect());
+        }
         let sessions = match (&params.user_ids, params.all_users, params.idle_for_seconds) {
             (Some(users), _, _) => return Ok(users.iter().cloned().map(Target::User).collect()),
             (None, Some(true), _) => self.sessions(&job.tenant, None).await,

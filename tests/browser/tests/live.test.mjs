@@ -3,6 +3,7 @@
 // progress as a worker would, at moments it chooses); one test watches a real worker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
   env, launch, openPage, signIn, row, listSettled, shot, api, createJob, parkedJob, embeddingJob, profileJob, setJob, getJob, setProgress, sleep,
   expectNoSeriousAxeViolations,
@@ -190,6 +191,47 @@ test('a real worker moves a job\'s bar to 100 % while the page watches', async (
   assert.match(await progressText(page, job.id).textContent(), /^100 %\s*600\/600$/);
   assert.ok(seen.size >= 2, `the bar moved (saw ${[...seen].join(', ')} %)`);
   await shot(page, '12-real-worker-done');
+  s.assertClean();
+  await s.close();
+});
+
+const apiJob = async (id) => (await api('GET', `/jobs/${id}`, token)).body;
+
+test('the details of a failed job download its failed items as CSV and retry them', async () => {
+  // Nobody in this tenant has a profile: every item fails, for its own reason.
+  const job = await createJob(token, profileJob(3));
+  const deadline = Date.now() + 60000;
+  while ((await apiJob(job.id)).status !== 'failed') {
+    assert.ok(Date.now() < deadline, 'the job did not fail in time');
+    await sleep(200);
+  }
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  await row(page, job.id).locator('[data-action="open"]').click();
+  const details = page.locator('#details');
+  await details.getByRole('button', { name: 'Download failed items (CSV)' }).waitFor();
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    details.getByRole('button', { name: 'Download failed items (CSV)' }).click(),
+  ]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.equal(download.suggestedFilename(), `job-${job.id}-failed.csv`);
+  assert.equal(csv, 'position,item,outcome,reason\r\n'
+    + [0, 1, 2].map((i) => `${i},u-${i},failed,no profile for this user\r\n`).join(''));
+
+  await details.getByRole('button', { name: 'Retry failed items (3)' }).click();
+  await details.getByText('Retry of').waitFor();
+  const retryId = await details.locator('.details-id code').textContent();
+  assert.notEqual(retryId, job.id, 'the details show the new job');
+  const retry = await apiJob(retryId);
+  assert.equal(retry.retry_of, job.id);
+  assert.equal(retry.progress.total, 3);
+  assert.deepEqual((await apiJob(job.id)).retries, [retryId]);
+  await shot(page, '14-retry-details');
+  await expectNoSeriousAxeViolations(page, 'details of a retry job');
   s.assertClean();
   await s.close();
 });

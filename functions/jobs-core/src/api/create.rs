@@ -38,6 +38,17 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         request: CreateRequest,
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
+        self.create(caller, request, idempotency_key, None).await
+    }
+
+    /// Creates a job; `retry_of` names the job whose items it retries.
+    pub(super) async fn create(
+        &self,
+        caller: &Caller,
+        request: CreateRequest,
+        idempotency_key: Option<&str>,
+        retry_of: Option<String>,
+    ) -> Result<Created, ApiError> {
         let job_type = JobType::parse(&request.job_type)
             .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", crate::registry::keys())))?;
         let tenant = match request.tenant {
@@ -57,7 +68,11 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
             return Err(ApiError::invalid("params.from", "is not a verified SES identity: verify the address or its domain first"));
         }
         let stored_params = serde_json::to_vec(&valid.params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
-        let request_hash = sha256_hex(&[job_type.key().as_bytes(), tenant.as_bytes(), &stored_params]);
+        let mut hashed: Vec<&[u8]> = vec![job_type.key().as_bytes(), tenant.as_bytes(), &stored_params];
+        if let Some(original) = &retry_of {
+            hashed.push(original.as_bytes());
+        }
+        let request_hash = sha256_hex(&hashed);
 
         let now = clock::now();
         let idempotency = match idempotency_key {
@@ -81,7 +96,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         let _entered = span.enter();
         let input_key = format!("inputs/{tenant}/{id}.json");
         self.inputs.put(&input_key, stored_params).await?;
-        let record = JobRecord::new(NewJob {
+        let mut record = JobRecord::new(NewJob {
             id: id.clone(),
             job_type,
             tenant: tenant.clone(),
@@ -93,6 +108,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
             input_key,
             expires_at: now.unix_timestamp() + i64::from(self.retention_days) * 86_400,
         });
+        record.retry_of = retry_of;
         let idempotency_record = idempotency.map(|pk| IdempotencyRecord {
             pk,
             sk: IDEMPOTENCY_SK.to_string(),

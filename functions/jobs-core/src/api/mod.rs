@@ -3,6 +3,7 @@
 
 mod create;
 pub mod http;
+mod items;
 mod list;
 
 use crate::auth::{Caller, TokenVerifier};
@@ -14,6 +15,7 @@ use crate::job::JobView;
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 
 pub use create::{CreateRequest, Created};
+pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use list::ListPage;
 
 pub struct Settings {

@@ -90,9 +90,6 @@ pub trait Processor: Send + Sync + 'static {
     /// repeats at most a step plus what was done since the last checkpoint. By default a
     /// whole chunk.
     const STEP: usize = usize::MAX;
-    /// True when items are discovered from a live source rather than read from the params:
-    /// the plan then stores the list it found, so a re-delivered plan chunks the same list.
-    const SNAPSHOT_ITEMS: bool = false;
 
     /// The job's stored params.
     type Params: DeserializeOwned + Send + Sync + 'static;

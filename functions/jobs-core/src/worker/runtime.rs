@@ -388,10 +388,10 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
 
     /// The job's items; for live sources, the list the first plan stored.
     async fn items(&self, job: &JobRecord, params: &P::Params) -> Result<Vec<P::Item>, WorkError> {
-        if !P::SNAPSHOT_ITEMS {
+        if !matches!(P::JOB_TYPE.spec().items, crate::registry::ItemSource::Snapshot { .. }) {
             return self.processor.items(job, params).await;
         }
-        let key = format!("{}.items.json", job.input_key.trim_end_matches(".json"));
+        let key = crate::record::snapshot_key(&job.input_key);
         let decode = |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| WorkError::Rejected(format!("unreadable item list: {e}")));
         if let Some(bytes) = self.inputs.get(&key).await? {
             return decode(&bytes);
@@ -588,8 +588,12 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
             for (position, settle) in &progress.uncommitted {
                 match settle {
                     Settle::Succeeded => commit.tally.succeeded += 1,
-                    Settle::Cancelled => commit.tally.cancelled += 1,
+                    Settle::Cancelled => {
+                        commit.tally.cancelled += 1;
+                        commit.cancelled.push(*position as u32);
+                    }
                     Settle::Failed(reason) => {
+                        let reason = &shorten(reason);
                         commit.tally.failed += 1;
                         commit.failures.push(ItemFailure { position: *position as u32, reason: reason.clone() });
                         if commit.errors.len() < progress.sample_room {
@@ -657,6 +661,17 @@ struct Delivery {
 /// Whether the deadline is within [`DEADLINE_MARGIN`].
 fn near(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|at| at.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
+}
+
+/// Most characters of a failure reason kept in the ledger and the job's error sample, so a
+/// 10,000-item report stays within Lambda's 6 MB response.
+pub const MAX_REASON_CHARS: usize = 200;
+
+fn shorten(reason: &str) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_string(),
+    }
 }
 
 /// Every position of a chunk of `count` items.

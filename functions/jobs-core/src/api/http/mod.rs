@@ -73,6 +73,8 @@ enum Route<'a> {
     Jobs,
     Job(&'a str),
     Cancel(&'a str),
+    Items(&'a str),
+    Retry(&'a str),
 }
 
 impl Route<'_> {
@@ -82,7 +84,8 @@ impl Route<'_> {
             Route::Page | Route::OpenApi => "GET, HEAD",
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
-            Route::Cancel(_) => "POST",
+            Route::Cancel(_) | Route::Retry(_) => "POST",
+            Route::Items(_) => "GET",
         }
     }
 }
@@ -98,6 +101,8 @@ fn route(path: &str) -> Option<Route<'_>> {
             match rest.split_once('/') {
                 None if !rest.is_empty() => Some(Route::Job(rest)),
                 Some((id, "cancel")) if !id.is_empty() => Some(Route::Cancel(id)),
+                Some((id, "items")) if !id.is_empty() => Some(Route::Items(id)),
+                Some((id, "retry")) if !id.is_empty() => Some(Route::Retry(id)),
                 _ => None,
             }
         }
@@ -168,6 +173,30 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
             (Route::Cancel(id), "POST") => {
                 span.record("job_id", id);
                 Ok(HttpResponse::json(202, &self.cancel_job(&caller, id).await?))
+            }
+            (Route::Items(id), "GET") => {
+                span.record("job_id", id);
+                let query = super::ItemsQuery::parse(&request.query, request.header("accept"))?;
+                let page = self.job_items(&caller, id, &query).await?;
+                if !query.csv {
+                    return Ok(HttpResponse::json(200, &page));
+                }
+                let name = format!("job-{id}-{}.csv", query.outcome.map_or("items", |o| o.key()));
+                Ok(HttpResponse {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "text/csv; charset=utf-8".into()),
+                        ("content-disposition".into(), format!("attachment; filename=\"{name}\"")),
+                        ("cache-control".into(), "no-store".into()),
+                    ],
+                    body: super::to_csv(&page.items).into_bytes(),
+                })
+            }
+            (Route::Retry(id), "POST") => {
+                span.record("job_id", id);
+                let created = self.retry_job(&caller, id, request.header("idempotency-key")).await?;
+                let response = HttpResponse::json(202, &created.job).with_header("location", format!("../{}", created.job.id));
+                Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
             }
             (Route::Job(id), "DELETE") => {
                 span.record("job_id", id);

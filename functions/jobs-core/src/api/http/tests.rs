@@ -84,7 +84,7 @@ async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() 
         assert_eq!(job["tenant"], "acme");
         assert_eq!(job["user"], "alice");
         assert_eq!(job["status"], "queued");
-        assert_eq!(job["progress"], json!({"total": 2, "succeeded": 0, "failed": 0, "percent": 0}));
+        assert_eq!(job["progress"], json!({"total": 2, "succeeded": 0, "failed": 0, "cancelled": 0, "percent": 0}));
         let id = job["id"].as_str().unwrap();
         let stored = api.store.job(id).unwrap();
         assert!(api.inputs.objects.lock().unwrap().contains_key(&stored.input_key));
@@ -325,7 +325,7 @@ async fn cursors_are_bound_to_caller_and_filters() {
 async fn routes_methods_and_openapi() {
     let api = api();
     assert_eq!(call(&api, request("GET", "/nope", Some(&member()))).await.0, 404);
-    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
+    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("GET", "/jobs/01J/retry", "POST"), ("POST", "/jobs/01J/items", "GET"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
     for (method, path, allow) in allowed {
         let response = api.handle(request(method, path, Some(&member()))).await;
         let header = response.headers.iter().find(|(n, _)| n == "allow").map(|(_, v)| v.as_str());
@@ -342,7 +342,10 @@ async fn routes_methods_and_openapi() {
         }
     }
     operations.sort();
-    assert_eq!(operations, ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /openapi.json", "POST /jobs", "POST /jobs/{id}/cancel"]);
+    assert_eq!(
+        operations,
+        ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry"]
+    );
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
         let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
         assert!(parsed.is_ok(), "{code} is not an ErrorCode");
@@ -395,4 +398,94 @@ async fn mutated_requests_get_documented_answers() {
         let (status, body) = call(&api, req.clone()).await;
         assert!([200, 400].contains(&status), "#{i}: {status} for {:?}: {body}", req.query);
     }
+}
+
+/// A profile job of `users`, settled as a worker would: the users at `failed` positions
+/// failed (no profile), the rest succeeded.
+async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status: crate::JobStatus) -> String {
+    use crate::ports::{ChunkCommit, ItemFailure, ProgressStore, Settled, Tally};
+    let (code, job) = post(api, &member(), json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de", "user_ids": users}})).await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let at = "2026-11-30T10:00:00.000Z";
+    assert!(api.store.begin(&id, users.len() as u64, 1, at).await.unwrap());
+    let mut all = Settled::default();
+    (0..users.len()).for_each(|p| all.insert(p));
+    let commit = ChunkCommit {
+        after: all,
+        tally: Tally { succeeded: (users.len() - failed.len()) as u64, failed: failed.len() as u64, cancelled: 0 },
+        failures: failed.iter().map(|p| ItemFailure { position: *p as u32, reason: "no profile for this user".into() }).collect(),
+        done: true,
+        ..ChunkCommit::default()
+    };
+    assert!(api.store.commit_chunk(&id, 0, &commit, 0).await.unwrap());
+    if status != crate::JobStatus::Running {
+        assert!(api.store.complete(&id, status, at).await.unwrap());
+    }
+    id
+}
+
+async fn get_with(api: &Api, auth: &str, path: &str, query: &[(&str, &str)]) -> HttpResponse {
+    let mut req = request("GET", path, Some(auth));
+    req.query = query.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    api.handle(req).await
+}
+
+#[tokio::test]
+async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
+    let api = api();
+    let id = settled_profile_job(&api, &["u0", "=u1", "u2", "u3", "u4"], &[1, 3], crate::JobStatus::CompletedWithErrors).await;
+    let path = format!("/jobs/{id}/items");
+    let json = |r: HttpResponse| -> Value { serde_json::from_slice(&r.body).unwrap() };
+    let all = json(get_with(&api, &member(), &path, &[]).await);
+    let outcomes: Vec<&str> = all["items"].as_array().unwrap().iter().map(|i| i["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["succeeded", "failed", "succeeded", "failed", "succeeded"]);
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    let failed = json(get_with(&api, &member(), &path, &[("outcome", "failed"), ("limit", "1")]).await);
+    assert_eq!(failed["items"], json!([{"position": 1, "item": "=u1", "outcome": "failed", "reason": "no profile for this user"}]));
+    let cursor = failed["next_cursor"].as_str().unwrap().to_string();
+    let rest = json(get_with(&api, &member(), &path, &[("outcome", "failed"), ("limit", "1"), ("cursor", &cursor)]).await);
+    assert_eq!(rest["items"][0]["item"], "u3");
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    let csv = get_with(&api, &member(), &path, &[("outcome", "failed"), ("format", "csv")]).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers.contains(&("content-type".into(), "text/csv; charset=utf-8".into())));
+    assert_eq!(
+        String::from_utf8(csv.body).unwrap(),
+        "position,item,outcome,reason\r\n1,'=u1,failed,no profile for this user\r\n3,u3,failed,no profile for this user\r\n"
+    );
+
+    assert_eq!(get_with(&api, &token("globex", "mallory", Role::Member), &path, &[]).await.status, 404, "another tenant's job");
+    let bad = get_with(&api, &member(), &path, &[("outcome", "lost")]).await;
+    assert_eq!((bad.status, json(bad)["error"]["field"].clone()), (400, json!("outcome")));
+}
+
+#[tokio::test]
+async fn retry_creates_a_linked_job_over_exactly_the_failed_items() {
+    let api = api();
+    let id = settled_profile_job(&api, &["u0", "u1", "u2", "u3"], &[1, 3], crate::JobStatus::CompletedWithErrors).await;
+    let mut req = request("POST", &format!("/jobs/{id}/retry"), Some(&member()));
+    req.headers.push(("idempotency-key".into(), "retry-1".into()));
+    let (status, retry) = call(&api, req.clone()).await;
+    assert_eq!(status, 202, "{retry}");
+    assert_eq!((retry["type"].as_str(), retry["retry_of"].as_str(), retry["progress"]["total"].as_u64()), (Some("profile_field_update"), Some(id.as_str()), Some(2)));
+    let retry_id = retry["id"].as_str().unwrap();
+    let input = api.inputs.objects.lock().unwrap().get(&format!("inputs/acme/{retry_id}.json")).cloned().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&input).unwrap(), json!({"field": "locale", "value": "de", "user_ids": ["u1", "u3"]}), "the same params over the failed items");
+    let (_, original) = call(&api, request("GET", &format!("/jobs/{id}"), Some(&member()))).await;
+    assert_eq!(original["retries"], json!([retry_id]));
+
+    let replay = api.handle(req).await;
+    assert_eq!((replay.status, replay.headers.contains(&("idempotent-replayed".into(), "true".into()))), (202, true));
+    let (_, original) = call(&api, request("GET", &format!("/jobs/{id}"), Some(&member()))).await;
+    assert_eq!(original["retries"].as_array().unwrap().len(), 1, "a replay links nothing new");
+
+    let running = settled_profile_job(&api, &["u0", "u1"], &[1], crate::JobStatus::Running).await;
+    let (status, body) = call(&api, request("POST", &format!("/jobs/{running}/retry"), Some(&member()))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "not ended: {body}");
+    let clean = settled_profile_job(&api, &["u0"], &[], crate::JobStatus::Completed).await;
+    assert_eq!(call(&api, request("POST", &format!("/jobs/{clean}/retry"), Some(&member()))).await.0, 409, "nothing failed");
+    assert_eq!(call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&token("globex", "mallory", Role::Member)))).await.0, 404);
 }

@@ -102,6 +102,13 @@ impl ProgressStore for DynamoJobStore {
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
                 .expression_attribute_values(":failures", AttributeValue::L(failures));
         }
+        if !commit.cancelled.is_empty() {
+            ledger_set.push_str(", #cancelled_items = list_append(if_not_exists(#cancelled_items, :none), :cancelled_items)");
+            ledger = ledger
+                .expression_attribute_names("#cancelled_items", "cancelled_items")
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":cancelled_items", AttributeValue::L(commit.cancelled.iter().map(|p| n(u64::from(*p))).collect()));
+        }
         let ledger = ledger
             .update_expression(format!("{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"))
             .build()

@@ -23,6 +23,7 @@ async fn a_first_commit_creates_the_ledger_item_and_adds_to_the_counters_in_one_
         after: settled(&[0, 1, 2, 9]),
         tally: Tally { succeeded: 3, failed: 1, cancelled: 0 },
         failures: vec![ItemFailure { position: 9, reason: "MessageRejected".into() }],
+        cancelled: vec![],
         errors: vec![ItemError { item: "b@x.io".into(), reason: "MessageRejected".into() }],
         done: false,
         paced_at: Some("2026-11-30T10:00:00.000Z".into()),
@@ -91,6 +92,17 @@ async fn a_later_commit_applies_only_to_the_ledger_as_read_and_the_last_counts_t
     let job = &body["TransactItems"][1]["Update"];
     assert_eq!(job["UpdateExpression"], "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one");
     assert_eq!(job["ExpressionAttributeValues"][":one"], json!({"N": "1"}));
+}
+
+#[tokio::test]
+async fn cancelled_items_are_listed_by_position_in_the_ledger() {
+    let (db, http) = store();
+    let commit = ChunkCommit { before: Some(settled(&[0])), after: settled(&[0, 1, 2]), tally: Tally { cancelled: 2, ..Tally::default() }, cancelled: vec![1, 2], done: true, ..ChunkCommit::default() };
+    assert!(db.commit_chunk(ID, 3, &commit, 0).await.unwrap());
+    let (_, body) = sent(http);
+    let ledger = &body["TransactItems"][0]["Update"];
+    assert_eq!(ledger["UpdateExpression"], "SET #settled = :after, #done = :done, #expires = :expires, #cancelled_items = list_append(if_not_exists(#cancelled_items, :none), :cancelled_items) ADD #succeeded :s, #failed :f, #cancelled :c");
+    assert_eq!(ledger["ExpressionAttributeValues"][":cancelled_items"], json!({"L": [{"N": "1"}, {"N": "2"}]}));
 }
 
 #[tokio::test]

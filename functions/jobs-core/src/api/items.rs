@@ -1,0 +1,300 @@
+//! A job's items and their outcomes (`GET /jobs/{id}/items`, JSON pages or CSV), and a
+//! retry of the ones that did not succeed (`POST /jobs/{id}/retry`).
+//!
+//! A job's items are its type's item list ([`ItemSource`]: a params field, or the list its
+//! worker stored) cut into chunks exactly as the worker cut them; each chunk's ledger item
+//! names its failed items (with reasons) and its cancelled items by position, and the rest
+//! of its settled items succeeded. No item is written anywhere per item.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::create::{CreateRequest, Created};
+use super::JobsApi;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorCode};
+use crate::job::JobStatus;
+use crate::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, WorkQueue};
+use crate::record::{JobRecord, snapshot_key};
+use crate::registry::ItemSource;
+use crate::worker::{MAX_CHUNK_BYTES, chunk_items};
+
+/// Most rows in one JSON page.
+pub const MAX_ITEMS_PAGE: usize = 1_000;
+const DEFAULT_ITEMS_PAGE: usize = 100;
+/// Ledger items read per query.
+const LEDGER_PAGE: u32 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Not settled yet (the job is still running).
+    Pending,
+}
+
+impl Outcome {
+    fn parse(value: &str) -> Option<Outcome> {
+        match value {
+            "succeeded" => Some(Outcome::Succeeded),
+            "failed" => Some(Outcome::Failed),
+            "cancelled" => Some(Outcome::Cancelled),
+            "pending" => Some(Outcome::Pending),
+            _ => None,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Pending => "pending",
+        }
+    }
+}
+
+/// One item of a job: its position in the job's item list, how it is named, its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ItemRow {
+    pub position: u64,
+    pub item: String,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemsPage {
+    pub items: Vec<ItemRow>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /jobs/{id}/items` query: `outcome`, `cursor` (a position), `limit` (1–1000, default
+/// 100), `format` (`json` or `csv`).
+#[derive(Debug, Default, PartialEq)]
+pub struct ItemsQuery {
+    pub outcome: Option<Outcome>,
+    pub cursor: u64,
+    pub limit: usize,
+    pub csv: bool,
+}
+
+impl ItemsQuery {
+    /// Parses the query; the error names the parameter.
+    pub fn parse(query: &[(String, String)], accept: Option<&str>) -> Result<ItemsQuery, ApiError> {
+        let mut parsed = ItemsQuery { limit: DEFAULT_ITEMS_PAGE, csv: accept.is_some_and(|a| a.contains("text/csv")), ..ItemsQuery::default() };
+        for (name, value) in query {
+            match name.as_str() {
+                "outcome" => {
+                    parsed.outcome =
+                        Some(Outcome::parse(value).ok_or_else(|| ApiError::bad_param("outcome", "must be succeeded, failed, cancelled or pending"))?);
+                }
+                "cursor" => {
+                    parsed.cursor = value.parse().ok().filter(|_| value.len() <= 12).ok_or_else(|| ApiError::bad_param("cursor", "is not a cursor of this list"))?;
+                }
+                "limit" => {
+                    parsed.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_ITEMS_PAGE).contains(n))
+                        .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_ITEMS_PAGE}")))?;
+                }
+                "format" => match value.as_str() {
+                    "csv" => parsed.csv = true,
+                    "json" => parsed.csv = false,
+                    _ => return Err(ApiError::bad_param("format", "must be json or csv")),
+                },
+                other => return Err(ApiError::bad_param(other, "is not a parameter of this list")),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// How an item is named in reports: a string item is itself; an object with an `id` is its
+/// id; a one-key object `{"user": "u1"}` is `user u1`.
+pub fn item_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        Value::Object(map) => match (map.get("id"), map.iter().next()) {
+            (Some(Value::String(id)), _) => id.clone(),
+            (_, Some((key, Value::String(value)))) if map.len() == 1 => format!("{key} {value}"),
+            _ => item.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break; a value a
+/// spreadsheet would run as a formula (leading `=`, `+`, `-`, `@`, tab or CR) gets a
+/// leading `'` (OWASP, CSV injection).
+pub fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+/// The rows as CSV, with a header line; lines end with CRLF.
+pub fn to_csv(rows: &[ItemRow]) -> String {
+    let mut out = String::from("position,item,outcome,reason\r\n");
+    for row in rows {
+        let reason = row.reason.as_deref().unwrap_or("");
+        out.push_str(&format!("{},{},{},{}\r\n", row.position, csv_field(&row.item), row.outcome.key(), csv_field(reason)));
+    }
+    out
+}
+
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+    /// The items of a job the caller may see, from `query.cursor` on, of `query.outcome`
+    /// (all when `None`); for CSV, every such item (`next_cursor` is then `None`).
+    pub async fn job_items(&self, caller: &Caller, id: &str, query: &ItemsQuery) -> Result<ItemsPage, ApiError> {
+        let job = self.visible_job(caller, id).await?;
+        let wanted = if query.csv { usize::MAX } else { query.limit };
+        let (rows, next) = self.outcomes(&job, query.cursor, query.outcome, wanted).await?;
+        Ok(ItemsPage { items: rows.into_iter().map(|(row, _)| row).collect(), next_cursor: next.map(|n| n.to_string()) })
+    }
+
+    /// Creates a job of the same type and tenant over the items of `id` that failed (and,
+    /// for a cancelled job, were cancelled), with its other params; the two are linked
+    /// (`retry_of`, `retries`). 409 when the job has not ended or has nothing to retry.
+    pub async fn retry_job(&self, caller: &Caller, id: &str, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+        let job = self.visible_job(caller, id).await?;
+        if !job.status.is_terminal() {
+            return Err(ApiError::new(ErrorCode::Conflict, format!("the job has not ended ({}): retry it once it has", job.status.key())));
+        }
+        let retried = |o: Outcome| o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled);
+        let (rows, _) = self.outcomes(&job, 0, None, usize::MAX).await?;
+        let items: Vec<Value> = rows.into_iter().filter(|(row, _)| retried(row.outcome)).map(|(_, item)| item).collect();
+        if items.is_empty() {
+            return Err(ApiError::new(ErrorCode::Conflict, "the job has no failed items to retry"));
+        }
+        let mut params = self.stored_params(&job).await?;
+        let params = match job.job_type.spec().items {
+            ItemSource::Param(field) => {
+                if let Some(map) = params.as_object_mut() {
+                    map.insert(field.to_string(), Value::Array(items));
+                }
+                params
+            }
+            ItemSource::Snapshot { retry } => retry(items).map_err(|e| ApiError::new(ErrorCode::Conflict, e))?,
+        };
+        let request = CreateRequest { job_type: job.job_type.key().to_string(), tenant: Some(job.tenant.clone()), params };
+        let created = self.create(caller, request, idempotency_key, Some(job.id.clone())).await?;
+        if !created.replayed {
+            self.store.add_retry(&job.id, &created.job.id).await?;
+        }
+        Ok(created)
+    }
+
+    async fn stored_params(&self, job: &JobRecord) -> Result<Value, ApiError> {
+        let bytes = self.inputs.get(&job.input_key).await?.ok_or_else(|| ApiError::new(ErrorCode::Conflict, "the job's input has expired"))?;
+        serde_json::from_slice(&bytes).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's input is unreadable"))
+    }
+
+    /// The job's item list, as its worker chunked it.
+    async fn item_list(&self, job: &JobRecord) -> Result<Vec<Value>, ApiError> {
+        match job.job_type.spec().items {
+            ItemSource::Param(field) => Ok(self.stored_params(job).await?.get(field).and_then(Value::as_array).cloned().unwrap_or_default()),
+            ItemSource::Snapshot { .. } => match self.inputs.get(&snapshot_key(&job.input_key)).await? {
+                Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")),
+                // Not planned yet: no items known.
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+
+    /// Up to `wanted` rows (with each item's value) from position `from` on, of `outcome`
+    /// (all when `None`), and the position to continue from when more may follow.
+    async fn outcomes(&self, job: &JobRecord, from: u64, outcome: Option<Outcome>, wanted: usize) -> Result<(Vec<(ItemRow, Value)>, Option<u64>), ApiError> {
+        if job.chunks_total.is_none() {
+            return Ok((Vec::new(), None));
+        }
+        let items = self.item_list(job).await?;
+        let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES).map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
+        let starts: Vec<u64> = chunks.iter().scan(0u64, |at, c| {
+            let start = *at;
+            *at += c.len() as u64;
+            Some(start)
+        }).collect();
+        let first = starts.iter().rposition(|s| *s <= from).unwrap_or(0);
+        // Every ledger item from that chunk on (a job has at most a few hundred chunks).
+        let mut ledgers = std::collections::HashMap::new();
+        let mut next = first as u64;
+        loop {
+            let (page, more) = self.store.chunk_outcomes(&job.id, next, LEDGER_PAGE).await?;
+            next = page.last().map_or(next, |l| l.chunk + 1);
+            let empty = page.is_empty();
+            ledgers.extend(page.into_iter().map(|l| (l.chunk, l)));
+            if !more || empty {
+                break;
+            }
+        }
+        let mut rows = Vec::new();
+        for (n, chunk) in chunks.iter().enumerate().skip(first) {
+            let ledger: Option<&ChunkOutcomes> = ledgers.get(&(n as u64));
+            for (i, item) in chunk.iter().enumerate() {
+                let position = starts[n] + i as u64;
+                if position < from {
+                    continue;
+                }
+                let (kind, reason) = match ledger {
+                    Some(l) => match l.failures.iter().find(|f| f.position as usize == i) {
+                        Some(f) => (Outcome::Failed, Some(f.reason.clone())),
+                        None if l.cancelled.contains(&(i as u32)) => (Outcome::Cancelled, None),
+                        None if l.settled.contains(i) => (Outcome::Succeeded, None),
+                        None => (Outcome::Pending, None),
+                    },
+                    None => (Outcome::Pending, None),
+                };
+                if outcome.is_some_and(|o| o != kind) {
+                    continue;
+                }
+                if rows.len() == wanted {
+                    return Ok((rows, Some(position)));
+                }
+                rows.push((ItemRow { position, item: item_label(item), outcome: kind, reason }, item.clone()));
+            }
+        }
+        Ok((rows, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn items_are_named_as_the_workers_name_them() {
+        assert_eq!(item_label(&json!("a@example.com")), "a@example.com");
+        assert_eq!(item_label(&json!({"id": "doc-1", "text": "long"})), "doc-1");
+        assert_eq!(item_label(&json!({"user": "u1"})), "user u1");
+        assert_eq!(item_label(&json!({"session": "s1"})), "session s1");
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+        for formula in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx"] {
+            assert!(csv_field(formula).trim_start_matches('"').starts_with('\''), "{formula:?} → {}", csv_field(formula));
+        }
+        let rows = [ItemRow { position: 3, item: "=HYPERLINK(\"x\")".into(), outcome: Outcome::Failed, reason: Some("bad, very".into()) }];
+        assert_eq!(to_csv(&rows), "position,item,outcome,reason\r\n3,\"'=HYPERLINK(\"\"x\"\")\",failed,\"bad, very\"\r\n");
+    }
+
+    #[test]
+    fn the_query_names_the_bad_parameter() {
+        let q = |pairs: &[(&str, &str)]| ItemsQuery::parse(&pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>(), None);
+        assert_eq!(q(&[]).unwrap(), ItemsQuery { limit: 100, ..ItemsQuery::default() });
+        assert_eq!(q(&[("outcome", "failed"), ("cursor", "250"), ("limit", "7"), ("format", "csv")]).unwrap(), ItemsQuery { outcome: Some(Outcome::Failed), cursor: 250, limit: 7, csv: true });
+        for (name, value) in [("outcome", "lost"), ("cursor", "-1"), ("cursor", "9999999999999"), ("limit", "0"), ("limit", "1001"), ("format", "xml"), ("sort", "x")] {
+            assert_eq!(q(&[(name, value)]).unwrap_err().field.as_deref(), Some(name), "{name}={value}");
+        }
+        assert!(ItemsQuery::parse(&[], Some("text/csv")).unwrap().csv);
+    }
+}
