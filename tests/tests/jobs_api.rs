@@ -66,6 +66,7 @@ async fn deleting_hides_the_entry_but_keeps_the_record() {
     let token = stack.token(&tenant, "alice", false);
     let kept = stack.create(&token, &embedding_job("kept")).await;
     let hidden = stack.create(&token, &embedding_job("hidden")).await;
+    let before: Vec<String> = stack.list_all(&token, "").await.concat();
     let path = format!("/jobs/{}", hidden["id"].as_str().unwrap());
     assert_eq!(stack.send("DELETE", &path, Some(&token), None).await.status, 204);
     assert_eq!(stack.send("DELETE", &path, Some(&token), None).await.status, 204, "deleting again is fine");
@@ -77,6 +78,18 @@ async fn deleting_hides_the_entry_but_keeps_the_record() {
     let item = stack.job_item(hidden["id"].as_str().unwrap()).await.expect("record kept");
     assert!(item["hidden_at"].is_string());
     assert!(item.get("list_tenant").is_none() && item.get("list_month").is_none(), "dropped from list indexes");
+
+    // Listed as hidden, then restored in its place, by its tenant only.
+    let hidden_id = hidden["id"].as_str().unwrap().to_string();
+    assert_eq!(stack.list_all(&token, "hidden=true").await.concat(), vec![hidden_id.clone()]);
+    assert_eq!(stack.list_all(&admin, &format!("hidden=true&tenant={tenant}")).await.concat(), vec![hidden_id.clone()]);
+    let mallory = stack.token(&fresh_tenant("mallory"), "mallory", false);
+    assert_eq!(stack.send("POST", &format!("{path}/unhide"), Some(&mallory), None).await.status, 404);
+    let restored = stack.send("POST", &format!("{path}/unhide"), Some(&token), None).await;
+    assert_eq!((restored.status, &restored.body["hidden_at"]), (200, &Value::Null), "{}", restored.body);
+    assert_eq!(stack.send("POST", &format!("{path}/unhide"), Some(&token), None).await.status, 200, "restoring again is fine");
+    assert_eq!(stack.list_all(&token, "").await.concat(), before, "back in its place");
+    assert!(stack.list_all(&token, "hidden=true").await.concat().is_empty());
 }
 
 #[tokio::test]

@@ -78,12 +78,15 @@
   }
 
   let toastTimer = null;
-  function toast(message, kind = 'info') {
-    ui.toast.textContent = message;
+  // `action`: an optional {label, run} button in the toast (e.g. Undo), for as long as it shows.
+  function toast(message, kind = 'info', action = null) {
+    ui.toast.replaceChildren(message, action
+      ? el('button', { type: 'button', className: 'toast-action', onclick: () => { ui.toast.hidden = true; action.run(); } }, action.label)
+      : '');
     ui.toast.className = `toast toast-${kind}`;
     ui.toast.hidden = false;
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, 7000);
+    toastTimer = setTimeout(() => { ui.toast.hidden = true; }, action ? 10000 : 7000);
   }
 
   // Local time for reading; the exact UTC value on hover (and in `datetime`).
@@ -711,7 +714,18 @@
       if (err.status !== 404) { toast(`Could not remove the job: ${describeError(err)}`, 'error'); return; }
     }
     dropRow(id);
-    toast('Removed from the list. The job itself was not cancelled.');
+    toast('Removed from the list. The job itself was not cancelled.', 'info', { label: 'Undo', run: () => restoreJob(id) });
+  }
+
+  // Undo of a removal: the job comes back in its place.
+  async function restoreJob(id) {
+    try {
+      await api(`jobs/${encodeURIComponent(id)}/unhide`, { method: 'POST' });
+      toast('Restored to the list.');
+      reload();
+    } catch (err) {
+      if (!err.handled) toast(`Could not restore the job: ${describeError(err)}`, 'error');
+    }
   }
 
   async function cancelJob(id) {

@@ -150,6 +150,8 @@ pub struct JobView {
     pub completed_at: Option<String>,
     /// Set once a cancel was asked for; the job ends `cancelled` when its chunks are settled.
     pub cancel_requested_at: Option<String>,
+    /// When the job was removed from the lists (listed with `hidden=true`), else `null`.
+    pub hidden_at: Option<String>,
     /// Why an active job is not moving faster, when it is waiting (else `null`).
     pub waiting_for: Option<Waiting>,
     /// The job whose failed items this job retries (else `null`).

@@ -5,6 +5,7 @@
 //! | member, or admin + tenant   | `by_tenant`      | tenant              |
 //! | … + user                    | `by_tenant_user` | `tenant#user`       |
 //! | admin, no tenant            | `by_month`       | each month, newest first, back to the retention horizon |
+//! | `hidden=true`: as above     | `hidden_by_tenant` (user as a filter) or `hidden_by_month` | the same |
 //!
 //! The created-date range is a key condition on `list_sk`; status, type, user (when not in
 //! the key) and `q` are filters on the projected attributes.
@@ -22,8 +23,8 @@ use crate::record::ListIndex;
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_LIMIT: u32 = 100;
 pub const MAX_SEARCH_CHARS: usize = 100;
-const KNOWN_PARAMS: [&str; 9] =
-    ["type", "status", "user", "tenant", "q", "created_from", "created_to", "limit", "cursor"];
+const KNOWN_PARAMS: [&str; 10] =
+    ["type", "status", "user", "tenant", "q", "created_from", "created_to", "limit", "cursor", "hidden"];
 
 /// A validated `GET /jobs` query.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,6 +38,8 @@ pub struct ListRequest {
     pub created_to: Option<String>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// List the hidden jobs instead of the visible ones.
+    pub hidden: bool,
 }
 
 impl ListRequest {
@@ -72,6 +75,13 @@ impl ListRequest {
                 "q" => return Err(bad("must be at most 100 printable characters")),
                 "created_from" => req.created_from = Some(bound(value, DayEnd::Start).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))?),
                 "created_to" => req.created_to = Some(bound(value, DayEnd::End).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))?),
+                "hidden" => {
+                    req.hidden = match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad("must be true or false")),
+                    };
+                }
                 "limit" => {
                     req.limit = value
                         .parse::<u32>()
@@ -132,6 +142,10 @@ pub fn plan(caller: &Caller, req: &ListRequest, now: OffsetDateTime, retention_d
         }),
     };
     let (index, partitions) = match (&tenant, &req.user) {
+        (Some(t), user) if req.hidden => {
+            filter.user = user.clone();
+            (ListIndex::HiddenByTenant, Partitions::One(t.clone()))
+        }
         (Some(t), Some(u)) => (ListIndex::ByTenantUser, Partitions::One(format!("{t}#{u}"))),
         (Some(t), None) => (ListIndex::ByTenant, Partitions::One(t.clone())),
         (None, user) => {
@@ -145,11 +159,11 @@ pub fn plan(caller: &Caller, req: &ListRequest, now: OffsetDateTime, retention_d
                 Some(from) if clock::month_of(from) > horizon => clock::month_of(from),
                 _ => horizon,
             };
-            (ListIndex::ByMonth, Partitions::Months { newest, oldest })
+            (if req.hidden { ListIndex::HiddenByMonth } else { ListIndex::ByMonth }, Partitions::Months { newest, oldest })
         }
     };
     let scope = format!(
-        "{}:{}|tenant={}|type={}|status={}|user={}|q={}|from={}|to={}",
+        "{}:{}|tenant={}|type={}|status={}|user={}|q={}|from={}|to={}|hidden={}",
         if caller.is_admin() { "admin" } else { "member" },
         caller.tenant,
         tenant.as_deref().unwrap_or("*"),
@@ -159,6 +173,7 @@ pub fn plan(caller: &Caller, req: &ListRequest, now: OffsetDateTime, retention_d
         req.search.as_deref().unwrap_or(""),
         req.created_from.as_deref().unwrap_or(""),
         req.created_to.as_deref().unwrap_or(""),
+        req.hidden,
     );
     Ok(ListPlan {
         index,
@@ -255,6 +270,17 @@ mod tests {
         let p = plan(&caller(Role::Admin), &q(&[("created_from", "2026-10-15"), ("created_to", "2026-10-20")]).unwrap(), NOW, 90).unwrap();
         assert_eq!(p.partitions, Partitions::Months { newest: "2026-10".into(), oldest: "2026-10".into() });
         assert_eq!(p.sort_to.as_deref(), Some("2026-10-20T23:59:59.999Z#~"));
+    }
+
+    #[test]
+    fn hidden_jobs_are_listed_from_the_hidden_indexes() {
+        let p = plan(&caller(Role::Member), &q(&[("hidden", "true"), ("user", "bob")]).unwrap(), NOW, 90).unwrap();
+        assert_eq!((p.index, p.partitions, p.filter.user.as_deref()), (ListIndex::HiddenByTenant, Partitions::One("acme".into()), Some("bob")));
+        let p = plan(&caller(Role::Admin), &q(&[("hidden", "true")]).unwrap(), NOW, 90).unwrap();
+        assert_eq!(p.index, ListIndex::HiddenByMonth);
+        let visible = plan(&caller(Role::Admin), &q(&[("hidden", "false")]).unwrap(), NOW, 90).unwrap();
+        assert!(visible.index == ListIndex::ByMonth && visible.scope != p.scope, "a cursor of one list is refused by the other");
+        assert_eq!(q(&[("hidden", "yes")]).unwrap_err().field.as_deref(), Some("hidden"));
     }
 
     #[test]

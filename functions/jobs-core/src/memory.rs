@@ -47,6 +47,8 @@ impl MemoryStore {
             ListIndex::ByTenant => job.list_tenant.as_ref(),
             ListIndex::ByTenantUser => job.list_tenant_user.as_ref(),
             ListIndex::ByMonth => job.list_month.as_ref(),
+            ListIndex::HiddenByTenant => job.hidden_tenant.as_ref(),
+            ListIndex::HiddenByMonth => job.hidden_month.as_ref(),
         }
     }
 
@@ -87,15 +89,29 @@ impl JobStore for MemoryStore {
         Ok(lock(&self.idempotency).get(pk).filter(|r| r.expires_at >= now).cloned())
     }
 
-    async fn hide(&self, id: &str, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
+    async fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
-        match jobs.get_mut(id) {
-            Some(job) if tenant.is_none_or(|t| t == job.tenant) => {
-                job.hidden_at.get_or_insert_with(|| at.to_string());
-                job.list_sk = None;
-                job.list_tenant = None;
-                job.list_tenant_user = None;
-                job.list_month = None;
+        match jobs.get_mut(&job.id) {
+            Some(stored) if tenant.is_none_or(|t| t == stored.tenant) => {
+                let (_, [t, tu, m]) = stored.list_keys();
+                stored.hidden_at.get_or_insert_with(|| at.to_string());
+                (stored.list_tenant, stored.list_tenant_user, stored.list_month) = (None, None, None);
+                (stored.hidden_tenant, stored.hidden_tenant_user, stored.hidden_month) = (Some(t), Some(tu), Some(m));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs.get_mut(&job.id) {
+            Some(stored) if tenant.is_none_or(|t| t == stored.tenant) => {
+                let (sk, [t, tu, m]) = stored.list_keys();
+                stored.hidden_at = None;
+                stored.list_sk = Some(sk);
+                (stored.list_tenant, stored.list_tenant_user, stored.list_month) = (Some(t), Some(tu), Some(m));
+                (stored.hidden_tenant, stored.hidden_tenant_user, stored.hidden_month) = (None, None, None);
                 Ok(true)
             }
             _ => Ok(false),

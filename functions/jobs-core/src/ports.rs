@@ -87,14 +87,14 @@ pub trait JobStore: Send + Sync {
         now_epoch: i64,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
 
-    /// Drops a job from every list index. `tenant` guards members: a job of another tenant
-    /// is reported as not found. Returns false when no such (visible-to-caller) job exists.
-    fn hide(
-        &self,
-        id: &str,
-        tenant: Option<&str>,
-        at: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Moves `job` from the list indexes to the hidden ones (`hidden_at` set once).
+    /// `tenant` guards members: a job of another tenant is not touched. False when no such
+    /// (visible-to-caller) job exists.
+    fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves a hidden `job` back to the list indexes, in its place (its `list_sk` is its
+    /// creation time and id). `tenant` guards members as for [`JobStore::hide`].
+    fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Marks a queued job failed (its work could not be enqueued).
     fn fail_queued(&self, id: &str, reason: &str, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -31,6 +31,10 @@ pub enum ListIndex {
     ByTenantUser,
     /// Partition `list_month` = `yyyy-mm`: every tenant's jobs, one bucket per month.
     ByMonth,
+    /// Hidden jobs: partition `hidden_tenant` = tenant.
+    HiddenByTenant,
+    /// Hidden jobs: partition `hidden_month` = `yyyy-mm`.
+    HiddenByMonth,
 }
 
 impl ListIndex {
@@ -39,6 +43,8 @@ impl ListIndex {
             ListIndex::ByTenant => "by_tenant",
             ListIndex::ByTenantUser => "by_tenant_user",
             ListIndex::ByMonth => "by_month",
+            ListIndex::HiddenByTenant => "hidden_by_tenant",
+            ListIndex::HiddenByMonth => "hidden_by_month",
         }
     }
 
@@ -47,6 +53,8 @@ impl ListIndex {
             ListIndex::ByTenant => "list_tenant",
             ListIndex::ByTenantUser => "list_tenant_user",
             ListIndex::ByMonth => "list_month",
+            ListIndex::HiddenByTenant => "hidden_tenant",
+            ListIndex::HiddenByMonth => "hidden_month",
         }
     }
 }
@@ -54,7 +62,10 @@ impl ListIndex {
 pub const LIST_SORT_ATTRIBUTE: &str = "list_sk";
 /// Attributes projected into every list index: what filters and search read.
 pub const LIST_PROJECTION: [&str; 6] = ["id", "job_type", "tenant", "user", "user_lc", "status"];
-pub const LIST_ATTRIBUTES: [&str; 4] = ["list_sk", "list_tenant", "list_tenant_user", "list_month"];
+/// The list indexes' partition attributes of a visible job, and of a hidden one: hiding
+/// moves a job's partitions from the first to the second, unhiding back. `list_sk` stays.
+pub const LIST_PARTITIONS: [&str; 3] = ["list_tenant", "list_tenant_user", "list_month"];
+pub const HIDDEN_PARTITIONS: [&str; 3] = ["hidden_tenant", "hidden_tenant_user", "hidden_month"];
 
 pub fn chunk_sk(chunk: u64) -> String {
     format!("CHUNK#{chunk:08}")
@@ -129,6 +140,12 @@ pub struct JobRecord {
     pub list_tenant_user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list_month: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_tenant_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_month: Option<String>,
 }
 
 /// What a new job is made of; the record adds keys and the list-index attributes.
@@ -155,6 +172,9 @@ impl JobRecord {
             list_tenant: Some(job.tenant.clone()),
             list_tenant_user: Some(format!("{}#{}", job.tenant, job.user)),
             list_month: Some(job.month),
+            hidden_tenant: None,
+            hidden_tenant_user: None,
+            hidden_month: None,
             user_lc: job.user.to_lowercase(),
             id: job.id,
             job_type: job.job_type,
@@ -186,6 +206,13 @@ impl JobRecord {
         self.hidden_at.is_some()
     }
 
+    /// The job's list-index keys, from its own fields: `list_sk`, then the partitions in
+    /// [`LIST_PARTITIONS`] order (tenant, `tenant#user`, month of `created_at`).
+    pub fn list_keys(&self) -> (String, [String; 3]) {
+        let month = self.created_at.get(..7).unwrap_or_default().to_string();
+        (list_sort_key(&self.created_at, &self.id), [self.tenant.clone(), format!("{}#{}", self.tenant, self.user), month])
+    }
+
     /// What the job is waiting for at `now`: only an active job, not being cancelled, waits.
     pub fn waiting_for(&self, now: time::OffsetDateTime) -> Option<Waiting> {
         if !matches!(self.status, JobStatus::Queued | JobStatus::Running) || self.cancel_requested_at.is_some() {
@@ -214,6 +241,7 @@ impl JobRecord {
             started_at: self.started_at.clone(),
             completed_at: self.completed_at.clone(),
             cancel_requested_at: self.cancel_requested_at.clone(),
+            hidden_at: self.hidden_at.clone(),
             waiting_for: self.waiting_for(crate::clock::now()),
             retry_of: self.retry_of.clone(),
             retries: self.retries.clone(),

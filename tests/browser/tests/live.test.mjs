@@ -124,6 +124,35 @@ test('❌ removes an entry after a confirmation that says it does not cancel the
   assert.notEqual(item.status, 'cancelled', 'the work went on');
   assert.equal(item.cancel_requested_at, undefined);
   assert.ok(item.hidden_at, 'hidden');
+  const hidden = await api('GET', '/jobs?hidden=true', token);
+  assert.ok(hidden.body.items.some((j) => j.id === job.id && j.hidden_at), 'listed with hidden=true');
+  s.assertClean();
+  await s.close();
+});
+
+test('Undo after ❌ puts the entry back in its place', async () => {
+  const older = await createJob(token, profileJob(1));
+  const job = await createJob(token, profileJob(1));
+  const newer = await createJob(token, profileJob(1));
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const ids = async () => page.locator('#rows tr[data-id]').evaluateAll((rows) => rows.map((r) => r.dataset.id));
+  const before = (await ids()).filter((id) => [older.id, job.id, newer.id].includes(id));
+  assert.equal(before.length, 3);
+
+  await row(page, job.id).getByRole('button', { name: /^Remove .* from the list$/ }).click();
+  await page.locator('#confirm').getByRole('button', { name: 'Remove from list' }).click();
+  await row(page, job.id).waitFor({ state: 'detached' });
+  await shot(page, '15-removed-with-undo');
+  await page.locator('#toast').getByRole('button', { name: 'Undo' }).click();
+  await row(page, job.id).waitFor();
+  await listSettled(page);
+  const after = (await ids()).filter((id) => [older.id, job.id, newer.id].includes(id));
+  assert.deepEqual(after, before, 'back in its place');
+  assert.equal((await api('GET', `/jobs/${job.id}`, token)).status, 200);
+  assert.ok(!(await api('GET', '/jobs?hidden=true', token)).body.items.some((j) => j.id === job.id), 'no longer in the hidden list');
   s.assertClean();
   await s.close();
 });

@@ -91,13 +91,14 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 break;
             }
         }
-        let items = self.load_in_order(&ids).await?;
+        let items = self.load_in_order(&ids, request.hidden).await?;
         let next_cursor = (!exhausted).then(|| self.cursors.encode(&position, &plan.scope));
         Ok(ListPage { items, next_cursor })
     }
 
-    /// Loads the listed jobs in index order, skipping any hidden since the index was read.
-    async fn load_in_order(&self, ids: &[String]) -> Result<Vec<JobView>, ApiError> {
+    /// Loads the listed jobs in index order, skipping any hidden (or, for the hidden list,
+    /// restored) since the index was read.
+    async fn load_in_order(&self, ids: &[String], hidden: bool) -> Result<Vec<JobView>, ApiError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -106,7 +107,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         Ok(ids
             .iter()
             .filter_map(|id| by_id.remove(id))
-            .filter(|r| !r.is_hidden())
+            .filter(|r| r.is_hidden() == hidden)
             .map(|r| r.view())
             .collect())
     }

@@ -100,17 +100,42 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         }
     }
 
-    /// Hides a job from every listing. The work and its record go on; hiding twice is fine.
-    pub async fn hide_job(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    /// A job the caller may act on, hidden or not; anything else is a 404.
+    async fn own_job(&self, caller: &Caller, id: &str) -> Result<crate::record::JobRecord, ApiError> {
         if ulid::Ulid::from_string(id).is_err() {
             return Err(ApiError::not_found());
         }
+        match self.store.get(id).await? {
+            Some(job) if caller.can_access(&job.tenant) => Ok(job),
+            _ => Err(ApiError::not_found()),
+        }
+    }
+
+    /// Hides a job from every listing (it is then listed with `hidden=true`). The work and
+    /// its record go on; hiding twice is fine.
+    pub async fn hide_job(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
+        let job = self.own_job(caller, id).await?;
         let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
-        if self.store.hide(id, guard, &clock::format(clock::now())).await? {
+        if self.store.hide(&job, guard, &clock::format(clock::now())).await? {
             tracing::info!(job_id = id, "job hidden");
             Ok(())
         } else {
             Err(ApiError::not_found())
         }
+    }
+
+    /// Puts a hidden job back in every listing, in its place; a job not hidden is
+    /// answered as it is.
+    pub async fn unhide_job(&self, caller: &Caller, id: &str) -> Result<JobView, ApiError> {
+        let mut job = self.own_job(caller, id).await?;
+        if job.is_hidden() {
+            let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
+            if !self.store.unhide(&job, guard).await? {
+                return Err(ApiError::not_found());
+            }
+            job.hidden_at = None;
+            tracing::info!(job_id = id, "job restored to the lists");
+        }
+        Ok(job.view())
     }
 }

@@ -75,6 +75,7 @@ enum Route<'a> {
     Cancel(&'a str),
     Items(&'a str),
     Retry(&'a str),
+    Unhide(&'a str),
 }
 
 impl Route<'_> {
@@ -84,7 +85,7 @@ impl Route<'_> {
             Route::Page | Route::OpenApi => "GET, HEAD",
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
-            Route::Cancel(_) | Route::Retry(_) => "POST",
+            Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
             Route::Items(_) => "GET",
         }
     }
@@ -103,6 +104,7 @@ fn route(path: &str) -> Option<Route<'_>> {
                 Some((id, "cancel")) if !id.is_empty() => Some(Route::Cancel(id)),
                 Some((id, "items")) if !id.is_empty() => Some(Route::Items(id)),
                 Some((id, "retry")) if !id.is_empty() => Some(Route::Retry(id)),
+                Some((id, "unhide")) if !id.is_empty() => Some(Route::Unhide(id)),
                 _ => None,
             }
         }
@@ -197,6 +199,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 let created = self.retry_job(&caller, id, request.header("idempotency-key")).await?;
                 let response = HttpResponse::json(202, &created.job).with_header("location", format!("../{}", created.job.id));
                 Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+            }
+            (Route::Unhide(id), "POST") => {
+                span.record("job_id", id);
+                Ok(HttpResponse::json(200, &self.unhide_job(&caller, id).await?))
             }
             (Route::Job(id), "DELETE") => {
                 span.record("job_id", id);

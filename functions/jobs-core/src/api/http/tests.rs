@@ -344,7 +344,7 @@ async fn routes_methods_and_openapi() {
     operations.sort();
     assert_eq!(
         operations,
-        ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry"]
+        ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"]
     );
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
         let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
@@ -488,4 +488,30 @@ async fn retry_creates_a_linked_job_over_exactly_the_failed_items() {
     let clean = settled_profile_job(&api, &["u0"], &[], crate::JobStatus::Completed).await;
     assert_eq!(call(&api, request("POST", &format!("/jobs/{clean}/retry"), Some(&member()))).await.0, 409, "nothing failed");
     assert_eq!(call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&token("globex", "mallory", Role::Member)))).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_hidden_job_is_listed_as_hidden_and_unhide_puts_it_back_in_its_place() {
+    let api = api();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(post(&api, &member(), embedding_job()).await.1["id"].as_str().unwrap().to_string());
+    }
+    let listed = |body: &Value| -> Vec<String> { body["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect() };
+    // Jobs created in one millisecond list in id order: take the order the list gives.
+    let before = listed(&list(&api, &member(), &[]).await.1);
+    let middle = &before[1].clone();
+    assert_eq!(call(&api, request("DELETE", &format!("/jobs/{middle}"), Some(&member()))).await.0, 204);
+    assert_eq!(listed(&list(&api, &member(), &[]).await.1), vec![before[0].clone(), before[2].clone()]);
+    let (_, hidden) = list(&api, &member(), &[("hidden", "true")]).await;
+    assert_eq!(listed(&hidden), vec![middle.clone()]);
+    assert!(hidden["items"][0]["hidden_at"].is_string());
+
+    let path = format!("/jobs/{middle}/unhide");
+    assert_eq!(call(&api, request("POST", &path, Some(&token("globex", "mallory", Role::Member)))).await.0, 404, "another tenant's job");
+    let (status, job) = call(&api, request("POST", &path, Some(&member()))).await;
+    assert_eq!((status, &job["hidden_at"]), (200, &Value::Null));
+    assert_eq!(listed(&list(&api, &member(), &[]).await.1), before, "in its place");
+    assert!(listed(&list(&api, &member(), &[("hidden", "true")]).await.1).is_empty());
+    assert_eq!(call(&api, request("POST", &path, Some(&token("ops", "root", Role::Admin)))).await.0, 200, "admins too; not hidden is fine");
 }

@@ -9,7 +9,18 @@ use super::{DynamoJobStore, Item, condition_failed_at, conditional, job_key, s, 
 use crate::error::StoreError;
 use crate::job::JobStatus;
 use crate::ports::{ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, ItemFailure, JobStore, Settled};
-use crate::record::{IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_ATTRIBUTES, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
+use crate::record::{IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
+
+/// An update of an existing job; with `tenant`, only of that tenant's job.
+fn guarded(request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, tenant: Option<&str>) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    match tenant {
+        Some(tenant) => request
+            .condition_expression("attribute_exists(pk) AND #tenant = :tenant")
+            .expression_attribute_names("#tenant", "tenant")
+            .expression_attribute_values(":tenant", s(tenant)),
+        None => request.condition_expression("attribute_exists(pk)"),
+    }
+}
 
 /// The highest chunk number a sort key can hold (8 digits).
 const LAST_CHUNK: u64 = 99_999_999;
@@ -167,22 +178,44 @@ impl JobStore for DynamoJobStore {
         Ok(record.filter(|r| r.expires_at >= now_epoch))
     }
 
-    async fn hide(&self, id: &str, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
-        let mut condition = "attribute_exists(pk)".to_string();
+    async fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
+        let (_, partitions) = job.list_keys();
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(job_key(id)))
-            .update_expression(format!("REMOVE {} SET #hidden = if_not_exists(#hidden, :at)", LIST_ATTRIBUTES.join(", ")))
+            .set_key(Some(job_key(&job.id)))
+            .update_expression(format!(
+                "REMOVE {} SET #hidden = if_not_exists(#hidden, :at), {}",
+                LIST_PARTITIONS.join(", "),
+                HIDDEN_PARTITIONS.iter().enumerate().map(|(i, a)| format!("{a} = :p{i}")).collect::<Vec<_>>().join(", ")
+            ))
             .expression_attribute_names("#hidden", "hidden_at")
             .expression_attribute_values(":at", s(at));
-        if let Some(tenant) = tenant {
-            condition.push_str(" AND #tenant = :tenant");
-            request = request.expression_attribute_names("#tenant", "tenant");
-            request = request.expression_attribute_values(":tenant", s(tenant));
+        for (i, value) in partitions.into_iter().enumerate() {
+            request = request.expression_attribute_values(format!(":p{i}"), s(value));
         }
-        conditional(request.condition_expression(condition).send().await.map(|_| ()), "dynamodb:UpdateItem")
+        conditional(guarded(request, tenant).send().await.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
+    async fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> Result<bool, StoreError> {
+        let (sort, partitions) = job.list_keys();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(&job.id)))
+            .update_expression(format!(
+                "SET {LIST_SORT_ATTRIBUTE} = :sk, {} REMOVE #hidden, {}",
+                LIST_PARTITIONS.iter().enumerate().map(|(i, a)| format!("{a} = :p{i}")).collect::<Vec<_>>().join(", "),
+                HIDDEN_PARTITIONS.join(", ")
+            ))
+            .expression_attribute_names("#hidden", "hidden_at")
+            .expression_attribute_values(":sk", s(sort));
+        for (i, value) in partitions.into_iter().enumerate() {
+            request = request.expression_attribute_values(format!(":p{i}"), s(value));
+        }
+        conditional(guarded(request, tenant).send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
 
     async fn fail_queued(&self, id: &str, reason: &str, at: &str) -> Result<(), StoreError> {

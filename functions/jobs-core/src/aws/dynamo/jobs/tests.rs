@@ -71,10 +71,25 @@ async fn create_without_a_key_is_one_conditional_put() {
     assert_eq!(body["Item"]["status"], json!({"S": "queued"}));
 }
 
+fn record() -> JobRecord {
+    JobRecord::new(NewJob {
+        id: ID.into(),
+        job_type: crate::job::JobType::AiTextEmbedding,
+        tenant: "acme".into(),
+        user: "alice".into(),
+        created_at: "2026-11-28T10:00:00.000Z".into(),
+        month: "2026-11".into(),
+        total: 1,
+        summary: json!({}),
+        input_key: "inputs/acme/x.json".into(),
+        expires_at: 1,
+    })
+}
+
 #[tokio::test]
-async fn a_member_hides_only_a_job_of_its_tenant_and_hiding_drops_every_list_key() {
+async fn hiding_moves_the_list_partitions_to_the_hidden_indexes_for_a_member_s_own_job_only() {
     let (db, http) = store();
-    assert!(db.hide(ID, Some("acme"), "2026-11-30T10:00:00.000Z").await.unwrap());
+    assert!(db.hide(&record(), Some("acme"), "2026-11-30T10:00:00.000Z").await.unwrap());
     let (operation, body) = sent(http);
     assert_eq!(operation, "UpdateItem");
     assert_eq!(
@@ -82,23 +97,39 @@ async fn a_member_hides_only_a_job_of_its_tenant_and_hiding_drops_every_list_key
         json!({
             "TableName": TABLE,
             "Key": job_key(),
-            "UpdateExpression": "REMOVE list_sk, list_tenant, list_tenant_user, list_month SET #hidden = if_not_exists(#hidden, :at)",
+            "UpdateExpression": "REMOVE list_tenant, list_tenant_user, list_month SET #hidden = if_not_exists(#hidden, :at), hidden_tenant = :p0, hidden_tenant_user = :p1, hidden_month = :p2",
             "ConditionExpression": "attribute_exists(pk) AND #tenant = :tenant",
             "ExpressionAttributeNames": {"#hidden": "hidden_at", "#tenant": "tenant"},
-            "ExpressionAttributeValues": {":at": {"S": "2026-11-30T10:00:00.000Z"}, ":tenant": {"S": "acme"}}
+            "ExpressionAttributeValues": {
+                ":at": {"S": "2026-11-30T10:00:00.000Z"}, ":tenant": {"S": "acme"},
+                ":p0": {"S": "acme"}, ":p1": {"S": "acme#alice"}, ":p2": {"S": "2026-11"}
+            }
         })
     );
     let (db, _http) = store_answering(400, condition_failed());
-    assert!(!db.hide(ID, Some("globex"), "2026-11-30T10:00:00.000Z").await.unwrap(), "another tenant's job is not found");
+    assert!(!db.hide(&record(), Some("globex"), "2026-11-30T10:00:00.000Z").await.unwrap(), "another tenant's job is not found");
 }
 
 #[tokio::test]
 async fn an_admin_hides_any_existing_job() {
     let (db, http) = store();
-    assert!(db.hide(ID, None, "2026-11-30T10:00:00.000Z").await.unwrap());
+    assert!(db.hide(&record(), None, "2026-11-30T10:00:00.000Z").await.unwrap());
     let (_, body) = sent(http);
     assert_eq!(body["ConditionExpression"], "attribute_exists(pk)");
     assert!(body["ExpressionAttributeNames"].get("#tenant").is_none());
+}
+
+#[tokio::test]
+async fn unhiding_restores_the_list_keys_from_the_job_and_drops_the_hidden_ones() {
+    let (db, http) = store();
+    assert!(db.unhide(&record(), Some("acme")).await.unwrap());
+    let (_, body) = sent(http);
+    assert_eq!(
+        body["UpdateExpression"],
+        "SET list_sk = :sk, list_tenant = :p0, list_tenant_user = :p1, list_month = :p2 REMOVE #hidden, hidden_tenant, hidden_tenant_user, hidden_month"
+    );
+    assert_eq!(body["ExpressionAttributeValues"][":sk"], json!({"S": format!("2026-11-28T10:00:00.000Z#{ID}")}));
+    assert_eq!(body["ConditionExpression"], "attribute_exists(pk) AND #tenant = :tenant");
 }
 
 #[tokio::test]
