@@ -426,7 +426,7 @@ Resources:
         let tables = tables_with_indexes(&template).unwrap();
         let jobs = tables.iter().find(|t| t.logical_id == "JobsTable").expect("JobsTable in template.yaml");
         let names: Vec<&str> = jobs.properties.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(names, ["by_tenant", "by_tenant_user", "by_month"]);
+        assert_eq!(names, ["by_tenant", "by_tenant_user", "by_month", "hidden_by_tenant", "hidden_by_month"]);
         assert_eq!(jobs.properties.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
         for index in &jobs.properties.global_secondary_indexes {
             assert_eq!(index.projection.projection_type.as_deref(), Some("INCLUDE"), "{}", index.index_name);
