@@ -39,6 +39,8 @@
     details: $('details'), detailsTitle: $('details-title'), detailsBody: $('details-body'), detailsClose: $('details-close'),
     confirm: $('confirm'), confirmTitle: $('confirm-title'), confirmText: $('confirm-text'),
     confirmYes: $('confirm-yes'), confirmNo: $('confirm-no'),
+    selectAll: $('select-all'), bulkbar: $('bulkbar'), bulkCount: $('bulk-count'), bulkMatching: $('bulk-matching'),
+    bulkHide: $('bulk-hide'), bulkCancel: $('bulk-cancel'), bulkClear: $('bulk-clear'),
   };
   const input = (name) => ui.filters.elements.namedItem(name);
 
@@ -56,6 +58,8 @@
     polling: false,
     detailsId: null,
     detailsReturn: null,  // element to focus when the details close
+    selected: new Set(),  // ids of the rows ticked
+    allMatching: false,   // the selection is every job matching the filters, shown or not
   };
 
   // ---------- DOM helpers ---------------------------------------------------------------
@@ -155,21 +159,22 @@
 
   // Every call sends the bearer token; every error becomes an ApiError from the API's
   // {"error": {code, message, field}}. A 401 signs out at once (marked `handled`).
-  async function api(path, { method = 'GET' } = {}) {
+  async function api(path, { method = 'GET', body } = {}) {
     let response;
     try {
+      const headers = { Accept: 'application/json', Authorization: `Bearer ${state.token}` };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
       response = await fetch(path, {
-        method, cache: 'no-store',
-        headers: { Accept: 'application/json', Authorization: `Bearer ${state.token}` },
+        method, cache: 'no-store', headers, body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch {
       throw new ApiError(0, 'network', 'Could not reach the API. Check your connection, then retry.', null);
     }
     const text = await response.text();
-    let body = null;
-    try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-    if (response.ok) return body;
-    const e = (body && body.error) || {};
+    let answer = null;
+    try { answer = text ? JSON.parse(text) : null; } catch { answer = null; }
+    if (response.ok) return answer;
+    const e = (answer && answer.error) || {};
     const err = new ApiError(response.status, e.code || `http_${response.status}`,
       e.message || `The API answered ${response.status}.`, e.field || null);
     if (response.status === 401) {
@@ -346,6 +351,9 @@
     state.cursor = null;
     state.error = null;
     state.jobs.clear();
+    state.selected.clear();
+    state.allMatching = false;
+    renderBulk();
     ui.rows.replaceChildren();
     stopPolling();
     showFilterError(null, '');
@@ -442,6 +450,8 @@
   function dropRow(id) {
     const entry = state.jobs.get(id);
     if (!entry) return;
+    state.selected.delete(id);
+    renderBulk();
     // Keep keyboard users in place: focus moves to the next (or previous) row.
     const neighbour = entry.tr.nextElementSibling || entry.tr.previousElementSibling;
     const hadFocus = entry.tr.contains(document.activeElement) || state.detailsId === id;
@@ -481,6 +491,10 @@
     const focused = tr.contains(document.activeElement) ? document.activeElement.dataset.action : null;
     tr.className = `row-${job.status}`;
     tr.replaceChildren(
+      cell('Select', el('input', {
+        type: 'checkbox', className: 'select', checked: state.allMatching || state.selected.has(job.id),
+        dataset: { select: job.id }, attrs: { 'aria-label': `Select ${job.type_label || job.type} job ${job.id}` },
+      })),
       cell('Type', el('button', {
         type: 'button', className: 'link', dataset: { action: 'open', id: job.id },
         title: 'Show details', attrs: { 'aria-haspopup': 'dialog' },
@@ -495,6 +509,88 @@
     );
     if (focused) (tr.querySelector(`[data-action="${focused}"]`) || tr.querySelector('[data-action="open"]')).focus();
   }
+
+  // ---------- selection and bulk actions ----------------------------------------------------
+
+  function renderBulk() {
+    const n = state.selected.size;
+    const shown = state.jobs.size;
+    ui.bulkbar.hidden = n === 0 && !state.allMatching;
+    ui.bulkCount.textContent = state.allMatching
+      ? `All jobs matching these filters are selected (${shown}${state.cursor ? '+' : ''} shown).`
+      : `${n} selected.`;
+    ui.bulkMatching.hidden = state.allMatching || !state.cursor || n === 0 || n < shown;
+    ui.selectAll.checked = state.allMatching || (n > 0 && n === shown);
+    ui.selectAll.indeterminate = !state.allMatching && n > 0 && n < shown;
+  }
+
+  function select(id, on) {
+    if (on) state.selected.add(id); else state.selected.delete(id);
+    if (!on) state.allMatching = false;
+    const box = state.jobs.get(id)?.tr.querySelector('input[data-select]');
+    if (box) box.checked = on;
+  }
+
+  ui.rows.addEventListener('change', (event) => {
+    const box = event.target.closest('input[data-select]');
+    if (!box) return;
+    select(box.dataset.select, box.checked);
+    renderBulk();
+  });
+  ui.selectAll.addEventListener('change', () => {
+    const on = ui.selectAll.checked;
+    for (const id of state.jobs.keys()) select(id, on);
+    renderBulk();
+  });
+  ui.bulkMatching.addEventListener('click', () => { state.allMatching = true; renderBulk(); });
+  ui.bulkClear.addEventListener('click', () => {
+    for (const id of [...state.selected]) select(id, false);
+    state.allMatching = false;
+    renderBulk();
+  });
+
+  // Hides or cancels the selection: the ticked rows by id, or every job matching the
+  // filters (1,000 per request, following next_cursor).
+  async function bulkAction(action) {
+    const what = state.allMatching ? 'all jobs matching these filters' : `${state.selected.size} job${state.selected.size === 1 ? '' : 's'}`;
+    const ok = await confirmDialog(action === 'hide'
+      ? { title: `Remove ${what} from the list?`, text: 'This only removes the entries from the Jobs list (for everyone). It does NOT cancel the jobs: their work carries on.', yes: 'Remove from list', no: 'Keep them' }
+      : { title: `Cancel ${what}?`, text: 'Workers stop at their next checkpoint: items already processed stay processed, the rest are skipped. This cannot be undone.', yes: 'Cancel jobs', no: 'Keep running' });
+    if (!ok) return;
+    const counts = { done: 0, not_found: 0, already_ended: 0, failed: 0 };
+    try {
+      if (state.allMatching) {
+        const filter = Object.fromEntries(FILTERS.filter((k) => state.filters[k]).map((k) => [k, state.filters[k]]));
+        let cursor = null;
+        do {
+          const answer = await api('jobs/bulk', { method: 'POST', body: { action, filter, ...(cursor ? { cursor } : {}) } });
+          for (const r of answer.results) counts[r.outcome] += 1;
+          cursor = answer.next_cursor;
+          toast(`${action === 'hide' ? 'Removing' : 'Cancelling'}… ${counts.done} done so far.`);
+        } while (cursor);
+      } else {
+        const ids = [...state.selected];
+        for (let i = 0; i < ids.length; i += 1000) {
+          const answer = await api('jobs/bulk', { method: 'POST', body: { action, ids: ids.slice(i, i + 1000) } });
+          for (const r of answer.results) counts[r.outcome] += 1;
+        }
+      }
+    } catch (err) {
+      if (!err.handled) toast(`The bulk action stopped: ${describeError(err)} (${counts.done} done before).`, 'error');
+      reload();
+      return;
+    }
+    const extra = [
+      counts.already_ended ? `${counts.already_ended} had already ended` : '',
+      counts.not_found ? `${counts.not_found} not found` : '',
+      counts.failed ? `${counts.failed} could not be changed now: try again` : '',
+    ].filter(Boolean).join(', ');
+    toast(`${action === 'hide' ? 'Removed from the list' : 'Cancel requested for'}: ${counts.done} job${counts.done === 1 ? '' : 's'}${extra ? `; ${extra}` : ''}.`,
+      counts.failed ? 'error' : 'info');
+    reload();
+  }
+  ui.bulkHide.addEventListener('click', () => bulkAction('hide'));
+  ui.bulkCancel.addEventListener('click', () => bulkAction('cancel'));
 
   // ---------- polling of queued / running rows --------------------------------------------
 
@@ -767,7 +863,9 @@
       else if (action === 'clear') ui.clear.click();
       return;
     }
-    // A click anywhere else on a row opens its details (unless the user is selecting text).
+    // A click anywhere else on a row opens its details (unless the user is selecting text,
+    // or ticking the row).
+    if (event.target.closest('input')) return;
     const tr = event.target.closest('tr[data-id]');
     if (tr && ui.rows.contains(tr) && !String(window.getSelection())) openDetails(tr.dataset.id);
   }

@@ -264,3 +264,39 @@ test('the details of a failed job download its failed items as CSV and retry the
   s.assertClean();
   await s.close();
 });
+
+test('bulk: ticked rows are removed together; "all matching" cancels every queued job, also beyond the page', async () => {
+  // More queued jobs than a page (25) holds: parked, so only the bulk cancel moves them.
+  const parked = Array.from({ length: 30 }, () => parkedJob(env.tenants.live, 'lou', profileJob(1)));
+  // Newer than the parked ones: on the first page.
+  const picked = [await createJob(token, profileJob(1)), await createJob(token, profileJob(1))];
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+
+  for (const job of picked) await row(page, job.id).locator('input[data-select]').check();
+  await page.locator('#bulk-count').getByText('2 selected.').waitFor();
+  await page.locator('#bulkbar').getByRole('button', { name: 'Remove from list' }).click();
+  await page.locator('#confirm').getByRole('button', { name: 'Remove from list' }).click();
+  for (const job of picked) await row(page, job.id).waitFor({ state: 'detached' });
+  await page.getByText('Removed from the list: 2 jobs.').waitFor();
+  const hidden = (await api('GET', '/jobs?hidden=true&limit=100', token)).body.items.map((j) => j.id);
+  assert.ok(picked.every((j) => hidden.includes(j.id)), 'both hidden');
+
+  await page.goto(`${env.pageUrl}?status=queued`);
+  await listSettled(page);
+  await page.locator('#select-all').check();
+  await page.locator('#bulkbar').getByRole('button', { name: 'Select all jobs matching these filters' }).click();
+  await page.locator('#bulk-count').getByText(/All jobs matching these filters are selected \(25\+ shown\)/).waitFor();
+  await shot(page, '16-bulk-all-matching');
+  await expectNoSeriousAxeViolations(page, 'bulk selection');
+  await page.locator('#bulkbar').getByRole('button', { name: 'Cancel jobs' }).click();
+  await page.locator('#confirm').getByRole('button', { name: 'Cancel jobs' }).click();
+  await page.getByText(/^Cancel requested for: \d+ jobs/).waitFor({ timeout: 30000 });
+  for (const job of parked) {
+    assert.equal((await api('GET', `/jobs/${job.id}`, token)).body.status, 'cancelled', `parked job ${job.id}`);
+  }
+  s.assertClean();
+  await s.close();
+});

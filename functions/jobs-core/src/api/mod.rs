@@ -1,6 +1,7 @@
 //! The Jobs API as plain functions over the ports: what each operation does, independent of
 //! how requests arrive. `http` maps requests and responses onto these.
 
+mod bulk;
 mod create;
 pub mod http;
 mod items;
@@ -14,6 +15,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::job::JobView;
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 
+pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
 pub use create::{CreateRequest, Created};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use list::ListPage;

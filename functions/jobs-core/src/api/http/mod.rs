@@ -71,6 +71,7 @@ enum Route<'a> {
     Page,
     OpenApi,
     Jobs,
+    Bulk,
     Job(&'a str),
     Cancel(&'a str),
     Items(&'a str),
@@ -85,7 +86,7 @@ impl Route<'_> {
             Route::Page | Route::OpenApi => "GET, HEAD",
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
-            Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
+            Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
             Route::Items(_) => "GET",
         }
     }
@@ -97,6 +98,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ if page::is_page_path(path) => Some(Route::Page),
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
         Some("") => Some(Route::Jobs),
+        Some("/bulk") => Some(Route::Bulk),
         Some(rest) => {
             let rest = rest.strip_prefix('/')?;
             match rest.split_once('/') {
@@ -163,6 +165,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 span.record("job_id", created.job.id.as_str());
                 let response = HttpResponse::json(202, &created.job).with_header("location", job_location(&created.job.id));
                 Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+            }
+            (Route::Bulk, "POST") => {
+                let body = json_body::<super::BulkRequest>(request)?;
+                Ok(HttpResponse::json(200, &self.bulk(&caller, body).await?))
             }
             (Route::Jobs, "GET") => {
                 let list = ListRequest::parse(&request.query)?;

@@ -344,7 +344,7 @@ async fn routes_methods_and_openapi() {
     operations.sort();
     assert_eq!(
         operations,
-        ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"]
+        ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs", "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"]
     );
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
         let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
@@ -514,4 +514,58 @@ async fn a_hidden_job_is_listed_as_hidden_and_unhide_puts_it_back_in_its_place()
     assert_eq!(listed(&list(&api, &member(), &[]).await.1), before, "in its place");
     assert!(listed(&list(&api, &member(), &[("hidden", "true")]).await.1).is_empty());
     assert_eq!(call(&api, request("POST", &path, Some(&token("ops", "root", Role::Admin)))).await.0, 200, "admins too; not hidden is fine");
+}
+
+async fn bulk(api: &Api, auth: &str, body: Value) -> (u16, Value) {
+    let mut req = request("POST", "/jobs/bulk", Some(auth));
+    req.body = serde_json::to_vec(&body).unwrap();
+    call(api, req).await
+}
+
+#[tokio::test]
+async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant() {
+    let api = api();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(post(&api, &member(), embedding_job()).await.1["id"].as_str().unwrap().to_string());
+    }
+    let theirs = post(&api, &token("globex", "bob", Role::Member), embedding_job()).await.1["id"].as_str().unwrap().to_string();
+    let ended = settled_profile_job(&api, &["u0"], &[], crate::JobStatus::Completed).await;
+
+    let (status, answer) = bulk(&api, &member(), json!({"action": "cancel", "ids": [ids[0], ended, theirs, "nope", ids[0]]})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["results"],
+        json!([
+            {"id": ids[0], "outcome": "done"},
+            {"id": ended, "outcome": "already_ended"},
+            {"id": theirs, "outcome": "not_found"},
+            {"id": "nope", "outcome": "not_found"}
+        ]),
+        "one outcome per job named, repeats once"
+    );
+    assert_eq!(api.store.job(&theirs).unwrap().status, crate::JobStatus::Queued, "another tenant's job untouched");
+
+    // By filter: every queued embedding job of the caller's tenant, one page of one.
+    let (status, answer) = bulk(&api, &member(), json!({"action": "hide", "filter": {"type": "ai_text_embedding", "status": "queued"}})).await;
+    assert_eq!(status, 200, "{answer}");
+    let hidden: Vec<&str> = answer["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(hidden.len(), 2, "ids[1] and ids[2]: {answer}");
+    assert!(answer["results"].as_array().unwrap().iter().all(|r| r["outcome"] == "done"));
+    assert_eq!(answer["next_cursor"], Value::Null);
+    assert!(!api.store.job(&theirs).unwrap().is_hidden(), "a filter never reaches another tenant");
+
+    for (body, field) in [
+        (json!({"action": "hide"}), "body"),
+        (json!({"action": "hide", "ids": []}), "ids"),
+        (json!({"action": "hide", "ids": vec!["x"; 1001]}), "ids"),
+        (json!({"action": "purge", "ids": ["x"]}), "action"),
+        (json!({"action": "hide", "filter": {"status": "done"}}), "filter.status"),
+        (json!({"action": "hide", "filter": {}, "cursor": "forged"}), "cursor"),
+    ] {
+        let (status, err) = bulk(&api, &member(), body.clone()).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+    }
+    let (status, _) = bulk(&api, &member(), json!({"action": "hide", "filter": {"tenant": "globex"}})).await;
+    assert_eq!(status, 404, "another tenant's list");
 }

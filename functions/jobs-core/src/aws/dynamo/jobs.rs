@@ -11,6 +11,31 @@ use crate::job::JobStatus;
 use crate::ports::{ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, ItemFailure, JobStore, Settled};
 use crate::record::{IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
 
+/// `a = :p0, b = :p1, c = :p2`: the job's partitions ([`JobRecord::list_keys`]) into `attributes`.
+fn assign_partitions(attributes: &[&str; 3]) -> String {
+    attributes.iter().enumerate().map(|(i, a)| format!("{a} = :p{i}")).collect::<Vec<_>>().join(", ")
+}
+
+impl DynamoJobStore {
+    /// Hide and unhide: `expression` moves the job's list partitions (values `:p0..:p2`,
+    /// `#hidden` = `hidden_at`, and one more value), under the member's tenant guard.
+    async fn move_partitions(&self, job: &JobRecord, tenant: Option<&str>, expression: String, value: (&str, String)) -> Result<bool, StoreError> {
+        let (_, partitions) = job.list_keys();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(&job.id)))
+            .update_expression(expression)
+            .expression_attribute_names("#hidden", "hidden_at")
+            .expression_attribute_values(value.0, s(value.1));
+        for (i, partition) in partitions.into_iter().enumerate() {
+            request = request.expression_attribute_values(format!(":p{i}"), s(partition));
+        }
+        conditional(guarded(request, tenant).send().await.map(|_| ()), "dynamodb:UpdateItem")
+    }
+}
+
 /// An update of an existing job; with `tenant`, only of that tenant's job.
 fn guarded(request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, tenant: Option<&str>) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
     match tenant {
@@ -179,43 +204,16 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
-        let (_, partitions) = job.list_keys();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(&job.id)))
-            .update_expression(format!(
-                "REMOVE {} SET #hidden = if_not_exists(#hidden, :at), {}",
-                LIST_PARTITIONS.join(", "),
-                HIDDEN_PARTITIONS.iter().enumerate().map(|(i, a)| format!("{a} = :p{i}")).collect::<Vec<_>>().join(", ")
-            ))
-            .expression_attribute_names("#hidden", "hidden_at")
-            .expression_attribute_values(":at", s(at));
-        for (i, value) in partitions.into_iter().enumerate() {
-            request = request.expression_attribute_values(format!(":p{i}"), s(value));
-        }
-        conditional(guarded(request, tenant).send().await.map(|_| ()), "dynamodb:UpdateItem")
+        let expression =
+            format!("REMOVE {} SET #hidden = if_not_exists(#hidden, :at), {}", LIST_PARTITIONS.join(", "), assign_partitions(&HIDDEN_PARTITIONS));
+        self.move_partitions(job, tenant, expression, (":at", at.to_string())).await
     }
 
     async fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> Result<bool, StoreError> {
-        let (sort, partitions) = job.list_keys();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(job_key(&job.id)))
-            .update_expression(format!(
-                "SET {LIST_SORT_ATTRIBUTE} = :sk, {} REMOVE #hidden, {}",
-                LIST_PARTITIONS.iter().enumerate().map(|(i, a)| format!("{a} = :p{i}")).collect::<Vec<_>>().join(", "),
-                HIDDEN_PARTITIONS.join(", ")
-            ))
-            .expression_attribute_names("#hidden", "hidden_at")
-            .expression_attribute_values(":sk", s(sort));
-        for (i, value) in partitions.into_iter().enumerate() {
-            request = request.expression_attribute_values(format!(":p{i}"), s(value));
-        }
-        conditional(guarded(request, tenant).send().await.map(|_| ()), "dynamodb:UpdateItem")
+        let (sort, _) = job.list_keys();
+        let expression =
+            format!("SET {LIST_SORT_ATTRIBUTE} = :sk, {} REMOVE #hidden, {}", assign_partitions(&LIST_PARTITIONS), HIDDEN_PARTITIONS.join(", "));
+        self.move_partitions(job, tenant, expression, (":sk", sort)).await
     }
 
     async fn fail_queued(&self, id: &str, reason: &str, at: &str) -> Result<(), StoreError> {
