@@ -455,7 +455,6 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
     /// ones that fail for throttling or a transient reason, committing at most every
     /// checkpoint interval and handing the chunk on before the deadline.
     async fn run(&self, job: &JobRecord, chunk: u64, raw: &[Value], progress: &mut ChunkProgress, delivery: Delivery) -> Result<RunEnd, WorkError> {
-        let labels: Vec<String> = raw.iter().map(|item| serde_json::from_value::<P::Item>(item.clone()).map_or_else(|_| item.to_string(), |i| P::label(&i))).collect();
         let params = match self.params(job).await {
             Ok(params) => params,
             Err(WorkError::Rejected(reason)) => {
@@ -463,7 +462,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
                 for position in progress.settled.missing(raw.len()) {
                     progress.settle(position, Settle::Failed(reason.clone()));
                 }
-                self.commit(job, chunk, progress, &labels).await?;
+                self.commit(job, chunk, progress, raw).await?;
                 return Ok(RunEnd::Settled);
             }
             Err(err) => return Err(err),
@@ -474,7 +473,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
         let mut pending: VecDeque<usize> = progress.settled.missing(raw.len()).into();
         while !pending.is_empty() {
             if near(delivery.deadline) {
-                self.commit(job, chunk, progress, &labels).await?;
+                self.commit(job, chunk, progress, raw).await?;
                 let message = WorkMessage::Chunk {
                     job_id: job.id.clone(),
                     tenant: job.tenant.clone(),
@@ -546,33 +545,33 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
                 }
             }
             if !pending.is_empty() && progress.last_commit.elapsed() >= self.settings.checkpoint_interval {
-                self.commit(job, chunk, progress, &labels).await?;
+                self.commit(job, chunk, progress, raw).await?;
                 pending.retain(|&position| !progress.settled.contains(position));
                 // The job may have been cancelled meanwhile: a long chunk stops at a checkpoint.
                 if let Some(now) = self.store.load(&job.id).await?
                     && now.cancel_requested_at.is_some()
                 {
                     let rest: Vec<usize> = pending.drain(..).collect();
-                    self.cancel_rest(job, chunk, progress, &labels).await?;
+                    self.cancel_rest(job, chunk, progress, raw).await?;
                     tracing::info!(cancelled = rest.len(), "job cancelled; chunk stopped at a checkpoint");
                 }
             }
         }
-        self.commit(job, chunk, progress, &labels).await?;
+        self.commit(job, chunk, progress, raw).await?;
         Ok(RunEnd::Settled)
     }
 
     /// Settles every item still open as cancelled, and commits.
-    async fn cancel_rest(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, labels: &[String]) -> Result<(), WorkError> {
+    async fn cancel_rest(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, raw: &[Value]) -> Result<(), WorkError> {
         for position in progress.settled.missing(progress.items) {
             progress.settle(position, Settle::Cancelled);
         }
-        self.commit(job, chunk, progress, labels).await
+        self.commit(job, chunk, progress, raw).await
     }
 
     /// Commits what settled since the last commit. When a concurrent delivery of the chunk
     /// committed in between, re-reads the ledger, drops what it settled, and tries again.
-    async fn commit(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, labels: &[String]) -> Result<(), WorkError> {
+    async fn commit(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, raw: &[Value]) -> Result<(), WorkError> {
         progress.last_commit = Instant::now();
         for _ in 0..COMMIT_ATTEMPTS {
             if progress.uncommitted.is_empty() {
@@ -597,7 +596,11 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
                         commit.tally.failed += 1;
                         commit.failures.push(ItemFailure { position: *position as u32, reason: reason.clone() });
                         if commit.errors.len() < progress.sample_room {
-                            let item = labels.get(*position).cloned().unwrap_or_else(|| format!("item {position}"));
+                            // Named only for the sample: decoding every item for its label doubled a chunk's decoding.
+                            let item = raw.get(*position).map_or_else(
+                                || format!("item {position}"),
+                                |v| serde_json::from_value::<P::Item>(v.clone()).map_or_else(|_| v.to_string(), |i| P::label(&i)),
+                            );
                             commit.errors.push(ItemError { item, reason: reason.clone() });
                         }
                     }
