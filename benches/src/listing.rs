@@ -13,7 +13,8 @@ use jobs_core::auth::{Caller, Role};
 use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, batch_write, put, s3_client};
 use jobs_core::job::{JobStatus, JobType};
 use jobs_core::listing::ListRequest;
-use jobs_core::memory::MemorySenders;
+use jobs_core::audit::Audit;
+use jobs_core::memory::{MemoryAudit, MemorySenders};
 use jobs_core::record::{JobRecord, NewJob};
 
 use crate::counting::Counter;
@@ -43,10 +44,11 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
         S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
         SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), String::new()),
         MemorySenders::default(),
+        Audit::new(MemoryAudit::default(), 400),
         Settings { token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(), retention_days: 90 },
     );
-    let member = Caller { user: "user0".into(), tenant: tenant(7), role: Role::Member };
-    let admin = Caller { user: "root".into(), tenant: "ops".into(), role: Role::Admin };
+    let member = Caller { user: "user0".into(), tenant: tenant(7), role: Role::Member, origin: Default::default() };
+    let admin = Caller { user: "root".into(), tenant: "ops".into(), role: Role::Admin, origin: Default::default() };
 
     counter.take();
     let started = Instant::now();

@@ -31,6 +31,7 @@ def worker(key, *target):
         | grants(JOB_PROGRESS, "JobsTable")
         | grants(["s3:GetObject"], "InputBucket/inputs/*")
         | grants(OWN_QUEUE, f"work-queue:{key}")
+        | grants(["dynamodb:PutItem"], "AuditTable")
         | set().union(*target)
     )
 
@@ -40,7 +41,8 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*") \
     | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/inputs/*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
-    | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*")
+    | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
+    | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day")
 # Actions that take no resource-level permissions (Service Authorization Reference): the
 # only grants allowed on every resource.
 NO_RESOURCE_TYPES = {"ses:ListIdentities", "ses:GetIdentityVerificationAttributes", "ses:GetSendQuota"}
@@ -79,6 +81,7 @@ def client(name):
 # ids for replaced resources; the outputs are always current).
 NAMED_BY_OUTPUT = {
     "JobsTable": "JobsTableName",
+    "AuditTable": "AuditTableName",
     "SessionsTable": "SessionsTableName",
     "EmbeddingsTable": "EmbeddingsTableName",
     "ProfilesTable": "ProfilesTableName",
@@ -158,6 +161,22 @@ def test_the_api_can_remove_nothing():
     _, statements = policy_of(f"{STACK}-api")
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert not {a for a in actions if "Delete" in a or a.endswith("BatchWriteItem")}, actions
+
+
+def test_the_audit_trail_is_append_only_for_every_role(symbolic):
+    """No function can change or remove an audit entry: on the audit table, every role
+    holds at most PutItem (written only with attribute_not_exists) and Query."""
+    for function in EXPECTED:
+        _, statements = policy_of(function)
+        on_audit = {
+            action
+            for s in statements
+            for action in as_list(s["Action"])
+            for resource in as_list(s["Resource"])
+            if symbolic(resource).startswith("AuditTable")
+        }
+        assert on_audit, f"{function} does not write the audit trail"
+        assert on_audit <= {"dynamodb:PutItem", "dynamodb:Query"}, f"{function}: {on_audit}"
 
 
 def test_the_token_secret_is_no_echo_and_in_no_output():

@@ -11,8 +11,9 @@ use e2e::{Stack, fresh_tenant, json};
 use jobs_core::JobStatus;
 use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, s3_client};
 use jobs_core::job::JobType;
-use jobs_core::memory::MemoryQueue;
-use jobs_core::ports::{ChunkCommit, ChunkLedger, InputStore, JobStore, ProgressStore, WorkMessage};
+use jobs_core::audit::Audit;
+use jobs_core::memory::{MemoryAudit, MemoryQueue};
+use jobs_core::ports::{ChunkCommit, ChunkLedger, InputStore, JobEnds, JobStore, ProgressStore, WorkMessage};
 use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Disposition, Worker, WorkerSettings};
@@ -45,7 +46,13 @@ impl ProgressStore for Counting {
     }
 }
 
-type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue>;
+impl JobEnds for Counting {
+    async fn end_handled(&self, id: &str) -> Result<(), jobs_core::error::StoreError> {
+        self.inner.end_handled(id).await
+    }
+}
+
+type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue, MemoryAudit>;
 
 fn worker(stack: &Stack) -> TestWorker {
     let store = Counting { inner: DynamoJobStore::new(stack.dynamo.clone(), stack.table()), completions: AtomicUsize::new(0) };
@@ -58,7 +65,7 @@ fn worker(stack: &Stack) -> TestWorker {
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
     };
-    Worker::new(Scripted, store, inputs, MemoryQueue::default(), settings)
+    Worker::new(Scripted, store, inputs, MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings)
 }
 
 /// A job written straight to the table (no plan message reaches the deployed workers).

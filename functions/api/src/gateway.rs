@@ -4,11 +4,13 @@ use std::convert::Infallible;
 
 use jobs_core::api::JobsApi;
 use jobs_core::api::http::{HttpRequest, HttpResponse};
+use jobs_core::audit::AuditLog;
 use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities>(
-    api: &JobsApi<S, I, Q, V>,
+pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>(
+    api: &JobsApi<S, I, Q, V, A>,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
     Ok(into_response(api.handle(from_request(&request)).await))
@@ -29,6 +31,14 @@ fn from_request(request: &Request) -> HttpRequest {
             .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect(),
         body: request.body().as_ref().to_vec(),
+        request_id: match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+            _ => None,
+        },
+        source_ip: match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+            _ => None,
+        },
     }
 }
 
@@ -70,7 +80,7 @@ mod tests {
             "queryStringParameters": {"limit": "5"}, "multiValueQueryStringParameters": {"limit": ["5"], "status": ["running"]},
             "pathParameters": {"proxy": "jobs"}, "stageVariables": null,
             "requestContext": {"stage": "prod", "httpMethod": "GET", "path": "/prod/jobs", "resourcePath": "/{proxy+}",
-                                "accountId": "000000000000", "identity": {}, "requestId": "r1", "apiId": "a1", "resourceId": "x"},
+                                "accountId": "000000000000", "identity": {"sourceIp": "203.0.113.9"}, "requestId": "r1", "apiId": "a1", "resourceId": "x"},
             "body": "{\"a\":1}", "isBase64Encoded": false
         });
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
@@ -81,6 +91,7 @@ mod tests {
         assert_eq!(query, vec![("limit".to_string(), "5".to_string()), ("status".to_string(), "running".to_string())]);
         assert_eq!(mapped.header("authorization"), Some("Bearer t"));
         assert_eq!(mapped.body, b"{\"a\":1}");
+        assert_eq!((mapped.request_id.as_deref(), mapped.source_ip.as_deref()), (Some("r1"), Some("203.0.113.9")));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod gateway;
 
 use jobs_core::api::{JobsApi, Settings};
-use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, load_config, s3_client};
+use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, load_config, s3_client};
 use jobs_core::env::required;
 
 // Lambda hands a process one event at a time and the handler runs as one task: a worker
@@ -13,11 +13,13 @@ use jobs_core::env::required;
 async fn main() -> Result<(), lambda_http::Error> {
     jobs_core::logging::init();
     let config = load_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
     let api = JobsApi::new(
-        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&config), required("TABLE_NAME")?),
+        DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
         S3InputStore::new(LazyClient::new(&config, s3_client), required("INPUT_BUCKET")?),
         SqsWorkQueue::new(LazyClient::new(&config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
         SesSenderIdentities::new(LazyClient::new(&config, aws_sdk_ses::Client::new)),
+        DynamoAuditLog::from_env(dynamodb)?,
         Settings::from_env()?,
     );
     let api: &'static _ = Box::leak(Box::new(api));

@@ -32,6 +32,8 @@ pub struct Caller {
     pub user: String,
     pub tenant: String,
     pub role: Role,
+    /// Where the request came from, for the audit trail.
+    pub origin: crate::audit::Origin,
 }
 
 impl Caller {
@@ -92,7 +94,7 @@ impl TokenVerifier {
         if !is_tenant(&claims.tenant) || !crate::params::is_user_id(&claims.sub) {
             return Err(ApiError::unauthorized("invalid token"));
         }
-        Ok(Caller { user: claims.sub, tenant: claims.tenant, role: claims.role })
+        Ok(Caller { user: claims.sub, tenant: claims.tenant, role: claims.role, origin: crate::audit::Origin::default() })
     }
 }
 
@@ -123,7 +125,7 @@ mod tests {
     fn valid_token_yields_the_caller() {
         let token = mint(SECRET, &claims(Role::Member)).unwrap();
         let caller = TokenVerifier::new(SECRET).verify(Some(&bearer(&token))).unwrap();
-        assert_eq!(caller, Caller { user: "alice".into(), tenant: "acme".into(), role: Role::Member });
+        assert_eq!(caller, Caller { user: "alice".into(), tenant: "acme".into(), role: Role::Member, origin: Default::default() });
         assert!(caller.can_access("acme") && !caller.can_access("globex"));
     }
 

@@ -4,10 +4,12 @@
 //! `ports` are what they need from AWS, `aws` the adapters that provide it.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod cursor;
+pub mod ended;
 pub mod env;
 pub mod error;
 pub mod job;

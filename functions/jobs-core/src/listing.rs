@@ -198,7 +198,7 @@ mod tests {
     }
 
     fn caller(role: Role) -> Caller {
-        Caller { user: "alice".into(), tenant: "acme".into(), role }
+        Caller { user: "alice".into(), tenant: "acme".into(), role, origin: Default::default() }
     }
 
     const NOW: OffsetDateTime = datetime!(2026-11-28 12:00 UTC);

@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
+use crate::audit::{AuditLog, AuditRecord};
 use crate::error::StoreError;
 use crate::job::JobType;
 use crate::job::JobStatus;
-use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
+use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, JobEnds, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 
 #[derive(Default)]
@@ -36,6 +37,11 @@ impl MemoryStore {
 
     pub fn job(&self, id: &str) -> Option<JobRecord> {
         lock(&self.jobs).get(id).cloned()
+    }
+
+    /// Every job's id, in id (creation) order.
+    pub fn job_ids(&self) -> Vec<String> {
+        lock(&self.jobs).keys().cloned().collect()
     }
 
     pub fn job_count(&self) -> usize {
@@ -122,6 +128,7 @@ impl JobStore for MemoryStore {
         if let Some(job) = lock(&self.jobs).get_mut(id).filter(|j| j.status == crate::job::JobStatus::Queued) {
             job.status = crate::job::JobStatus::Failed;
             job.completed_at = Some(at.to_string());
+            job.end_pending = Some(at.to_string());
         }
         Ok(())
     }
@@ -148,6 +155,7 @@ impl JobStore for MemoryStore {
                 if from == JobStatus::Queued {
                     job.status = JobStatus::Cancelled;
                     job.completed_at = Some(at.to_string());
+                    job.end_pending = Some(at.to_string());
                 }
                 Ok(true)
             }
@@ -250,11 +258,63 @@ impl ProgressStore for MemoryStore {
             Some(job) => {
                 job.status = status;
                 job.completed_at = Some(at.to_string());
+                job.end_pending = Some(at.to_string());
                 lock(&self.completions).push((id.to_string(), status));
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+}
+
+impl JobEnds for MemoryStore {
+    async fn end_handled(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(job) = lock(&self.jobs).get_mut(id) {
+            job.end_pending = None;
+        }
+        Ok(())
+    }
+}
+
+/// The audit table: entries by (pk, sk), and a `by_day` view over them.
+#[derive(Default)]
+pub struct MemoryAudit {
+    entries: Mutex<BTreeMap<(String, String), AuditRecord>>,
+    /// When set, appends fail (to test that an action's entry is not lost).
+    pub broken: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryAudit {
+    /// Every entry, in key order.
+    pub fn entries(&self) -> Vec<AuditRecord> {
+        lock(&self.entries).values().cloned().collect()
+    }
+}
+
+impl AuditLog for MemoryAudit {
+    async fn append(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("the audit table"));
+        }
+        lock(&self.entries).entry((record.pk.clone(), record.sk.clone())).or_insert_with(|| record.clone());
+        Ok(())
+    }
+
+    async fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> Result<(Vec<AuditRecord>, bool), StoreError> {
+        let pk = crate::record::job_pk(job_id);
+        let entries = lock(&self.entries);
+        let mut all = entries.values().filter(|r| r.pk == pk && after.is_none_or(|a| r.sk.as_str() > a)).cloned();
+        let page: Vec<AuditRecord> = all.by_ref().take(limit.max(1) as usize).collect();
+        Ok((page, all.next().is_some()))
+    }
+
+    async fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let entries = lock(&self.entries);
+        let mut found: Vec<AuditRecord> =
+            entries.values().filter(|r| r.audit_day == partition && r.sk.as_str() >= from && r.sk.as_str() <= to).cloned().collect();
+        found.sort_by(|a, b| b.sk.cmp(&a.sk));
+        found.truncate(limit.max(1) as usize);
+        Ok(found)
     }
 }
 

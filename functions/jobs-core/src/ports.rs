@@ -68,7 +68,7 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
 }
 
-pub trait JobStore: Send + Sync {
+pub trait JobStore: JobEnds {
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
         &self,
@@ -96,7 +96,7 @@ pub trait JobStore: Send + Sync {
     /// creation time and id). `tenant` guards members as for [`JobStore::hide`].
     fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Marks a queued job failed (its work could not be enqueued).
+    /// Marks a queued job failed (its work could not be enqueued) and its end pending.
     fn fail_queued(&self, id: &str, reason: &str, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
@@ -108,10 +108,18 @@ pub trait JobStore: Send + Sync {
     /// Records on job `id` that `retry` retries its items (`retries`, appended).
     fn add_retry(&self, id: &str, retry: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Asks a job to stop: a queued job becomes `cancelled` at once, a running one gets
+    /// Asks a job to stop: a queued job becomes `cancelled` at once (its end pending), a running one gets
     /// `cancel_requested_at` and its workers settle the rest. Returns false when the job is
     /// no longer in `from` (the caller re-reads and decides).
     fn cancel(&self, id: &str, from: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// The end-of-job mark on the Jobs table. The writes that give a job its final status
+/// (`ProgressStore::complete`, `JobStore::cancel` of a queued job, `JobStore::fail_queued`)
+/// also set its `end_pending`; [`crate::ended::on_job_end`] removes it when done.
+pub trait JobEnds: Send + Sync {
+    /// Removes job `id`'s `end_pending` (nothing happens for a job that no longer exists).
+    fn end_handled(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// How a chunk's items ended.
@@ -172,7 +180,7 @@ pub struct ChunkCommit {
 
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or
 /// per chunk commit, never per item.
-pub trait ProgressStore: Send + Sync {
+pub trait ProgressStore: JobEnds {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
@@ -194,8 +202,8 @@ pub trait ProgressStore: Send + Sync {
         expires_at: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Moves a running job whose every chunk is committed to its final status. Exactly one
-    /// caller gets true.
+    /// Moves a running job whose every chunk is committed to its final status and marks its
+    /// end pending. Exactly one caller gets true.
     fn complete(&self, id: &str, status: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 

@@ -130,6 +130,10 @@ pub struct JobRecord {
     /// When a chunk of the job last met a downstream rate limit (set by its next commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paced_at: Option<String>,
+    /// Set by the write that gives the job its final status, removed once the on-job-end
+    /// hook ([`crate::ended`]) has run: while present, whoever next sees the job runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_pending: Option<String>,
     /// Epoch seconds after which DynamoDB TTL removes the record.
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +202,7 @@ impl JobRecord {
             retry_of: None,
             retries: Vec::new(),
             paced_at: None,
+            end_pending: None,
             expires_at: job.expires_at,
         }
     }

@@ -7,6 +7,7 @@ use super::JobsApi;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::listing::{MAX_LIMIT, ListRequest};
+use crate::audit::AuditLog;
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 use crate::worker::in_order;
 
@@ -93,7 +94,7 @@ impl BulkFilter {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
     /// Applies `request.action` to the jobs it names: its `ids`, or up to
     /// [`MAX_BULK_JOBS`] jobs matching its `filter` (as `GET /jobs` lists them, so a member
     /// reaches only its tenant).

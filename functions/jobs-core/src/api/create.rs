@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::JobsApi;
+use crate::audit::{AuditLog, EventKind};
 use crate::auth::{Caller, is_tenant};
 use crate::clock;
 use crate::error::{ApiError, ErrorCode};
@@ -31,7 +32,7 @@ pub struct Created {
     pub replayed: bool,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
     pub async fn create_job(
         &self,
         caller: &Caller,
@@ -83,7 +84,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 }
                 let pk = idempotency_pk(&tenant, &caller.user, key);
                 if let Some(earlier) = self.store.get_idempotency(&pk, now.unix_timestamp()).await? {
-                    return self.replay(&earlier, &request_hash).await;
+                    return self.replay(caller, &earlier, &request_hash).await;
                 }
                 Some(pk)
             }
@@ -123,15 +124,21 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 let pk = idempotency_record.map(|r| r.pk).unwrap_or_default();
                 let earlier = self.store.get_idempotency(&pk, now.unix_timestamp()).await?
                     .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyConflict, "a request with this Idempotency-Key is in progress; retry"))?;
-                return self.replay(&earlier, &request_hash).await;
+                return self.replay(caller, &earlier, &request_hash).await;
             }
+        }
+        let recorded = self.audit.action(&record, EventKind::Created, caller, &record.created_at, "ok", record.retry_of.as_deref()).await;
+        if let Err(err) = recorded {
+            tracing::error!(error = %err, "could not record the job's creation; failing it");
+            self.fail_queued(&record, "the job's creation could not be recorded").await;
+            return Err(ApiError::unavailable());
         }
         self.enqueue(&record).await?;
         tracing::info!(total = record.total, "job created");
         Ok(Created { job: record.view(), replayed: false })
     }
 
-    async fn replay(&self, earlier: &IdempotencyRecord, request_hash: &str) -> Result<Created, ApiError> {
+    async fn replay(&self, caller: &Caller, earlier: &IdempotencyRecord, request_hash: &str) -> Result<Created, ApiError> {
         if earlier.request_hash != request_hash {
             return Err(ApiError::field(
                 ErrorCode::IdempotencyConflict,
@@ -142,9 +149,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         let job = self.store.get(&earlier.job_id).await?.ok_or_else(|| {
             ApiError::new(ErrorCode::IdempotencyConflict, "the job created with this key no longer exists")
         })?;
-        // The first attempt may have stored the job and then failed to enqueue it; planning is
-        // idempotent, so a replay of a still-queued job enqueues it again.
+        // The first attempt may have stored the job and then failed to record or enqueue it;
+        // both are idempotent, so a replay of a still-queued job does them again.
         if job.status == crate::job::JobStatus::Queued {
+            self.audit.action(&job, EventKind::Created, caller, &job.created_at, "ok", job.retry_of.as_deref()).await?;
             self.enqueue(&job).await?;
         }
         Ok(Created { job: job.view(), replayed: true })
@@ -154,12 +162,26 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         let message = WorkMessage::Plan { job_id: job.id.clone(), tenant: job.tenant.clone() };
         if let Err(err) = self.queue.send(job.job_type, &message).await {
             tracing::error!(job_id = %job.id, error = %err, "could not enqueue the job's plan");
-            let at = clock::format(clock::now());
-            if let Err(mark) = self.store.fail_queued(&job.id, "the job could not be queued", &at).await {
-                tracing::error!(job_id = %job.id, error = %mark, "could not mark the job failed");
-            }
+            self.fail_queued(job, "the job could not be queued").await;
             return Err(ApiError::unavailable());
         }
         Ok(())
+    }
+
+    /// Ends a job that cannot start (`failed`, with `reason`), through the on-job-end
+    /// path. Best effort: the request is failing already, and a job left queued is
+    /// enqueued again by a replay of the request.
+    async fn fail_queued(&self, job: &JobRecord, reason: &str) {
+        let at = clock::format(clock::now());
+        let ended = async {
+            self.store.fail_queued(&job.id, reason, &at).await?;
+            if let Some(now) = self.store.get(&job.id).await? {
+                crate::ended::on_job_end(&self.audit, &self.store, &now).await?;
+            }
+            Ok::<(), crate::error::StoreError>(())
+        };
+        if let Err(err) = ended.await {
+            tracing::error!(job_id = %job.id, error = %err, "could not mark the job failed");
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::JobsApi;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorCode};
 use crate::job::JobStatus;
+use crate::audit::{AuditLog, EventKind};
 use crate::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, WorkQueue};
 use crate::record::{JobRecord, snapshot_key};
 use crate::registry::ItemSource;
@@ -146,7 +147,7 @@ pub fn to_csv(rows: &[ItemRow]) -> String {
     out
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
     /// The items of a job the caller may see, from `query.cursor` on, of `query.outcome`
     /// (all when `None`); for CSV, every such item (`next_cursor` is then `None`).
     pub async fn job_items(&self, caller: &Caller, id: &str, query: &ItemsQuery) -> Result<ItemsPage, ApiError> {
@@ -161,16 +162,27 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
     /// (`retry_of`, `retries`). 409 when the job has not ended or has nothing to retry.
     pub async fn retry_job(&self, caller: &Caller, id: &str, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
         let job = self.visible_job(caller, id).await?;
+        match self.retry(caller, &job, idempotency_key).await {
+            Ok(created) if created.replayed => Ok(created),
+            Ok(created) => {
+                let new_id = created.job.id.clone();
+                self.audited(caller, &job, EventKind::Retried, Ok(created), Some(&new_id)).await
+            }
+            Err(err) => self.audited(caller, &job, EventKind::Retried, Err(err), None).await,
+        }
+    }
+
+    async fn retry(&self, caller: &Caller, job: &JobRecord, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
         if !job.status.is_terminal() {
             return Err(ApiError::new(ErrorCode::Conflict, format!("the job has not ended ({}): retry it once it has", job.status.key())));
         }
         let retried = |o: Outcome| o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled);
-        let (rows, _) = self.outcomes(&job, 0, None, usize::MAX).await?;
+        let (rows, _) = self.outcomes(job, 0, None, usize::MAX).await?;
         let items: Vec<Value> = rows.into_iter().filter(|(row, _)| retried(row.outcome)).map(|(_, item)| item).collect();
         if items.is_empty() {
             return Err(ApiError::new(ErrorCode::Conflict, "the job has no failed items to retry"));
         }
-        let mut params = self.stored_params(&job).await?;
+        let mut params = self.stored_params(job).await?;
         let params = match job.job_type.spec().items {
             ItemSource::Param(field) => {
                 if let Some(map) = params.as_object_mut() {

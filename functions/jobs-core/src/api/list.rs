@@ -11,6 +11,7 @@ use crate::cursor::Position;
 use crate::error::ApiError;
 use crate::job::JobView;
 use crate::listing::{self, ListRequest, Partitions};
+use crate::audit::AuditLog;
 use crate::ports::{IndexQuery, InputStore, JobStore, SenderIdentities, WorkQueue};
 
 /// Index queries one listing request may make before it returns what it has (with a
@@ -28,7 +29,7 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
     pub async fn list_jobs(&self, caller: &Caller, request: &ListRequest) -> Result<ListPage, ApiError> {
         let plan = listing::plan(caller, request, clock::now(), self.retention_days)?;
         let mut position = match &request.cursor {

@@ -1,12 +1,14 @@
 //! The Jobs API as plain functions over the ports: what each operation does, independent of
 //! how requests arrive. `http` maps requests and responses onto these.
 
+mod audit;
 mod bulk;
 mod create;
 pub mod http;
 mod items;
 mod list;
 
+use crate::audit::{Audit, AuditLog, EventKind};
 use crate::auth::{Caller, TokenVerifier};
 use crate::clock;
 use crate::cursor::CursorCodec;
@@ -14,7 +16,9 @@ use crate::env::{self, SettingError};
 use crate::error::{ApiError, ErrorCode};
 use crate::job::JobView;
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use crate::record::JobRecord;
 
+pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
 pub use create::{CreateRequest, Created};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
@@ -42,23 +46,25 @@ impl Settings {
     }
 }
 
-pub struct JobsApi<S, I, Q, V> {
+pub struct JobsApi<S, I, Q, V, A> {
     store: S,
     inputs: I,
     queue: Q,
     senders: V,
+    audit: Audit<A>,
     tokens: TokenVerifier,
     cursors: CursorCodec,
     retention_days: u32,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
-    pub fn new(store: S, inputs: I, queue: Q, senders: V, settings: Settings) -> Self {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+    pub fn new(store: S, inputs: I, queue: Q, senders: V, audit: Audit<A>, settings: Settings) -> Self {
         JobsApi {
             store,
             inputs,
             queue,
             senders,
+            audit,
             tokens: TokenVerifier::new(&settings.token_secret),
             cursors: CursorCodec::new(&settings.token_secret),
             retention_days: settings.retention_days,
@@ -75,24 +81,50 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
     }
 
     /// Cancels a queued or running job: chunks not yet processed are recorded as
-    /// cancelled and the job ends `cancelled`. A finished job is a 409.
+    /// cancelled and the job ends `cancelled`. A finished job is a 409. Recorded in the
+    /// audit trail either way.
     pub async fn cancel_job(&self, caller: &Caller, id: &str) -> Result<JobView, ApiError> {
         let mut job = self.visible_job(caller, id).await?;
         // The status may move under us (queued → running); each retry re-reads it.
         for _ in 0..3 {
             if job.status.is_terminal() {
-                return Err(ApiError::new(ErrorCode::Conflict, format!("the job already ended ({})", job.status.key())));
+                let refused = ApiError::new(ErrorCode::Conflict, format!("the job already ended ({})", job.status.key()));
+                return self.audited(caller, &job, EventKind::CancelRequested, Err(refused), None).await;
             }
-            if self.store.cancel(id, job.status, &clock::format(clock::now())).await? {
+            let at = clock::format(clock::now());
+            if self.store.cancel(id, job.status, &at).await? {
                 tracing::info!(job_id = id, tenant = %job.tenant, "cancel requested");
-                return Ok(self.visible_job(caller, id).await?.view());
+                let now = self.visible_job(caller, id).await?;
+                let view = self.audited_at(caller, &now, EventKind::CancelRequested, &at, Ok(now.view()), None).await?;
+                // A queued job ended here: its end takes the one on-job-end path.
+                crate::ended::on_job_end(&self.audit, &self.store, &now).await?;
+                return Ok(view);
             }
             job = self.visible_job(caller, id).await?;
         }
         Err(ApiError::new(ErrorCode::Conflict, "the job is changing state; retry"))
     }
 
-    async fn visible_job(&self, caller: &Caller, id: &str) -> Result<crate::record::JobRecord, ApiError> {
+    /// Records `caller`'s action on `job` with the outcome of `result` (a refusal is
+    /// recorded by its error code; a server error is not an outcome), then passes
+    /// `result` on. If the entry cannot be written the request fails (503), so that an
+    /// action the trail does not hold is one the client was told failed.
+    async fn audited<T>(&self, caller: &Caller, job: &JobRecord, kind: EventKind, result: Result<T, ApiError>, related: Option<&str>) -> Result<T, ApiError> {
+        self.audited_at(caller, job, kind, &clock::format(clock::now()), result, related).await
+    }
+
+    /// [`Self::audited`] for an action that happened at `at`.
+    async fn audited_at<T>(&self, caller: &Caller, job: &JobRecord, kind: EventKind, at: &str, result: Result<T, ApiError>, related: Option<&str>) -> Result<T, ApiError> {
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(err) if err.status() < 500 => serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Err(_) => return result,
+        };
+        self.audit.action(job, kind, caller, at, &outcome, related).await?;
+        result
+    }
+
+    async fn visible_job(&self, caller: &Caller, id: &str) -> Result<JobRecord, ApiError> {
         if ulid::Ulid::from_string(id).is_err() {
             return Err(ApiError::not_found());
         }
@@ -103,7 +135,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
     }
 
     /// A job the caller may act on, hidden or not; anything else is a 404.
-    async fn own_job(&self, caller: &Caller, id: &str) -> Result<crate::record::JobRecord, ApiError> {
+    async fn own_job(&self, caller: &Caller, id: &str) -> Result<JobRecord, ApiError> {
         if ulid::Ulid::from_string(id).is_err() {
             return Err(ApiError::not_found());
         }
@@ -120,7 +152,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
         if self.store.hide(&job, guard, &clock::format(clock::now())).await? {
             tracing::info!(job_id = id, "job hidden");
-            Ok(())
+            self.audited(caller, &job, EventKind::Hidden, Ok(()), None).await
         } else {
             Err(ApiError::not_found())
         }
@@ -137,6 +169,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
             }
             job.hidden_at = None;
             tracing::info!(job_id = id, "job restored to the lists");
+            return self.audited(caller, &job, EventKind::Unhidden, Ok(job.view()), None).await;
         }
         Ok(job.view())
     }

@@ -11,7 +11,7 @@ mod ses;
 mod sqs;
 
 pub use batch_write::{batch_write, put};
-pub use dynamo::DynamoJobStore;
+pub use dynamo::{DynamoAuditLog, DynamoJobStore};
 use https::aws_https_client;
 pub use lazy::LazyClient;
 pub use s3::S3InputStore;

@@ -36,6 +36,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::{ItemOutcome, MAX_CHUNK_BYTES, Processor, Settled, WorkError, chunk_items};
+use crate::audit::{Audit, AuditLog};
 use crate::clock;
 use crate::env::{self, SettingError};
 use crate::job::{ItemError, JobStatus, JobType};
@@ -168,11 +169,13 @@ enum RunEnd {
     HandedOn,
 }
 
-pub struct Worker<P: Processor, S, I, Q> {
+pub struct Worker<P: Processor, S, I, Q, A> {
     processor: P,
     store: S,
     inputs: I,
     queue: Q,
+    /// Where job ends are recorded ([`crate::ended`]).
+    audit: Audit<A>,
     settings: WorkerSettings,
     /// The params of recent jobs, by input key: a warm worker usually gets many chunks of
     /// a few jobs.
@@ -181,9 +184,13 @@ pub struct Worker<P: Processor, S, I, Q> {
     chunks_cache: Recent<Chunks>,
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I, Q> {
-    pub fn new(processor: P, store: S, inputs: I, queue: Q, settings: WorkerSettings) -> Self {
-        Worker { processor, store, inputs, queue, settings, params_cache: Recent::new(), chunks_cache: Recent::new() }
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> Worker<P, S, I, Q, A> {
+    pub fn new(processor: P, store: S, inputs: I, queue: Q, audit: Audit<A>, settings: WorkerSettings) -> Self {
+        Worker { processor, store, inputs, queue, audit, settings, params_cache: Recent::new(), chunks_cache: Recent::new() }
+    }
+
+    pub fn audit(&self) -> &A {
+        self.audit.log()
     }
 
     pub fn store(&self) -> &S {
@@ -306,6 +313,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
     async fn plan(&self, job_id: &str, tenant: &str) -> Result<Disposition, WorkError> {
         let Some(job) = self.job_for(job_id, tenant).await? else { return Ok(Disposition::Ack) };
         if job.status.is_terminal() {
+            crate::ended::on_job_end(&self.audit, &self.store, &job).await?;
             return Ok(Disposition::Ack);
         }
         let params = match self.params(&job).await {
@@ -639,13 +647,23 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue> Worker<P, S, I
     /// Completes the job if every chunk is committed. The conditional write lets exactly
     /// one of several concurrent finishers through.
     async fn finish_if_done(&self, job_id: &str) -> Result<(), WorkError> {
-        let Some(job) = self.store.load(job_id).await? else { return Ok(()) };
+        let Some(mut job) = self.store.load(job_id).await? else { return Ok(()) };
+        if job.status.is_terminal() {
+            // Ended by a delivery that crashed before its end steps ran: run them now.
+            crate::ended::on_job_end(&self.audit, &self.store, &job).await?;
+            return Ok(());
+        }
         if job.status != JobStatus::Running || job.chunks_total != Some(job.chunks_done) {
             return Ok(());
         }
         let status = final_status(&job);
-        if self.store.complete(job_id, status, &clock::format(clock::now())).await? {
+        let at = clock::format(clock::now());
+        if self.store.complete(job_id, status, &at).await? {
             tracing::info!(status = status.key(), succeeded = job.succeeded, failed = job.failed, cancelled = job.cancelled, "job completed");
+            job.status = status;
+            job.completed_at = Some(at.clone());
+            job.end_pending = Some(at);
+            crate::ended::on_job_end(&self.audit, &self.store, &job).await?;
         }
         Ok(())
     }

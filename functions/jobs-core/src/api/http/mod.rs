@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{CreateRequest, JobsApi};
 use crate::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
+use crate::audit::{AuditLog, Origin};
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 
 mod page;
@@ -26,6 +27,10 @@ pub struct HttpRequest {
     /// Header names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// API Gateway's id of the request (`requestContext.requestId`).
+    pub request_id: Option<String>,
+    /// The client's address as API Gateway saw it (`requestContext.identity.sourceIp`).
+    pub source_ip: Option<String>,
 }
 
 impl HttpRequest {
@@ -77,6 +82,8 @@ enum Route<'a> {
     Items(&'a str),
     Retry(&'a str),
     Unhide(&'a str),
+    Events(&'a str),
+    Audit,
 }
 
 impl Route<'_> {
@@ -87,7 +94,7 @@ impl Route<'_> {
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
             Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
-            Route::Items(_) => "GET",
+            Route::Items(_) | Route::Events(_) | Route::Audit => "GET",
         }
     }
 }
@@ -97,6 +104,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     match trimmed.strip_prefix("/jobs") {
         _ if page::is_page_path(path) => Some(Route::Page),
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
+        _ if trimmed == "/audit" => Some(Route::Audit),
         Some("") => Some(Route::Jobs),
         Some("/bulk") => Some(Route::Bulk),
         Some(rest) => {
@@ -107,6 +115,7 @@ fn route(path: &str) -> Option<Route<'_>> {
                 Some((id, "items")) if !id.is_empty() => Some(Route::Items(id)),
                 Some((id, "retry")) if !id.is_empty() => Some(Route::Retry(id)),
                 Some((id, "unhide")) if !id.is_empty() => Some(Route::Unhide(id)),
+                Some((id, "events")) if !id.is_empty() => Some(Route::Events(id)),
                 _ => None,
             }
         }
@@ -114,7 +123,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I, Q, V> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         match self.dispatch(&request).await {
             Ok(response) => response,
@@ -155,7 +164,8 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
         if request.headers.iter().any(|(n, v)| n.len() + v.len() > MAX_HEADER_BYTES) {
             return Err(ApiError::new(ErrorCode::PayloadTooLarge, "a request header is larger than 8 KiB"));
         }
-        let caller = self.authenticate(request.header("authorization"))?;
+        let mut caller = self.authenticate(request.header("authorization"))?;
+        caller.origin = Origin::new(request.request_id.clone(), request.source_ip.clone(), request.header("user-agent"));
         let span = tracing::info_span!("request", tenant = %caller.tenant, user = %caller.user, method, job_id = tracing::field::Empty);
         let _entered = span.enter();
         match (route, method) {
@@ -205,6 +215,14 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities> JobsApi<S, I
                 let created = self.retry_job(&caller, id, request.header("idempotency-key")).await?;
                 let response = HttpResponse::json(202, &created.job).with_header("location", format!("../{}", created.job.id));
                 Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+            }
+            (Route::Events(id), "GET") => {
+                span.record("job_id", id);
+                Ok(HttpResponse::json(200, &self.job_events(&caller, id, &request.query).await?))
+            }
+            (Route::Audit, "GET") => {
+                let query = super::AuditQuery::parse(&request.query, crate::clock::now())?;
+                Ok(HttpResponse::json(200, &self.audit_events(&caller, &query).await?))
             }
             (Route::Unhide(id), "POST") => {
                 span.record("job_id", id);

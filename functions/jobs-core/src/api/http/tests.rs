@@ -6,13 +6,14 @@ use super::*;
 use crate::api::Settings;
 use crate::auth::{Claims, Role, mint};
 use crate::clock;
-use crate::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
+use crate::audit::Audit;
+use crate::memory::{MemoryAudit, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use crate::record::{JobRecord, NewJob};
 use crate::JobType;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
-type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue, MemorySenders>;
+type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue, MemorySenders, MemoryAudit>;
 
 fn api() -> Api {
     JobsApi::new(
@@ -20,6 +21,7 @@ fn api() -> Api {
         MemoryInputs::default(),
         MemoryQueue::default(),
         MemorySenders::default(),
+        Audit::new(MemoryAudit::default(), 400),
         Settings { token_secret: SECRET.to_vec(), retention_days: 90 },
     )
 }
@@ -39,7 +41,7 @@ fn request(method: &str, path: &str, auth: Option<&str>) -> HttpRequest {
     if let Some(a) = auth {
         headers.push(("authorization".to_string(), a.to_string()));
     }
-    HttpRequest { method: method.into(), path: path.into(), query: vec![], headers, body: vec![] }
+    HttpRequest { method: method.into(), path: path.into(), query: vec![], headers, body: vec![], ..HttpRequest::default() }
 }
 
 async fn call(api: &Api, req: HttpRequest) -> (u16, Value) {
@@ -325,7 +327,7 @@ async fn cursors_are_bound_to_caller_and_filters() {
 async fn routes_methods_and_openapi() {
     let api = api();
     assert_eq!(call(&api, request("GET", "/nope", Some(&member()))).await.0, 404);
-    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("GET", "/jobs/01J/retry", "POST"), ("POST", "/jobs/01J/items", "GET"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
+    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("GET", "/jobs/01J/retry", "POST"), ("POST", "/jobs/01J/items", "GET"), ("POST", "/jobs/01J/events", "GET"), ("DELETE", "/audit", "GET"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
     for (method, path, allow) in allowed {
         let response = api.handle(request(method, path, Some(&member()))).await;
         let header = response.headers.iter().find(|(n, _)| n == "allow").map(|(_, v)| v.as_str());
@@ -344,7 +346,10 @@ async fn routes_methods_and_openapi() {
     operations.sort();
     assert_eq!(
         operations,
-        ["DELETE /jobs/{id}", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs", "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"]
+        [
+            "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs",
+            "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"
+        ]
     );
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
         let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
@@ -407,7 +412,7 @@ async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status
     let (code, job) = post(api, &member(), json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de", "user_ids": users}})).await;
     assert_eq!(code, 202, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
-    let at = "2026-11-30T10:00:00.000Z";
+    let at = &clock::format(clock::now());
     assert!(api.store.begin(&id, users.len() as u64, 1, at).await.unwrap());
     let mut all = Settled::default();
     (0..users.len()).for_each(|p| all.insert(p));
@@ -569,3 +574,5 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
     let (status, _) = bulk(&api, &member(), json!({"action": "hide", "filter": {"tenant": "globex"}})).await;
     assert_eq!(status, 404, "another tenant's list");
 }
+
+mod audit;

@@ -226,10 +226,11 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :failed, #completed = :at, #errors = :errors")
+            .update_expression("SET #st = :failed, #completed = :at, #pending = :at, #errors = :errors")
             .condition_expression("#st = :queued")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#completed", "completed_at")
+            .expression_attribute_names("#pending", "end_pending")
             .expression_attribute_names("#errors", "errors")
             .expression_attribute_values(":failed", s(JobStatus::Failed.key()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
@@ -294,8 +295,9 @@ impl JobStore for DynamoJobStore {
         request = if from == JobStatus::Queued {
             // Nothing was planned yet: the job is over at once.
             request
-                .update_expression("SET #st = :cancelled, #completed = :at, #cancel = :at")
+                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #cancel = :at")
                 .expression_attribute_names("#completed", "completed_at")
+                .expression_attribute_names("#pending", "end_pending")
                 .expression_attribute_names("#cancel", "cancel_requested_at")
                 .expression_attribute_values(":cancelled", s(JobStatus::Cancelled.key()))
         } else {

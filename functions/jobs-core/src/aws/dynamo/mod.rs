@@ -3,6 +3,7 @@
 //! Their tests assert the exact requests each call sends: the conditions there are the
 //! exactly-once protocol (docs/design.md).
 
+mod audit;
 mod jobs;
 mod progress;
 #[cfg(test)]
@@ -20,7 +21,10 @@ use crate::record::{JOB_SK, JobRecord, job_pk};
 
 type Item = HashMap<String, AttributeValue>;
 
+pub use audit::DynamoAuditLog;
+
 /// Both ports over one table (`TABLE_NAME`).
+#[derive(Clone)]
 pub struct DynamoJobStore {
     client: Client,
     table: String,
@@ -43,6 +47,23 @@ impl DynamoJobStore {
             .await
             .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
         out.item.map(from_item).transpose()
+    }
+}
+
+impl crate::ports::JobEnds for DynamoJobStore {
+    async fn end_handled(&self, id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("REMOVE #pending")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#pending", "end_pending")
+            .send()
+            .await;
+        // A job removed by TTL in between has nothing left to mark.
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
     }
 }
 

@@ -8,10 +8,10 @@ use serde_json::json;
 use super::*;
 use crate::worker::scripted::Scripted;
 use crate::job::JobType;
-use crate::memory::{MemoryInputs, MemoryQueue, MemoryStore};
+use crate::memory::{MemoryAudit, MemoryInputs, MemoryQueue, MemoryStore};
 use crate::record::NewJob;
 
-type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue>;
+type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>;
 
 fn worker() -> TestWorker {
     worker_with_window(2)
@@ -28,7 +28,7 @@ fn settings(release_window: u64) -> WorkerSettings {
 }
 
 fn worker_with_window(release_window: u64) -> TestWorker {
-    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings(release_window))
+    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings(release_window))
 }
 
 /// The scripted processor, one item per `process` call, each taking `delay`, remembering
@@ -59,11 +59,11 @@ impl Processor for OneByOne {
     }
 }
 
-type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue>;
+type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>;
 
 fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
     let settings = WorkerSettings { chunk_size: 10, checkpoint_interval, ..settings(10) };
-    Worker::new(OneByOne { delay, seen: Mutex::new(Vec::new()) }, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), settings)
+    Worker::new(OneByOne { delay, seen: Mutex::new(Vec::new()) }, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings)
 }
 
 /// The chunk numbers of the queued messages of job `id`.
@@ -80,7 +80,7 @@ fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
         .collect()
 }
 
-fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue>, items: &[&str]) -> String {
+fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>, items: &[&str]) -> String {
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/acme/{id}.json");
     w.inputs.objects.lock().unwrap().insert(input_key.clone(), serde_json::to_vec(&json!({"items": items})).unwrap());
@@ -111,7 +111,7 @@ fn plan(id: &str) -> WorkMessage {
     WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }
 }
 
-async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue>, body: &WorkMessage, attempt: u32) -> Disposition {
+async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>, body: &WorkMessage, attempt: u32) -> Disposition {
     w.handle_message(&message("m", body, attempt)).await
 }
 
@@ -205,6 +205,43 @@ async fn duplicate_plans_and_chunks_count_once() {
     assert_eq!((done.status, done.succeeded, done.failed, done.chunks_done), (JobStatus::CompletedWithErrors, 4, 1, 3));
     assert_eq!(done.errors, vec![ItemError { item: "fail-e".into(), reason: "fail-e is broken".into() }]);
     assert_eq!(w.store.completions.lock().unwrap().len(), 1);
+}
+
+/// The job's `ended` audit entries.
+fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::audit::AuditRecord> {
+    w.audit().entries().into_iter().filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended).collect()
+}
+
+#[tokio::test]
+async fn the_end_of_a_job_is_recorded_once_even_when_every_message_comes_twice() {
+    let w = worker();
+    let id = job(&w, &["a", "b", "c", "fail-d"]);
+    deliver(&w, &plan(&id), 1).await;
+    deliver(&w, &plan(&id), 1).await;
+    run_queue(&w, 2).await;
+    let ended = ended_entries(&w, &id);
+    assert_eq!(ended.len(), 1);
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((ended[0].event.status, Some(ended[0].event.at.clone())), (Some(JobStatus::CompletedWithErrors), done.completed_at));
+    assert!(done.end_pending.is_none());
+}
+
+#[tokio::test]
+async fn an_end_whose_hook_failed_is_handled_by_the_redelivery() {
+    let w = worker();
+    let id = job(&w, &["a", "b"]);
+    deliver(&w, &plan(&id), 1).await;
+    let last = w.queue.drain();
+    w.audit().broken.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(deliver(&w, &last[0], 1).await, Disposition::Retry, "the message stays while the end is unrecorded");
+    let ended = w.store.job(&id).unwrap();
+    assert_eq!((ended.status, ended.end_pending.is_some()), (JobStatus::Completed, true));
+    assert!(ended_entries(&w, &id).is_empty());
+    w.audit().broken.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(deliver(&w, &last[0], 2).await, Disposition::Ack);
+    assert_eq!(ended_entries(&w, &id).len(), 1);
+    assert!(w.store.job(&id).unwrap().end_pending.is_none());
+    assert_eq!(w.store.completions.lock().unwrap().len(), 1, "completed once");
 }
 
 #[tokio::test]

@@ -1,0 +1,315 @@
+//! The audit trail: who did what to which job, from where, with what outcome, and how each
+//! job ended. Entries live in their own table (`AUDIT_TABLE`, docs/design.md "Audit
+//! trail"), are only ever appended (a conditional put; no role of the stack holds an update
+//! or delete action on the table) and expire after `AUDIT_RETENTION_DAYS`, by default
+//! longer than the jobs they describe.
+//!
+//! | item  | pk         | sk                                          | by_day index partition |
+//! |-------|------------|---------------------------------------------|------------------------|
+//! | entry | `JOB#<id>` | `<at>#<id>#0#created`, `<at>#<id>#9#ended`, or for an operator's action `<at>#<id>#5#<ulid>#<kind>` | `audit_day` = `<yyyy-mm-dd>#<shard>` |
+//!
+//! `at` is the fixed-width UTC time of [`crate::clock`], so string order is time order in
+//! both the job's partition and the index. Entries whose event happens once per job have a
+//! key without a random part, so writing them again (a retried request, a redelivered
+//! message) changes nothing.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, Role};
+use crate::error::StoreError;
+use crate::job::JobStatus;
+use crate::record::{JobRecord, job_pk};
+
+/// Partitions of one day in the `by_day` index: DynamoDB takes at most 1,000 writes per
+/// second per partition (Developer Guide, "Partitions and data distribution"); a bulk
+/// action on 1,000 jobs writes 1,000 entries in about a second, so a day is spread over
+/// four, by the last character of the job id.
+pub const AUDIT_SHARDS: u32 = 4;
+/// Days an entry is kept when `AUDIT_RETENTION_DAYS` is not set (jobs: 90).
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+
+/// What happened to a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    /// The worker planned the job (taken from the job's `started_at`, not stored).
+    Started,
+    CancelRequested,
+    Hidden,
+    Unhidden,
+    /// A new job was created over this job's failed items (`related_job`).
+    Retried,
+    /// The job reached its final status (`status`), by whatever path.
+    Ended,
+}
+
+impl EventKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Started => "started",
+            EventKind::CancelRequested => "cancel_requested",
+            EventKind::Hidden => "hidden",
+            EventKind::Unhidden => "unhidden",
+            EventKind::Retried => "retried",
+            EventKind::Ended => "ended",
+        }
+    }
+
+}
+
+/// Who acted: the token's claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    pub role: Role,
+    pub tenant: String,
+}
+
+/// Where an operator's request came from: API Gateway's request id and source IP, and the
+/// `User-Agent` header. Each is absent when the request did not carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// Longest user agent kept; longer ones are cut (a header can hold 8 KiB).
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+impl Origin {
+    pub fn new(request_id: Option<String>, source_ip: Option<String>, user_agent: Option<&str>) -> Origin {
+        Origin { request_id, source_ip, user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()) }
+    }
+}
+
+/// One event of a job, as `GET /jobs/{id}/events` and `GET /audit` return it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// RFC 3339 UTC, milliseconds.
+    pub at: String,
+    pub kind: EventKind,
+    pub job_id: String,
+    /// The job's tenant.
+    pub tenant: String,
+    /// Who acted; absent for the service's own events (started, ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    #[serde(default, flatten)]
+    pub origin: Origin,
+    /// `ok`, or the error code the action was refused with (e.g. `conflict`).
+    pub outcome: String,
+    /// On `ended`: the job's final status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// On `retried`: the new job; on `created`: the job whose items it retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_job: Option<String>,
+}
+
+/// An audit table item: an event and its keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub pk: String,
+    pub sk: String,
+    /// The `by_day` index partition: `<yyyy-mm-dd>#<shard>`.
+    pub audit_day: String,
+    /// Epoch seconds after which DynamoDB TTL removes the entry.
+    pub expires_at: i64,
+    #[serde(flatten)]
+    pub event: JobEvent,
+}
+
+/// The `by_day` partitions of a day (`yyyy-mm-dd`), one per shard.
+pub fn day_partitions(day: &str) -> Vec<String> {
+    (0..AUDIT_SHARDS).map(|shard| format!("{day}#{shard}")).collect()
+}
+
+/// `yyyy-mm-dd` of a fixed-width timestamp.
+pub fn day_of(at: &str) -> &str {
+    at.get(..10).unwrap_or(at)
+}
+
+fn shard_of(job_id: &str) -> u32 {
+    job_id.bytes().last().map_or(0, |b| u32::from(b) % AUDIT_SHARDS)
+}
+
+/// The sort key an event of `job_id` at `at` gets: see the module table. Within one
+/// millisecond, a job's events keep their life-cycle order (created, started, the
+/// operators' actions in the order this process recorded them, ended).
+pub fn event_sk(at: &str, job_id: &str, kind: EventKind) -> String {
+    match kind {
+        EventKind::Created => format!("{at}#{job_id}#0#created"),
+        EventKind::Started => format!("{at}#{job_id}#1#started"),
+        EventKind::Ended => format!("{at}#{job_id}#9#ended"),
+        _ => format!("{at}#{job_id}#5#{}#{}", next_ulid(), kind.key()),
+    }
+}
+
+/// A ULID greater than every one this process made before (`ulid::Generator`: within a
+/// millisecond, the previous one plus one).
+fn next_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let generator = generator.get_or_insert_with(ulid::Generator::new);
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
+
+/// The audit table as the domain uses it: appends and two reads, never an update.
+pub trait AuditLog: Send + Sync {
+    /// Appends `record` unless an entry with its key exists (that is the same event
+    /// written before: appends are idempotent).
+    fn append(&self, record: &AuditRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Job `job_id`'s entries with a sort key after `after`, oldest first, at most `limit`;
+    /// true when more may follow.
+    fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> impl Future<Output = Result<(Vec<AuditRecord>, bool), StoreError>> + Send;
+
+    /// One `by_day` partition's entries with `from <= sk <= to`, newest first, at most
+    /// `limit`.
+    fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+}
+
+/// Writes the trail: the log and how long its entries are kept.
+pub struct Audit<A> {
+    log: A,
+    retention_days: u32,
+}
+
+impl<A: AuditLog> Audit<A> {
+    pub fn new(log: A, retention_days: u32) -> Audit<A> {
+        Audit { log, retention_days }
+    }
+
+    pub fn log(&self) -> &A {
+        &self.log
+    }
+
+    /// The entry of `event`, with its keys and expiry.
+    pub fn record_of(&self, event: JobEvent) -> AuditRecord {
+        let expires_at = crate::clock::parse(&event.at).unwrap_or_else(crate::clock::now).unix_timestamp()
+            + i64::from(self.retention_days) * 86_400;
+        AuditRecord {
+            pk: job_pk(&event.job_id),
+            sk: event_sk(&event.at, &event.job_id, event.kind),
+            audit_day: format!("{}#{}", day_of(&event.at), shard_of(&event.job_id)),
+            expires_at,
+            event,
+        }
+    }
+
+    /// Records that `caller` did `kind` to `job` at `at` with `outcome` (`ok` or an error
+    /// code).
+    pub async fn action(&self, job: &JobRecord, kind: EventKind, caller: &Caller, at: &str, outcome: &str, related_job: Option<&str>) -> Result<(), StoreError> {
+        let event = JobEvent {
+            at: at.to_string(),
+            kind,
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            actor: Some(Actor { sub: caller.user.clone(), role: caller.role, tenant: caller.tenant.clone() }),
+            origin: caller.origin.clone(),
+            outcome: outcome.to_string(),
+            status: None,
+            related_job: related_job.map(str::to_string),
+        };
+        self.log.append(&self.record_of(event)).await
+    }
+
+    /// Records how `job` (now in its final status) ended; written once per job whoever
+    /// calls it, as its key is the job's `completed_at`.
+    pub async fn ended(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let event = JobEvent {
+            at: job.completed_at.clone().unwrap_or_else(|| crate::clock::format(crate::clock::now())),
+            kind: EventKind::Ended,
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            actor: None,
+            origin: Origin::default(),
+            outcome: "ok".into(),
+            status: Some(job.status),
+            related_job: None,
+        };
+        self.log.append(&self.record_of(event)).await
+    }
+}
+
+/// The `started` event of a job, from its record.
+pub fn started_event(job: &JobRecord) -> Option<(String, JobEvent)> {
+    let at = job.started_at.clone()?;
+    let sk = event_sk(&at, &job.id, EventKind::Started);
+    let event = JobEvent {
+        at,
+        kind: EventKind::Started,
+        job_id: job.id.clone(),
+        tenant: job.tenant.clone(),
+        actor: None,
+        origin: Origin::default(),
+        outcome: "ok".into(),
+        status: None,
+        related_job: None,
+    };
+    Some((sk, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind) -> JobEvent {
+        JobEvent {
+            at: "2026-11-30T10:00:00.000Z".into(),
+            kind,
+            job_id: "01JDQ0000000000000000000A1".into(),
+            tenant: "acme".into(),
+            actor: Some(Actor { sub: "alice".into(), role: Role::Member, tenant: "acme".into() }),
+            origin: Origin::new(Some("req-1".into()), Some("203.0.113.9".into()), Some("curl/8")),
+            outcome: "ok".into(),
+            status: None,
+            related_job: None,
+        }
+    }
+
+    #[test]
+    fn keys_sort_by_time_and_once_per_job_events_have_fixed_keys() {
+        let audit = Audit::new(crate::memory::MemoryAudit::default(), 400);
+        let created = audit.record_of(event(EventKind::Created));
+        assert_eq!(created.pk, "JOB#01JDQ0000000000000000000A1");
+        assert_eq!(created.sk, "2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#0#created");
+        assert_eq!(audit.record_of(event(EventKind::Created)).sk, created.sk);
+        // '1' is 0x31 = 49: shard 1.
+        assert_eq!(created.audit_day, "2026-11-30#1");
+        assert_eq!(created.expires_at, 1_796_032_800 + 400 * 86_400);
+        let hidden = [audit.record_of(event(EventKind::Hidden)), audit.record_of(event(EventKind::Hidden))];
+        assert!(hidden[0].sk.starts_with("2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#5#") && hidden[0].sk.ends_with("#hidden"));
+        assert!(hidden[0].sk < hidden[1].sk, "two hides are two entries, in the order recorded");
+        let ended = audit.record_of(JobEvent { kind: EventKind::Ended, ..event(EventKind::Ended) });
+        assert!(created.sk < hidden[0].sk && hidden[1].sk < ended.sk, "life-cycle order within a millisecond");
+    }
+
+    #[test]
+    fn an_entry_round_trips_through_a_dynamodb_item_and_its_json_is_flat() {
+        let audit = Audit::new(crate::memory::MemoryAudit::default(), 400);
+        let record = audit.record_of(event(EventKind::CancelRequested));
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&record).unwrap();
+        assert!(item.contains_key("request_id") && item.contains_key("source_ip") && item.contains_key("user_agent"));
+        let back: AuditRecord = serde_dynamo::from_item(item).unwrap();
+        assert_eq!(back, record);
+        let json = serde_json::to_value(&record.event).unwrap();
+        assert_eq!(json["kind"], "cancel_requested");
+        assert_eq!(json["actor"], serde_json::json!({"sub": "alice", "role": "member", "tenant": "acme"}));
+        assert_eq!((json["request_id"].as_str(), json["source_ip"].as_str(), json["user_agent"].as_str()), (Some("req-1"), Some("203.0.113.9"), Some("curl/8")));
+    }
+
+    #[test]
+    fn long_user_agents_are_cut() {
+        let origin = Origin::new(None, None, Some(&"x".repeat(10_000)));
+        assert_eq!(origin.user_agent.map(|ua| ua.len()), Some(MAX_USER_AGENT_CHARS));
+    }
+}
