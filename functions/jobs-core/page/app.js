@@ -58,6 +58,7 @@
     polling: false,
     detailsId: null,
     detailsReturn: null,  // element to focus when the details close
+    events: null,         // { key, items }: the open job's events, while the job is unchanged
     selected: new Set(),  // ids of the rows ticked
     allMatching: false,   // the selection is every job matching the filters, shown or not
   };
@@ -674,11 +675,7 @@
         p.cancelled ? ['Cancelled', String(p.cancelled)] : null, ['Done', `${p.percent} %`],
       ])),
       relatedJobs(job),
-      el('section', {}, el('h3', {}, 'Timeline'), dl([
-        ['Created', timeEl(job.created_at)], ['Started', timeEl(job.started_at)],
-        job.cancel_requested_at ? ['Cancel requested', timeEl(job.cancel_requested_at)] : null,
-        ['Completed', timeEl(job.completed_at)],
-      ])),
+      el('section', {}, el('h3', {}, 'Timeline'), timeline(job)),
       el('section', {}, el('h3', {}, 'Parameters'),
         params.length ? dl(params.map(([k, v]) => [humanize(k), paramValue(v)])) : el('p', { className: 'muted' }, 'No parameters.')),
       el('section', {}, el('h3', {}, 'Errors'), errors.length === 0
@@ -690,6 +687,54 @@
             el('tbody', {}, errors.map((e) => el('tr', {}, el('td', {}, el('code', {}, e.item)), el('td', {}, e.reason))))),
         ], failureActions(job)),
     );
+  }
+
+  // The job's events from GET /jobs/{id}/events: who did what, when and from where. Fetched
+  // when the drawer opens and again when the job changes in a way that adds an event.
+  const EVENT_TEXT = {
+    created: 'Created', started: 'Started', cancel_requested: 'Cancel requested', hidden: 'Removed from the list',
+    unhidden: 'Restored to the list', retried: 'Failed items retried', ended: 'Ended',
+  };
+
+  function eventsKey(job) {
+    return [job.id, job.status, job.started_at, job.cancel_requested_at, job.hidden_at, (job.retries || []).length].join('|');
+  }
+
+  function timeline(job) {
+    const list = el('ol', { className: 'timeline', attrs: { 'aria-label': 'Job events', 'aria-busy': 'true' } },
+      el('li', { className: 'muted' }, 'Loading events…'));
+    const key = eventsKey(job);
+    if (state.events && state.events.key === key) {
+      fillTimeline(list, state.events.items);
+    } else {
+      api(`jobs/${encodeURIComponent(job.id)}/events?limit=100`).then((page) => {
+        state.events = { key, items: page.items || [] };
+        fillTimeline(list, state.events.items);
+      }).catch((err) => {
+        list.setAttribute('aria-busy', 'false');
+        list.replaceChildren(el('li', { className: 'muted' }, `Could not load the events: ${describeError(err)}`));
+      });
+    }
+    return list;
+  }
+
+  function fillTimeline(list, events) {
+    list.setAttribute('aria-busy', 'false');
+    if (events.length === 0) {
+      list.replaceChildren(el('li', { className: 'muted' }, 'No events recorded.'));
+      return;
+    }
+    list.replaceChildren(...events.map((e) => {
+      const what = [EVENT_TEXT[e.kind] || humanize(e.kind)];
+      if (e.kind === 'ended' && e.status) what.push(`: ${humanize(e.status)}`);
+      if (e.outcome && e.outcome !== 'ok') what.push(` — refused (${humanize(e.outcome)})`);
+      const who = e.actor ? `by ${e.actor.sub} (${e.actor.role}, ${e.actor.tenant})` : 'by the service';
+      const where = [e.source_ip, e.user_agent].filter(Boolean).join(' · ');
+      return el('li', { dataset: { kind: e.kind } },
+        timeEl(e.at), ' ', el('strong', {}, what.join('')), ' ', el('span', { className: 'muted' }, who),
+        e.related_job ? [' ', el('button', { type: 'button', className: 'link', dataset: { action: 'show-job', id: e.related_job } }, el('code', {}, e.related_job))] : null,
+        where ? el('div', { className: 'muted event-origin' }, where) : null);
+    }));
   }
 
   // Items a retry would run: the failed ones, and for a cancelled job the cancelled ones too.

@@ -251,6 +251,14 @@ test('the details of a failed job download its failed items as CSV and retry the
   assert.equal(csv, 'position,item,outcome,reason\r\n'
     + [0, 1, 2].map((i) => `${i},u-${i},failed,no profile for this user\r\n`).join(''));
 
+  // The timeline: who created it, from where, and how it ended (the audit trail).
+  const events = details.getByRole('list', { name: 'Job events' });
+  await events.locator('li[data-kind="ended"]').waitFor();
+  assert.deepEqual(await events.locator('li').evaluateAll((lis) => lis.map((li) => li.dataset.kind)), ['created', 'started', 'ended']);
+  assert.match(await events.locator('li[data-kind="created"]').innerText(), /Created by lou \(member, bt\S+-live\)/);
+  assert.match(await events.locator('li[data-kind="created"] .event-origin').innerText(), /\S/, 'the source address and user agent');
+  assert.match(await events.locator('li[data-kind="ended"]').innerText(), /Ended: Failed by the service/);
+
   await details.getByRole('button', { name: 'Retry failed items (3)' }).click();
   await details.getByText('Retry of').waitFor();
   const retryId = await details.locator('.details-id code').textContent();
@@ -259,6 +267,8 @@ test('the details of a failed job download its failed items as CSV and retry the
   assert.equal(retry.retry_of, job.id);
   assert.equal(retry.progress.total, 3);
   assert.deepEqual((await apiJob(job.id)).retries, [retryId]);
+  const created = details.getByRole('list', { name: 'Job events' }).locator('li[data-kind="created"]');
+  assert.equal(await created.getByRole('button', { name: job.id }).count(), 1, 'the retry names the job it retries');
   await shot(page, '14-retry-details');
   await expectNoSeriousAxeViolations(page, 'details of a retry job');
   s.assertClean();
