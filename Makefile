@@ -48,7 +48,7 @@ security-test:
 	bash tests/security/run.sh
 
 # Not part of `make test`: the design against its naive alternatives, printed as a table
-# (needs the stack: make up). BENCH=pipeline|listing|fairness|init|cpu runs one.
+# (needs the stack: make up). BENCH=pipeline|listing|fairness|metrics|init|cpu runs one.
 bench: valgrind
 	$(CARGO) run -q --profile bench-tools --locked -p jobs-bench -- $(or $(BENCH),all)
 

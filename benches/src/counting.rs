@@ -20,6 +20,8 @@ const WRITES: [&str; 5] = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteIte
 pub struct Counts {
     pub requests: BTreeMap<String, u64>,
     pub read_units: f64,
+    /// Write requests whose key is a metrics aggregate (`pk` = `METRIC#…`).
+    pub metric_writes: u64,
 }
 
 impl Counts {
@@ -66,7 +68,11 @@ impl Intercept for Counter {
     fn read_before_transmit(&self, context: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, _: &mut ConfigBag) -> Result<(), BoxError> {
         let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
         let operation = target.rsplit('.').next().unwrap_or(target).to_string();
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()).requests.entry(operation).or_default() += 1;
+        let aggregate = WRITES.contains(&operation.as_str())
+            && context.request().body().bytes().is_some_and(|body| body.windows(8).any(|w| w == b"\"METRIC#"));
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.requests.entry(operation).or_default() += 1;
+        counts.metric_writes += u64::from(aggregate);
         Ok(())
     }
 

@@ -14,8 +14,7 @@ use jobs_core::api::http::HttpRequest;
 use jobs_core::api::{JobsApi, Settings};
 use jobs_core::auth::{Claims, Role, mint};
 use jobs_core::job::JobType;
-use jobs_core::audit::Audit;
-use jobs_core::memory::{MemoryAudit, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
+use jobs_core::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::ports::WorkMessage;
 use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::scripted::Scripted;
@@ -90,7 +89,7 @@ fn request(method: &str, path: &str, token: &str, body: Vec<u8>, query: Vec<(Str
 }
 
 async fn api_case(case: &str, runs: u64) -> Result<()> {
-    let api = JobsApi::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), MemorySenders::default(), Audit::new(MemoryAudit::default(), 400), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
+    let api = JobsApi::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), MemorySenders::default(), jobs_core::memory::observers(), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
     let claims = Claims { sub: "alice".into(), tenant: "acme".into(), role: Role::Member, exp: 4_102_444_800, nbf: None, iat: None };
     let token = mint(SECRET, &claims).map_err(|e| anyhow::anyhow!("{e}"))?;
     let body = serde_json::to_vec(&serde_json::json!({"type": "bulk_message_sending", "params": {
@@ -130,7 +129,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
     };
-    let worker = Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings);
+    let worker = Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), jobs_core::memory::observers(), settings);
     let total = size as u64 * runs;
     let mut job = JobRecord::new(NewJob {
         id: "01BENCHCPU0000000000000000".into(), job_type: JobType::ProfileFieldUpdate, tenant: "acme".into(), user: "alice".into(),

@@ -13,19 +13,18 @@ use jobs_core::auth::{Caller, Role};
 use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, batch_write, put, s3_client};
 use jobs_core::job::{JobStatus, JobType};
 use jobs_core::listing::ListRequest;
-use jobs_core::audit::Audit;
-use jobs_core::memory::{MemoryAudit, MemorySenders};
+use jobs_core::memory::MemorySenders;
 use jobs_core::record::{JobRecord, NewJob};
 
 use crate::counting::Counter;
 use crate::{Env, Goal, Row};
 
-const JOBS: usize = 100_000;
-const TENANTS: usize = 50;
+pub const JOBS: usize = 100_000;
+pub const TENANTS: usize = 50;
 const PAGE: &str = "50";
 const DEEP_PAGE: usize = 20;
 
-fn tenant(n: usize) -> String {
+pub fn tenant(n: usize) -> String {
     format!("bench-t{n:02}")
 }
 
@@ -44,7 +43,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
         S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
         SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), String::new()),
         MemorySenders::default(),
-        Audit::new(MemoryAudit::default(), 400),
+        jobs_core::memory::observers(),
         Settings { token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(), retention_days: 90 },
     );
     let member = Caller { user: "user0".into(), tenant: tenant(7), role: Role::Member, origin: Default::default() };
@@ -116,7 +115,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
 }
 
 /// Writes the 100,000 jobs once; a marker job says they are there.
-async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
+pub async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     let store = DynamoJobStore::new(client.clone(), env.table());
     let marker = "01BENCHL0ADED0000000000002";
     if jobs_core::ports::JobStore::get(&store, marker).await.context("marker")?.is_some() {

@@ -7,6 +7,7 @@ mod counting;
 mod cpu;
 mod fairness;
 mod listing;
+mod metrics;
 mod pipeline;
 mod process;
 
@@ -107,7 +108,7 @@ async fn run(which: &str) -> Result<()> {
     if all || which == "cpu" {
         rows.extend(cpu::run()?);
     }
-    if all || which == "pipeline" || which == "listing" || which == "fairness" {
+    if all || which == "pipeline" || which == "listing" || which == "fairness" || which == "metrics" {
         let env = Env::load().await?;
         if all || which == "fairness" {
             rows.extend(fairness::run(&env).await?);
@@ -118,9 +119,12 @@ async fn run(which: &str) -> Result<()> {
         if all || which == "listing" {
             rows.extend(listing::run(&env).await?);
         }
+        if all || which == "metrics" {
+            rows.extend(metrics::run(&env).await?);
+        }
     }
     if rows.is_empty() {
-        anyhow::bail!("unknown benchmark {which}: all, pipeline, listing, fairness, init or cpu");
+        anyhow::bail!("unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init or cpu");
     }
     print(&rows);
     Ok(())

@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::audit::Audit;
+use jobs_core::ended::Observers;
 use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
 use jobs_core::job::JobType;
 use jobs_core::params::{BulkMessageParams, is_email};
@@ -150,7 +151,11 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
         DynamoJobStore::new(counter.client(&env.config), env.table()),
         S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
         SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), url_prefix),
-        Audit::new(DynamoAuditLog::new(counter.client(&env.config), env.outputs["AuditTableName"].clone()), 400),
+        // The audit entry is a DynamoDB write and counts; the end event goes to EventBridge.
+        Observers::new(
+            Audit::new(DynamoAuditLog::new(counter.client(&env.config), env.outputs["AuditTableName"].clone()), 400),
+            jobs_core::memory::MemoryBus::default(),
+        ),
         // A window that keeps every poller's batch of 10 full, as MaximumConcurrency x
         // BatchSize does on AWS.
         WorkerSettings {

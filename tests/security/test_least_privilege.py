@@ -32,6 +32,7 @@ def worker(key, *target):
         | grants(["s3:GetObject"], "InputBucket/inputs/*")
         | grants(OWN_QUEUE, f"work-queue:{key}")
         | grants(["dynamodb:PutItem"], "AuditTable")
+        | grants(["events:PutEvents"], "JobsEventBus")
         | set().union(*target)
     )
 
@@ -42,7 +43,8 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/inputs/*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
-    | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day")
+    | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day") \
+    | grants(["events:PutEvents"], "JobsEventBus")
 # Actions that take no resource-level permissions (Service Authorization Reference): the
 # only grants allowed on every resource.
 NO_RESOURCE_TYPES = {"ses:ListIdentities", "ses:GetIdentityVerificationAttributes", "ses:GetSendQuota"}
@@ -116,6 +118,8 @@ def symbolic():
         service, rest = arn.split(":")[2], arn.split(":", 5)[5]
         if service == "logs":
             return "log-group:" + rest.removeprefix(f"log-group:/aws/lambda/{STACK}-")
+        if service == "events" and rest == f"event-bus/{STACK}-jobs":
+            return "JobsEventBus"
         if service == "sqs" and rest.startswith(f"{STACK}-work-"):
             return "work-queue:" + rest.removeprefix(f"{STACK}-work-")
         return f"{service}:{rest}"

@@ -174,6 +174,54 @@ impl Stack {
     }
 }
 
+/// A queue that receives the stack's job end events of `tenant` (an EventBridge rule on the
+/// stack's bus with an SQS target). Returns the queue URL.
+pub async fn subscribe(stack: &Stack, tenant: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(&stack.config);
+    let url = stack.sqs.create_queue().queue_name(format!("events-{tenant}")).send().await.expect("CreateQueue").queue_url.unwrap_or_default();
+    let arn = stack
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let bus = stack.outputs["EventBusName"].clone();
+    let pattern = json!({"source": ["jobs"], "detail": {"tenant": [tenant]}}).to_string();
+    events.put_rule().name(tenant).event_bus_name(&bus).event_pattern(pattern).send().await.expect("PutRule");
+    let target = aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().expect("target");
+    events.put_targets().rule(tenant).event_bus_name(&bus).targets(target).send().await.expect("PutTargets");
+    url
+}
+
+/// The events received on `queue` until `done` holds for them (or `timeout`), then for
+/// `linger` more, so repeats show. Each is the EventBridge envelope as JSON.
+pub async fn received_events(stack: &Stack, queue: &str, done: impl Fn(&[Value]) -> bool, timeout: Duration, linger: Duration) -> Vec<Value> {
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut done_at: Option<std::time::Instant> = None;
+    loop {
+        let out = stack.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await.expect("ReceiveMessage");
+        for message in out.messages.unwrap_or_default() {
+            events.push(serde_json::from_str(message.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null));
+            if let Some(handle) = message.receipt_handle {
+                stack.sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.expect("DeleteMessage");
+            }
+        }
+        let now = std::time::Instant::now();
+        if done_at.is_none() && done(&events) {
+            done_at = Some(now);
+        }
+        if done_at.is_some_and(|at| now >= at + linger) || now >= deadline {
+            return events;
+        }
+    }
+}
+
 /// Verifies a domain identity in LocalStack's SES (any sender at it, or below it, may send).
 pub async fn verify_domain(ses: &aws_sdk_ses::Client, domain: &str) -> Result<(), aws_sdk_ses::Error> {
     ses.verify_domain_identity().domain(domain).send().await?;

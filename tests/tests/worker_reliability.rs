@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use e2e::{Stack, fresh_tenant, json};
+use e2e::{Stack, fresh_tenant, json, received_events, subscribe};
 use jobs_core::JobStatus;
-use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, s3_client};
+use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, s3_client};
 use jobs_core::job::JobType;
 use jobs_core::audit::Audit;
-use jobs_core::memory::{MemoryAudit, MemoryQueue};
-use jobs_core::ports::{ChunkCommit, ChunkLedger, InputStore, JobEnds, JobStore, ProgressStore, WorkMessage};
+use jobs_core::ended::Observers;
+use jobs_core::memory::MemoryQueue;
+use jobs_core::ports::{ChunkCommit, ChunkLedger, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore, WorkMessage};
 use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Disposition, Worker, WorkerSettings};
@@ -46,13 +47,22 @@ impl ProgressStore for Counting {
     }
 }
 
+impl MetricsStore for Counting {
+    async fn add_metrics(&self, adds: &[jobs_core::metrics::MetricAdd]) -> Result<(), jobs_core::error::StoreError> {
+        self.inner.add_metrics(adds).await
+    }
+    async fn read_metrics(&self, pk: &str, from: &str, to: &str) -> Result<Vec<jobs_core::metrics::MetricItem>, jobs_core::error::StoreError> {
+        self.inner.read_metrics(pk, from, to).await
+    }
+}
+
 impl JobEnds for Counting {
     async fn end_handled(&self, id: &str) -> Result<(), jobs_core::error::StoreError> {
         self.inner.end_handled(id).await
     }
 }
 
-type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue, MemoryAudit>;
+type TestWorker = Worker<Scripted, Counting, S3InputStore, MemoryQueue, DynamoAuditLog, EventBridgeBus>;
 
 fn worker(stack: &Stack) -> TestWorker {
     let store = Counting { inner: DynamoJobStore::new(stack.dynamo.clone(), stack.table()), completions: AtomicUsize::new(0) };
@@ -65,7 +75,12 @@ fn worker(stack: &Stack) -> TestWorker {
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
     };
-    Worker::new(Scripted, store, inputs, MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings)
+    // The stack's audit table and event bus: job ends are recorded and announced for real.
+    let observers = Observers::new(
+        Audit::new(DynamoAuditLog::new(stack.dynamo.clone(), stack.outputs["AuditTableName"].clone()), 400),
+        EventBridgeBus::new(LazyClient::new(&stack.config, aws_sdk_eventbridge::Client::new), stack.outputs["EventBusName"].clone()),
+    );
+    Worker::new(Scripted, store, inputs, MemoryQueue::default(), observers, settings)
 }
 
 /// A job written straight to the table (no plan message reaches the deployed workers).
@@ -184,6 +199,7 @@ async fn concurrent_finishers_complete_the_job_exactly_once() {
     let w = worker(&stack);
     let items: Vec<String> = (0..30).map(|i| format!("item-{i}")).collect();
     let (id, tenant) = job(&stack, &items.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let events = subscribe(&stack, &tenant).await;
     let chunks = plan(&w, &id, &tenant).await;
     assert_eq!(chunks.len(), 10);
     // Two workers each get every chunk at the same moment.
@@ -193,6 +209,10 @@ async fn concurrent_finishers_complete_the_job_exactly_once() {
     let job = w.store().load(&id).await.unwrap().unwrap();
     assert_eq!((job.status, job.succeeded, job.chunks_done), (JobStatus::Completed, 30, 10));
     assert_eq!(w.store().completions.load(Ordering::SeqCst), 1, "exactly one completion");
+    // Both workers' last chunks finish at the same moment: one event id on the bus.
+    let received = received_events(&stack, &events, |e| !e.is_empty(), Duration::from_secs(30), Duration::from_secs(3)).await;
+    let ids: Vec<&str> = received.iter().filter_map(|e| e["detail"]["event_id"].as_str()).collect();
+    assert!(!ids.is_empty() && ids.iter().all(|i| *i == format!("{id}:completed")), "{received:#?}");
 }
 
 /// Bodies no planner wrote — garbage, wrong shapes, other tenants', other types' and

@@ -5,12 +5,13 @@ use std::convert::Infallible;
 use jobs_core::api::JobsApi;
 use jobs_core::api::http::{HttpRequest, HttpResponse};
 use jobs_core::audit::AuditLog;
+use jobs_core::ended::EventBus;
 use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>(
-    api: &JobsApi<S, I, Q, V, A>,
+pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus>(
+    api: &JobsApi<S, I, Q, V, A, B>,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
     Ok(into_response(api.handle(from_request(&request)).await))

@@ -4,7 +4,8 @@
 mod gateway;
 
 use jobs_core::api::{JobsApi, Settings};
-use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, load_config, s3_client};
+use jobs_core::ended::Observers;
+use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, load_config, s3_client};
 use jobs_core::env::required;
 
 // Lambda hands a process one event at a time and the handler runs as one task: a worker
@@ -19,7 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         S3InputStore::new(LazyClient::new(&config, s3_client), required("INPUT_BUCKET")?),
         SqsWorkQueue::new(LazyClient::new(&config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
         SesSenderIdentities::new(LazyClient::new(&config, aws_sdk_ses::Client::new)),
-        DynamoAuditLog::from_env(dynamodb)?,
+        Observers::new(DynamoAuditLog::from_env(dynamodb)?, EventBridgeBus::from_env(&config)?),
         Settings::from_env()?,
     );
     let api: &'static _ = Box::leak(Box::new(api));

@@ -41,6 +41,7 @@
     confirmYes: $('confirm-yes'), confirmNo: $('confirm-no'),
     selectAll: $('select-all'), bulkbar: $('bulkbar'), bulkCount: $('bulk-count'), bulkMatching: $('bulk-matching'),
     bulkHide: $('bulk-hide'), bulkCancel: $('bulk-cancel'), bulkClear: $('bulk-clear'),
+    mScope: $('m-scope'), mRunning: $('m-running'), mItems: $('m-items'), mFailure: $('m-failure'), mWait: $('m-wait'), mChart: $('m-chart'),
   };
   const input = (name) => ui.filters.elements.namedItem(name);
 
@@ -59,6 +60,7 @@
     detailsId: null,
     detailsReturn: null,  // element to focus when the details close
     events: null,         // { key, items }: the open job's events, while the job is unchanged
+    metricsAt: 0,         // when the metrics strip was last loaded (ms)
     selected: new Set(),  // ids of the rows ticked
     allMatching: false,   // the selection is every job matching the filters, shown or not
   };
@@ -359,6 +361,78 @@
     stopPolling();
     showFilterError(null, '');
     loadPage();
+    loadMetrics();
+  }
+
+  // ---------- metrics strip ---------------------------------------------------------------
+
+  const METRICS_MS = 60000;       // the strip's refresh while jobs are polled
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [a, v] of Object.entries(attrs)) node.setAttribute(a, String(v));
+    node.append(...children);
+    return node;
+  }
+
+  function formatMs(ms) {
+    if (ms === null || ms === undefined) return '–';
+    if (ms < 1000) return `≤ ${ms} ms`;
+    if (ms < 60000) return `≤ ${ms / 1000} s`;
+    if (ms < 3600000) return `≤ ${ms / 60000} min`;
+    return `≤ ${ms / 3600000} h`;
+  }
+
+  // The last 24 hours of GET /metrics for the tenant the list shows (a member's own; an
+  // admin's filter, or every tenant), and the jobs running now.
+  async function loadMetrics() {
+    state.metricsAt = Date.now();
+    const generation = state.generation;
+    const tenant = isAdmin() ? state.filters.tenant : null;
+    const scope = tenant ? `?tenant=${encodeURIComponent(tenant)}` : '';
+    try {
+      const [series, running] = await Promise.all([
+        api(`metrics${scope}`),
+        api(`jobs?status=running&limit=100${tenant ? `&tenant=${encodeURIComponent(tenant)}` : ''}`),
+      ]);
+      if (generation !== state.generation) return;
+      renderMetrics(series, running);
+    } catch (err) {
+      if (err.handled || generation !== state.generation) return;
+      ui.mChart.replaceChildren(el('p', { className: 'muted' }, `Metrics unavailable: ${describeError(err)}`));
+    }
+  }
+
+  function renderMetrics(series, running) {
+    const total = series.total;
+    const done = total.items.succeeded + total.items.failed;
+    ui.mScope.textContent = series.tenant ? `· ${series.tenant}` : (isAdmin() ? '· all tenants' : '');
+    const runningCount = (running.items || []).length;
+    ui.mRunning.textContent = `${runningCount}${running.next_cursor ? '+' : ''}`;
+    ui.mItems.textContent = done.toLocaleString();
+    ui.mFailure.textContent = done ? `${((total.items.failed * 100) / done).toFixed(1)} %` : '–';
+    ui.mFailure.classList.toggle('m-dc-red', total.items.failed > 0);
+    ui.mWait.textContent = formatMs(total.wait_ms.p95);
+    const buckets = series.buckets || [];
+    const most = Math.max(1, ...buckets.map((b) => b.items.succeeded + b.items.failed));
+    const width = 10;
+    const height = 60;
+    const bars = buckets.map((b, i) => {
+      const ok = (b.items.succeeded / most) * height;
+      const bad = (b.items.failed / most) * height;
+      const hour = new Date(b.start).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+      return svg('g', { 'data-start': b.start },
+        svg('title', {}, `${hour}: ${b.items.succeeded} succeeded, ${b.items.failed} failed`),
+        svg('rect', { class: 'm-ok', x: i * width + 1, y: height - ok, width: width - 2, height: ok }),
+        svg('rect', { class: 'm-failed', x: i * width + 1, y: height - ok - bad, width: width - 2, height: bad }));
+    });
+    const busiest = buckets.reduce((a, b) => ((b.items.succeeded + b.items.failed) > (a ? a.items.succeeded + a.items.failed : -1) ? b : a), null);
+    const label = done
+      ? `Items per hour over the last 24 hours: ${total.items.succeeded} succeeded and ${total.items.failed} failed in all; the busiest hour started ${new Date(busiest.start).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })} with ${busiest.items.succeeded + busiest.items.failed} items.`
+      : 'No items were processed in the last 24 hours.';
+    const axis = svg('line', { class: 'm-axis', x1: 0, y1: height - 0.5, x2: buckets.length * width, y2: height - 0.5 });
+    ui.mChart.replaceChildren(svg('svg', { viewBox: `0 0 ${buckets.length * width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label }, axis, ...bars));
   }
 
   async function loadPage() {
@@ -639,6 +713,7 @@
       // Back off while the API or network fails; back to normal after a clean round.
       state.pollDelay = failures ? Math.min(state.pollDelay * 2, POLL_MAX_MS) : POLL_MS;
       state.polling = false;
+      if (!failures && Date.now() - state.metricsAt > METRICS_MS) loadMetrics();
       schedulePoll();
     }
   }

@@ -192,6 +192,11 @@ impl<A: AuditLog> Audit<A> {
         &self.log
     }
 
+    /// Days an entry is kept; the job metrics' aggregates are kept as long.
+    pub fn retention_days(&self) -> u32 {
+        self.retention_days
+    }
+
     /// The entry of `event`, with its keys and expiry.
     pub fn record_of(&self, event: JobEvent) -> AuditRecord {
         let expires_at = crate::clock::parse(&event.at).unwrap_or_else(crate::clock::now).unix_timestamp()

@@ -1,23 +1,149 @@
 //! The one path every job end takes: the last chunk's commit (worker), the cancel of a
 //! queued job and a plan that could not be enqueued (API). Each of those writes sets the
-//! job's `end_pending` in the same update that gives it its final status; [`on_job_end`]
-//! does what follows an end and then removes the mark. A crash in between leaves the mark,
-//! and whoever next handles the job (a redelivered message, a retried request) runs the
-//! hook again: every step is idempotent.
+//! job's `end_pending` in the same update that gives it its final status;
+//! [`Observers::on_job_end`] does what follows an end and then removes the mark. A crash
+//! in between leaves the mark, and whoever next handles the job (a redelivered message, a
+//! retried request) runs the hook again: every step is idempotent or carries a stable id.
+
+use std::future::Future;
+
+use serde::Serialize;
 
 use crate::audit::{Audit, AuditLog};
 use crate::error::StoreError;
+use crate::job::{JobStatus, JobType};
+use crate::metrics::MetricsStore;
 use crate::ports::JobEnds;
 use crate::record::JobRecord;
 
-/// Runs the end-of-job steps for `job` if it has ended and they are still pending: the
-/// audit trail's `ended` entry, then the mark's removal. Errors leave the mark in place.
-pub async fn on_job_end<A: AuditLog, E: JobEnds>(audit: &Audit<A>, ends: &E, job: &JobRecord) -> Result<(), StoreError> {
-    if !job.status.is_terminal() || job.end_pending.is_none() {
-        return Ok(());
+/// The `source` of every event the service puts on its bus.
+pub const EVENT_SOURCE: &str = "jobs";
+
+/// The event announcing a job's end to other systems: EventBridge `detail`, with
+/// `detail-type` from [`JobEndEvent::detail_type`]. Delivery is at least once; `event_id`
+/// (`<job id>:<final status>`) is the same on every delivery, so consumers drop repeats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JobEndEvent {
+    pub event_id: String,
+    pub id: String,
+    pub tenant: String,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub user: String,
+    pub status: JobStatus,
+    pub total: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    /// The job whose items this one retries.
+    pub retry_of: Option<String>,
+}
+
+impl JobEndEvent {
+    pub fn of(job: &JobRecord) -> JobEndEvent {
+        JobEndEvent {
+            event_id: format!("{}:{}", job.id, job.status.key()),
+            id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            job_type: job.job_type,
+            user: job.user.clone(),
+            status: job.status,
+            total: job.total,
+            succeeded: job.succeeded,
+            failed: job.failed,
+            cancelled: job.cancelled,
+            created_at: job.created_at.clone(),
+            started_at: job.started_at.clone(),
+            completed_at: job.completed_at.clone(),
+            retry_of: job.retry_of.clone(),
+        }
     }
-    audit.ended(job).await?;
-    ends.end_handled(&job.id).await?;
-    tracing::info!(job_id = %job.id, tenant = %job.tenant, status = job.status.key(), "job end handled");
-    Ok(())
+
+    /// `Job Completed`, `Job Completed With Errors`, `Job Failed` or `Job Cancelled`.
+    pub fn detail_type(&self) -> &'static str {
+        match self.status {
+            JobStatus::CompletedWithErrors => "Job Completed With Errors",
+            JobStatus::Failed => "Job Failed",
+            JobStatus::Cancelled => "Job Cancelled",
+            _ => "Job Completed",
+        }
+    }
+}
+
+/// Where job ends are announced (an EventBridge bus, `EVENT_BUS_NAME`).
+pub trait EventBus: Send + Sync {
+    /// Puts one event on the bus; an error when the bus did not accept it.
+    fn put_event(&self, event: &JobEndEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What the service tells the world about jobs: the audit trail and the event bus.
+pub struct Observers<A, B> {
+    audit: Audit<A>,
+    bus: B,
+}
+
+impl<A: AuditLog, B: EventBus> Observers<A, B> {
+    pub fn new(audit: Audit<A>, bus: B) -> Observers<A, B> {
+        Observers { audit, bus }
+    }
+
+    pub fn audit(&self) -> &Audit<A> {
+        &self.audit
+    }
+
+    pub fn bus(&self) -> &B {
+        &self.bus
+    }
+
+    /// Runs the end-of-job steps for `job` if it has ended and they are still pending: the
+    /// audit trail's `ended` entry, the event on the bus, the job metrics, then the mark's
+    /// removal. An error leaves the mark in place. The metrics are added last, right before
+    /// the mark goes: only a crash between those two writes counts an end twice.
+    pub async fn on_job_end<E: JobEnds + MetricsStore>(&self, ends: &E, job: &JobRecord) -> Result<(), StoreError> {
+        if !job.status.is_terminal() || job.end_pending.is_none() {
+            return Ok(());
+        }
+        self.audit.ended(job).await?;
+        self.bus.put_event(&JobEndEvent::of(job)).await?;
+        ends.add_metrics(&crate::metrics::on_ended(job, self.audit.retention_days())).await?;
+        ends.end_handled(&job.id).await?;
+        tracing::info!(job_id = %job.id, tenant = %job.tenant, status = job.status.key(), "job end handled");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::NewJob;
+
+    #[test]
+    fn the_event_names_the_end_and_its_id_is_stable() {
+        let mut job = JobRecord::new(NewJob {
+            id: "01JDQ0000000000000000000A1".into(),
+            job_type: JobType::BulkMessageSending,
+            tenant: "acme".into(),
+            user: "alice".into(),
+            created_at: "2026-11-30T10:00:00.000Z".into(),
+            month: "2026-11".into(),
+            total: 3,
+            summary: serde_json::json!({}),
+            input_key: "inputs/acme/x.json".into(),
+            expires_at: 0,
+        });
+        job.status = JobStatus::CompletedWithErrors;
+        (job.succeeded, job.failed) = (2, 1);
+        let event = JobEndEvent::of(&job);
+        assert_eq!((event.event_id.as_str(), event.detail_type()), ("01JDQ0000000000000000000A1:completed_with_errors", "Job Completed With Errors"));
+        assert_eq!(JobEndEvent::of(&job), event, "the same id on every delivery");
+        let detail = serde_json::to_value(&event).unwrap();
+        assert_eq!((detail["type"].as_str(), detail["tenant"].as_str(), detail["succeeded"].as_u64()), (Some("bulk_message_sending"), Some("acme"), Some(2)));
+        for (status, name) in [(JobStatus::Completed, "Job Completed"), (JobStatus::Failed, "Job Failed"), (JobStatus::Cancelled, "Job Cancelled")] {
+            job.status = status;
+            assert_eq!(JobEndEvent::of(&job).detail_type(), name);
+        }
+    }
 }

@@ -16,6 +16,7 @@ pub mod job;
 pub mod listing;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 #[cfg(test)]
 mod mutate;
 pub mod params;

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use crate::audit::{AuditLog, AuditRecord};
+use crate::ended::{EventBus, JobEndEvent, Observers};
 use crate::error::StoreError;
+use crate::metrics::{MetricAdd, MetricItem, MetricsStore};
 use crate::job::JobType;
 use crate::job::JobStatus;
 use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, JobEnds, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
@@ -24,6 +26,10 @@ pub struct MemoryStore {
     idempotency: Mutex<BTreeMap<String, IdempotencyRecord>>,
     /// Index queries served, to assert read costs.
     pub queries: Mutex<Vec<IndexQuery>>,
+    /// Metric aggregates by (pk, sk).
+    metrics: Mutex<BTreeMap<(String, String), BTreeMap<String, u64>>>,
+    /// Items written per `add_metrics` call, to assert write costs.
+    pub metric_writes: Mutex<Vec<usize>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -276,6 +282,25 @@ impl JobEnds for MemoryStore {
     }
 }
 
+impl MetricsStore for MemoryStore {
+    async fn add_metrics(&self, adds: &[MetricAdd]) -> Result<(), StoreError> {
+        let mut metrics = lock(&self.metrics);
+        for add in adds {
+            let item = metrics.entry((add.pk.clone(), add.sk.clone())).or_default();
+            for (name, value) in &add.adds {
+                *item.entry(name.clone()).or_default() += value;
+            }
+        }
+        lock(&self.metric_writes).push(adds.len());
+        Ok(())
+    }
+
+    async fn read_metrics(&self, pk: &str, from: &str, to: &str) -> Result<Vec<MetricItem>, StoreError> {
+        let metrics = lock(&self.metrics);
+        Ok(metrics.iter().filter(|((p, sk), _)| p == pk && sk.as_str() >= from && sk.as_str() <= to).map(|((_, sk), c)| (sk.clone(), c.clone())).collect())
+    }
+}
+
 /// The audit table: entries by (pk, sk), and a `by_day` view over them.
 #[derive(Default)]
 pub struct MemoryAudit {
@@ -316,6 +341,29 @@ impl AuditLog for MemoryAudit {
         found.truncate(limit.max(1) as usize);
         Ok(found)
     }
+}
+
+/// The event bus: every event put, in order.
+#[derive(Default)]
+pub struct MemoryBus {
+    pub events: Mutex<Vec<JobEndEvent>>,
+    /// When set, puts fail (as when EventBridge refuses an entry).
+    pub broken: std::sync::atomic::AtomicBool,
+}
+
+impl EventBus for MemoryBus {
+    async fn put_event(&self, event: &JobEndEvent) -> Result<(), StoreError> {
+        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("the event bus"));
+        }
+        lock(&self.events).push(event.clone());
+        Ok(())
+    }
+}
+
+/// Observers over in-memory adapters, entries kept 400 days.
+pub fn observers() -> Observers<MemoryAudit, MemoryBus> {
+    Observers::new(crate::audit::Audit::new(MemoryAudit::default(), crate::audit::DEFAULT_AUDIT_RETENTION_DAYS), MemoryBus::default())
 }
 
 #[derive(Default)]

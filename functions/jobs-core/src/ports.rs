@@ -5,6 +5,7 @@ use std::future::Future;
 
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
+pub use crate::metrics::MetricsStore;
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 pub use crate::worker::Settled;
 
@@ -68,7 +69,7 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
 }
 
-pub trait JobStore: JobEnds {
+pub trait JobStore: JobEnds + MetricsStore {
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
         &self,
@@ -180,7 +181,7 @@ pub struct ChunkCommit {
 
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or
 /// per chunk commit, never per item.
-pub trait ProgressStore: JobEnds {
+pub trait ProgressStore: JobEnds + MetricsStore {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 

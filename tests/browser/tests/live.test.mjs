@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   env, launch, openPage, signIn, row, listSettled, shot, api, createJob, parkedJob, embeddingJob, profileJob, setJob, getJob, setProgress, sleep,
-  expectNoSeriousAxeViolations,
+  expectNoSeriousAxeViolations, expectFitsViewport,
 } from '../lib.mjs';
 
 const token = env.tokens.live;
@@ -307,6 +307,41 @@ test('bulk: ticked rows are removed together; "all matching" cancels every queue
   for (const job of parked) {
     assert.equal((await api('GET', `/jobs/${job.id}`, token)).body.status, 'cancelled', `parked job ${job.id}`);
   }
+  s.assertClean();
+  await s.close();
+});
+
+test('the metrics strip shows the last 24 hours of a tenant: items per hour, failure rate, p95 wait', async () => {
+  const token = env.tokens.metrics;
+  const jobs = [await createJob(token, embeddingJob(1)), await createJob(token, embeddingJob(2)), await createJob(token, profileJob(3))];
+  for (const job of jobs) {
+    const deadline = Date.now() + 60000;
+    while (!['completed', 'failed'].includes((await api('GET', `/jobs/${job.id}`, token)).body.status)) {
+      assert.ok(Date.now() < deadline, `job ${job.id} did not end in time`);
+      await sleep(200);
+    }
+  }
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  const strip = page.getByRole('region', { name: /Last 24 hours/ });
+  await strip.locator('#m-items').filter({ hasText: '6' }).waitFor();
+  // 3 embedded documents succeeded (1 + 2), 3 profiles failed: known data.
+  assert.equal(await strip.locator('#m-failure').innerText(), '50.0 %');
+  assert.equal(await strip.locator('#m-running').innerText(), '0');
+  assert.match(await strip.locator('#m-wait').innerText(), /^≤ /);
+  const chart = strip.getByRole('img');
+  assert.match(await chart.getAttribute('aria-label'), /3 succeeded and 3 failed in all/);
+  assert.equal(await chart.locator('g').count(), 24, 'one bar per hour');
+  const titles = await chart.locator('g title').allTextContents();
+  const sum = (re) => titles.reduce((n, t) => n + Number((t.match(re) || [0, 0])[1]), 0);
+  assert.deepEqual([sum(/(\d+) succeeded/), sum(/(\d+) failed/)], [3, 3], 'the bars hold the items, hour by hour');
+  await shot(page, '17-metrics-strip');
+  await expectNoSeriousAxeViolations(page, 'metrics strip');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expectFitsViewport(page, 'metrics strip on a phone', strip);
+  await shot(page, '18-metrics-strip-phone');
   s.assertClean();
   await s.close();
 });

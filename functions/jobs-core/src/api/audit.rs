@@ -11,6 +11,7 @@ use crate::audit::{AuditLog, JobEvent, day_of, day_partitions, started_event};
 use crate::auth::{Caller, is_tenant};
 use crate::clock::{self, DayEnd};
 use crate::cursor::Position;
+use crate::ended::EventBus;
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 use crate::worker::in_order;
@@ -92,7 +93,7 @@ fn previous_day(day: &str) -> Option<String> {
     Some(format!("{:04}-{:02}-{:02}", before.year(), u8::from(before.month()), before.day()))
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     /// A job's events, oldest first: its audit entries and its `started` time. Hidden jobs
     /// included; another tenant's job is a 404.
     pub async fn job_events(&self, caller: &Caller, id: &str, params: &[(String, String)]) -> Result<EventsPage, ApiError> {
@@ -111,7 +112,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
             Some(cursor) => self.cursors.decode(cursor, &scope)?.start_key.and_then(|k| k.get("sk").cloned()),
             None => None,
         };
-        let (entries, more) = self.audit.log().job_entries(id, after.as_deref(), limit).await?;
+        let (entries, more) = self.observers.audit().log().job_entries(id, after.as_deref(), limit).await?;
         let mut rows: Vec<(String, JobEvent)> = entries.into_iter().map(|r| (r.sk, r.event)).collect();
         // `started` sits among the stored entries by its time, on the page that covers it.
         if let Some((sk, started)) = started_event(&job)
@@ -196,7 +197,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
         tenant: Option<&str>,
     ) -> Result<(Vec<(String, JobEvent)>, Option<String>), ApiError> {
         let partitions = day_partitions(day);
-        let reads = in_order(partitions.iter().map(|p| self.audit.log().day_entries(p, from, upper, per_shard)).collect(), partitions.len()).await;
+        let reads = in_order(partitions.iter().map(|p| self.observers.audit().log().day_entries(p, from, upper, per_shard)).collect(), partitions.len()).await;
         let mut complete_from: Option<String> = None;
         let mut merged = Vec::new();
         for read in reads {

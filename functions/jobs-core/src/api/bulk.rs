@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobsApi;
 use crate::auth::Caller;
+use crate::ended::EventBus;
 use crate::error::{ApiError, ErrorCode};
 use crate::listing::{MAX_LIMIT, ListRequest};
 use crate::audit::AuditLog;
@@ -94,7 +95,7 @@ impl BulkFilter {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     /// Applies `request.action` to the jobs it names: its `ids`, or up to
     /// [`MAX_BULK_JOBS`] jobs matching its `filter` (as `GET /jobs` lists them, so a member
     /// reaches only its tenant).

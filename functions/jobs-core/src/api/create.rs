@@ -7,6 +7,7 @@ use super::JobsApi;
 use crate::audit::{AuditLog, EventKind};
 use crate::auth::{Caller, is_tenant};
 use crate::clock;
+use crate::ended::EventBus;
 use crate::error::{ApiError, ErrorCode};
 use crate::job::{JobType, JobView};
 use crate::params;
@@ -32,7 +33,7 @@ pub struct Created {
     pub replayed: bool,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     pub async fn create_job(
         &self,
         caller: &Caller,
@@ -127,11 +128,16 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
                 return self.replay(caller, &earlier, &request_hash).await;
             }
         }
-        let recorded = self.audit.action(&record, EventKind::Created, caller, &record.created_at, "ok", record.retry_of.as_deref()).await;
+        let recorded = self.observers.audit().action(&record, EventKind::Created, caller, &record.created_at, "ok", record.retry_of.as_deref()).await;
         if let Err(err) = recorded {
             tracing::error!(error = %err, "could not record the job's creation; failing it");
             self.fail_queued(&record, "the job's creation could not be recorded").await;
             return Err(ApiError::unavailable());
+        }
+        // Counted before it is enqueued, so a fast worker's end never precedes its creation;
+        // a failure here loses one count, not the job.
+        if let Err(err) = self.store.add_metrics(&crate::metrics::on_created(&record, self.observers.audit().retention_days())).await {
+            tracing::warn!(error = %err, "could not count the job's creation in the metrics");
         }
         self.enqueue(&record).await?;
         tracing::info!(total = record.total, "job created");
@@ -152,7 +158,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
         // The first attempt may have stored the job and then failed to record or enqueue it;
         // both are idempotent, so a replay of a still-queued job does them again.
         if job.status == crate::job::JobStatus::Queued {
-            self.audit.action(&job, EventKind::Created, caller, &job.created_at, "ok", job.retry_of.as_deref()).await?;
+            self.observers.audit().action(&job, EventKind::Created, caller, &job.created_at, "ok", job.retry_of.as_deref()).await?;
             self.enqueue(&job).await?;
         }
         Ok(Created { job: job.view(), replayed: true })
@@ -176,7 +182,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
         let ended = async {
             self.store.fail_queued(&job.id, reason, &at).await?;
             if let Some(now) = self.store.get(&job.id).await? {
-                crate::ended::on_job_end(&self.audit, &self.store, &now).await?;
+                self.observers.on_job_end(&self.store, &now).await?;
             }
             Ok::<(), crate::error::StoreError>(())
         };

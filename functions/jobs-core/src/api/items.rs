@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::create::{CreateRequest, Created};
 use super::JobsApi;
 use crate::auth::Caller;
+use crate::ended::EventBus;
 use crate::error::{ApiError, ErrorCode};
 use crate::job::JobStatus;
 use crate::audit::{AuditLog, EventKind};
@@ -147,7 +148,7 @@ pub fn to_csv(rows: &[ItemRow]) -> String {
     out
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     /// The items of a job the caller may see, from `query.cursor` on, of `query.outcome`
     /// (all when `None`); for CSV, every such item (`next_cursor` is then `None`).
     pub async fn job_items(&self, caller: &Caller, id: &str, query: &ItemsQuery) -> Result<ItemsPage, ApiError> {

@@ -8,6 +8,7 @@ use super::JobsApi;
 use crate::auth::Caller;
 use crate::clock;
 use crate::cursor::Position;
+use crate::ended::EventBus;
 use crate::error::ApiError;
 use crate::job::JobView;
 use crate::listing::{self, ListRequest, Partitions};
@@ -29,7 +30,7 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     pub async fn list_jobs(&self, caller: &Caller, request: &ListRequest) -> Result<ListPage, ApiError> {
         let plan = listing::plan(caller, request, clock::now(), self.retention_days)?;
         let mut position = match &request.cursor {

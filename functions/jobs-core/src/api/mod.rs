@@ -7,8 +7,10 @@ mod create;
 pub mod http;
 mod items;
 mod list;
+mod metrics;
 
-use crate::audit::{Audit, AuditLog, EventKind};
+use crate::audit::{AuditLog, EventKind};
+use crate::ended::{EventBus, Observers};
 use crate::auth::{Caller, TokenVerifier};
 use crate::clock;
 use crate::cursor::CursorCodec;
@@ -23,6 +25,7 @@ pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
 pub use create::{CreateRequest, Created};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use list::ListPage;
+pub use metrics::{MetricsAnswer, MetricsQuery};
 
 pub struct Settings {
     /// Secret that signs tokens (and, derived, cursors).
@@ -46,25 +49,25 @@ impl Settings {
     }
 }
 
-pub struct JobsApi<S, I, Q, V, A> {
+pub struct JobsApi<S, I, Q, V, A, B> {
     store: S,
     inputs: I,
     queue: Q,
     senders: V,
-    audit: Audit<A>,
+    observers: Observers<A, B>,
     tokens: TokenVerifier,
     cursors: CursorCodec,
     retention_days: u32,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
-    pub fn new(store: S, inputs: I, queue: Q, senders: V, audit: Audit<A>, settings: Settings) -> Self {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+    pub fn new(store: S, inputs: I, queue: Q, senders: V, observers: Observers<A, B>, settings: Settings) -> Self {
         JobsApi {
             store,
             inputs,
             queue,
             senders,
-            audit,
+            observers,
             tokens: TokenVerifier::new(&settings.token_secret),
             cursors: CursorCodec::new(&settings.token_secret),
             retention_days: settings.retention_days,
@@ -97,7 +100,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
                 let now = self.visible_job(caller, id).await?;
                 let view = self.audited_at(caller, &now, EventKind::CancelRequested, &at, Ok(now.view()), None).await?;
                 // A queued job ended here: its end takes the one on-job-end path.
-                crate::ended::on_job_end(&self.audit, &self.store, &now).await?;
+                self.observers.on_job_end(&self.store, &now).await?;
                 return Ok(view);
             }
             job = self.visible_job(caller, id).await?;
@@ -120,7 +123,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
             Err(err) if err.status() < 500 => serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
             Err(_) => return result,
         };
-        self.audit.action(job, kind, caller, at, &outcome, related).await?;
+        self.observers.audit().action(job, kind, caller, at, &outcome, related).await?;
         result
     }
 

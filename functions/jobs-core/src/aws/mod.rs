@@ -2,6 +2,7 @@
 
 mod batch_write;
 mod dynamo;
+mod eventbridge;
 #[cfg(test)]
 mod fake_http;
 mod https;
@@ -12,6 +13,7 @@ mod sqs;
 
 pub use batch_write::{batch_write, put};
 pub use dynamo::{DynamoAuditLog, DynamoJobStore};
+pub use eventbridge::EventBridgeBus;
 use https::aws_https_client;
 pub use lazy::LazyClient;
 pub use s3::S3InputStore;

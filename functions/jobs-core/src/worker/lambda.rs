@@ -6,7 +6,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use super::{Processor, Worker, WorkerSettings};
-use crate::aws::{DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
+use crate::aws::{DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
+use crate::ended::Observers;
 use crate::env::required;
 
 /// What a type's processor is built from: the SDK config, and the DynamoDB client the
@@ -33,14 +34,15 @@ pub fn run<P: Processor>(processor: impl FnOnce(Clients<'_>) -> Result<P, lambda
 
 /// Serves `processor` for its type's work queue (`WORK_QUEUE_URL_PREFIX` + type key), with
 /// the Jobs table (`TABLE_NAME`), job inputs (`INPUT_BUCKET`), the audit trail
-/// (`AUDIT_TABLE`, `AUDIT_RETENTION_DAYS`) and `MAX_RECEIVE_COUNT`.
+/// (`AUDIT_TABLE`, `AUDIT_RETENTION_DAYS`), the event bus (`EVENT_BUS_NAME`) and
+/// `MAX_RECEIVE_COUNT`.
 async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig, dynamodb: aws_sdk_dynamodb::Client) -> Result<(), lambda_runtime::Error> {
     let worker = Worker::new(
         processor,
         DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
         S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
         SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
-        DynamoAuditLog::from_env(dynamodb)?,
+        Observers::new(DynamoAuditLog::from_env(dynamodb)?, EventBridgeBus::from_env(config)?),
         WorkerSettings::from_env(P::JOB_TYPE)?,
     );
     let worker: &'static _ = Box::leak(Box::new(worker));

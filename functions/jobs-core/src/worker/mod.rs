@@ -2,6 +2,7 @@
 //! retries and partial batch failures. A job type contributes only a [`Processor`].
 
 mod chunking;
+pub mod emf;
 mod failure;
 mod pacing;
 mod runtime;

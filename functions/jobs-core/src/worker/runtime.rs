@@ -36,7 +36,8 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::{ItemOutcome, MAX_CHUNK_BYTES, Processor, Settled, WorkError, chunk_items};
-use crate::audit::{Audit, AuditLog};
+use crate::audit::AuditLog;
+use crate::ended::{EventBus, Observers};
 use crate::clock;
 use crate::env::{self, SettingError};
 use crate::job::{ItemError, JobStatus, JobType};
@@ -148,6 +149,8 @@ struct ChunkProgress {
     paced_at: Option<String>,
     items: usize,
     last_commit: Instant,
+    /// When this delivery started on the chunk.
+    started: Instant,
 }
 
 impl ChunkProgress {
@@ -169,13 +172,13 @@ enum RunEnd {
     HandedOn,
 }
 
-pub struct Worker<P: Processor, S, I, Q, A> {
+pub struct Worker<P: Processor, S, I, Q, A, B> {
     processor: P,
     store: S,
     inputs: I,
     queue: Q,
-    /// Where job ends are recorded ([`crate::ended`]).
-    audit: Audit<A>,
+    /// Where job ends are recorded and announced ([`crate::ended`]).
+    observers: Observers<A, B>,
     settings: WorkerSettings,
     /// The params of recent jobs, by input key: a warm worker usually gets many chunks of
     /// a few jobs.
@@ -184,13 +187,17 @@ pub struct Worker<P: Processor, S, I, Q, A> {
     chunks_cache: Recent<Chunks>,
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> Worker<P, S, I, Q, A> {
-    pub fn new(processor: P, store: S, inputs: I, queue: Q, audit: Audit<A>, settings: WorkerSettings) -> Self {
-        Worker { processor, store, inputs, queue, audit, settings, params_cache: Recent::new(), chunks_cache: Recent::new() }
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
+    pub fn new(processor: P, store: S, inputs: I, queue: Q, observers: Observers<A, B>, settings: WorkerSettings) -> Self {
+        Worker { processor, store, inputs, queue, observers, settings, params_cache: Recent::new(), chunks_cache: Recent::new() }
     }
 
     pub fn audit(&self) -> &A {
-        self.audit.log()
+        self.observers.audit().log()
+    }
+
+    pub fn bus(&self) -> &B {
+        self.observers.bus()
     }
 
     pub fn store(&self) -> &S {
@@ -313,7 +320,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> W
     async fn plan(&self, job_id: &str, tenant: &str) -> Result<Disposition, WorkError> {
         let Some(job) = self.job_for(job_id, tenant).await? else { return Ok(Disposition::Ack) };
         if job.status.is_terminal() {
-            crate::ended::on_job_end(&self.audit, &self.store, &job).await?;
+            self.observers.on_job_end(&self.store, &job).await?;
             return Ok(Disposition::Ack);
         }
         let params = match self.params(&job).await {
@@ -444,6 +451,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> W
             paced_at: None,
             items: items.len(),
             last_commit: Instant::now(),
+            started: Instant::now(),
         };
         let end = if job.cancel_requested_at.is_some() || job.status == JobStatus::Cancelled {
             self.cancel_rest(&job, chunk, &mut progress, &[]).await?;
@@ -622,6 +630,8 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> W
                     done = commit.done,
                     "chunk committed"
                 );
+                let chunk_ms = commit.done.then(|| u64::try_from(progress.started.elapsed().as_millis()).unwrap_or(u64::MAX));
+                super::emf::emit_commit(P::JOB_TYPE, commit.tally.succeeded, commit.tally.failed, chunk_ms);
                 progress.sample_room -= commit.errors.len();
                 progress.before = Some(commit.after);
                 progress.uncommitted.clear();
@@ -650,7 +660,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> W
         let Some(mut job) = self.store.load(job_id).await? else { return Ok(()) };
         if job.status.is_terminal() {
             // Ended by a delivery that crashed before its end steps ran: run them now.
-            crate::ended::on_job_end(&self.audit, &self.store, &job).await?;
+            self.observers.on_job_end(&self.store, &job).await?;
             return Ok(());
         }
         if job.status != JobStatus::Running || job.chunks_total != Some(job.chunks_done) {
@@ -663,7 +673,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog> W
             job.status = status;
             job.completed_at = Some(at.clone());
             job.end_pending = Some(at);
-            crate::ended::on_job_end(&self.audit, &self.store, &job).await?;
+            self.observers.on_job_end(&self.store, &job).await?;
         }
         Ok(())
     }

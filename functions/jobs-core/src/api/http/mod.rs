@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{CreateRequest, JobsApi};
+use crate::ended::EventBus;
 use crate::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
 use crate::audit::{AuditLog, Origin};
@@ -84,6 +85,7 @@ enum Route<'a> {
     Unhide(&'a str),
     Events(&'a str),
     Audit,
+    Metrics,
 }
 
 impl Route<'_> {
@@ -94,7 +96,7 @@ impl Route<'_> {
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
             Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
-            Route::Items(_) | Route::Events(_) | Route::Audit => "GET",
+            Route::Items(_) | Route::Events(_) | Route::Audit | Route::Metrics => "GET",
         }
     }
 }
@@ -105,6 +107,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ if page::is_page_path(path) => Some(Route::Page),
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
         _ if trimmed == "/audit" => Some(Route::Audit),
+        _ if trimmed == "/metrics" => Some(Route::Metrics),
         Some("") => Some(Route::Jobs),
         Some("/bulk") => Some(Route::Bulk),
         Some(rest) => {
@@ -123,7 +126,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog> JobsApi<S, I, Q, V, A> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         match self.dispatch(&request).await {
             Ok(response) => response,
@@ -219,6 +222,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog>
             (Route::Events(id), "GET") => {
                 span.record("job_id", id);
                 Ok(HttpResponse::json(200, &self.job_events(&caller, id, &request.query).await?))
+            }
+            (Route::Metrics, "GET") => {
+                let query = super::MetricsQuery::parse(&request.query, crate::clock::now())?;
+                Ok(HttpResponse::json(200, &self.metrics(&caller, &query).await?))
             }
             (Route::Audit, "GET") => {
                 let query = super::AuditQuery::parse(&request.query, crate::clock::now())?;

@@ -6,14 +6,13 @@ use super::*;
 use crate::api::Settings;
 use crate::auth::{Claims, Role, mint};
 use crate::clock;
-use crate::audit::Audit;
-use crate::memory::{MemoryAudit, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
+use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use crate::record::{JobRecord, NewJob};
 use crate::JobType;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
-type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue, MemorySenders, MemoryAudit>;
+type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue, MemorySenders, MemoryAudit, MemoryBus>;
 
 fn api() -> Api {
     JobsApi::new(
@@ -21,7 +20,7 @@ fn api() -> Api {
         MemoryInputs::default(),
         MemoryQueue::default(),
         MemorySenders::default(),
-        Audit::new(MemoryAudit::default(), 400),
+        crate::memory::observers(),
         Settings { token_secret: SECRET.to_vec(), retention_days: 90 },
     )
 }
@@ -347,7 +346,7 @@ async fn routes_methods_and_openapi() {
     assert_eq!(
         operations,
         [
-            "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /openapi.json", "POST /jobs",
+            "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /metrics", "GET /openapi.json", "POST /jobs",
             "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"
         ]
     );
@@ -576,3 +575,5 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
 }
 
 mod audit;
+
+mod metrics;

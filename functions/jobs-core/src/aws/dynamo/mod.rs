@@ -5,6 +5,7 @@
 
 mod audit;
 mod jobs;
+mod metrics;
 mod progress;
 #[cfg(test)]
 mod test_client;

@@ -8,10 +8,10 @@ use serde_json::json;
 use super::*;
 use crate::worker::scripted::Scripted;
 use crate::job::JobType;
-use crate::memory::{MemoryAudit, MemoryInputs, MemoryQueue, MemoryStore};
+use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemoryStore};
 use crate::record::NewJob;
 
-type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>;
+type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
 
 fn worker() -> TestWorker {
     worker_with_window(2)
@@ -28,7 +28,7 @@ fn settings(release_window: u64) -> WorkerSettings {
 }
 
 fn worker_with_window(release_window: u64) -> TestWorker {
-    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings(release_window))
+    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), crate::memory::observers(), settings(release_window))
 }
 
 /// The scripted processor, one item per `process` call, each taking `delay`, remembering
@@ -59,11 +59,11 @@ impl Processor for OneByOne {
     }
 }
 
-type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>;
+type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
 
 fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
     let settings = WorkerSettings { chunk_size: 10, checkpoint_interval, ..settings(10) };
-    Worker::new(OneByOne { delay, seen: Mutex::new(Vec::new()) }, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), Audit::new(MemoryAudit::default(), 400), settings)
+    Worker::new(OneByOne { delay, seen: Mutex::new(Vec::new()) }, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), crate::memory::observers(), settings)
 }
 
 /// The chunk numbers of the queued messages of job `id`.
@@ -80,7 +80,7 @@ fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
         .collect()
 }
 
-fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>, items: &[&str]) -> String {
+fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, items: &[&str]) -> String {
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/acme/{id}.json");
     w.inputs.objects.lock().unwrap().insert(input_key.clone(), serde_json::to_vec(&json!({"items": items})).unwrap());
@@ -111,7 +111,7 @@ fn plan(id: &str) -> WorkMessage {
     WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }
 }
 
-async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit>, body: &WorkMessage, attempt: u32) -> Disposition {
+async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, body: &WorkMessage, attempt: u32) -> Disposition {
     w.handle_message(&message("m", body, attempt)).await
 }
 
@@ -224,6 +224,9 @@ async fn the_end_of_a_job_is_recorded_once_even_when_every_message_comes_twice()
     let done = w.store.job(&id).unwrap();
     assert_eq!((ended[0].event.status, Some(ended[0].event.at.clone())), (Some(JobStatus::CompletedWithErrors), done.completed_at));
     assert!(done.end_pending.is_none());
+    let events = w.bus().events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "one event on the bus");
+    assert_eq!((events[0].event_id.clone(), events[0].succeeded, events[0].failed), (format!("{id}:completed_with_errors"), 3, 1));
 }
 
 #[tokio::test]
@@ -238,7 +241,13 @@ async fn an_end_whose_hook_failed_is_handled_by_the_redelivery() {
     assert_eq!((ended.status, ended.end_pending.is_some()), (JobStatus::Completed, true));
     assert!(ended_entries(&w, &id).is_empty());
     w.audit().broken.store(false, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(deliver(&w, &last[0], 2).await, Disposition::Ack);
+    w.bus().broken.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(deliver(&w, &last[0], 2).await, Disposition::Retry, "the bus refused the event: the end stays pending");
+    assert!(w.store.job(&id).unwrap().end_pending.is_some());
+    w.bus().broken.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(deliver(&w, &last[0], 3).await, Disposition::Ack);
+    let events = w.bus().events.lock().unwrap().clone();
+    assert_eq!(events.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>(), vec![format!("{id}:completed")], "published once, with its stable id");
     assert_eq!(ended_entries(&w, &id).len(), 1);
     assert!(w.store.job(&id).unwrap().end_pending.is_none());
     assert_eq!(w.store.completions.lock().unwrap().len(), 1, "completed once");

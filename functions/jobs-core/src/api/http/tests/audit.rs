@@ -14,7 +14,7 @@ fn from(mut req: HttpRequest, request_id: &str) -> HttpRequest {
 }
 
 fn entries_of(api: &Api, id: &str) -> Vec<AuditRecord> {
-    api.audit.log().entries().into_iter().filter(|r| r.event.job_id == id).collect()
+    api.observers.audit().log().entries().into_iter().filter(|r| r.event.job_id == id).collect()
 }
 
 fn kinds(entries: &[AuditRecord]) -> Vec<(EventKind, String)> {
@@ -116,13 +116,16 @@ async fn every_way_a_job_ends_writes_one_ended_entry_and_clears_the_mark() {
         let job = api.store.job(id).unwrap();
         assert_eq!(ended[0].event.at, job.completed_at.unwrap());
         assert!(job.end_pending.is_none(), "the hook ran to its end");
+        let events: Vec<_> = api.observers.bus().events.lock().unwrap().iter().filter(|e| e.id == *id).cloned().collect();
+        assert_eq!(events.len(), 1, "one event on the bus");
+        assert_eq!((events[0].status, events[0].event_id.clone()), (status, format!("{id}:{}", status.key())));
     }
 }
 
 #[tokio::test]
 async fn an_action_the_trail_cannot_hold_fails_and_a_create_leaves_no_job_to_run() {
     let api = api();
-    api.audit.log().broken.store(true, Ordering::Relaxed);
+    api.observers.audit().log().broken.store(true, Ordering::Relaxed);
     let (status, body) = post(&api, &member(), embedding_job()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("service_unavailable")));
     assert!(api.queue.sent.lock().unwrap().is_empty(), "nothing enqueued");
@@ -180,7 +183,7 @@ async fn admins_list_the_trail_by_time_range_across_shards_and_tenants() {
         let auth = if n % 2 == 0 { member() } else { token("globex", "bob", Role::Member) };
         created.push(post(&api, &auth, embedding_job()).await.1["id"].as_str().unwrap().to_string());
     }
-    let shards: std::collections::HashSet<String> = api.audit.log().entries().iter().map(|r| r.audit_day.clone()).collect();
+    let shards: std::collections::HashSet<String> = api.observers.audit().log().entries().iter().map(|r| r.audit_day.clone()).collect();
     assert!(shards.len() > 1, "entries spread over shards: {shards:?}");
     let now = clock::format(clock::now());
     let read_all = |query: Vec<(String, String)>| {
