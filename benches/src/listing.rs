@@ -140,6 +140,9 @@ pub async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
         });
         job.status = [JobStatus::Completed, JobStatus::Completed, JobStatus::Failed, JobStatus::Running, JobStatus::CompletedWithErrors][nth_of_tenant(i) % 5];
         job.succeeded = 100;
+        if job.status.is_terminal() {
+            job.active = None;
+        }
         job
     });
     let mut batches = Vec::new();

@@ -2,6 +2,8 @@
 
 stdin: {"endpoint": "...", "table": "...", "id": "<job id>", "set": {attr: value, ...}}
    or: {..., "get": true} to print the item as JSON
+   or: {"endpoint", "dead_letter": "<queue name>", "purge": bool} to put one message on a
+       dead-letter queue (standing in for a message SQS gave up on), or to purge it
    or: {..., "insert": {"tenant", "user", "type", "total", "summary"}} to write a queued job
        that no worker ever hears of (the API sent no plan for it), so a test can drive its
        progress deterministically; prints the new job's id and created_at.
@@ -42,6 +44,15 @@ def insert(table, job: dict) -> None:
 
 def main() -> None:
     req = json.load(sys.stdin)
+    if req.get("dead_letter"):
+        sqs = boto3.client("sqs", endpoint_url=req["endpoint"], region_name=req.get("region", "us-east-1"),
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        url = sqs.get_queue_url(QueueName=req["dead_letter"])["QueueUrl"]
+        if req.get("purge"):
+            sqs.purge_queue(QueueUrl=url)
+        else:
+            sqs.send_message(QueueUrl=url, MessageBody='{"kind":"plan","job_id":"dead","tenant":"dead"}')
+        return
     table = boto3.resource(
         "dynamodb",
         endpoint_url=req["endpoint"],

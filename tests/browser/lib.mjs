@@ -217,6 +217,14 @@ export function parkedJob(tenant, user, body) {
   return { ...job, type: body.type, tenant, user, progress: { total, succeeded: 0, failed: 0 } };
 }
 
+// Puts one message on (or purges) the stack's dead-letter queue of `type`.
+export function deadLetter(type, purge = false) {
+  execFileSync(env.python, [join(here, 'ddb.py')], {
+    input: JSON.stringify({ endpoint: env.endpoint, dead_letter: `${env.stack || 'jobs'}-dlq-${type}`, purge }),
+    stdio: ['pipe', 'inherit', 'inherit'],
+  });
+}
+
 // The raw item of a job (attributes as JSON).
 export function getJob(id) {
   const out = execFileSync(env.python, [join(here, 'ddb.py')], {

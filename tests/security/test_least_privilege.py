@@ -42,6 +42,7 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*") \
     | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/inputs/*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
+    | grants(["sqs:GetQueueAttributes"], "work-queue:*", "dlq:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
     | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day") \
     | grants(["events:PutEvents"], "JobsEventBus")
@@ -120,6 +121,8 @@ def symbolic():
             return "log-group:" + rest.removeprefix(f"log-group:/aws/lambda/{STACK}-")
         if service == "events" and rest == f"event-bus/{STACK}-jobs":
             return "JobsEventBus"
+        if service == "sqs" and rest.startswith(f"{STACK}-dlq-"):
+            return "dlq:" + rest.removeprefix(f"{STACK}-dlq-")
         if service == "sqs" and rest.startswith(f"{STACK}-work-"):
             return "work-queue:" + rest.removeprefix(f"{STACK}-work-")
         return f"{service}:{rest}"

@@ -41,6 +41,7 @@
     confirmYes: $('confirm-yes'), confirmNo: $('confirm-no'),
     selectAll: $('select-all'), bulkbar: $('bulkbar'), bulkCount: $('bulk-count'), bulkMatching: $('bulk-matching'),
     bulkHide: $('bulk-hide'), bulkCancel: $('bulk-cancel'), bulkClear: $('bulk-clear'),
+    queues: $('queues'), qRows: $('q-rows'),
     mScope: $('m-scope'), mRunning: $('m-running'), mItems: $('m-items'), mFailure: $('m-failure'), mWait: $('m-wait'), mChart: $('m-chart'),
   };
   const input = (name) => ui.filters.elements.namedItem(name);
@@ -253,6 +254,8 @@
     stopPolling();
     state.jobs.clear();
     ui.rows.replaceChildren();
+    ui.queues.hidden = true;
+    ui.qRows.replaceChildren();
     for (const dialog of [ui.confirm, ui.details]) if (dialog.open) dialog.close();
     showSignIn(message, kind);
   }
@@ -398,10 +401,28 @@
       ]);
       if (generation !== state.generation) return;
       renderMetrics(series, running);
+      if (isAdmin()) renderQueues(await api('queues'));
     } catch (err) {
       if (err.handled || generation !== state.generation) return;
       ui.mChart.replaceChildren(el('p', { className: 'muted' }, `Metrics unavailable: ${describeError(err)}`));
     }
+  }
+
+  // Admins: per type, the jobs waiting and running, their chunks left, the oldest waiting
+  // job's age and the queues' depths; dead letters stand out when there are any.
+  function renderQueues(health) {
+    ui.queues.hidden = false;
+    const age = (s) => (s === null || s === undefined ? '–' : s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
+    const capped = (n, c) => `${n}${c ? '+' : ''}`;
+    ui.qRows.replaceChildren(...(health.types || []).map((t) => el('tr', { dataset: { type: t.type } },
+      el('th', { scope: 'row' }, t.type_label),
+      el('td', {}, capped(t.queued, t.counts_capped)),
+      el('td', {}, capped(t.running, t.counts_capped)),
+      el('td', {}, `${t.chunks_remaining}${t.chunks_remaining_exact ? '' : '+'}`),
+      el('td', {}, age(t.oldest_queued_age_seconds)),
+      el('td', {}, String(t.messages_visible)),
+      el('td', {}, String(t.messages_in_flight)),
+      el('td', { className: t.dlq_messages > 0 ? 'dlq-alert' : '' }, t.dlq_messages > 0 ? `⚠ ${t.dlq_messages}` : '0'))));
   }
 
   function renderMetrics(series, running) {

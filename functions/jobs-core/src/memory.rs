@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::metrics::{MetricAdd, MetricItem, MetricsStore};
 use crate::job::JobType;
 use crate::job::JobStatus;
-use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, JobEnds, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
+use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ActiveJob, CreateOutcome, IndexEntry, JobEnds, QueueDepths, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
 
 #[derive(Default)]
@@ -135,6 +135,7 @@ impl JobStore for MemoryStore {
             job.status = crate::job::JobStatus::Failed;
             job.completed_at = Some(at.to_string());
             job.end_pending = Some(at.to_string());
+            job.active = None;
         }
         Ok(())
     }
@@ -144,6 +145,18 @@ impl JobStore for MemoryStore {
         let mut all = outcomes.range((id.to_string(), from)..=(id.to_string(), u64::MAX)).map(|(_, o)| o.clone());
         let page: Vec<ChunkOutcomes> = all.by_ref().take(limit.max(1) as usize).collect();
         Ok((page, all.next().is_some()))
+    }
+
+    async fn active_jobs(&self, partition: &str, limit: u32) -> Result<Vec<ActiveJob>, StoreError> {
+        let jobs = lock(&self.jobs);
+        let mut active: Vec<ActiveJob> = jobs
+            .values()
+            .filter(|j| j.active.as_deref() == Some(partition))
+            .map(|j| ActiveJob { id: j.id.clone(), status: j.status, list_sk: j.list_sk.clone().unwrap_or_default() })
+            .collect();
+        active.sort_by(|a, b| a.list_sk.cmp(&b.list_sk));
+        active.truncate(limit.max(1) as usize);
+        Ok(active)
     }
 
     async fn add_retry(&self, id: &str, retry: &str) -> Result<(), StoreError> {
@@ -162,6 +175,7 @@ impl JobStore for MemoryStore {
                     job.status = JobStatus::Cancelled;
                     job.completed_at = Some(at.to_string());
                     job.end_pending = Some(at.to_string());
+                    job.active = None;
                 }
                 Ok(true)
             }
@@ -265,6 +279,7 @@ impl ProgressStore for MemoryStore {
                 job.status = status;
                 job.completed_at = Some(at.to_string());
                 job.end_pending = Some(at.to_string());
+                job.active = None;
                 lock(&self.completions).push((id.to_string(), status));
                 Ok(true)
             }
@@ -394,6 +409,8 @@ impl InputStore for MemoryInputs {
 #[derive(Default)]
 pub struct MemoryQueue {
     pub sent: Mutex<Vec<(JobType, WorkMessage)>>,
+    /// Messages on each type's dead-letter queue, one entry per message.
+    pub dead: Mutex<Vec<JobType>>,
     /// When set, sending fails (to test the enqueue-failure path).
     pub broken: std::sync::atomic::AtomicBool,
 }
@@ -413,9 +430,18 @@ impl WorkQueue for MemoryQueue {
         }
         Ok(())
     }
+
+    async fn depths(&self, job_type: JobType) -> Result<QueueDepths, StoreError> {
+        Ok(QueueDepths { messages_visible: self.sent_of(job_type), messages_in_flight: 0, dlq_messages: lock(&self.dead).iter().filter(|t| **t == job_type).count() as u64 })
+    }
 }
 
 impl MemoryQueue {
+    /// Messages of `job_type` sent so far (the memory queue never delivers them).
+    pub fn sent_of(&self, job_type: JobType) -> u64 {
+        lock(&self.sent).iter().filter(|(t, _)| *t == job_type).count() as u64
+    }
+
     /// Takes every message sent so far.
     pub fn drain(&self) -> Vec<WorkMessage> {
         lock(&self.sent).drain(..).map(|(_, m)| m).collect()

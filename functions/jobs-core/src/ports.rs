@@ -106,6 +106,10 @@ pub trait JobStore: JobEnds + MetricsStore {
     /// the second value is true when more follow.
     fn chunk_outcomes(&self, id: &str, from: u64, limit: u32) -> impl Future<Output = Result<(Vec<ChunkOutcomes>, bool), StoreError>> + Send;
 
+    /// Entries of the `active_by_type` index partition `partition` (queued and running jobs),
+    /// oldest first, at most `limit`.
+    fn active_jobs(&self, partition: &str, limit: u32) -> impl Future<Output = Result<Vec<ActiveJob>, StoreError>> + Send;
+
     /// Records on job `id` that `retry` retries its items (`retries`, appended).
     fn add_retry(&self, id: &str, retry: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -121,6 +125,26 @@ pub trait JobStore: JobEnds + MetricsStore {
 pub trait JobEnds: Send + Sync {
     /// Removes job `id`'s `end_pending` (nothing happens for a job that no longer exists).
     fn end_handled(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A queued or running job as the `active_by_type` index holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveJob {
+    pub id: String,
+    pub status: JobStatus,
+    /// `<created_at>#<id>`.
+    pub list_sk: String,
+}
+
+/// A work queue's messages (SQS approximate counts).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepths {
+    /// Waiting to be received (`ApproximateNumberOfMessages`).
+    pub messages_visible: u64,
+    /// Received and not yet deleted (`ApproximateNumberOfMessagesNotVisible`).
+    pub messages_in_flight: u64,
+    /// On the queue's dead-letter queue.
+    pub dlq_messages: u64,
 }
 
 /// How a chunk's items ended.
@@ -249,4 +273,7 @@ pub trait WorkQueue: Send + Sync {
 
     /// Sends many messages with as few `SendMessageBatch` calls as their sizes allow.
     fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The type's work queue and dead-letter queue depths.
+    fn depths(&self, job_type: JobType) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
 }

@@ -77,6 +77,19 @@ pub fn snapshot_key(input_key: &str) -> String {
     format!("{}.items.json", input_key.trim_end_matches(".json"))
 }
 
+/// Partitions per job type of the `active_by_type` index: every job's start and end write
+/// it, so a type's jobs are spread over four (DynamoDB: 1,000 writes/s per partition).
+pub const ACTIVE_SHARDS: u32 = 4;
+pub const ACTIVE_INDEX: &str = "active_by_type";
+
+pub fn active_partition(job_type: JobType, shard: u32) -> String {
+    format!("{}#{shard}", job_type.key())
+}
+
+fn active_shard(id: &str) -> u32 {
+    id.bytes().last().map_or(0, |b| u32::from(b) % ACTIVE_SHARDS)
+}
+
 pub fn job_pk(id: &str) -> String {
     format!("JOB#{id}")
 }
@@ -134,6 +147,10 @@ pub struct JobRecord {
     /// hook ([`crate::ended`]) has run: while present, whoever next sees the job runs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_pending: Option<String>,
+    /// While the job is queued or running: `<type key>#<shard 0-3>`, the partition of the
+    /// sparse `active_by_type` index (queue health). The writes that end a job remove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<String>,
     /// Epoch seconds after which DynamoDB TTL removes the record.
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +186,7 @@ pub struct NewJob {
 impl JobRecord {
     pub fn new(job: NewJob) -> JobRecord {
         let list_sk = list_sort_key(&job.created_at, &job.id);
+        let active = active_partition(job.job_type, active_shard(&job.id));
         JobRecord {
             pk: job_pk(&job.id),
             sk: JOB_SK.to_string(),
@@ -203,6 +221,7 @@ impl JobRecord {
             retries: Vec::new(),
             paced_at: None,
             end_pending: None,
+            active: Some(active),
             expires_at: job.expires_at,
         }
     }

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { env, launch, openPage, signIn, rows, listSettled, shot, expectNoSeriousAxeViolations } from '../lib.mjs';
+import { env, launch, openPage, signIn, rows, listSettled, shot, expectNoSeriousAxeViolations, deadLetter } from '../lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -54,6 +54,20 @@ test('an admin signs in, sees the seeded jobs and who they are; sign-out forgets
   await listSettled(page);
   await rows(page).filter({ hasText: 'Profile Field Update' }).first().waitFor();
   for (const tenant of await page.locator('#rows td[data-label="Tenant"]').allTextContents()) assert.equal(tenant, 'globex');
+
+  // Queue health, for admins: a row per type; dead letters stand out.
+  deadLetter('profile_field_update');
+  await page.locator('#f-tenant').fill('');
+  await page.locator('#f-tenant').press('Enter');
+  await listSettled(page);
+  const health = page.getByRole('region', { name: 'Queue health' });
+  await health.locator('tbody tr').nth(3).waitFor();
+  assert.equal(await health.locator('tbody tr').count(), 4);
+  const dead = health.locator('tr[data-type="profile_field_update"] td').last();
+  await dead.filter({ hasText: '⚠' }).waitFor();
+  assert.match(await dead.innerText(), /^⚠ [1-9]/);
+  assert.equal(await dead.getAttribute('class'), 'dlq-alert');
+  deadLetter('profile_field_update', true);
 
   // All tenants, for the screenshot of the console.
   await page.locator('#f-tenant').fill('');

@@ -8,6 +8,7 @@ pub mod http;
 mod items;
 mod list;
 mod metrics;
+mod queues;
 
 use crate::audit::{AuditLog, EventKind};
 use crate::ended::{EventBus, Observers};
@@ -26,6 +27,7 @@ pub use create::{CreateRequest, Created};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use list::ListPage;
 pub use metrics::{MetricsAnswer, MetricsQuery};
+pub use queues::{QueueHealth, TypeHealth};
 
 pub struct Settings {
     /// Secret that signs tokens (and, derived, cursors).

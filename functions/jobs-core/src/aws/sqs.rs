@@ -2,7 +2,7 @@ use super::LazyClient;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
 use crate::job::JobType;
-use crate::ports::{WorkMessage, WorkQueue};
+use crate::ports::{QueueDepths, WorkMessage, WorkQueue};
 
 /// One work queue per job type, so each type's worker scales and fails on its own. A
 /// type's queue is named `<stack>-work-<type key>`, so its URL is a common prefix and the
@@ -27,6 +27,30 @@ impl SqsWorkQueue {
     /// The URL of `job_type`'s work queue.
     pub fn url(&self, job_type: JobType) -> String {
         format!("{}{}", self.url_prefix, job_type.key())
+    }
+
+    /// The URL of `job_type`'s dead-letter queue: named `<stack>-dlq-<type key>` beside
+    /// `<stack>-work-<type key>`.
+    pub fn dlq_url(&self, job_type: JobType) -> String {
+        let prefix = self.url_prefix.strip_suffix("-work-").map_or_else(|| self.url_prefix.clone(), |stack| format!("{stack}-dlq-"));
+        format!("{prefix}{}", job_type.key())
+    }
+
+    async fn counts(&self, url: String) -> Result<(u64, u64), StoreError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = self
+            .client
+            .get()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("sqs:GetQueueAttributes", e))?;
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |name: &QueueAttributeName| attributes.get(name).and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok((count(&QueueAttributeName::ApproximateNumberOfMessages), count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
     }
 }
 
@@ -83,6 +107,11 @@ impl WorkQueue for SqsWorkQueue {
         }
         Ok(())
     }
+
+    async fn depths(&self, job_type: JobType) -> Result<QueueDepths, StoreError> {
+        let ((visible, in_flight), (dead, _)) = futures_util::try_join!(self.counts(self.url(job_type)), self.counts(self.dlq_url(job_type)))?;
+        Ok(QueueDepths { messages_visible: visible, messages_in_flight: in_flight, dlq_messages: dead })
+    }
 }
 
 /// SQS takes at most 10 messages and 256 KiB per batch; keep a margin for attributes.
@@ -109,6 +138,14 @@ fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_type_s_dead_letter_queue_is_named_beside_its_work_queue() {
+        let config = aws_config::SdkConfig::builder().build();
+        let queue = SqsWorkQueue::new(LazyClient::new(&config, aws_sdk_sqs::Client::new), "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-");
+        assert_eq!(queue.url(JobType::AiTextEmbedding), "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-ai_text_embedding");
+        assert_eq!(queue.dlq_url(JobType::AiTextEmbedding), "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-dlq-ai_text_embedding");
+    }
 
     #[test]
     fn batches_respect_count_and_size_limits() {

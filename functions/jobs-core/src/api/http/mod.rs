@@ -86,6 +86,7 @@ enum Route<'a> {
     Events(&'a str),
     Audit,
     Metrics,
+    Queues,
 }
 
 impl Route<'_> {
@@ -96,7 +97,7 @@ impl Route<'_> {
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
             Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
-            Route::Items(_) | Route::Events(_) | Route::Audit | Route::Metrics => "GET",
+            Route::Items(_) | Route::Events(_) | Route::Audit | Route::Metrics | Route::Queues => "GET",
         }
     }
 }
@@ -108,6 +109,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
         _ if trimmed == "/audit" => Some(Route::Audit),
         _ if trimmed == "/metrics" => Some(Route::Metrics),
+        _ if trimmed == "/queues" => Some(Route::Queues),
         Some("") => Some(Route::Jobs),
         Some("/bulk") => Some(Route::Bulk),
         Some(rest) => {
@@ -223,6 +225,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
                 span.record("job_id", id);
                 Ok(HttpResponse::json(200, &self.job_events(&caller, id, &request.query).await?))
             }
+            (Route::Queues, "GET") => Ok(HttpResponse::json(200, &self.queue_health(&caller).await?)),
             (Route::Metrics, "GET") => {
                 let query = super::MetricsQuery::parse(&request.query, crate::clock::now())?;
                 Ok(HttpResponse::json(200, &self.metrics(&caller, &query).await?))

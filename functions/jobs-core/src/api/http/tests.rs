@@ -346,7 +346,7 @@ async fn routes_methods_and_openapi() {
     assert_eq!(
         operations,
         [
-            "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /metrics", "GET /openapi.json", "POST /jobs",
+            "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /metrics", "GET /openapi.json", "GET /queues", "POST /jobs",
             "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"
         ]
     );
@@ -577,3 +577,5 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
 mod audit;
 
 mod metrics;
+
+mod queues;

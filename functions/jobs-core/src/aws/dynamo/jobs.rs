@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 use super::{DynamoJobStore, Item, condition_failed_at, conditional, job_key, s, to_item, from_item};
 use crate::error::StoreError;
 use crate::job::JobStatus;
-use crate::ports::{ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, ItemFailure, JobStore, Settled};
-use crate::record::{IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
+use crate::ports::{ActiveJob, ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, ItemFailure, JobStore, Settled};
+use crate::record::{ACTIVE_INDEX, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
 
 /// `a = :p0, b = :p1, c = :p2`: the job's partitions ([`JobRecord::list_keys`]) into `attributes`.
 fn assign_partitions(attributes: &[&str; 3]) -> String {
@@ -226,7 +226,8 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :failed, #completed = :at, #pending = :at, #errors = :errors")
+            .update_expression("SET #st = :failed, #completed = :at, #pending = :at, #errors = :errors REMOVE #active")
+            .expression_attribute_names("#active", "active")
             .condition_expression("#st = :queued")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#completed", "completed_at")
@@ -266,6 +267,31 @@ impl JobStore for DynamoJobStore {
         Ok((chunks, out.last_evaluated_key.is_some()))
     }
 
+    async fn active_jobs(&self, partition: &str, limit: u32) -> Result<Vec<ActiveJob>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ACTIVE_INDEX)
+            .key_condition_expression("#active = :p")
+            .expression_attribute_names("#active", "active")
+            .expression_attribute_values(":p", s(partition))
+            .scan_index_forward(true)
+            .limit(limit.max(1) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                let status = text("status").as_deref().and_then(JobStatus::parse).ok_or_else(|| StoreError::Corrupt("active index entry: status".into()))?;
+                Ok(ActiveJob { id: text("id").unwrap_or_default(), status, list_sk: text(LIST_SORT_ATTRIBUTE).unwrap_or_default() })
+            })
+            .collect()
+    }
+
     async fn add_retry(&self, id: &str, retry: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -295,7 +321,8 @@ impl JobStore for DynamoJobStore {
         request = if from == JobStatus::Queued {
             // Nothing was planned yet: the job is over at once.
             request
-                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #cancel = :at")
+                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #cancel = :at REMOVE #active")
+                .expression_attribute_names("#active", "active")
                 .expression_attribute_names("#completed", "completed_at")
                 .expression_attribute_names("#pending", "end_pending")
                 .expression_attribute_names("#cancel", "cancel_requested_at")

@@ -128,9 +128,9 @@ async fn complete_needs_a_running_job_whose_every_chunk_is_committed() {
         json!({
             "TableName": TABLE,
             "Key": job_key(),
-            "UpdateExpression": "SET #st = :final, #completed = :at, #pending = :at",
+            "UpdateExpression": "SET #st = :final, #completed = :at, #pending = :at REMOVE #active",
             "ConditionExpression": "#st = :running AND #done = #chunks",
-            "ExpressionAttributeNames": {"#st": "status", "#completed": "completed_at", "#pending": "end_pending", "#done": "chunks_done", "#chunks": "chunks_total"},
+            "ExpressionAttributeNames": {"#st": "status", "#completed": "completed_at", "#pending": "end_pending", "#active": "active", "#done": "chunks_done", "#chunks": "chunks_total"},
             "ExpressionAttributeValues": {
                 ":final": {"S": "completed_with_errors"}, ":running": {"S": "running"},
                 ":at": {"S": "2026-11-30T10:00:00.000Z"}
