@@ -66,9 +66,11 @@ export async function signIn(page, token) {
 export const rows = (page) => page.locator('#rows tr');
 export const row = (page, id) => page.locator(`#rows tr[data-id="${id}"]`);
 
-// Waits until the list finished loading (no "Loading…" state).
+// Waits until the list and the metrics strip above it finished loading (no "Loading…"
+// state; the strip's figures and, for admins, the queue health are drawn).
 export async function listSettled(page) {
-  await page.waitForFunction(() => document.getElementById('jobs').getAttribute('aria-busy') === 'false');
+  await page.waitForFunction(() => document.getElementById('jobs').getAttribute('aria-busy') === 'false'
+    && document.getElementById('metrics').getAttribute('aria-busy') === 'false');
 }
 
 export async function shot(page, name, options = {}) {

@@ -54,3 +54,36 @@ async fn each_job_end_is_one_event_id_with_its_detail_type_and_counts() {
     }
     assert_eq!(ends[&format!("{big}:completed")]["progress"]["succeeded"], 200);
 }
+
+/// The workers' embedded-metric-format lines reach the function's CloudWatch log group as
+/// whole JSON documents, so CloudWatch turns them into metrics.
+#[tokio::test]
+async fn a_worker_logs_one_emf_document_per_commit() {
+    let stack = Stack::load().await;
+    let since = (jobs_core::clock::now().unix_timestamp() - 5) * 1000;
+    let token = stack.token(&fresh_tenant("emf"), "alice", false);
+    let id = stack.create(&token, &embedding_job("measured")).await["id"].as_str().unwrap().to_string();
+    stack.wait_until_done(&token, &id, Duration::from_secs(120)).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&stack.config);
+    let group = format!("/aws/lambda/{}-ai-text-embedding", std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = logs.filter_log_events().log_group_name(&group).start_time(since).send().await.expect("FilterLogEvents");
+        let documents: Vec<Value> = out
+            .events()
+            .iter()
+            .filter_map(|e| e.message())
+            .filter(|m| m.contains("\"_aws\""))
+            .filter_map(|m| serde_json::from_str::<Value>(m.trim()).ok())
+            .collect();
+        if let Some(doc) = documents.iter().find(|d| d.get("ChunkDuration").is_some()) {
+            let definition = &doc["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!((definition["Namespace"].as_str(), &definition["Dimensions"]), (Some("jobs"), &json!([["JobType"]])));
+            assert_eq!(doc["JobType"], "ai_text_embedding");
+            assert!(doc["ItemsSucceeded"].is_u64() && doc["_aws"]["Timestamp"].is_i64(), "{doc}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no EMF document in {group} since the job started");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

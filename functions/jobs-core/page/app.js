@@ -41,7 +41,7 @@
     confirmYes: $('confirm-yes'), confirmNo: $('confirm-no'),
     selectAll: $('select-all'), bulkbar: $('bulkbar'), bulkCount: $('bulk-count'), bulkMatching: $('bulk-matching'),
     bulkHide: $('bulk-hide'), bulkCancel: $('bulk-cancel'), bulkClear: $('bulk-clear'),
-    queues: $('queues'), qRows: $('q-rows'),
+    metrics: $('metrics'), queues: $('queues'), qRows: $('q-rows'),
     mScope: $('m-scope'), mRunning: $('m-running'), mItems: $('m-items'), mFailure: $('m-failure'), mWait: $('m-wait'), mChart: $('m-chart'),
   };
   const input = (name) => ui.filters.elements.namedItem(name);
@@ -392,6 +392,7 @@
   async function loadMetrics() {
     state.metricsAt = Date.now();
     const generation = state.generation;
+    ui.metrics.setAttribute('aria-busy', 'true');
     const tenant = isAdmin() ? state.filters.tenant : null;
     const scope = tenant ? `?tenant=${encodeURIComponent(tenant)}` : '';
     try {
@@ -401,10 +402,16 @@
       ]);
       if (generation !== state.generation) return;
       renderMetrics(series, running);
-      if (isAdmin()) renderQueues(await api('queues'));
+      if (isAdmin()) {
+        const health = await api('queues');
+        if (generation !== state.generation) return;
+        renderQueues(health);
+      }
     } catch (err) {
       if (err.handled || generation !== state.generation) return;
       ui.mChart.replaceChildren(el('p', { className: 'muted' }, `Metrics unavailable: ${describeError(err)}`));
+    } finally {
+      if (generation === state.generation) ui.metrics.setAttribute('aria-busy', 'false');
     }
   }
 
@@ -414,15 +421,16 @@
     ui.queues.hidden = false;
     const age = (s) => (s === null || s === undefined ? '–' : s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`);
     const capped = (n, c) => `${n}${c ? '+' : ''}`;
+    const cell = (label, text, className = '') => el('td', { className, dataset: { label } }, text);
     ui.qRows.replaceChildren(...(health.types || []).map((t) => el('tr', { dataset: { type: t.type } },
       el('th', { scope: 'row' }, t.type_label),
-      el('td', {}, capped(t.queued, t.counts_capped)),
-      el('td', {}, capped(t.running, t.counts_capped)),
-      el('td', {}, `${t.chunks_remaining}${t.chunks_remaining_exact ? '' : '+'}`),
-      el('td', {}, age(t.oldest_queued_age_seconds)),
-      el('td', {}, String(t.messages_visible)),
-      el('td', {}, String(t.messages_in_flight)),
-      el('td', { className: t.dlq_messages > 0 ? 'dlq-alert' : '' }, t.dlq_messages > 0 ? `⚠ ${t.dlq_messages}` : '0'))));
+      cell('Waiting', capped(t.queued, t.counts_capped)),
+      cell('Running', capped(t.running, t.counts_capped)),
+      cell('Chunks left', `${t.chunks_remaining}${t.chunks_remaining_exact ? '' : '+'}`),
+      cell('Oldest waiting', age(t.oldest_queued_age_seconds)),
+      cell('Queued messages', String(t.messages_visible)),
+      cell('In flight', String(t.messages_in_flight)),
+      cell('Dead letters', t.dlq_messages > 0 ? `⚠ ${t.dlq_messages}` : '0', t.dlq_messages > 0 ? 'dlq-alert' : ''))));
   }
 
   function renderMetrics(series, running) {
