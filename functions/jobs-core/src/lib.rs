@@ -23,6 +23,7 @@ pub mod params;
 pub mod ports;
 pub mod record;
 pub mod registry;
+pub mod schedule;
 pub mod worker;
 
 pub use error::{ApiError, ErrorCode};
