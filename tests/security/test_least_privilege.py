@@ -46,6 +46,16 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
     | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day") \
     | grants(["events:PutEvents"], "JobsEventBus")
+# The scheduler creates jobs as POST /jobs does, from the due index only: no reads of job
+# reports (s3:GetObject), no audit queries, no queue inspection, no BatchGetItem.
+SCHEDULER = grants(LOGS, "log-group:scheduler:*") \
+    | grants(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], "JobsTable") \
+    | grants(["dynamodb:Query"], "JobsTable/index/schedules_due") \
+    | grants(["s3:PutObject"], "InputBucket/inputs/*") \
+    | grants(["sqs:SendMessage"], "work-queue:*") \
+    | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
+    | grants(["dynamodb:PutItem"], "AuditTable") \
+    | grants(["events:PutEvents"], "JobsEventBus")
 # Actions that take no resource-level permissions (Service Authorization Reference): the
 # only grants allowed on every resource.
 NO_RESOURCE_TYPES = {"ses:ListIdentities", "ses:GetIdentityVerificationAttributes", "ses:GetSendQuota"}
@@ -67,7 +77,7 @@ WORKERS = {
     "profile_field_update": worker("profile_field_update", grants(["dynamodb:UpdateItem"], "ProfilesTable")),
 }
 # Function name (as the template names it) -> expected grants.
-EXPECTED = {f"{STACK}-api": API} | {f"{STACK}-{key.replace('_', '-')}": grants_ for key, grants_ in WORKERS.items()}
+EXPECTED = {f"{STACK}-api": API, f"{STACK}-scheduler": SCHEDULER} | {f"{STACK}-{key.replace('_', '-')}": grants_ for key, grants_ in WORKERS.items()}
 
 
 def client(name):
@@ -163,9 +173,11 @@ def test_each_function_grants_exactly_what_it_uses(symbolic, function):
     assert EXPECTED[function] - granted == set(), f"{function} lacks what it uses"
 
 
-def test_the_api_can_remove_nothing():
-    """Hiding a job is an update; no API permission deletes a record or an input."""
-    _, statements = policy_of(f"{STACK}-api")
+@pytest.mark.parametrize("function", ["api", "scheduler"])
+def test_the_api_and_the_scheduler_can_remove_nothing(function):
+    """Hiding a job and deleting a schedule are updates; neither function holds a
+    permission that deletes a record or an input."""
+    _, statements = policy_of(f"{STACK}-{function}")
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert not {a for a in actions if "Delete" in a or a.endswith("BatchWriteItem")}, actions
 

@@ -79,6 +79,10 @@ pub struct Origin {
     pub source_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// On a scheduled run's entries: the schedule, which is then the actor
+    /// (`sub` = `schedule:<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
 }
 
 /// Longest user agent kept; longer ones are cut (a header can hold 8 KiB).
@@ -86,7 +90,7 @@ pub const MAX_USER_AGENT_CHARS: usize = 256;
 
 impl Origin {
     pub fn new(request_id: Option<String>, source_ip: Option<String>, user_agent: Option<&str>) -> Origin {
-        Origin { request_id, source_ip, user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()) }
+        Origin { request_id, source_ip, user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()), schedule_id: None }
     }
 }
 
@@ -218,7 +222,7 @@ impl<A: AuditLog> Audit<A> {
             kind,
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
-            actor: Some(Actor { sub: caller.user.clone(), role: caller.role, tenant: caller.tenant.clone() }),
+            actor: Some(Actor { sub: caller.actor(), role: caller.role, tenant: caller.tenant.clone() }),
             origin: caller.origin.clone(),
             outcome: outcome.to_string(),
             status: None,

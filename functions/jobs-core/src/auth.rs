@@ -41,6 +41,15 @@ impl Caller {
         self.role == Role::Admin
     }
 
+    /// Who acts, for the audit trail: the token's subject, or `schedule:<id>` for a
+    /// schedule's run.
+    pub fn actor(&self) -> String {
+        match &self.origin.schedule_id {
+            Some(id) => format!("schedule:{id}"),
+            None => self.user.clone(),
+        }
+    }
+
     /// Whether this caller may see or act on a job of `tenant`.
     pub fn can_access(&self, tenant: &str) -> bool {
         self.is_admin() || self.tenant == tenant

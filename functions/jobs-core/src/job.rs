@@ -158,6 +158,8 @@ pub struct JobView {
     pub retry_of: Option<String>,
     /// The jobs that retry this job's failed items, oldest first.
     pub retries: Vec<String>,
+    /// The schedule that started the job (else `null`).
+    pub schedule_id: Option<String>,
     pub params_summary: serde_json::Value,
     pub errors: Vec<ItemError>,
 }

@@ -11,8 +11,8 @@ use crate::error::StoreError;
 use crate::metrics::{MetricAdd, MetricItem, MetricsStore};
 use crate::job::JobType;
 use crate::job::JobStatus;
-use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ActiveJob, CreateOutcome, IndexEntry, JobEnds, QueueDepths, IndexPage, IndexQuery, InputStore, JobStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
-use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
+use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ActiveJob, CreateOutcome, IndexEntry, JobEnds, QueueDepths, IndexPage, IndexQuery, InputStore, JobStore, ScheduleStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
+use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -30,6 +30,7 @@ pub struct MemoryStore {
     metrics: Mutex<BTreeMap<(String, String), BTreeMap<String, u64>>>,
     /// Items written per `add_metrics` call, to assert write costs.
     pub metric_writes: Mutex<Vec<usize>>,
+    schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,6 +73,52 @@ impl MemoryStore {
             && f.search.as_ref().is_none_or(|s| {
                 s.types.contains(&job.job_type) || job.tenant.starts_with(&s.term) || job.user_lc.starts_with(&s.term)
             })
+    }
+}
+
+impl ScheduleStore for MemoryStore {
+    async fn save_schedule(&self, schedule: &ScheduleRecord, expected: Option<u64>) -> Result<bool, StoreError> {
+        let mut schedules = lock(&self.schedules);
+        let stored = schedules.get(&schedule.id).map(|s| s.version);
+        if stored != expected {
+            return Ok(false);
+        }
+        schedules.insert(schedule.id.clone(), schedule.clone());
+        Ok(true)
+    }
+
+    async fn get_schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError> {
+        Ok(lock(&self.schedules).get(id).cloned())
+    }
+
+    async fn list_schedules(&self, tenant: &str, start: Option<crate::ports::IndexKey>, limit: u32) -> Result<(Vec<ScheduleRecord>, Option<crate::ports::IndexKey>), StoreError> {
+        let schedules = lock(&self.schedules);
+        let after = start.as_ref().and_then(|k| k.get("list_sk")).cloned();
+        let mut listed: Vec<&ScheduleRecord> = schedules
+            .values()
+            .filter(|s| s.sched_tenant.as_deref() == Some(tenant))
+            .filter(|s| after.as_ref().is_none_or(|a| s.list_sk.as_ref() > Some(a)))
+            .collect();
+        listed.sort_by(|a, b| a.list_sk.cmp(&b.list_sk));
+        listed.truncate(limit.max(1) as usize);
+        let last = (listed.len() == limit.max(1) as usize).then(|| listed.last().map(|s| BTreeMap::from([
+            ("pk".to_string(), s.pk.clone()),
+            ("sk".to_string(), s.sk.clone()),
+            ("list_sk".to_string(), s.list_sk.clone().unwrap_or_default()),
+            ("sched_tenant".to_string(), tenant.to_string()),
+        ]))).flatten();
+        Ok((listed.into_iter().cloned().collect(), last))
+    }
+
+    async fn due_schedules(&self, shard: u32, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let schedules = lock(&self.schedules);
+        let mut due: Vec<&ScheduleRecord> = schedules
+            .values()
+            .filter(|s| s.sched_due.as_deref() == Some(shard.to_string().as_str()))
+            .filter(|s| s.next_run_at.as_deref().is_some_and(|at| at <= now))
+            .collect();
+        due.sort_by(|a, b| a.next_run_at.cmp(&b.next_run_at));
+        Ok(due.into_iter().take(limit.max(1) as usize).map(|s| s.id.clone()).collect())
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
 pub use crate::metrics::MetricsStore;
-use crate::record::{IdempotencyRecord, JobRecord, ListIndex};
+use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 pub use crate::worker::Settled;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
@@ -69,7 +69,7 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
 }
 
-pub trait JobStore: JobEnds + MetricsStore {
+pub trait JobStore: JobEnds + MetricsStore + ScheduleStore {
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
         &self,
@@ -117,6 +117,27 @@ pub trait JobStore: JobEnds + MetricsStore {
     /// `cancel_requested_at` and its workers settle the rest. Returns false when the job is
     /// no longer in `from` (the caller re-reads and decides).
     fn cancel(&self, id: &str, from: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Schedules in the Jobs table (`SCHED#<id>`). Every write replaces the whole record,
+/// conditional on the version it was read at, so an edit and a run never undo each other.
+pub trait ScheduleStore: Send + Sync {
+    /// Writes `schedule` (its index attributes set by [`ScheduleRecord::index`]). With
+    /// `expected`, only if the stored version is still that (false if not); without, only
+    /// if no schedule has its id.
+    fn save_schedule(&self, schedule: &ScheduleRecord, expected: Option<u64>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A strongly consistent read.
+    fn get_schedule(&self, id: &str) -> impl Future<Output = Result<Option<ScheduleRecord>, StoreError>> + Send;
+
+    /// A tenant's schedules, oldest first, at most `limit`, after `start` (an entry key
+    /// from an earlier page); the key of the last one when more may follow.
+    fn list_schedules(&self, tenant: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<(Vec<ScheduleRecord>, Option<IndexKey>), StoreError>> + Send;
+
+    /// The ids of the schedules of due-index shard `shard` whose `next_run_at` is at or
+    /// before `now`, earliest first, at most `limit`. Eventually consistent: a run reads the
+    /// schedule itself before it acts.
+    fn due_schedules(&self, shard: u32, now: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// The end-of-job mark on the Jobs table. The writes that give a job its final status

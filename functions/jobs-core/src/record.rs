@@ -5,6 +5,7 @@
 //! | job         | `JOB#<id>`                 | `JOB`   |
 //! | chunk ledger | `JOB#<id>`                | `CHUNK#<n, 8 digits>` |
 //! | idempotency | `IDEM#<sha256(tenant, user, key)>` | `IDEM` |
+//! | schedule    | `SCHED#<id>`               | `SCHED` |
 //!
 //! A visible job also carries the list-index attributes (`list_sk` plus one partition
 //! attribute per index). Hiding a job removes them, which drops it from every list index;
@@ -140,6 +141,9 @@ pub struct JobRecord {
     /// The jobs created to retry this job's items, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retries: Vec<String>,
+    /// The schedule that started the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<String>,
     /// When a chunk of the job last met a downstream rate limit (set by its next commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paced_at: Option<String>,
@@ -219,6 +223,7 @@ impl JobRecord {
             hidden_at: None,
             retry_of: None,
             retries: Vec::new(),
+            schedule_id: None,
             paced_at: None,
             end_pending: None,
             active: Some(active),
@@ -269,9 +274,134 @@ impl JobRecord {
             waiting_for: self.waiting_for(crate::clock::now()),
             retry_of: self.retry_of.clone(),
             retries: self.retries.clone(),
+            schedule_id: self.schedule_id.clone(),
             params_summary: self.summary.clone(),
             errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
         }
+    }
+}
+
+pub const SCHEDULE_SK: &str = "SCHED";
+/// A tenant's schedules: partition `sched_tenant` = tenant, sorted by `list_sk`
+/// (`<created_at>#<id>`). Sparse: a deleted schedule leaves it.
+pub const SCHEDULES_INDEX: &str = "schedules_by_tenant";
+/// Schedules that will run: partition `sched_due` = shard (`0`..`3`), sorted by
+/// `next_run_at`. Sparse: a disabled or deleted schedule leaves it. The scheduler reads
+/// each shard's entries due by now: one `Query` per shard and tick, however late it is.
+pub const DUE_INDEX: &str = "schedules_due";
+/// Shards of [`DUE_INDEX`]: every run rewrites its schedule's entry, so schedules due at
+/// the same minute spread over four partitions.
+pub const DUE_SHARDS: u32 = 4;
+/// Runs kept on a schedule, newest first.
+pub const MAX_SCHEDULE_RUNS: usize = 10;
+
+pub fn schedule_pk(id: &str) -> String {
+    format!("SCHED#{id}")
+}
+
+/// What started a run of a schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// Its due time came (the scheduler).
+    Schedule,
+    /// `POST /schedules/{id}/run`.
+    Manual,
+}
+
+/// How a run of a schedule ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// A job was created (`job_id`).
+    Started,
+    /// The schedule's previous job was still queued or running (`job_id` names it).
+    Skipped,
+    /// The job was refused, as `POST /jobs` would refuse it (`error`).
+    Refused,
+}
+
+/// One run of a schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    /// The due time it ran for (RFC 3339 UTC); absent for a manual run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    /// When it ran.
+    pub at: String,
+    pub trigger: RunTrigger,
+    pub outcome: RunOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// On `refused`: the error `POST /jobs` would answer (`code`, `message`, `field`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+/// A schedule: starts a job of `job_type` with `params` for `tenant` at each due time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub name: String,
+    pub job_type: JobType,
+    pub tenant: String,
+    /// Who created it: the `user` of the jobs it starts.
+    pub owner: String,
+    /// The job params, as JSON text (validated when stored, and again at each run).
+    pub params: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+    /// IANA time zone name.
+    pub timezone: String,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The next due time (RFC 3339 UTC); absent while disabled or when it never runs again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
+    /// The last job a run started: a due time skips while it is queued or running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_job_id: Option<String>,
+    /// The last [`MAX_SCHEDULE_RUNS`] runs, newest first.
+    #[serde(default)]
+    pub runs: Vec<ScheduleRun>,
+    /// Grows by one with every write: each write is conditional on the version it read.
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// Set on deletion: epoch seconds after which DynamoDB TTL removes the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sched_tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sched_due: Option<String>,
+}
+
+impl ScheduleRecord {
+    /// Sets the index attributes from the schedule's state: listed unless deleted, due
+    /// while enabled with a next run.
+    pub fn index(&mut self) {
+        let live = self.deleted_at.is_none();
+        self.list_sk = live.then(|| list_sort_key(&self.created_at, &self.id));
+        self.sched_tenant = live.then(|| self.tenant.clone());
+        let shard = self.id.bytes().last().map_or(0, |b| u32::from(b) % DUE_SHARDS);
+        self.sched_due = (live && self.enabled && self.next_run_at.is_some()).then(|| shard.to_string());
+    }
+
+    /// Adds `run` as the newest, keeping [`MAX_SCHEDULE_RUNS`].
+    pub fn record_run(&mut self, run: ScheduleRun) {
+        if run.outcome == RunOutcome::Started {
+            self.last_job_id.clone_from(&run.job_id);
+        }
+        self.runs.insert(0, run);
+        self.runs.truncate(MAX_SCHEDULE_RUNS);
     }
 }
 

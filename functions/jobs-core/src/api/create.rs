@@ -26,6 +26,15 @@ pub struct CreateRequest {
     pub params: Value,
 }
 
+/// The jobs or schedule a new job comes from.
+#[derive(Clone, Debug, Default)]
+pub struct JobLinks {
+    /// The job whose failed (or cancelled) items it retries.
+    pub retry_of: Option<String>,
+    /// The schedule that starts it.
+    pub schedule_id: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct Created {
     pub job: JobView,
@@ -40,17 +49,12 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         request: CreateRequest,
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
-        self.create(caller, request, idempotency_key, None).await
+        self.create(caller, request, idempotency_key, JobLinks::default()).await
     }
 
-    /// Creates a job; `retry_of` names the job whose items it retries.
-    pub(super) async fn create(
-        &self,
-        caller: &Caller,
-        request: CreateRequest,
-        idempotency_key: Option<&str>,
-        retry_of: Option<String>,
-    ) -> Result<Created, ApiError> {
+    /// What `POST /jobs` checks before anything is written: the type, the tenant the
+    /// caller may create in, the params, and a bulk job's sender. Errors name the field.
+    pub(super) async fn validate_request(&self, caller: &Caller, request: CreateRequest) -> Result<(JobType, String, params::ValidParams), ApiError> {
         let job_type = JobType::parse(&request.job_type)
             .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", crate::registry::keys())))?;
         let tenant = match request.tenant {
@@ -69,10 +73,26 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         {
             return Err(ApiError::invalid("params.from", "is not a verified SES identity: verify the address or its domain first"));
         }
+        Ok((job_type, tenant, valid))
+    }
+
+    /// Creates a job; `links` names the job whose items it retries or the schedule that
+    /// starts it.
+    pub(super) async fn create(
+        &self,
+        caller: &Caller,
+        request: CreateRequest,
+        idempotency_key: Option<&str>,
+        links: JobLinks,
+    ) -> Result<Created, ApiError> {
+        let (job_type, tenant, valid) = self.validate_request(caller, request).await?;
         let stored_params = serde_json::to_vec(&valid.params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
         let mut hashed: Vec<&[u8]> = vec![job_type.key().as_bytes(), tenant.as_bytes(), &stored_params];
-        if let Some(original) = &retry_of {
+        if let Some(original) = &links.retry_of {
             hashed.push(original.as_bytes());
+        }
+        if let Some(schedule) = &links.schedule_id {
+            hashed.push(schedule.as_bytes());
         }
         let request_hash = sha256_hex(&hashed);
 
@@ -110,7 +130,8 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             input_key,
             expires_at: now.unix_timestamp() + i64::from(self.retention_days) * 86_400,
         });
-        record.retry_of = retry_of;
+        record.retry_of = links.retry_of;
+        record.schedule_id = links.schedule_id;
         let idempotency_record = idempotency.map(|pk| IdempotencyRecord {
             pk,
             sk: IDEMPOTENCY_SK.to_string(),

@@ -194,7 +194,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             ItemSource::Snapshot { retry } => retry(items).map_err(|e| ApiError::new(ErrorCode::Conflict, e))?,
         };
         let request = CreateRequest { job_type: job.job_type.key().to_string(), tenant: Some(job.tenant.clone()), params };
-        let created = self.create(caller, request, idempotency_key, Some(job.id.clone())).await?;
+        let created = self.create(caller, request, idempotency_key, super::create::JobLinks { retry_of: Some(job.id.clone()), schedule_id: None }).await?;
         if !created.replayed {
             self.store.add_retry(&job.id, &created.job.id).await?;
         }

@@ -9,6 +9,7 @@ mod items;
 mod list;
 mod metrics;
 mod queues;
+mod schedules;
 
 use crate::audit::{AuditLog, EventKind};
 use crate::ended::{EventBus, Observers};
@@ -23,11 +24,12 @@ use crate::record::JobRecord;
 
 pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
-pub use create::{CreateRequest, Created};
+pub use create::{CreateRequest, Created, JobLinks};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use list::ListPage;
 pub use metrics::{MetricsAnswer, MetricsQuery};
 pub use queues::{QueueHealth, TypeHealth};
+pub use schedules::{MAX_SCHEDULE_PARAMS_BYTES, PREVIEW_RUNS, Preview, ScheduleListQuery, SchedulePatch, ScheduleRequest, ScheduleView, SchedulesPage, TickReport, parse_preview, run_key};
 
 pub struct Settings {
     /// Secret that signs tokens (and, derived, cursors).
@@ -48,6 +50,15 @@ impl Settings {
             return Err(SettingError::Invalid { name: "TOKEN_SECRET".into(), reason: format!("must be at least {MIN_SECRET_BYTES} bytes") });
         }
         Ok(Settings { token_secret: token_secret.into_bytes(), retention_days: env::parsed_or("RETENTION_DAYS", 90)? })
+    }
+
+    /// For a process that serves no HTTP requests (the scheduler): it holds no token
+    /// secret, so its key is 32 random bytes nobody else has, and every token is refused.
+    /// Reads `RETENTION_DAYS` (default 90).
+    pub fn without_tokens() -> Result<Settings, SettingError> {
+        let mut key = vec![0u8; MIN_SECRET_BYTES];
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| SettingError::Invalid { name: "random key".into(), reason: "the system's random source failed".into() })?;
+        Ok(Settings { token_secret: key, retention_days: env::parsed_or("RETENTION_DAYS", 90)? })
     }
 }
 

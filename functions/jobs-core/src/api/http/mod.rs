@@ -87,6 +87,10 @@ enum Route<'a> {
     Audit,
     Metrics,
     Queues,
+    Schedules,
+    SchedulePreview,
+    Schedule(&'a str),
+    ScheduleRun(&'a str),
 }
 
 impl Route<'_> {
@@ -94,16 +98,29 @@ impl Route<'_> {
     fn allowed_methods(&self) -> &'static str {
         match self {
             Route::Page | Route::OpenApi => "GET, HEAD",
-            Route::Jobs => "GET, POST",
+            Route::Jobs | Route::Schedules => "GET, POST",
             Route::Job(_) => "GET, DELETE",
-            Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) => "POST",
-            Route::Items(_) | Route::Events(_) | Route::Audit | Route::Metrics | Route::Queues => "GET",
+            Route::Schedule(_) => "GET, PATCH, DELETE",
+            Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) | Route::ScheduleRun(_) => "POST",
+            Route::Items(_) | Route::Events(_) | Route::Audit | Route::Metrics | Route::Queues | Route::SchedulePreview => "GET",
         }
     }
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
     let trimmed = path.trim_end_matches('/');
+    if let Some(rest) = trimmed.strip_prefix("/schedules") {
+        return match rest.strip_prefix('/') {
+            None if rest.is_empty() => Some(Route::Schedules),
+            None => None,
+            Some("preview") => Some(Route::SchedulePreview),
+            Some(rest) => match rest.split_once('/') {
+                None if !rest.is_empty() => Some(Route::Schedule(rest)),
+                Some((id, "run")) if !id.is_empty() => Some(Route::ScheduleRun(id)),
+                _ => None,
+            },
+        };
+    }
     match trimmed.strip_prefix("/jobs") {
         _ if page::is_page_path(path) => Some(Route::Page),
         _ if trimmed == "/openapi.json" => Some(Route::OpenApi),
@@ -233,6 +250,34 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             (Route::Audit, "GET") => {
                 let query = super::AuditQuery::parse(&request.query, crate::clock::now())?;
                 Ok(HttpResponse::json(200, &self.audit_events(&caller, &query).await?))
+            }
+            (Route::Schedules, "POST") => {
+                let body = json_body::<super::ScheduleRequest>(request)?;
+                let schedule = self.create_schedule(&caller, body).await?;
+                Ok(HttpResponse::json(201, &schedule).with_header("location", format!("schedules/{}", schedule.id)))
+            }
+            (Route::Schedules, "GET") => {
+                let query = super::ScheduleListQuery::parse(&request.query)?;
+                Ok(HttpResponse::json(200, &self.list_schedules(&caller, &query).await?))
+            }
+            (Route::SchedulePreview, "GET") => {
+                let (cron, rate, timezone) = super::parse_preview(&request.query)?;
+                Ok(HttpResponse::json(200, &self.preview_schedule(cron.as_deref(), rate.as_deref(), &timezone)?))
+            }
+            (Route::Schedule(id), "GET") => Ok(HttpResponse::json(200, &self.get_schedule(&caller, id).await?)),
+            (Route::Schedule(id), "PATCH") => {
+                let body = json_body::<super::SchedulePatch>(request)?;
+                Ok(HttpResponse::json(200, &self.update_schedule(&caller, id, body).await?))
+            }
+            (Route::Schedule(id), "DELETE") => {
+                self.delete_schedule(&caller, id).await?;
+                Ok(HttpResponse::empty(204))
+            }
+            (Route::ScheduleRun(id), "POST") => {
+                let created = self.run_schedule(&caller, id, request.header("idempotency-key")).await?;
+                span.record("job_id", created.job.id.as_str());
+                let response = HttpResponse::json(202, &created.job).with_header("location", format!("../../jobs/{}", created.job.id));
+                Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
             }
             (Route::Unhide(id), "POST") => {
                 span.record("job_id", id);

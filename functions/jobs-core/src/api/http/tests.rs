@@ -326,7 +326,7 @@ async fn cursors_are_bound_to_caller_and_filters() {
 async fn routes_methods_and_openapi() {
     let api = api();
     assert_eq!(call(&api, request("GET", "/nope", Some(&member()))).await.0, 404);
-    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("GET", "/jobs/01J/retry", "POST"), ("POST", "/jobs/01J/items", "GET"), ("POST", "/jobs/01J/events", "GET"), ("DELETE", "/audit", "GET"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
+    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("GET", "/jobs/01J/retry", "POST"), ("POST", "/jobs/01J/items", "GET"), ("POST", "/jobs/01J/events", "GET"), ("DELETE", "/audit", "GET"), ("PUT", "/schedules", "GET, POST"), ("POST", "/schedules/01J", "GET, PATCH, DELETE"), ("GET", "/schedules/01J/run", "POST"), ("POST", "/schedules/preview", "GET"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
     for (method, path, allow) in allowed {
         let response = api.handle(request(method, path, Some(&member()))).await;
         let header = response.headers.iter().find(|(n, _)| n == "allow").map(|(_, v)| v.as_str());
@@ -343,13 +343,13 @@ async fn routes_methods_and_openapi() {
         }
     }
     operations.sort();
-    assert_eq!(
-        operations,
-        [
+    let mut expected = vec![
             "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /metrics", "GET /openapi.json", "GET /queues", "POST /jobs",
-            "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide"
-        ]
-    );
+            "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide",
+            "GET /schedules", "POST /schedules", "GET /schedules/preview", "GET /schedules/{id}", "PATCH /schedules/{id}", "DELETE /schedules/{id}", "POST /schedules/{id}/run"
+    ];
+    expected.sort();
+    assert_eq!(operations, expected);
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
         let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
         assert!(parsed.is_ok(), "{code} is not an ErrorCode");
@@ -579,3 +579,5 @@ mod audit;
 mod metrics;
 
 mod queues;
+
+mod schedules;

@@ -7,6 +7,7 @@ mod audit;
 mod jobs;
 mod metrics;
 mod progress;
+mod schedules;
 #[cfg(test)]
 mod test_client;
 

@@ -1,0 +1,576 @@
+//! Schedules: recurring jobs (docs/design.md "Schedules"). The `/schedules` operations keep
+//! the definitions; [`JobsApi::run_due_schedules`], called once a minute by the scheduler
+//! function, starts the jobs that are due through the same path as `POST /jobs`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::JobsApi;
+use super::create::{CreateRequest, Created, JobLinks};
+use crate::audit::{AuditLog, Origin};
+use crate::auth::{Caller, Role, is_tenant};
+use crate::clock;
+use crate::cursor::Position;
+use crate::ended::EventBus;
+use crate::error::{ApiError, ErrorCode, StoreError};
+use crate::job::JobType;
+use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use crate::record::{DUE_SHARDS, RunOutcome, RunTrigger, SCHEDULE_SK, ScheduleRecord, ScheduleRun, schedule_pk};
+use crate::schedule::{Timing, TimingError};
+
+/// Largest params a schedule keeps (JSON bytes): the record is rewritten at every run.
+/// Larger inputs (long recipient lists) belong in a job of their own.
+pub const MAX_SCHEDULE_PARAMS_BYTES: usize = 16 * 1024;
+pub const MAX_SCHEDULE_NAME_CHARS: usize = 100;
+/// Runs a preview lists.
+pub const PREVIEW_RUNS: usize = 5;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 100;
+/// Due schedules read per `Query`, and at most per shard and tick: a backlog larger than
+/// this is worked off over the next ticks.
+const DUE_PAGE: u32 = 25;
+const MAX_DUE_PER_SHARD: usize = 100;
+/// Attempts of a conditional write that loses to a concurrent one.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// `POST /schedules`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub params: Value,
+    #[serde(default)]
+    pub cron: Option<String>,
+    #[serde(default)]
+    pub rate: Option<String>,
+    /// IANA name; default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /schedules/{id}`: the fields to change. A `cron` replaces a `rate` and the
+/// other way round; the type and tenant never change.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub params: Option<Value>,
+    #[serde(default)]
+    pub cron: Option<String>,
+    #[serde(default)]
+    pub rate: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A schedule as the API returns it.
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    pub type_label: String,
+    pub tenant: String,
+    /// Who created it; the `user` of the jobs its due times start.
+    pub owner: String,
+    pub params: Value,
+    pub cron: Option<String>,
+    pub rate: Option<String>,
+    pub timezone: String,
+    pub enabled: bool,
+    /// RFC 3339 UTC; `null` while disabled.
+    pub next_run_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The last runs, newest first (at most 10).
+    pub runs: Vec<ScheduleRun>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SchedulesPage {
+    pub items: Vec<ScheduleView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /schedules/preview`: the next runs of a timing, RFC 3339 UTC.
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    pub next_runs: Vec<String>,
+}
+
+/// What one tick of the scheduler did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TickReport {
+    /// Schedules read as due.
+    pub due: u32,
+    pub started: u32,
+    pub skipped: u32,
+    pub refused: u32,
+    /// Runs left for the next tick: a backing service failed, or an edit came in between.
+    pub deferred: u32,
+}
+
+fn timing_error(err: TimingError) -> ApiError {
+    ApiError::invalid(err.field, err.message)
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_SCHEDULE_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name", format!("must be 1 to {MAX_SCHEDULE_NAME_CHARS} characters, without control characters")));
+    }
+    Ok(name.to_string())
+}
+
+fn check_params_size(params: &Value) -> Result<String, ApiError> {
+    let text = serde_json::to_string(params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
+    if text.len() > MAX_SCHEDULE_PARAMS_BYTES {
+        return Err(ApiError::invalid("params", format!("a schedule keeps params up to {} KiB; start larger jobs with POST /jobs", MAX_SCHEDULE_PARAMS_BYTES / 1024)));
+    }
+    Ok(text)
+}
+
+fn schedule_not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such schedule")
+}
+
+impl ScheduleRecord {
+    /// When it runs; the anchor of a rate is its creation.
+    pub fn timing(&self) -> Result<Timing, TimingError> {
+        let anchor = clock::parse(&self.created_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Timing::parse(self.cron.as_deref(), self.rate.as_deref(), &self.timezone, anchor)
+    }
+
+    pub fn view(&self) -> ScheduleView {
+        ScheduleView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            job_type: self.job_type,
+            type_label: self.job_type.label().to_string(),
+            tenant: self.tenant.clone(),
+            owner: self.owner.clone(),
+            params: serde_json::from_str(&self.params).unwrap_or(Value::Null),
+            cron: self.cron.clone(),
+            rate: self.rate.clone(),
+            timezone: self.timezone.clone(),
+            enabled: self.enabled,
+            next_run_at: self.next_run_at.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+            runs: self.runs.clone(),
+        }
+    }
+
+    /// The `POST /jobs` request a run makes.
+    fn job_request(&self) -> Result<CreateRequest, ApiError> {
+        let params = serde_json::from_str(&self.params).map_err(|e| ApiError::invalid("params", format!("stored params are not JSON: {e}")))?;
+        Ok(CreateRequest { job_type: self.job_type.key().to_string(), tenant: Some(self.tenant.clone()), params })
+    }
+
+    /// Who a due run acts as: the owner in the schedule's tenant, with the schedule as the
+    /// audit trail's actor.
+    fn run_caller(&self) -> Caller {
+        Caller {
+            user: self.owner.clone(),
+            tenant: self.tenant.clone(),
+            role: Role::Member,
+            origin: Origin { user_agent: Some("jobs-scheduler".into()), schedule_id: Some(self.id.clone()), ..Origin::default() },
+        }
+    }
+}
+
+/// The idempotency key of a schedule's run for `due`: one job per due time, whoever
+/// triggers it and however often.
+pub fn run_key(schedule_id: &str, due: &str) -> String {
+    format!("schedule:{schedule_id}:{due}")
+}
+
+/// `GET /schedules` parameters: `tenant` (admins; default the caller's), `limit` (1–100,
+/// default 50), `cursor`.
+pub struct ScheduleListQuery {
+    pub tenant: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl ScheduleListQuery {
+    pub fn parse(params: &[(String, String)]) -> Result<ScheduleListQuery, ApiError> {
+        let mut query = ScheduleListQuery { tenant: None, limit: DEFAULT_PAGE, cursor: None };
+        let mut seen = HashSet::new();
+        for (name, value) in params {
+            if !seen.insert(name.as_str()) {
+                return Err(ApiError::bad_param(name.as_str(), "given more than once"));
+            }
+            match name.as_str() {
+                "tenant" if is_tenant(value) => query.tenant = Some(value.clone()),
+                "tenant" => return Err(ApiError::bad_param("tenant", "must be a tenant id (lower-case letters, digits, - and _)")),
+                "limit" => {
+                    query.limit = value.parse().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| ApiError::bad_param("limit", format!("must be an integer from 1 to {MAX_PAGE}")))?;
+                }
+                "cursor" => query.cursor = Some(value.clone()),
+                _ => return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter")),
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// `GET /schedules/preview` parameters: `cron` or `rate`, and `timezone` (default UTC).
+pub fn parse_preview(params: &[(String, String)]) -> Result<(Option<String>, Option<String>, String), ApiError> {
+    let (mut cron, mut rate, mut timezone) = (None, None, "UTC".to_string());
+    let mut seen = HashSet::new();
+    for (name, value) in params {
+        if !seen.insert(name.as_str()) {
+            return Err(ApiError::bad_param(name.as_str(), "given more than once"));
+        }
+        match name.as_str() {
+            "cron" => cron = Some(value.clone()),
+            "rate" => rate = Some(value.clone()),
+            "timezone" => timezone = value.clone(),
+            _ => return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter")),
+        }
+    }
+    Ok((cron, rate, timezone))
+}
+
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+    /// Creates a schedule. Its job request is checked as `POST /jobs` checks it (type,
+    /// tenant, params, sender), and again at every run. Errors name the field (422).
+    pub async fn create_schedule(&self, caller: &Caller, request: ScheduleRequest) -> Result<ScheduleView, ApiError> {
+        let name = check_name(&request.name)?;
+        let now = clock::now();
+        let timezone = request.timezone.unwrap_or_else(|| "UTC".into());
+        let timing = Timing::parse(request.cron.as_deref(), request.rate.as_deref(), &timezone, now).map_err(timing_error)?;
+        let params = check_params_size(&request.params)?;
+        let job = CreateRequest { job_type: request.job_type, tenant: request.tenant, params: request.params };
+        let (job_type, tenant, _) = self.validate_request(caller, job).await?;
+        let enabled = request.enabled.unwrap_or(true);
+        let id = ulid::Ulid::from_datetime(std::time::SystemTime::from(now)).to_string();
+        let at = clock::format(now);
+        let mut schedule = ScheduleRecord {
+            pk: schedule_pk(&id),
+            sk: SCHEDULE_SK.into(),
+            id,
+            name,
+            job_type,
+            tenant,
+            owner: caller.user.clone(),
+            params,
+            cron: request.cron,
+            rate: request.rate,
+            timezone,
+            enabled,
+            created_at: at.clone(),
+            updated_at: at,
+            next_run_at: if enabled { timing.next_after(now).map(clock::format) } else { None },
+            last_job_id: None,
+            runs: Vec::new(),
+            version: 1,
+            deleted_at: None,
+            expires_at: None,
+            list_sk: None,
+            sched_tenant: None,
+            sched_due: None,
+        };
+        schedule.index();
+        if !self.store.save_schedule(&schedule, None).await? {
+            tracing::error!(schedule_id = %schedule.id, "a new schedule's id is taken");
+            return Err(ApiError::unavailable());
+        }
+        tracing::info!(schedule_id = %schedule.id, tenant = %schedule.tenant, next_run_at = ?schedule.next_run_at, "schedule created");
+        Ok(schedule.view())
+    }
+
+    /// A schedule the caller may see; anything else (unknown, deleted, other tenant) is a 404.
+    async fn visible_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleRecord, ApiError> {
+        if ulid::Ulid::from_string(id).is_err() {
+            return Err(schedule_not_found());
+        }
+        match self.store.get_schedule(id).await? {
+            Some(s) if s.deleted_at.is_none() && caller.can_access(&s.tenant) => Ok(s),
+            _ => Err(schedule_not_found()),
+        }
+    }
+
+    pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView, ApiError> {
+        Ok(self.visible_schedule(caller, id).await?.view())
+    }
+
+    /// A tenant's schedules, oldest first, in keyset pages. Members list their own tenant;
+    /// admins any (`tenant`, default their own).
+    pub async fn list_schedules(&self, caller: &Caller, query: &ScheduleListQuery) -> Result<SchedulesPage, ApiError> {
+        let tenant = query.tenant.clone().unwrap_or_else(|| caller.tenant.clone());
+        if !caller.can_access(&tenant) {
+            return Err(ApiError::field(ErrorCode::Forbidden, "tenant", "members list their own tenant's schedules only"));
+        }
+        let scope = format!("schedules|{tenant}|{}", query.limit);
+        let start = match &query.cursor {
+            Some(cursor) => self.cursors.decode(cursor, &scope)?.start_key,
+            None => None,
+        };
+        let (schedules, last) = self.store.list_schedules(&tenant, start, query.limit).await?;
+        let next_cursor = last.map(|key| self.cursors.encode(&Position { month: None, start_key: Some(key) }, &scope));
+        Ok(SchedulesPage { items: schedules.iter().map(ScheduleRecord::view).collect(), next_cursor })
+    }
+
+    /// Applies `patch`. A new timing, or enabling, computes the next run from now;
+    /// disabling clears it. Conflicting writes are retried on a fresh read.
+    pub async fn update_schedule(&self, caller: &Caller, id: &str, patch: SchedulePatch) -> Result<ScheduleView, ApiError> {
+        if patch.cron.is_some() && patch.rate.is_some() {
+            return Err(ApiError::invalid("cron", "give exactly one of cron and rate"));
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut schedule = self.visible_schedule(caller, id).await?;
+            let expected = schedule.version;
+            if let Some(name) = &patch.name {
+                schedule.name = check_name(name)?;
+            }
+            if let Some(params) = &patch.params {
+                let text = check_params_size(params)?;
+                let job = CreateRequest { job_type: schedule.job_type.key().to_string(), tenant: Some(schedule.tenant.clone()), params: params.clone() };
+                self.validate_request(caller, job).await?;
+                schedule.params = text;
+            }
+            let retimed = patch.cron.is_some() || patch.rate.is_some() || patch.timezone.is_some();
+            if let Some(cron) = &patch.cron {
+                schedule.cron = Some(cron.clone());
+                schedule.rate = None;
+            }
+            if let Some(rate) = &patch.rate {
+                schedule.rate = Some(rate.clone());
+                schedule.cron = None;
+            }
+            if let Some(timezone) = &patch.timezone {
+                schedule.timezone.clone_from(timezone);
+            }
+            let timing = schedule.timing().map_err(timing_error)?;
+            let enabling = patch.enabled == Some(true) && !schedule.enabled;
+            if let Some(enabled) = patch.enabled {
+                schedule.enabled = enabled;
+            }
+            let now = clock::now();
+            if !schedule.enabled {
+                schedule.next_run_at = None;
+            } else if retimed || enabling || schedule.next_run_at.is_none() {
+                schedule.next_run_at = timing.next_after(now).map(clock::format);
+            }
+            schedule.updated_at = clock::format(now);
+            schedule.version += 1;
+            schedule.index();
+            if self.store.save_schedule(&schedule, Some(expected)).await? {
+                tracing::info!(schedule_id = id, tenant = %schedule.tenant, enabled = schedule.enabled, next_run_at = ?schedule.next_run_at, "schedule updated");
+                return Ok(schedule.view());
+            }
+        }
+        Err(ApiError::new(ErrorCode::Conflict, "the schedule is changing; retry"))
+    }
+
+    /// Deletes a schedule: it starts nothing from now on and leaves every listing; the
+    /// record stays (for its jobs' `schedule_id`) until the job retention passes.
+    pub async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut schedule = self.visible_schedule(caller, id).await?;
+            let expected = schedule.version;
+            let now = clock::now();
+            schedule.deleted_at = Some(clock::format(now));
+            schedule.next_run_at = None;
+            schedule.expires_at = Some(now.unix_timestamp() + i64::from(self.retention_days) * 86_400);
+            schedule.version += 1;
+            schedule.index();
+            if self.store.save_schedule(&schedule, Some(expected)).await? {
+                tracing::info!(schedule_id = id, tenant = %schedule.tenant, "schedule deleted");
+                return Ok(());
+            }
+        }
+        Err(ApiError::new(ErrorCode::Conflict, "the schedule is changing; retry"))
+    }
+
+    /// Starts one job of the schedule now, as `caller` (its `user`), whether the schedule
+    /// is enabled or its previous job still runs; the run is recorded on the schedule. A
+    /// refused job is answered as `POST /jobs` answers it, and recorded too.
+    pub async fn run_schedule(&self, caller: &Caller, id: &str, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+        let schedule = self.visible_schedule(caller, id).await?;
+        let links = JobLinks { retry_of: None, schedule_id: Some(schedule.id.clone()) };
+        let result = self.create(caller, schedule.job_request()?, idempotency_key, links).await;
+        let run = match &result {
+            Ok(created) => ScheduleRun { due_at: None, at: clock::format(clock::now()), trigger: RunTrigger::Manual, outcome: RunOutcome::Started, job_id: Some(created.job.id.clone()), error: None },
+            Err(err) if err.status() < 500 => refused_run(None, RunTrigger::Manual, err),
+            Err(_) => return result,
+        };
+        if let Err(err) = self.record_run(id, run).await {
+            // The job stands either way; only the schedule's list of runs misses it.
+            tracing::warn!(schedule_id = id, error = %err, "could not record a manual run on its schedule");
+        }
+        result
+    }
+
+    /// Adds `run` to schedule `id`'s runs, on a fresh read per attempt.
+    async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), StoreError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(mut schedule) = self.store.get_schedule(id).await? else { return Ok(()) };
+            let expected = schedule.version;
+            schedule.record_run(run.clone());
+            schedule.version += 1;
+            if self.store.save_schedule(&schedule, Some(expected)).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Incomplete { operation: "dynamodb:PutItem", count: 1, detail: "the schedule kept changing".into() })
+    }
+
+    /// The next [`PREVIEW_RUNS`] runs of a timing from now, computed as the scheduler
+    /// computes them. Errors name the query parameter (400).
+    pub fn preview_schedule(&self, cron: Option<&str>, rate: Option<&str>, timezone: &str) -> Result<Preview, ApiError> {
+        let now = clock::now();
+        let timing = Timing::parse(cron, rate, timezone, now).map_err(|e| ApiError::bad_param(e.field, e.message))?;
+        Ok(Preview { next_runs: timing.next_runs(now, PREVIEW_RUNS).into_iter().map(clock::format).collect() })
+    }
+
+    /// One tick of the scheduler: runs every schedule due at `now`, each once (a late one
+    /// once, for its earliest missed due time), and moves it to its next due time. Safe to
+    /// call twice for the same minute, or concurrently: a due time creates one job. An
+    /// error means a due-index query failed; the schedules it did not reach run next tick.
+    pub async fn run_due_schedules(&self, now: OffsetDateTime) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        let until = clock::format(now);
+        for shard in 0..DUE_SHARDS {
+            let mut read = 0;
+            while read < MAX_DUE_PER_SHARD {
+                let due = self.store.due_schedules(shard, &until, DUE_PAGE).await?;
+                read += due.len();
+                let last_page = due.len() < DUE_PAGE as usize;
+                let mut moved = false;
+                for id in due {
+                    report.due += 1;
+                    moved |= self.run_due(&id, now, &mut report).await;
+                }
+                // The same entries again: none could be moved on (the index lags, or the
+                // store fails); the next tick tries them.
+                if last_page || !moved {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs schedule `id` if it is due at `now`, on a strongly consistent read. True when
+    /// it moved to its next due time.
+    async fn run_due(&self, id: &str, now: OffsetDateTime, report: &mut TickReport) -> bool {
+        let span = tracing::info_span!("schedule_run", schedule_id = id, tenant = tracing::field::Empty, job_id = tracing::field::Empty);
+        let _entered = span.enter();
+        let mut schedule = match self.store.get_schedule(id).await {
+            Ok(Some(s)) if s.deleted_at.is_none() && s.enabled => s,
+            Ok(_) => return false,
+            Err(err) => {
+                tracing::error!(error = %err, "could not read a due schedule");
+                report.deferred += 1;
+                return false;
+            }
+        };
+        span.record("tenant", schedule.tenant.as_str());
+        let Some(next_run_at) = schedule.next_run_at.as_deref().and_then(clock::parse) else { return false };
+        let expected = schedule.version;
+        let run = match schedule.timing() {
+            Err(err) => {
+                // Stored timings were valid when written; one that no longer parses (a time
+                // zone gone from the database) stops the schedule, with the reason as its run.
+                let due = schedule.next_run_at.take();
+                refused_run(due, RunTrigger::Schedule, &timing_error(err))
+            }
+            Ok(timing) => {
+                let Some((due, next)) = timing.catch_up(next_run_at, now) else { return false };
+                match self.start_due_run(&schedule, &clock::format(due)).await {
+                    Ok(run) => {
+                        schedule.next_run_at = next.map(clock::format);
+                        run
+                    }
+                    Err(err) => {
+                        tracing::error!(code = ?err.code, "a due run could not start; it is retried next tick");
+                        report.deferred += 1;
+                        return false;
+                    }
+                }
+            }
+        };
+        if let Some(job_id) = &run.job_id {
+            span.record("job_id", job_id.as_str());
+        }
+        let outcome = run.outcome;
+        schedule.record_run(run);
+        schedule.version += 1;
+        schedule.index();
+        match self.store.save_schedule(&schedule, Some(expected)).await {
+            Ok(true) => {
+                match outcome {
+                    RunOutcome::Started => report.started += 1,
+                    RunOutcome::Skipped => report.skipped += 1,
+                    RunOutcome::Refused => report.refused += 1,
+                }
+                tracing::info!(outcome = ?outcome, next_run_at = ?schedule.next_run_at, "schedule ran");
+                true
+            }
+            // An edit, or another tick, wrote first: that tick recorded this due time, or
+            // the next one runs it again, which creates no second job (its idempotency key).
+            Ok(false) => {
+                report.deferred += 1;
+                false
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not move a schedule to its next due time");
+                report.deferred += 1;
+                false
+            }
+        }
+    }
+
+    /// A due time's run: skipped while the previous job is queued or running, else the job
+    /// `POST /jobs` would create, under the due time's idempotency key. Only a server
+    /// failure is an error (the run is retried); a refusal is the run's outcome.
+    async fn start_due_run(&self, schedule: &ScheduleRecord, due: &str) -> Result<ScheduleRun, ApiError> {
+        let at = clock::format(clock::now());
+        if let Some(last) = &schedule.last_job_id
+            && let Some(job) = self.store.get(last).await?
+            && !job.status.is_terminal()
+        {
+            return Ok(ScheduleRun { due_at: Some(due.into()), at, trigger: RunTrigger::Schedule, outcome: RunOutcome::Skipped, job_id: Some(last.clone()), error: None });
+        }
+        let links = JobLinks { retry_of: None, schedule_id: Some(schedule.id.clone()) };
+        let created = match schedule.job_request() {
+            Ok(request) => self.create(&schedule.run_caller(), request, Some(&run_key(&schedule.id, due)), links).await,
+            Err(err) => Err(err),
+        };
+        match created {
+            Ok(created) => Ok(ScheduleRun { due_at: Some(due.into()), at, trigger: RunTrigger::Schedule, outcome: RunOutcome::Started, job_id: Some(created.job.id), error: None }),
+            Err(err) if err.status() < 500 => Ok(refused_run(Some(due.into()), RunTrigger::Schedule, &err)),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+fn refused_run(due_at: Option<String>, trigger: RunTrigger, err: &ApiError) -> ScheduleRun {
+    ScheduleRun {
+        due_at,
+        at: clock::format(clock::now()),
+        trigger,
+        outcome: RunOutcome::Refused,
+        job_id: None,
+        error: Some(err.body()["error"].clone()),
+    }
+}
+
