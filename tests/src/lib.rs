@@ -158,6 +158,23 @@ impl Stack {
         }
     }
 
+    /// The session ids left in `tenant`'s partition of the Sessions table, sorted.
+    pub async fn sessions(&self, tenant: &str) -> Vec<String> {
+        let out = self
+            .dynamo
+            .query()
+            .table_name(&self.outputs["SessionsTableName"])
+            .key_condition_expression("tenant = :t")
+            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::S(tenant.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("Query sessions");
+        let mut ids: Vec<String> = out.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()).collect();
+        ids.sort();
+        ids
+    }
+
     /// The raw DynamoDB item of a job.
     pub async fn job_item(&self, id: &str) -> Option<Value> {
         let out = self

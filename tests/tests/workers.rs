@@ -15,22 +15,6 @@ fn progress(job: &Value) -> (u64, u64, u64) {
     (p["total"].as_u64().unwrap_or(0), p["succeeded"].as_u64().unwrap_or(0), p["failed"].as_u64().unwrap_or(0))
 }
 
-async fn remaining_sessions(stack: &Stack, tenant: &str) -> Vec<String> {
-    let out = stack
-        .dynamo
-        .query()
-        .table_name(&stack.outputs["SessionsTableName"])
-        .key_condition_expression("tenant = :t")
-        .expression_attribute_values(":t", AttributeValue::S(tenant.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("Query sessions");
-    let mut ids: Vec<String> = out.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()).collect();
-    ids.sort();
-    ids
-}
-
 #[tokio::test]
 async fn bulk_messages_are_sent_through_ses_with_exact_counts() {
     let stack = Stack::load().await;
@@ -88,17 +72,17 @@ async fn session_termination_by_users_idle_time_and_all_users() {
     let by_users = stack.create(&token, &json!({"type": "session_termination", "params": {"user_ids": ["u1", "u2", "nobody"]}})).await;
     let done = stack.wait_until_done(&token, by_users["id"].as_str().unwrap(), DONE_WITHIN).await;
     assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (3, 3, 0)), "a user without sessions counts as done");
-    assert_eq!(remaining_sessions(&stack, &tenant).await, vec!["u3-fresh", "u3-idle", "u4-fresh", "u4-idle"]);
+    assert_eq!(stack.sessions(&tenant).await, vec!["u3-fresh", "u3-idle", "u4-fresh", "u4-idle"]);
 
     let idle = stack.create(&token, &json!({"type": "session_termination", "params": {"idle_for_seconds": 3600}})).await;
     let done = stack.wait_until_done(&token, idle["id"].as_str().unwrap(), DONE_WITHIN).await;
     assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (2, 2, 0)));
-    assert_eq!(remaining_sessions(&stack, &tenant).await, vec!["u3-fresh", "u4-fresh"]);
+    assert_eq!(stack.sessions(&tenant).await, vec!["u3-fresh", "u4-fresh"]);
 
     let all = stack.create(&token, &json!({"type": "session_termination", "params": {"all_users": true}})).await;
     let done = stack.wait_until_done(&token, all["id"].as_str().unwrap(), DONE_WITHIN).await;
     assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (2, 2, 0)));
-    assert!(remaining_sessions(&stack, &tenant).await.is_empty());
+    assert!(stack.sessions(&tenant).await.is_empty());
 
     // Nothing left to match: the job completes with 0 items, and a completed job is 100 %.
     let none = stack.create(&token, &json!({"type": "session_termination", "params": {"all_users": true}})).await;
