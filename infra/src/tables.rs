@@ -426,18 +426,20 @@ Resources:
         let tables = tables_with_indexes(&template).unwrap();
         let jobs = tables.iter().find(|t| t.logical_id == "JobsTable").expect("JobsTable in template.yaml");
         let names: Vec<&str> = jobs.properties.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(names, ["by_tenant", "by_tenant_user", "by_month", "hidden_by_tenant", "hidden_by_month", "active_by_type", "schedules_by_tenant", "schedules_due"]);
+        assert_eq!(names, ["by_tenant", "by_tenant_user", "by_month", "hidden_by_tenant", "hidden_by_month", "active_by_type", "schedules_by_tenant", "schedules_due", "ends_pending"]);
         assert_eq!(jobs.properties.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
         let audit = tables.iter().find(|t| t.logical_id == "AuditTable").expect("AuditTable in template.yaml");
         assert_eq!(audit.properties.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect::<Vec<_>>(), ["by_day"]);
         // Every job index projects only what its readers need: progress writes never rewrite
         // an entry. Schedule items hold no progress; the due index holds only keys.
-        for index in jobs.properties.global_secondary_indexes.iter().filter(|i| !i.index_name.starts_with("schedules_")) {
+        for index in jobs.properties.global_secondary_indexes.iter().filter(|i| !i.index_name.starts_with("schedules_") && i.index_name != "ends_pending") {
             assert_eq!(index.projection.projection_type.as_deref(), Some("INCLUDE"), "{}", index.index_name);
             assert!(!index.projection.non_key_attributes.iter().any(|a| a == "chunks_done" || a == "succeeded"), "{}", index.index_name);
         }
         let due = jobs.properties.global_secondary_indexes.iter().find(|i| i.index_name == "schedules_due").unwrap();
         assert_eq!(due.projection.projection_type.as_deref(), Some("KEYS_ONLY"));
+        let ends = jobs.properties.global_secondary_indexes.iter().find(|i| i.index_name == "ends_pending").unwrap();
+        assert_eq!(ends.projection.projection_type.as_deref(), Some("KEYS_ONLY"));
     }
 
     #[test]

@@ -50,7 +50,7 @@ API = grants(LOGS, "log-group:api:*") \
 # reports (s3:GetObject), no audit queries, no queue inspection, no BatchGetItem.
 SCHEDULER = grants(LOGS, "log-group:scheduler:*") \
     | grants(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], "JobsTable") \
-    | grants(["dynamodb:Query"], "JobsTable/index/schedules_due") \
+    | grants(["dynamodb:Query"], "JobsTable/index/schedules_due", "JobsTable/index/ends_pending") \
     | grants(["s3:PutObject"], "InputBucket/inputs/*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \

@@ -192,3 +192,38 @@ async fn every_schedule_operation_is_scoped_to_the_tenant() {
     let untouched = schedule(&stack, &alice, &id).await;
     assert_eq!((untouched["enabled"].as_bool(), untouched["runs"].clone()), (Some(true), json!([])));
 }
+
+#[tokio::test]
+async fn the_tick_finishes_a_job_end_left_pending() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("sweep");
+    let token = stack.token(&tenant, "alice", false);
+    let job = stack.create(&token, &e2e::embedding_job("swept")).await;
+    let id = job["id"].as_str().unwrap();
+    stack.wait_until_done(&token, id, DONE_WITHIN).await;
+    let handled = |item: &Option<Value>| item.as_ref().is_some_and(|i| i.get("end_pending").is_none() && i.get("ending").is_none());
+    let deadline = Instant::now() + DONE_WITHIN;
+    while !handled(&stack.job_item(id).await) {
+        assert!(Instant::now() < deadline, "the worker never handled the job's end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // As if its hook had failed three minutes ago, with no message left to run it again.
+    let at = jobs_core::clock::format(jobs_core::clock::now() - Duration::from_secs(180));
+    stack
+        .dynamo
+        .update_item()
+        .table_name(stack.table())
+        .key("pk", AttributeValue::S(format!("JOB#{id}")))
+        .key("sk", AttributeValue::S("JOB".into()))
+        .update_expression("SET end_pending = :at, ending = :shard")
+        .expression_attribute_values(":at", AttributeValue::S(at))
+        .expression_attribute_values(":shard", AttributeValue::S(jobs_core::record::end_shard(id)))
+        .send()
+        .await
+        .expect("UpdateItem end_pending");
+    let report = tick(&stack).await;
+    assert!(handled(&stack.job_item(id).await), "the tick ran the hook to its end: {report}");
+    let events = stack.send("GET", &format!("/jobs/{id}/events"), Some(&token), None).await.body;
+    let ended = events["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "ended").count();
+    assert_eq!(ended, 1, "the end is recorded once: {events}");
+}

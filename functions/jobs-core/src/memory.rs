@@ -182,6 +182,7 @@ impl JobStore for MemoryStore {
             job.status = crate::job::JobStatus::Failed;
             job.completed_at = Some(at.to_string());
             job.end_pending = Some(at.to_string());
+                    job.ending = Some(crate::record::end_shard(id));
             job.active = None;
         }
         Ok(())
@@ -222,6 +223,7 @@ impl JobStore for MemoryStore {
                     job.status = JobStatus::Cancelled;
                     job.completed_at = Some(at.to_string());
                     job.end_pending = Some(at.to_string());
+                    job.ending = Some(crate::record::end_shard(id));
                     job.active = None;
                 }
                 Ok(true)
@@ -326,6 +328,7 @@ impl ProgressStore for MemoryStore {
                 job.status = status;
                 job.completed_at = Some(at.to_string());
                 job.end_pending = Some(at.to_string());
+                    job.ending = Some(crate::record::end_shard(id));
                 job.active = None;
                 lock(&self.completions).push((id.to_string(), status));
                 Ok(true)
@@ -339,8 +342,20 @@ impl JobEnds for MemoryStore {
     async fn end_handled(&self, id: &str) -> Result<(), StoreError> {
         if let Some(job) = lock(&self.jobs).get_mut(id) {
             job.end_pending = None;
+            job.ending = None;
         }
         Ok(())
+    }
+
+    async fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let jobs = lock(&self.jobs);
+        let mut pending: Vec<&JobRecord> = jobs
+            .values()
+            .filter(|j| j.ending.as_deref() == Some(shard.to_string().as_str()))
+            .filter(|j| j.end_pending.as_deref().is_some_and(|at| at < before))
+            .collect();
+        pending.sort_by(|a, b| a.end_pending.cmp(&b.end_pending));
+        Ok(pending.into_iter().take(limit.max(1) as usize).map(|j| j.id.clone()).collect())
     }
 }
 

@@ -144,8 +144,13 @@ pub trait ScheduleStore: Send + Sync {
 /// (`ProgressStore::complete`, `JobStore::cancel` of a queued job, `JobStore::fail_queued`)
 /// also set its `end_pending`; [`crate::ended::on_job_end`] removes it when done.
 pub trait JobEnds: Send + Sync {
-    /// Removes job `id`'s `end_pending` (nothing happens for a job that no longer exists).
+    /// Removes job `id`'s `end_pending` and `ending` (nothing happens for a job that no
+    /// longer exists).
     fn end_handled(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The ids of the jobs of `ends_pending` shard `shard` whose end has been pending since
+    /// before `before` (RFC 3339), oldest first, at most `limit`.
+    fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// A queued or running job as the `active_by_type` index holds it.

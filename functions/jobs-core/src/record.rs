@@ -91,6 +91,17 @@ fn active_shard(id: &str) -> u32 {
     id.bytes().last().map_or(0, |b| u32::from(b) % ACTIVE_SHARDS)
 }
 
+/// Jobs whose end is pending (the on-job-end hook has not finished): partition `ending` =
+/// shard `0`..`3`, sorted by `end_pending`. Sparse: the write that ends a job sets both,
+/// the hook's last step removes both. The scheduler's tick sweeps the entries older than a
+/// few minutes (a job whose hook failed with no message left to run it again).
+pub const ENDS_PENDING_INDEX: &str = "ends_pending";
+
+/// The `ends_pending` shard of job `id` (as for `active_by_type`).
+pub fn end_shard(id: &str) -> String {
+    active_shard(id).to_string()
+}
+
 pub fn job_pk(id: &str) -> String {
     format!("JOB#{id}")
 }
@@ -151,6 +162,9 @@ pub struct JobRecord {
     /// hook ([`crate::ended`]) has run: while present, whoever next sees the job runs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_pending: Option<String>,
+    /// While `end_pending` is set: its `ends_pending` shard ([`end_shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending: Option<String>,
     /// While the job is queued or running: `<type key>#<shard 0-3>`, the partition of the
     /// sparse `active_by_type` index (queue health). The writes that end a job remove it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +240,7 @@ impl JobRecord {
             schedule_id: None,
             paced_at: None,
             end_pending: None,
+            ending: None,
             active: Some(active),
             expires_at: job.expires_at,
         }

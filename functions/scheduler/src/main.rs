@@ -1,7 +1,7 @@
 //! The scheduler function. An EventBridge rule on the default bus invokes it once a minute;
-//! each invocation is one tick of [`jobs_core::api::JobsApi::run_due_schedules`]. The due
-//! times live in the Jobs table, not in the rule, so a tick that comes early, late or twice
-//! starts each due job once.
+//! each invocation is one [`jobs_core::api::JobsApi::tick`]: the schedules that are due,
+//! then the job ends left pending. The due times live in the Jobs table, not in the rule,
+//! so a tick that comes early, late or twice starts each due job once.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use jobs_core::api::{Settings, TickReport};
@@ -20,8 +20,8 @@ async fn main() -> Result<(), Error> {
 /// up to a minute off). An error (a due-index query failed) fails the invocation, and
 /// EventBridge's retry is one more tick.
 async fn tick(api: &AwsJobsApi, event: LambdaEvent<EventBridgeEvent>) -> Result<TickReport, Error> {
-    let report = api.run_due_schedules(jobs_core::clock::now()).await?;
-    tracing::info!(event_id = ?event.payload.id, due = report.due, started = report.started, skipped = report.skipped, refused = report.refused, deferred = report.deferred, "tick");
+    let report = api.tick(jobs_core::clock::now()).await?;
+    tracing::info!(event_id = ?event.payload.id, due = report.due, started = report.started, skipped = report.skipped, refused = report.refused, deferred = report.deferred, ends_handled = report.ends_handled, "tick");
     Ok(report)
 }
 

@@ -123,6 +123,8 @@ pub struct TickReport {
     pub refused: u32,
     /// Runs left for the next tick: a backing service failed, or an edit came in between.
     pub deferred: u32,
+    /// Job ends whose hook the tick finished ([`crate::ended::Observers::sweep`]).
+    pub ends_handled: u32,
 }
 
 fn timing_error(err: TimingError) -> ApiError {
@@ -441,7 +443,16 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         Ok(Preview { next_runs: timing.next_runs(now, PREVIEW_RUNS).into_iter().map(clock::format).collect() })
     }
 
-    /// One tick of the scheduler: runs every schedule due at `now`, each once (a late one
+    /// One tick of the scheduler function: the schedules due at `now`
+    /// ([`Self::run_due_schedules`]), then the job ends left pending
+    /// ([`crate::ended::Observers::sweep`]).
+    pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, StoreError> {
+        let mut report = self.run_due_schedules(now).await?;
+        report.ends_handled = self.observers.sweep(&self.store, now).await?;
+        Ok(report)
+    }
+
+    /// Runs every schedule due at `now`, each once (a late one
     /// once, for its earliest missed due time), and moves it to its next due time. Safe to
     /// call twice for the same minute, or concurrently: a due time creates one job. An
     /// error means a due-index query failed; the schedules it did not reach run next tick.

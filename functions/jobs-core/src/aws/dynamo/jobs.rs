@@ -9,7 +9,7 @@ use super::{DynamoJobStore, Item, condition_failed_at, conditional, job_key, s, 
 use crate::error::StoreError;
 use crate::job::JobStatus;
 use crate::ports::{ActiveJob, ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, ItemFailure, JobStore, Settled};
-use crate::record::{ACTIVE_INDEX, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
+use crate::record::{end_shard, ACTIVE_INDEX, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
 
 /// `a = :p0, b = :p1, c = :p2`: the job's partitions ([`JobRecord::list_keys`]) into `attributes`.
 fn assign_partitions(attributes: &[&str; 3]) -> String {
@@ -226,8 +226,10 @@ impl JobStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :failed, #completed = :at, #pending = :at, #errors = :errors REMOVE #active")
+            .update_expression("SET #st = :failed, #completed = :at, #pending = :at, #ending = :shard, #errors = :errors REMOVE #active")
             .expression_attribute_names("#active", "active")
+            .expression_attribute_names("#ending", "ending")
+            .expression_attribute_values(":shard", s(end_shard(id)))
             .condition_expression("#st = :queued")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#completed", "completed_at")
@@ -321,8 +323,10 @@ impl JobStore for DynamoJobStore {
         request = if from == JobStatus::Queued {
             // Nothing was planned yet: the job is over at once.
             request
-                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #cancel = :at REMOVE #active")
+                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #ending = :shard, #cancel = :at REMOVE #active")
                 .expression_attribute_names("#active", "active")
+                .expression_attribute_names("#ending", "ending")
+                .expression_attribute_values(":shard", s(end_shard(id)))
                 .expression_attribute_names("#completed", "completed_at")
                 .expression_attribute_names("#pending", "end_pending")
                 .expression_attribute_names("#cancel", "cancel_requested_at")

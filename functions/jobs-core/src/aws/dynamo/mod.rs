@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::StoreError;
-use crate::record::{JOB_SK, JobRecord, job_pk};
+use crate::record::{ENDS_PENDING_INDEX, JOB_SK, JobRecord, job_pk};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -52,6 +52,46 @@ impl DynamoJobStore {
     }
 }
 
+/// `<attribute> <op> <bound>`: the sort-key condition of [`DynamoJobStore::ids_in_index`].
+struct SortRange<'a> {
+    attribute: &'a str,
+    op: &'a str,
+    bound: &'a str,
+}
+
+impl DynamoJobStore {
+    /// The ids in one partition of a keys-only index (`partition` = (attribute, value)),
+    /// with the sort key in `range`, first `limit` in sort order: one `Query`. The ids come
+    /// from the items' `pk`, `<prefix><id>`.
+    async fn ids_in_index(&self, index: &str, partition: (&str, &str), range: SortRange<'_>, limit: u32, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("#p = :p AND #s {} :bound", range.op))
+            .expression_attribute_names("#p", partition.0)
+            .expression_attribute_names("#s", range.attribute)
+            .expression_attribute_values(":p", s(partition.1))
+            .expression_attribute_values(":bound", s(range.bound))
+            .limit(limit.max(1) as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                item.get("pk")
+                    .and_then(|pk| pk.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix(prefix))
+                    .map(str::to_string)
+                    .ok_or_else(|| StoreError::Corrupt(format!("a {index} entry without a {prefix} key")))
+            })
+            .collect()
+    }
+}
+
 impl crate::ports::JobEnds for DynamoJobStore {
     async fn end_handled(&self, id: &str) -> Result<(), StoreError> {
         let result = self
@@ -59,13 +99,19 @@ impl crate::ports::JobEnds for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("REMOVE #pending")
+            .update_expression("REMOVE #pending, #ending")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#pending", "end_pending")
+            .expression_attribute_names("#ending", "ending")
             .send()
             .await;
         // A job removed by TTL in between has nothing left to mark.
         conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
+    }
+
+    async fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let range = SortRange { attribute: "end_pending", op: "<", bound: before };
+        self.ids_in_index(ENDS_PENDING_INDEX, ("ending", &shard.to_string()), range, limit, "JOB#").await
     }
 }
 

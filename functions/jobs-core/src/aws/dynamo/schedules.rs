@@ -1,7 +1,7 @@
 //! Schedules in the Jobs table ([`ScheduleStore`]): whole-record puts conditional on the
 //! version read, and one `Query` per listing page or due-index shard.
 
-use super::{DynamoJobStore, conditional, from_item, n, s, to_item};
+use super::{DynamoJobStore, SortRange, conditional, from_item, n, s, to_item};
 use crate::error::StoreError;
 use crate::ports::{IndexKey, ScheduleStore};
 use crate::record::{DUE_INDEX, SCHEDULE_SK, SCHEDULES_INDEX, ScheduleRecord, schedule_pk};
@@ -53,32 +53,8 @@ impl ScheduleStore for DynamoJobStore {
     }
 
     async fn due_schedules(&self, shard: u32, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("#shard = :shard AND #next <= :now")
-            .expression_attribute_names("#shard", "sched_due")
-            .expression_attribute_names("#next", "next_run_at")
-            .expression_attribute_values(":shard", s(shard.to_string()))
-            .expression_attribute_values(":now", s(now))
-            .limit(limit.max(1) as i32)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
-        // The index holds keys only: the ids, from `SCHED#<id>`.
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                item.get("pk")
-                    .and_then(|pk| pk.as_s().ok())
-                    .and_then(|pk| pk.strip_prefix("SCHED#"))
-                    .map(str::to_string)
-                    .ok_or_else(|| StoreError::Corrupt("a schedules_due entry without a SCHED# key".into()))
-            })
-            .collect()
+        let range = SortRange { attribute: "next_run_at", op: "<=", bound: now };
+        self.ids_in_index(DUE_INDEX, ("sched_due", &shard.to_string()), range, limit, "SCHED#").await
     }
 }
 
@@ -168,9 +144,9 @@ mod tests {
             json!({
                 "TableName": TABLE,
                 "IndexName": "schedules_due",
-                "KeyConditionExpression": "#shard = :shard AND #next <= :now",
-                "ExpressionAttributeNames": {"#shard": "sched_due", "#next": "next_run_at"},
-                "ExpressionAttributeValues": {":shard": {"S": "2"}, ":now": {"S": "2026-11-30T11:00:30.000Z"}},
+                "KeyConditionExpression": "#p = :p AND #s <= :bound",
+                "ExpressionAttributeNames": {"#p": "sched_due", "#s": "next_run_at"},
+                "ExpressionAttributeValues": {":p": {"S": "2"}, ":bound": {"S": "2026-11-30T11:00:30.000Z"}},
                 "Limit": 25
             })
         );

@@ -235,3 +235,24 @@ async fn another_tenants_schedules_are_invisible_to_every_operation() {
     assert_eq!(api.store.get_schedule(schedule["id"].as_str().unwrap()).await.unwrap().unwrap().version, 1, "nothing changed");
     assert!(jobs_of(&api, schedule["id"].as_str().unwrap()).iter().all(|j| j.status == JobStatus::Queued));
 }
+
+#[tokio::test]
+async fn the_tick_finishes_a_job_end_whose_hook_failed_with_no_message_left() {
+    let api = api();
+    // The creation cannot be recorded: the API fails the job, and its hook fails too.
+    api.observers.audit().log().broken.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(post(&api, &member(), embedding_job()).await.0, 503);
+    api.observers.audit().log().broken.store(false, std::sync::atomic::Ordering::Relaxed);
+    let id = api.store.job_ids().pop().unwrap();
+    assert!(api.store.job(&id).unwrap().end_pending.is_some());
+    let now = clock::now();
+    assert_eq!(api.tick(now).await.unwrap().ends_handled, 0, "a fresh end is left to its writer");
+    let later = now + Duration::seconds(crate::ended::SWEEP_AFTER_SECONDS + 1);
+    assert_eq!(api.tick(later).await.unwrap().ends_handled, 1);
+    let job = api.store.job(&id).unwrap();
+    assert_eq!((job.end_pending.clone(), job.ending.clone()), (None, None));
+    let ended = api.observers.audit().log().entries().into_iter().filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended).count();
+    assert_eq!(ended, 1);
+    assert_eq!(api.observers.bus().events.lock().unwrap().iter().filter(|e| e.id == id).count(), 1, "one event on the bus");
+    assert_eq!(api.tick(later).await.unwrap().ends_handled, 0, "handled once");
+}

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::super::test_client::{ID, TABLE, job_key, condition_failed, sent, store, store_answering, transaction_cancelled};
 use crate::job::{ItemError, JobStatus};
-use crate::ports::{ChunkCommit, ChunkLedger, ItemFailure, ProgressStore, Settled, Tally};
+use crate::ports::{ChunkCommit, ChunkLedger, ItemFailure, JobEnds, ProgressStore, Settled, Tally};
 
 
 fn settled(positions: &[usize]) -> Settled {
@@ -128,13 +128,39 @@ async fn complete_needs_a_running_job_whose_every_chunk_is_committed() {
         json!({
             "TableName": TABLE,
             "Key": job_key(),
-            "UpdateExpression": "SET #st = :final, #completed = :at, #pending = :at REMOVE #active",
+            "UpdateExpression": "SET #st = :final, #completed = :at, #pending = :at, #ending = :shard REMOVE #active",
             "ConditionExpression": "#st = :running AND #done = #chunks",
-            "ExpressionAttributeNames": {"#st": "status", "#completed": "completed_at", "#pending": "end_pending", "#active": "active", "#done": "chunks_done", "#chunks": "chunks_total"},
+            "ExpressionAttributeNames": {"#st": "status", "#completed": "completed_at", "#pending": "end_pending", "#ending": "ending", "#active": "active", "#done": "chunks_done", "#chunks": "chunks_total"},
             "ExpressionAttributeValues": {
                 ":final": {"S": "completed_with_errors"}, ":running": {"S": "running"},
-                ":at": {"S": "2026-11-30T10:00:00.000Z"}
+                ":at": {"S": "2026-11-30T10:00:00.000Z"}, ":shard": {"S": "0"}
             }
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_handled_end_leaves_the_ends_pending_index_which_the_sweep_reads_by_shard_and_age() {
+    let (db, http) = store();
+    db.end_handled(ID).await.unwrap();
+    let (_, body) = sent(http);
+    assert_eq!(body["UpdateExpression"], "REMOVE #pending, #ending");
+    assert_eq!(body["ExpressionAttributeNames"], json!({"#pending": "end_pending", "#ending": "ending"}));
+
+    let entry = json!({"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}, "ending": {"S": "3"}, "end_pending": {"S": "2026-11-30T09:00:00.000Z"}});
+    let (db, http) = store_answering(200, json!({"Items": [entry]}));
+    assert_eq!(db.pending_ends(3, "2026-11-30T09:58:00.000Z", 25).await.unwrap(), [ID]);
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "Query");
+    assert_eq!(
+        body,
+        json!({
+            "TableName": TABLE,
+            "IndexName": "ends_pending",
+            "KeyConditionExpression": "#p = :p AND #s < :bound",
+            "ExpressionAttributeNames": {"#p": "ending", "#s": "end_pending"},
+            "ExpressionAttributeValues": {":p": {"S": "3"}, ":bound": {"S": "2026-11-30T09:58:00.000Z"}},
+            "Limit": 25
         })
     );
 }
