@@ -256,7 +256,11 @@
     ui.rows.replaceChildren();
     ui.queues.hidden = true;
     ui.qRows.replaceChildren();
-    for (const dialog of [ui.confirm, ui.details]) if (dialog.open) dialog.close();
+    for (const dialog of [ui.confirm, ui.details, S.dialog]) if (dialog.open) dialog.close();
+    S.view.hidden = true;
+    S.tabs.hidden = true;
+    S.rows.replaceChildren();
+    schedules.items.clear();
     showSignIn(message, kind);
   }
 
@@ -270,9 +274,11 @@
     ui.whoRole.className = `badge badge-role ${isAdmin() ? 'role-admin' : ''}`;
     // Admins list across tenants; a member's list is their own tenant, so no tenant filter.
     ui.tenantField.hidden = !isAdmin();
+    S.tabs.hidden = false;
     state.filters = filtersFromUrl();
     writeForm(state.filters);
     reload();
+    showView();
   }
 
   // ---------- filters and the URL ---------------------------------------------------------
@@ -860,8 +866,12 @@
   function relatedJobs(job) {
     const link = (id) => el('button', { type: 'button', className: 'link', dataset: { action: 'show-job', id } }, el('code', {}, id));
     const retries = Array.isArray(job.retries) ? job.retries : [];
-    if (!job.retry_of && retries.length === 0) return null;
-    return el('section', {}, el('h3', {}, 'Retries'), dl([
+    const schedule = job.schedule_id
+      ? el('section', {}, el('h3', {}, 'Schedule'), el('p', {}, 'Started by a schedule. ',
+        el('button', { type: 'button', className: 'link', dataset: { action: 'show-schedule', id: job.schedule_id } }, 'Open its schedule')))
+      : null;
+    if (!job.retry_of && retries.length === 0) return schedule;
+    return el('section', {}, schedule, el('h3', {}, 'Retries'), dl([
       job.retry_of ? ['Retry of', link(job.retry_of)] : null,
       retries.length ? ['Retried by', el('span', {}, retries.map(link))] : null,
     ]));
@@ -1008,6 +1018,7 @@
       else if (action === 'download-failed') downloadFailed(id);
       else if (action === 'retry-items') retryItems(id);
       else if (action === 'show-job') showJob(id);
+      else if (action === 'show-schedule') showSchedule(id);
       else if (action === 'retry') (state.jobs.size ? loadPage() : reload());
       else if (action === 'clear') ui.clear.click();
       return;
@@ -1021,6 +1032,366 @@
   ui.rows.addEventListener('click', onAction);
   ui.state.addEventListener('click', onAction);
   ui.detailsBody.addEventListener('click', onAction);
+
+  // ---------- schedules (#schedules) ------------------------------------------------------
+  // Recurring jobs. The server computes every run time (one cron/DST implementation); the
+  // page only shows them in the browser's time zone.
+
+  const S = {
+    view: $('schedules'), rows: $('s-rows'), state: $('s-state'), summary: $('s-summary'), more: $('s-more'),
+    create: $('s-new'), tenantForm: $('s-tenant-form'), tenantFilter: $('s-tenant-filter'),
+    dialog: $('s-dialog'), title: $('s-dialog-title'), form: $('s-form'), error: $('s-error'), close: $('s-close'),
+    cancel: $('s-cancel'), name: $('s-name'), type: $('s-type'), tenantRow: $('s-tenant-row'), tenant: $('s-tenant'),
+    params: $('s-params'), expr: $('s-expr'), exprLabel: $('s-expr-label'), exprHelp: $('s-expr-help'), tz: $('s-tz'),
+    previewTitle: $('s-preview-title'), preview: $('s-preview'), enabled: $('s-enabled'), runs: $('s-runs'), runList: $('s-run-list'),
+    tabs: $('tabs'), tabJobs: $('tab-jobs'), tabSchedules: $('tab-schedules'), crumb: $('crumb'), title1: $('view-title'),
+  };
+  const schedules = { items: new Map(), cursor: null, editing: null, previewTimer: null, previewSeq: 0, generation: 0 };
+  const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  const OUTCOME_TEXT = { started: 'started', skipped: 'skipped (previous job still running)', refused: 'refused' };
+
+  // Each type's params as form fields: `path` is the params key (and the API's error field
+  // `params.<path>`); `list` fields are one value per line.
+  const lines = (text) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const PARAM_FORMS = {
+    session_termination: {
+      fields: [
+        { id: 'sel', label: 'Which sessions', kind: 'select', options: [['idle', 'Idle for longer than…'], ['users', 'Of these users'], ['all', 'All users']] },
+        { id: 'idle', label: 'Idle minutes', kind: 'number', path: 'idle_for_seconds', when: ['sel', 'idle'], value: '30' },
+        { id: 'users', label: 'User ids (one per line)', kind: 'textarea', path: 'user_ids', when: ['sel', 'users'] },
+      ],
+      read: (v) => (v.sel === 'users' ? { user_ids: lines(v.users) } : v.sel === 'all' ? { all_users: true } : { idle_for_seconds: Math.round(Number(v.idle) * 60) }),
+      write: (p) => (p.user_ids ? { sel: 'users', users: p.user_ids.join('\n') } : p.all_users ? { sel: 'all' } : { sel: 'idle', idle: String((p.idle_for_seconds || 1800) / 60) }),
+    },
+    bulk_message_sending: {
+      fields: [
+        { id: 'from', label: 'From (a verified SES identity)', kind: 'email', path: 'from' },
+        { id: 'subject', label: 'Subject', kind: 'text', path: 'subject' },
+        { id: 'body', label: 'Body', kind: 'textarea', path: 'body' },
+        { id: 'recipients', label: 'Recipients (one per line)', kind: 'textarea', path: 'recipients' },
+      ],
+      read: (v) => ({ channel: 'email', from: v.from.trim(), subject: v.subject, body: v.body, recipients: lines(v.recipients) }),
+      write: (p) => ({ from: p.from || '', subject: p.subject || '', body: p.body || '', recipients: (p.recipients || []).join('\n') }),
+    },
+    ai_text_embedding: {
+      fields: [{ id: 'documents', label: 'Documents (one per line: id: text)', kind: 'textarea', path: 'documents' }],
+      read: (v) => ({ documents: lines(v.documents).map((l) => { const at = l.indexOf(':'); return at < 0 ? { id: l, text: '' } : { id: l.slice(0, at).trim(), text: l.slice(at + 1).trim() }; }) }),
+      write: (p) => ({ documents: (p.documents || []).map((d) => `${d.id}: ${d.text}`).join('\n') }),
+    },
+    profile_field_update: {
+      fields: [
+        { id: 'field', label: 'Field', kind: 'text', path: 'field' },
+        { id: 'value', label: 'Value', kind: 'text', path: 'value' },
+        { id: 'users', label: 'User ids (one per line)', kind: 'textarea', path: 'user_ids' },
+      ],
+      read: (v) => ({ field: v.field.trim(), value: v.value, user_ids: lines(v.users) }),
+      write: (p) => ({ field: p.field || '', value: typeof p.value === 'string' ? p.value : JSON.stringify(p.value ?? ''), users: (p.user_ids || []).join('\n') }),
+    },
+  };
+
+  function renderParamFields(type, values = {}) {
+    const form = PARAM_FORMS[type];
+    const legend = S.params.querySelector('legend');
+    S.params.replaceChildren(legend);
+    if (!form) return;
+    for (const f of form.fields) {
+      const id = `sp-${f.id}`;
+      const attrs = { id, 'data-param': f.id };
+      if (f.path) attrs['data-field'] = `params.${f.path}`;
+      let control;
+      if (f.kind === 'select') {
+        control = el('select', { attrs }, f.options.map(([value, label]) => el('option', { value }, label)));
+      } else if (f.kind === 'textarea') {
+        control = el('textarea', { attrs: { ...attrs, rows: '3', spellcheck: 'false' } });
+      } else {
+        control = el('input', { attrs: { ...attrs, type: f.kind, autocomplete: 'off', ...(f.kind === 'number' ? { min: '1', step: '1' } : {}) } });
+      }
+      control.value = values[f.id] ?? f.value ?? (f.kind === 'select' ? f.options[0][0] : '');
+      const row = el('div', { className: 'field', dataset: f.when ? { when: f.when.join('=') } : {} }, el('label', { htmlFor: id }, f.label), control);
+      S.params.append(row);
+    }
+    syncParamVisibility();
+  }
+
+  function syncParamVisibility() {
+    for (const row of S.params.querySelectorAll('[data-when]')) {
+      const [id, value] = row.dataset.when.split('=');
+      const control = S.params.querySelector(`[data-param="${id}"]`);
+      row.hidden = !control || control.value !== value;
+    }
+  }
+
+  function readParams(type) {
+    const values = {};
+    for (const control of S.params.querySelectorAll('[data-param]')) values[control.dataset.param] = control.value;
+    return PARAM_FORMS[type] ? PARAM_FORMS[type].read(values) : {};
+  }
+
+  const timingKind = () => (S.form.querySelector('input[name="s-kind"]:checked') || {}).value || 'cron';
+
+  function syncTimingKind() {
+    const cron = timingKind() === 'cron';
+    S.exprLabel.textContent = cron ? 'Cron expression' : 'Rate';
+    S.expr.dataset.field = cron ? 'cron' : 'rate';
+    S.expr.placeholder = cron ? '0 * * * *' : 'rate(1 hour)';
+    S.exprHelp.textContent = cron
+      ? 'minute hour day-of-month month day-of-week, e.g. 0 2 * * * (daily at 02:00). At most every 5 minutes.'
+      : 'rate(<n> minutes|hours|days), counted from the schedule\'s creation; at least 5 minutes.';
+  }
+
+  function whenText(s) {
+    return s.cron ? `${s.cron} (${s.timezone})` : s.rate;
+  }
+
+  function localRun(iso) {
+    return new Date(iso).toLocaleString(undefined, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  }
+
+  // Next runs from the server, shown in the browser's zone; a stale answer is dropped.
+  function schedulePreview() {
+    clearTimeout(schedules.previewTimer);
+    schedules.previewTimer = setTimeout(async () => {
+      const seq = ++schedules.previewSeq;
+      const expr = S.expr.value.trim();
+      if (!expr) { S.previewTitle.textContent = ''; S.preview.replaceChildren(); return; }
+      const query = new URLSearchParams({ [timingKind()]: expr, timezone: S.tz.value.trim() || 'UTC' });
+      try {
+        const answer = await api(`schedules/preview?${query}`);
+        if (seq !== schedules.previewSeq) return;
+        S.previewTitle.textContent = `Next runs, in your time zone (${BROWSER_ZONE}):`;
+        S.preview.replaceChildren(...answer.next_runs.map((iso) => el('li', {}, el('time', { dateTime: iso }, localRun(iso)))));
+      } catch (err) {
+        if (seq !== schedules.previewSeq || err.handled) return;
+        S.previewTitle.textContent = `No preview: ${err.message}`;
+        S.preview.replaceChildren();
+      }
+    }, 250);
+  }
+
+  function lastRunCell(s) {
+    const run = (s.runs || [])[0];
+    if (!run) return el('span', { className: 'muted' }, 'never');
+    return el('span', {}, timeEl(run.at), ' ', el('span', { className: `badge outcome-${run.outcome}` }, run.outcome),
+      run.job_id && run.outcome === 'started'
+        ? [' ', el('button', { type: 'button', className: 'link', dataset: { action: 'show-job', id: run.job_id } }, 'job')] : '');
+  }
+
+  function scheduleRow(s) {
+    const toggle = el('input', {
+      type: 'checkbox', checked: s.enabled, dataset: { action: 'toggle', id: s.id },
+      attrs: { 'aria-label': `Enabled: ${s.name}` },
+    });
+    return el('tr', { dataset: { id: s.id } },
+      el('td', { dataset: { label: 'Name' } }, el('button', { type: 'button', className: 'link', dataset: { action: 'edit', id: s.id } }, s.name)),
+      el('td', { dataset: { label: 'Type' } }, s.type_label || s.type),
+      el('td', { dataset: { label: 'Tenant' } }, s.tenant),
+      el('td', { dataset: { label: 'When' } }, el('code', {}, whenText(s))),
+      el('td', { dataset: { label: 'Next run' } }, s.enabled ? timeEl(s.next_run_at) : el('span', { className: 'muted' }, 'disabled')),
+      el('td', { dataset: { label: 'Last run' } }, lastRunCell(s)),
+      el('td', { dataset: { label: 'Enabled' } }, toggle),
+      el('td', { dataset: { label: 'Actions' }, className: 'col-actions' },
+        el('button', { type: 'button', className: 'btn btn-small', dataset: { action: 'run', id: s.id } }, 'Run now'),
+        el('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'delete', id: s.id }, attrs: { 'aria-label': `Delete ${s.name}` } }, 'Delete')),
+    );
+  }
+
+  function renderSchedules() {
+    S.rows.replaceChildren(...[...schedules.items.values()].map(scheduleRow));
+    const n = schedules.items.size;
+    S.state.hidden = n > 0;
+    if (n === 0) S.state.replaceChildren(el('p', {}, 'No schedules yet.'), el('p', { className: 'muted' }, 'A schedule starts a job of its type at each due time, e.g. every hour close the sessions idle for more than 30 minutes.'));
+    S.summary.textContent = `${n} schedule${n === 1 ? '' : 's'} · tenant ${schedulesTenant()}${schedules.cursor ? ' · more available' : ''}`;
+    S.more.hidden = !schedules.cursor;
+  }
+
+  const schedulesTenant = () => (isAdmin() && S.tenantFilter.value.trim()) || state.claims.tenant;
+
+  async function loadSchedules(more = false) {
+    const generation = more ? schedules.generation : ++schedules.generation;
+    if (!more) { schedules.items.clear(); schedules.cursor = null; }
+    const query = new URLSearchParams({ limit: '50', tenant: schedulesTenant() });
+    if (more && schedules.cursor) query.set('cursor', schedules.cursor);
+    S.view.setAttribute('aria-busy', 'true');
+    try {
+      const page = await api(`schedules?${query}`);
+      if (generation !== schedules.generation) return;
+      for (const s of page.items) schedules.items.set(s.id, s);
+      schedules.cursor = page.next_cursor;
+      renderSchedules();
+    } catch (err) {
+      if (err.handled || generation !== schedules.generation) return;
+      S.state.hidden = false;
+      S.state.replaceChildren(el('p', { className: 'notice notice-error' }, `Could not load the schedules: ${describeError(err)}`));
+    } finally {
+      if (generation === schedules.generation) S.view.removeAttribute('aria-busy');
+    }
+  }
+
+  function showFieldError(err) {
+    for (const c of S.form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+    S.error.hidden = false;
+    S.error.textContent = err.field ? `${err.message} (${err.field})` : describeError(err);
+    const control = err.field && S.form.querySelector(`[data-field="${CSS.escape(err.field)}"]`);
+    if (control) {
+      control.setAttribute('aria-invalid', 'true');
+      control.focus();
+    }
+  }
+
+  function openSchedule(s = null) {
+    schedules.editing = s;
+    S.title.textContent = s ? `Schedule: ${s.name}` : 'New schedule';
+    S.error.hidden = true;
+    for (const c of S.form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
+    if (!S.type.options.length) {
+      for (const o of input('type').options) if (o.value) S.type.append(el('option', { value: o.value }, o.textContent));
+    }
+    S.name.value = s ? s.name : '';
+    S.type.value = s ? s.type : 'session_termination';
+    S.type.disabled = Boolean(s);
+    S.tenantRow.hidden = !isAdmin() || Boolean(s);
+    S.tenant.value = s ? s.tenant : '';
+    renderParamFields(S.type.value, s && PARAM_FORMS[s.type] ? PARAM_FORMS[s.type].write(s.params || {}) : {});
+    const kind = s && s.rate ? 'rate' : 'cron';
+    S.form.querySelector(`input[name="s-kind"][value="${kind}"]`).checked = true;
+    syncTimingKind();
+    S.expr.value = s ? (s.cron || s.rate) : '0 * * * *';
+    S.tz.value = s ? s.timezone : BROWSER_ZONE;
+    S.enabled.checked = s ? s.enabled : true;
+    S.runs.hidden = !s || !(s.runs || []).length;
+    S.runList.replaceChildren(...(s ? s.runs || [] : []).map((run) => el('li', {},
+      timeEl(run.at), ' ', run.trigger === 'manual' ? 'run now' : 'due', ': ', OUTCOME_TEXT[run.outcome] || run.outcome,
+      run.job_id ? [' ', el('button', { type: 'button', className: 'link', dataset: { action: 'show-job', id: run.job_id } }, el('code', {}, run.job_id))] : '',
+      run.error ? [' — ', run.error.message] : '')));
+    schedulePreview();
+    if (!S.dialog.open) S.dialog.showModal();
+    S.name.focus();
+  }
+
+  async function saveSchedule() {
+    const s = schedules.editing;
+    const type = S.type.value;
+    const timing = timingKind() === 'cron' ? { cron: S.expr.value.trim() } : { rate: S.expr.value.trim() };
+    const body = { name: S.name.value, params: readParams(type), ...timing, timezone: S.tz.value.trim() || 'UTC', enabled: S.enabled.checked };
+    if (!s) {
+      body.type = type;
+      if (isAdmin() && S.tenant.value.trim()) body.tenant = S.tenant.value.trim();
+    }
+    S.form.setAttribute('aria-busy', 'true');
+    try {
+      const saved = s
+        ? await api(`schedules/${encodeURIComponent(s.id)}`, { method: 'PATCH', body })
+        : await api('schedules', { method: 'POST', body });
+      S.dialog.close();
+      toast(saved.next_run_at ? `Saved. Next run ${localRun(saved.next_run_at)}.` : 'Saved. It is disabled.');
+      if (saved.tenant === schedulesTenant()) { schedules.items.set(saved.id, saved); renderSchedules(); }
+    } catch (err) {
+      if (!err.handled) showFieldError(err);
+    } finally {
+      S.form.removeAttribute('aria-busy');
+    }
+  }
+
+  async function runSchedule(id) {
+    try {
+      const job = await api(`schedules/${encodeURIComponent(id)}/run`, { method: 'POST' });
+      toast('Job started.', 'info', { label: 'Open job', run: () => showJob(job.id) });
+      refreshSchedule(id);
+    } catch (err) {
+      if (!err.handled) toast(`Could not run the schedule: ${describeError(err)}`, 'error');
+      refreshSchedule(id);
+    }
+  }
+
+  async function refreshSchedule(id) {
+    try {
+      const s = await api(`schedules/${encodeURIComponent(id)}`);
+      if (schedules.items.has(id)) { schedules.items.set(id, s); renderSchedules(); }
+      return s;
+    } catch (err) {
+      if (!err.handled && err.status === 404) { schedules.items.delete(id); renderSchedules(); }
+      return null;
+    }
+  }
+
+  async function toggleSchedule(id, enabled) {
+    try {
+      const s = await api(`schedules/${encodeURIComponent(id)}`, { method: 'PATCH', body: { enabled } });
+      schedules.items.set(id, s);
+      renderSchedules();
+      toast(enabled ? `Enabled. Next run ${localRun(s.next_run_at)}.` : 'Disabled: it starts nothing until enabled again.');
+    } catch (err) {
+      if (!err.handled) toast(`Could not change the schedule: ${describeError(err)}`, 'error');
+      refreshSchedule(id);
+    }
+  }
+
+  async function deleteSchedule(id) {
+    const s = schedules.items.get(id);
+    const yes = await confirmDialog({
+      title: 'Delete this schedule?', yes: 'Delete schedule', no: 'Keep it',
+      text: `“${s ? s.name : id}” will start no more jobs. The jobs it already started are not touched.`,
+    });
+    if (!yes) return;
+    try {
+      await api(`schedules/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      schedules.items.delete(id);
+      renderSchedules();
+      toast('Schedule deleted.');
+    } catch (err) {
+      if (!err.handled) toast(`Could not delete the schedule: ${describeError(err)}`, 'error');
+    }
+  }
+
+  async function showSchedule(id) {
+    if (ui.details.open) ui.details.close();
+    if (location.hash !== '#schedules') location.hash = '#schedules';
+    const s = await refreshSchedule(id);
+    if (s) openSchedule(s); else toast('That schedule no longer exists.', 'error');
+  }
+
+  // Jobs or Schedules, from the URL's hash (so each view can be linked and reloaded).
+  function showView() {
+    const onSchedules = location.hash === '#schedules';
+    ui.console.hidden = onSchedules;
+    S.view.hidden = !onSchedules;
+    S.crumb.textContent = onSchedules ? 'Schedules' : 'Jobs';
+    S.title1.textContent = onSchedules ? 'Schedules' : 'Jobs';
+    document.title = `System → ${onSchedules ? 'Schedules' : 'Jobs'}`;
+    S.tabJobs.toggleAttribute('aria-current', !onSchedules);
+    S.tabSchedules.toggleAttribute('aria-current', onSchedules);
+    if (S.tabJobs.hasAttribute('aria-current')) S.tabJobs.setAttribute('aria-current', 'page');
+    if (S.tabSchedules.hasAttribute('aria-current')) S.tabSchedules.setAttribute('aria-current', 'page');
+    S.tenantForm.hidden = !isAdmin();
+    if (onSchedules) loadSchedules();
+  }
+
+  window.addEventListener('hashchange', () => { if (state.token) showView(); });
+  S.create.addEventListener('click', () => openSchedule());
+  S.more.addEventListener('click', () => loadSchedules(true));
+  S.tenantForm.addEventListener('submit', (event) => { event.preventDefault(); loadSchedules(); });
+  S.form.addEventListener('submit', (event) => { event.preventDefault(); saveSchedule(); });
+  S.form.addEventListener('change', (event) => {
+    if (event.target === S.type) renderParamFields(S.type.value);
+    else if (event.target.name === 's-kind') { syncTimingKind(); S.expr.value = timingKind() === 'cron' ? '0 * * * *' : 'rate(1 hour)'; schedulePreview(); }
+    else if (event.target.dataset.param) syncParamVisibility();
+  });
+  for (const c of [S.expr, S.tz]) c.addEventListener('input', schedulePreview);
+  S.close.addEventListener('click', () => S.dialog.close());
+  S.cancel.addEventListener('click', () => S.dialog.close());
+  function onScheduleAction(event) {
+    const target = event.target.closest('[data-action]');
+    if (!target) return;
+    const { action, id } = target.dataset;
+    if (action === 'edit') openSchedule(schedules.items.get(id));
+    else if (action === 'run') runSchedule(id);
+    else if (action === 'delete') deleteSchedule(id);
+    else if (action === 'toggle') toggleSchedule(id, target.checked);
+    else if (action === 'show-job') { if (S.dialog.open) S.dialog.close(); showJob(id); }
+  }
+  S.rows.addEventListener('click', (event) => { if (event.target.dataset.action !== 'toggle') onScheduleAction(event); });
+  S.rows.addEventListener('change', onScheduleAction);
+  S.runList.addEventListener('click', onScheduleAction);
 
   // ---------- wiring ----------------------------------------------------------------------
 
