@@ -60,8 +60,8 @@ impl JobEnds for Counting {
     async fn end_handled(&self, id: &str) -> Result<(), jobs_core::error::StoreError> {
         self.inner.end_handled(id).await
     }
-    async fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> Result<Vec<String>, jobs_core::error::StoreError> {
-        self.inner.pending_ends(shard, before, limit).await
+    async fn pending_ends(&self, shard: u32, before: &str, start: Option<jobs_core::ports::IndexKey>, limit: u32) -> Result<jobs_core::ports::IdPage, jobs_core::error::StoreError> {
+        self.inner.pending_ends(shard, before, start, limit).await
     }
 }
 

@@ -83,8 +83,9 @@ pub trait EventBus: Send + Sync {
 /// write that ends a job is followed by the hook within a second, so this only catches the
 /// ends whose hook failed and that have no message to run it again.
 pub const SWEEP_AFTER_SECONDS: i64 = 120;
-/// Pending ends handled per `ends_pending` shard and sweep.
+/// Pending ends read per `Query`, and at most per `ends_pending` shard and sweep.
 const SWEEP_PAGE: u32 = 25;
+const MAX_SWEPT_PER_SHARD: usize = 100;
 
 /// What the service tells the world about jobs: the audit trail and the event bus.
 pub struct Observers<A, B> {
@@ -123,17 +124,26 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
 
     /// Runs the hook of the jobs whose end has been pending for over
     /// [`SWEEP_AFTER_SECONDS`] at `now` (e.g. a job the API failed whose hook failed too),
-    /// at most 25 per shard of the `ends_pending` index. Returns how many it finished; a
-    /// job whose hook fails again stays for the next sweep.
+    /// at most 100 per shard of the `ends_pending` index. Returns how many it finished; a
+    /// job whose hook fails again stays for the next sweep, and the sweep reads on past it.
     pub async fn sweep<S: crate::ports::JobStore>(&self, store: &S, now: time::OffsetDateTime) -> Result<u32, StoreError> {
         let before = crate::clock::format(now - time::Duration::seconds(SWEEP_AFTER_SECONDS));
         let mut handled = 0;
         for shard in 0..crate::record::ACTIVE_SHARDS {
-            for id in store.pending_ends(shard, &before, SWEEP_PAGE).await? {
-                let Some(job) = store.get(&id).await? else { continue };
-                match self.on_job_end(store, &job).await {
-                    Ok(()) => handled += 1,
-                    Err(err) => tracing::error!(job_id = %id, tenant = %job.tenant, error = %err, "a pending job end failed again"),
+            let (mut read, mut start) = (0, None);
+            loop {
+                let (ids, last) = store.pending_ends(shard, &before, start, SWEEP_PAGE).await?;
+                read += ids.len();
+                for id in ids {
+                    let Some(job) = store.get(&id).await? else { continue };
+                    match self.on_job_end(store, &job).await {
+                        Ok(()) => handled += 1,
+                        Err(err) => tracing::error!(job_id = %id, tenant = %job.tenant, error = %err, "a pending job end failed again"),
+                    }
+                }
+                match last {
+                    Some(key) if read < MAX_SWEPT_PER_SHARD => start = Some(key),
+                    _ => break,
                 }
             }
         }

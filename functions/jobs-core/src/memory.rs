@@ -33,6 +33,19 @@ pub struct MemoryStore {
     schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
 }
 
+/// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
+/// those after `start`, at most `limit`, and the last one's key when the page is full.
+fn key_page(entries: impl Iterator<Item = (String, String)>, sort: &str, start: Option<crate::ports::IndexKey>, limit: u32, prefix: &str) -> crate::ports::IdPage {
+    let after = start.and_then(|k| Some((k.get(sort)?.clone(), k.get("pk")?.clone())));
+    let mut sorted: Vec<(String, String)> = entries.filter(|e| after.as_ref().is_none_or(|a| e > a)).collect();
+    sorted.sort();
+    sorted.truncate(limit.max(1) as usize);
+    let last = (sorted.len() == limit.max(1) as usize)
+        .then(|| sorted.last().map(|(at, pk)| BTreeMap::from([(sort.to_string(), at.clone()), ("pk".to_string(), pk.clone())])))
+        .flatten();
+    (sorted.into_iter().filter_map(|(_, pk)| pk.strip_prefix(prefix).map(str::to_string)).collect(), last)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -110,15 +123,13 @@ impl ScheduleStore for MemoryStore {
         Ok((listed.into_iter().cloned().collect(), last))
     }
 
-    async fn due_schedules(&self, shard: u32, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn due_schedules(&self, shard: u32, now: &str, start: Option<crate::ports::IndexKey>, limit: u32) -> Result<crate::ports::IdPage, StoreError> {
         let schedules = lock(&self.schedules);
-        let mut due: Vec<&ScheduleRecord> = schedules
+        let due = schedules
             .values()
             .filter(|s| s.sched_due.as_deref() == Some(shard.to_string().as_str()))
-            .filter(|s| s.next_run_at.as_deref().is_some_and(|at| at <= now))
-            .collect();
-        due.sort_by(|a, b| a.next_run_at.cmp(&b.next_run_at));
-        Ok(due.into_iter().take(limit.max(1) as usize).map(|s| s.id.clone()).collect())
+            .filter_map(|s| s.next_run_at.clone().filter(|at| at.as_str() <= now).map(|at| (at, s.pk.clone())));
+        Ok(key_page(due, "next_run_at", start, limit, "SCHED#"))
     }
 }
 
@@ -347,15 +358,13 @@ impl JobEnds for MemoryStore {
         Ok(())
     }
 
-    async fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn pending_ends(&self, shard: u32, before: &str, start: Option<crate::ports::IndexKey>, limit: u32) -> Result<crate::ports::IdPage, StoreError> {
         let jobs = lock(&self.jobs);
-        let mut pending: Vec<&JobRecord> = jobs
+        let pending = jobs
             .values()
             .filter(|j| j.ending.as_deref() == Some(shard.to_string().as_str()))
-            .filter(|j| j.end_pending.as_deref().is_some_and(|at| at < before))
-            .collect();
-        pending.sort_by(|a, b| a.end_pending.cmp(&b.end_pending));
-        Ok(pending.into_iter().take(limit.max(1) as usize).map(|j| j.id.clone()).collect())
+            .filter_map(|j| j.end_pending.clone().filter(|at| at.as_str() < before).map(|at| (at, j.pk.clone())));
+        Ok(key_page(pending, "end_pending", start, limit, "JOB#"))
     }
 }
 

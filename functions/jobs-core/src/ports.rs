@@ -12,6 +12,10 @@ pub use crate::worker::Settled;
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
 pub type IndexKey = BTreeMap<String, String>;
 
+/// A page of ids read from a keys-only index, and the key to continue after (`None` at the
+/// end).
+pub type IdPage = (Vec<String>, Option<IndexKey>);
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListFilter {
     pub status: Option<JobStatus>,
@@ -135,9 +139,9 @@ pub trait ScheduleStore: Send + Sync {
     fn list_schedules(&self, tenant: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<(Vec<ScheduleRecord>, Option<IndexKey>), StoreError>> + Send;
 
     /// The ids of the schedules of due-index shard `shard` whose `next_run_at` is at or
-    /// before `now`, earliest first, at most `limit`. Eventually consistent: a run reads the
-    /// schedule itself before it acts.
-    fn due_schedules(&self, shard: u32, now: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// before `now`, earliest first, at most `limit`, after `start` (the key of an earlier
+    /// page). Eventually consistent: a run reads the schedule itself before it acts.
+    fn due_schedules(&self, shard: u32, now: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
 }
 
 /// The end-of-job mark on the Jobs table. The writes that give a job its final status
@@ -149,8 +153,9 @@ pub trait JobEnds: Send + Sync {
     fn end_handled(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The ids of the jobs of `ends_pending` shard `shard` whose end has been pending since
-    /// before `before` (RFC 3339), oldest first, at most `limit`.
-    fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// before `before` (RFC 3339), oldest first, at most `limit`, after `start` (the key of
+    /// an earlier page).
+    fn pending_ends(&self, shard: u32, before: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
 }
 
 /// A queued or running job as the `active_by_type` index holds it.

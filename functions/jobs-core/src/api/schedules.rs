@@ -460,42 +460,41 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         let mut report = TickReport::default();
         let until = clock::format(now);
         for shard in 0..DUE_SHARDS {
-            let mut read = 0;
-            while read < MAX_DUE_PER_SHARD {
-                let due = self.store.due_schedules(shard, &until, DUE_PAGE).await?;
+            // Pages follow the index's own key, so entries that cannot move on now (their
+            // run failed and is retried next tick) never hide the ones behind them.
+            let (mut read, mut start) = (0, None);
+            loop {
+                let (due, last) = self.store.due_schedules(shard, &until, start, DUE_PAGE).await?;
                 read += due.len();
-                let last_page = due.len() < DUE_PAGE as usize;
-                let mut moved = false;
                 for id in due {
                     report.due += 1;
-                    moved |= self.run_due(&id, now, &mut report).await;
+                    self.run_due(&id, now, &mut report).await;
                 }
-                // The same entries again: none could be moved on (the index lags, or the
-                // store fails); the next tick tries them.
-                if last_page || !moved {
-                    break;
+                match last {
+                    Some(key) if read < MAX_DUE_PER_SHARD => start = Some(key),
+                    _ => break,
                 }
             }
         }
         Ok(report)
     }
 
-    /// Runs schedule `id` if it is due at `now`, on a strongly consistent read. True when
-    /// it moved to its next due time.
-    async fn run_due(&self, id: &str, now: OffsetDateTime, report: &mut TickReport) -> bool {
+    /// Runs schedule `id` if it is due at `now`, on a strongly consistent read.
+    async fn run_due(&self, id: &str, now: OffsetDateTime, report: &mut TickReport) {
         let span = tracing::info_span!("schedule_run", schedule_id = id, tenant = tracing::field::Empty, job_id = tracing::field::Empty);
         let _entered = span.enter();
         let mut schedule = match self.store.get_schedule(id).await {
             Ok(Some(s)) if s.deleted_at.is_none() && s.enabled => s,
-            Ok(_) => return false,
+            Ok(Some(stale)) => return self.reindex(stale).await,
+            Ok(None) => return,
             Err(err) => {
                 tracing::error!(error = %err, "could not read a due schedule");
                 report.deferred += 1;
-                return false;
+                return;
             }
         };
         span.record("tenant", schedule.tenant.as_str());
-        let Some(next_run_at) = schedule.next_run_at.as_deref().and_then(clock::parse) else { return false };
+        let Some(next_run_at) = schedule.next_run_at.as_deref().and_then(clock::parse) else { return };
         let expected = schedule.version;
         let run = match schedule.timing() {
             Err(err) => {
@@ -505,7 +504,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
                 refused_run(due, RunTrigger::Schedule, &timing_error(err))
             }
             Ok(timing) => {
-                let Some((due, next)) = timing.catch_up(next_run_at, now) else { return false };
+                let Some((due, next)) = timing.catch_up(next_run_at, now) else { return };
                 match self.start_due_run(&schedule, &clock::format(due)).await {
                     Ok(run) => {
                         schedule.next_run_at = next.map(clock::format);
@@ -514,7 +513,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
                     Err(err) => {
                         tracing::error!(code = ?err.code, "a due run could not start; it is retried next tick");
                         report.deferred += 1;
-                        return false;
+                        return;
                     }
                 }
             }
@@ -534,18 +533,27 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
                     RunOutcome::Refused => report.refused += 1,
                 }
                 tracing::info!(outcome = ?outcome, next_run_at = ?schedule.next_run_at, "schedule ran");
-                true
             }
             // An edit, or another tick, wrote first: that tick recorded this due time, or
             // the next one runs it again, which creates no second job (its idempotency key).
-            Ok(false) => {
-                report.deferred += 1;
-                false
-            }
+            Ok(false) => report.deferred += 1,
             Err(err) => {
                 tracing::error!(error = %err, "could not move a schedule to its next due time");
                 report.deferred += 1;
-                false
+            }
+        }
+    }
+
+    /// A disabled or deleted schedule that still carries a due-index key (the record was
+    /// written by hand, or by an older version): rewritten with the keys its state gives,
+    /// so it leaves the index. It starts nothing either way.
+    async fn reindex(&self, mut schedule: ScheduleRecord) {
+        let (expected, was_due) = (schedule.version, schedule.sched_due.is_some());
+        schedule.index();
+        if was_due && schedule.sched_due.is_none() {
+            schedule.version += 1;
+            if let Err(err) = self.store.save_schedule(&schedule, Some(expected)).await {
+                tracing::warn!(error = %err, "could not take a stopped schedule out of the due index");
             }
         }
     }

@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::StoreError;
+use crate::ports::{IdPage, IndexKey};
 use crate::record::{ENDS_PENDING_INDEX, JOB_SK, JobRecord, job_pk};
 
 type Item = HashMap<String, AttributeValue>;
@@ -63,7 +64,7 @@ impl DynamoJobStore {
     /// The ids in one partition of a keys-only index (`partition` = (attribute, value)),
     /// with the sort key in `range`, first `limit` in sort order: one `Query`. The ids come
     /// from the items' `pk`, `<prefix><id>`.
-    async fn ids_in_index(&self, index: &str, partition: (&str, &str), range: SortRange<'_>, limit: u32, prefix: &str) -> Result<Vec<String>, StoreError> {
+    async fn ids_in_index(&self, index: &str, partition: (&str, &str), range: SortRange<'_>, start: Option<IndexKey>, limit: u32, prefix: &str) -> Result<IdPage, StoreError> {
         let out = self
             .client
             .query()
@@ -74,11 +75,14 @@ impl DynamoJobStore {
             .expression_attribute_names("#s", range.attribute)
             .expression_attribute_values(":p", s(partition.1))
             .expression_attribute_values(":bound", s(range.bound))
+            .set_exclusive_start_key(start.map(|key| key.into_iter().map(|(k, v)| (k, s(v))).collect()))
             .limit(limit.max(1) as i32)
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
-        out.items
+        let last = out.last_evaluated_key.map(|key| key.into_iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone()))).collect());
+        let ids = out
+            .items
             .unwrap_or_default()
             .iter()
             .map(|item| {
@@ -88,7 +92,8 @@ impl DynamoJobStore {
                     .map(str::to_string)
                     .ok_or_else(|| StoreError::Corrupt(format!("a {index} entry without a {prefix} key")))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((ids, last))
     }
 }
 
@@ -109,9 +114,9 @@ impl crate::ports::JobEnds for DynamoJobStore {
         conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
     }
 
-    async fn pending_ends(&self, shard: u32, before: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn pending_ends(&self, shard: u32, before: &str, start: Option<IndexKey>, limit: u32) -> Result<IdPage, StoreError> {
         let range = SortRange { attribute: "end_pending", op: "<", bound: before };
-        self.ids_in_index(ENDS_PENDING_INDEX, ("ending", &shard.to_string()), range, limit, "JOB#").await
+        self.ids_in_index(ENDS_PENDING_INDEX, ("ending", &shard.to_string()), range, start, limit, "JOB#").await
     }
 }
 

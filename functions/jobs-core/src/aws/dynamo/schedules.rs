@@ -3,7 +3,7 @@
 
 use super::{DynamoJobStore, SortRange, conditional, from_item, n, s, to_item};
 use crate::error::StoreError;
-use crate::ports::{IndexKey, ScheduleStore};
+use crate::ports::{IdPage, IndexKey, ScheduleStore};
 use crate::record::{DUE_INDEX, SCHEDULE_SK, SCHEDULES_INDEX, ScheduleRecord, schedule_pk};
 
 impl ScheduleStore for DynamoJobStore {
@@ -52,9 +52,9 @@ impl ScheduleStore for DynamoJobStore {
         Ok((schedules, last))
     }
 
-    async fn due_schedules(&self, shard: u32, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn due_schedules(&self, shard: u32, now: &str, start: Option<IndexKey>, limit: u32) -> Result<IdPage, StoreError> {
         let range = SortRange { attribute: "next_run_at", op: "<=", bound: now };
-        self.ids_in_index(DUE_INDEX, ("sched_due", &shard.to_string()), range, limit, "SCHED#").await
+        self.ids_in_index(DUE_INDEX, ("sched_due", &shard.to_string()), range, start, limit, "SCHED#").await
     }
 }
 
@@ -135,8 +135,11 @@ mod tests {
     #[tokio::test]
     async fn due_schedules_are_one_query_of_a_shard_up_to_now() {
         let entry = json!({"pk": {"S": "SCHED#01JDSCHED00000000000000002"}, "sk": {"S": "SCHED"}, "sched_due": {"S": "2"}, "next_run_at": {"S": "2026-11-30T11:00:00.000Z"}});
-        let (store, http) = store_answering(200, json!({"Items": [entry]}));
-        assert_eq!(store.due_schedules(2, "2026-11-30T11:00:30.000Z", 25).await.unwrap(), ["01JDSCHED00000000000000002"]);
+        let (store, http) = store_answering(200, json!({"Items": [entry.clone()], "LastEvaluatedKey": entry}));
+        let start = IndexKey::from([("pk".to_string(), "SCHED#01JDSCHED00000000000000001".to_string())]);
+        let (ids, last) = store.due_schedules(2, "2026-11-30T11:00:30.000Z", Some(start), 25).await.unwrap();
+        assert_eq!(ids, ["01JDSCHED00000000000000002"]);
+        assert_eq!(last.and_then(|k| k.get("next_run_at").cloned()).as_deref(), Some("2026-11-30T11:00:00.000Z"), "the key to continue after");
         let (operation, body) = sent(http);
         assert_eq!(operation, "Query");
         assert_eq!(
@@ -147,6 +150,7 @@ mod tests {
                 "KeyConditionExpression": "#p = :p AND #s <= :bound",
                 "ExpressionAttributeNames": {"#p": "sched_due", "#s": "next_run_at"},
                 "ExpressionAttributeValues": {":p": {"S": "2"}, ":bound": {"S": "2026-11-30T11:00:30.000Z"}},
+                "ExclusiveStartKey": {"pk": {"S": "SCHED#01JDSCHED00000000000000001"}},
                 "Limit": 25
             })
         );

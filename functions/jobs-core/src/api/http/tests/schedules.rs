@@ -256,3 +256,31 @@ async fn the_tick_finishes_a_job_end_whose_hook_failed_with_no_message_left() {
     assert_eq!(api.observers.bus().events.lock().unwrap().iter().filter(|e| e.id == id).count(), 1, "one event on the bus");
     assert_eq!(api.tick(later).await.unwrap().ends_handled, 0, "handled once");
 }
+
+#[tokio::test]
+async fn entries_that_start_nothing_never_hide_a_due_schedule_behind_them_and_leave_the_index() {
+    let api = api();
+    let now = clock::now();
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(create(&api, &member(), idle_sessions()).await["id"].as_str().unwrap().to_string());
+    }
+    // 29 stopped schedules still in shard 0 of the due index (as a hand-written record
+    // would be), due before the one live schedule: more than a page of them.
+    for (i, id) in ids.iter().enumerate() {
+        let mut schedule = api.store.get_schedule(id).await.unwrap().unwrap();
+        let expected = schedule.version;
+        schedule.enabled = i == 29;
+        schedule.next_run_at = Some(clock::format(now - Duration::minutes(60 - i as i64)));
+        schedule.sched_due = Some("0".into());
+        schedule.version += 1;
+        assert!(api.store.save_schedule(&schedule, Some(expected)).await.unwrap());
+    }
+    let report = api.run_due_schedules(now).await.unwrap();
+    assert_eq!((report.due, report.started), (30, 1), "{report:?}");
+    assert_eq!(jobs_of(&api, &ids[29]).len(), 1);
+    for id in &ids[..29] {
+        assert_eq!(api.store.get_schedule(id).await.unwrap().unwrap().sched_due, None, "a stopped schedule left the index");
+    }
+    assert_eq!(api.run_due_schedules(now).await.unwrap().due, 0);
+}

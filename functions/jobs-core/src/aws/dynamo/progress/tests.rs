@@ -149,7 +149,7 @@ async fn a_handled_end_leaves_the_ends_pending_index_which_the_sweep_reads_by_sh
 
     let entry = json!({"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}, "ending": {"S": "3"}, "end_pending": {"S": "2026-11-30T09:00:00.000Z"}});
     let (db, http) = store_answering(200, json!({"Items": [entry]}));
-    assert_eq!(db.pending_ends(3, "2026-11-30T09:58:00.000Z", 25).await.unwrap(), [ID]);
+    assert_eq!(db.pending_ends(3, "2026-11-30T09:58:00.000Z", None, 25).await.unwrap(), (vec![ID.to_string()], None));
     let (operation, body) = sent(http);
     assert_eq!(operation, "Query");
     assert_eq!(
