@@ -301,8 +301,9 @@ pub const SCHEDULE_SK: &str = "SCHED";
 /// (`<created_at>#<id>`). Sparse: a deleted schedule leaves it.
 pub const SCHEDULES_INDEX: &str = "schedules_by_tenant";
 /// Schedules that will run: partition `sched_due` = shard (`0`..`3`), sorted by
-/// `next_run_at`. Sparse: a disabled or deleted schedule leaves it. The scheduler reads
-/// each shard's entries due by now: one `Query` per shard and tick, however late it is.
+/// `next_run_at`, keys only. Sparse: a disabled or deleted schedule leaves it. The
+/// scheduler reads each shard's entries due by now, 25 per `Query`, at most 100 per shard
+/// and tick, however late it is.
 pub const DUE_INDEX: &str = "schedules_due";
 /// Shards of [`DUE_INDEX`]: every run rewrites its schedule's entry, so schedules due at
 /// the same minute spread over four partitions.

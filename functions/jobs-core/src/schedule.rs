@@ -25,6 +25,11 @@ use time::OffsetDateTime;
 
 /// Shortest allowed time between two runs of a schedule.
 pub const MIN_INTERVAL_MINUTES: i64 = 5;
+/// Longest accepted cron expression, rate and time zone name (characters); the IANA
+/// database's longest name is 32.
+pub const MAX_CRON_CHARS: usize = 200;
+pub const MAX_RATE_CHARS: usize = 40;
+pub const MAX_TIMEZONE_CHARS: usize = 64;
 /// Occurrences checked against the minimum interval when a cron expression is parsed.
 const INTERVAL_CHECKS: usize = 600;
 /// Longest gap a daylight-saving jump can open (Lord Howe's is 30 minutes, most are an hour).
@@ -60,6 +65,11 @@ pub struct Timing {
 impl Timing {
     /// Exactly one of `cron` and `rate`; `timezone` an IANA name. Errors name the field.
     pub fn parse(cron: Option<&str>, rate: Option<&str>, timezone: &str, anchor: OffsetDateTime) -> Result<Timing, TimingError> {
+        for (field, value, max) in [("cron", cron, MAX_CRON_CHARS), ("rate", rate, MAX_RATE_CHARS), ("timezone", Some(timezone), MAX_TIMEZONE_CHARS)] {
+            if value.is_some_and(|v| v.chars().count() > max) {
+                return Err(refuse(field, format!("must be at most {max} characters")));
+            }
+        }
         let zone = Tz::from_str(timezone).map_err(|_| refuse("timezone", "must be an IANA time zone name, e.g. Europe/Berlin or UTC"))?;
         let cadence = match (cron, rate) {
             (Some(expr), None) => Cadence::Cron(Box::new(parse_cron(expr)?)),
@@ -260,6 +270,8 @@ mod tests {
             (None, Some("every 5 minutes"), "UTC", "rate"),
             (Some("0 2 * * *"), Some("rate(1 hour)"), "UTC", "cron"),
             (None, None, "UTC", "cron"),
+            (Some("0 2 * * *"), None, "Europe/Berlin/////////////////////////////////////////////////////", "timezone"),
+            (None, Some("rate(5                                         minutes)"), "UTC", "rate"),
         ] {
             let err = Timing::parse(cron, rate, zone, datetime!(2026-01-01 0:00 UTC)).unwrap_err();
             assert_eq!(err.field, field, "{cron:?} {rate:?} {zone}: {}", err.message);

@@ -1,5 +1,5 @@
 //! Schedules in the Jobs table ([`ScheduleStore`]): whole-record puts conditional on the
-//! version read, and one `Query` per listing page or due-index shard.
+//! version read, and one `Query` per listing page or page of a due-index shard.
 
 use super::{DynamoJobStore, SortRange, conditional, from_item, n, s, to_item};
 use crate::error::StoreError;
