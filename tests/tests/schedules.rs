@@ -27,39 +27,38 @@ async fn create_schedule(stack: &Stack, token: &str, body: &Value) -> Value {
     reply.body
 }
 
-/// Moves a schedule's due time into the past, as if the stack had been down since then.
-async fn missed_since(stack: &Stack, id: &str, ago: Duration) {
-    let at = jobs_core::clock::format(jobs_core::clock::now() - ago);
-    stack
+/// Writes `set` (`SET a = :a, …`, each value a string) on the item `pk`/`sk`, as a test
+/// fixture: what a crash or a stale index would have left.
+async fn set_attributes(stack: &Stack, (pk, sk): (String, &str), condition: Option<&str>, set: &[(&str, String)]) {
+    let expression = set.iter().map(|(name, _)| format!("{name} = :{name}")).collect::<Vec<_>>().join(", ");
+    let mut request = stack
         .dynamo
         .update_item()
         .table_name(stack.table())
-        .key("pk", AttributeValue::S(format!("SCHED#{id}")))
-        .key("sk", AttributeValue::S("SCHED".into()))
-        .update_expression("SET next_run_at = :at")
-        .condition_expression("attribute_exists(sched_due)")
-        .expression_attribute_values(":at", AttributeValue::S(at))
-        .send()
-        .await
-        .expect("UpdateItem next_run_at");
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S(sk.into()))
+        .update_expression(format!("SET {expression}"))
+        .set_condition_expression(condition.map(str::to_string));
+    for (name, value) in set {
+        request = request.expression_attribute_values(format!(":{name}"), AttributeValue::S(value.clone()));
+    }
+    request.send().await.expect("UpdateItem fixture");
+}
+
+fn ago(duration: Duration) -> String {
+    jobs_core::clock::format(jobs_core::clock::now() - duration)
+}
+
+/// Moves a schedule's due time into the past, as if the stack had been down since then.
+async fn missed_since(stack: &Stack, id: &str, before: Duration) {
+    set_attributes(stack, (format!("SCHED#{id}"), "SCHED"), Some("attribute_exists(sched_due)"), &[("next_run_at", ago(before))]).await;
 }
 
 /// Puts a disabled or deleted schedule back in the due index with a past due time, as a
 /// stale index entry would be: the tick must still start nothing.
 async fn stale_due_entry(stack: &Stack, id: &str) {
-    let at = jobs_core::clock::format(jobs_core::clock::now() - Duration::from_secs(120));
-    stack
-        .dynamo
-        .update_item()
-        .table_name(stack.table())
-        .key("pk", AttributeValue::S(format!("SCHED#{id}")))
-        .key("sk", AttributeValue::S("SCHED".into()))
-        .update_expression("SET next_run_at = :at, sched_due = :shard")
-        .expression_attribute_values(":at", AttributeValue::S(at))
-        .expression_attribute_values(":shard", AttributeValue::S("0".into()))
-        .send()
-        .await
-        .expect("UpdateItem sched_due");
+    let set = [("next_run_at", ago(Duration::from_secs(120))), ("sched_due", "0".to_string())];
+    set_attributes(stack, (format!("SCHED#{id}"), "SCHED"), None, &set).await;
 }
 
 /// One tick, invoked directly with the rule's event (as a repeated or concurrent delivery).
@@ -253,19 +252,8 @@ async fn the_tick_finishes_a_job_end_left_pending() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // As if its hook had failed three minutes ago, with no message left to run it again.
-    let at = jobs_core::clock::format(jobs_core::clock::now() - Duration::from_secs(180));
-    stack
-        .dynamo
-        .update_item()
-        .table_name(stack.table())
-        .key("pk", AttributeValue::S(format!("JOB#{id}")))
-        .key("sk", AttributeValue::S("JOB".into()))
-        .update_expression("SET end_pending = :at, ending = :shard")
-        .expression_attribute_values(":at", AttributeValue::S(at))
-        .expression_attribute_values(":shard", AttributeValue::S(jobs_core::record::end_shard(id)))
-        .send()
-        .await
-        .expect("UpdateItem end_pending");
+    let set = [("end_pending", ago(Duration::from_secs(180))), ("ending", jobs_core::record::end_shard(id))];
+    set_attributes(&stack, (format!("JOB#{id}"), "JOB"), None, &set).await;
     let report = tick(&stack).await;
     assert!(handled(&stack.job_item(id).await), "the tick ran the hook to its end: {report}");
     let events = stack.send("GET", &format!("/jobs/{id}/events"), Some(&token), None).await.body;

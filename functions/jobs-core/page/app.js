@@ -1358,10 +1358,9 @@
     S.crumb.textContent = onSchedules ? 'Schedules' : 'Jobs';
     S.title1.textContent = onSchedules ? 'Schedules' : 'Jobs';
     document.title = `System → ${onSchedules ? 'Schedules' : 'Jobs'}`;
-    S.tabJobs.toggleAttribute('aria-current', !onSchedules);
-    S.tabSchedules.toggleAttribute('aria-current', onSchedules);
-    if (S.tabJobs.hasAttribute('aria-current')) S.tabJobs.setAttribute('aria-current', 'page');
-    if (S.tabSchedules.hasAttribute('aria-current')) S.tabSchedules.setAttribute('aria-current', 'page');
+    for (const [tab, current] of [[S.tabJobs, !onSchedules], [S.tabSchedules, onSchedules]]) {
+      if (current) tab.setAttribute('aria-current', 'page'); else tab.removeAttribute('aria-current');
+    }
     S.tenantForm.hidden = !isAdmin();
     if (onSchedules) loadSchedules();
   }
