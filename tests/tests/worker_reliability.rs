@@ -57,6 +57,12 @@ impl MetricsStore for Counting {
 }
 
 impl JobEnds for Counting {
+    async fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.claim_end(id, mark, at, stale_before).await
+    }
+    async fn release_end(&self, id: &str, claimed_at: &str) -> Result<(), jobs_core::error::StoreError> {
+        self.inner.release_end(id, claimed_at).await
+    }
     async fn end_handled(&self, id: &str) -> Result<(), jobs_core::error::StoreError> {
         self.inner.end_handled(id).await
     }

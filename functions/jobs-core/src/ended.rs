@@ -83,6 +83,10 @@ pub trait EventBus: Send + Sync {
 /// write that ends a job is followed by the hook within a second, so this only catches the
 /// ends whose hook failed and that have no message to run it again.
 pub const SWEEP_AFTER_SECONDS: i64 = 120;
+/// How long a claim on a job's end holds ([`JobEnds::claim_end`]): the steps take well
+/// under a second; a claim this old belongs to a caller that failed or crashed. Shorter
+/// than [`SWEEP_AFTER_SECONDS`], so the sweep always finds the claim stale.
+pub const CLAIM_SECONDS: i64 = 60;
 /// Pending ends read per `Query`, and at most per `ends_pending` shard and sweep.
 const SWEEP_PAGE: u32 = 25;
 const MAX_SWEPT_PER_SHARD: usize = 100;
@@ -106,18 +110,34 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
         &self.bus
     }
 
-    /// Runs the end-of-job steps for `job` if it has ended and they are still pending: the
-    /// audit trail's `ended` entry, the event on the bus, the job metrics, then the mark's
-    /// removal. An error leaves the mark in place. The metrics are added last, right before
-    /// the mark goes: only a crash between those two writes counts an end twice.
+    /// Runs the end-of-job steps for `job` if it has ended and they are still pending:
+    /// claims them ([`JobEnds::claim_end`]), then the audit trail's `ended` entry (one per
+    /// job: a repeat overwrites it), the event on the bus (at least once, one `event_id`),
+    /// the job metrics, and the mark's removal. When two callers meet one end at once (the
+    /// API's cancel of a queued job and the worker's plan message, say), one claims it and
+    /// the other leaves it, so the end is counted once. An error leaves the mark, and its
+    /// claim goes stale after [`CLAIM_SECONDS`] for the next caller (a redelivery, the
+    /// sweep); only a crash between the metrics and the mark's removal counts an end twice.
     pub async fn on_job_end<E: JobEnds + MetricsStore>(&self, ends: &E, job: &JobRecord) -> Result<(), StoreError> {
-        if !job.status.is_terminal() || job.end_pending.is_none() {
+        let Some(mark) = job.end_pending.as_deref().filter(|_| job.status.is_terminal()) else { return Ok(()) };
+        let now = crate::clock::now();
+        let (at, stale_before) = (crate::clock::format(now), crate::clock::format(now - time::Duration::seconds(CLAIM_SECONDS)));
+        if !ends.claim_end(&job.id, mark, &at, &stale_before).await? {
+            tracing::info!(job_id = %job.id, tenant = %job.tenant, "job end handled by another caller");
             return Ok(());
         }
-        self.audit.ended(job).await?;
-        self.bus.put_event(&JobEndEvent::of(job)).await?;
-        ends.add_metrics(&crate::metrics::on_ended(job, self.audit.retention_days())).await?;
-        ends.end_handled(&job.id).await?;
+        let steps = async {
+            self.audit.ended(job).await?;
+            self.bus.put_event(&JobEndEvent::of(job)).await?;
+            ends.add_metrics(&crate::metrics::on_ended(job, self.audit.retention_days())).await?;
+            ends.end_handled(&job.id).await
+        };
+        if let Err(err) = steps.await {
+            if let Err(release) = ends.release_end(&job.id, &at).await {
+                tracing::warn!(job_id = %job.id, tenant = %job.tenant, error = %release, "claim on a job end left to go stale");
+            }
+            return Err(err);
+        }
         tracing::info!(job_id = %job.id, tenant = %job.tenant, status = job.status.key(), "job end handled");
         Ok(())
     }

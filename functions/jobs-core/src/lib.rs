@@ -6,8 +6,10 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod chunk;
 pub mod aws;
 pub mod clock;
+pub mod concurrency;
 pub mod cursor;
 pub mod ended;
 pub mod env;

@@ -236,6 +236,7 @@ impl JobStore for MemoryStore {
                     job.end_pending = Some(at.to_string());
                     job.ending = Some(crate::record::end_shard(id));
                     job.active = None;
+                    job.cancelled = job.total;
                 }
                 Ok(true)
             }
@@ -350,10 +351,30 @@ impl ProgressStore for MemoryStore {
 }
 
 impl JobEnds for MemoryStore {
+    async fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let claimable = |job: &&mut JobRecord| job.end_pending.as_deref() == Some(mark) && job.end_claimed_at.as_deref().is_none_or(|c| c < stale_before);
+        match jobs.get_mut(id).filter(claimable) {
+            Some(job) => {
+                job.end_claimed_at = Some(at.to_string());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn release_end(&self, id: &str, claimed_at: &str) -> Result<(), StoreError> {
+        if let Some(job) = lock(&self.jobs).get_mut(id).filter(|job| job.end_claimed_at.as_deref() == Some(claimed_at)) {
+            job.end_claimed_at = None;
+        }
+        Ok(())
+    }
+
     async fn end_handled(&self, id: &str) -> Result<(), StoreError> {
         if let Some(job) = lock(&self.jobs).get_mut(id) {
             job.end_pending = None;
             job.ending = None;
+            job.end_claimed_at = None;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
 pub use crate::metrics::MetricsStore;
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
-pub use crate::worker::Settled;
+pub use crate::chunk::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally};
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
 pub type IndexKey = BTreeMap<String, String>;
@@ -148,8 +148,18 @@ pub trait ScheduleStore: Send + Sync {
 /// (`ProgressStore::complete`, `JobStore::cancel` of a queued job, `JobStore::fail_queued`)
 /// also set its `end_pending`; [`crate::ended::on_job_end`] removes it when done.
 pub trait JobEnds: Send + Sync {
-    /// Removes job `id`'s `end_pending` and `ending` (nothing happens for a job that no
-    /// longer exists).
+    /// Takes the handling of job `id`'s end: sets its `end_claimed_at` to `at`, only while
+    /// its `end_pending` is still `mark` and no other claim is newer than `stale_before`
+    /// (RFC 3339). False when another caller holds it or has finished it (or the job is
+    /// gone): then this caller leaves the end alone, so concurrent callers handle it once.
+    fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives up the claim made at `claimed_at` (a step of the end failed), so the next
+    /// caller need not wait for it to go stale. Nothing happens if the claim is not that one.
+    fn release_end(&self, id: &str, claimed_at: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes job `id`'s `end_pending`, `ending` and `end_claimed_at` (nothing happens
+    /// for a job that no longer exists).
     fn end_handled(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The ids of the jobs of `ends_pending` shard `shard` whose end has been pending since
@@ -176,62 +186,6 @@ pub struct QueueDepths {
     pub messages_in_flight: u64,
     /// On the queue's dead-letter queue.
     pub dlq_messages: u64,
-}
-
-/// How a chunk's items ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    pub succeeded: u64,
-    pub failed: u64,
-    pub cancelled: u64,
-}
-
-/// A chunk's ledger item (`JOB#<id>` / `CHUNK#<n>`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChunkLedger {
-    /// The chunk's items whose outcome is counted in the job.
-    pub settled: Settled,
-    /// Every item is settled, and the chunk is counted in the job's `chunks_done`.
-    pub done: bool,
-}
-
-/// A failed item of a chunk: its position in the chunk and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ItemFailure {
-    pub position: u32,
-    pub reason: String,
-}
-
-/// What a chunk's ledger item says about each item, for the job's item report.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChunkOutcomes {
-    pub chunk: u64,
-    /// Items whose outcome is counted; those neither failed nor cancelled succeeded.
-    pub settled: Settled,
-    pub failures: Vec<ItemFailure>,
-    /// Cancelled items, by position.
-    pub cancelled: Vec<u32>,
-}
-
-/// One commit of a chunk: the outcomes settled since its previous commit.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChunkCommit {
-    /// The ledger's `settled` as last read; `None` when the chunk has no ledger item yet.
-    pub before: Option<Settled>,
-    /// `before` plus this commit's items.
-    pub after: Settled,
-    /// This commit's items only.
-    pub tally: Tally,
-    /// This commit's failed items, for the ledger.
-    pub failures: Vec<ItemFailure>,
-    /// This commit's cancelled items, by position, for the ledger.
-    pub cancelled: Vec<u32>,
-    /// What to add to the job's error sample (the caller keeps it within its bound).
-    pub errors: Vec<crate::job::ItemError>,
-    /// The commit settles the chunk's last items: the job's `chunks_done` grows by one.
-    pub done: bool,
-    /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
-    pub paced_at: Option<String>,
 }
 
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or

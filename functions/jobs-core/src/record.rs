@@ -165,6 +165,9 @@ pub struct JobRecord {
     /// While `end_pending` is set: its `ends_pending` shard ([`end_shard`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ending: Option<String>,
+    /// When a caller took the handling of the pending end ([`crate::ports::JobEnds::claim_end`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_claimed_at: Option<String>,
     /// While the job is queued or running: `<type key>#<shard 0-3>`, the partition of the
     /// sparse `active_by_type` index (queue health). The writes that end a job remove it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +244,7 @@ impl JobRecord {
             paced_at: None,
             end_pending: None,
             ending: None,
+            end_claimed_at: None,
             active: Some(active),
             expires_at: job.expires_at,
         }
@@ -272,6 +276,8 @@ impl JobRecord {
         }
     }
 
+    /// What the API shows of the job. `retries` is oldest first whatever order concurrent
+    /// retries were linked in.
     pub fn view(&self) -> JobView {
         JobView {
             id: self.id.clone(),
@@ -288,7 +294,7 @@ impl JobRecord {
             hidden_at: self.hidden_at.clone(),
             waiting_for: self.waiting_for(crate::clock::now()),
             retry_of: self.retry_of.clone(),
-            retries: self.retries.clone(),
+            retries: by_creation(&self.retries),
             schedule_id: self.schedule_id.clone(),
             params_summary: self.summary.clone(),
             errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
@@ -448,6 +454,14 @@ pub fn sha256_hex(parts: &[&[u8]]) -> String {
     ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Job ids oldest first: an id is a ULID of its job's `created_at`
+/// (`Ulid::from_datetime`), so id order is creation order.
+fn by_creation(ids: &[String]) -> Vec<String> {
+    let mut sorted = ids.to_vec();
+    sorted.sort();
+    sorted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,6 +535,14 @@ mod tests {
         assert_eq!(v["type_label"], "AI Text Embedding");
         assert_eq!(v["progress"], serde_json::json!({"total": 3, "succeeded": 1, "failed": 1, "cancelled": 0, "percent": 66}));
         assert_eq!(v["completed_at"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn retries_are_listed_oldest_first_whatever_order_they_were_linked_in() {
+        let mut r = record();
+        let (older, newer) = (ulid::Ulid::from_parts(1_764_496_800_000, 9).to_string(), ulid::Ulid::from_parts(1_764_496_800_001, 1).to_string());
+        r.retries = vec![newer.clone(), older.clone()];
+        assert_eq!(r.view().retries, vec![older, newer]);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct JobTypeSpec {
 }
 
 /// Where a job's items are. Chunk `n` of a job is chunk `n` of this list as
-/// [`crate::worker::chunk_items`] cuts it, so a ledger position names one item.
+/// [`crate::chunk::chunk_items`] cuts it, so a ledger position names one item.
 #[derive(Debug)]
 pub enum ItemSource {
     /// The params field that lists the items (`recipients`); a retry lists its items there.

@@ -14,7 +14,7 @@ use crate::cursor::Position;
 use crate::ended::EventBus;
 use crate::error::{ApiError, ErrorCode};
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::worker::in_order;
+use crate::concurrency::in_order;
 
 /// Default and largest page of events.
 pub const DEFAULT_EVENTS: u32 = 50;

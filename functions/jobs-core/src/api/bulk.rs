@@ -10,7 +10,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::listing::{MAX_LIMIT, ListRequest};
 use crate::audit::AuditLog;
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::worker::in_order;
+use crate::concurrency::in_order;
 
 /// Most jobs one call acts on; with a filter, the answer's `next_cursor` continues.
 pub const MAX_BULK_JOBS: usize = 1_000;

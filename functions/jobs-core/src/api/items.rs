@@ -19,7 +19,7 @@ use crate::audit::{AuditLog, EventKind};
 use crate::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, WorkQueue};
 use crate::record::{JobRecord, snapshot_key};
 use crate::registry::ItemSource;
-use crate::worker::{MAX_CHUNK_BYTES, chunk_items};
+use crate::chunk::{MAX_CHUNK_BYTES, chunk_items};
 
 /// Most rows in one JSON page.
 pub const MAX_ITEMS_PAGE: usize = 1_000;
@@ -72,7 +72,15 @@ pub struct ItemsPage {
     pub items: Vec<ItemRow>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
+    /// False while the job's item list is not known yet (a type whose worker finds the
+    /// items, before its plan): `items` is then empty and `next_cursor` is the requested
+    /// cursor, to ask again later.
+    pub listed: bool,
 }
+
+/// Rows (each with its item's value), the position to continue from when more may follow,
+/// and whether the job's item list is known.
+type Outcomes = (Vec<(ItemRow, Value)>, Option<u64>, bool);
 
 /// `GET /jobs/{id}/items` query: `outcome`, `cursor` (a position), `limit` (1–1000, default
 /// 100), `format` (`json` or `csv`).
@@ -154,8 +162,12 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
     pub async fn job_items(&self, caller: &Caller, id: &str, query: &ItemsQuery) -> Result<ItemsPage, ApiError> {
         let job = self.visible_job(caller, id).await?;
         let wanted = if query.csv { usize::MAX } else { query.limit };
-        let (rows, next) = self.outcomes(&job, query.cursor, query.outcome, wanted).await?;
-        Ok(ItemsPage { items: rows.into_iter().map(|(row, _)| row).collect(), next_cursor: next.map(|n| n.to_string()) })
+        let (rows, next, listed) = self.outcomes(&job, query.cursor, query.outcome, wanted).await?;
+        if !listed && query.csv {
+            return Err(ApiError::new(ErrorCode::Conflict, "the job's items are not listed yet: its worker lists them when the job starts"));
+        }
+        let next = if listed { next } else { Some(query.cursor) };
+        Ok(ItemsPage { items: rows.into_iter().map(|(row, _)| row).collect(), next_cursor: next.map(|n| n.to_string()), listed })
     }
 
     /// Creates a job of the same type and tenant over the items of `id` that failed (and,
@@ -178,7 +190,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             return Err(ApiError::new(ErrorCode::Conflict, format!("the job has not ended ({}): retry it once it has", job.status.key())));
         }
         let retried = |o: Outcome| o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled);
-        let (rows, _) = self.outcomes(job, 0, None, usize::MAX).await?;
+        let (rows, _, _) = self.outcomes(job, 0, None, usize::MAX).await?;
         let items: Vec<Value> = rows.into_iter().filter(|(row, _)| retried(row.outcome)).map(|(_, item)| item).collect();
         if items.is_empty() {
             return Err(ApiError::new(ErrorCode::Conflict, "the job has no failed items to retry"));
@@ -206,25 +218,25 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         serde_json::from_slice(&bytes).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's input is unreadable"))
     }
 
-    /// The job's item list, as its worker chunked it.
-    async fn item_list(&self, job: &JobRecord) -> Result<Vec<Value>, ApiError> {
+    /// The job's item list, as its worker chunks it; `None` while a list its worker finds is
+    /// not stored yet (before the plan).
+    async fn item_list(&self, job: &JobRecord) -> Result<Option<Vec<Value>>, ApiError> {
         match job.job_type.spec().items {
-            ItemSource::Param(field) => Ok(self.stored_params(job).await?.get(field).and_then(Value::as_array).cloned().unwrap_or_default()),
+            ItemSource::Param(field) => Ok(Some(self.stored_params(job).await?.get(field).and_then(Value::as_array).cloned().unwrap_or_default())),
             ItemSource::Snapshot { .. } => match self.inputs.get(&snapshot_key(&job.input_key)).await? {
-                Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")),
-                // Not planned yet: no items known.
-                None => Ok(Vec::new()),
+                Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")),
+                None => Ok(None),
             },
         }
     }
 
     /// Up to `wanted` rows (with each item's value) from position `from` on, of `outcome`
-    /// (all when `None`), and the position to continue from when more may follow.
-    async fn outcomes(&self, job: &JobRecord, from: u64, outcome: Option<Outcome>, wanted: usize) -> Result<(Vec<(ItemRow, Value)>, Option<u64>), ApiError> {
-        if job.chunks_total.is_none() {
-            return Ok((Vec::new(), None));
-        }
-        let items = self.item_list(job).await?;
+    /// (all when `None`), the position to continue from when more may follow, and whether
+    /// the item list is known. An item of a chunk with no ledger item yet is pending, or
+    /// cancelled when the job was cancelled before its plan (its chunks never ran).
+    async fn outcomes(&self, job: &JobRecord, from: u64, outcome: Option<Outcome>, wanted: usize) -> Result<Outcomes, ApiError> {
+        let Some(items) = self.item_list(job).await? else { return Ok((Vec::new(), None, false)) };
+        let unrun = if job.status == JobStatus::Cancelled { Outcome::Cancelled } else { Outcome::Pending };
         let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES).map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
         let starts: Vec<u64> = chunks.iter().scan(0u64, |at, c| {
             let start = *at;
@@ -235,7 +247,8 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         // Every ledger item from that chunk on (a job has at most a few hundred chunks).
         let mut ledgers = std::collections::HashMap::new();
         let mut next = first as u64;
-        loop {
+        // An unplanned job has no ledger items.
+        while job.chunks_total.is_some() {
             let (page, more) = self.store.chunk_outcomes(&job.id, next, LEDGER_PAGE).await?;
             next = page.last().map_or(next, |l| l.chunk + 1);
             let empty = page.is_empty();
@@ -259,18 +272,18 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
                         None if l.settled.contains(i) => (Outcome::Succeeded, None),
                         None => (Outcome::Pending, None),
                     },
-                    None => (Outcome::Pending, None),
+                    None => (unrun, None),
                 };
                 if outcome.is_some_and(|o| o != kind) {
                     continue;
                 }
                 if rows.len() == wanted {
-                    return Ok((rows, Some(position)));
+                    return Ok((rows, Some(position), true));
                 }
                 rows.push((ItemRow { position, item: item_label(item), outcome: kind, reason }, item.clone()));
             }
         }
-        Ok((rows, None))
+        Ok((rows, None, true))
     }
 }
 

@@ -15,12 +15,17 @@ use crate::error::ApiError;
 use crate::job::JobType;
 use crate::metrics::{ALL_TENANTS, Bucket, BucketSize, METRIC_SHARDS, Sum, bucket_start, hour_of, partition};
 use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::worker::in_order;
+use crate::concurrency::in_order;
 
-/// Longest range per bucket size: 7 days of hours, 31 days of days (744 hourly items per
-/// shard at most).
+/// Longest range per bucket size, as the contract states it (openapi.json, `GET /metrics`):
+/// 168 hours of hourly buckets, 31 days of daily ones, whether or not the bounds fall on a
+/// bucket's start. An unaligned range touches one bucket more (at most 32 days: 768 hourly
+/// items per shard).
 const MAX_HOURS: i64 = 7 * 24;
 const MAX_DAYS: i64 = 31;
+/// The range without `from`: the last 24 hours, or the last 30 days with `bucket=day`.
+const DEFAULT_HOURS: i64 = 24;
+const DEFAULT_DAYS: i64 = 30;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetricsQuery {
@@ -62,18 +67,18 @@ impl MetricsQuery {
         }
         let to = to.unwrap_or(now);
         let from = from.unwrap_or(match bucket {
-            BucketSize::Hour => to - Duration::hours(23),
-            BucketSize::Day => to - Duration::days(29),
+            BucketSize::Hour => to - Duration::hours(DEFAULT_HOURS),
+            BucketSize::Day => to - Duration::days(DEFAULT_DAYS),
         });
         if from > to {
             return Err(ApiError::bad_param("from", "must not be after to"));
         }
-        let (span, most) = match bucket {
-            BucketSize::Hour => ((bucket_start(to, bucket) - bucket_start(from, bucket)).whole_hours(), MAX_HOURS),
-            BucketSize::Day => ((bucket_start(to, bucket) - bucket_start(from, bucket)).whole_days(), MAX_DAYS),
+        let (longest, most) = match bucket {
+            BucketSize::Hour => (Duration::hours(MAX_HOURS), format!("{MAX_HOURS} hours")),
+            BucketSize::Day => (Duration::days(MAX_DAYS), format!("{MAX_DAYS} days")),
         };
-        if span >= most {
-            return Err(ApiError::bad_param("from", format!("the range may span at most {most} buckets of this size")));
+        if to - from > longest {
+            return Err(ApiError::bad_param("from", format!("the range may span at most {most} with this bucket size")));
         }
         Ok(MetricsQuery { from, to, bucket, tenant, job_type })
     }
@@ -144,5 +149,45 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             total: total.bucket(format_start(first)),
             buckets,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn parse(pairs: &[(&str, String)], now: OffsetDateTime) -> Result<MetricsQuery, ApiError> {
+        MetricsQuery::parse(&pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<Vec<_>>(), now)
+    }
+
+    fn range(from: OffsetDateTime, to: OffsetDateTime, bucket: &str) -> Result<MetricsQuery, ApiError> {
+        parse(&[("from", clock::format(from)), ("to", clock::format(to)), ("bucket", bucket.to_string())], to)
+    }
+
+    #[test]
+    fn the_longest_range_is_accepted_aligned_or_not_and_a_millisecond_more_is_refused() {
+        let aligned = datetime!(2026-12-04 21:00 UTC);
+        let unaligned = datetime!(2026-12-04 21:17:42.123 UTC);
+        for to in [aligned, unaligned] {
+            let week = Duration::hours(168);
+            assert!(range(to - week, to, "hour").is_ok(), "168 hours to {to}");
+            let refused = range(to - week - Duration::milliseconds(1), to, "hour").unwrap_err();
+            assert_eq!((refused.status(), refused.field.as_deref()), (400, Some("from")), "168 h + 1 ms to {to}");
+            let month = Duration::days(31);
+            assert!(range(to - month, to, "day").is_ok(), "31 days to {to}");
+            let refused = range(to - month - Duration::milliseconds(1), to, "day").unwrap_err();
+            assert_eq!(refused.field.as_deref(), Some("from"), "31 d + 1 ms to {to}");
+        }
+    }
+
+    #[test]
+    fn the_default_range_is_the_last_24_hours_or_30_days() {
+        let now = datetime!(2026-12-04 21:17:42 UTC);
+        let hours = parse(&[], now).unwrap();
+        assert_eq!((hours.from, hours.to), (now - Duration::hours(24), now));
+        let days = parse(&[("bucket", "day".to_string())], now).unwrap();
+        assert_eq!(days.from, now - Duration::days(30));
     }
 }

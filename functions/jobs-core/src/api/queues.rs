@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::job::{JobStatus, JobType};
 use crate::ports::{ActiveJob, InputStore, JobStore, QueueDepths, SenderIdentities, WorkQueue};
 use crate::record::{ACTIVE_SHARDS, active_partition};
-use crate::worker::in_order;
+use crate::concurrency::in_order;
 
 /// Active jobs counted per type (per shard: a quarter); more are reported as `counts_capped`.
 pub const MAX_COUNTED: u32 = 1_000;

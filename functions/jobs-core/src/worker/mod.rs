@@ -1,12 +1,10 @@
 //! What every worker shares: the plan/chunk protocol, exactly-once progress, cancellation,
 //! retries and partial batch failures. A job type contributes only a [`Processor`].
 
-mod chunking;
 pub mod emf;
 mod failure;
 mod pacing;
 mod runtime;
-mod settled;
 
 use std::future::Future;
 
@@ -17,10 +15,9 @@ use crate::error::StoreError;
 use crate::job::JobType;
 use crate::record::JobRecord;
 
-pub use chunking::{MAX_CHUNK_BYTES, chunk_items};
+pub use crate::concurrency::in_order;
 pub use pacing::AdaptiveRate;
 pub use runtime::{Disposition, Worker, WorkerSettings, final_status};
-pub use settled::Settled;
 pub mod lambda;
 #[cfg(any(test, feature = "test-support"))]
 pub mod scripted;
@@ -50,14 +47,6 @@ pub enum WorkError {
     /// whole chunk or plan (e.g. the job's input is gone), every item it holds is.
     #[error("{0}")]
     Rejected(String),
-}
-
-/// Runs futures at most `limit` at a time, returning their outputs in order. (Taking a
-/// `Vec` keeps the closures that made them out of the stream, which `Send` inference for
-/// trait futures cannot see through.)
-pub async fn in_order<F: Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
-    use futures_util::StreamExt;
-    futures_util::stream::iter(futures).buffered(limit.max(1)).collect().await
 }
 
 /// What the runtime learns of one item: settled (`Ok`), or not yet (`Err` of a throttled

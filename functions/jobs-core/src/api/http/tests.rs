@@ -370,6 +370,44 @@ async fn cancel_ends_a_queued_job_and_refuses_finished_or_foreign_ones() {
     assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 405);
 }
 
+#[tokio::test]
+async fn a_job_cancelled_while_queued_has_every_item_cancelled_listed_and_retried() {
+    let api = api();
+    let body = json!({"type": "profile_field_update", "params": {"field": "nickname", "value": "z", "user_ids": ["a", "b", "c"]}});
+    let (_, job) = post(&api, &member(), body).await;
+    let id = job["id"].as_str().unwrap().to_string();
+    let items = format!("/jobs/{id}/items");
+    let json = |r: HttpResponse| -> Value { serde_json::from_slice(&r.body).unwrap() };
+    let queued = json(get_with(&api, &member(), &items, &[]).await);
+    let outcomes = |page: &Value| page["items"].as_array().unwrap().iter().map(|i| (i["item"].as_str().unwrap().to_string(), i["outcome"].as_str().unwrap().to_string())).collect::<Vec<_>>();
+    let pending = ["a", "b", "c"].map(|u| (u.to_string(), "pending".to_string())).to_vec();
+    assert_eq!((outcomes(&queued), queued["listed"].as_bool()), (pending, Some(true)), "a queued job lists its items as pending: {queued}");
+
+    let (status, cancelled) = call(&api, request("POST", &format!("/jobs/{id}/cancel"), Some(&member()))).await;
+    assert_eq!((status, cancelled["progress"]["total"].as_u64(), cancelled["progress"]["cancelled"].as_u64()), (202, Some(3), Some(3)), "{cancelled}");
+    let after = json(get_with(&api, &member(), &items, &[]).await);
+    assert_eq!(outcomes(&after), ["a", "b", "c"].map(|u| (u.to_string(), "cancelled".to_string())).to_vec(), "{after}");
+    let csv = get_with(&api, &member(), &items, &[("format", "csv")]).await;
+    assert_eq!(String::from_utf8(csv.body).unwrap(), "position,item,outcome,reason\r\n0,a,cancelled,\r\n1,b,cancelled,\r\n2,c,cancelled,\r\n");
+
+    let (status, retry) = call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&member()))).await;
+    assert_eq!((status, retry["progress"]["total"].as_u64()), (202, Some(3)), "{retry}");
+    let retry_id = retry["id"].as_str().unwrap();
+    let input = api.inputs.objects.lock().unwrap().get(&format!("inputs/acme/{retry_id}.json")).cloned().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&input).unwrap()["user_ids"], json!(["a", "b", "c"]));
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_finds_its_items_says_they_are_not_listed_before_its_plan() {
+    let api = api();
+    let (_, job) = post(&api, &member(), json!({"type": "session_termination", "params": {"idle_for_seconds": 600}})).await;
+    let items = format!("/jobs/{}/items", job["id"].as_str().unwrap());
+    let page: Value = serde_json::from_slice(&get_with(&api, &member(), &items, &[("cursor", "0")]).await.body).unwrap();
+    assert_eq!(page, json!({"items": [], "next_cursor": "0", "listed": false}), "not the end of the list");
+    let csv = get_with(&api, &member(), &items, &[("format", "csv")]).await;
+    assert_eq!(csv.status, 409, "a CSV would claim the list is empty");
+}
+
 /// 6,000 mutations of valid create bodies and list queries: every answer is one of the
 /// documented statuses with an error body, never a 5xx or a panic, and a refused create
 /// stores nothing.

@@ -321,9 +321,11 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":from", s(from.key()))
             .expression_attribute_values(":at", s(at));
         request = if from == JobStatus::Queued {
-            // Nothing was planned yet: the job is over at once.
+            // Nothing was planned yet: the job is over at once, every item cancelled.
             request
-                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #ending = :shard, #cancel = :at REMOVE #active")
+                .update_expression("SET #st = :cancelled, #completed = :at, #pending = :at, #ending = :shard, #cancel = :at, #cancelled = #total REMOVE #active")
+                .expression_attribute_names("#cancelled", "cancelled")
+                .expression_attribute_names("#total", "total")
                 .expression_attribute_names("#active", "active")
                 .expression_attribute_names("#ending", "ending")
                 .expression_attribute_values(":shard", s(end_shard(id)))

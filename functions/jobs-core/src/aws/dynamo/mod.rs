@@ -98,16 +98,50 @@ impl DynamoJobStore {
 }
 
 impl crate::ports::JobEnds for DynamoJobStore {
+    async fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("SET #claim = :at")
+            .condition_expression("#pending = :mark AND (attribute_not_exists(#claim) OR #claim < :stale)")
+            .expression_attribute_names("#pending", "end_pending")
+            .expression_attribute_names("#claim", "end_claimed_at")
+            .expression_attribute_values(":mark", s(mark))
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":stale", s(stale_before))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
+    async fn release_end(&self, id: &str, claimed_at: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("REMOVE #claim")
+            .condition_expression("#claim = :at")
+            .expression_attribute_names("#claim", "end_claimed_at")
+            .expression_attribute_values(":at", s(claimed_at))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
+    }
+
     async fn end_handled(&self, id: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("REMOVE #pending, #ending")
+            .update_expression("REMOVE #pending, #ending, #claim")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#pending", "end_pending")
             .expression_attribute_names("#ending", "ending")
+            .expression_attribute_names("#claim", "end_claimed_at")
             .send()
             .await;
         // A job removed by TTL in between has nothing left to mark.

@@ -6,6 +6,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 
 use super::*;
+use crate::job::ItemError;
+use crate::ports::JobStore;
 use crate::worker::scripted::Scripted;
 use crate::job::JobType;
 use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemoryStore};
@@ -453,4 +455,53 @@ async fn mutated_messages_never_panic_or_overcount() {
         assert!(job.succeeded + job.failed + job.cancelled <= job.total, "#{i}: overcounted by {:?}", record.body);
         w.queue.drain();
     }
+}
+
+/// The jobs of tenant `acme` that ended `cancelled`, as the hourly metrics count them.
+async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
+    use crate::metrics::{METRIC_SHARDS, MetricsStore, partition};
+    let mut counted = 0;
+    for shard in 0..METRIC_SHARDS {
+        for (_, counters) in w.store.read_metrics(&partition("acme", shard), "0000", "9999").await.unwrap() {
+            counted += counters.get("ended_cancelled:profile_field_update").copied().unwrap_or(0);
+        }
+    }
+    counted
+}
+
+#[tokio::test]
+async fn a_queued_cancel_whose_end_the_api_and_the_plan_handle_at_once_is_counted_once() {
+    let w = worker();
+    let id = job(&w, &["a", "b", "c"]);
+    assert!(w.store.cancel(&id, JobStatus::Queued, &clock::format(clock::now())).await.unwrap());
+    // Both paths read the job while its end was pending: the API after its cancel, the
+    // worker for the plan message that was already on the queue.
+    let read_by_both = w.store.load(&id).await.unwrap().unwrap();
+    let (api, worker) = tokio::join!(w.observers.on_job_end(&w.store, &read_by_both), w.observers.on_job_end(&w.store, &read_by_both));
+    (api.unwrap(), worker.unwrap());
+    assert_eq!(deliver(&w, &plan(&id), 1).await, Disposition::Ack);
+    assert_eq!(cancelled_ends_counted(&w).await, 1, "one end, counted once");
+    assert_eq!(ended_entries(&w, &id).len(), 1, "one ended entry in the audit trail");
+    let job = w.store.job(&id).unwrap();
+    assert_eq!((job.cancelled, job.total, job.end_pending), (3, 3, None), "every item cancelled");
+}
+
+#[tokio::test]
+async fn a_claim_on_an_end_is_left_alone_while_live_and_taken_over_once_stale() {
+    let w = worker();
+    let id = job(&w, &["a"]);
+    assert!(w.store.cancel(&id, JobStatus::Queued, &clock::format(clock::now())).await.unwrap());
+    let mut claimed = w.store.job(&id).unwrap();
+    claimed.end_claimed_at = Some(clock::format(clock::now()));
+    w.store.insert(claimed.clone());
+    w.observers.on_job_end(&w.store, &claimed).await.unwrap();
+    assert!(w.store.job(&id).unwrap().end_pending.is_some(), "another caller is handling it");
+    assert_eq!(cancelled_ends_counted(&w).await, 0);
+    // That caller crashed: its claim goes stale.
+    claimed.end_claimed_at = Some(clock::format(clock::now() - time::Duration::seconds(crate::ended::CLAIM_SECONDS + 1)));
+    w.store.insert(claimed.clone());
+    w.observers.on_job_end(&w.store, &claimed).await.unwrap();
+    let job = w.store.job(&id).unwrap();
+    assert_eq!((job.end_pending, job.end_claimed_at), (None, None));
+    assert_eq!(cancelled_ends_counted(&w).await, 1);
 }

@@ -39,14 +39,14 @@ async fn known_outcomes_give_exactly_their_counts_in_the_current_hour() {
 
     let (status, acme) = metrics(&api, &member(), &[]).await;
     assert_eq!(status, 200, "{acme}");
-    assert_eq!(acme["buckets"].as_array().unwrap().len(), 24, "the last 24 hours");
-    let now = &acme["buckets"][23];
+    assert_eq!(acme["buckets"].as_array().unwrap().len(), 25, "the last 24 hours: the hour of now - 24 h to the current one");
+    let now = &acme["buckets"][24];
     assert_eq!(now["created"], 3);
     assert_eq!(now["ended"], json!({"completed": 1, "completed_with_errors": 1, "failed": 0, "cancelled": 0}));
     assert_eq!(now["items"], json!({"succeeded": 8, "failed": 2}));
     assert!(now["wait_ms"]["p50"].is_u64() && now["duration_ms"]["p95"].is_u64(), "{now}");
     assert_eq!(acme["total"]["created"], 3);
-    assert!(acme["buckets"].as_array().unwrap()[..23].iter().all(|b| b["created"] == 0));
+    assert!(acme["buckets"].as_array().unwrap()[..24].iter().all(|b| b["created"] == 0));
 
     let admin = token("ops", "root", Role::Admin);
     let (_, all) = metrics(&api, &admin, &[]).await;
@@ -56,7 +56,7 @@ async fn known_outcomes_give_exactly_their_counts_in_the_current_hour() {
     let (_, by_type) = metrics(&api, &admin, &[("type", "profile_field_update")]).await;
     assert_eq!(by_type["total"]["created"], 0);
     let (_, days) = metrics(&api, &member(), &[("bucket", "day")]).await;
-    assert_eq!((days["buckets"].as_array().unwrap().len(), days["buckets"][29]["created"].as_u64()), (30, Some(3)));
+    assert_eq!((days["buckets"].as_array().unwrap().len(), days["buckets"][30]["created"].as_u64()), (31, Some(3)));
 
     assert_eq!(metrics(&api, &member(), &[("tenant", "globex")]).await.0, 404, "another tenant's metrics");
     for bad in [("bucket", "week"), ("from", "2026-01-01"), ("type", "reboot"), ("to", "soon"), ("colour", "red")] {

@@ -137,7 +137,8 @@ async fn cancel_of_a_queued_job_ends_it_and_of_a_running_job_asks_once() {
     let (db, http) = store();
     assert!(db.cancel(ID, JobStatus::Queued, "2026-11-30T10:00:00.000Z").await.unwrap());
     let (_, body) = sent(http);
-    assert_eq!(body["UpdateExpression"], "SET #st = :cancelled, #completed = :at, #pending = :at, #ending = :shard, #cancel = :at REMOVE #active");
+    assert_eq!(body["UpdateExpression"], "SET #st = :cancelled, #completed = :at, #pending = :at, #ending = :shard, #cancel = :at, #cancelled = #total REMOVE #active");
+    assert_eq!((body["ExpressionAttributeNames"]["#cancelled"].as_str(), body["ExpressionAttributeNames"]["#total"].as_str()), (Some("cancelled"), Some("total")), "every item cancelled");
     assert_eq!(body["ExpressionAttributeValues"][":shard"], json!({"S": "0"}), "the id's last byte (b'0' = 48) mod 4");
     assert_eq!(body["ConditionExpression"], "#st = :from");
     assert_eq!(body["ExpressionAttributeValues"][":from"], json!({"S": "queued"}));

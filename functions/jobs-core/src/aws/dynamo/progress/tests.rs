@@ -144,8 +144,8 @@ async fn a_handled_end_leaves_the_ends_pending_index_which_the_sweep_reads_by_sh
     let (db, http) = store();
     db.end_handled(ID).await.unwrap();
     let (_, body) = sent(http);
-    assert_eq!(body["UpdateExpression"], "REMOVE #pending, #ending");
-    assert_eq!(body["ExpressionAttributeNames"], json!({"#pending": "end_pending", "#ending": "ending"}));
+    assert_eq!(body["UpdateExpression"], "REMOVE #pending, #ending, #claim");
+    assert_eq!(body["ExpressionAttributeNames"], json!({"#pending": "end_pending", "#ending": "ending", "#claim": "end_claimed_at"}));
 
     let entry = json!({"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}, "ending": {"S": "3"}, "end_pending": {"S": "2026-11-30T09:00:00.000Z"}});
     let (db, http) = store_answering(200, json!({"Items": [entry]}));
@@ -163,6 +163,27 @@ async fn a_handled_end_leaves_the_ends_pending_index_which_the_sweep_reads_by_sh
             "Limit": 25
         })
     );
+}
+
+#[tokio::test]
+async fn an_end_is_claimed_while_its_mark_is_the_one_read_and_no_live_claim_holds_it() {
+    let (db, http) = store();
+    assert!(db.claim_end(ID, "2026-11-30T10:00:00.000Z", "2026-11-30T10:00:01.000Z", "2026-11-30T09:59:01.000Z").await.unwrap());
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "UpdateItem");
+    assert_eq!(
+        body,
+        json!({
+            "TableName": TABLE,
+            "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}},
+            "UpdateExpression": "SET #claim = :at",
+            "ConditionExpression": "#pending = :mark AND (attribute_not_exists(#claim) OR #claim < :stale)",
+            "ExpressionAttributeNames": {"#pending": "end_pending", "#claim": "end_claimed_at"},
+            "ExpressionAttributeValues": {":mark": {"S": "2026-11-30T10:00:00.000Z"}, ":at": {"S": "2026-11-30T10:00:01.000Z"}, ":stale": {"S": "2026-11-30T09:59:01.000Z"}}
+        })
+    );
+    let (db, _http) = store_answering(400, condition_failed());
+    assert!(!db.claim_end(ID, "2026-11-30T10:00:00.000Z", "2026-11-30T10:00:01.000Z", "2026-11-30T09:59:01.000Z").await.unwrap(), "held or handled by another caller");
 }
 
 #[tokio::test]

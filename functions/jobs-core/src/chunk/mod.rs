@@ -1,0 +1,68 @@
+//! Chunks and their ledger: how a job's items are cut into numbered chunks
+//! ([`chunk_items`]), which items of a chunk are settled ([`Settled`]), and what one
+//! commit of a chunk records ([`ChunkCommit`]) in its ledger item (`JOB#<id>` /
+//! `CHUNK#<n>`). The API (item report), the ports and the worker runtime share them.
+
+mod cutting;
+mod settled;
+
+pub use cutting::{MAX_CHUNK_BYTES, chunk_items};
+pub use settled::Settled;
+
+use crate::job::ItemError;
+
+/// How a chunk's items ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+/// A chunk's ledger item (`JOB#<id>` / `CHUNK#<n>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkLedger {
+    /// The chunk's items whose outcome is counted in the job.
+    pub settled: Settled,
+    /// Every item is settled, and the chunk is counted in the job's `chunks_done`.
+    pub done: bool,
+}
+
+/// A failed item of a chunk: its position in the chunk and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemFailure {
+    pub position: u32,
+    pub reason: String,
+}
+
+/// What a chunk's ledger item says about each item, for the job's item report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkOutcomes {
+    pub chunk: u64,
+    /// Items whose outcome is counted; those neither failed nor cancelled succeeded.
+    pub settled: Settled,
+    pub failures: Vec<ItemFailure>,
+    /// Cancelled items, by position.
+    pub cancelled: Vec<u32>,
+}
+
+/// One commit of a chunk: the outcomes settled since its previous commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunkCommit {
+    /// The ledger's `settled` as last read; `None` when the chunk has no ledger item yet.
+    pub before: Option<Settled>,
+    /// `before` plus this commit's items.
+    pub after: Settled,
+    /// This commit's items only.
+    pub tally: Tally,
+    /// This commit's failed items, for the ledger.
+    pub failures: Vec<ItemFailure>,
+    /// This commit's cancelled items, by position, for the ledger.
+    pub cancelled: Vec<u32>,
+    /// What to add to the job's error sample (the caller keeps it within its bound).
+    pub errors: Vec<ItemError>,
+    /// The commit settles the chunk's last items: the job's `chunks_done` grows by one.
+    pub done: bool,
+    /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
+    pub paced_at: Option<String>,
+}

@@ -1,0 +1,176 @@
+//! The exactly-once commit. A chunk's ledger item records which of its items are settled
+//! (`settled`, a bit set); every commit adds outcomes to the ledger and the job's counters
+//! in one transaction, conditional on the ledger being as last read
+//! ([`ProgressStore::commit_chunk`]). A delivery that loses to a concurrent one re-reads
+//! the ledger, drops what the other settled, and commits the rest. Completion is a
+//! conditional write (`chunks_done = chunks_total` and still running), so exactly one
+//! caller finishes a job and runs its end ([`crate::ended`]).
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::Worker;
+use crate::audit::AuditLog;
+use crate::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
+use crate::clock;
+use crate::ended::EventBus;
+use crate::job::{ItemError, JobStatus};
+use crate::ports::{InputStore, ProgressStore, WorkQueue};
+use crate::record::JobRecord;
+use crate::worker::{Processor, WorkError, final_status};
+
+/// Attempts at a commit that finds the ledger changed by a concurrent delivery.
+const COMMIT_ATTEMPTS: usize = 4;
+
+/// How one item of a chunk is settled.
+pub(super) enum Settle {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+}
+
+/// A chunk's outcomes as they settle: what its ledger holds and what is not committed yet.
+pub(super) struct ChunkProgress {
+    /// The ledger's `settled` as last read (`None`: no ledger item yet).
+    pub(super) before: Option<Settled>,
+    /// `before` plus the uncommitted items.
+    pub(super) settled: Settled,
+    pub(super) uncommitted: Vec<(usize, Settle)>,
+    /// Room left in the job's error sample.
+    pub(super) sample_room: usize,
+    /// Set when an item met throttling since the last commit.
+    pub(super) paced_at: Option<String>,
+    pub(super) items: usize,
+    pub(super) last_commit: Instant,
+    /// When this delivery started on the chunk.
+    pub(super) started: Instant,
+}
+
+impl ChunkProgress {
+    pub(super) fn settle(&mut self, position: usize, settle: Settle) {
+        if !self.settled.contains(position) {
+            self.settled.insert(position);
+            self.uncommitted.push((position, settle));
+        }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.settled.len() >= self.items
+    }
+}
+
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
+    /// Commits what settled since the last commit. When a concurrent delivery of the chunk
+    /// committed in between, re-reads the ledger, drops what it settled, and tries again.
+    pub(super) async fn commit(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, raw: &[Value]) -> Result<(), WorkError> {
+        progress.last_commit = Instant::now();
+        for _ in 0..COMMIT_ATTEMPTS {
+            if progress.uncommitted.is_empty() {
+                return Ok(());
+            }
+            let mut commit = ChunkCommit {
+                before: progress.before.clone(),
+                after: progress.settled.clone(),
+                done: progress.is_done(),
+                paced_at: progress.paced_at.clone(),
+                ..ChunkCommit::default()
+            };
+            for (position, settle) in &progress.uncommitted {
+                match settle {
+                    Settle::Succeeded => commit.tally.succeeded += 1,
+                    Settle::Cancelled => {
+                        commit.tally.cancelled += 1;
+                        commit.cancelled.push(*position as u32);
+                    }
+                    Settle::Failed(reason) => {
+                        let reason = &shorten(reason);
+                        commit.tally.failed += 1;
+                        commit.failures.push(ItemFailure { position: *position as u32, reason: reason.clone() });
+                        if commit.errors.len() < progress.sample_room {
+                            // Named only for the sample: decoding every item for its label doubled a chunk's decoding.
+                            let item = raw.get(*position).map_or_else(
+                                || format!("item {position}"),
+                                |v| serde_json::from_value::<P::Item>(v.clone()).map_or_else(|_| v.to_string(), |i| P::label(&i)),
+                            );
+                            commit.errors.push(ItemError { item, reason: reason.clone() });
+                        }
+                    }
+                }
+            }
+            if self.store.commit_chunk(&job.id, chunk, &commit, job.expires_at).await? {
+                tracing::info!(
+                    succeeded = commit.tally.succeeded,
+                    failed = commit.tally.failed,
+                    cancelled = commit.tally.cancelled,
+                    done = commit.done,
+                    "chunk committed"
+                );
+                let chunk_ms = commit.done.then(|| u64::try_from(progress.started.elapsed().as_millis()).unwrap_or(u64::MAX));
+                crate::worker::emf::emit_commit(P::JOB_TYPE, commit.tally.succeeded, commit.tally.failed, chunk_ms);
+                progress.sample_room -= commit.errors.len();
+                progress.before = Some(commit.after);
+                progress.uncommitted.clear();
+                progress.paced_at = None;
+                return Ok(());
+            }
+            let theirs: ChunkLedger = self.store.chunk_ledger(&job.id, chunk).await?.unwrap_or_default();
+            tracing::info!(theirs = theirs.settled.len(), "a concurrent delivery committed first; merging");
+            progress.uncommitted.retain(|(position, _)| !theirs.done && !theirs.settled.contains(*position));
+            let mut settled = theirs.settled.clone();
+            for (position, _) in &progress.uncommitted {
+                settled.insert(*position);
+            }
+            if theirs.done {
+                settled = settled_all(progress.items as u64);
+            }
+            progress.settled = settled;
+            progress.before = Some(theirs.settled);
+        }
+        Err(WorkError::Transient("the chunk's ledger kept changing under concurrent deliveries".into()))
+    }
+
+    /// Completes the job if every chunk is committed. The conditional write lets exactly
+    /// one of several concurrent finishers through.
+    pub(super) async fn finish_if_done(&self, job_id: &str) -> Result<(), WorkError> {
+        let Some(mut job) = self.store.load(job_id).await? else { return Ok(()) };
+        if job.status.is_terminal() {
+            // Ended by a delivery that crashed before its end steps ran: run them now.
+            self.observers.on_job_end(&self.store, &job).await?;
+            return Ok(());
+        }
+        if job.status != JobStatus::Running || job.chunks_total != Some(job.chunks_done) {
+            return Ok(());
+        }
+        let status = final_status(&job);
+        let at = clock::format(clock::now());
+        if self.store.complete(job_id, status, &at).await? {
+            tracing::info!(status = status.key(), succeeded = job.succeeded, failed = job.failed, cancelled = job.cancelled, "job completed");
+            job.status = status;
+            job.completed_at = Some(at.clone());
+            job.end_pending = Some(at);
+            self.observers.on_job_end(&self.store, &job).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Most characters of a failure reason kept in the ledger and the job's error sample, so a
+/// 10,000-item report stays within Lambda's 6 MB response.
+pub const MAX_REASON_CHARS: usize = 200;
+
+fn shorten(reason: &str) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_string(),
+    }
+}
+
+/// Every position of a chunk of `count` items.
+pub(super) fn settled_all(count: u64) -> Settled {
+    let mut settled = Settled::default();
+    for position in 0..count {
+        settled.insert(position as usize);
+    }
+    settled
+}

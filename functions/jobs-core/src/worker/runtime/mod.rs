@@ -1,0 +1,309 @@
+//! The worker runtime: decodes an SQS batch, runs each message's plan or chunk, and
+//! reports only the messages to retry.
+//!
+//! Exactly-once progress under at-least-once delivery: a chunk's ledger item records which
+//! of its items are settled (`settled`, a bit set), and every commit adds outcomes to the
+//! ledger and the job's counters in one transaction, conditional on the ledger being as
+//! last read. A delivery works only on the items the ledger does not hold; a duplicate of
+//! a settled chunk is acknowledged. Completion is a conditional write (`chunks_done =
+//! chunks_total` and still running), so exactly one worker finishes a job.
+//!
+//! Retry without repetition: an item that meets throttling or a transient failure is
+//! retried inside the invocation (after a back-off); the items that settled are committed
+//! and never run again. A running chunk commits at most every `checkpoint_interval`, so a
+//! crash repeats only what ran since. Before the invocation's deadline the chunk commits
+//! and hands itself on as a new message (a continuation) carrying the start of its retry
+//! budget. Items fail for their own reasons, or once `retry_budget` passes with no item of
+//! the chunk settling: never because the queue's receive count ran out while the
+//! downstream was busy.
+//!
+//! Fairness: a job never has more than `release_window` (W) chunk messages released and not
+//! yet settled. The plan releases chunks `0..W`; chunk `n`, once settled, releases chunk
+//! `n + W`. Each chunk has exactly one releaser, so there is no frontier to store and no
+//! extra write. The release happens before the chunk's message is acknowledged, on the
+//! first delivery and on any duplicate: a crash after the last commit leaves the message
+//! on the queue, and its redelivery releases `n + W` again (the ledger absorbs the
+//! duplicate). Jobs of one type interleave: a later job waits behind at most W chunks of an
+//! earlier one.
+//!
+//! The parts: `plan.rs` expands a job into chunks and releases them; `run.rs` works a
+//! chunk's items (retries, checkpoints, continuations); `commit.rs` records outcomes
+//! exactly once and completes the job. The chunk ledger's types are `crate::chunk`.
+
+mod commit;
+mod plan;
+mod run;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use super::{Processor, WorkError};
+use crate::audit::AuditLog;
+use crate::clock;
+use crate::ended::{EventBus, Observers};
+use crate::env::{self, SettingError};
+use crate::job::{JobStatus, JobType};
+use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
+use crate::record::JobRecord;
+
+/// Time kept back from the invocation's deadline: a chunk running into it commits and
+/// hands itself on, and a message not started by then is handed on unchanged.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
+/// Jobs whose params and chunks a warm worker keeps: jobs of one type interleave.
+const CACHED_JOBS: usize = 8;
+
+/// How a worker runs its type's messages.
+pub struct WorkerSettings {
+    /// The queue's `maxReceiveCount`: on the delivery that reaches it, items that meet a
+    /// transient (not a throttling) failure are recorded as failed instead of retried, so a
+    /// chunk that crashes its worker every time still ends.
+    pub max_receive_count: u32,
+    /// Most items in one chunk (the type's registry `chunk_size`).
+    pub chunk_size: usize,
+    /// Most chunk messages of one job released and not yet settled (`RELEASE_WINDOW`).
+    pub release_window: u64,
+    /// Most time a running chunk goes without committing its settled items
+    /// (`CHECKPOINT_INTERVAL_SECONDS`): a crash repeats at most what ran in that time.
+    pub checkpoint_interval: Duration,
+    /// How long a chunk's unsettled items may keep failing, with no item of the chunk
+    /// settling, before they are recorded as failed (`RETRY_BUDGET_SECONDS`).
+    pub retry_budget: Duration,
+}
+
+impl WorkerSettings {
+    /// `MAX_RECEIVE_COUNT`, `RELEASE_WINDOW`, `CHECKPOINT_INTERVAL_SECONDS` and
+    /// `RETRY_BUDGET_SECONDS` from the environment; the chunk size from `job_type`'s
+    /// registry entry.
+    pub fn from_env(job_type: JobType) -> Result<WorkerSettings, SettingError> {
+        let release_window: u64 = env::parsed("RELEASE_WINDOW")?;
+        if release_window == 0 {
+            return Err(SettingError::Invalid { name: "RELEASE_WINDOW".into(), reason: "must be at least 1".into() });
+        }
+        Ok(WorkerSettings {
+            max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?,
+            chunk_size: job_type.spec().chunk_size,
+            release_window,
+            checkpoint_interval: Duration::from_secs(env::parsed("CHECKPOINT_INTERVAL_SECONDS")?),
+            retry_budget: Duration::from_secs(env::parsed("RETRY_BUDGET_SECONDS")?),
+        })
+    }
+}
+
+/// A job's items, chunk by chunk, as the plan cuts them.
+type Chunks = Arc<Vec<Vec<Value>>>;
+
+/// The last few jobs' values, by job id, newest last.
+struct Recent<V>(Mutex<VecDeque<(String, V)>>);
+
+impl<V: Clone> Recent<V> {
+    fn new() -> Recent<V> {
+        Recent(Mutex::new(VecDeque::with_capacity(CACHED_JOBS)))
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        let cache = self.0.lock().ok()?;
+        cache.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: &str, value: V) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.retain(|(k, _)| k != key);
+            if cache.len() >= CACHED_JOBS {
+                cache.pop_front();
+            }
+            cache.push_back((key.to_string(), value));
+        }
+    }
+}
+
+/// What happens to one SQS message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done, a duplicate, handed on, or nothing can ever be done with it: delete it.
+    Ack,
+    /// Leave it on the queue for another attempt.
+    Retry,
+}
+
+pub struct Worker<P: Processor, S, I, Q, A, B> {
+    processor: P,
+    store: S,
+    inputs: I,
+    queue: Q,
+    /// Where job ends are recorded and announced ([`crate::ended`]).
+    observers: Observers<A, B>,
+    settings: WorkerSettings,
+    /// The params of recent jobs, by input key: a warm worker usually gets many chunks of
+    /// a few jobs.
+    params_cache: Recent<Arc<P::Params>>,
+    /// The chunks of recent jobs that released one, by job id.
+    chunks_cache: Recent<Chunks>,
+}
+
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
+    pub fn new(processor: P, store: S, inputs: I, queue: Q, observers: Observers<A, B>, settings: WorkerSettings) -> Self {
+        Worker { processor, store, inputs, queue, observers, settings, params_cache: Recent::new(), chunks_cache: Recent::new() }
+    }
+
+    pub fn audit(&self) -> &A {
+        self.observers.audit().log()
+    }
+
+    pub fn bus(&self) -> &B {
+        self.observers.bus()
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn inputs(&self) -> &I {
+        &self.inputs
+    }
+
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    /// Handles a batch with no deadline; the response names the messages to retry.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_until(event, None).await
+    }
+
+    /// Handles a batch, its messages one after another (a chunk runs alone, so it settles
+    /// soon and commits once); a message not started `DEADLINE_MARGIN` (3 s) before
+    /// `deadline` is handed on. The response names the messages to retry.
+    pub async fn handle_batch_until(&self, event: SqsEvent, deadline: Option<SystemTime>) -> SqsBatchResponse {
+        let deadline = deadline.map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            // Boxed: the message's future is deep enough to overflow the compiler's layout
+            // recursion limit when nested in the Lambda runtime's.
+            if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = record.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    pub async fn handle_message(&self, record: &SqsMessage) -> Disposition {
+        self.handle_message_until(record, None).await
+    }
+
+    async fn handle_message_until(&self, record: &SqsMessage, deadline: Option<Instant>) -> Disposition {
+        let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let body = record.body.as_deref().unwrap_or("");
+        let message: WorkMessage = match serde_json::from_str(body) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(message_id = ?record.message_id, bytes = body.len(), error = %err, "unreadable message acknowledged");
+                return Disposition::Ack;
+            }
+        };
+        let (job_id, tenant, chunk) = match &message {
+            WorkMessage::Plan { job_id, tenant } => (job_id, tenant, None),
+            WorkMessage::Chunk { job_id, tenant, chunk, .. } => (job_id, tenant, Some(*chunk)),
+        };
+        let span = tracing::info_span!("message", job_id = %job_id, tenant = %tenant, job_type = P::JOB_TYPE.key(), chunk, attempt);
+        let result = async {
+            if near(deadline) {
+                tracing::info!("too close to the deadline to start; handed on");
+                return self.queue.send(P::JOB_TYPE, &message).await.map(|()| Disposition::Ack).map_err(WorkError::from);
+            }
+            match message {
+                WorkMessage::Plan { job_id, tenant } => self.plan(&job_id, &tenant).await,
+                WorkMessage::Chunk { job_id, tenant, chunk, items, retry_since } => {
+                    let delivery = Delivery { attempt, retry_since: retry_since.as_deref().and_then(clock::parse), deadline };
+                    self.chunk(&job_id, &tenant, chunk, items, delivery).await
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _entered = span.enter();
+        match result {
+            Ok(disposition) => disposition,
+            Err(err) => {
+                tracing::warn!(error = %err, "message will be retried");
+                Disposition::Retry
+            }
+        }
+    }
+
+    /// The job a message may act on: it must exist, be of this worker's type and belong to
+    /// the message's tenant. Anything else is logged and left alone.
+    async fn job_for(&self, job_id: &str, tenant: &str) -> Result<Option<JobRecord>, WorkError> {
+        if job_id.is_empty() || job_id.len() > 64 {
+            tracing::warn!("message names no valid job id; acknowledged");
+            return Ok(None);
+        }
+        let job = self.store.load(job_id).await?;
+        match job {
+            Some(job) if job.tenant == tenant && job.job_type == P::JOB_TYPE => Ok(Some(job)),
+            Some(_) => {
+                tracing::warn!("message does not match the job's tenant or type; acknowledged");
+                Ok(None)
+            }
+            None => {
+                tracing::warn!("no such job; acknowledged");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn params(&self, job: &JobRecord) -> Result<Arc<P::Params>, WorkError> {
+        if let Some(params) = self.params_cache.get(&job.input_key) {
+            return Ok(params);
+        }
+        let bytes = self
+            .inputs
+            .get(&job.input_key)
+            .await?
+            .ok_or_else(|| WorkError::Rejected("the job's input is missing".into()))?;
+        let params: Arc<P::Params> = Arc::new(
+            serde_json::from_slice(&bytes).map_err(|e| WorkError::Rejected(format!("the job's input is unreadable: {e}")))?,
+        );
+        self.params_cache.put(&job.input_key, params.clone());
+        Ok(params)
+    }
+
+}
+
+/// What a chunk delivery brings besides its items.
+#[derive(Clone, Copy)]
+struct Delivery {
+    /// SQS `ApproximateReceiveCount`.
+    attempt: u32,
+    /// A continuation's start of its retry budget.
+    retry_since: Option<OffsetDateTime>,
+    deadline: Option<Instant>,
+}
+
+/// Whether the deadline is within [`DEADLINE_MARGIN`].
+fn near(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|at| at.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)
+}
+
+/// The status a job ends with, from its settled counters.
+pub fn final_status(job: &JobRecord) -> JobStatus {
+    if job.cancel_requested_at.is_some() {
+        JobStatus::Cancelled
+    } else if job.failed == 0 {
+        JobStatus::Completed
+    } else if job.succeeded == 0 {
+        JobStatus::Failed
+    } else {
+        JobStatus::CompletedWithErrors
+    }
+}
+
+#[cfg(test)]
+mod tests;
