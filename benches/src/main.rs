@@ -71,12 +71,13 @@ impl Row {
     }
 }
 
-fn print(rows: &[Row]) {
-    println!("| Benchmark | Ours | Baseline | Ours ÷ baseline | Goal (ratio) | Detail |");
-    println!("|---|---:|---:|---:|---|---|");
+fn print(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "| Benchmark | Ours | Baseline | Ours ÷ baseline | Goal (ratio) | Detail |")?;
+    writeln!(out, "|---|---:|---:|---:|---|---|")?;
     for r in rows {
-        println!("| {} | {} | {} | {} | {} | {} |", r.name, figure(r.ours), figure(r.baseline), figure(r.ours / r.baseline), r.verdict(), r.note);
+        writeln!(out, "| {} | {} | {} | {} | {} | {} |", r.name, figure(r.ours), figure(r.baseline), figure(r.ours / r.baseline), r.verdict(), r.note)?;
     }
+    Ok(())
 }
 
 fn figure(x: f64) -> String {
@@ -99,7 +100,32 @@ fn main() -> Result<()> {
     }
 }
 
+/// Where the log and EMF lines of the workers that benchmarks run in this process go.
+const WORKER_LOG: &str = "bench-workers.log";
+
+/// Sends this process's stdout (where workers print their log and EMF lines, as in Lambda)
+/// to `path`; returns the original stdout, for the tables.
+fn divert_stdout(path: &std::path::Path) -> Result<std::fs::File> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    std::io::stdout().flush()?;
+    let log = std::fs::File::create(path)?;
+    // SAFETY: dup and dup2 on descriptors this process owns; the duplicate of stdout is owned
+    // by the returned File alone.
+    unsafe {
+        let terminal = libc::dup(1);
+        if terminal < 0 || libc::dup2(log.as_raw_fd(), 1) < 0 {
+            anyhow::bail!("cannot divert stdout to {}: {}", path.display(), std::io::Error::last_os_error());
+        }
+        Ok(std::fs::File::from_raw_fd(terminal))
+    }
+}
+
 async fn run(which: &str) -> Result<()> {
+    let log = infra::artifacts_dir().join(WORKER_LOG);
+    std::fs::create_dir_all(infra::artifacts_dir())?;
+    let mut terminal = divert_stdout(&log)?;
+    eprintln!("bench: the workers' log lines go to {}", log.display());
     let all = which == "all";
     let mut rows = Vec::new();
     if all || which == "init" {
@@ -126,6 +152,6 @@ async fn run(which: &str) -> Result<()> {
     if rows.is_empty() {
         anyhow::bail!("unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init or cpu");
     }
-    print(&rows);
+    print(&rows, &mut terminal)?;
     Ok(())
 }

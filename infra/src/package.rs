@@ -76,15 +76,13 @@ pub fn build(functions: &[FunctionCode], arch: &str, profile: &str) -> Result<Ve
     } else {
         command.args(["build", "--profile", profile, "--locked"]);
     }
-    if profile == LOCAL_PROFILE {
-        // The whole workspace, as infra/run.sh builds it: one feature set, so the functions
-        // reuse the dependencies already built for the infra tool and the tests.
-        command.arg("--workspace");
-    } else {
-        for f in functions {
-            command.args(["-p", &f.package]);
-        }
+    // The functions alone, never `--workspace`: cargo unifies features over the packages it
+    // builds, and the tests' and benches' `jobs-core/test-support` must not reach them.
+    let packages: Vec<&str> = functions.iter().map(|f| f.package.as_str()).collect();
+    for package in &packages {
+        command.args(["-p", package]);
     }
+    check_no_test_support(&packages)?;
     eprintln!("building {} function(s) with {} (profile {profile})", functions.len(), if use_lambda { "cargo lambda" } else { "cargo" });
     let status = command.current_dir(repo_root()).status().context("running cargo")?;
     if !status.success() {
@@ -105,6 +103,29 @@ pub fn build(functions: &[FunctionCode], arch: &str, profile: &str) -> Result<Ve
             Ok(Built { function: f.clone(), zip, sha256 })
         })
         .collect()
+}
+
+/// jobs-core's feature holding the test doubles (in-memory ports, scripted processor).
+pub const TEST_SUPPORT_FEATURE: &str = "test-support";
+
+/// Fails when cargo would build jobs-core for `packages` with [`TEST_SUPPORT_FEATURE`]:
+/// asks cargo for the features it resolves for exactly that selection (`cargo tree`).
+pub fn check_no_test_support(packages: &[&str]) -> Result<()> {
+    let mut command = Command::new("cargo");
+    command.args(["tree", "--locked", "--edges", "normal", "--format", "{p} [{f}]", "--invert", "jobs-core"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let out = command.current_dir(repo_root()).output().context("running cargo tree")?;
+    if !out.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = tree.lines().find(|l| l.starts_with("jobs-core ")) else { bail!("cargo tree shows no jobs-core for {packages:?}") };
+    if line.contains(TEST_SUPPORT_FEATURE) {
+        bail!("the functions would be built with jobs-core's {TEST_SUPPORT_FEATURE} feature: {line}");
+    }
+    Ok(())
 }
 
 /// Zips a binary as an executable `bootstrap` with a fixed timestamp, so that the same
@@ -130,6 +151,16 @@ fn zip_bootstrap(binary: &Path, zip_path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deployed_functions_are_built_without_test_support_and_the_check_sees_it() {
+        let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+        let functions = functions_in_template(&template).unwrap();
+        let packages: Vec<&str> = functions.iter().map(|f| f.package.as_str()).collect();
+        check_no_test_support(&packages).unwrap();
+        let refused = check_no_test_support(&["e2e"]).unwrap_err().to_string();
+        assert!(refused.contains(TEST_SUPPORT_FEATURE), "the tests' crate has the feature: {refused}");
+    }
 
     #[test]
     fn template_functions_map_to_crates() {

@@ -17,6 +17,9 @@ pub mod error;
 pub mod job;
 pub mod listing;
 pub mod logging;
+/// In-memory doubles of the ports, for tests and benches only (the `test-support`
+/// feature); the deployed functions are built without it (`infra` checks).
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod metrics;
 #[cfg(test)]
