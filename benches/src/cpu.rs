@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use jobs_core::api::http::HttpRequest;
-use jobs_core::api::{JobsApi, Settings};
-use jobs_core::auth::{Claims, Role, mint};
+use jobs_api_core::api::http::HttpRequest;
+use jobs_api_core::api::{JobsApi, Settings};
+use jobs_api_core::tokens::{Claims, mint};
+use jobs_core::auth::Role;
 use jobs_core::job::JobType;
 use jobs_core::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::ports::WorkMessage;

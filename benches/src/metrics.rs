@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use jobs_core::api::{JobsApi, MetricsQuery, Settings};
+use jobs_api_core::api::{JobsApi, MetricsQuery, Settings};
 use jobs_core::audit::Audit;
 use jobs_core::auth::{Caller, Role};
 use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, batch_write, put};

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use jobs_core::auth::{Claims, Role, mint};
+use jobs_api_core::tokens::{Claims, mint};
+use jobs_core::auth::Role;
 
 use crate::artifacts_dir;
 
@@ -11,8 +12,8 @@ use crate::artifacts_dir;
 /// with 32 random bytes. The file is git-ignored and readable by its owner only.
 pub fn secret() -> Result<String> {
     if let Ok(secret) = std::env::var("TOKEN_SECRET") {
-        if secret.len() < jobs_core::api::MIN_SECRET_BYTES {
-            bail!("TOKEN_SECRET must be at least {} bytes", jobs_core::api::MIN_SECRET_BYTES);
+        if secret.len() < jobs_api_core::api::MIN_SECRET_BYTES {
+            bail!("TOKEN_SECRET must be at least {} bytes", jobs_api_core::api::MIN_SECRET_BYTES);
         }
         return Ok(secret);
     }
@@ -79,7 +80,7 @@ mod tests {
     fn dev_tokens_verify_with_the_service_verifier() {
         let secret = "s".repeat(32);
         let token = dev_token(&secret, "acme", "alice", true, Duration::from_secs(60)).unwrap();
-        let caller = jobs_core::auth::TokenVerifier::new(secret.as_bytes()).verify(Some(&format!("Bearer {token}"))).unwrap();
+        let caller = jobs_api_core::tokens::TokenVerifier::new(secret.as_bytes()).verify(Some(&format!("Bearer {token}"))).unwrap();
         assert!(caller.is_admin() && caller.tenant == "acme");
         assert!(dev_token(&secret, "ACME", "alice", false, Duration::from_secs(60)).is_err());
     }

@@ -1,7 +1,8 @@
 //! Every way a caller can fail to authenticate, and tenant isolation, end to end.
 
 use e2e::{Stack, embedding_job, fresh_tenant};
-use jobs_core::auth::{Claims, Role, mint};
+use jobs_api_core::tokens::{Claims, mint};
+use jobs_core::auth::Role;
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)

@@ -2,10 +2,10 @@
 
 use std::convert::Infallible;
 
-use jobs_core::api::JobsApi;
-use jobs_core::api::http::{HttpRequest, HttpResponse};
-use jobs_core::audit::AuditLog;
-use jobs_core::ended::EventBus;
+use jobs_api_core::api::JobsApi;
+use jobs_api_core::api::http::{HttpRequest, HttpResponse};
+use jobs_core::ports::AuditLog;
+use jobs_core::ports::EventBus;
 use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};

@@ -3,8 +3,9 @@
 
 mod gateway;
 
-use jobs_core::api::Settings;
-use jobs_core::aws::{jobs_api, load_config};
+use jobs_api_core::api::Settings;
+use jobs_api_core::aws::jobs_api;
+use jobs_core::aws::load_config;
 
 // Lambda hands a process one event at a time and the handler runs as one task: a worker
 // thread pool would only lengthen the cold start (docs/performance.md).

@@ -142,7 +142,7 @@ pub fn day_of(at: &str) -> &str {
 }
 
 fn shard_of(job_id: &str) -> u32 {
-    job_id.bytes().last().map_or(0, |b| u32::from(b) % AUDIT_SHARDS)
+    crate::record::shard_of(job_id, AUDIT_SHARDS)
 }
 
 /// The sort key an event of `job_id` at `at` gets: see the module table. Within one
@@ -164,21 +164,6 @@ fn next_ulid() -> ulid::Ulid {
     let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let generator = generator.get_or_insert_with(ulid::Generator::new);
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
-}
-
-/// The audit table as the domain uses it: appends and two reads, never an update.
-pub trait AuditLog: Send + Sync {
-    /// Appends `record` unless an entry with its key exists (that is the same event
-    /// written before: appends are idempotent).
-    fn append(&self, record: &AuditRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Job `job_id`'s entries with a sort key after `after`, oldest first, at most `limit`;
-    /// true when more may follow.
-    fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> impl Future<Output = Result<(Vec<AuditRecord>, bool), StoreError>> + Send;
-
-    /// One `by_day` partition's entries with `from <= sk <= to`, newest first, at most
-    /// `limit`.
-    fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
 }
 
 /// Writes the trail: the log and how long its entries are kept.

@@ -9,10 +9,11 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::audit::{Audit, AuditLog};
+use crate::audit::Audit;
+use crate::ports::AuditLog;
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
-use crate::metrics::MetricsStore;
+use crate::ports::MetricsStore;
 use crate::ports::JobEnds;
 use crate::record::JobRecord;
 
@@ -71,12 +72,6 @@ impl JobEndEvent {
             _ => "Job Completed",
         }
     }
-}
-
-/// Where job ends are announced (an EventBridge bus, `EVENT_BUS_NAME`).
-pub trait EventBus: Send + Sync {
-    /// Puts one event on the bus; an error when the bus did not accept it.
-    fn put_event(&self, event: &JobEndEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// How long a job's end may stay pending before [`Observers::sweep`] runs its hook: the

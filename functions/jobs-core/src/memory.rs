@@ -5,10 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use crate::audit::{AuditLog, AuditRecord};
-use crate::ended::{EventBus, JobEndEvent, Observers};
+use crate::audit::AuditRecord;
+use crate::ports::AuditLog;
+use crate::ended::{JobEndEvent, Observers};
+use crate::ports::EventBus;
 use crate::error::StoreError;
-use crate::metrics::{MetricAdd, MetricItem, MetricsStore};
+use crate::metrics::{MetricAdd, MetricItem};
+use crate::ports::MetricsStore;
 use crate::job::JobType;
 use crate::job::JobStatus;
 use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ActiveJob, CreateOutcome, IndexEntry, JobEnds, QueueDepths, IndexPage, IndexQuery, InputStore, JobStore, ScheduleStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};

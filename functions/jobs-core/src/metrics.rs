@@ -48,15 +48,6 @@ pub struct MetricAdd {
 /// One aggregate item as read: its hour and counters.
 pub type MetricItem = (String, BTreeMap<String, u64>);
 
-/// The aggregates' side of the Jobs table.
-pub trait MetricsStore: Send + Sync {
-    /// Adds to each item (`UpdateItem ADD`, one request per item).
-    fn add_metrics(&self, adds: &[MetricAdd]) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The items of partition `pk` with `from <= sk <= to`.
-    fn read_metrics(&self, pk: &str, from: &str, to: &str) -> impl Future<Output = Result<Vec<MetricItem>, StoreError>> + Send;
-}
-
 pub fn partition(scope: &str, shard: u32) -> String {
     format!("METRIC#{scope}#{shard}")
 }
@@ -67,7 +58,7 @@ pub fn hour_of(at: &str) -> &str {
 }
 
 fn shard_of(job_id: &str) -> u32 {
-    job_id.bytes().last().map_or(0, |b| u32::from(b) % METRIC_SHARDS)
+    crate::record::shard_of(job_id, METRIC_SHARDS)
 }
 
 fn bucket_of(ms: u64) -> usize {

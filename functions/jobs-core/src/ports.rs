@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::audit::AuditRecord;
+use crate::ended::JobEndEvent;
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
-pub use crate::metrics::MetricsStore;
+use crate::metrics::{MetricAdd, MetricItem};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 pub use crate::chunk::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally};
 
@@ -261,4 +263,34 @@ pub trait WorkQueue: Send + Sync {
 
     /// The type's work queue and dead-letter queue depths.
     fn depths(&self, job_type: JobType) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
+}
+
+/// The hourly job metrics' side of the Jobs table (`METRIC#<scope>#<shard>` items).
+pub trait MetricsStore: Send + Sync {
+    /// Adds to each item (`UpdateItem ADD`, one request per item).
+    fn add_metrics(&self, adds: &[MetricAdd]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The items of partition `pk` with `from <= sk <= to`.
+    fn read_metrics(&self, pk: &str, from: &str, to: &str) -> impl Future<Output = Result<Vec<MetricItem>, StoreError>> + Send;
+}
+
+/// The audit table as the domain uses it: appends and two reads, never an update.
+pub trait AuditLog: Send + Sync {
+    /// Appends `record` unless an entry with its key exists (that is the same event
+    /// written before: appends are idempotent).
+    fn append(&self, record: &AuditRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Job `job_id`'s entries with a sort key after `after`, oldest first, at most `limit`;
+    /// true when more may follow.
+    fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> impl Future<Output = Result<(Vec<AuditRecord>, bool), StoreError>> + Send;
+
+    /// One `by_day` partition's entries with `from <= sk <= to`, newest first, at most
+    /// `limit`.
+    fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+}
+
+/// Where job ends are announced (an EventBridge bus, `EVENT_BUS_NAME`).
+pub trait EventBus: Send + Sync {
+    /// Puts one event on the bus; an error when the bus did not accept it.
+    fn put_event(&self, event: &JobEndEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -87,8 +87,16 @@ pub fn active_partition(job_type: JobType, shard: u32) -> String {
     format!("{}#{shard}", job_type.key())
 }
 
+/// The shard (`0..shards`) of an item keyed by `id` (a ULID, whose last character is
+/// random) in a sharded index or aggregate partition: its last byte mod `shards`. One rule
+/// for every sharded key (active jobs, pending ends, due schedules, audit days, metrics),
+/// so an id's shard is the same wherever it is written and read.
+pub fn shard_of(id: &str, shards: u32) -> u32 {
+    id.bytes().last().map_or(0, |b| u32::from(b) % shards.max(1))
+}
+
 fn active_shard(id: &str) -> u32 {
-    id.bytes().last().map_or(0, |b| u32::from(b) % ACTIVE_SHARDS)
+    shard_of(id, ACTIVE_SHARDS)
 }
 
 /// Jobs whose end is pending (the on-job-end hook has not finished): partition `ending` =
@@ -413,7 +421,7 @@ impl ScheduleRecord {
         let live = self.deleted_at.is_none();
         self.list_sk = live.then(|| list_sort_key(&self.created_at, &self.id));
         self.sched_tenant = live.then(|| self.tenant.clone());
-        let shard = self.id.bytes().last().map_or(0, |b| u32::from(b) % DUE_SHARDS);
+        let shard = shard_of(&self.id, DUE_SHARDS);
         self.sched_due = (live && self.enabled && self.next_run_at.is_some()).then(|| shard.to_string());
     }
 

@@ -145,32 +145,6 @@ mod tests {
         assert_eq!(pascal_case("ai_text_embedding"), "AiTextEmbedding");
     }
 
-    /// The served OpenAPI document lists every registered type, with its label and a params
-    /// schema, and no other.
-    #[test]
-    fn openapi_lists_every_registered_type() {
-        let doc: Value = serde_json::from_str(crate::api::http::OPENAPI_JSON).expect("openapi.json parses");
-        let schemas = &doc["components"]["schemas"];
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
-        };
-        let keys: Vec<&str> = REGISTRY.iter().map(|s| s.key).collect();
-        let labels: Vec<&str> = REGISTRY.iter().map(|s| s.label).collect();
-        assert_eq!(strings(&schemas["JobType"]["enum"]), keys, "components.schemas.JobType.enum");
-        assert_eq!(strings(&schemas["Job"]["properties"]["type_label"]["enum"]), labels, "Job.type_label.enum");
-        let variants = schemas["CreateJob"]["oneOf"].as_array().expect("CreateJob.oneOf");
-        assert_eq!(variants.len(), REGISTRY.len(), "one CreateJob variant per type");
-        for spec in &REGISTRY {
-            let variant = variants
-                .iter()
-                .find(|v| v["properties"]["type"]["const"] == spec.key)
-                .unwrap_or_else(|| panic!("CreateJob.oneOf has no variant for {}", spec.key));
-            let reference = variant["properties"]["params"]["$ref"].as_str().unwrap_or_default();
-            let name = reference.trim_start_matches("#/components/schemas/");
-            assert!(schemas[name].is_object(), "{}: params schema {reference} exists", spec.key);
-        }
-    }
-
     /// The resource `logical_id` of template.yaml, as text: its line and the lines under it,
     /// up to the next key at its indentation (2 spaces) or less.
     fn resource<'t>(template: &'t str, logical_id: &str) -> Option<&'t str> {

@@ -1,26 +1,28 @@
 //! The scheduler function. An EventBridge rule on the default bus invokes it once a minute;
-//! each invocation is one [`jobs_core::api::JobsApi::tick`]: the schedules that are due,
+//! each invocation is one [`jobs_api_core::scheduler`] tick: the schedules that are due,
 //! then the job ends left pending. The due times live in the Jobs table, not in the rule,
 //! so a tick that comes early, late or twice starts each due job once.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use jobs_core::api::{Settings, TickReport};
-use jobs_core::aws::{AwsJobsApi, jobs_api, load_config};
+use jobs_api_core::aws::{AwsJobs, jobs};
+use jobs_api_core::scheduler::TickReport;
+use jobs_core::aws::load_config;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     jobs_core::logging::init();
     let config = load_config().await;
-    let api: &'static AwsJobsApi = Box::leak(Box::new(jobs_api(&config, Settings::without_tokens()?)?));
-    lambda_runtime::run(service_fn(move |event| tick(api, event))).await
+    let retention_days = jobs_core::env::parsed_or("RETENTION_DAYS", 90)?;
+    let jobs: &'static AwsJobs = Box::leak(Box::new(jobs(&config, retention_days)?));
+    lambda_runtime::run(service_fn(move |event| tick(jobs, event))).await
 }
 
 /// Runs the schedules due now, whatever the event's own time says (LocalStack's rules fire
 /// up to a minute off). An error (a due-index query failed) fails the invocation, and
 /// EventBridge's retry is one more tick.
-async fn tick(api: &AwsJobsApi, event: LambdaEvent<EventBridgeEvent>) -> Result<TickReport, Error> {
-    let report = api.tick(jobs_core::clock::now()).await?;
+async fn tick(jobs: &AwsJobs, event: LambdaEvent<EventBridgeEvent>) -> Result<TickReport, Error> {
+    let report = jobs.tick(jobs_core::clock::now()).await?;
     tracing::info!(event_id = ?event.payload.id, due = report.due, started = report.started, skipped = report.skipped, refused = report.refused, deferred = report.deferred, ends_handled = report.ends_handled, "tick");
     Ok(report)
 }

@@ -1,7 +1,8 @@
 //! The event bus (`EVENT_BUS_NAME`) on EventBridge: [`EventBus`] as one `PutEvents` entry.
 
 use super::LazyClient;
-use crate::ended::{EVENT_SOURCE, EventBus, JobEndEvent};
+use crate::ended::{EVENT_SOURCE, JobEndEvent};
+use crate::ports::EventBus;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
 

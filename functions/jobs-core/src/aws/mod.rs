@@ -43,23 +43,3 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(config.endpoint_url().is_some());
     aws_sdk_s3::Client::from_conf(builder.build())
 }
-
-/// The Jobs API over AWS: the operations of `POST /jobs` and the rest, as the API and the
-/// scheduler function run them.
-pub type AwsJobsApi = crate::api::JobsApi<DynamoJobStore, S3InputStore, SqsWorkQueue, SesSenderIdentities, DynamoAuditLog, EventBridgeBus>;
-
-/// Builds [`AwsJobsApi`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
-/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`); S3, SQS and SES clients are
-/// built on first use. The error names the missing or invalid variable.
-pub fn jobs_api(config: &aws_config::SdkConfig, settings: crate::api::Settings) -> Result<AwsJobsApi, crate::env::SettingError> {
-    use crate::env::required;
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    Ok(crate::api::JobsApi::new(
-        DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
-        S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
-        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
-        SesSenderIdentities::new(LazyClient::new(config, aws_sdk_ses::Client::new)),
-        crate::ended::Observers::new(DynamoAuditLog::from_env(dynamodb)?, EventBridgeBus::from_env(config)?),
-        settings,
-    ))
-}

@@ -5,7 +5,8 @@
 use aws_sdk_dynamodb::Client;
 
 use super::{conditional, from_item, s, to_item};
-use crate::audit::{Audit, AuditLog, AuditRecord, DEFAULT_AUDIT_RETENTION_DAYS};
+use crate::audit::{Audit, AuditRecord, DEFAULT_AUDIT_RETENTION_DAYS};
+use crate::ports::AuditLog;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
 use crate::record::job_pk;

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{DynamoJobStore, s};
 use crate::error::StoreError;
-use crate::metrics::{MetricAdd, MetricItem, MetricsStore};
+use crate::metrics::{MetricAdd, MetricItem};
+use crate::ports::MetricsStore;
 
 impl MetricsStore for DynamoJobStore {
     async fn add_metrics(&self, adds: &[MetricAdd]) -> Result<(), StoreError> {

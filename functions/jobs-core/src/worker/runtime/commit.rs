@@ -11,10 +11,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::Worker;
-use crate::audit::AuditLog;
+use crate::ports::AuditLog;
 use crate::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
 use crate::clock;
-use crate::ended::EventBus;
+use crate::ports::EventBus;
 use crate::job::{ItemError, JobStatus};
 use crate::ports::{InputStore, ProgressStore, WorkQueue};
 use crate::record::JobRecord;

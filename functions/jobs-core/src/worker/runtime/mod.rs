@@ -44,9 +44,10 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::{Processor, WorkError};
-use crate::audit::AuditLog;
+use crate::ports::AuditLog;
 use crate::clock;
-use crate::ended::{EventBus, Observers};
+use crate::ended::Observers;
+use crate::ports::EventBus;
 use crate::env::{self, SettingError};
 use crate::job::{JobStatus, JobType};
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use super::commit::settled_all;
 use super::{Chunks, Disposition, Worker};
-use crate::audit::AuditLog;
+use crate::ports::AuditLog;
 use crate::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
 use crate::clock;
-use crate::ended::EventBus;
+use crate::ports::EventBus;
 use crate::job::{ItemError, JobStatus};
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::record::JobRecord;

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::commit::{ChunkProgress, Settle};
 use super::{DEADLINE_MARGIN, Delivery, Disposition, Worker, near};
-use crate::audit::AuditLog;
+use crate::ports::AuditLog;
 use crate::chunk::Settled;
 use crate::clock;
-use crate::ended::EventBus;
+use crate::ports::EventBus;
 use crate::job::JobStatus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::record::{JobRecord, MAX_ERROR_SAMPLE};

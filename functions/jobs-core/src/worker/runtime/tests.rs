@@ -459,7 +459,8 @@ async fn mutated_messages_never_panic_or_overcount() {
 
 /// The jobs of tenant `acme` that ended `cancelled`, as the hourly metrics count them.
 async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
-    use crate::metrics::{METRIC_SHARDS, MetricsStore, partition};
+    use crate::metrics::{METRIC_SHARDS, partition};
+use crate::ports::MetricsStore;
     let mut counted = 0;
     for shard in 0..METRIC_SHARDS {
         for (_, counters) in w.store.read_metrics(&partition("acme", shard), "0000", "9999").await.unwrap() {

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::JobsApi;
-use crate::auth::Caller;
-use crate::clock;
+use jobs_core::auth::Caller;
+use jobs_core::clock;
 use crate::cursor::Position;
-use crate::ended::EventBus;
-use crate::error::ApiError;
-use crate::job::JobView;
+use jobs_core::ports::EventBus;
+use jobs_core::error::ApiError;
+use jobs_core::job::JobView;
 use crate::listing::{self, ListRequest, Partitions};
-use crate::audit::AuditLog;
-use crate::ports::{IndexQuery, InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::AuditLog;
+use jobs_core::ports::{IndexQuery, InputStore, JobStore, SenderIdentities, WorkQueue};
 
 /// Index queries one listing request may make before it returns what it has (with a
 /// cursor): bounds the latency and read cost of sparse filters and empty months.

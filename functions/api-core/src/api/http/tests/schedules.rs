@@ -6,8 +6,8 @@
 use time::Duration;
 
 use super::*;
-use crate::job::JobStatus;
-use crate::ports::ScheduleStore;
+use jobs_core::job::JobStatus;
+use jobs_core::ports::ScheduleStore;
 
 async fn send(api: &Api, auth: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = request(method, path, Some(auth));
@@ -167,7 +167,7 @@ async fn a_due_time_is_skipped_while_the_previous_job_runs_and_a_refusal_is_the_
     assert_eq!((report.started, report.skipped), (0, 1));
     assert_eq!(jobs_of(&api, &id).len(), 1);
     let stored = api.store.get_schedule(&id).await.unwrap().unwrap();
-    assert_eq!(stored.runs[0].outcome, crate::record::RunOutcome::Skipped);
+    assert_eq!(stored.runs[0].outcome, jobs_core::record::RunOutcome::Skipped);
     assert_eq!(stored.runs[0].job_id, stored.last_job_id);
 
     // A sender no longer verified: the run is refused, recorded, and the schedule moves on.
@@ -247,11 +247,11 @@ async fn the_tick_finishes_a_job_end_whose_hook_failed_with_no_message_left() {
     assert!(api.store.job(&id).unwrap().end_pending.is_some());
     let now = clock::now();
     assert_eq!(api.tick(now).await.unwrap().ends_handled, 0, "a fresh end is left to its writer");
-    let later = now + Duration::seconds(crate::ended::SWEEP_AFTER_SECONDS + 1);
+    let later = now + Duration::seconds(jobs_core::ended::SWEEP_AFTER_SECONDS + 1);
     assert_eq!(api.tick(later).await.unwrap().ends_handled, 1);
     let job = api.store.job(&id).unwrap();
     assert_eq!((job.end_pending.clone(), job.ending.clone()), (None, None));
-    let ended = api.observers.audit().log().entries().into_iter().filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended).count();
+    let ended = api.observers.audit().log().entries().into_iter().filter(|r| r.event.job_id == id && r.event.kind == jobs_core::audit::EventKind::Ended).count();
     assert_eq!(ended, 1);
     assert_eq!(api.observers.bus().events.lock().unwrap().iter().filter(|e| e.id == id).count(), 1, "one event on the bus");
     assert_eq!(api.tick(later).await.unwrap().ends_handled, 0, "handled once");

@@ -6,15 +6,15 @@
 use serde::Serialize;
 
 use super::JobsApi;
-use crate::audit::AuditLog;
-use crate::auth::Caller;
-use crate::clock;
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode};
-use crate::job::{JobStatus, JobType};
-use crate::ports::{ActiveJob, InputStore, JobStore, QueueDepths, SenderIdentities, WorkQueue};
-use crate::record::{ACTIVE_SHARDS, active_partition};
-use crate::concurrency::in_order;
+use jobs_core::ports::AuditLog;
+use jobs_core::auth::Caller;
+use jobs_core::clock;
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::job::{JobStatus, JobType};
+use jobs_core::ports::{ActiveJob, InputStore, JobStore, QueueDepths, SenderIdentities, WorkQueue};
+use jobs_core::record::{ACTIVE_SHARDS, active_partition};
+use jobs_core::concurrency::in_order;
 
 /// Active jobs counted per type (per shard: a quarter); more are reported as `counts_capped`.
 pub const MAX_COUNTED: u32 = 1_000;

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use super::HttpResponse;
-use crate::registry::REGISTRY;
+use jobs_core::registry::REGISTRY;
 
 struct Asset {
     path: &'static str,

@@ -4,13 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobsApi;
-use crate::auth::Caller;
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode};
+use jobs_core::auth::Caller;
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::{MAX_LIMIT, ListRequest};
-use crate::audit::AuditLog;
-use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::concurrency::in_order;
+use jobs_core::ports::AuditLog;
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::concurrency::in_order;
 
 /// Most jobs one call acts on; with a filter, the answer's `next_cursor` continues.
 pub const MAX_BULK_JOBS: usize = 1_000;

@@ -1,5 +1,5 @@
 //! `GET /jobs/{id}/events` (a job's timeline) and `GET /audit` (every tenant's entries by
-//! time range, for admins), both read from the audit trail ([`crate::audit`]) by key.
+//! time range, for admins), both read from the audit trail ([`jobs_core::audit`]) by key.
 
 use std::collections::BTreeMap;
 
@@ -7,14 +7,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::JobsApi;
-use crate::audit::{AuditLog, JobEvent, day_of, day_partitions, started_event};
-use crate::auth::{Caller, is_tenant};
-use crate::clock::{self, DayEnd};
+use jobs_core::audit::{JobEvent, day_of, day_partitions, started_event};
+use jobs_core::ports::AuditLog;
+use jobs_core::auth::{Caller, is_tenant};
+use jobs_core::clock::{self, DayEnd};
 use crate::cursor::Position;
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode};
-use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::concurrency::in_order;
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::concurrency::in_order;
 
 /// Default and largest page of events.
 pub const DEFAULT_EVENTS: u32 = 50;
@@ -51,21 +52,17 @@ impl AuditQuery {
         let mut from = None;
         let mut to = None;
         let mut query = AuditQuery { from: String::new(), to: String::new(), tenant: None, limit: DEFAULT_EVENTS, cursor: None, scope: String::new() };
-        let mut seen = std::collections::HashSet::new();
-        for (name, value) in params {
-            if !seen.insert(name.as_str()) {
-                return Err(ApiError::bad_param(name.as_str(), "given more than once"));
-            }
-            let bad = |msg: &str| ApiError::bad_param(name.as_str(), msg);
+        for (name, value) in crate::query::checked(params, &["from", "to", "tenant", "limit", "cursor"])? {
+            let bad = |msg: &str| ApiError::bad_param(name, msg);
             let bound = |end| clock::parse_bound(value, end).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"));
-            match name.as_str() {
+            match name {
                 "from" => from = Some(bound(DayEnd::Start)?),
                 "to" => to = Some(bound(DayEnd::End)?),
-                "tenant" if is_tenant(value) => query.tenant = Some(value.clone()),
+                "tenant" if is_tenant(value) => query.tenant = Some(value.to_string()),
                 "tenant" => return Err(bad("must be a tenant id (lower-case letters, digits, - and _)")),
                 "limit" => query.limit = parse_limit(value).ok_or_else(|| bad("must be an integer from 1 to 100"))?,
-                "cursor" => query.cursor = Some(value.clone()),
-                _ => return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter")),
+                "cursor" => query.cursor = Some(value.to_string()),
+                _ => {} // refused by query::checked
             }
         }
         let given = |name: &str| params.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
@@ -100,10 +97,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         let mut limit = DEFAULT_EVENTS;
         let mut cursor = None;
         for (name, value) in params {
-            match name.as_str() {
+            match name {
                 "limit" => limit = parse_limit(value).ok_or_else(|| ApiError::bad_param("limit", "must be an integer from 1 to 100"))?,
                 "cursor" => cursor = Some(value.as_str()),
-                _ => return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter")),
+                _ => {} // refused by query::checked
             }
         }
         let job = self.own_job(caller, id).await?;

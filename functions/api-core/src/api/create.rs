@@ -3,16 +3,17 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::JobsApi;
-use crate::audit::{AuditLog, EventKind};
-use crate::auth::{Caller, is_tenant};
-use crate::clock;
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode};
-use crate::job::{JobType, JobView};
-use crate::params;
-use crate::ports::{CreateOutcome, InputStore, JobStore, SenderIdentities, WorkMessage, WorkQueue};
-use crate::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
+use super::Jobs;
+use jobs_core::audit::EventKind;
+use jobs_core::ports::AuditLog;
+use jobs_core::auth::{Caller, is_tenant};
+use jobs_core::clock;
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::job::{JobType, JobView};
+use jobs_core::params;
+use jobs_core::ports::{CreateOutcome, InputStore, JobStore, SenderIdentities, WorkMessage, WorkQueue};
+use jobs_core::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -42,7 +43,7 @@ pub struct Created {
     pub replayed: bool,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> Jobs<S, I, Q, V, A, B> {
     pub async fn create_job(
         &self,
         caller: &Caller,
@@ -54,9 +55,9 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
 
     /// What `POST /jobs` checks before anything is written: the type, the tenant the
     /// caller may create in, the params, and a bulk job's sender. Errors name the field.
-    pub(super) async fn validate_request(&self, caller: &Caller, request: CreateRequest) -> Result<(JobType, String, params::ValidParams), ApiError> {
+    pub(crate) async fn validate_request(&self, caller: &Caller, request: CreateRequest) -> Result<(JobType, String, params::ValidParams), ApiError> {
         let job_type = JobType::parse(&request.job_type)
-            .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", crate::registry::keys())))?;
+            .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", jobs_core::registry::keys())))?;
         let tenant = match request.tenant {
             None => caller.tenant.clone(),
             Some(t) if !is_tenant(&t) => {
@@ -78,7 +79,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
 
     /// Creates a job; `links` names the job whose items it retries or the schedule that
     /// starts it.
-    pub(super) async fn create(
+    pub(crate) async fn create(
         &self,
         caller: &Caller,
         request: CreateRequest,
@@ -157,7 +158,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         }
         // Counted before it is enqueued, so a fast worker's end never precedes its creation;
         // a failure here loses one count, not the job.
-        if let Err(err) = self.store.add_metrics(&crate::metrics::on_created(&record, self.observers.audit().retention_days())).await {
+        if let Err(err) = self.store.add_metrics(&jobs_core::metrics::on_created(&record, self.observers.audit().retention_days())).await {
             tracing::warn!(error = %err, "could not count the job's creation in the metrics");
         }
         self.enqueue(&record).await?;
@@ -178,7 +179,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         })?;
         // The first attempt may have stored the job and then failed to record or enqueue it;
         // both are idempotent, so a replay of a still-queued job does them again.
-        if job.status == crate::job::JobStatus::Queued {
+        if job.status == jobs_core::job::JobStatus::Queued {
             self.observers.audit().action(&job, EventKind::Created, caller, &job.created_at, "ok", job.retry_of.as_deref()).await?;
             self.enqueue(&job).await?;
         }
@@ -205,7 +206,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             if let Some(now) = self.store.get(&job.id).await? {
                 self.observers.on_job_end(&self.store, &now).await?;
             }
-            Ok::<(), crate::error::StoreError>(())
+            Ok::<(), jobs_core::error::StoreError>(())
         };
         if let Err(err) = ended.await {
             tracing::error!(job_id = %job.id, error = %err, "could not mark the job failed");

@@ -209,7 +209,7 @@ mod tests {
     }
 
     fn utc(runs: Vec<OffsetDateTime>) -> Vec<String> {
-        runs.into_iter().map(crate::clock::format).collect()
+        runs.into_iter().map(jobs_core::clock::format).collect()
     }
 
     #[test]
@@ -288,6 +288,6 @@ mod tests {
         assert_eq!(every_hour.catch_up(datetime!(2026-11-30 16:17 UTC), datetime!(2026-11-30 15:40 UTC)), None, "not due yet");
         let daily = cron("0 2 * * *", "Europe/Berlin");
         let (due, next) = daily.catch_up(datetime!(2026-11-27 01:00 UTC), datetime!(2026-11-30 12:00 UTC)).unwrap();
-        assert_eq!((crate::clock::format(due), next.map(crate::clock::format)), ("2026-11-27T01:00:00.000Z".into(), Some("2026-12-01T01:00:00.000Z".into())));
+        assert_eq!((jobs_core::clock::format(due), next.map(jobs_core::clock::format)), ("2026-11-27T01:00:00.000Z".into(), Some("2026-12-01T01:00:00.000Z".into())));
     }
 }

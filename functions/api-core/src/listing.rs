@@ -12,13 +12,13 @@
 
 use time::OffsetDateTime;
 
-use crate::auth::{Caller, is_tenant};
-use crate::clock::{self, DayEnd};
-use crate::error::{ApiError, ErrorCode};
-use crate::job::{JobStatus, JobType};
-use crate::params::is_user_id;
-use crate::ports::{ListFilter, Search};
-use crate::record::ListIndex;
+use jobs_core::auth::{Caller, is_tenant};
+use jobs_core::clock::{self, DayEnd};
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::job::{JobStatus, JobType};
+use jobs_core::params::is_user_id;
+use jobs_core::ports::{ListFilter, Search};
+use jobs_core::record::ListIndex;
 
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_LIMIT: u32 = 100;
@@ -46,15 +46,8 @@ impl ListRequest {
     /// Validates query parameters; each problem is a 400 naming the parameter.
     pub fn parse(params: &[(String, String)]) -> Result<ListRequest, ApiError> {
         let mut req = ListRequest { limit: DEFAULT_LIMIT, ..ListRequest::default() };
-        let mut seen = std::collections::HashSet::new();
-        for (name, value) in params {
-            if !KNOWN_PARAMS.contains(&name.as_str()) {
-                return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter"));
-            }
-            if !seen.insert(name.as_str()) {
-                return Err(ApiError::bad_param(name.as_str(), "given more than once"));
-            }
-            let bad = |msg: &str| ApiError::bad_param(name.as_str(), msg);
+        for (name, value) in crate::query::checked(params, &KNOWN_PARAMS)? {
+            let bad = |msg: &str| ApiError::bad_param(name, msg);
             // An empty search is no search; any other empty value is a client bug worth naming.
             if value.is_empty() {
                 if name == "q" {
@@ -62,12 +55,12 @@ impl ListRequest {
                 }
                 return Err(bad("must not be empty (leave the parameter out instead)"));
             }
-            match name.as_str() {
+            match name {
                 "type" => req.job_type = Some(JobType::parse(value).ok_or_else(|| bad("unknown job type"))?),
                 "status" => req.status = Some(JobStatus::parse(value).ok_or_else(|| bad("unknown status"))?),
-                "user" if is_user_id(value) => req.user = Some(value.clone()),
+                "user" if is_user_id(value) => req.user = Some(value.to_string()),
                 "user" => return Err(bad("must be 1 to 128 printable characters")),
-                "tenant" if is_tenant(value) => req.tenant = Some(value.clone()),
+                "tenant" if is_tenant(value) => req.tenant = Some(value.to_string()),
                 "tenant" => return Err(bad("must be a tenant id (lower-case letters, digits, - and _)")),
                 "q" if value.chars().count() <= MAX_SEARCH_CHARS && !value.chars().any(char::is_control) => {
                     req.search = Some(value.trim().to_lowercase()).filter(|q| !q.is_empty());
@@ -89,7 +82,7 @@ impl ListRequest {
                         .filter(|n| (1..=MAX_LIMIT).contains(n))
                         .ok_or_else(|| bad("must be an integer from 1 to 100"))?;
                 }
-                _ => req.cursor = Some(value.clone()),
+                _ => req.cursor = Some(value.to_string()),
             }
         }
         if let (Some(from), Some(to)) = (&req.created_from, &req.created_to)
@@ -189,7 +182,7 @@ pub fn plan(caller: &Caller, req: &ListRequest, now: OffsetDateTime, retention_d
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
+    use jobs_core::auth::Role;
     use time::macros::datetime;
 
     fn q(pairs: &[(&str, &str)]) -> Result<ListRequest, ApiError> {

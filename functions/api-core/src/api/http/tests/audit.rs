@@ -3,8 +3,8 @@
 //! the admins' listing read them back.
 
 use super::*;
-use crate::audit::{AuditRecord, EventKind};
-use crate::ports::ProgressStore;
+use jobs_core::audit::{AuditRecord, EventKind};
+use jobs_core::ports::ProgressStore;
 
 fn from(mut req: HttpRequest, request_id: &str) -> HttpRequest {
     req.request_id = Some(request_id.into());
@@ -59,7 +59,7 @@ async fn each_action_is_recorded_with_who_where_and_outcome() {
 
     // Refusals are recorded with their code; another tenant's attempt is a 404 and leaves
     // nothing on this job.
-    let ended = settled_profile_job(&api, &["u0"], &[], crate::JobStatus::Completed).await;
+    let ended = settled_profile_job(&api, &["u0"], &[], jobs_core::JobStatus::Completed).await;
     assert_eq!(call(&api, request("POST", &format!("/jobs/{ended}/cancel"), Some(&member()))).await.0, 409);
     assert_eq!(call(&api, request("POST", &format!("/jobs/{ended}/retry"), Some(&member()))).await.0, 409);
     let before = entries_of(&api, &ended).len();
@@ -73,7 +73,7 @@ async fn each_action_is_recorded_with_who_where_and_outcome() {
 #[tokio::test]
 async fn a_retry_is_recorded_on_both_jobs_and_a_bulk_action_on_each_job() {
     let api = api();
-    let id = settled_profile_job(&api, &["u0", "u1"], &[1], crate::JobStatus::CompletedWithErrors).await;
+    let id = settled_profile_job(&api, &["u0", "u1"], &[1], jobs_core::JobStatus::CompletedWithErrors).await;
     let (status, retry) = call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&member()))).await;
     assert_eq!(status, 202);
     let retry_id = retry["id"].as_str().unwrap();
@@ -109,7 +109,7 @@ async fn every_way_a_job_ends_writes_one_ended_entry_and_clears_the_mark() {
     assert_eq!(status, 503);
     api.queue.broken.store(false, Ordering::Relaxed);
     let unqueued = api.store.job_ids().into_iter().find(|id| *id != queued).unwrap();
-    for (id, status) in [(&queued, crate::JobStatus::Cancelled), (&unqueued, crate::JobStatus::Failed)] {
+    for (id, status) in [(&queued, jobs_core::JobStatus::Cancelled), (&unqueued, jobs_core::JobStatus::Failed)] {
         let ended: Vec<_> = entries_of(&api, id).into_iter().filter(|r| r.event.kind == EventKind::Ended).collect();
         assert_eq!(ended.len(), 1, "{id}");
         assert_eq!((ended[0].event.status, ended[0].event.actor.is_none()), (Some(status), true));
@@ -131,14 +131,14 @@ async fn an_action_the_trail_cannot_hold_fails_and_a_create_leaves_no_job_to_run
     assert!(api.queue.sent.lock().unwrap().is_empty(), "nothing enqueued");
     let id = api.store.job_ids().pop().unwrap();
     let job = api.store.job(&id).unwrap();
-    assert_eq!(job.status, crate::JobStatus::Failed);
+    assert_eq!(job.status, jobs_core::JobStatus::Failed);
     assert!(job.end_pending.is_some(), "its end is still to be recorded");
 }
 
 #[tokio::test]
 async fn the_timeline_lists_a_job_s_events_in_order_with_started_and_pages() {
     let api = api();
-    let id = settled_profile_job(&api, &["u0", "u1"], &[1], crate::JobStatus::Running).await;
+    let id = settled_profile_job(&api, &["u0", "u1"], &[1], jobs_core::JobStatus::Running).await;
     for _ in 0..3 {
         call(&api, request("DELETE", &format!("/jobs/{id}"), Some(&member()))).await;
         call(&api, request("POST", &format!("/jobs/{id}/unhide"), Some(&member()))).await;

@@ -1,6 +1,6 @@
 //! Schedules: recurring jobs (docs/design.md "Schedules"). The `/schedules` operations keep
-//! the definitions; [`JobsApi::run_due_schedules`], called once a minute by the scheduler
-//! function, starts the jobs that are due through the same path as `POST /jobs`.
+//! the definitions; the scheduler's tick ([`crate::scheduler`]) starts the jobs that are due
+//! through the same path as `POST /jobs`.
 
 use std::collections::HashSet;
 
@@ -8,17 +8,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::JobsApi;
+use super::{Jobs, JobsApi};
 use super::create::{CreateRequest, Created, JobLinks};
-use crate::audit::{AuditLog, Origin};
-use crate::auth::{Caller, Role, is_tenant};
-use crate::clock;
+use jobs_core::audit::Origin;
+use jobs_core::ports::AuditLog;
+use jobs_core::auth::{Caller, Role, is_tenant};
+use jobs_core::clock;
 use crate::cursor::Position;
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode, StoreError};
-use crate::job::JobType;
-use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::record::{DUE_SHARDS, RunOutcome, RunTrigger, SCHEDULE_SK, ScheduleRecord, ScheduleRun, schedule_pk};
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode, StoreError};
+use jobs_core::job::JobType;
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::record::{DUE_SHARDS, RunOutcome, RunTrigger, SCHEDULE_SK, ScheduleRecord, ScheduleRun, schedule_pk};
 use crate::schedule::{Timing, TimingError};
 
 /// Largest params a schedule keeps (JSON bytes): the record is rewritten at every run.
@@ -29,10 +30,6 @@ pub const MAX_SCHEDULE_NAME_CHARS: usize = 100;
 pub const PREVIEW_RUNS: usize = 5;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;
-/// Due schedules read per `Query`, and at most per shard and tick: a backlog larger than
-/// this is worked off over the next ticks.
-const DUE_PAGE: u32 = 25;
-const MAX_DUE_PER_SHARD: usize = 100;
 /// Attempts of a conditional write that loses to a concurrent one.
 const WRITE_ATTEMPTS: usize = 3;
 
@@ -113,20 +110,6 @@ pub struct Preview {
     pub next_runs: Vec<String>,
 }
 
-/// What one tick of the scheduler did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct TickReport {
-    /// Schedules read as due.
-    pub due: u32,
-    pub started: u32,
-    pub skipped: u32,
-    pub refused: u32,
-    /// Runs left for the next tick: a backing service failed, or an edit came in between.
-    pub deferred: u32,
-    /// Job ends whose hook the tick finished ([`crate::ended::Observers::sweep`]).
-    pub ends_handled: u32,
-}
-
 fn timing_error(err: TimingError) -> ApiError {
     ApiError::invalid(err.field, err.message)
 }
@@ -151,49 +134,39 @@ fn schedule_not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such schedule")
 }
 
-impl ScheduleRecord {
-    /// When it runs; the anchor of a rate is its creation.
-    pub fn timing(&self) -> Result<Timing, TimingError> {
-        let anchor = clock::parse(&self.created_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        Timing::parse(self.cron.as_deref(), self.rate.as_deref(), &self.timezone, anchor)
-    }
-
-    pub fn view(&self) -> ScheduleView {
-        ScheduleView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            job_type: self.job_type,
-            type_label: self.job_type.label().to_string(),
-            tenant: self.tenant.clone(),
-            owner: self.owner.clone(),
-            params: serde_json::from_str(&self.params).unwrap_or(Value::Null),
-            cron: self.cron.clone(),
-            rate: self.rate.clone(),
-            timezone: self.timezone.clone(),
-            enabled: self.enabled,
-            next_run_at: self.next_run_at.clone(),
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-            runs: self.runs.clone(),
+impl From<&ScheduleRecord> for ScheduleView {
+    fn from(schedule: &ScheduleRecord) -> ScheduleView {
+            ScheduleView {
+                id: schedule.id.clone(),
+                name: schedule.name.clone(),
+                job_type: schedule.job_type,
+                type_label: schedule.job_type.label().to_string(),
+                tenant: schedule.tenant.clone(),
+                owner: schedule.owner.clone(),
+                params: serde_json::from_str(&schedule.params).unwrap_or(Value::Null),
+                cron: schedule.cron.clone(),
+                rate: schedule.rate.clone(),
+                timezone: schedule.timezone.clone(),
+                enabled: schedule.enabled,
+                next_run_at: schedule.next_run_at.clone(),
+                created_at: schedule.created_at.clone(),
+                updated_at: schedule.updated_at.clone(),
+                runs: schedule.runs.clone(),
+            }
         }
     }
+}
 
-    /// The `POST /jobs` request a run makes.
-    fn job_request(&self) -> Result<CreateRequest, ApiError> {
-        let params = serde_json::from_str(&self.params).map_err(|e| ApiError::invalid("params", format!("stored params are not JSON: {e}")))?;
-        Ok(CreateRequest { job_type: self.job_type.key().to_string(), tenant: Some(self.tenant.clone()), params })
-    }
+/// When `schedule` runs; the anchor of a rate is its creation.
+pub fn timing(schedule: &ScheduleRecord) -> Result<Timing, TimingError> {
+    let anchor = clock::parse(&schedule.created_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Timing::parse(schedule.cron.as_deref(), schedule.rate.as_deref(), &schedule.timezone, anchor)
+}
 
-    /// Who a due run acts as: the owner in the schedule's tenant, with the schedule as the
-    /// audit trail's actor.
-    fn run_caller(&self) -> Caller {
-        Caller {
-            user: self.owner.clone(),
-            tenant: self.tenant.clone(),
-            role: Role::Member,
-            origin: Origin { user_agent: Some("jobs-scheduler".into()), schedule_id: Some(self.id.clone()), ..Origin::default() },
-        }
-    }
+/// The `POST /jobs` request a run of `schedule` makes.
+pub(crate) fn job_request(schedule: &ScheduleRecord) -> Result<CreateRequest, ApiError> {
+    let params = serde_json::from_str(&schedule.params).map_err(|e| ApiError::invalid("params", format!("stored params are not JSON: {e}")))?;
+    Ok(CreateRequest { job_type: schedule.job_type.key().to_string(), tenant: Some(schedule.tenant.clone()), params })
 }
 
 /// The idempotency key of a schedule's run for `due`: one job per due time, whoever
@@ -213,19 +186,15 @@ pub struct ScheduleListQuery {
 impl ScheduleListQuery {
     pub fn parse(params: &[(String, String)]) -> Result<ScheduleListQuery, ApiError> {
         let mut query = ScheduleListQuery { tenant: None, limit: DEFAULT_PAGE, cursor: None };
-        let mut seen = HashSet::new();
-        for (name, value) in params {
-            if !seen.insert(name.as_str()) {
-                return Err(ApiError::bad_param(name.as_str(), "given more than once"));
-            }
-            match name.as_str() {
-                "tenant" if is_tenant(value) => query.tenant = Some(value.clone()),
+        for (name, value) in crate::query::checked(params, &["tenant", "limit", "cursor"])? {
+            match name {
+                "tenant" if is_tenant(value) => query.tenant = Some(value.to_string()),
                 "tenant" => return Err(ApiError::bad_param("tenant", "must be a tenant id (lower-case letters, digits, - and _)")),
                 "limit" => {
                     query.limit = value.parse().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| ApiError::bad_param("limit", format!("must be an integer from 1 to {MAX_PAGE}")))?;
                 }
-                "cursor" => query.cursor = Some(value.clone()),
-                _ => return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter")),
+                "cursor" => query.cursor = Some(value.to_string()),
+                _ => {} // refused by query::checked
             }
         }
         Ok(query)
@@ -235,16 +204,11 @@ impl ScheduleListQuery {
 /// `GET /schedules/preview` parameters: `cron` or `rate`, and `timezone` (default UTC).
 pub fn parse_preview(params: &[(String, String)]) -> Result<(Option<String>, Option<String>, String), ApiError> {
     let (mut cron, mut rate, mut timezone) = (None, None, "UTC".to_string());
-    let mut seen = HashSet::new();
-    for (name, value) in params {
-        if !seen.insert(name.as_str()) {
-            return Err(ApiError::bad_param(name.as_str(), "given more than once"));
-        }
-        match name.as_str() {
-            "cron" => cron = Some(value.clone()),
-            "rate" => rate = Some(value.clone()),
-            "timezone" => timezone = value.clone(),
-            _ => return Err(ApiError::bad_param(name.chars().take(64).collect::<String>(), "unknown query parameter")),
+    for (name, value) in crate::query::checked(params, &["cron", "rate", "timezone"])? {
+        match name {
+            "cron" => cron = Some(value.to_string()),
+            "rate" => rate = Some(value.to_string()),
+            _ => timezone = value.to_string(),
         }
     }
     Ok((cron, rate, timezone))
@@ -295,7 +259,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             return Err(ApiError::unavailable());
         }
         tracing::info!(schedule_id = %schedule.id, tenant = %schedule.tenant, next_run_at = ?schedule.next_run_at, "schedule created");
-        Ok(schedule.view())
+        Ok(ScheduleView::from(&schedule))
     }
 
     /// A schedule the caller may see; anything else (unknown, deleted, other tenant) is a 404.
@@ -310,7 +274,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
     }
 
     pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView, ApiError> {
-        Ok(self.visible_schedule(caller, id).await?.view())
+        Ok(self.visible_schedule(caller, id).await.map(|s| ScheduleView::from(&s))?)
     }
 
     /// A tenant's schedules, oldest first, in keyset pages. Members list their own tenant;
@@ -360,7 +324,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             if let Some(timezone) = &patch.timezone {
                 schedule.timezone.clone_from(timezone);
             }
-            let timing = schedule.timing().map_err(timing_error)?;
+            let timing = timing(&schedule).map_err(timing_error)?;
             let enabling = patch.enabled == Some(true) && !schedule.enabled;
             if let Some(enabled) = patch.enabled {
                 schedule.enabled = enabled;
@@ -376,7 +340,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             schedule.index();
             if self.store.save_schedule(&schedule, Some(expected)).await? {
                 tracing::info!(schedule_id = id, tenant = %schedule.tenant, enabled = schedule.enabled, next_run_at = ?schedule.next_run_at, "schedule updated");
-                return Ok(schedule.view());
+                return Ok(ScheduleView::from(&schedule));
             }
         }
         Err(ApiError::new(ErrorCode::Conflict, "the schedule is changing; retry"))
@@ -408,7 +372,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
     pub async fn run_schedule(&self, caller: &Caller, id: &str, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
         let schedule = self.visible_schedule(caller, id).await?;
         let links = JobLinks { retry_of: None, schedule_id: Some(schedule.id.clone()) };
-        let result = self.create(caller, schedule.job_request()?, idempotency_key, links).await;
+        let result = self.create(caller, job_request(&schedule)?, idempotency_key, links).await;
         let run = match &result {
             Ok(created) => ScheduleRun { due_at: None, at: clock::format(clock::now()), trigger: RunTrigger::Manual, outcome: RunOutcome::Started, job_id: Some(created.job.id.clone()), error: None },
             Err(err) if err.status() < 500 => refused_run(None, RunTrigger::Manual, err),
@@ -421,8 +385,30 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         result
     }
 
+    /// The next [`PREVIEW_RUNS`] runs of a timing from now, computed as the scheduler
+    /// computes them. Errors name the query parameter (400).
+    pub fn preview_schedule(&self, cron: Option<&str>, rate: Option<&str>, timezone: &str) -> Result<Preview, ApiError> {
+        let now = clock::now();
+        let timing = Timing::parse(cron, rate, timezone, now).map_err(|e| ApiError::bad_param(e.field, e.message))?;
+        Ok(Preview { next_runs: timing.next_runs(now, PREVIEW_RUNS).into_iter().map(clock::format).collect() })
+    }
+}
+
+
+pub(crate) fn refused_run(due_at: Option<String>, trigger: RunTrigger, err: &ApiError) -> ScheduleRun {
+    ScheduleRun {
+        due_at,
+        at: clock::format(clock::now()),
+        trigger,
+        outcome: RunOutcome::Refused,
+        job_id: None,
+        error: Some(err.body()["error"].clone()),
+    }
+}
+
+impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> Jobs<S, I, Q, V, A, B> {
     /// Adds `run` to schedule `id`'s runs, on a fresh read per attempt.
-    async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), StoreError> {
+    pub(crate) async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
             let Some(mut schedule) = self.store.get_schedule(id).await? else { return Ok(()) };
             let expected = schedule.version;
@@ -434,162 +420,4 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         }
         Err(StoreError::Incomplete { operation: "dynamodb:PutItem", count: 1, detail: "the schedule kept changing".into() })
     }
-
-    /// The next [`PREVIEW_RUNS`] runs of a timing from now, computed as the scheduler
-    /// computes them. Errors name the query parameter (400).
-    pub fn preview_schedule(&self, cron: Option<&str>, rate: Option<&str>, timezone: &str) -> Result<Preview, ApiError> {
-        let now = clock::now();
-        let timing = Timing::parse(cron, rate, timezone, now).map_err(|e| ApiError::bad_param(e.field, e.message))?;
-        Ok(Preview { next_runs: timing.next_runs(now, PREVIEW_RUNS).into_iter().map(clock::format).collect() })
-    }
-
-    /// One tick of the scheduler function: the schedules due at `now`
-    /// ([`Self::run_due_schedules`]), then the job ends left pending
-    /// ([`crate::ended::Observers::sweep`]).
-    pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, StoreError> {
-        let mut report = self.run_due_schedules(now).await?;
-        report.ends_handled = self.observers.sweep(&self.store, now).await?;
-        Ok(report)
-    }
-
-    /// Runs every schedule due at `now`, each once (a late one
-    /// once, for its earliest missed due time), and moves it to its next due time. Safe to
-    /// call twice for the same minute, or concurrently: a due time creates one job. An
-    /// error means a due-index query failed; the schedules it did not reach run next tick.
-    pub async fn run_due_schedules(&self, now: OffsetDateTime) -> Result<TickReport, StoreError> {
-        let mut report = TickReport::default();
-        let until = clock::format(now);
-        for shard in 0..DUE_SHARDS {
-            // Pages follow the index's own key, so entries that cannot move on now (their
-            // run failed and is retried next tick) never hide the ones behind them.
-            let (mut read, mut start) = (0, None);
-            loop {
-                let (due, last) = self.store.due_schedules(shard, &until, start, DUE_PAGE).await?;
-                read += due.len();
-                for id in due {
-                    report.due += 1;
-                    self.run_due(&id, now, &mut report).await;
-                }
-                match last {
-                    Some(key) if read < MAX_DUE_PER_SHARD => start = Some(key),
-                    _ => break,
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    /// Runs schedule `id` if it is due at `now`, on a strongly consistent read.
-    async fn run_due(&self, id: &str, now: OffsetDateTime, report: &mut TickReport) {
-        let span = tracing::info_span!("schedule_run", schedule_id = id, tenant = tracing::field::Empty, job_id = tracing::field::Empty);
-        let _entered = span.enter();
-        let mut schedule = match self.store.get_schedule(id).await {
-            Ok(Some(s)) if s.deleted_at.is_none() && s.enabled => s,
-            Ok(Some(stale)) => return self.reindex(stale).await,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::error!(error = %err, "could not read a due schedule");
-                report.deferred += 1;
-                return;
-            }
-        };
-        span.record("tenant", schedule.tenant.as_str());
-        let Some(next_run_at) = schedule.next_run_at.as_deref().and_then(clock::parse) else { return };
-        let expected = schedule.version;
-        let run = match schedule.timing() {
-            Err(err) => {
-                // Stored timings were valid when written; one that no longer parses (a time
-                // zone gone from the database) stops the schedule, with the reason as its run.
-                let due = schedule.next_run_at.take();
-                refused_run(due, RunTrigger::Schedule, &timing_error(err))
-            }
-            Ok(timing) => {
-                let Some((due, next)) = timing.catch_up(next_run_at, now) else { return };
-                match self.start_due_run(&schedule, &clock::format(due)).await {
-                    Ok(run) => {
-                        schedule.next_run_at = next.map(clock::format);
-                        run
-                    }
-                    Err(err) => {
-                        tracing::error!(code = ?err.code, "a due run could not start; it is retried next tick");
-                        report.deferred += 1;
-                        return;
-                    }
-                }
-            }
-        };
-        if let Some(job_id) = &run.job_id {
-            span.record("job_id", job_id.as_str());
-        }
-        let outcome = run.outcome;
-        schedule.record_run(run);
-        schedule.version += 1;
-        schedule.index();
-        match self.store.save_schedule(&schedule, Some(expected)).await {
-            Ok(true) => {
-                match outcome {
-                    RunOutcome::Started => report.started += 1,
-                    RunOutcome::Skipped => report.skipped += 1,
-                    RunOutcome::Refused => report.refused += 1,
-                }
-                tracing::info!(outcome = ?outcome, next_run_at = ?schedule.next_run_at, "schedule ran");
-            }
-            // An edit, or another tick, wrote first: that tick recorded this due time, or
-            // the next one runs it again, which creates no second job (its idempotency key).
-            Ok(false) => report.deferred += 1,
-            Err(err) => {
-                tracing::error!(error = %err, "could not move a schedule to its next due time");
-                report.deferred += 1;
-            }
-        }
-    }
-
-    /// A disabled or deleted schedule that still carries a due-index key (the record was
-    /// written by hand, or by an older version): rewritten with the keys its state gives,
-    /// so it leaves the index. It starts nothing either way.
-    async fn reindex(&self, mut schedule: ScheduleRecord) {
-        let (expected, was_due) = (schedule.version, schedule.sched_due.is_some());
-        schedule.index();
-        if was_due && schedule.sched_due.is_none() {
-            schedule.version += 1;
-            if let Err(err) = self.store.save_schedule(&schedule, Some(expected)).await {
-                tracing::warn!(error = %err, "could not take a stopped schedule out of the due index");
-            }
-        }
-    }
-
-    /// A due time's run: skipped while the previous job is queued or running, else the job
-    /// `POST /jobs` would create, under the due time's idempotency key. Only a server
-    /// failure is an error (the run is retried); a refusal is the run's outcome.
-    async fn start_due_run(&self, schedule: &ScheduleRecord, due: &str) -> Result<ScheduleRun, ApiError> {
-        let at = clock::format(clock::now());
-        if let Some(last) = &schedule.last_job_id
-            && let Some(job) = self.store.get(last).await?
-            && !job.status.is_terminal()
-        {
-            return Ok(ScheduleRun { due_at: Some(due.into()), at, trigger: RunTrigger::Schedule, outcome: RunOutcome::Skipped, job_id: Some(last.clone()), error: None });
-        }
-        let links = JobLinks { retry_of: None, schedule_id: Some(schedule.id.clone()) };
-        let created = match schedule.job_request() {
-            Ok(request) => self.create(&schedule.run_caller(), request, Some(&run_key(&schedule.id, due)), links).await,
-            Err(err) => Err(err),
-        };
-        match created {
-            Ok(created) => Ok(ScheduleRun { due_at: Some(due.into()), at, trigger: RunTrigger::Schedule, outcome: RunOutcome::Started, job_id: Some(created.job.id), error: None }),
-            Err(err) if err.status() < 500 => Ok(refused_run(Some(due.into()), RunTrigger::Schedule, &err)),
-            Err(err) => Err(err),
-        }
-    }
 }
-
-fn refused_run(due_at: Option<String>, trigger: RunTrigger, err: &ApiError) -> ScheduleRun {
-    ScheduleRun {
-        due_at,
-        at: clock::format(clock::now()),
-        trigger,
-        outcome: RunOutcome::Refused,
-        job_id: None,
-        error: Some(err.body()["error"].clone()),
-    }
-}
-

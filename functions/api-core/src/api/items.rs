@@ -11,15 +11,16 @@ use serde_json::Value;
 
 use super::create::{CreateRequest, Created};
 use super::JobsApi;
-use crate::auth::Caller;
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode};
-use crate::job::JobStatus;
-use crate::audit::{AuditLog, EventKind};
-use crate::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::record::{JobRecord, snapshot_key};
-use crate::registry::ItemSource;
-use crate::chunk::{MAX_CHUNK_BYTES, chunk_items};
+use jobs_core::auth::Caller;
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::job::JobStatus;
+use jobs_core::audit::EventKind;
+use jobs_core::ports::AuditLog;
+use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::record::{JobRecord, snapshot_key};
+use jobs_core::registry::ItemSource;
+use jobs_core::chunk::{MAX_CHUNK_BYTES, chunk_items};
 
 /// Most rows in one JSON page.
 pub const MAX_ITEMS_PAGE: usize = 1_000;
@@ -96,8 +97,8 @@ impl ItemsQuery {
     /// Parses the query; the error names the parameter.
     pub fn parse(query: &[(String, String)], accept: Option<&str>) -> Result<ItemsQuery, ApiError> {
         let mut parsed = ItemsQuery { limit: DEFAULT_ITEMS_PAGE, csv: accept.is_some_and(|a| a.contains("text/csv")), ..ItemsQuery::default() };
-        for (name, value) in query {
-            match name.as_str() {
+        for (name, value) in crate::query::checked(query, &["outcome", "cursor", "limit", "format"])? {
+            match name {
                 "outcome" => {
                     parsed.outcome =
                         Some(Outcome::parse(value).ok_or_else(|| ApiError::bad_param("outcome", "must be succeeded, failed, cancelled or pending"))?);
@@ -112,12 +113,12 @@ impl ItemsQuery {
                         .filter(|n| (1..=MAX_ITEMS_PAGE).contains(n))
                         .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_ITEMS_PAGE}")))?;
                 }
-                "format" => match value.as_str() {
+                "format" => match value {
                     "csv" => parsed.csv = true,
                     "json" => parsed.csv = false,
                     _ => return Err(ApiError::bad_param("format", "must be json or csv")),
                 },
-                other => return Err(ApiError::bad_param(other, "is not a parameter of this list")),
+                _ => {} // refused by query::checked
             }
         }
         Ok(parsed)

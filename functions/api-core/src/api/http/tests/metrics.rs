@@ -2,7 +2,7 @@
 //! in the right buckets, per tenant and across tenants, at four aggregate writes per job.
 
 use super::*;
-use crate::ports::ProgressStore;
+use jobs_core::ports::ProgressStore;
 
 async fn metrics(api: &Api, auth: &str, query: &[(&str, &str)]) -> (u16, Value) {
     let response = get_with(api, auth, "/metrics", query).await;
@@ -10,8 +10,8 @@ async fn metrics(api: &Api, auth: &str, query: &[(&str, &str)]) -> (u16, Value) 
 }
 
 /// Runs a created job to `status` through the store and the one end hook.
-async fn end(api: &Api, id: &str, status: crate::JobStatus, succeeded: u64, failed: u64) {
-    use crate::ports::{ChunkCommit, Settled, Tally};
+async fn end(api: &Api, id: &str, status: jobs_core::JobStatus, succeeded: u64, failed: u64) {
+    use jobs_core::ports::{ChunkCommit, Settled, Tally};
     let at = clock::format(clock::now());
     assert!(api.store.begin(id, succeeded + failed, 1, &at).await.unwrap());
     let mut all = Settled::default();
@@ -32,9 +32,9 @@ async fn known_outcomes_give_exactly_their_counts_in_the_current_hour() {
         ids.push(post(&api, &member(), embedding_job()).await.1["id"].as_str().unwrap().to_string());
     }
     let other = post(&api, &globex, embedding_job()).await.1["id"].as_str().unwrap().to_string();
-    end(&api, &ids[0], crate::JobStatus::Completed, 5, 0).await;
-    end(&api, &ids[1], crate::JobStatus::CompletedWithErrors, 3, 2).await;
-    end(&api, &other, crate::JobStatus::Failed, 0, 4).await;
+    end(&api, &ids[0], jobs_core::JobStatus::Completed, 5, 0).await;
+    end(&api, &ids[1], jobs_core::JobStatus::CompletedWithErrors, 3, 2).await;
+    end(&api, &other, jobs_core::JobStatus::Failed, 0, 4).await;
     assert_eq!(api.store.metric_writes.lock().unwrap().iter().sum::<usize>(), 4 * 2 + 3 * 2, "two writes at the creation of each of 4 jobs, two at the end of each of 3");
 
     let (status, acme) = metrics(&api, &member(), &[]).await;

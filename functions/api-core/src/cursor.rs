@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use jobs_core::error::ApiError;
 
 /// Where the next page starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

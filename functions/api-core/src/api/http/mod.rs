@@ -4,11 +4,12 @@
 use serde::Serialize;
 
 use super::{CreateRequest, JobsApi};
-use crate::ended::EventBus;
-use crate::error::{ApiError, ErrorCode};
+use jobs_core::ports::EventBus;
+use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
-use crate::audit::{AuditLog, Origin};
-use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::audit::Origin;
+use jobs_core::ports::AuditLog;
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
 
 mod page;
 
@@ -244,11 +245,11 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             }
             (Route::Queues, "GET") => Ok(HttpResponse::json(200, &self.queue_health(&caller).await?)),
             (Route::Metrics, "GET") => {
-                let query = super::MetricsQuery::parse(&request.query, crate::clock::now())?;
+                let query = super::MetricsQuery::parse(&request.query, jobs_core::clock::now())?;
                 Ok(HttpResponse::json(200, &self.metrics(&caller, &query).await?))
             }
             (Route::Audit, "GET") => {
-                let query = super::AuditQuery::parse(&request.query, crate::clock::now())?;
+                let query = super::AuditQuery::parse(&request.query, jobs_core::clock::now())?;
                 Ok(HttpResponse::json(200, &self.audit_events(&caller, &query).await?))
             }
             (Route::Schedules, "POST") => {

@@ -2,7 +2,7 @@
 //! the active index, the oldest waiting job, the chunks left, and the queue depths.
 
 use super::*;
-use crate::ports::ProgressStore;
+use jobs_core::ports::ProgressStore;
 
 #[tokio::test]
 async fn admins_see_each_type_s_waiting_and_running_jobs_and_queue_depths() {

@@ -9,18 +9,21 @@ mod items;
 mod list;
 mod metrics;
 mod queues;
-mod schedules;
+pub(crate) mod schedules;
 
-use crate::audit::{AuditLog, EventKind};
-use crate::ended::{EventBus, Observers};
-use crate::auth::{Caller, TokenVerifier};
-use crate::clock;
+use jobs_core::audit::EventKind;
+use jobs_core::ports::AuditLog;
+use jobs_core::ended::Observers;
+use jobs_core::ports::EventBus;
+use jobs_core::auth::Caller;
+use crate::tokens::TokenVerifier;
+use jobs_core::clock;
 use crate::cursor::CursorCodec;
-use crate::env::{self, SettingError};
-use crate::error::{ApiError, ErrorCode};
-use crate::job::JobView;
-use crate::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use crate::record::JobRecord;
+use jobs_core::env::{self, SettingError};
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::job::JobView;
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::record::JobRecord;
 
 pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
@@ -29,7 +32,7 @@ pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, 
 pub use list::ListPage;
 pub use metrics::{MetricsAnswer, MetricsQuery};
 pub use queues::{QueueHealth, TypeHealth};
-pub use schedules::{MAX_SCHEDULE_PARAMS_BYTES, PREVIEW_RUNS, Preview, ScheduleListQuery, SchedulePatch, ScheduleRequest, ScheduleView, SchedulesPage, TickReport, parse_preview, run_key};
+pub use schedules::{MAX_SCHEDULE_PARAMS_BYTES, PREVIEW_RUNS, Preview, ScheduleListQuery, SchedulePatch, ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing};
 
 pub struct Settings {
     /// Secret that signs tokens (and, derived, cursors).
@@ -51,40 +54,52 @@ impl Settings {
         }
         Ok(Settings { token_secret: token_secret.into_bytes(), retention_days: env::parsed_or("RETENTION_DAYS", 90)? })
     }
+}
 
-    /// For a process that serves no HTTP requests (the scheduler): it holds no token
-    /// secret, so its key is 32 random bytes nobody else has, and every token is refused.
-    /// Reads `RETENTION_DAYS` (default 90).
-    pub fn without_tokens() -> Result<Settings, SettingError> {
-        let mut key = vec![0u8; MIN_SECRET_BYTES];
-        aws_lc_rs::rand::fill(&mut key).map_err(|_| SettingError::Invalid { name: "random key".into(), reason: "the system's random source failed".into() })?;
-        Ok(Settings { token_secret: key, retention_days: env::parsed_or("RETENTION_DAYS", 90)? })
+/// The jobs service: the ports every operation works over, and how long records are kept.
+/// Creating a job (`create.rs`) and the scheduler's tick (`crate::scheduler`) need nothing
+/// more; the scheduler function runs it on its own, with no token or cursor key.
+pub struct Jobs<S, I, Q, V, A, B> {
+    pub(crate) store: S,
+    pub(crate) inputs: I,
+    pub(crate) queue: Q,
+    pub(crate) senders: V,
+    pub(crate) observers: Observers<A, B>,
+    /// Days a job record is kept (DynamoDB TTL); also how far back listings look.
+    pub(crate) retention_days: u32,
+}
+
+impl<S, I, Q, V, A, B> Jobs<S, I, Q, V, A, B> {
+    pub fn new(store: S, inputs: I, queue: Q, senders: V, observers: Observers<A, B>, retention_days: u32) -> Self {
+        Jobs { store, inputs, queue, senders, observers, retention_days }
     }
 }
 
+/// The Jobs API: the jobs service, with the verifier of callers' tokens and the key of
+/// listings' cursors. Dereferences to [`Jobs`], whose operations it serves too.
 pub struct JobsApi<S, I, Q, V, A, B> {
-    store: S,
-    inputs: I,
-    queue: Q,
-    senders: V,
-    observers: Observers<A, B>,
+    jobs: Jobs<S, I, Q, V, A, B>,
     tokens: TokenVerifier,
     cursors: CursorCodec,
-    retention_days: u32,
+}
+
+impl<S, I, Q, V, A, B> std::ops::Deref for JobsApi<S, I, Q, V, A, B> {
+    type Target = Jobs<S, I, Q, V, A, B>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.jobs
+    }
 }
 
 impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
     pub fn new(store: S, inputs: I, queue: Q, senders: V, observers: Observers<A, B>, settings: Settings) -> Self {
-        JobsApi {
-            store,
-            inputs,
-            queue,
-            senders,
-            observers,
-            tokens: TokenVerifier::new(&settings.token_secret),
-            cursors: CursorCodec::new(&settings.token_secret),
-            retention_days: settings.retention_days,
-        }
+        JobsApi::with_tokens(Jobs::new(store, inputs, queue, senders, observers, settings.retention_days), &settings.token_secret)
+    }
+
+    /// `jobs` serving requests: tokens verified with `token_secret`, which also keys the
+    /// cursors.
+    pub fn with_tokens(jobs: Jobs<S, I, Q, V, A, B>, token_secret: &[u8]) -> Self {
+        JobsApi { jobs, tokens: TokenVerifier::new(token_secret), cursors: CursorCodec::new(token_secret) }
     }
 
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {

@@ -4,11 +4,12 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::Settings;
-use crate::auth::{Claims, Role, mint};
-use crate::clock;
-use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
-use crate::record::{JobRecord, NewJob};
-use crate::JobType;
+use jobs_core::auth::Role;
+use crate::tokens::{Claims, mint};
+use jobs_core::clock;
+use jobs_core::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
+use jobs_core::record::{JobRecord, NewJob};
+use jobs_core::JobType;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
@@ -20,7 +21,7 @@ fn api() -> Api {
         MemoryInputs::default(),
         MemoryQueue::default(),
         MemorySenders::default(),
-        crate::memory::observers(),
+        jobs_core::memory::observers(),
         Settings { token_secret: SECRET.to_vec(), retention_days: 90 },
     )
 }
@@ -90,7 +91,7 @@ async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() 
         let stored = api.store.job(id).unwrap();
         assert!(api.inputs.objects.lock().unwrap().contains_key(&stored.input_key));
         let sent = api.queue.sent.lock().unwrap().last().cloned().unwrap();
-        assert_eq!(sent, (t, crate::ports::WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }));
+        assert_eq!(sent, (t, jobs_core::ports::WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }));
     }
 }
 
@@ -217,7 +218,7 @@ async fn hiding_removes_from_lists_and_get_but_twice_is_fine() {
     assert_eq!(call(&api, request("GET", "/jobs/not-an-id", Some(&member()))).await.0, 404);
 }
 
-fn seeded(api: &Api, n: usize, tenant: &str, month: &str, status: crate::JobStatus) {
+fn seeded(api: &Api, n: usize, tenant: &str, month: &str, status: jobs_core::JobStatus) {
     for i in 0..n {
         let id = ulid::Ulid::new().to_string();
         let mut r = JobRecord::new(NewJob {
@@ -259,8 +260,8 @@ async fn all_pages(api: &Api, auth: &str, query: &[(&str, &str)]) -> Vec<Vec<Str
 #[tokio::test]
 async fn pagination_returns_every_job_once_newest_first() {
     let api = api();
-    seeded(&api, 60, "acme", "2026-11", crate::JobStatus::Queued);
-    seeded(&api, 5, "globex", "2026-11", crate::JobStatus::Queued);
+    seeded(&api, 60, "acme", "2026-11", jobs_core::JobStatus::Queued);
+    seeded(&api, 5, "globex", "2026-11", jobs_core::JobStatus::Queued);
     let pages = all_pages(&api, &member(), &[("limit", "25")]).await;
     assert_eq!(pages.iter().map(Vec::len).take(3).collect::<Vec<_>>(), vec![25, 25, 10]);
     let all: Vec<String> = pages.concat();
@@ -277,8 +278,8 @@ async fn pagination_returns_every_job_once_newest_first() {
 #[tokio::test]
 async fn filters_and_search_narrow_the_listing() {
     let api = api();
-    seeded(&api, 40, "acme", "2026-11", crate::JobStatus::Completed);
-    seeded(&api, 3, "acme", "2026-11", crate::JobStatus::Failed);
+    seeded(&api, 40, "acme", "2026-11", jobs_core::JobStatus::Completed);
+    seeded(&api, 3, "acme", "2026-11", jobs_core::JobStatus::Failed);
     let count = |pages: Vec<Vec<String>>| pages.concat().len();
     assert_eq!(count(all_pages(&api, &member(), &[("status", "failed"), ("limit", "2")]).await), 3);
     assert_eq!(count(all_pages(&api, &member(), &[("type", "session_termination")]).await), 11);
@@ -296,8 +297,8 @@ async fn admins_list_across_tenants_and_months() {
     let now = clock::now();
     let this_month = clock::month_of(now);
     let two_back = clock::previous_month(&clock::previous_month(&this_month).unwrap()).unwrap();
-    seeded(&api, 7, "acme", &this_month, crate::JobStatus::Queued);
-    seeded(&api, 6, "globex", &two_back, crate::JobStatus::Queued);
+    seeded(&api, 7, "acme", &this_month, jobs_core::JobStatus::Queued);
+    seeded(&api, 6, "globex", &two_back, jobs_core::JobStatus::Queued);
     let admin = token("root", "ops", Role::Admin);
     let pages = all_pages(&api, &admin, &[("limit", "5")]).await;
     assert_eq!(pages.concat().len(), 13);
@@ -307,8 +308,8 @@ async fn admins_list_across_tenants_and_months() {
 #[tokio::test]
 async fn cursors_are_bound_to_caller_and_filters() {
     let api = api();
-    seeded(&api, 30, "acme", "2026-11", crate::JobStatus::Queued);
-    seeded(&api, 30, "globex", "2026-11", crate::JobStatus::Queued);
+    seeded(&api, 30, "acme", "2026-11", jobs_core::JobStatus::Queued);
+    seeded(&api, 30, "globex", "2026-11", jobs_core::JobStatus::Queued);
     let (_, page) = list(&api, &member(), &[("limit", "10")]).await;
     let cursor = page["next_cursor"].as_str().unwrap();
     let other = token("globex", "bob", Role::Member);
@@ -351,7 +352,7 @@ async fn routes_methods_and_openapi() {
     expected.sort();
     assert_eq!(operations, expected);
     for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
-        let parsed: Result<crate::ErrorCode, _> = serde_json::from_value(code.clone());
+        let parsed: Result<jobs_core::ErrorCode, _> = serde_json::from_value(code.clone());
         assert!(parsed.is_ok(), "{code} is not an ErrorCode");
     }
 }
@@ -415,7 +416,7 @@ async fn a_job_whose_worker_finds_its_items_says_they_are_not_listed_before_its_
 async fn mutated_requests_get_documented_answers() {
     let api = api();
     let auth = member();
-    let mut m = crate::mutate::Mutator::new(0x5EED);
+    let mut m = jobs_core::mutate::Mutator::new(0x5EED);
     let seeds: Vec<Vec<u8>> = JobType::ALL.iter().map(|t| serde_json::to_vec(&json!({"type": t.key(), "params": example_params(*t)})).unwrap()).collect();
     for i in 0..4_000 {
         let mut req = request("POST", "/jobs", Some(&auth));
@@ -444,8 +445,8 @@ async fn mutated_requests_get_documented_answers() {
 
 /// A profile job of `users`, settled as a worker would: the users at `failed` positions
 /// failed (no profile), the rest succeeded.
-async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status: crate::JobStatus) -> String {
-    use crate::ports::{ChunkCommit, ItemFailure, ProgressStore, Settled, Tally};
+async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status: jobs_core::JobStatus) -> String {
+    use jobs_core::ports::{ChunkCommit, ItemFailure, ProgressStore, Settled, Tally};
     let (code, job) = post(api, &member(), json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de", "user_ids": users}})).await;
     assert_eq!(code, 202, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
@@ -461,7 +462,7 @@ async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status
         ..ChunkCommit::default()
     };
     assert!(api.store.commit_chunk(&id, 0, &commit, 0).await.unwrap());
-    if status != crate::JobStatus::Running {
+    if status != jobs_core::JobStatus::Running {
         assert!(api.store.complete(&id, status, at).await.unwrap());
     }
     id
@@ -476,7 +477,7 @@ async fn get_with(api: &Api, auth: &str, path: &str, query: &[(&str, &str)]) -> 
 #[tokio::test]
 async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
     let api = api();
-    let id = settled_profile_job(&api, &["u0", "=u1", "u2", "u3", "u4"], &[1, 3], crate::JobStatus::CompletedWithErrors).await;
+    let id = settled_profile_job(&api, &["u0", "=u1", "u2", "u3", "u4"], &[1, 3], jobs_core::JobStatus::CompletedWithErrors).await;
     let path = format!("/jobs/{id}/items");
     let json = |r: HttpResponse| -> Value { serde_json::from_slice(&r.body).unwrap() };
     let all = json(get_with(&api, &member(), &path, &[]).await);
@@ -507,7 +508,7 @@ async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
 #[tokio::test]
 async fn retry_creates_a_linked_job_over_exactly_the_failed_items() {
     let api = api();
-    let id = settled_profile_job(&api, &["u0", "u1", "u2", "u3"], &[1, 3], crate::JobStatus::CompletedWithErrors).await;
+    let id = settled_profile_job(&api, &["u0", "u1", "u2", "u3"], &[1, 3], jobs_core::JobStatus::CompletedWithErrors).await;
     let mut req = request("POST", &format!("/jobs/{id}/retry"), Some(&member()));
     req.headers.push(("idempotency-key".into(), "retry-1".into()));
     let (status, retry) = call(&api, req.clone()).await;
@@ -524,10 +525,10 @@ async fn retry_creates_a_linked_job_over_exactly_the_failed_items() {
     let (_, original) = call(&api, request("GET", &format!("/jobs/{id}"), Some(&member()))).await;
     assert_eq!(original["retries"].as_array().unwrap().len(), 1, "a replay links nothing new");
 
-    let running = settled_profile_job(&api, &["u0", "u1"], &[1], crate::JobStatus::Running).await;
+    let running = settled_profile_job(&api, &["u0", "u1"], &[1], jobs_core::JobStatus::Running).await;
     let (status, body) = call(&api, request("POST", &format!("/jobs/{running}/retry"), Some(&member()))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "not ended: {body}");
-    let clean = settled_profile_job(&api, &["u0"], &[], crate::JobStatus::Completed).await;
+    let clean = settled_profile_job(&api, &["u0"], &[], jobs_core::JobStatus::Completed).await;
     assert_eq!(call(&api, request("POST", &format!("/jobs/{clean}/retry"), Some(&member()))).await.0, 409, "nothing failed");
     assert_eq!(call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&token("globex", "mallory", Role::Member)))).await.0, 404);
 }
@@ -572,7 +573,7 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
         ids.push(post(&api, &member(), embedding_job()).await.1["id"].as_str().unwrap().to_string());
     }
     let theirs = post(&api, &token("globex", "bob", Role::Member), embedding_job()).await.1["id"].as_str().unwrap().to_string();
-    let ended = settled_profile_job(&api, &["u0"], &[], crate::JobStatus::Completed).await;
+    let ended = settled_profile_job(&api, &["u0"], &[], jobs_core::JobStatus::Completed).await;
 
     let (status, answer) = bulk(&api, &member(), json!({"action": "cancel", "ids": [ids[0], ended, theirs, "nope", ids[0]]})).await;
     assert_eq!(status, 200, "{answer}");
@@ -586,7 +587,7 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
         ]),
         "one outcome per job named, repeats once"
     );
-    assert_eq!(api.store.job(&theirs).unwrap().status, crate::JobStatus::Queued, "another tenant's job untouched");
+    assert_eq!(api.store.job(&theirs).unwrap().status, jobs_core::JobStatus::Queued, "another tenant's job untouched");
 
     // By filter: every queued embedding job of the caller's tenant, one page of one.
     let (status, answer) = bulk(&api, &member(), json!({"action": "hide", "filter": {"type": "ai_text_embedding", "status": "queued"}})).await;
@@ -619,3 +620,29 @@ mod metrics;
 mod queues;
 
 mod schedules;
+
+/// The served OpenAPI document lists every registered type, with its label and a params
+/// schema, and no other.
+#[test]
+fn openapi_lists_every_registered_type() {
+    let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json parses");
+    let schemas = &doc["components"]["schemas"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
+    let keys: Vec<&str> = jobs_core::registry::REGISTRY.iter().map(|s| s.key).collect();
+    let labels: Vec<&str> = jobs_core::registry::REGISTRY.iter().map(|s| s.label).collect();
+    assert_eq!(strings(&schemas["JobType"]["enum"]), keys, "components.schemas.JobType.enum");
+    assert_eq!(strings(&schemas["Job"]["properties"]["type_label"]["enum"]), labels, "Job.type_label.enum");
+    let variants = schemas["CreateJob"]["oneOf"].as_array().expect("CreateJob.oneOf");
+    assert_eq!(variants.len(), jobs_core::registry::REGISTRY.len(), "one CreateJob variant per type");
+    for spec in &jobs_core::registry::REGISTRY {
+        let variant = variants
+            .iter()
+            .find(|v| v["properties"]["type"]["const"] == spec.key)
+            .unwrap_or_else(|| panic!("CreateJob.oneOf has no variant for {}", spec.key));
+        let reference = variant["properties"]["params"]["$ref"].as_str().unwrap_or_default();
+        let name = reference.trim_start_matches("#/components/schemas/");
+        assert!(schemas[name].is_object(), "{}: params schema {reference} exists", spec.key);
+    }
+}

@@ -1,0 +1,34 @@
+//! The Jobs API over AWS: the DynamoDB, S3, SQS, SES and EventBridge adapters of
+//! `jobs_core::aws` wired into [`JobsApi`], as the API and the scheduler function run it.
+
+use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, s3_client};
+use jobs_core::ended::Observers;
+use jobs_core::env::{SettingError, required};
+
+use crate::api::{Jobs, JobsApi, Settings};
+
+/// The jobs service over AWS, as the scheduler function runs it.
+pub type AwsJobs = Jobs<DynamoJobStore, S3InputStore, SqsWorkQueue, SesSenderIdentities, DynamoAuditLog, EventBridgeBus>;
+
+/// The Jobs API over AWS, as the API function runs it.
+pub type AwsJobsApi = JobsApi<DynamoJobStore, S3InputStore, SqsWorkQueue, SesSenderIdentities, DynamoAuditLog, EventBridgeBus>;
+
+/// Builds [`AwsJobs`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
+/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`); S3, SQS and SES clients are
+/// built on first use. The error names the missing or invalid variable.
+pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJobs, SettingError> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    Ok(Jobs::new(
+        DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
+        S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
+        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
+        SesSenderIdentities::new(LazyClient::new(config, aws_sdk_ses::Client::new)),
+        Observers::new(DynamoAuditLog::from_env(dynamodb)?, EventBridgeBus::from_env(config)?),
+        retention_days,
+    ))
+}
+
+/// Builds [`AwsJobsApi`]: [`jobs`] with the token verifier and cursor key of `settings`.
+pub fn jobs_api(config: &aws_config::SdkConfig, settings: Settings) -> Result<AwsJobsApi, SettingError> {
+    Ok(JobsApi::with_tokens(jobs(config, settings.retention_days)?, &settings.token_secret))
+}
