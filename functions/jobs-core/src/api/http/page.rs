@@ -181,6 +181,28 @@ mod tests {
         assert!(reached.len() > 10, "the import parser found the modules: {reached:?}");
     }
 
+    /// Each registered job type has its params form in forms.js (an entry `  <key>: {` of
+    /// PARAM_FORMS), and forms.js has no form for a type the registry does not know.
+    #[test]
+    fn forms_js_has_one_params_form_per_registered_type() {
+        let source = asset("/assets/js/forms.js");
+        let start = source.find("\nconst PARAM_FORMS = {\n").expect("forms.js defines `const PARAM_FORMS = {` on a line of its own");
+        let block = &source[start..];
+        let block = &block[..block.find("\n};\n").expect("PARAM_FORMS ends with `};` on a line of its own")];
+        let forms: BTreeSet<&str> = block
+            .lines()
+            .filter(|line| line.starts_with("  ") && !line.starts_with("   ") && line.trim() != "},")
+            .map(|line| line.trim().strip_suffix(": {").unwrap_or_else(|| panic!("PARAM_FORMS entries are written `  <key>: {{`, not {line:?}")))
+            .collect();
+        let registered: BTreeSet<&str> = REGISTRY.iter().map(|spec| spec.key).collect();
+        for key in registered.difference(&forms) {
+            panic!("forms.js has no params form for the job type {key}: add `  {key}: {{ fields, read, write }}` to PARAM_FORMS");
+        }
+        for key in forms.difference(&registered) {
+            panic!("forms.js has a params form for {key}, which is not a registered job type");
+        }
+    }
+
     /// Job fields come from users: the page builds its DOM with textContent, never from HTML
     /// strings, and calls the API by URLs relative to the stage.
     #[test]
