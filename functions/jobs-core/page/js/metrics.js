@@ -41,10 +41,14 @@ export async function loadMetrics() {
   const generation = state.generation;
   strip.setAttribute('aria-busy', 'true');
   const tenant = isAdmin() ? state.filters.tenant : null;
-  const scope = tenant ? `?tenant=${encodeURIComponent(tenant)}` : '';
+  // 24 whole hourly bars: from the start of the hour 23 hours ago (the API's default, the
+  // last 24 hours to the millisecond, would touch 25 hours).
+  const from = new Date(Date.now() - 23 * 3600000);
+  from.setUTCMinutes(0, 0, 0);
+  const query = `from=${encodeURIComponent(from.toISOString())}${tenant ? `&tenant=${encodeURIComponent(tenant)}` : ''}`;
   try {
     const [series, running] = await Promise.all([
-      api(`metrics${scope}`),
+      api(`metrics?${query}`),
       api(`jobs?status=running&limit=100${tenant ? `&tenant=${encodeURIComponent(tenant)}` : ''}`),
     ]);
     if (generation !== state.generation) return;
