@@ -130,7 +130,7 @@ async fn release_window(lambda: &aws_sdk_lambda::Client, name: &str, window: Opt
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
     let name = format!("{stack}-ai-text-embedding");
-    let api = Api { http: reqwest::Client::new(), url: env.outputs["ApiUrl"].clone(), secret: infra::token::secret()? };
+    let api = Api { http: infra::http_client().build()?, url: env.outputs["ApiUrl"].clone(), secret: infra::token::secret()? };
     let lambda = aws_sdk_lambda::Client::new(&env.config);
     let window = release_window(&lambda, &name, None).await?;
     eprintln!("fairness: ours (window {window}), {RUNS} idle and {RUNS} loaded runs…");

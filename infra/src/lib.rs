@@ -22,3 +22,12 @@ pub fn repo_root() -> std::path::PathBuf {
 pub fn artifacts_dir() -> std::path::PathBuf {
     repo_root().join(".artifacts")
 }
+
+/// An HTTP client builder for the tools and tests (reqwest over rustls with the aws-lc-rs
+/// provider the AWS SDK uses; reqwest is built without a provider of its own, so that the
+/// workspace and the deployed functions resolve the same dependency features).
+pub fn http_client() -> reqwest::ClientBuilder {
+    // Installing twice is harmless: the first provider stays.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}

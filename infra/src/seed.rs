@@ -161,7 +161,7 @@ async fn existing_job(client: &reqwest::Client, api_url: &str, token: &str, user
 ///
 /// Returns the ids of the demo jobs, created or found.
 pub async fn seed(api_url: &str, secret: &str) -> Result<Vec<String>> {
-    let client = reqwest::Client::new();
+    let client = crate::http_client().build()?;
     let mut ids = Vec::new();
     let (mut created, mut present) = (0, 0);
     for (tenant, user, body) in demo_jobs() {

@@ -51,7 +51,7 @@ impl Stack {
         Stack {
             api: outputs["ApiUrl"].clone(),
             secret: infra::token::secret().expect("token secret of the deployment"),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            http: infra::http_client().timeout(Duration::from_secs(60)).build().expect("http client"),
             dynamo: aws_sdk_dynamodb::Client::new(&target.config),
             sqs: aws_sdk_sqs::Client::new(&target.config),
             ses,

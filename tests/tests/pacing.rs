@@ -71,7 +71,7 @@ impl Proxy {
     }
 
     async fn stats(&self) -> Value {
-        reqwest::get(format!("{}/_proxy/stats", self.url)).await.expect("proxy stats").json().await.expect("stats JSON")
+        infra::http_client().build().expect("http client").get(format!("{}/_proxy/stats", self.url)).send().await.expect("proxy stats").json().await.expect("stats JSON")
     }
 }
 

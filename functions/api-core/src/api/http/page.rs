@@ -1,6 +1,7 @@
 //! The System → Jobs page: static assets compiled into the function and served from `GET /`
 //! of the API, so the page needs no web server of its own and works under any stage path
-//! (it uses relative URLs only).
+//! (it uses relative URLs only). The script is a set of ES modules under `page/js/`, each
+//! served as its own file; `main.js` imports the others by relative URLs.
 
 use std::sync::LazyLock;
 
@@ -13,10 +14,39 @@ struct Asset {
     body: &'static str,
 }
 
-const ASSETS: [Asset; 3] = [
-    Asset { path: "/", content_type: "text/html; charset=utf-8", body: include_str!("../../../page/index.html") },
-    Asset { path: "/assets/app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../../page/app.js") },
-    Asset { path: "/assets/app.css", content_type: "text/css; charset=utf-8", body: include_str!("../../../page/app.css") },
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// A module of `page/js/`, served at `/assets/js/<name>`.
+macro_rules! module {
+    ($name:literal) => {
+        Asset { path: concat!("/assets/js/", $name), content_type: JS, body: include_str!(concat!("../../../page/js/", $name)) }
+    };
+}
+
+/// index.html first (it is served with the job types filled in, see [`INDEX`]).
+const ASSETS: [Asset; 20] = [
+    Asset { path: "/", content_type: HTML, body: include_str!("../../../page/index.html") },
+    Asset { path: "/assets/app.css", content_type: CSS, body: include_str!("../../../page/app.css") },
+    module!("main.js"),
+    module!("dom.js"),
+    module!("feedback.js"),
+    module!("state.js"),
+    module!("api.js"),
+    module!("signin.js"),
+    module!("filters.js"),
+    module!("views.js"),
+    module!("job-parts.js"),
+    module!("list.js"),
+    module!("polling.js"),
+    module!("metrics.js"),
+    module!("bulk.js"),
+    module!("details.js"),
+    module!("actions.js"),
+    module!("schedules.js"),
+    module!("schedule-dialog.js"),
+    module!("forms.js"),
 ];
 
 /// Everything the page loads comes from this API; no inline script, no third parties.
@@ -60,10 +90,32 @@ pub fn serve(path: &str) -> Option<HttpResponse> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn asset(path: &str) -> &'static str {
         ASSETS.iter().find(|a| a.path == path).map(|a| a.body).unwrap_or_else(|| panic!("no asset {path}"))
+    }
+
+    fn modules() -> impl Iterator<Item = &'static Asset> {
+        ASSETS.iter().filter(|a| a.content_type == JS)
+    }
+
+    /// The modules a module imports, as written: `import … from './x.js';` (possibly over
+    /// several lines) or `import './x.js';`. Every import statement starts a line.
+    fn imports(source: &str) -> Vec<&str> {
+        let mut found = Vec::new();
+        let mut rest = source;
+        while let Some(at) = rest.find("\nimport ").map(|i| i + 1).or_else(|| rest.starts_with("import ").then_some(0)) {
+            let statement = &rest[at..];
+            let end = statement.find(';').expect("an import statement ends with ;");
+            let specifier = statement[..end].trim_end().trim_end_matches(['\'', '"']);
+            let start = specifier.rfind(['\'', '"']).expect("an import names its module in quotes");
+            found.push(&specifier[start + 1..]);
+            rest = &statement[end..];
+        }
+        found
     }
 
     #[test]
@@ -84,6 +136,7 @@ mod tests {
             assert!(response.headers.iter().any(|(n, v)| n == "content-security-policy" && v.contains("script-src 'self'")));
         }
         assert!(serve("/assets/nope.js").is_none());
+        assert!(serve("/assets/js/nope.js").is_none());
     }
 
     /// The CSP forbids inline scripts and styles, and the page lives under a stage path:
@@ -98,16 +151,69 @@ mod tests {
                 assert!(is_page_path(&format!("/{url}")), "{url} is not in ASSETS");
             }
         }
+        assert!(html.contains("<script type=\"module\" src=\"assets/js/main.js\"></script>"), "index.html loads main.js as a module");
         assert!(!html.contains(" style=") && !html.contains("<style"), "inline styles are blocked by the CSP");
     }
 
-    /// Job fields come from users: the page builds its DOM with textContent, never from HTML strings.
+    /// Every module main.js imports, directly or through another module, is served as
+    /// JavaScript under /assets/js/, by a relative import; and every module served is
+    /// imported (no forgotten module either way).
     #[test]
-    fn script_never_parses_html_strings() {
-        let js = asset("/assets/app.js");
-        for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
-            assert!(!js.contains(sink), "app.js uses {sink}");
+    fn every_module_main_js_imports_is_served() {
+        let mut reached = BTreeSet::from(["/assets/js/main.js".to_string()]);
+        let mut queue = vec!["/assets/js/main.js".to_string()];
+        while let Some(path) = queue.pop() {
+            let source = asset(&path);
+            assert!(!source.contains("import("), "{path}: no dynamic imports");
+            for specifier in imports(source) {
+                let name = specifier.strip_prefix("./").unwrap_or_else(|| panic!("{path} imports {specifier}: imports are relative, './x.js'"));
+                assert!(name.ends_with(".js") && !name.contains('/'), "{path} imports {specifier}: a module of page/js/");
+                let target = format!("/assets/js/{name}");
+                let response = serve(&target).unwrap_or_else(|| panic!("{path} imports {specifier}, which ASSETS does not serve"));
+                assert!(response.headers.contains(&("content-type".into(), JS.into())), "{target} is served as JavaScript");
+                if reached.insert(target.clone()) {
+                    queue.push(target);
+                }
+            }
         }
-        assert!(!js.contains("fetch('/") && !js.contains("fetch(\"/"), "API calls must be relative to the stage");
+        let served: BTreeSet<String> = modules().map(|a| a.path.to_string()).collect();
+        assert_eq!(served, reached, "the modules served are exactly those main.js reaches");
+        assert!(reached.len() > 10, "the import parser found the modules: {reached:?}");
+    }
+
+    /// Each registered job type has its params form in forms.js (an entry `  <key>: {` of
+    /// PARAM_FORMS), and forms.js has no form for a type the registry does not know.
+    #[test]
+    fn forms_js_has_one_params_form_per_registered_type() {
+        let source = asset("/assets/js/forms.js");
+        let start = source.find("\nconst PARAM_FORMS = {\n").expect("forms.js defines `const PARAM_FORMS = {` on a line of its own");
+        let block = &source[start..];
+        let block = &block[..block.find("\n};\n").expect("PARAM_FORMS ends with `};` on a line of its own")];
+        let forms: BTreeSet<&str> = block
+            .lines()
+            .filter(|line| line.starts_with("  ") && !line.starts_with("   ") && line.trim() != "},")
+            .map(|line| line.trim().strip_suffix(": {").unwrap_or_else(|| panic!("PARAM_FORMS entries are written `  <key>: {{`, not {line:?}")))
+            .collect();
+        let registered: BTreeSet<&str> = REGISTRY.iter().map(|spec| spec.key).collect();
+        for key in registered.difference(&forms) {
+            panic!("forms.js has no params form for the job type {key}: add `  {key}: {{ fields, read, write }}` to PARAM_FORMS");
+        }
+        for key in forms.difference(&registered) {
+            panic!("forms.js has a params form for {key}, which is not a registered job type");
+        }
+    }
+
+    /// Job fields come from users: the page builds its DOM with textContent, never from HTML
+    /// strings, and calls the API by URLs relative to the stage.
+    #[test]
+    fn scripts_never_parse_html_strings() {
+        for module in modules() {
+            let js = module.body;
+            for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+                assert!(!js.contains(sink), "{} uses {sink}", module.path);
+            }
+            assert!(!js.contains("fetch('/") && !js.contains("fetch(\"/") && !js.contains("fetch(`/"), "{}: API calls must be relative to the stage", module.path);
+            assert!(!js.contains("api('/") && !js.contains("api(`/"), "{}: API calls must be relative to the stage", module.path);
+        }
     }
 }

@@ -1,0 +1,104 @@
+// Signing in and out. The token is pasted in and kept in this tab only (sessionStorage).
+// Its claims are read for display only (who, tenant, admin?): the API verifies the
+// signature, and nothing here trusts the claims for access.
+
+import { $ } from './dom.js';
+import { state, isAdmin } from './state.js';
+import { filtersFromUrl, writeForm } from './filters.js';
+import { reload, clearList } from './list.js';
+import { clearQueues } from './metrics.js';
+import { clearSchedules } from './schedules.js';
+import { showView, showTabs } from './views.js';
+
+const TOKEN_KEY = 'jobs.token';
+
+const signin = $('signin');
+const signinForm = $('signin-form');
+const signinMessage = $('signin-message');
+const tokenField = $('token');
+const jobsView = $('console');
+const who = $('who');
+const whoName = $('who-name');
+const whoRole = $('who-role');
+const tenantField = $('tenant-field');
+
+// The JWT's payload, or null when the text is not a JWT with a `sub`.
+function decodeClaims(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return claims && typeof claims === 'object' && typeof claims.sub === 'string' ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+export function showSignIn(message, kind = 'error') {
+  jobsView.hidden = true;
+  who.hidden = true;
+  signin.hidden = false;
+  signinMessage.hidden = !message;
+  signinMessage.textContent = message || '';
+  signinMessage.className = `notice notice-${kind}`;
+  signinMessage.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  tokenField.value = '';
+  tokenField.focus();
+}
+
+export function signIn(raw) {
+  const token = raw.trim().replace(/^Bearer\s+/i, '');
+  const claims = decodeClaims(token);
+  if (!claims) {
+    showSignIn('That is not a bearer token (expected a JWT: three base64url parts separated by dots).');
+    return;
+  }
+  if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
+    showSignIn(`That token expired at ${new Date(claims.exp * 1000).toLocaleString()}. Get a new one.`);
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  state.token = token;
+  state.claims = claims;
+  showConsole();
+}
+
+// Forgets the token and everything shown with it, then asks for a token again.
+export function signOut(message, kind = 'info') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.claims = null;
+  clearList();
+  clearQueues();
+  for (const dialog of [$('confirm'), $('details'), $('s-dialog')]) if (dialog.open) dialog.close();
+  clearSchedules();
+  showTabs(false);
+  showSignIn(message, kind);
+}
+
+// The token of an earlier sign-in in this tab, if any.
+export function savedToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+function showConsole() {
+  signin.hidden = true;
+  jobsView.hidden = false;
+  who.hidden = false;
+  whoName.textContent = `${state.claims.sub} · ${state.claims.tenant || '?'}`;
+  whoName.title = `Signed in as ${state.claims.sub} in tenant ${state.claims.tenant || '?'}`;
+  whoRole.textContent = isAdmin() ? 'admin' : 'member';
+  whoRole.className = `badge badge-role ${isAdmin() ? 'role-admin' : ''}`;
+  // Admins list across tenants; a member's list is their own tenant, so no tenant filter.
+  tenantField.hidden = !isAdmin();
+  showTabs(true);
+  state.filters = filtersFromUrl();
+  writeForm(state.filters);
+  reload();
+  showView();
+}
+
+signinForm.addEventListener('submit', (event) => { event.preventDefault(); signIn(tokenField.value); });
+$('sign-out').addEventListener('click', () => signOut('You signed out. Paste a token to sign in again.', 'info'));

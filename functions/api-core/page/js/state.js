@@ -1,0 +1,19 @@
+// What the page knows right now, shared by the modules of the Jobs view: who is signed in,
+// the filters applied, and the jobs shown. State that only one module needs lives in that
+// module.
+
+export const state = {
+  token: null,
+  claims: null,         // the token's claims, for display only: the API checks the token
+  filters: {},          // applied filters, as in the URL
+  cursor: null,         // next_cursor of the last page loaded
+  jobs: new Map(),      // id -> { job, tr, key }
+  generation: 0,        // bumped on every reload; responses of older generations are dropped
+  selected: new Set(),  // ids of the rows ticked
+  allMatching: false,   // the selection is every job matching the filters, shown or not
+};
+
+// Admins see every tenant; members their own.
+export function isAdmin() {
+  return state.claims && state.claims.role === 'admin';
+}
