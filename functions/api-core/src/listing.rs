@@ -69,7 +69,7 @@ impl ListRequest {
                 "created_from" => req.created_from = Some(bound(value, DayEnd::Start).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))?),
                 "created_to" => req.created_to = Some(bound(value, DayEnd::End).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))?),
                 "hidden" => {
-                    req.hidden = match value.as_str() {
+                    req.hidden = match value {
                         "true" => true,
                         "false" => false,
                         _ => return Err(bad("must be true or false")),

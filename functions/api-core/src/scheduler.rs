@@ -6,7 +6,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::api::schedules::{job_request, refused_run, run_key, timing};
+use crate::api::schedules::{job_request, refused_run, run_key, timing, timing_error};
 use crate::api::{JobLinks, Jobs};
 use jobs_core::audit::Origin;
 use jobs_core::ports::AuditLog;

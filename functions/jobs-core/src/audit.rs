@@ -13,12 +13,11 @@
 //! key without a random part, so writing them again (a retried request, a redelivered
 //! message) changes nothing.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Role};
 use crate::error::StoreError;
+use crate::ports::AuditLog;
 use crate::job::JobStatus;
 use crate::record::{JobRecord, job_pk};
 

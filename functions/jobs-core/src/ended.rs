@@ -5,16 +5,12 @@
 //! in between leaves the mark, and whoever next handles the job (a redelivered message, a
 //! retried request) runs the hook again: every step is idempotent or carries a stable id.
 
-use std::future::Future;
-
 use serde::Serialize;
 
 use crate::audit::Audit;
-use crate::ports::AuditLog;
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
-use crate::ports::MetricsStore;
-use crate::ports::JobEnds;
+use crate::ports::{AuditLog, EventBus, JobEnds, MetricsStore};
 use crate::record::JobRecord;
 
 /// The `source` of every event the service puts on its bus.

@@ -10,6 +10,10 @@ pub mod chunk;
 pub mod aws;
 pub mod clock;
 pub mod concurrency;
+/// The conformance suites of the storage ports, for the doubles and the adapters alike
+/// (`test-support`).
+#[cfg(any(test, feature = "test-support"))]
+pub mod conformance;
 pub mod ended;
 pub mod env;
 pub mod error;

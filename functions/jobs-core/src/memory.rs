@@ -554,3 +554,44 @@ impl SenderIdentities for MemorySenders {
         Ok(!lock(&self.unverified).contains(address))
     }
 }
+
+/// The in-memory doubles hold to the same conformance suites as the AWS adapters.
+#[cfg(test)]
+mod conformance {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_job_store_conforms() {
+        crate::conformance::job_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn job_ends_conform() {
+        crate::conformance::job_ends(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_progress_store_conforms() {
+        crate::conformance::progress_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_schedule_store_conforms() {
+        crate::conformance::schedule_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_metrics_store_conforms() {
+        crate::conformance::metrics_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_input_store_conforms() {
+        crate::conformance::input_store(&MemoryInputs::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_conforms() {
+        crate::conformance::audit_log(MemoryAudit::default()).await;
+    }
+}

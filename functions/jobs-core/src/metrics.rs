@@ -14,12 +14,10 @@
 //! ends many jobs at once writes four partitions, not one.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
 use crate::record::JobRecord;
 

@@ -414,7 +414,57 @@ pub struct ScheduleRecord {
     pub sched_due: Option<String>,
 }
 
+/// What a new schedule is made of; [`ScheduleRecord::new`] adds its keys, version 1 and
+/// its index attributes.
+pub struct NewSchedule {
+    pub id: String,
+    pub name: String,
+    pub job_type: JobType,
+    pub tenant: String,
+    pub owner: String,
+    /// The job params as JSON text.
+    pub params: String,
+    pub cron: Option<String>,
+    pub rate: Option<String>,
+    pub timezone: String,
+    pub enabled: bool,
+    /// RFC 3339; also its `updated_at`.
+    pub created_at: String,
+    pub next_run_at: Option<String>,
+}
+
 impl ScheduleRecord {
+    /// A new schedule, indexed, at version 1.
+    pub fn new(new: NewSchedule) -> ScheduleRecord {
+        let mut schedule = ScheduleRecord {
+            pk: schedule_pk(&new.id),
+            sk: SCHEDULE_SK.into(),
+            id: new.id,
+            name: new.name,
+            job_type: new.job_type,
+            tenant: new.tenant,
+            owner: new.owner,
+            params: new.params,
+            cron: new.cron,
+            rate: new.rate,
+            timezone: new.timezone,
+            enabled: new.enabled,
+            updated_at: new.created_at.clone(),
+            created_at: new.created_at,
+            next_run_at: new.next_run_at,
+            last_job_id: None,
+            runs: Vec::new(),
+            version: 1,
+            deleted_at: None,
+            expires_at: None,
+            list_sk: None,
+            sched_tenant: None,
+            sched_due: None,
+        };
+        schedule.index();
+        schedule
+    }
+
     /// Sets the index attributes from the schedule's state: listed unless deleted, due
     /// while enabled with a next run.
     pub fn index(&mut self) {

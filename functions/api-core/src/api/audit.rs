@@ -96,10 +96,10 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
     pub async fn job_events(&self, caller: &Caller, id: &str, params: &[(String, String)]) -> Result<EventsPage, ApiError> {
         let mut limit = DEFAULT_EVENTS;
         let mut cursor = None;
-        for (name, value) in params {
+        for (name, value) in crate::query::checked(params, &["limit", "cursor"])? {
             match name {
                 "limit" => limit = parse_limit(value).ok_or_else(|| ApiError::bad_param("limit", "must be an integer from 1 to 100"))?,
-                "cursor" => cursor = Some(value.as_str()),
+                "cursor" => cursor = Some(value),
                 _ => {} // refused by query::checked
             }
         }

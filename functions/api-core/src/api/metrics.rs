@@ -49,7 +49,7 @@ impl MetricsQuery {
                 "from" => from = Some(bound(DayEnd::Start)?),
                 "to" => to = Some(bound(DayEnd::End)?),
                 "bucket" => {
-                    bucket = match value.as_str() {
+                    bucket = match value {
                         "hour" => BucketSize::Hour,
                         "day" => BucketSize::Day,
                         _ => return Err(bad("must be hour or day")),

@@ -2,24 +2,21 @@
 //! the definitions; the scheduler's tick ([`crate::scheduler`]) starts the jobs that are due
 //! through the same path as `POST /jobs`.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{Jobs, JobsApi};
 use super::create::{CreateRequest, Created, JobLinks};
-use jobs_core::audit::Origin;
 use jobs_core::ports::AuditLog;
-use jobs_core::auth::{Caller, Role, is_tenant};
+use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock;
 use crate::cursor::Position;
 use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
 use jobs_core::job::JobType;
 use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
-use jobs_core::record::{DUE_SHARDS, RunOutcome, RunTrigger, SCHEDULE_SK, ScheduleRecord, ScheduleRun, schedule_pk};
+use jobs_core::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 use crate::schedule::{Timing, TimingError};
 
 /// Largest params a schedule keeps (JSON bytes): the record is rewritten at every run.
@@ -110,7 +107,7 @@ pub struct Preview {
     pub next_runs: Vec<String>,
 }
 
-fn timing_error(err: TimingError) -> ApiError {
+pub(crate) fn timing_error(err: TimingError) -> ApiError {
     ApiError::invalid(err.field, err.message)
 }
 
@@ -136,23 +133,22 @@ fn schedule_not_found() -> ApiError {
 
 impl From<&ScheduleRecord> for ScheduleView {
     fn from(schedule: &ScheduleRecord) -> ScheduleView {
-            ScheduleView {
-                id: schedule.id.clone(),
-                name: schedule.name.clone(),
-                job_type: schedule.job_type,
-                type_label: schedule.job_type.label().to_string(),
-                tenant: schedule.tenant.clone(),
-                owner: schedule.owner.clone(),
-                params: serde_json::from_str(&schedule.params).unwrap_or(Value::Null),
-                cron: schedule.cron.clone(),
-                rate: schedule.rate.clone(),
-                timezone: schedule.timezone.clone(),
-                enabled: schedule.enabled,
-                next_run_at: schedule.next_run_at.clone(),
-                created_at: schedule.created_at.clone(),
-                updated_at: schedule.updated_at.clone(),
-                runs: schedule.runs.clone(),
-            }
+        ScheduleView {
+            id: schedule.id.clone(),
+            name: schedule.name.clone(),
+            job_type: schedule.job_type,
+            type_label: schedule.job_type.label().to_string(),
+            tenant: schedule.tenant.clone(),
+            owner: schedule.owner.clone(),
+            params: serde_json::from_str(&schedule.params).unwrap_or(Value::Null),
+            cron: schedule.cron.clone(),
+            rate: schedule.rate.clone(),
+            timezone: schedule.timezone.clone(),
+            enabled: schedule.enabled,
+            next_run_at: schedule.next_run_at.clone(),
+            created_at: schedule.created_at.clone(),
+            updated_at: schedule.updated_at.clone(),
+            runs: schedule.runs.clone(),
         }
     }
 }
@@ -227,10 +223,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         let (job_type, tenant, _) = self.validate_request(caller, job).await?;
         let enabled = request.enabled.unwrap_or(true);
         let id = ulid::Ulid::from_datetime(std::time::SystemTime::from(now)).to_string();
-        let at = clock::format(now);
-        let mut schedule = ScheduleRecord {
-            pk: schedule_pk(&id),
-            sk: SCHEDULE_SK.into(),
+        let schedule = ScheduleRecord::new(NewSchedule {
             id,
             name,
             job_type,
@@ -241,19 +234,9 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
             rate: request.rate,
             timezone,
             enabled,
-            created_at: at.clone(),
-            updated_at: at,
+            created_at: clock::format(now),
             next_run_at: if enabled { timing.next_after(now).map(clock::format) } else { None },
-            last_job_id: None,
-            runs: Vec::new(),
-            version: 1,
-            deleted_at: None,
-            expires_at: None,
-            list_sk: None,
-            sched_tenant: None,
-            sched_due: None,
-        };
-        schedule.index();
+        });
         if !self.store.save_schedule(&schedule, None).await? {
             tracing::error!(schedule_id = %schedule.id, "a new schedule's id is taken");
             return Err(ApiError::unavailable());
@@ -291,7 +274,7 @@ impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog,
         };
         let (schedules, last) = self.store.list_schedules(&tenant, start, query.limit).await?;
         let next_cursor = last.map(|key| self.cursors.encode(&Position { month: None, start_key: Some(key) }, &scope));
-        Ok(SchedulesPage { items: schedules.iter().map(ScheduleRecord::view).collect(), next_cursor })
+        Ok(SchedulesPage { items: schedules.iter().map(ScheduleView::from).collect(), next_cursor })
     }
 
     /// Applies `patch`. A new timing, or enabling, computes the next run from now;

@@ -65,11 +65,10 @@ mod tests {
     use super::super::test_client::{TABLE, condition_failed, sent, store, store_answering};
     use super::*;
     use crate::job::JobType;
+    use crate::record::NewSchedule;
 
     fn schedule() -> ScheduleRecord {
-        let mut schedule = ScheduleRecord {
-            pk: schedule_pk("01JDSCHED00000000000000001"),
-            sk: SCHEDULE_SK.into(),
+        ScheduleRecord::new(NewSchedule {
             id: "01JDSCHED00000000000000001".into(),
             name: "idle sessions".into(),
             job_type: JobType::SessionTermination,
@@ -81,19 +80,8 @@ mod tests {
             timezone: "UTC".into(),
             enabled: true,
             created_at: "2026-11-30T10:00:00.000Z".into(),
-            updated_at: "2026-11-30T10:00:00.000Z".into(),
             next_run_at: Some("2026-11-30T11:00:00.000Z".into()),
-            last_job_id: None,
-            runs: Vec::new(),
-            version: 1,
-            deleted_at: None,
-            expires_at: None,
-            list_sk: None,
-            sched_tenant: None,
-            sched_due: None,
-        };
-        schedule.index();
-        schedule
+        })
     }
 
     #[tokio::test]

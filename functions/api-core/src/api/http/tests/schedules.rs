@@ -133,7 +133,7 @@ async fn a_due_time_starts_one_job_as_the_owner_with_the_schedule_as_actor_howev
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.started + b.started, 1, "{a:?} {b:?}");
     let again = api.run_due_schedules(now).await.unwrap();
-    assert_eq!(again, crate::api::TickReport::default(), "nothing is due any more");
+    assert_eq!(again, crate::scheduler::TickReport::default(), "nothing is due any more");
 
     let jobs = jobs_of(&api, &id);
     assert_eq!(jobs.len(), 1, "one job per due time");

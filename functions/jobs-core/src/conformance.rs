@@ -1,0 +1,275 @@
+//! One conformance suite per storage port: the behaviour the domain relies on, asserted the
+//! same way against every implementation. jobs-core's unit tests run each suite on the
+//! in-memory doubles (`memory`); the e2e crate (`tests/tests/conformance.rs`) runs them on
+//! the DynamoDB and S3 adapters against the deployed stack in LocalStack, so a double
+//! cannot drift from the adapter it stands in for. A store added later runs them too.
+//!
+//! Each suite writes fresh ids only (the table it runs on may hold other tests' items) and
+//! panics with what differs.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::audit::{Audit, EventKind, JobEvent};
+use crate::chunk::{ChunkCommit, ItemFailure, Settled, Tally};
+use crate::clock;
+use crate::job::{JobStatus, JobType};
+use crate::metrics::MetricAdd;
+use crate::ports::{AuditLog, CreateOutcome, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore, ScheduleStore};
+use crate::record::{IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard, idempotency_pk, shard_of, DUE_SHARDS};
+
+/// A new ULID, as the API makes job ids.
+pub fn fresh_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// A queued job of `total` items in tenant `tenant`, as the API writes it.
+pub fn queued_job(tenant: &str, total: u64) -> JobRecord {
+    let now = clock::now();
+    let created_at = clock::format(now);
+    JobRecord::new(NewJob {
+        id: fresh_id(),
+        job_type: JobType::ProfileFieldUpdate,
+        tenant: tenant.into(),
+        user: "conformance".into(),
+        month: created_at[..7].to_string(),
+        created_at,
+        total,
+        summary: json!({}),
+        input_key: format!("inputs/{tenant}/conformance.json"),
+        expires_at: now.unix_timestamp() + 3_600,
+    })
+}
+
+fn settled(positions: &[usize]) -> Settled {
+    let mut settled = Settled::default();
+    positions.iter().for_each(|p| settled.insert(*p));
+    settled
+}
+
+/// `JobStore`: a create is atomic with its idempotency record; reads by id; a queued cancel
+/// ends the job with every item cancelled; hide and unhide guard the tenant; retries are
+/// appended.
+pub async fn job_store<S: JobStore>(store: &S) {
+    let job = queued_job("conformance", 3);
+    let idempotency = IdempotencyRecord {
+        pk: idempotency_pk("conformance", "conformance", &job.id),
+        sk: "IDEM".into(),
+        job_id: job.id.clone(),
+        request_hash: "h".into(),
+        expires_at: clock::now().unix_timestamp() + 3_600,
+    };
+    assert_eq!(store.create(&job, Some(&idempotency)).await.unwrap(), CreateOutcome::Created);
+    let again = queued_job("conformance", 3);
+    assert_eq!(store.create(&again, Some(&idempotency)).await.unwrap(), CreateOutcome::IdempotencyKeyTaken, "an idempotency key is taken once");
+    assert!(store.get(&again.id).await.unwrap().is_none(), "nothing of a refused create is written");
+    let now = clock::now().unix_timestamp();
+    assert_eq!(store.get_idempotency(&idempotency.pk, now).await.unwrap().map(|r| r.job_id), Some(job.id.clone()));
+
+    let stored = store.get(&job.id).await.unwrap().expect("the created job");
+    assert_eq!((stored.status, stored.total, stored.tenant.as_str()), (JobStatus::Queued, 3, "conformance"));
+    let many = store.get_many(&[job.id.clone(), fresh_id()]).await.unwrap();
+    assert_eq!(many.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![job.id.clone()], "missing ids are left out");
+
+    let at = clock::format(clock::now());
+    assert!(!store.hide(&stored, Some("another-tenant"), &at).await.unwrap(), "another tenant's job is not hidden");
+    assert!(store.hide(&stored, Some("conformance"), &at).await.unwrap());
+    let hidden = store.get(&job.id).await.unwrap().expect("a hidden job is still stored");
+    assert_eq!(hidden.hidden_at.as_deref(), Some(at.as_str()));
+    assert!(store.unhide(&hidden, Some("conformance")).await.unwrap());
+    assert_eq!(store.get(&job.id).await.unwrap().and_then(|j| j.hidden_at), None);
+
+    let (first, second) = (fresh_id(), fresh_id());
+    store.add_retry(&job.id, &first).await.unwrap();
+    store.add_retry(&job.id, &second).await.unwrap();
+    assert_eq!(store.get(&job.id).await.unwrap().map(|j| j.retries), Some(vec![first, second]), "retries are appended");
+
+    assert!(store.cancel(&job.id, JobStatus::Queued, &at).await.unwrap());
+    let cancelled = store.get(&job.id).await.unwrap().expect("the job");
+    assert_eq!((cancelled.status, cancelled.cancelled, cancelled.end_pending.as_deref()), (JobStatus::Cancelled, 3, Some(at.as_str())), "every item of a queued job is cancelled");
+    assert_eq!(cancelled.ending, Some(end_shard(&job.id)));
+    assert!(!store.cancel(&job.id, JobStatus::Queued, &at).await.unwrap(), "no longer queued");
+}
+
+/// `JobEnds`: one caller at a time holds a pending end; a given-up claim frees it at once,
+/// a stale one after its time; a handled end leaves the `ends_pending` index.
+pub async fn job_ends<S: JobStore>(store: &S) {
+    let job = queued_job("conformance", 1);
+    assert_eq!(store.create(&job, None).await.unwrap(), CreateOutcome::Created);
+    let ended_at = clock::format(clock::now() - time::Duration::minutes(10));
+    assert!(store.cancel(&job.id, JobStatus::Queued, &ended_at).await.unwrap());
+    let now = clock::now();
+    let (at, stale_before) = (clock::format(now), clock::format(now - time::Duration::seconds(60)));
+    assert!(!store.claim_end(&job.id, "1999-01-01T00:00:00.000Z", &at, &stale_before).await.unwrap(), "not the pending mark");
+    assert!(store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap());
+    assert!(!store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap(), "held by a live claim");
+    store.release_end(&job.id, "1999-01-01T00:00:00.000Z").await.unwrap();
+    assert!(!store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap(), "another claim's release changes nothing");
+    store.release_end(&job.id, &at).await.unwrap();
+    let later = clock::format(now + time::Duration::seconds(1));
+    assert!(store.claim_end(&job.id, &ended_at, &later, &stale_before).await.unwrap(), "a released claim frees the end at once");
+    let much_later = now + time::Duration::seconds(120);
+    assert!(
+        store.claim_end(&job.id, &ended_at, &clock::format(much_later), &clock::format(much_later - time::Duration::seconds(60))).await.unwrap(),
+        "a stale claim is taken over"
+    );
+
+    let shard = shard_of(&job.id, crate::record::ACTIVE_SHARDS);
+    let pending = pending_end_ids(store, shard, &clock::format(now)).await;
+    assert!(pending.contains(&job.id), "a pending end is in the ends_pending index");
+    store.end_handled(&job.id).await.unwrap();
+    let handled = store.get(&job.id).await.unwrap().expect("the job");
+    assert_eq!((handled.end_pending, handled.ending, handled.end_claimed_at), (None, None, None));
+    assert!(!store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap(), "a handled end is never claimed again");
+    assert!(!pending_end_ids(store, shard, &clock::format(now)).await.contains(&job.id), "a handled end leaves the index");
+}
+
+async fn pending_end_ids<S: JobEnds>(store: &S, shard: u32, before: &str) -> Vec<String> {
+    let (mut ids, mut start) = (Vec::new(), None);
+    for _ in 0..200 {
+        let (page, last) = store.pending_ends(shard, before, start, 25).await.unwrap();
+        ids.extend(page);
+        match last {
+            Some(key) => start = Some(key),
+            None => break,
+        }
+    }
+    ids
+}
+
+/// `ProgressStore`: a plan starts a queued job once; a chunk commit applies only on the
+/// ledger it read, so a duplicate is refused; counters add up; exactly one completion.
+pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
+    let job = queued_job("conformance", 3);
+    assert_eq!(store.create(&job, None).await.unwrap(), CreateOutcome::Created);
+    let at = clock::format(clock::now());
+    assert!(store.begin(&job.id, 3, 2, &at).await.unwrap());
+    let running = store.load(&job.id).await.unwrap().expect("the job");
+    assert_eq!((running.status, running.chunks_total, running.started_at.as_deref()), (JobStatus::Running, Some(2), Some(at.as_str())));
+    assert_eq!(store.chunk_ledger(&job.id, 0).await.unwrap(), None, "no ledger before the first commit");
+
+    let first = ChunkCommit { after: settled(&[0, 1]), tally: Tally { succeeded: 2, ..Tally::default() }, done: true, ..ChunkCommit::default() };
+    assert!(store.commit_chunk(&job.id, 0, &first, job.expires_at).await.unwrap());
+    assert!(!store.commit_chunk(&job.id, 0, &first, job.expires_at).await.unwrap(), "a duplicate of a commit is refused");
+    let ledger = store.chunk_ledger(&job.id, 0).await.unwrap().expect("chunk 0's ledger");
+    assert_eq!((ledger.settled, ledger.done), (settled(&[0, 1]), true));
+
+    let partial = ChunkCommit {
+        after: settled(&[0]),
+        tally: Tally { failed: 1, ..Tally::default() },
+        failures: vec![ItemFailure { position: 0, reason: "no such user".into() }],
+        done: true,
+        ..ChunkCommit::default()
+    };
+    let stale = ChunkCommit { before: Some(settled(&[1])), ..partial.clone() };
+    assert!(!store.commit_chunk(&job.id, 1, &stale, job.expires_at).await.unwrap(), "a commit on a ledger that changed is refused");
+    assert!(store.commit_chunk(&job.id, 1, &partial, job.expires_at).await.unwrap());
+    let counted = store.load(&job.id).await.unwrap().expect("the job");
+    assert_eq!((counted.succeeded, counted.failed, counted.cancelled, counted.chunks_done), (2, 1, 0, 2));
+    let (outcomes, more) = store.chunk_outcomes(&job.id, 0, 10).await.unwrap();
+    assert!(!more);
+    assert_eq!(outcomes.iter().map(|o| o.chunk).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(outcomes[1].failures, vec![ItemFailure { position: 0, reason: "no such user".into() }]);
+
+    assert!(store.complete(&job.id, JobStatus::CompletedWithErrors, &at).await.unwrap());
+    assert!(!store.complete(&job.id, JobStatus::CompletedWithErrors, &at).await.unwrap(), "exactly one completion");
+    let done = store.load(&job.id).await.unwrap().expect("the job");
+    assert_eq!((done.status, done.end_pending.as_deref()), (JobStatus::CompletedWithErrors, Some(at.as_str())));
+    assert!(!store.begin(&job.id, 3, 2, &at).await.unwrap(), "an ended job is not started again");
+}
+
+/// `ScheduleStore`: a new schedule's id is taken once; every later write is conditional on
+/// the version read; listed by tenant and found due by shard.
+pub async fn schedule_store<S: ScheduleStore>(store: &S) {
+    let tenant = format!("conformance-{}", fresh_id().to_lowercase());
+    let created_at = clock::format(clock::now());
+    let schedule = ScheduleRecord::new(NewSchedule {
+        id: fresh_id(),
+        name: "conformance".into(),
+        job_type: JobType::SessionTermination,
+        tenant: tenant.clone(),
+        owner: "conformance".into(),
+        params: r#"{"idle_for_seconds":600}"#.into(),
+        cron: Some("0 * * * *".into()),
+        rate: None,
+        timezone: "UTC".into(),
+        enabled: true,
+        created_at,
+        next_run_at: Some("2000-01-01T00:00:00.000Z".into()),
+    });
+    assert!(store.save_schedule(&schedule, None).await.unwrap());
+    assert!(!store.save_schedule(&schedule, None).await.unwrap(), "an id is taken once");
+    assert_eq!(store.get_schedule(&schedule.id).await.unwrap().as_ref(), Some(&schedule));
+    let mut edited = schedule.clone();
+    edited.name = "edited".into();
+    edited.version = 2;
+    assert!(store.save_schedule(&edited, Some(1)).await.unwrap());
+    assert!(!store.save_schedule(&edited, Some(1)).await.unwrap(), "a write on a version that moved on is refused");
+    assert_eq!(store.get_schedule(&schedule.id).await.unwrap().map(|s| s.name), Some("edited".to_string()));
+
+    let (listed, _) = store.list_schedules(&tenant, None, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), vec![schedule.id.clone()]);
+    let shard = shard_of(&schedule.id, DUE_SHARDS);
+    let (mut due, mut start) = (Vec::new(), None);
+    for _ in 0..200 {
+        let (page, last) = store.due_schedules(shard, "2000-01-01T00:00:00.000Z", start, 25).await.unwrap();
+        due.extend(page);
+        match last {
+            Some(key) => start = Some(key),
+            None => break,
+        }
+    }
+    assert!(due.contains(&schedule.id), "due by its next_run_at in its shard");
+}
+
+/// `MetricsStore`: additions to an item add up, and a read returns the items in range.
+pub async fn metrics_store<S: MetricsStore>(store: &S) {
+    let pk = format!("METRIC#conformance-{}#0", fresh_id());
+    let add = |sk: &str, n: u64| MetricAdd { pk: pk.clone(), sk: sk.into(), adds: BTreeMap::from([("created:profile_field_update".to_string(), n)]), expires_at: clock::now().unix_timestamp() + 3_600 };
+    store.add_metrics(&[add("2026-11-30T10", 2), add("2026-11-30T11", 5)]).await.unwrap();
+    store.add_metrics(&[add("2026-11-30T10", 3)]).await.unwrap();
+    let read = store.read_metrics(&pk, "2026-11-30T10", "2026-11-30T10").await.unwrap();
+    assert_eq!(read, vec![("2026-11-30T10".to_string(), BTreeMap::from([("created:profile_field_update".to_string(), 5)]))]);
+    assert_eq!(store.read_metrics(&pk, "2026-11-30T00", "2026-11-30T23").await.unwrap().len(), 2);
+}
+
+/// `InputStore`: what is put is read back; a conditional put writes only the first time.
+pub async fn input_store<I: InputStore>(inputs: &I) {
+    let key = format!("inputs/conformance/{}.json", fresh_id());
+    assert_eq!(inputs.get(&key).await.unwrap(), None);
+    inputs.put(&key, b"one".to_vec()).await.unwrap();
+    assert_eq!(inputs.get(&key).await.unwrap(), Some(b"one".to_vec()));
+    let once = format!("{key}.snapshot");
+    assert!(inputs.put_if_absent(&once, b"first".to_vec()).await.unwrap());
+    assert!(!inputs.put_if_absent(&once, b"second".to_vec()).await.unwrap(), "written only the first time");
+    assert_eq!(inputs.get(&once).await.unwrap(), Some(b"first".to_vec()));
+}
+
+/// `AuditLog`: an append is idempotent (the same entry twice is one), and a job's entries
+/// come back oldest first.
+pub async fn audit_log<A: AuditLog>(log: A) {
+    let audit = Audit::new(log, 1);
+    let job_id = fresh_id();
+    let event = |at: &str, kind| JobEvent {
+        at: at.into(),
+        kind,
+        job_id: job_id.clone(),
+        tenant: "conformance".into(),
+        actor: None,
+        origin: Default::default(),
+        outcome: "ok".into(),
+        status: None,
+        related_job: None,
+    };
+    let now = clock::now();
+    let (started, ended) = (clock::format(now - time::Duration::seconds(5)), clock::format(now));
+    let first = audit.record_of(event(&started, EventKind::Started));
+    let last = audit.record_of(event(&ended, EventKind::Ended));
+    audit.log().append(&last).await.unwrap();
+    audit.log().append(&first).await.unwrap();
+    audit.log().append(&first).await.unwrap();
+    let (entries, more) = audit.log().job_entries(&job_id, None, 10).await.unwrap();
+    assert!(!more);
+    assert_eq!(entries, vec![first, last], "each entry once, oldest first");
+}
