@@ -1,17 +1,17 @@
 # The two commands of the README, and their parts.
 #   make up    LocalStack + the deployed stack + demo jobs; prints the API URL, Jobs page URL and a dev token
-#   make test  everything CI runs: template lint, executor tests, deploy, unit + end-to-end + browser
+#   make test  everything CI runs: template and Rust lint, executor tests, deploy, unit + end-to-end + browser
 #              tests, then the API fuzz and the IAM check (security-test)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 INFRA := bash infra/run.sh
 
-.PHONY: up test localstack lint executor-test deploy cargo-test browser-test security-test bench aws-build valgrind seed token down destroy
+.PHONY: up test localstack lint rust-lint executor-test deploy cargo-test browser-test security-test bench aws-build valgrind seed token down destroy
 
 up: localstack deploy seed token
 
-test: localstack lint executor-test deploy cargo-test browser-test security-test
+test: localstack lint rust-lint executor-test deploy cargo-test browser-test security-test
 
 localstack:
 	bash localstack/start.sh
@@ -34,6 +34,11 @@ executor-test:
 
 deploy:
 	$(INFRA) deploy
+
+# rustfmt (rustfmt.toml) and clippy with every warning an error, over every target.
+rust-lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked --profile local -- -D warnings
 
 # The `local` profile: the dependencies built for the deployed functions serve the tests too.
 cargo-test:
