@@ -90,7 +90,7 @@ fn request(method: &str, path: &str, token: &str, body: Vec<u8>, query: Vec<(Str
 }
 
 async fn api_case(case: &str, runs: u64) -> Result<()> {
-    let api = JobsApi::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), MemorySenders::default(), jobs_core::memory::observers(), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
+    let api = JobsApi::<jobs_core::memory::MemoryPorts>::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), MemorySenders::default(), jobs_core::memory::observers(), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
     let claims = Claims { sub: "alice".into(), tenant: "acme".into(), role: Role::Member, exp: 4_102_444_800, nbf: None, iat: None };
     let token = mint(SECRET, &claims).map_err(|e| anyhow::anyhow!("{e}"))?;
     let body = serde_json::to_vec(&serde_json::json!({"type": "bulk_message_sending", "params": {

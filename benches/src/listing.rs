@@ -34,11 +34,23 @@ fn nth_of_tenant(i: usize) -> usize {
     i / TENANTS
 }
 
+/// The stack's table, bucket and queues; doubles for senders and observers.
+struct ListingBenchPorts;
+
+impl jobs_core::ports::ServicePorts for ListingBenchPorts {
+    type Store = DynamoJobStore;
+    type Inputs = S3InputStore;
+    type Queue = SqsWorkQueue;
+    type Senders = MemorySenders;
+    type Audit = jobs_core::memory::MemoryAudit;
+    type Bus = jobs_core::memory::MemoryBus;
+}
+
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let counter = Counter::default();
     let client = counter.client(&env.config);
     load(env, &client).await?;
-    let api = JobsApi::new(
+    let api = JobsApi::<ListingBenchPorts>::new(
         DynamoJobStore::new(client.clone(), env.table()),
         S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
         SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), String::new()),

@@ -27,11 +27,23 @@ use crate::{Env, Goal, Row};
 const WRITE_JOBS: u64 = 20;
 const ITEMS_PER_JOB: u64 = 100;
 
+/// The stack's table and audit log; doubles for the rest.
+struct MetricsBenchPorts;
+
+impl jobs_core::ports::ServicePorts for MetricsBenchPorts {
+    type Store = DynamoJobStore;
+    type Inputs = MemoryInputs;
+    type Queue = MemoryQueue;
+    type Senders = MemorySenders;
+    type Audit = DynamoAuditLog;
+    type Bus = MemoryBus;
+}
+
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let counter = Counter::default();
     let client = counter.client(&env.config);
     let observers = || Observers::new(Audit::new(DynamoAuditLog::new(client.clone(), env.outputs["AuditTableName"].clone()), 400), MemoryBus::default());
-    let api = JobsApi::new(
+    let api = JobsApi::<MetricsBenchPorts>::new(
         DynamoJobStore::new(client.clone(), env.table()),
         MemoryInputs::default(),
         MemoryQueue::default(),

@@ -1,17 +1,17 @@
 //! The Jobs API over AWS: the DynamoDB, S3, SQS, SES and EventBridge adapters of
 //! `jobs_core::aws` wired into [`JobsApi`], as the API and the scheduler function run it.
 
-use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, s3_client};
+use jobs_core::aws::{AwsPorts, DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, s3_client};
 use jobs_core::ended::Observers;
 use jobs_core::env::{SettingError, required};
 
 use crate::api::{Jobs, JobsApi, Settings};
 
 /// The jobs service over AWS, as the scheduler function runs it.
-pub type AwsJobs = Jobs<DynamoJobStore, S3InputStore, SqsWorkQueue, SesSenderIdentities, DynamoAuditLog, EventBridgeBus>;
+pub type AwsJobs = Jobs<AwsPorts>;
 
 /// The Jobs API over AWS, as the API function runs it.
-pub type AwsJobsApi = JobsApi<DynamoJobStore, S3InputStore, SqsWorkQueue, SesSenderIdentities, DynamoAuditLog, EventBridgeBus>;
+pub type AwsJobsApi = JobsApi<AwsPorts>;
 
 /// Builds [`AwsJobs`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
 /// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`); S3, SQS and SES clients are

@@ -14,7 +14,7 @@ use jobs_core::auth::{Caller, Role};
 use jobs_core::clock;
 use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, StoreError};
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::record::{DUE_SHARDS, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 
 /// Due schedules read per `Query`, and at most per shard and tick: a backlog larger than
@@ -47,7 +47,7 @@ fn run_caller(schedule: &ScheduleRecord) -> Caller {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> Jobs<S, I, Q, V, A, B> {
+impl<P: ServicePorts> Jobs<P> {
     /// One tick of the scheduler function: the schedules due at `now`
     /// ([`Self::run_due_schedules`]), then the job ends left pending
     /// ([`jobs_core::ended::Observers::sweep`]).

@@ -4,14 +4,12 @@ use std::convert::Infallible;
 
 use jobs_api_core::api::JobsApi;
 use jobs_api_core::api::http::{HttpRequest, HttpResponse};
-use jobs_core::ports::AuditLog;
-use jobs_core::ports::EventBus;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::ServicePorts;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-pub async fn handle<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus>(
-    api: &JobsApi<S, I, Q, V, A, B>,
+pub async fn handle<P: ServicePorts>(
+    api: &JobsApi<P>,
     request: Request,
 ) -> Result<Response<Body>, Infallible> {
     Ok(into_response(api.handle(from_request(&request)).await))

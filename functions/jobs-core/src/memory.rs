@@ -555,6 +555,18 @@ impl SenderIdentities for MemorySenders {
     }
 }
 
+/// The in-memory doubles of the jobs service's ports.
+pub struct MemoryPorts;
+
+impl crate::ports::ServicePorts for MemoryPorts {
+    type Store = MemoryStore;
+    type Inputs = MemoryInputs;
+    type Queue = MemoryQueue;
+    type Senders = MemorySenders;
+    type Audit = MemoryAudit;
+    type Bus = MemoryBus;
+}
+
 /// The in-memory doubles hold to the same conformance suites as the AWS adapters.
 #[cfg(test)]
 mod conformance {

@@ -294,3 +294,15 @@ pub trait EventBus: Send + Sync {
     /// Puts one event on the bus; an error when the bus did not accept it.
     fn put_event(&self, event: &JobEndEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// The adapters the jobs service (the API and the scheduler's tick) works over, named
+/// once, so that its types and their impls take one parameter (`Jobs<P>`, `JobsApi<P>` in
+/// jobs-api-core). `aws::AwsPorts` names the AWS adapters; tests name their doubles.
+pub trait ServicePorts {
+    type Store: JobStore;
+    type Inputs: InputStore;
+    type Queue: WorkQueue;
+    type Senders: SenderIdentities;
+    type Audit: AuditLog;
+    type Bus: EventBus;
+}

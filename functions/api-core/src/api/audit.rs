@@ -14,7 +14,7 @@ use jobs_core::clock::{self, DayEnd};
 use crate::cursor::Position;
 use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::concurrency::in_order;
 
 /// Default and largest page of events.
@@ -90,7 +90,7 @@ fn previous_day(day: &str) -> Option<String> {
     Some(format!("{:04}-{:02}-{:02}", before.year(), u8::from(before.month()), before.day()))
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     /// A job's events, oldest first: its audit entries and its `started` time. Hidden jobs
     /// included; another tenant's job is a 404.
     pub async fn job_events(&self, caller: &Caller, id: &str, params: &[(String, String)]) -> Result<EventsPage, ApiError> {

@@ -9,7 +9,7 @@ use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::{MAX_LIMIT, ListRequest};
 use jobs_core::ports::AuditLog;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::concurrency::in_order;
 
 /// Most jobs one call acts on; with a filter, the answer's `next_cursor` continues.
@@ -95,7 +95,7 @@ impl BulkFilter {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     /// Applies `request.action` to the jobs it names: its `ids`, or up to
     /// [`MAX_BULK_JOBS`] jobs matching its `filter` (as `GET /jobs` lists them, so a member
     /// reaches only its tenant).

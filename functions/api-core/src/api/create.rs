@@ -12,7 +12,7 @@ use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::{JobType, JobView};
 use jobs_core::params;
-use jobs_core::ports::{CreateOutcome, InputStore, JobStore, SenderIdentities, WorkMessage, WorkQueue};
+use jobs_core::ports::{CreateOutcome, InputStore, JobStore, SenderIdentities, ServicePorts, WorkMessage, WorkQueue};
 use jobs_core::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -43,7 +43,7 @@ pub struct Created {
     pub replayed: bool,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> Jobs<S, I, Q, V, A, B> {
+impl<P: ServicePorts> Jobs<P> {
     pub async fn create_job(
         &self,
         caller: &Caller,

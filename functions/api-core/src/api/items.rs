@@ -17,7 +17,7 @@ use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::JobStatus;
 use jobs_core::audit::EventKind;
 use jobs_core::ports::AuditLog;
-use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::record::{JobRecord, snapshot_key};
 use jobs_core::registry::ItemSource;
 use jobs_core::chunk::{MAX_CHUNK_BYTES, chunk_items};
@@ -157,7 +157,7 @@ pub fn to_csv(rows: &[ItemRow]) -> String {
     out
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     /// The items of a job the caller may see, from `query.cursor` on, of `query.outcome`
     /// (all when `None`); for CSV, every such item (`next_cursor` is then `None`).
     pub async fn job_items(&self, caller: &Caller, id: &str, query: &ItemsQuery) -> Result<ItemsPage, ApiError> {

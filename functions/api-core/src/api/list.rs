@@ -13,7 +13,7 @@ use jobs_core::error::ApiError;
 use jobs_core::job::JobView;
 use crate::listing::{self, ListRequest, Partitions};
 use jobs_core::ports::AuditLog;
-use jobs_core::ports::{IndexQuery, InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{IndexQuery, InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 
 /// Index queries one listing request may make before it returns what it has (with a
 /// cursor): bounds the latency and read cost of sparse filters and empty months.
@@ -30,7 +30,7 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     pub async fn list_jobs(&self, caller: &Caller, request: &ListRequest) -> Result<ListPage, ApiError> {
         let plan = listing::plan(caller, request, clock::now(), self.retention_days)?;
         let mut position = match &request.cursor {

@@ -14,7 +14,7 @@ use jobs_core::ports::EventBus;
 use jobs_core::error::ApiError;
 use jobs_core::job::JobType;
 use jobs_core::metrics::{ALL_TENANTS, Bucket, BucketSize, METRIC_SHARDS, Sum, bucket_start, hour_of, partition};
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::concurrency::in_order;
 
 /// Longest range per bucket size, as the contract states it (openapi.json, `GET /metrics`):
@@ -99,7 +99,7 @@ fn format_start(at: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}T{:02}:00:00Z", at.year(), u8::from(at.month()), at.day(), at.hour())
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     /// Members get their tenant's series (another tenant is a 404, as everywhere); admins
     /// every tenant's, or one's.
     pub async fn metrics(&self, caller: &Caller, query: &MetricsQuery) -> Result<MetricsAnswer, ApiError> {

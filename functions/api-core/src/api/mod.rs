@@ -22,7 +22,7 @@ use crate::cursor::CursorCodec;
 use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::JobView;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::record::JobRecord;
 
 pub use audit::{AuditQuery, EventsPage};
@@ -59,46 +59,46 @@ impl Settings {
 /// The jobs service: the ports every operation works over, and how long records are kept.
 /// Creating a job (`create.rs`) and the scheduler's tick (`crate::scheduler`) need nothing
 /// more; the scheduler function runs it on its own, with no token or cursor key.
-pub struct Jobs<S, I, Q, V, A, B> {
-    pub(crate) store: S,
-    pub(crate) inputs: I,
-    pub(crate) queue: Q,
-    pub(crate) senders: V,
-    pub(crate) observers: Observers<A, B>,
+pub struct Jobs<P: ServicePorts> {
+    pub(crate) store: P::Store,
+    pub(crate) inputs: P::Inputs,
+    pub(crate) queue: P::Queue,
+    pub(crate) senders: P::Senders,
+    pub(crate) observers: Observers<P::Audit, P::Bus>,
     /// Days a job record is kept (DynamoDB TTL); also how far back listings look.
     pub(crate) retention_days: u32,
 }
 
-impl<S, I, Q, V, A, B> Jobs<S, I, Q, V, A, B> {
-    pub fn new(store: S, inputs: I, queue: Q, senders: V, observers: Observers<A, B>, retention_days: u32) -> Self {
+impl<P: ServicePorts> Jobs<P> {
+    pub fn new(store: P::Store, inputs: P::Inputs, queue: P::Queue, senders: P::Senders, observers: Observers<P::Audit, P::Bus>, retention_days: u32) -> Self {
         Jobs { store, inputs, queue, senders, observers, retention_days }
     }
 }
 
 /// The Jobs API: the jobs service, with the verifier of callers' tokens and the key of
 /// listings' cursors. Dereferences to [`Jobs`], whose operations it serves too.
-pub struct JobsApi<S, I, Q, V, A, B> {
-    jobs: Jobs<S, I, Q, V, A, B>,
+pub struct JobsApi<P: ServicePorts> {
+    jobs: Jobs<P>,
     tokens: TokenVerifier,
     cursors: CursorCodec,
 }
 
-impl<S, I, Q, V, A, B> std::ops::Deref for JobsApi<S, I, Q, V, A, B> {
-    type Target = Jobs<S, I, Q, V, A, B>;
+impl<P: ServicePorts> std::ops::Deref for JobsApi<P> {
+    type Target = Jobs<P>;
 
     fn deref(&self) -> &Self::Target {
         &self.jobs
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
-    pub fn new(store: S, inputs: I, queue: Q, senders: V, observers: Observers<A, B>, settings: Settings) -> Self {
+impl<P: ServicePorts> JobsApi<P> {
+    pub fn new(store: P::Store, inputs: P::Inputs, queue: P::Queue, senders: P::Senders, observers: Observers<P::Audit, P::Bus>, settings: Settings) -> Self {
         JobsApi::with_tokens(Jobs::new(store, inputs, queue, senders, observers, settings.retention_days), &settings.token_secret)
     }
 
     /// `jobs` serving requests: tokens verified with `token_secret`, which also keys the
     /// cursors.
-    pub fn with_tokens(jobs: Jobs<S, I, Q, V, A, B>, token_secret: &[u8]) -> Self {
+    pub fn with_tokens(jobs: Jobs<P>, token_secret: &[u8]) -> Self {
         JobsApi { jobs, tokens: TokenVerifier::new(token_secret), cursors: CursorCodec::new(token_secret) }
     }
 

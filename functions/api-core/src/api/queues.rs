@@ -12,7 +12,7 @@ use jobs_core::clock;
 use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::{JobStatus, JobType};
-use jobs_core::ports::{ActiveJob, InputStore, JobStore, QueueDepths, SenderIdentities, WorkQueue};
+use jobs_core::ports::{ActiveJob, InputStore, JobStore, QueueDepths, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::record::{ACTIVE_SHARDS, active_partition};
 use jobs_core::concurrency::in_order;
 
@@ -45,7 +45,7 @@ pub struct QueueHealth {
     pub types: Vec<TypeHealth>,
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     /// Every job type's health; members get 403.
     pub async fn queue_health(&self, caller: &Caller) -> Result<QueueHealth, ApiError> {
         if !caller.is_admin() {

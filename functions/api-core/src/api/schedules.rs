@@ -15,7 +15,7 @@ use crate::cursor::Position;
 use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
 use jobs_core::job::JobType;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 use jobs_core::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 use crate::schedule::{Timing, TimingError};
 
@@ -210,7 +210,7 @@ pub fn parse_preview(params: &[(String, String)]) -> Result<(Option<String>, Opt
     Ok((cron, rate, timezone))
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     /// Creates a schedule. Its job request is checked as `POST /jobs` checks it (type,
     /// tenant, params, sender), and again at every run. Errors name the field (422).
     pub async fn create_schedule(&self, caller: &Caller, request: ScheduleRequest) -> Result<ScheduleView, ApiError> {
@@ -389,7 +389,7 @@ pub(crate) fn refused_run(due_at: Option<String>, trigger: RunTrigger, err: &Api
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> Jobs<S, I, Q, V, A, B> {
+impl<P: ServicePorts> Jobs<P> {
     /// Adds `run` to schedule `id`'s runs, on a fresh read per attempt.
     pub(crate) async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), StoreError> {
         for _ in 0..WRITE_ATTEMPTS {

@@ -43,3 +43,15 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(config.endpoint_url().is_some());
     aws_sdk_s3::Client::from_conf(builder.build())
 }
+
+/// The AWS adapters of the jobs service's ports.
+pub struct AwsPorts;
+
+impl crate::ports::ServicePorts for AwsPorts {
+    type Store = DynamoJobStore;
+    type Inputs = S3InputStore;
+    type Queue = SqsWorkQueue;
+    type Senders = SesSenderIdentities;
+    type Audit = DynamoAuditLog;
+    type Bus = EventBridgeBus;
+}

@@ -9,7 +9,7 @@ use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
 use jobs_core::audit::Origin;
 use jobs_core::ports::AuditLog;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, WorkQueue};
+use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
 
 mod page;
 
@@ -146,7 +146,7 @@ fn route(path: &str) -> Option<Route<'_>> {
     }
 }
 
-impl<S: JobStore, I: InputStore, Q: WorkQueue, V: SenderIdentities, A: AuditLog, B: EventBus> JobsApi<S, I, Q, V, A, B> {
+impl<P: ServicePorts> JobsApi<P> {
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         match self.dispatch(&request).await {
             Ok(response) => response,

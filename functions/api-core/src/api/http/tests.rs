@@ -7,16 +7,16 @@ use crate::api::Settings;
 use jobs_core::auth::Role;
 use crate::tokens::{Claims, mint};
 use jobs_core::clock;
-use jobs_core::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
+use jobs_core::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::JobType;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
-type Api = JobsApi<MemoryStore, MemoryInputs, MemoryQueue, MemorySenders, MemoryAudit, MemoryBus>;
+type Api = JobsApi<MemoryPorts>;
 
 fn api() -> Api {
-    JobsApi::new(
+    Api::new(
         MemoryStore::default(),
         MemoryInputs::default(),
         MemoryQueue::default(),
