@@ -9,12 +9,10 @@ use time::OffsetDateTime;
 use crate::api::schedules::{job_request, refused_run, run_key, timing, timing_error};
 use crate::api::{JobLinks, Jobs};
 use jobs_core::audit::Origin;
-use jobs_core::ports::AuditLog;
 use jobs_core::auth::{Caller, Role};
 use jobs_core::clock;
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, StoreError};
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::{JobStore, ScheduleStore, ServicePorts};
 use jobs_core::record::{DUE_SHARDS, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 
 /// Due schedules read per `Query`, and at most per shard and tick: a backlog larger than
@@ -150,7 +148,7 @@ impl<P: ServicePorts> Jobs<P> {
     }
 
     /// A disabled or deleted schedule that still carries a due-index key (the record was
-    /// written by hand, or by an older version): rewritten with the keys its state gives,
+    /// written outside the API, say by hand): rewritten with the keys its state gives,
     /// so it leaves the index. It starts nothing either way.
     async fn reindex(&self, mut schedule: ScheduleRecord) {
         let (expected, was_due) = (schedule.version, schedule.sched_due.is_some());

@@ -12,9 +12,8 @@ use jobs_core::ports::AuditLog;
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
 use crate::cursor::Position;
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::ServicePorts;
 use jobs_core::concurrency::in_order;
 
 /// Default and largest page of events.

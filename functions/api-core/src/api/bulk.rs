@@ -5,11 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::JobsApi;
 use jobs_core::auth::Caller;
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::{MAX_LIMIT, ListRequest};
-use jobs_core::ports::AuditLog;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::ServicePorts;
 use jobs_core::concurrency::in_order;
 
 /// Most jobs one call acts on; with a filter, the answer's `next_cursor` continues.

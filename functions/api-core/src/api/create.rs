@@ -5,14 +5,12 @@ use serde_json::Value;
 
 use super::Jobs;
 use jobs_core::audit::EventKind;
-use jobs_core::ports::AuditLog;
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock;
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::{JobType, JobView};
 use jobs_core::params;
-use jobs_core::ports::{CreateOutcome, InputStore, JobStore, SenderIdentities, ServicePorts, WorkMessage, WorkQueue};
+use jobs_core::ports::{CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, WorkMessage, WorkQueue};
 use jobs_core::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;

@@ -8,12 +8,10 @@ use super::JobsApi;
 use jobs_core::auth::Caller;
 use jobs_core::clock;
 use crate::cursor::Position;
-use jobs_core::ports::EventBus;
 use jobs_core::error::ApiError;
 use jobs_core::job::JobView;
 use crate::listing::{self, ListRequest, Partitions};
-use jobs_core::ports::AuditLog;
-use jobs_core::ports::{IndexQuery, InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::{IndexQuery, JobStore, ServicePorts};
 
 /// Index queries one listing request may make before it returns what it has (with a
 /// cursor): bounds the latency and read cost of sparse filters and empty months.

@@ -7,14 +7,12 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::JobsApi;
-use jobs_core::ports::AuditLog;
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
-use jobs_core::ports::EventBus;
 use jobs_core::error::ApiError;
 use jobs_core::job::JobType;
 use jobs_core::metrics::{ALL_TENANTS, Bucket, BucketSize, METRIC_SHARDS, Sum, bucket_start, hour_of, partition};
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::{MetricsStore, ServicePorts};
 use jobs_core::concurrency::in_order;
 
 /// Longest range per bucket size, as the contract states it (openapi.json, `GET /metrics`):

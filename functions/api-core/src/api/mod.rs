@@ -12,9 +12,7 @@ mod queues;
 pub(crate) mod schedules;
 
 use jobs_core::audit::EventKind;
-use jobs_core::ports::AuditLog;
 use jobs_core::ended::Observers;
-use jobs_core::ports::EventBus;
 use jobs_core::auth::Caller;
 use crate::tokens::TokenVerifier;
 use jobs_core::clock;
@@ -22,7 +20,7 @@ use crate::cursor::CursorCodec;
 use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::JobView;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::{JobStore, ServicePorts};
 use jobs_core::record::JobRecord;
 
 pub use audit::{AuditQuery, EventsPage};

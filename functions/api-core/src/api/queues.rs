@@ -6,13 +6,11 @@
 use serde::Serialize;
 
 use super::JobsApi;
-use jobs_core::ports::AuditLog;
 use jobs_core::auth::Caller;
 use jobs_core::clock;
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::{JobStatus, JobType};
-use jobs_core::ports::{ActiveJob, InputStore, JobStore, QueueDepths, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::{ActiveJob, JobStore, QueueDepths, ServicePorts, WorkQueue};
 use jobs_core::record::{ACTIVE_SHARDS, active_partition};
 use jobs_core::concurrency::in_order;
 

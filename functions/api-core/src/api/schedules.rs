@@ -8,14 +8,12 @@ use time::OffsetDateTime;
 
 use super::{Jobs, JobsApi};
 use super::create::{CreateRequest, Created, JobLinks};
-use jobs_core::ports::AuditLog;
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock;
 use crate::cursor::Position;
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
 use jobs_core::job::JobType;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::{ScheduleStore, ServicePorts};
 use jobs_core::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 use crate::schedule::{Timing, TimingError};
 

@@ -4,12 +4,10 @@
 use serde::Serialize;
 
 use super::{CreateRequest, JobsApi};
-use jobs_core::ports::EventBus;
 use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
 use jobs_core::audit::Origin;
-use jobs_core::ports::AuditLog;
-use jobs_core::ports::{InputStore, JobStore, SenderIdentities, ServicePorts, WorkQueue};
+use jobs_core::ports::ServicePorts;
 
 mod page;
 

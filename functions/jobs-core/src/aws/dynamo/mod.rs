@@ -26,7 +26,8 @@ type Item = HashMap<String, AttributeValue>;
 
 pub use audit::DynamoAuditLog;
 
-/// Both ports over one table (`TABLE_NAME`).
+/// The Jobs table (`TABLE_NAME`): the adapter of `JobStore`, `ProgressStore`, `JobEnds`,
+/// `ScheduleStore` and `MetricsStore`.
 #[derive(Clone)]
 pub struct DynamoJobStore {
     client: Client,

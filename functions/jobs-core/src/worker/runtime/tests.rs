@@ -6,16 +6,14 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 
 use super::*;
-use crate::job::ItemError;
-use crate::ports::JobStore;
 use crate::worker::scripted::Scripted;
 use crate::job::JobType;
 use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemoryStore};
 use crate::record::NewJob;
 
-type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
+pub(super) type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
 
-fn worker() -> TestWorker {
+pub(super) fn worker() -> TestWorker {
     worker_with_window(2)
 }
 
@@ -69,7 +67,7 @@ fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
 }
 
 /// The chunk numbers of the queued messages of job `id`.
-fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
+pub(super) fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
     w.queue
         .sent
         .lock()
@@ -82,7 +80,7 @@ fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
         .collect()
 }
 
-fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, items: &[&str]) -> String {
+pub(super) fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, items: &[&str]) -> String {
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/acme/{id}.json");
     w.inputs.objects.lock().unwrap().insert(input_key.clone(), serde_json::to_vec(&json!({"items": items})).unwrap());
@@ -101,7 +99,7 @@ fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, Memor
     id
 }
 
-fn message(id: &str, body: &WorkMessage, attempt: u32) -> SqsMessage {
+pub(super) fn message(id: &str, body: &WorkMessage, attempt: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(id.to_string());
     m.body = Some(serde_json::to_string(body).unwrap());
@@ -109,16 +107,16 @@ fn message(id: &str, body: &WorkMessage, attempt: u32) -> SqsMessage {
     m
 }
 
-fn plan(id: &str) -> WorkMessage {
+pub(super) fn plan(id: &str) -> WorkMessage {
     WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }
 }
 
-async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, body: &WorkMessage, attempt: u32) -> Disposition {
+pub(super) async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, body: &WorkMessage, attempt: u32) -> Disposition {
     w.handle_message(&message("m", body, attempt)).await
 }
 
 /// Delivers every queued message once (or `times` times), until the queue is empty.
-async fn run_queue(w: &TestWorker, times: usize) {
+pub(super) async fn run_queue(w: &TestWorker, times: usize) {
     loop {
         let pending = w.queue.drain();
         if pending.is_empty() {
@@ -196,63 +194,9 @@ async fn a_job_runs_to_completed_with_exact_counts() {
     assert!(done.completed_at.is_some() && done.started_at.is_some());
 }
 
-#[tokio::test]
-async fn duplicate_plans_and_chunks_count_once() {
-    let w = worker();
-    let id = job(&w, &["a", "b", "c", "d", "fail-e"]);
-    deliver(&w, &plan(&id), 1).await;
-    deliver(&w, &plan(&id), 1).await; // re-delivered plan: its chunks are duplicates
-    run_queue(&w, 2).await; // and every chunk delivered twice
-    let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.failed, done.chunks_done), (JobStatus::CompletedWithErrors, 4, 1, 3));
-    assert_eq!(done.errors, vec![ItemError { item: "fail-e".into(), reason: "fail-e is broken".into() }]);
-    assert_eq!(w.store.completions.lock().unwrap().len(), 1);
-}
-
 /// The job's `ended` audit entries.
-fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::audit::AuditRecord> {
+pub(super) fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::audit::AuditRecord> {
     w.audit().entries().into_iter().filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended).collect()
-}
-
-#[tokio::test]
-async fn the_end_of_a_job_is_recorded_once_even_when_every_message_comes_twice() {
-    let w = worker();
-    let id = job(&w, &["a", "b", "c", "fail-d"]);
-    deliver(&w, &plan(&id), 1).await;
-    deliver(&w, &plan(&id), 1).await;
-    run_queue(&w, 2).await;
-    let ended = ended_entries(&w, &id);
-    assert_eq!(ended.len(), 1);
-    let done = w.store.job(&id).unwrap();
-    assert_eq!((ended[0].event.status, Some(ended[0].event.at.clone())), (Some(JobStatus::CompletedWithErrors), done.completed_at));
-    assert!(done.end_pending.is_none());
-    let events = w.bus().events.lock().unwrap().clone();
-    assert_eq!(events.len(), 1, "one event on the bus");
-    assert_eq!((events[0].event_id.clone(), events[0].succeeded, events[0].failed), (format!("{id}:completed_with_errors"), 3, 1));
-}
-
-#[tokio::test]
-async fn an_end_whose_hook_failed_is_handled_by_the_redelivery() {
-    let w = worker();
-    let id = job(&w, &["a", "b"]);
-    deliver(&w, &plan(&id), 1).await;
-    let last = w.queue.drain();
-    w.audit().broken.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(deliver(&w, &last[0], 1).await, Disposition::Retry, "the message stays while the end is unrecorded");
-    let ended = w.store.job(&id).unwrap();
-    assert_eq!((ended.status, ended.end_pending.is_some()), (JobStatus::Completed, true));
-    assert!(ended_entries(&w, &id).is_empty());
-    w.audit().broken.store(false, std::sync::atomic::Ordering::Relaxed);
-    w.bus().broken.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(deliver(&w, &last[0], 2).await, Disposition::Retry, "the bus refused the event: the end stays pending");
-    assert!(w.store.job(&id).unwrap().end_pending.is_some());
-    w.bus().broken.store(false, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(deliver(&w, &last[0], 3).await, Disposition::Ack);
-    let events = w.bus().events.lock().unwrap().clone();
-    assert_eq!(events.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>(), vec![format!("{id}:completed")], "published once, with its stable id");
-    assert_eq!(ended_entries(&w, &id).len(), 1);
-    assert!(w.store.job(&id).unwrap().end_pending.is_none());
-    assert_eq!(w.store.completions.lock().unwrap().len(), 1, "completed once");
 }
 
 #[tokio::test]
@@ -415,18 +359,6 @@ async fn cancelling_a_running_job_cancels_the_chunks_not_yet_processed() {
 }
 
 #[tokio::test]
-async fn concurrent_last_chunks_complete_the_job_exactly_once() {
-    let w = worker();
-    let id = job(&w, &["a", "b", "c", "d"]);
-    deliver(&w, &plan(&id), 1).await;
-    let chunks = w.queue.drain();
-    let mut event = SqsEvent::default();
-    event.records = chunks.iter().enumerate().map(|(i, c)| message(&i.to_string(), c, 1)).collect();
-    assert!(w.handle_batch(event).await.batch_item_failures.is_empty());
-    assert_eq!(w.store.completions.lock().unwrap().clone(), vec![(id.clone(), JobStatus::Completed)]);
-}
-
-#[tokio::test]
 async fn a_job_whose_input_is_gone_fails_instead_of_hanging() {
     let w = worker();
     let id = job(&w, &["a"]);
@@ -458,7 +390,7 @@ async fn mutated_messages_never_panic_or_overcount() {
 }
 
 /// The jobs of tenant `acme` that ended `cancelled`, as the hourly metrics count them.
-async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
+pub(super) async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
     use crate::metrics::{METRIC_SHARDS, partition};
 use crate::ports::MetricsStore;
     let mut counted = 0;
@@ -470,39 +402,3 @@ use crate::ports::MetricsStore;
     counted
 }
 
-#[tokio::test]
-async fn a_queued_cancel_whose_end_the_api_and_the_plan_handle_at_once_is_counted_once() {
-    let w = worker();
-    let id = job(&w, &["a", "b", "c"]);
-    assert!(w.store.cancel(&id, JobStatus::Queued, &clock::format(clock::now())).await.unwrap());
-    // Both paths read the job while its end was pending: the API after its cancel, the
-    // worker for the plan message that was already on the queue.
-    let read_by_both = w.store.load(&id).await.unwrap().unwrap();
-    let (api, worker) = tokio::join!(w.observers.on_job_end(&w.store, &read_by_both), w.observers.on_job_end(&w.store, &read_by_both));
-    (api.unwrap(), worker.unwrap());
-    assert_eq!(deliver(&w, &plan(&id), 1).await, Disposition::Ack);
-    assert_eq!(cancelled_ends_counted(&w).await, 1, "one end, counted once");
-    assert_eq!(ended_entries(&w, &id).len(), 1, "one ended entry in the audit trail");
-    let job = w.store.job(&id).unwrap();
-    assert_eq!((job.cancelled, job.total, job.end_pending), (3, 3, None), "every item cancelled");
-}
-
-#[tokio::test]
-async fn a_claim_on_an_end_is_left_alone_while_live_and_taken_over_once_stale() {
-    let w = worker();
-    let id = job(&w, &["a"]);
-    assert!(w.store.cancel(&id, JobStatus::Queued, &clock::format(clock::now())).await.unwrap());
-    let mut claimed = w.store.job(&id).unwrap();
-    claimed.end_claimed_at = Some(clock::format(clock::now()));
-    w.store.insert(claimed.clone());
-    w.observers.on_job_end(&w.store, &claimed).await.unwrap();
-    assert!(w.store.job(&id).unwrap().end_pending.is_some(), "another caller is handling it");
-    assert_eq!(cancelled_ends_counted(&w).await, 0);
-    // That caller crashed: its claim goes stale.
-    claimed.end_claimed_at = Some(clock::format(clock::now() - time::Duration::seconds(crate::ended::CLAIM_SECONDS + 1)));
-    w.store.insert(claimed.clone());
-    w.observers.on_job_end(&w.store, &claimed).await.unwrap();
-    let job = w.store.job(&id).unwrap();
-    assert_eq!((job.end_pending, job.end_claimed_at), (None, None));
-    assert_eq!(cancelled_ends_counted(&w).await, 1);
-}
