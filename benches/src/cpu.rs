@@ -23,7 +23,14 @@ use jobs_core::worker::{Worker, WorkerSettings};
 
 use crate::{Goal, Row};
 
-const CASES: [&str; 6] = ["create", "list", "chunk-bulk_message_sending", "chunk-session_termination", "chunk-ai_text_embedding", "chunk-profile_field_update"];
+const CASES: [&str; 6] = [
+    "create",
+    "list",
+    "chunk-bulk_message_sending",
+    "chunk-session_termination",
+    "chunk-ai_text_embedding",
+    "chunk-profile_field_update",
+];
 const RUNS: u64 = 21;
 const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 
@@ -33,7 +40,10 @@ fn baseline_path() -> std::path::PathBuf {
 
 pub fn run() -> Result<Vec<Row>> {
     let me = std::env::current_exe()?;
-    let baseline: BTreeMap<String, f64> = std::fs::read(baseline_path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let baseline: BTreeMap<String, f64> = std::fs::read(baseline_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let mut measured = BTreeMap::new();
     let mut rows = Vec::new();
     for case in CASES {
@@ -42,7 +52,13 @@ pub fn run() -> Result<Vec<Row>> {
         let per_op = (many - one) as f64 / (RUNS - 1) as f64;
         measured.insert(case.to_string(), per_op);
         let before = baseline.get(case).copied().unwrap_or(f64::NAN);
-        rows.push(Row::new(&format!("6. {case}: instructions"), per_op, before, Some(Goal::AtMost(1.05)), "callgrind; baseline: the run in benches/cpu-baseline.json".into()));
+        rows.push(Row::new(
+            &format!("6. {case}: instructions"),
+            per_op,
+            before,
+            Some(Goal::AtMost(1.05)),
+            "callgrind; baseline: the run in benches/cpu-baseline.json".into(),
+        ));
     }
     if std::env::var_os("BENCH_SAVE_CPU_BASELINE").is_some() {
         std::fs::write(baseline_path(), serde_json::to_vec_pretty(&measured)?)?;
@@ -57,9 +73,16 @@ fn instructions(me: &std::path::Path, case: &str, runs: u64) -> Result<u64> {
         .args(["cpu-case", case, &runs.to_string()])
         .output()
         .context("valgrind (apt-get install valgrind)")?;
-    anyhow::ensure!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "{case}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let collected = stderr.lines().find_map(|l| l.split("Collected :").nth(1)).context("no 'Collected' line from callgrind")?;
+    let collected = stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .context("no 'Collected' line from callgrind")?;
     Ok(collected.trim().parse()?)
 }
 
@@ -78,34 +101,74 @@ pub fn case(case: &str, runs: u64) -> Result<()> {
     })
 }
 
-fn request(method: &str, path: &str, token: &str, body: Vec<u8>, query: Vec<(String, String)>) -> HttpRequest {
+fn request(
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+    query: Vec<(String, String)>,
+) -> HttpRequest {
     HttpRequest {
         method: method.into(),
         path: path.into(),
         query,
-        headers: vec![("content-type".into(), "application/json".into()), ("authorization".into(), format!("Bearer {token}"))],
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("authorization".into(), format!("Bearer {token}")),
+        ],
         body,
         ..HttpRequest::default()
     }
 }
 
 async fn api_case(case: &str, runs: u64) -> Result<()> {
-    let api = JobsApi::<jobs_core::memory::MemoryPorts>::new(MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), MemorySenders::default(), jobs_core::memory::observers(), Settings { token_secret: SECRET.to_vec(), retention_days: 90 });
-    let claims = Claims { sub: "alice".into(), tenant: "acme".into(), role: Role::Member, exp: 4_102_444_800, nbf: None, iat: None };
+    let api = JobsApi::<jobs_core::memory::MemoryPorts>::new(
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        MemorySenders::default(),
+        jobs_core::memory::observers(),
+        Settings {
+            token_secret: SECRET.to_vec(),
+            retention_days: 90,
+        },
+    );
+    let claims = Claims {
+        sub: "alice".into(),
+        tenant: "acme".into(),
+        role: Role::Member,
+        exp: 4_102_444_800,
+        nbf: None,
+        iat: None,
+    };
     let token = mint(SECRET, &claims).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let body = serde_json::to_vec(&serde_json::json!({"type": "bulk_message_sending", "params": {
+    let body = serde_json::to_vec(
+        &serde_json::json!({"type": "bulk_message_sending", "params": {
         "channel": "email", "from": "ops@example.com", "subject": "Hello", "body": "Hi there",
-        "recipients": (0..100).map(|i| format!("user{i}@example.com")).collect::<Vec<_>>()}}))?;
+        "recipients": (0..100).map(|i| format!("user{i}@example.com")).collect::<Vec<_>>()}}),
+    )?;
     if case == "list" {
         for _ in 0..60 {
-            api.handle(request("POST", "/jobs", &token, body.clone(), vec![])).await;
+            api.handle(request("POST", "/jobs", &token, body.clone(), vec![]))
+                .await;
         }
     }
     for _ in 0..runs {
         let response = if case == "create" {
-            api.handle(request("POST", "/jobs", &token, body.clone(), vec![])).await
+            api.handle(request("POST", "/jobs", &token, body.clone(), vec![]))
+                .await
         } else {
-            api.handle(request("GET", "/jobs", &token, vec![], vec![("limit".into(), "50".into()), ("status".into(), "queued".into())])).await
+            api.handle(request(
+                "GET",
+                "/jobs",
+                &token,
+                vec![],
+                vec![
+                    ("limit".into(), "50".into()),
+                    ("status".into(), "queued".into()),
+                ],
+            ))
+            .await
         };
         anyhow::ensure!(response.status < 300, "{case}: {}", response.status);
     }
@@ -116,9 +179,15 @@ async fn api_case(case: &str, runs: u64) -> Result<()> {
 /// the item shape and chunk size of that type; the target call is the shared stand-in's.
 async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
     let item: Box<dyn Fn(usize) -> serde_json::Value> = match job_type {
-        JobType::BulkMessageSending => Box::new(|i| serde_json::json!(format!("user{i}@example.com"))),
-        JobType::SessionTermination => Box::new(|i| serde_json::json!({"session_id": format!("s-{i:08}"), "user_id": format!("user{i}")})),
-        JobType::AiTextEmbedding => Box::new(|i| serde_json::json!({"id": format!("doc-{i}"), "text": "The quick brown fox jumps over the lazy dog. ".repeat(20)})),
+        JobType::BulkMessageSending => {
+            Box::new(|i| serde_json::json!(format!("user{i}@example.com")))
+        }
+        JobType::SessionTermination => Box::new(
+            |i| serde_json::json!({"session_id": format!("s-{i:08}"), "user_id": format!("user{i}")}),
+        ),
+        JobType::AiTextEmbedding => Box::new(
+            |i| serde_json::json!({"id": format!("doc-{i}"), "text": "The quick brown fox jumps over the lazy dog. ".repeat(20)}),
+        ),
         JobType::ProfileFieldUpdate => Box::new(|i| serde_json::json!(format!("user{i}"))),
     };
     let size = job_type.spec().chunk_size;
@@ -130,23 +199,54 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
     };
-    let worker = Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), jobs_core::memory::observers(), settings);
+    let worker = Worker::new(
+        Scripted,
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        jobs_core::memory::observers(),
+        settings,
+    );
     let total = size as u64 * runs;
     let mut job = JobRecord::new(NewJob {
-        id: "01BENCHCPU0000000000000000".into(), job_type: JobType::ProfileFieldUpdate, tenant: "acme".into(), user: "alice".into(),
-        created_at: "2026-11-28T00:00:00.000Z".into(), month: "2026-11".into(), total, summary: serde_json::json!({}),
-        input_key: "inputs/acme/bench.json".into(), expires_at: 0,
+        id: "01BENCHCPU0000000000000000".into(),
+        job_type: JobType::ProfileFieldUpdate,
+        tenant: "acme".into(),
+        user: "alice".into(),
+        created_at: "2026-11-28T00:00:00.000Z".into(),
+        month: "2026-11".into(),
+        total,
+        summary: serde_json::json!({}),
+        input_key: "inputs/acme/bench.json".into(),
+        expires_at: 0,
     });
     job.status = jobs_core::JobStatus::Running;
     job.chunks_total = Some(runs);
     worker.store().insert(job);
-    worker.inputs().objects.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert("inputs/acme/bench.json".into(), br#"{"items": []}"#.to_vec());
+    worker
+        .inputs()
+        .objects
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .insert(
+            "inputs/acme/bench.json".into(),
+            br#"{"items": []}"#.to_vec(),
+        );
     for n in 0..runs {
-        let message = WorkMessage::Chunk { job_id: "01BENCHCPU0000000000000000".into(), tenant: "acme".into(), chunk: n, items: (0..size).map(&item).collect(), retry_since: None };
+        let message = WorkMessage::Chunk {
+            job_id: "01BENCHCPU0000000000000000".into(),
+            tenant: "acme".into(),
+            chunk: n,
+            items: (0..size).map(&item).collect(),
+            retry_since: None,
+        };
         let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
         record.body = Some(serde_json::to_string(&message)?);
         let disposition = worker.handle_message(&record).await;
-        anyhow::ensure!(disposition == jobs_core::worker::Disposition::Ack, "chunk {n}: {disposition:?}");
+        anyhow::ensure!(
+            disposition == jobs_core::worker::Disposition::Ack,
+            "chunk {n}: {disposition:?}"
+        );
     }
     Ok(())
 }

@@ -30,7 +30,13 @@ struct Api {
 impl Api {
     async fn create(&self, tenant: &str, documents: usize) -> Result<String> {
         let docs: Vec<Value> = (0..documents).map(|i| json!({"id": format!("doc-{i}"), "text": format!("Fairness benchmark document {i}: the quick brown fox.")})).collect();
-        let token = infra::token::dev_token(&self.secret, tenant, "bench", false, Duration::from_secs(3600))?;
+        let token = infra::token::dev_token(
+            &self.secret,
+            tenant,
+            "bench",
+            false,
+            Duration::from_secs(3600),
+        )?;
         let reply: Value = self
             .http
             .post(format!("{}/jobs", self.url))
@@ -41,12 +47,29 @@ impl Api {
             .error_for_status()?
             .json()
             .await?;
-        reply["id"].as_str().map(str::to_string).context("no job id")
+        reply["id"]
+            .as_str()
+            .map(str::to_string)
+            .context("no job id")
     }
 
     async fn job(&self, tenant: &str, id: &str) -> Result<Value> {
-        let token = infra::token::dev_token(&self.secret, tenant, "bench", false, Duration::from_secs(3600))?;
-        Ok(self.http.get(format!("{}/jobs/{id}", self.url)).bearer_auth(&token).send().await?.error_for_status()?.json().await?)
+        let token = infra::token::dev_token(
+            &self.secret,
+            tenant,
+            "bench",
+            false,
+            Duration::from_secs(3600),
+        )?;
+        Ok(self
+            .http
+            .get(format!("{}/jobs/{id}", self.url))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
     }
 
     async fn wait(&self, tenant: &str, id: &str, until: impl Fn(&Value) -> bool) -> Result<Value> {
@@ -64,12 +87,18 @@ impl Api {
     }
 
     async fn done(&self, tenant: &str, id: &str) -> Result<Value> {
-        self.wait(tenant, id, |j| !matches!(j["status"].as_str(), Some("queued" | "running"))).await
+        self.wait(tenant, id, |j| {
+            !matches!(j["status"].as_str(), Some("queued" | "running"))
+        })
+        .await
     }
 }
 
 fn seconds(job: &Value, from: &str, to: &str) -> Result<f64> {
-    let at = |key: &str| jobs_core::clock::parse(job[key].as_str().unwrap_or_default()).with_context(|| format!("no {key} in {job}"));
+    let at = |key: &str| {
+        jobs_core::clock::parse(job[key].as_str().unwrap_or_default())
+            .with_context(|| format!("no {key} in {job}"))
+    };
     Ok((at(to)? - at(from)?).as_seconds_f64())
 }
 
@@ -92,33 +121,81 @@ async fn measure(api: &Api) -> Result<Figures> {
     for i in 0..RUNS {
         let tenant = format!("fair-small-{run}-{i}");
         let id = api.create(&tenant, 1).await?;
-        idle.push(seconds(&api.done(&tenant, &id).await?, "created_at", "completed_at")?);
+        idle.push(seconds(
+            &api.done(&tenant, &id).await?,
+            "created_at",
+            "completed_at",
+        )?);
     }
     let (mut loaded, mut throughput) = (Vec::new(), Vec::new());
     for i in 0..RUNS {
-        let (big_tenant, small_tenant) = (format!("fair-big-{run}-{i}"), format!("fair-small-{run}-l{i}"));
+        let (big_tenant, small_tenant) = (
+            format!("fair-big-{run}-{i}"),
+            format!("fair-small-{run}-l{i}"),
+        );
         let big = api.create(&big_tenant, BIG).await?;
-        api.wait(&big_tenant, &big, |j| j["progress"]["succeeded"].as_u64().unwrap_or(0) > 0).await?;
+        api.wait(&big_tenant, &big, |j| {
+            j["progress"]["succeeded"].as_u64().unwrap_or(0) > 0
+        })
+        .await?;
         let small = api.create(&small_tenant, 1).await?;
-        loaded.push(seconds(&api.done(&small_tenant, &small).await?, "created_at", "completed_at")?);
+        loaded.push(seconds(
+            &api.done(&small_tenant, &small).await?,
+            "created_at",
+            "completed_at",
+        )?);
         let big = api.done(&big_tenant, &big).await?;
         throughput.push(BIG as f64 / seconds(&big, "started_at", "completed_at")?);
     }
     let (idle, loaded) = (median(idle), median(loaded));
-    Ok(Figures { slowdown: loaded / idle, idle, loaded, throughput: median(throughput) })
+    Ok(Figures {
+        slowdown: loaded / idle,
+        idle,
+        loaded,
+        throughput: median(throughput),
+    })
 }
 
-async fn release_window(lambda: &aws_sdk_lambda::Client, name: &str, window: Option<&str>) -> Result<String> {
-    let config = lambda.get_function_configuration().function_name(name).send().await?;
-    let mut variables: HashMap<String, String> = config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
-    let before = variables.get("RELEASE_WINDOW").cloned().context("the worker has no RELEASE_WINDOW")?;
+async fn release_window(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    window: Option<&str>,
+) -> Result<String> {
+    let config = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await?;
+    let mut variables: HashMap<String, String> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let before = variables
+        .get("RELEASE_WINDOW")
+        .cloned()
+        .context("the worker has no RELEASE_WINDOW")?;
     if let Some(window) = window {
         variables.insert("RELEASE_WINDOW".into(), window.into());
-        let environment = aws_sdk_lambda::types::Environment::builder().set_variables(Some(variables)).build();
-        lambda.update_function_configuration().function_name(name).environment(environment).send().await?;
+        let environment = aws_sdk_lambda::types::Environment::builder()
+            .set_variables(Some(variables))
+            .build();
+        lambda
+            .update_function_configuration()
+            .function_name(name)
+            .environment(environment)
+            .send()
+            .await?;
         for _ in 0..100 {
-            let now = lambda.get_function_configuration().function_name(name).send().await?;
-            if now.last_update_status().is_none_or(|s| s.as_str() == "Successful") {
+            let now = lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await?;
+            if now
+                .last_update_status()
+                .is_none_or(|s| s.as_str() == "Successful")
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -130,7 +207,11 @@ async fn release_window(lambda: &aws_sdk_lambda::Client, name: &str, window: Opt
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
     let name = format!("{stack}-ai-text-embedding");
-    let api = Api { http: infra::http_client().build()?, url: env.outputs["ApiUrl"].clone(), secret: infra::token::secret()? };
+    let api = Api {
+        http: infra::http_client().build()?,
+        url: env.outputs["ApiUrl"].clone(),
+        secret: infra::token::secret()?,
+    };
     let lambda = aws_sdk_lambda::Client::new(&env.config);
     let window = release_window(&lambda, &name, None).await?;
     eprintln!("fairness: ours (window {window}), {RUNS} idle and {RUNS} loaded runs…");
@@ -143,11 +224,17 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let note = |f: &Figures| format!("{:.2} s loaded ÷ {:.2} s idle", f.loaded, f.idle);
     Ok(vec![
         Row::new(
-            &format!("7. 1-document job beside a {BIG}-document job of another tenant: latency ÷ idle latency (median of {RUNS})"),
+            &format!(
+                "7. 1-document job beside a {BIG}-document job of another tenant: latency ÷ idle latency (median of {RUNS})"
+            ),
             ours.slowdown,
             baseline.slowdown,
             Some(Goal::OursAtMost(2.0)),
-            format!("ours {}; baseline (every chunk released at once) {}", note(&ours), note(&baseline)),
+            format!(
+                "ours {}; baseline (every chunk released at once) {}",
+                note(&ours),
+                note(&baseline)
+            ),
         ),
         Row::new(
             &format!("7. throughput of the {BIG}-document job, items/s"),

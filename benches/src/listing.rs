@@ -9,10 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use jobs_api_core::api::{JobsApi, Settings};
-use jobs_core::auth::{Caller, Role};
-use jobs_core::aws::{DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, batch_write, put, s3_client};
-use jobs_core::job::{JobStatus, JobType};
 use jobs_api_core::listing::ListRequest;
+use jobs_core::auth::{Caller, Role};
+use jobs_core::aws::{
+    DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, batch_write, put, s3_client,
+};
+use jobs_core::job::{JobStatus, JobType};
 use jobs_core::memory::MemorySenders;
 use jobs_core::record::{JobRecord, NewJob};
 
@@ -52,21 +54,49 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     load(env, &client).await?;
     let api = JobsApi::<ListingBenchPorts>::new(
         DynamoJobStore::new(client.clone(), env.table()),
-        S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
-        SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), String::new()),
+        S3InputStore::new(
+            LazyClient::new(&env.config, s3_client),
+            env.outputs["InputBucketName"].clone(),
+        ),
+        SqsWorkQueue::new(
+            LazyClient::new(&env.config, aws_sdk_sqs::Client::new),
+            String::new(),
+        ),
         MemorySenders::default(),
         jobs_core::memory::observers(),
-        Settings { token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(), retention_days: 90 },
+        Settings {
+            token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(),
+            retention_days: 90,
+        },
     );
-    let member = Caller { user: "user0".into(), tenant: tenant(7), role: Role::Member, origin: Default::default() };
-    let admin = Caller { user: "root".into(), tenant: "ops".into(), role: Role::Admin, origin: Default::default() };
+    let member = Caller {
+        user: "user0".into(),
+        tenant: tenant(7),
+        role: Role::Member,
+        origin: Default::default(),
+    };
+    let admin = Caller {
+        user: "root".into(),
+        tenant: "ops".into(),
+        role: Role::Admin,
+        origin: Default::default(),
+    };
 
     counter.take();
     let started = Instant::now();
     let mut scanned = 0usize;
     let mut start_key = None;
     loop {
-        let page = client.scan().table_name(env.table()).limit(1000).set_exclusive_start_key(start_key).send().await.map_err(|e| anyhow::anyhow!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        let page = client
+            .scan()
+            .table_name(env.table())
+            .limit(1000)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
         scanned += page.items.map_or(0, |i| i.len());
         start_key = page.last_evaluated_key;
         if start_key.is_none() {
@@ -78,10 +108,18 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
 
     let views: [View; 6] = [
         ("tenant", &member, &[]),
-        ("tenant, status=completed", &member, &[("status", "completed")]),
+        (
+            "tenant, status=completed",
+            &member,
+            &[("status", "completed")],
+        ),
         ("tenant, user", &member, &[("user", "user3")]),
         ("admin", &admin, &[]),
-        ("admin, type=ai_text_embedding", &admin, &[("type", "ai_text_embedding")]),
+        (
+            "admin, type=ai_text_embedding",
+            &admin,
+            &[("type", "ai_text_embedding")],
+        ),
         ("admin, tenant", &admin, &[("tenant", "bench-t11")]),
     ];
     let mut rows = Vec::new();
@@ -91,7 +129,10 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
             let (mut units, mut returned, mut latencies, mut page_no) = (0.0, 0, Vec::new(), 0);
             // The deep view follows next_cursor to page 20, or to the last page if sooner.
             for page_index in 1..=if deep { DEEP_PAGE } else { 1 } {
-                let mut params: Vec<(String, String)> = filters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                let mut params: Vec<(String, String)> = filters
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 params.push(("limit".into(), PAGE.into()));
                 params.extend(cursor.clone().map(|c| ("cursor".to_string(), c)));
                 let request = ListRequest::parse(&params).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -100,7 +141,11 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
                 for _ in 0..3 {
                     counter.take();
                     let started = Instant::now();
-                    page = Some(api.list_jobs(caller, &request).await.map_err(|e| anyhow::anyhow!("{name}: {e:?}"))?);
+                    page = Some(
+                        api.list_jobs(caller, &request)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{name}: {e:?}"))?,
+                    );
                     page_latencies.push(started.elapsed().as_secs_f64() * 1000.0);
                     page_units = counter.take().read_units;
                 }
@@ -119,7 +164,11 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
             }
             latencies.sort_by(f64::total_cmp);
             let label = format!("5. list {name}, page {page_no}: read units");
-            let goal = if filters.iter().any(|(k, _)| *k != "tenant") { "" } else { "; goal ≤ 2 units/row" };
+            let goal = if filters.iter().any(|(k, _)| *k != "tenant") {
+                ""
+            } else {
+                "; goal ≤ 2 units/row"
+            };
             rows.push(Row::new(&label, units, scan_units, Some(Goal::AtMost(0.01)), format!("{returned} rows, {:.2} units/row{goal}; {:.0} ms vs Scan {scan_ms:.0} ms ({scanned} items)", units / returned.max(1) as f64, latencies[1])));
         }
     }
@@ -130,10 +179,17 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
 pub async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     let store = DynamoJobStore::new(client.clone(), env.table());
     let marker = "01BENCHL0ADED0000000000002";
-    if jobs_core::ports::JobStore::get(&store, marker).await.context("marker")?.is_some() {
+    if jobs_core::ports::JobStore::get(&store, marker)
+        .await
+        .context("marker")?
+        .is_some()
+    {
         return Ok(());
     }
-    eprintln!("loading {JOBS} jobs of {TENANTS} tenants into {} (once)", env.table());
+    eprintln!(
+        "loading {JOBS} jobs of {TENANTS} tenants into {} (once)",
+        env.table()
+    );
     let now = jobs_core::clock::now();
     let started = Instant::now();
     let records = (0..JOBS).map(|i| {
@@ -150,7 +206,13 @@ pub async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
             input_key: format!("inputs/bench/{i}.json"),
             expires_at: now.unix_timestamp() + 86_400 * 30,
         });
-        job.status = [JobStatus::Completed, JobStatus::Completed, JobStatus::Failed, JobStatus::Running, JobStatus::CompletedWithErrors][nth_of_tenant(i) % 5];
+        job.status = [
+            JobStatus::Completed,
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Running,
+            JobStatus::CompletedWithErrors,
+        ][nth_of_tenant(i) % 5];
         job.succeeded = 100;
         if job.status.is_terminal() {
             job.active = None;
@@ -166,20 +228,37 @@ pub async fn load(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
         }
     }
     use futures::StreamExt;
-    let results: Vec<_> = futures::stream::iter(batches).map(|b| batch_write(client, env.table(), b)).buffer_unordered(8).collect().await;
+    let results: Vec<_> = futures::stream::iter(batches)
+        .map(|b| batch_write(client, env.table(), b))
+        .buffer_unordered(8)
+        .collect()
+        .await;
     for r in results {
         r.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     let mut marker_job = JobRecord::new(NewJob {
-        id: marker.into(), job_type: JobType::BulkMessageSending, tenant: "bench-marker".into(), user: "bench".into(),
-        created_at: "2000-01-01T00:00:00.000Z".into(), month: "2000-01".into(), total: 0, summary: serde_json::json!({}),
-        input_key: "inputs/bench/marker.json".into(), expires_at: now.unix_timestamp() + 86_400 * 30,
+        id: marker.into(),
+        job_type: JobType::BulkMessageSending,
+        tenant: "bench-marker".into(),
+        user: "bench".into(),
+        created_at: "2000-01-01T00:00:00.000Z".into(),
+        month: "2000-01".into(),
+        total: 0,
+        summary: serde_json::json!({}),
+        input_key: "inputs/bench/marker.json".into(),
+        expires_at: now.unix_timestamp() + 86_400 * 30,
     });
     marker_job.hidden_at = Some("2000-01-01T00:00:00.000Z".into());
-    jobs_core::ports::JobStore::create(&store, &marker_job, None).await.context("marker")?;
+    jobs_core::ports::JobStore::create(&store, &marker_job, None)
+        .await
+        .context("marker")?;
     eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// (label, caller, query filters) of one listed view.
-type View<'a> = (&'static str, &'a Caller, &'static [(&'static str, &'static str)]);
+type View<'a> = (
+    &'static str,
+    &'a Caller,
+    &'static [(&'static str, &'static str)],
+);

@@ -24,9 +24,17 @@ pub struct Env {
 impl Env {
     async fn load() -> Result<Env> {
         let target = infra::Target::load(false).await;
-        let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
-        let outputs = target.outputs(&stack).await.map_err(|e| e.context("deploy the stack first: make up"))?;
-        Ok(Env { sqs: aws_sdk_sqs::Client::new(&target.config), config: target.config, outputs })
+        let stack =
+            std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
+        let outputs = target
+            .outputs(&stack)
+            .await
+            .map_err(|e| e.context("deploy the stack first: make up"))?;
+        Ok(Env {
+            sqs: aws_sdk_sqs::Client::new(&target.config),
+            config: target.config,
+            outputs,
+        })
     }
 
     pub fn table(&self) -> &str {
@@ -54,7 +62,13 @@ pub enum Goal {
 
 impl Row {
     pub fn new(name: &str, ours: f64, baseline: f64, goal: Option<Goal>, note: String) -> Row {
-        Row { name: name.into(), ours, baseline, goal, note }
+        Row {
+            name: name.into(),
+            ours,
+            baseline,
+            goal,
+            note,
+        }
     }
 
     fn verdict(&self) -> String {
@@ -63,19 +77,44 @@ impl Row {
             return "no baseline yet".into();
         }
         match self.goal {
-            Some(Goal::AtMost(max)) => format!("≤ {max} : {}", if ratio <= max { "met" } else { "**not met**" }),
-            Some(Goal::AtLeast(min)) => format!("≥ {min} : {}", if ratio >= min { "met" } else { "**not met**" }),
-            Some(Goal::OursAtMost(max)) => format!("ours ≤ {max} : {}", if self.ours <= max { "met" } else { "**not met**" }),
+            Some(Goal::AtMost(max)) => format!(
+                "≤ {max} : {}",
+                if ratio <= max { "met" } else { "**not met**" }
+            ),
+            Some(Goal::AtLeast(min)) => format!(
+                "≥ {min} : {}",
+                if ratio >= min { "met" } else { "**not met**" }
+            ),
+            Some(Goal::OursAtMost(max)) => format!(
+                "ours ≤ {max} : {}",
+                if self.ours <= max {
+                    "met"
+                } else {
+                    "**not met**"
+                }
+            ),
             None => "–".into(),
         }
     }
 }
 
 fn print(rows: &[Row], out: &mut impl std::io::Write) -> std::io::Result<()> {
-    writeln!(out, "| Benchmark | Ours | Baseline | Ours ÷ baseline | Goal (ratio) | Detail |")?;
+    writeln!(
+        out,
+        "| Benchmark | Ours | Baseline | Ours ÷ baseline | Goal (ratio) | Detail |"
+    )?;
     writeln!(out, "|---|---:|---:|---:|---|---|")?;
     for r in rows {
-        writeln!(out, "| {} | {} | {} | {} | {} | {} |", r.name, figure(r.ours), figure(r.baseline), figure(r.ours / r.baseline), r.verdict(), r.note)?;
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.name,
+            figure(r.ours),
+            figure(r.baseline),
+            figure(r.ours / r.baseline),
+            r.verdict(),
+            r.note
+        )?;
     }
     Ok(())
 }
@@ -88,15 +127,24 @@ fn figure(x: f64) -> String {
     } else if x >= 10.0 {
         format!("{x:.1}")
     } else {
-        format!("{x:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("{x:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     }
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("cpu-case") => cpu::case(args.get(2).map_or("", String::as_str), args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1)),
-        which => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(which.unwrap_or("all"))),
+        Some("cpu-case") => cpu::case(
+            args.get(2).map_or("", String::as_str),
+            args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1),
+        ),
+        which => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(run(which.unwrap_or("all"))),
     }
 }
 
@@ -115,7 +163,11 @@ fn divert_stdout(path: &std::path::Path) -> Result<std::fs::File> {
     unsafe {
         let terminal = libc::dup(1);
         if terminal < 0 || libc::dup2(log.as_raw_fd(), 1) < 0 {
-            anyhow::bail!("cannot divert stdout to {}: {}", path.display(), std::io::Error::last_os_error());
+            anyhow::bail!(
+                "cannot divert stdout to {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
         }
         Ok(std::fs::File::from_raw_fd(terminal))
     }
@@ -134,7 +186,8 @@ async fn run(which: &str) -> Result<()> {
     if all || which == "cpu" {
         rows.extend(cpu::run()?);
     }
-    if all || which == "pipeline" || which == "listing" || which == "fairness" || which == "metrics" {
+    if all || which == "pipeline" || which == "listing" || which == "fairness" || which == "metrics"
+    {
         let env = Env::load().await?;
         if all || which == "fairness" {
             rows.extend(fairness::run(&env).await?);
@@ -150,7 +203,9 @@ async fn run(which: &str) -> Result<()> {
         }
     }
     if rows.is_empty() {
-        anyhow::bail!("unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init or cpu");
+        anyhow::bail!(
+            "unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init or cpu"
+        );
     }
     print(&rows, &mut terminal)?;
     Ok(())

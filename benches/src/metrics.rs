@@ -42,34 +42,65 @@ impl jobs_core::ports::ServicePorts for MetricsBenchPorts {
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let counter = Counter::default();
     let client = counter.client(&env.config);
-    let observers = || Observers::new(Audit::new(DynamoAuditLog::new(client.clone(), env.outputs["AuditTableName"].clone()), 400), MemoryBus::default());
+    let observers = || {
+        Observers::new(
+            Audit::new(
+                DynamoAuditLog::new(client.clone(), env.outputs["AuditTableName"].clone()),
+                400,
+            ),
+            MemoryBus::default(),
+        )
+    };
     let api = JobsApi::<MetricsBenchPorts>::new(
         DynamoJobStore::new(client.clone(), env.table()),
         MemoryInputs::default(),
         MemoryQueue::default(),
         MemorySenders::default(),
         observers(),
-        Settings { token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(), retention_days: 90 },
+        Settings {
+            token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(),
+            retention_days: 90,
+        },
     );
     let store = DynamoJobStore::new(client.clone(), env.table());
     let end = observers();
 
     // (a) writes: create, run (one commit of 100 items) and end 20 jobs.
-    let member = Caller { user: "bench".into(), tenant: "bench-metrics".into(), role: Role::Member, origin: Default::default() };
+    let member = Caller {
+        user: "bench".into(),
+        tenant: "bench-metrics".into(),
+        role: Role::Member,
+        origin: Default::default(),
+    };
     counter.take();
     for _ in 0..WRITE_JOBS {
-        let request = serde_json::from_value(serde_json::json!({"type": "profile_field_update", "params": {
-            "field": "locale", "value": "de", "user_ids": (0..ITEMS_PER_JOB).map(|i| format!("u{i}")).collect::<Vec<_>>()}}))?;
-        let created = api.create_job(&member, request, None).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let request = serde_json::from_value(
+            serde_json::json!({"type": "profile_field_update", "params": {
+            "field": "locale", "value": "de", "user_ids": (0..ITEMS_PER_JOB).map(|i| format!("u{i}")).collect::<Vec<_>>()}}),
+        )?;
+        let created = api
+            .create_job(&member, request, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let id = created.job.id;
         let at = jobs_core::clock::format(jobs_core::clock::now());
         store.begin(&id, ITEMS_PER_JOB, 1, &at).await?;
         let mut all = Settled::default();
         (0..ITEMS_PER_JOB as usize).for_each(|p| all.insert(p));
-        let commit = ChunkCommit { after: all, tally: Tally { succeeded: ITEMS_PER_JOB, ..Tally::default() }, done: true, ..ChunkCommit::default() };
+        let commit = ChunkCommit {
+            after: all,
+            tally: Tally {
+                succeeded: ITEMS_PER_JOB,
+                ..Tally::default()
+            },
+            done: true,
+            ..ChunkCommit::default()
+        };
         store.commit_chunk(&id, 0, &commit, 0).await?;
         store.complete(&id, JobStatus::Completed, &at).await?;
-        let job = jobs_core::ports::JobStore::get(&store, &id).await?.context("the job")?;
+        let job = jobs_core::ports::JobStore::get(&store, &id)
+            .await?
+            .context("the job")?;
         end.on_job_end(&store, &job).await?;
     }
     let counts = counter.take();
@@ -80,7 +111,10 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
         per_job,
         all_writes,
         Some(Goal::OursAtMost(4.0)),
-        format!("{WRITE_JOBS} jobs of {ITEMS_PER_JOB} items, created, run and ended; baseline = every DynamoDB write of such a job ({}); none of the 4 depends on the item count", counts.write_detail()),
+        format!(
+            "{WRITE_JOBS} jobs of {ITEMS_PER_JOB} items, created, run and ended; baseline = every DynamoDB write of such a job ({}); none of the 4 depends on the item count",
+            counts.write_detail()
+        ),
     )];
 
     // (b) reads: the aggregates of the 100,000 listing jobs, as if they ended in the last 24 h.
@@ -90,7 +124,14 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let started = Instant::now();
     let mut start_key = None;
     loop {
-        let page = client.scan().table_name(env.table()).limit(1000).set_exclusive_start_key(start_key).send().await.map_err(|e| anyhow::anyhow!("Scan: {e:?}"))?;
+        let page = client
+            .scan()
+            .table_name(env.table())
+            .limit(1000)
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("Scan: {e:?}"))?;
         start_key = page.last_evaluated_key;
         if start_key.is_none() {
             break;
@@ -98,15 +139,29 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     }
     let scan_ms = started.elapsed().as_secs_f64() * 1000.0;
     let scan_units = counter.take().read_units;
-    let admin = Caller { user: "root".into(), tenant: "ops".into(), role: Role::Admin, origin: Default::default() };
-    let one = Caller { user: "user0".into(), tenant: tenant(7), role: Role::Member, origin: Default::default() };
+    let admin = Caller {
+        user: "root".into(),
+        tenant: "ops".into(),
+        role: Role::Admin,
+        origin: Default::default(),
+    };
+    let one = Caller {
+        user: "user0".into(),
+        tenant: tenant(7),
+        role: Role::Member,
+        origin: Default::default(),
+    };
     for (name, caller) in [("all tenants", &admin), ("one tenant", &one)] {
-        let query = MetricsQuery::parse(&[], jobs_core::clock::now()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let query = MetricsQuery::parse(&[], jobs_core::clock::now())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let (mut units, mut latencies, mut created) = (0.0, Vec::new(), 0);
         for _ in 0..3 {
             counter.take();
             let started = Instant::now();
-            let answer = api.metrics(caller, &query).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let answer = api
+                .metrics(caller, &query)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
             units = counter.take().read_units;
             created = answer.total.created;
@@ -117,7 +172,10 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
             units,
             scan_units,
             Some(Goal::OursAtMost(50.0)),
-            format!("{created} jobs created in range; {:.0} ms vs Scan {scan_ms:.0} ms", latencies[1]),
+            format!(
+                "{created} jobs created in range; {:.0} ms vs Scan {scan_ms:.0} ms",
+                latencies[1]
+            ),
         ));
     }
     Ok(rows)
@@ -132,7 +190,8 @@ async fn seed(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     for i in 0..JOBS {
         let created = now - time::Duration::milliseconds(i as i64 * 800 + 120_000);
         let mut job = JobRecord::new(NewJob {
-            id: ulid::Ulid::from_parts(created.unix_timestamp() as u64 * 1000, i as u128).to_string(),
+            id: ulid::Ulid::from_parts(created.unix_timestamp() as u64 * 1000, i as u128)
+                .to_string(),
             job_type: JobType::ALL[(i / TENANTS) % 4],
             tenant: tenant(i % TENANTS),
             user: "bench".into(),
@@ -145,8 +204,16 @@ async fn seed(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
         });
         let started = created + time::Duration::seconds(1 + (i % 7) as i64);
         job.started_at = Some(jobs_core::clock::format(started));
-        job.completed_at = Some(jobs_core::clock::format(started + time::Duration::seconds(5 + (i % 91) as i64)));
-        job.status = [JobStatus::Completed, JobStatus::Completed, JobStatus::Failed, JobStatus::Cancelled, JobStatus::CompletedWithErrors][(i / TENANTS) % 5];
+        job.completed_at = Some(jobs_core::clock::format(
+            started + time::Duration::seconds(5 + (i % 91) as i64),
+        ));
+        job.status = [
+            JobStatus::Completed,
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+            JobStatus::CompletedWithErrors,
+        ][(i / TENANTS) % 5];
         (job.succeeded, job.failed) = (90, 10);
         for add in on_created(&job, 30).into_iter().chain(on_ended(&job, 30)) {
             let item = items.entry((add.pk, add.sk)).or_default();
@@ -160,10 +227,16 @@ async fn seed(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
     let mut batch = Vec::with_capacity(25);
     for ((pk, sk), counters) in items {
         let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-            counters.into_iter().map(|(k, v)| (k, aws_sdk_dynamodb::types::AttributeValue::N(v.to_string()))).collect();
+            counters
+                .into_iter()
+                .map(|(k, v)| (k, aws_sdk_dynamodb::types::AttributeValue::N(v.to_string())))
+                .collect();
         item.insert("pk".into(), aws_sdk_dynamodb::types::AttributeValue::S(pk));
         item.insert("sk".into(), aws_sdk_dynamodb::types::AttributeValue::S(sk));
-        item.insert("expires_at".into(), aws_sdk_dynamodb::types::AttributeValue::N(expires.to_string()));
+        item.insert(
+            "expires_at".into(),
+            aws_sdk_dynamodb::types::AttributeValue::N(expires.to_string()),
+        );
         batch.push(put(item).context("item")?);
         if batch.len() == 25 {
             batches.push(std::mem::take(&mut batch));
@@ -173,7 +246,9 @@ async fn seed(env: &Env, client: &aws_sdk_dynamodb::Client) -> Result<()> {
         batches.push(batch);
     }
     for b in batches {
-        batch_write(client, env.table(), b).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        batch_write(client, env.table(), b)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     Ok(())
 }

@@ -15,8 +15,10 @@ use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::audit::Audit;
+use jobs_core::aws::{
+    DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client,
+};
 use jobs_core::ended::Observers;
-use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
 use jobs_core::job::JobType;
 use jobs_core::params::{BulkMessageParams, is_email};
 use jobs_core::ports::{InputStore, JobStore, ProgressStore, WorkMessage};
@@ -36,7 +38,11 @@ impl Processor for NoopSend {
     type Params = BulkMessageParams;
     type Item = String;
 
-    async fn items(&self, _job: &JobRecord, params: &BulkMessageParams) -> Result<Vec<String>, WorkError> {
+    async fn items(
+        &self,
+        _job: &JobRecord,
+        params: &BulkMessageParams,
+    ) -> Result<Vec<String>, WorkError> {
         Ok(params.recipients.clone())
     }
 
@@ -44,8 +50,22 @@ impl Processor for NoopSend {
         item.clone()
     }
 
-    async fn process(&self, _job: &JobRecord, _params: &BulkMessageParams, items: &[String]) -> Vec<ItemResult> {
-        items.iter().map(|r| Ok(if is_email(r) { ItemOutcome::Succeeded } else { ItemOutcome::Rejected("invalid".into()) })).collect()
+    async fn process(
+        &self,
+        _job: &JobRecord,
+        _params: &BulkMessageParams,
+        items: &[String],
+    ) -> Vec<ItemResult> {
+        items
+            .iter()
+            .map(|r| {
+                Ok(if is_email(r) {
+                    ItemOutcome::Succeeded
+                } else {
+                    ItemOutcome::Rejected("invalid".into())
+                })
+            })
+            .collect()
     }
 }
 
@@ -63,12 +83,34 @@ pub async fn run(env: &Env, items: usize) -> Result<Vec<Row>> {
     let per_item = |o: &Outcome| o.writes as f64 / o.items as f64;
     let rate = |o: &Outcome| o.items as f64 / o.seconds;
     Ok(vec![
-        Row::new("1. DynamoDB writes per item", per_item(&ours), per_item(&naive), Some(Goal::AtMost(0.05)), format!("{} vs {}; goal also ≤ 0.05 per item", ours.detail, naive.detail)),
-        Row::new("4. items/s through SQS + DynamoDB", rate(&ours), rate(&naive), Some(Goal::AtLeast(10.0)), format!("{:.1} s vs {:.1} s for {items} items", ours.seconds, naive.seconds)),
+        Row::new(
+            "1. DynamoDB writes per item",
+            per_item(&ours),
+            per_item(&naive),
+            Some(Goal::AtMost(0.05)),
+            format!(
+                "{} vs {}; goal also ≤ 0.05 per item",
+                ours.detail, naive.detail
+            ),
+        ),
+        Row::new(
+            "4. items/s through SQS + DynamoDB",
+            rate(&ours),
+            rate(&naive),
+            Some(Goal::AtLeast(10.0)),
+            format!(
+                "{:.1} s vs {:.1} s for {items} items",
+                ours.seconds, naive.seconds
+            ),
+        ),
     ])
 }
 
-async fn bench_job(env: &Env, store: &DynamoJobStore, items: usize) -> Result<(JobRecord, BulkMessageParams)> {
+async fn bench_job(
+    env: &Env,
+    store: &DynamoJobStore,
+    items: usize,
+) -> Result<(JobRecord, BulkMessageParams)> {
     let params = BulkMessageParams {
         channel: "email".into(),
         from: "bench@example.com".into(),
@@ -78,7 +120,10 @@ async fn bench_job(env: &Env, store: &DynamoJobStore, items: usize) -> Result<(J
     };
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/bench/{id}.json");
-    let inputs = S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone());
+    let inputs = S3InputStore::new(
+        LazyClient::new(&env.config, s3_client),
+        env.outputs["InputBucketName"].clone(),
+    );
     inputs.put(&input_key, serde_json::to_vec(&params)?).await?;
     let now = jobs_core::clock::now();
     let record = JobRecord::new(NewJob {
@@ -99,7 +144,16 @@ async fn bench_job(env: &Env, store: &DynamoJobStore, items: usize) -> Result<(J
 
 /// A fresh queue named `jobs-bench-<ulid>-<name>`.
 async fn queue(env: &Env, name: &str) -> Result<String> {
-    let created = env.sqs.create_queue().queue_name(format!("jobs-bench-{}-{name}", ulid::Ulid::new())).attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "60").send().await?;
+    let created = env
+        .sqs
+        .create_queue()
+        .queue_name(format!("jobs-bench-{}-{name}", ulid::Ulid::new()))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "60",
+        )
+        .send()
+        .await?;
     created.queue_url.context("queue url")
 }
 
@@ -114,7 +168,17 @@ where
 {
     let poll = || async {
         loop {
-            let received = env.sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount).send().await?;
+            let received = env
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                )
+                .send()
+                .await?;
             let messages = received.messages.unwrap_or_default();
             if messages.is_empty() {
                 if done().await? {
@@ -125,9 +189,17 @@ where
             let receipts = handle(messages).await?;
             for (n, batch) in receipts.chunks(10).enumerate() {
                 let entries = batch.iter().enumerate().map(|(i, r)| {
-                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder().id(format!("{n}-{i}")).receipt_handle(r).build()
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("{n}-{i}"))
+                        .receipt_handle(r)
+                        .build()
                 });
-                env.sqs.delete_message_batch().queue_url(url).set_entries(Some(entries.collect::<Result<Vec<_>, _>>()?)).send().await?;
+                env.sqs
+                    .delete_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries.collect::<Result<Vec<_>, _>>()?))
+                    .send()
+                    .await?;
             }
         }
     };
@@ -145,15 +217,30 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
     // Named like a type's work queue, so the worker's queue adapter finds it by its key.
     let key = JobType::BulkMessageSending.key();
     let url = queue(env, key).await?;
-    let url_prefix = url.strip_suffix(key).context("queue URL ends with its name")?.to_string();
+    let url_prefix = url
+        .strip_suffix(key)
+        .context("queue URL ends with its name")?
+        .to_string();
     let worker = Arc::new(Worker::new(
         NoopSend,
         DynamoJobStore::new(counter.client(&env.config), env.table()),
-        S3InputStore::new(LazyClient::new(&env.config, s3_client), env.outputs["InputBucketName"].clone()),
-        SqsWorkQueue::new(LazyClient::new(&env.config, aws_sdk_sqs::Client::new), url_prefix),
+        S3InputStore::new(
+            LazyClient::new(&env.config, s3_client),
+            env.outputs["InputBucketName"].clone(),
+        ),
+        SqsWorkQueue::new(
+            LazyClient::new(&env.config, aws_sdk_sqs::Client::new),
+            url_prefix,
+        ),
         // The audit entry is a DynamoDB write and counts; the end event goes to EventBridge.
         Observers::new(
-            Audit::new(DynamoAuditLog::new(counter.client(&env.config), env.outputs["AuditTableName"].clone()), 400),
+            Audit::new(
+                DynamoAuditLog::new(
+                    counter.client(&env.config),
+                    env.outputs["AuditTableName"].clone(),
+                ),
+                400,
+            ),
             jobs_core::memory::MemoryBus::default(),
         ),
         // A window that keeps every poller's batch of 10 full, as MaximumConcurrency x
@@ -168,27 +255,62 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
     ));
     counter.take();
     let started = Instant::now();
-    let plan = serde_json::to_string(&WorkMessage::Plan { job_id: job.id.clone(), tenant: job.tenant.clone() })?;
-    env.sqs.send_message().queue_url(&url).message_body(plan).send().await?;
+    let plan = serde_json::to_string(&WorkMessage::Plan {
+        job_id: job.id.clone(),
+        tenant: job.tenant.clone(),
+    })?;
+    env.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(plan)
+        .send()
+        .await?;
     let handle = |messages: Vec<aws_sdk_sqs::types::Message>| {
         let worker = worker.clone();
         async move {
-            let receipts: HashMap<String, String> = messages.iter().filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?))).collect();
+            let receipts: HashMap<String, String> = messages
+                .iter()
+                .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+                .collect();
             let mut event = SqsEvent::default();
             event.records = messages.into_iter().map(lambda_message).collect();
-            let failed: Vec<String> = worker.handle_batch(event).await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-            Ok(receipts.into_iter().filter(|(id, _)| !failed.contains(id)).map(|(_, r)| r).collect())
+            let failed: Vec<String> = worker
+                .handle_batch(event)
+                .await
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
+            Ok(receipts
+                .into_iter()
+                .filter(|(id, _)| !failed.contains(id))
+                .map(|(_, r)| r)
+                .collect())
         }
     };
     let (w, id) = (&worker, &job.id);
-    let done = move || async move { Ok(w.store().load(id).await?.is_some_and(|j| j.status.is_terminal())) };
+    let done = move || async move {
+        Ok(w.store()
+            .load(id)
+            .await?
+            .is_some_and(|j| j.status.is_terminal()))
+    };
     consume(env, &url, handle, done).await?;
     let seconds = started.elapsed().as_secs_f64();
     let counts = counter.take();
     let finished = store.load(&job.id).await?.context("job vanished")?;
-    anyhow::ensure!(finished.succeeded == items as u64, "ours: {} of {items} succeeded", finished.succeeded);
+    anyhow::ensure!(
+        finished.succeeded == items as u64,
+        "ours: {} of {items} succeeded",
+        finished.succeeded
+    );
     env.sqs.delete_queue().queue_url(&url).send().await?;
-    Ok(Outcome { writes: counts.writes(), detail: counts.write_detail(), seconds, items: items as u64 })
+    Ok(Outcome {
+        writes: counts.writes(),
+        detail: counts.write_detail(),
+        seconds,
+        items: items as u64,
+    })
 }
 
 /// One message per item; each processed item adds 1 to the job's counter, and the item
@@ -204,11 +326,25 @@ async fn naive(env: &Env, items: usize) -> Result<Outcome> {
     // The API's fan-out: the whole job as 10-message batches.
     for (n, batch) in params.recipients.chunks(10).enumerate() {
         let entries = batch.iter().enumerate().map(|(i, r)| {
-            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(format!("{n}-{i}")).message_body(r).build()
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(format!("{n}-{i}"))
+                .message_body(r)
+                .build()
         });
-        env.sqs.send_message_batch().queue_url(&url).set_entries(Some(entries.collect::<Result<Vec<_>, _>>()?)).send().await?;
+        env.sqs
+            .send_message_batch()
+            .queue_url(&url)
+            .set_entries(Some(entries.collect::<Result<Vec<_>, _>>()?))
+            .send()
+            .await?;
     }
-    let key = HashMap::from([("pk".to_string(), AttributeValue::S(format!("JOB#{}", job.id))), ("sk".to_string(), AttributeValue::S("JOB".into()))]);
+    let key = HashMap::from([
+        (
+            "pk".to_string(),
+            AttributeValue::S(format!("JOB#{}", job.id)),
+        ),
+        ("sk".to_string(), AttributeValue::S("JOB".into())),
+    ]);
     let handle = |messages: Vec<aws_sdk_sqs::types::Message>| {
         let (dynamo, key) = (dynamo.clone(), key.clone());
         async move {
@@ -225,9 +361,29 @@ async fn naive(env: &Env, items: usize) -> Result<Outcome> {
                     .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
                     .send()
                     .await?;
-                let settled = ["succeeded", "failed"].iter().filter_map(|n| updated.attributes.as_ref()?.get(*n)?.as_n().ok()?.parse::<usize>().ok()).sum::<usize>();
+                let settled = ["succeeded", "failed"]
+                    .iter()
+                    .filter_map(|n| {
+                        updated
+                            .attributes
+                            .as_ref()?
+                            .get(*n)?
+                            .as_n()
+                            .ok()?
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .sum::<usize>();
                 if settled == items {
-                    dynamo.update_item().table_name(env.table()).set_key(Some(key.clone())).update_expression("SET #s = :done").expression_attribute_names("#s", "status").expression_attribute_values(":done", AttributeValue::S("completed".into())).send().await?;
+                    dynamo
+                        .update_item()
+                        .table_name(env.table())
+                        .set_key(Some(key.clone()))
+                        .update_expression("SET #s = :done")
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":done", AttributeValue::S("completed".into()))
+                        .send()
+                        .await?;
                 }
                 receipts.extend(m.receipt_handle);
             }
@@ -240,7 +396,12 @@ async fn naive(env: &Env, items: usize) -> Result<Outcome> {
     let seconds = started.elapsed().as_secs_f64();
     let counts = counter.take();
     env.sqs.delete_queue().queue_url(&url).send().await?;
-    Ok(Outcome { writes: counts.writes(), detail: counts.write_detail(), seconds, items: items as u64 })
+    Ok(Outcome {
+        writes: counts.writes(),
+        detail: counts.write_detail(),
+        seconds,
+        items: items as u64,
+    })
 }
 
 fn lambda_message(m: aws_sdk_sqs::types::Message) -> SqsMessage {
@@ -248,6 +409,11 @@ fn lambda_message(m: aws_sdk_sqs::types::Message) -> SqsMessage {
     out.message_id = m.message_id;
     out.receipt_handle = m.receipt_handle;
     out.body = m.body;
-    out.attributes = m.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect();
+    out.attributes = m
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_string(), v))
+        .collect();
     out
 }

@@ -14,7 +14,13 @@ use anyhow::{Context, Result};
 
 use crate::{Goal, Row};
 
-pub(crate) const FUNCTIONS: [&str; 5] = ["jobs-api", "worker-bulk-message", "worker-session-termination", "worker-ai-embedding", "worker-profile-update"];
+pub(crate) const FUNCTIONS: [&str; 5] = [
+    "jobs-api",
+    "worker-bulk-message",
+    "worker-session-termination",
+    "worker-ai-embedding",
+    "worker-profile-update",
+];
 const BASELINE: &str = "hello-lambda";
 const PROBE: &str = "init-probe";
 /// What `init-probe` adds at each `PROBE_STEP`.
@@ -41,13 +47,19 @@ pub(crate) fn cargo() -> Command {
 }
 
 fn binary(package: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| infra::repo_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| infra::repo_root().join("target"));
     target.join("release").join(package)
 }
 
 pub fn run() -> Result<Vec<Row>> {
     let packages: Vec<&str> = FUNCTIONS.iter().copied().chain([BASELINE, PROBE]).collect();
-    let binaries: Vec<&str> = packages.iter().copied().chain([LIKE_FOR_LIKE, DYNAMODB_FLOOR]).collect();
+    let binaries: Vec<&str> = packages
+        .iter()
+        .copied()
+        .chain([LIKE_FOR_LIKE, DYNAMODB_FLOOR])
+        .collect();
     let mut build = cargo();
     build.args(["build", "--release", "--locked", "-q"]);
     for p in &packages {
@@ -61,9 +73,17 @@ pub fn run() -> Result<Vec<Row>> {
     let hello_size = std::fs::metadata(binary(BASELINE))?.len() as f64;
     // One start of each binary per round, so drift on the machine hits every case alike.
     let probe_steps: Vec<String> = (0..STEPS.len()).map(|step| step.to_string()).collect();
-    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![(BASELINE, vec![]), (LIKE_FOR_LIKE, vec![]), (DYNAMODB_FLOOR, vec![])];
+    let mut cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (BASELINE, vec![]),
+        (LIKE_FOR_LIKE, vec![]),
+        (DYNAMODB_FLOOR, vec![]),
+    ];
     cases.extend(FUNCTIONS.iter().map(|f| (*f, vec![])));
-    cases.extend(probe_steps.iter().map(|step| (PROBE, vec![("PROBE_STEP", step.as_str())])));
+    cases.extend(
+        probe_steps
+            .iter()
+            .map(|step| (PROBE, vec![("PROBE_STEP", step.as_str())])),
+    );
     let inits = median_inits(&cases)?;
     let (hello_init, like_for_like, floor) = (inits[0], inits[1], inits[2]);
     let (function_inits, step_inits) = inits[3..].split_at(FUNCTIONS.len());
@@ -71,9 +91,28 @@ pub fn run() -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for f in FUNCTIONS {
         let size = std::fs::metadata(binary(f))?.len() as f64;
-        rows.push(Row::new(&format!("3. {f} size, MiB"), size / MIB, hello_size / MIB, None, format!("goal ≤ 8 MiB: {}", if size / MIB <= 8.0 { "met" } else { "**not met**" })));
+        rows.push(Row::new(
+            &format!("3. {f} size, MiB"),
+            size / MIB,
+            hello_size / MIB,
+            None,
+            format!(
+                "goal ≤ 8 MiB: {}",
+                if size / MIB <= 8.0 {
+                    "met"
+                } else {
+                    "**not met**"
+                }
+            ),
+        ));
     }
-    rows.push(Row::new("2. hello world on the functions' current-thread runtime, ms", like_for_like, hello_init, None, format!("median of {STARTS} starts")));
+    rows.push(Row::new(
+        "2. hello world on the functions' current-thread runtime, ms",
+        like_for_like,
+        hello_init,
+        None,
+        format!("median of {STARTS} starts"),
+    ));
     rows.push(Row::new(
         "2. the DynamoDB floor: that hello world + SDK config + one DynamoDB client, ms",
         floor,
@@ -82,24 +121,64 @@ pub fn run() -> Result<Vec<Row>> {
         format!("median of {STARTS} starts; baseline: hello world on the same runtime; the least any function here does at init"),
     ));
     for (f, init) in FUNCTIONS.iter().zip(function_inits) {
-        let detail = format!("median of {STARTS} starts; {:.2}× hello world on the same runtime; {:.2}× the DynamoDB floor", init / like_for_like, init / floor);
+        let detail = format!(
+            "median of {STARTS} starts; {:.2}× hello world on the same runtime; {:.2}× the DynamoDB floor",
+            init / like_for_like,
+            init / floor
+        );
         // A regression guard: at most 1.5x the hello world as the runtime's examples write it.
-        rows.push(Row::new(&format!("2. {f} init, ms"), *init, hello_init, Some(Goal::AtMost(1.5)), detail));
+        rows.push(Row::new(
+            &format!("2. {f} init, ms"),
+            *init,
+            hello_init,
+            Some(Goal::AtMost(1.5)),
+            detail,
+        ));
     }
     let hello_instructions = init_instructions(LIKE_FOR_LIKE, &[])? as f64;
     let floor_instructions = init_instructions(DYNAMODB_FLOOR, &[])? as f64;
-    rows.push(Row::new("2. the DynamoDB floor init, instructions", floor_instructions, hello_instructions, None, "callgrind, start → first /next; baseline: hello world on the same runtime".into()));
+    rows.push(Row::new(
+        "2. the DynamoDB floor init, instructions",
+        floor_instructions,
+        hello_instructions,
+        None,
+        "callgrind, start → first /next; baseline: hello world on the same runtime".into(),
+    ));
     for f in FUNCTIONS {
         let instructions = init_instructions(f, &[])? as f64;
-        let detail = format!("callgrind, start → first /next; baseline: hello world on the same runtime; {:.2}× the DynamoDB floor", instructions / floor_instructions);
-        rows.push(Row::new(&format!("2. {f} init, instructions"), instructions, hello_instructions, None, detail));
+        let detail = format!(
+            "callgrind, start → first /next; baseline: hello world on the same runtime; {:.2}× the DynamoDB floor",
+            instructions / floor_instructions
+        );
+        rows.push(Row::new(
+            &format!("2. {f} init, instructions"),
+            instructions,
+            hello_instructions,
+            None,
+            detail,
+        ));
     }
     for (step, (what, init)) in STEPS.iter().zip(step_inits).enumerate() {
-        rows.push(Row::new(&format!("2. init attribution: {what}, ms"), *init, like_for_like, None, format!("{PROBE} step {step}; baseline: hello world on the same runtime")));
+        rows.push(Row::new(
+            &format!("2. init attribution: {what}, ms"),
+            *init,
+            like_for_like,
+            None,
+            format!("{PROBE} step {step}; baseline: hello world on the same runtime"),
+        ));
     }
     for f in FUNCTIONS {
         let rss = peak_rss(f, &event_for(f))?;
-        rows.push(Row::new(&format!("3. {f} peak RSS, MiB"), rss, hello_rss, None, format!("one invocation; goal ≤ 32 MiB: {}", if rss <= 32.0 { "met" } else { "**not met**" })));
+        rows.push(Row::new(
+            &format!("3. {f} peak RSS, MiB"),
+            rss,
+            hello_rss,
+            None,
+            format!(
+                "one invocation; goal ≤ 32 MiB: {}",
+                if rss <= 32.0 { "met" } else { "**not met**" }
+            ),
+        ));
     }
     Ok(rows)
 }
@@ -132,66 +211,91 @@ fn spawn(package: &str, runtime_api: &str, extra_env: &[(&str, &str)]) -> Result
 
 /// The environment the template gives each function; AWS calls go to an address where
 /// nothing listens (init must not call AWS, and the RSS events need no answer to run).
-fn with_lambda_env<'c>(command: &'c mut Command, package: &str, runtime_api: &str) -> &'c mut Command {
-    command
-        .env_clear()
-        .envs([
-            ("AWS_LAMBDA_RUNTIME_API", runtime_api),
-            ("AWS_LAMBDA_FUNCTION_NAME", package),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
-            ("AWS_MAX_ATTEMPTS", "1"),
-            ("RUST_LOG", "error"),
-            ("TABLE_NAME", "jobs"),
-            ("INPUT_BUCKET", "inputs"),
-            ("TOKEN_SECRET", "bench-secret-bench-secret-bench-secret"),
-            ("RETENTION_DAYS", "90"),
-            ("WORK_QUEUE_URL_PREFIX", "http://127.0.0.1:9/000000000000/jobs-work-"),
-            ("MAX_RECEIVE_COUNT", "5"),
-            ("RELEASE_WINDOW", "10"),
-            ("CHECKPOINT_INTERVAL_SECONDS", "2"),
-            ("RETRY_BUDGET_SECONDS", "900"),
-            ("MAXIMUM_CONCURRENCY", "20"),
-            ("SES_MAX_SEND_RATE", "100"),
-            ("SESSIONS_TABLE", "sessions"),
-            ("EMBEDDINGS_TABLE", "embeddings"),
-            ("PROFILES_TABLE", "profiles"),
-        ])
+fn with_lambda_env<'c>(
+    command: &'c mut Command,
+    package: &str,
+    runtime_api: &str,
+) -> &'c mut Command {
+    command.env_clear().envs([
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api),
+        ("AWS_LAMBDA_FUNCTION_NAME", package),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+        ("RUST_LOG", "error"),
+        ("TABLE_NAME", "jobs"),
+        ("INPUT_BUCKET", "inputs"),
+        ("TOKEN_SECRET", "bench-secret-bench-secret-bench-secret"),
+        ("RETENTION_DAYS", "90"),
+        (
+            "WORK_QUEUE_URL_PREFIX",
+            "http://127.0.0.1:9/000000000000/jobs-work-",
+        ),
+        ("MAX_RECEIVE_COUNT", "5"),
+        ("RELEASE_WINDOW", "10"),
+        ("CHECKPOINT_INTERVAL_SECONDS", "2"),
+        ("RETRY_BUDGET_SECONDS", "900"),
+        ("MAXIMUM_CONCURRENCY", "20"),
+        ("SES_MAX_SEND_RATE", "100"),
+        ("SESSIONS_TABLE", "sessions"),
+        ("EMBEDDINGS_TABLE", "embeddings"),
+        ("PROFILES_TABLE", "profiles"),
+    ])
 }
 
 /// Instructions from process start to the first `/next`, counted by callgrind: the side of
 /// init that timing noise does not blur, and the one a Lambda with a fraction of a vCPU
 /// feels most. Closing the connection makes the runtime exit, and callgrind report.
 fn init_instructions(package: &str, extra_env: &[(&str, &str)]) -> Result<u64> {
-    let stderr = callgrind_to_first_next(&binary(package), package, extra_env, &["--callgrind-out-file=/dev/null"])?;
-    let collected = stderr.lines().find_map(|l| l.split("Collected :").nth(1)).context("no 'Collected' line from callgrind")?;
+    let stderr = callgrind_to_first_next(
+        &binary(package),
+        package,
+        extra_env,
+        &["--callgrind-out-file=/dev/null"],
+    )?;
+    let collected = stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .context("no 'Collected' line from callgrind")?;
     Ok(collected.trim().parse()?)
 }
 
 /// Runs `binary` under callgrind with the function's environment until it asks for its first
 /// event, and returns callgrind's report (stderr).
-pub(crate) fn callgrind_to_first_next(binary: &Path, package: &str, extra_env: &[(&str, &str)], callgrind_args: &[&str]) -> Result<String> {
+pub(crate) fn callgrind_to_first_next(
+    binary: &Path,
+    package: &str,
+    extra_env: &[(&str, &str)],
+    callgrind_args: &[&str],
+) -> Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
-    let child = with_lambda_env(&mut Command::new("valgrind"), package, &listener.local_addr()?.to_string())
-        .envs(extra_env.iter().copied())
-        .arg("--tool=callgrind")
-        .args(callgrind_args)
-        .arg(binary)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("valgrind (apt-get install valgrind)")?;
+    let child = with_lambda_env(
+        &mut Command::new("valgrind"),
+        package,
+        &listener.local_addr()?.to_string(),
+    )
+    .envs(extra_env.iter().copied())
+    .arg("--tool=callgrind")
+    .args(callgrind_args)
+    .arg(binary)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .context("valgrind (apt-get install valgrind)")?;
     let (mut stream, _) = listener.accept()?;
     let (_, path, _) = read_request(&mut stream)?;
     drop(stream);
     let out = child.wait_with_output()?;
-    anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
+    anyhow::ensure!(
+        path.ends_with("/invocation/next"),
+        "{package} asked for {path} first"
+    );
     Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -207,7 +311,9 @@ fn starts_and_asks_for_an_event(package: &str, extra_env: &[(&str, &str)]) -> Re
             Ok(_) => break Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if let Some(status) = child.try_wait()? {
-                    break Err(anyhow::anyhow!("{package} exited ({status}) before asking for an event: check the settings in with_lambda_env"));
+                    break Err(anyhow::anyhow!(
+                        "{package} exited ({status}) before asking for an event: check the settings in with_lambda_env"
+                    ));
                 }
                 if Instant::now() > deadline {
                     break Err(anyhow::anyhow!("{package} asked for no event within 10 s"));
@@ -252,7 +358,10 @@ fn init_once(package: &str, extra_env: &[(&str, &str)]) -> Result<f64> {
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     child.kill().ok();
     child.wait().ok();
-    anyhow::ensure!(path.ends_with("/invocation/next"), "{package} asked for {path} first");
+    anyhow::ensure!(
+        path.ends_with("/invocation/next"),
+        "{package} asked for {path} first"
+    );
     Ok(elapsed)
 }
 
@@ -269,13 +378,18 @@ fn peak_rss(package: &str, event: &serde_json::Value) -> Result<f64> {
             let (mut stream, _) = listener.accept()?;
             stream.set_read_timeout(Some(Duration::from_secs(30)))?;
             loop {
-                let Ok((method, path, _)) = read_request(&mut stream) else { break };
+                let Ok((method, path, _)) = read_request(&mut stream) else {
+                    break;
+                };
                 if method == "GET" && path.ends_with("/invocation/next") {
                     if served {
                         return vm_hwm(pid);
                     }
                     served = true;
-                    let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() + 60_000;
+                    let deadline = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_millis()
+                        + 60_000;
                     let head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: bench-1\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:{package}\r\nContent-Length: {}\r\n\r\n",
                         body.len()
@@ -283,7 +397,10 @@ fn peak_rss(package: &str, event: &serde_json::Value) -> Result<f64> {
                     stream.write_all(head.as_bytes())?;
                     stream.write_all(&body)?;
                 } else {
-                    anyhow::ensure!(path.ends_with("/response"), "{package} reported {method} {path}");
+                    anyhow::ensure!(
+                        path.ends_with("/response"),
+                        "{package} reported {method} {path}"
+                    );
                     stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")?;
                 }
             }
@@ -296,7 +413,14 @@ fn peak_rss(package: &str, event: &serde_json::Value) -> Result<f64> {
 
 fn vm_hwm(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).context("VmHWM")?.trim().trim_end_matches("kB").trim().parse()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .context("VmHWM")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
     Ok(kb / 1024.0)
 }
 
@@ -306,7 +430,10 @@ fn read_request(stream: &mut TcpStream) -> Result<(String, String, Vec<u8>)> {
     let mut line = String::new();
     anyhow::ensure!(reader.read_line(&mut line)? > 0, "connection closed");
     let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let (method, path) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
     let mut length = 0;
     loop {
         let mut header = String::new();

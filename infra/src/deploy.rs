@@ -19,8 +19,11 @@ pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
 /// Template parameters for LocalStack, beside [`LOCALSTACK_RELEASE_WINDOW`]: a short worker
 /// timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
-pub const LOCALSTACK_PARAMETERS: [(&str, &str); 3] =
-    [("WorkerTimeout", "10"), ("WorkQueueVisibilityTimeout", "60"), ("SesMaxSendRate", "100")];
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 3] = [
+    ("WorkerTimeout", "10"),
+    ("WorkQueueVisibilityTimeout", "60"),
+    ("SesMaxSendRate", "100"),
+];
 
 pub struct DeployOptions<'a> {
     pub stack: &'a str,
@@ -39,7 +42,10 @@ pub fn packaged_template(template: &str, bucket: &str, built: &[Built]) -> Strin
             let indent = &line[..line.len() - trimmed.len()];
             match trimmed.strip_prefix("CodeUri:").map(str::trim) {
                 Some(uri) => match built.iter().find(|b| b.function.code_uri == uri) {
-                    Some(b) => format!("{indent}CodeUri: s3://{bucket}/{}/{}.zip", b.function.package, b.sha256),
+                    Some(b) => format!(
+                        "{indent}CodeUri: s3://{bucket}/{}/{}.zip",
+                        b.function.package, b.sha256
+                    ),
                     None => line.to_string(),
                 },
                 None => line.to_string(),
@@ -49,22 +55,47 @@ pub fn packaged_template(template: &str, bucket: &str, built: &[Built]) -> Strin
         .join("\n")
 }
 
-pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &DeployOptions<'_>) -> Result<()> {
+pub async fn deploy(
+    target: &Target,
+    template: &str,
+    built: &[Built],
+    options: &DeployOptions<'_>,
+) -> Result<()> {
     let started = Instant::now();
     // Read before deploying, so that a template this check cannot read stops the deploy
     // before it changes anything. Only LocalStack needs it (crate::tables).
-    let tables = if target.endpoint.is_some() { crate::tables::tables_with_indexes(template)? } else { Vec::new() };
+    let tables = if target.endpoint.is_some() {
+        crate::tables::tables_with_indexes(template)?
+    } else {
+        Vec::new()
+    };
     upload_code(target, options.artifacts_bucket, built).await?;
     let body = packaged_template(template, options.artifacts_bucket, built);
     let cfn = target.cloudformation();
     let mut parameters = vec![
-        Parameter::builder().parameter_key("Architecture").parameter_value(options.architecture).build(),
-        Parameter::builder().parameter_key("TokenSecret").parameter_value(options.token_secret).build(),
+        Parameter::builder()
+            .parameter_key("Architecture")
+            .parameter_value(options.architecture)
+            .build(),
+        Parameter::builder()
+            .parameter_key("TokenSecret")
+            .parameter_value(options.token_secret)
+            .build(),
     ];
     if target.endpoint.is_some() {
-        parameters.push(Parameter::builder().parameter_key("ReleaseWindow").parameter_value(LOCALSTACK_RELEASE_WINDOW.to_string()).build());
+        parameters.push(
+            Parameter::builder()
+                .parameter_key("ReleaseWindow")
+                .parameter_value(LOCALSTACK_RELEASE_WINDOW.to_string())
+                .build(),
+        );
         for (key, value) in LOCALSTACK_PARAMETERS {
-            parameters.push(Parameter::builder().parameter_key(key).parameter_value(value).build());
+            parameters.push(
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build(),
+            );
         }
     }
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
@@ -72,10 +103,17 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
     if let Some(status) = existing.as_ref().filter(|s| is_in_progress(s)) {
         // AWS would refuse the update; LocalStack accepts it, and two updates at once leave
         // the stack broken.
-        bail!("stack {} is {} (another deploy is running): wait for it, then deploy again", options.stack, status.as_str());
+        bail!(
+            "stack {} is {} (another deploy is running): wait for it, then deploy again",
+            options.stack,
+            status.as_str()
+        );
     }
     if existing == Some(StackStatus::RollbackComplete) {
-        eprintln!("stack {} is ROLLBACK_COMPLETE from a failed create; deleting it first", options.stack);
+        eprintln!(
+            "stack {} is ROLLBACK_COMPLETE from a failed create; deleting it first",
+            options.stack
+        );
         destroy(target, options.stack).await?;
     }
     let since = aws_sdk_cloudformation::primitives::DateTime::from(std::time::SystemTime::now());
@@ -102,12 +140,16 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
                 .send()
                 .await;
             if let Err(err) = update {
-                let text = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err));
+                let text = format!(
+                    "{}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(&err)
+                );
                 if text.contains("No updates are to be performed") {
                     eprintln!("stack is up to date");
                     // An earlier update that LocalStack reported as done may still have
                     // left an index out: the template has it, so no update comes again.
-                    return crate::tables::create_missing_indexes(target, options.stack, &tables).await;
+                    return crate::tables::create_missing_indexes(target, options.stack, &tables)
+                        .await;
                 }
                 bail!("UpdateStack: {text}");
             }
@@ -122,12 +164,24 @@ pub async fn deploy(target: &Target, template: &str, built: &[Built], options: &
 async fn upload_code(target: &Target, bucket: &str, built: &[Built]) -> Result<()> {
     let s3 = target.s3();
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
-        s3.create_bucket().bucket(bucket).send().await.with_context(|| format!("creating bucket {bucket}"))?;
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .with_context(|| format!("creating bucket {bucket}"))?;
     }
     for b in built {
         let key = format!("{}/{}.zip", b.function.package, b.sha256);
-        let body = ByteStream::from_path(&b.zip).await.with_context(|| format!("reading {}", b.zip.display()))?;
-        s3.put_object().bucket(bucket).key(&key).body(body).send().await.with_context(|| format!("uploading {key}"))?;
+        let body = ByteStream::from_path(&b.zip)
+            .await
+            .with_context(|| format!("reading {}", b.zip.display()))?;
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("uploading {key}"))?;
         eprintln!("uploaded s3://{bucket}/{key}");
     }
     Ok(())
@@ -139,14 +193,23 @@ fn is_in_progress(status: &StackStatus) -> bool {
 }
 
 async fn current_status(target: &Target, stack: &str) -> Result<Option<StackStatus>> {
-    match target.cloudformation().describe_stacks().stack_name(stack).send().await {
+    match target
+        .cloudformation()
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out
             .stacks()
             .first()
             .and_then(|s| s.stack_status().cloned())
             .filter(|s| *s != StackStatus::DeleteComplete)),
         Err(err) => {
-            let text = format!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(&err));
+            let text = format!(
+                "{}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(&err)
+            );
             if text.contains("does not exist") {
                 Ok(None)
             } else {
@@ -158,7 +221,12 @@ async fn current_status(target: &Target, stack: &str) -> Result<Option<StackStat
 
 /// Polls until the stack settles, printing each new resource event; fails with the
 /// reasons CloudFormation gave.
-async fn wait(target: &Target, stack: &str, since: aws_sdk_cloudformation::primitives::DateTime, deleting: bool) -> Result<()> {
+async fn wait(
+    target: &Target,
+    stack: &str,
+    since: aws_sdk_cloudformation::primitives::DateTime,
+    deleting: bool,
+) -> Result<()> {
     let cfn = target.cloudformation();
     let deadline = Instant::now() + Duration::from_secs(20 * 60);
     let mut seen = HashSet::new();
@@ -175,9 +243,17 @@ async fn wait(target: &Target, stack: &str, since: aws_sdk_cloudformation::primi
             for e in fresh {
                 let status = e.resource_status().map(|s| s.as_str()).unwrap_or("");
                 let reason = e.resource_status_reason().unwrap_or("");
-                eprintln!("  {:<28} {:<24} {}", e.logical_resource_id().unwrap_or(""), status, reason);
+                eprintln!(
+                    "  {:<28} {:<24} {}",
+                    e.logical_resource_id().unwrap_or(""),
+                    status,
+                    reason
+                );
                 if status.ends_with("FAILED") && !reason.is_empty() {
-                    failures.push(format!("{}: {reason}", e.logical_resource_id().unwrap_or("")));
+                    failures.push(format!(
+                        "{}: {reason}",
+                        e.logical_resource_id().unwrap_or("")
+                    ));
                 }
             }
         }
@@ -187,7 +263,10 @@ async fn wait(target: &Target, stack: &str, since: aws_sdk_cloudformation::primi
             None => bail!("stack {stack} disappeared"),
             Some(s) => {
                 let name = s.as_str();
-                if name.ends_with("_COMPLETE") && !name.contains("ROLLBACK") && !(deleting && name != "DELETE_COMPLETE") {
+                if name.ends_with("_COMPLETE")
+                    && !name.contains("ROLLBACK")
+                    && !(deleting && name != "DELETE_COMPLETE")
+                {
                     return Ok(());
                 }
                 if name.contains("ROLLBACK_COMPLETE") || name.ends_with("FAILED") {
@@ -215,7 +294,13 @@ pub async fn destroy(target: &Target, stack: &str) -> Result<()> {
         empty_bucket(target, bucket).await?;
     }
     let since = aws_sdk_cloudformation::primitives::DateTime::from(std::time::SystemTime::now());
-    target.cloudformation().delete_stack().stack_name(stack).send().await.context("DeleteStack")?;
+    target
+        .cloudformation()
+        .delete_stack()
+        .stack_name(stack)
+        .send()
+        .await
+        .context("DeleteStack")?;
     wait(target, stack, since, true).await?;
     eprintln!("stack {stack} deleted");
     Ok(())
@@ -225,13 +310,24 @@ async fn empty_bucket(target: &Target, bucket: &str) -> Result<()> {
     let s3 = target.s3();
     let mut token = None;
     loop {
-        let page = match s3.list_objects_v2().bucket(bucket).set_continuation_token(token).send().await {
+        let page = match s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+        {
             Ok(page) => page,
             Err(_) => return Ok(()), // already gone
         };
         for object in page.contents() {
             if let Some(key) = object.key() {
-                s3.delete_object().bucket(bucket).key(key).send().await.with_context(|| format!("deleting {key}"))?;
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .with_context(|| format!("deleting {key}"))?;
             }
         }
         token = page.next_continuation_token().map(str::to_string);
@@ -248,7 +344,9 @@ mod tests {
     #[test]
     fn a_stack_still_being_changed_is_not_deployed_over() {
         assert!(is_in_progress(&StackStatus::UpdateInProgress));
-        assert!(is_in_progress(&StackStatus::UpdateCompleteCleanupInProgress));
+        assert!(is_in_progress(
+            &StackStatus::UpdateCompleteCleanupInProgress
+        ));
         assert!(is_in_progress(&StackStatus::CreateInProgress));
         assert!(!is_in_progress(&StackStatus::UpdateComplete));
         assert!(!is_in_progress(&StackStatus::RollbackComplete));
@@ -259,7 +357,10 @@ mod tests {
     fn packaging_points_code_uris_at_uploaded_zips() {
         let template = "Resources:\n  Fn:\n    Properties:\n      CodeUri: functions/api\n      Handler: bootstrap";
         let built = vec![Built {
-            function: FunctionCode { code_uri: "functions/api".into(), package: "jobs-api".into() },
+            function: FunctionCode {
+                code_uri: "functions/api".into(),
+                package: "jobs-api".into(),
+            },
             zip: "x.zip".into(),
             sha256: "abc".into(),
         }];

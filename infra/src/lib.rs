@@ -15,7 +15,10 @@ pub const DEFAULT_STACK: &str = "jobs";
 
 /// The repository root (infra lives one level below it).
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.to_path_buf()).unwrap_or_default()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default()
 }
 
 /// Generated, git-ignored files: function zips and the local token secret.

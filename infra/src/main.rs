@@ -60,12 +60,20 @@ enum Command {
 }
 
 const fn default_arch() -> &'static str {
-    if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x86_64"
+    }
 }
 
 /// `release` (Cargo.toml: small, tuned, slow to build) for AWS; `local` for LocalStack.
 const fn default_profile(aws: bool) -> &'static str {
-    if aws { "release" } else { package::LOCAL_PROFILE }
+    if aws {
+        "release"
+    } else {
+        package::LOCAL_PROFILE
+    }
 }
 
 fn read_template() -> Result<String> {
@@ -92,14 +100,21 @@ async fn main() -> Result<()> {
         Command::Build { arch, profile } => {
             let template = read_template()?;
             let profile = profile.unwrap_or_else(|| default_profile(cli.aws).into());
-            for built in package::build(&package::functions_in_template(&template)?, &arch, &profile)? {
+            for built in
+                package::build(&package::functions_in_template(&template)?, &arch, &profile)?
+            {
                 println!("{}  {}", built.zip.display(), built.sha256);
             }
         }
-        Command::Deploy { arch, profile, artifacts_bucket } => {
+        Command::Deploy {
+            arch,
+            profile,
+            artifacts_bucket,
+        } => {
             let template = read_template()?;
             let profile = profile.unwrap_or_else(|| default_profile(cli.aws).into());
-            let built = package::build(&package::functions_in_template(&template)?, &arch, &profile)?;
+            let built =
+                package::build(&package::functions_in_template(&template)?, &arch, &profile)?;
             let target = Target::load(cli.aws).await;
             let secret = token::secret()?;
             let options = deploy::DeployOptions {
@@ -111,15 +126,27 @@ async fn main() -> Result<()> {
             deploy::deploy(&target, &template, &built, &options).await?;
             print_outputs(&target, &cli.stack, false).await?;
         }
-        Command::Outputs { json } => print_outputs(&Target::load(cli.aws).await, &cli.stack, json).await?,
-        Command::Token { tenant, user, admin, ttl } => {
+        Command::Outputs { json } => {
+            print_outputs(&Target::load(cli.aws).await, &cli.stack, json).await?
+        }
+        Command::Token {
+            tenant,
+            user,
+            admin,
+            ttl,
+        } => {
             let secret = token::secret()?;
-            println!("{}", token::dev_token(&secret, &tenant, &user, admin, token::parse_ttl(&ttl)?)?);
+            println!(
+                "{}",
+                token::dev_token(&secret, &tenant, &user, admin, token::parse_ttl(&ttl)?)?
+            );
         }
         Command::Seed => {
             let target = Target::load(cli.aws).await;
             let outputs = target.outputs(&cli.stack).await?;
-            let api_url = outputs.get("ApiUrl").context("stack has no ApiUrl output")?;
+            let api_url = outputs
+                .get("ApiUrl")
+                .context("stack has no ApiUrl output")?;
             seed::seed_data(&target.config, &outputs).await?;
             seed::seed(api_url, &token::secret()?).await?;
         }

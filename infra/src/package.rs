@@ -30,7 +30,9 @@ pub struct Built {
 pub fn functions_in_template(template: &str) -> Result<Vec<FunctionCode>> {
     let mut found = Vec::new();
     for line in template.lines() {
-        let Some(uri) = line.trim().strip_prefix("CodeUri:").map(str::trim) else { continue };
+        let Some(uri) = line.trim().strip_prefix("CodeUri:").map(str::trim) else {
+            continue;
+        };
         if !uri.starts_with("functions/") {
             bail!("CodeUri {uri} is not a crate under functions/");
         }
@@ -38,23 +40,39 @@ pub fn functions_in_template(template: &str) -> Result<Vec<FunctionCode>> {
             .with_context(|| format!("reading {uri}/Cargo.toml"))?;
         let package = manifest
             .lines()
-            .find_map(|l| l.trim().strip_prefix("name = ").map(|n| n.trim_matches('"').to_string()))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("name = ")
+                    .map(|n| n.trim_matches('"').to_string())
+            })
             .with_context(|| format!("no package name in {uri}/Cargo.toml"))?;
-        found.push(FunctionCode { code_uri: uri.to_string(), package });
+        found.push(FunctionCode {
+            code_uri: uri.to_string(),
+            package,
+        });
     }
     Ok(found)
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
 }
 
 fn cargo_lambda_available() -> bool {
-    Command::new("cargo").args(["lambda", "--version"]).output().is_ok_and(|o| o.status.success())
+    Command::new("cargo")
+        .args(["lambda", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn host_arch() -> &'static str {
-    if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "x86_64"
+    }
 }
 
 /// The profile of LocalStack deployments and tests (Cargo.toml).
@@ -66,13 +84,28 @@ pub const LOCAL_PROFILE: &str = "local";
 /// Cargo's own progress shows.
 pub fn build(functions: &[FunctionCode], arch: &str, profile: &str) -> Result<Vec<Built>> {
     let use_lambda = profile != LOCAL_PROFILE
-        && std::env::var("INFRA_BUILDER").map(|b| b == "cargo-lambda").unwrap_or_else(|_| cargo_lambda_available());
+        && std::env::var("INFRA_BUILDER")
+            .map(|b| b == "cargo-lambda")
+            .unwrap_or_else(|_| cargo_lambda_available());
     if !use_lambda && arch != host_arch() {
-        bail!("building for {arch} on a {} host needs cargo-lambda (pip install cargo-lambda ziglang)", host_arch());
+        bail!(
+            "building for {arch} on a {} host needs cargo-lambda (pip install cargo-lambda ziglang)",
+            host_arch()
+        );
     }
     let mut command = Command::new("cargo");
     if use_lambda {
-        command.args(["lambda", "build", "--profile", profile, if arch == "arm64" { "--arm64" } else { "--x86-64" }]);
+        command.args([
+            "lambda",
+            "build",
+            "--profile",
+            profile,
+            if arch == "arm64" {
+                "--arm64"
+            } else {
+                "--x86-64"
+            },
+        ]);
     } else {
         command.args(["build", "--profile", profile, "--locked"]);
     }
@@ -83,8 +116,15 @@ pub fn build(functions: &[FunctionCode], arch: &str, profile: &str) -> Result<Ve
         command.args(["-p", package]);
     }
     check_no_test_support(&packages)?;
-    eprintln!("building {} function(s) with {} (profile {profile})", functions.len(), if use_lambda { "cargo lambda" } else { "cargo" });
-    let status = command.current_dir(repo_root()).status().context("running cargo")?;
+    eprintln!(
+        "building {} function(s) with {} (profile {profile})",
+        functions.len(),
+        if use_lambda { "cargo lambda" } else { "cargo" }
+    );
+    let status = command
+        .current_dir(repo_root())
+        .status()
+        .context("running cargo")?;
     if !status.success() {
         bail!("cargo build failed");
     }
@@ -94,13 +134,20 @@ pub fn build(functions: &[FunctionCode], arch: &str, profile: &str) -> Result<Ve
         .iter()
         .map(|f| {
             let binary = if use_lambda {
-                target_dir().join("lambda").join(&f.package).join("bootstrap")
+                target_dir()
+                    .join("lambda")
+                    .join(&f.package)
+                    .join("bootstrap")
             } else {
                 target_dir().join(profile).join(&f.package)
             };
             let zip = out_dir.join(format!("{}.zip", f.package));
             let sha256 = zip_bootstrap(&binary, &zip)?;
-            Ok(Built { function: f.clone(), zip, sha256 })
+            Ok(Built {
+                function: f.clone(),
+                zip,
+                sha256,
+            })
         })
         .collect()
 }
@@ -112,18 +159,37 @@ pub const TEST_SUPPORT_FEATURE: &str = "test-support";
 /// asks cargo for the features it resolves for exactly that selection (`cargo tree`).
 pub fn check_no_test_support(packages: &[&str]) -> Result<()> {
     let mut command = Command::new("cargo");
-    command.args(["tree", "--locked", "--edges", "normal", "--format", "{p} [{f}]", "--invert", "jobs-core"]);
+    command.args([
+        "tree",
+        "--locked",
+        "--edges",
+        "normal",
+        "--format",
+        "{p} [{f}]",
+        "--invert",
+        "jobs-core",
+    ]);
     for package in packages {
         command.args(["-p", package]);
     }
-    let out = command.current_dir(repo_root()).output().context("running cargo tree")?;
+    let out = command
+        .current_dir(repo_root())
+        .output()
+        .context("running cargo tree")?;
     if !out.status.success() {
-        bail!("cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let tree = String::from_utf8_lossy(&out.stdout);
-    let Some(line) = tree.lines().find(|l| l.starts_with("jobs-core ")) else { bail!("cargo tree shows no jobs-core for {packages:?}") };
+    let Some(line) = tree.lines().find(|l| l.starts_with("jobs-core ")) else {
+        bail!("cargo tree shows no jobs-core for {packages:?}")
+    };
     if line.contains(TEST_SUPPORT_FEATURE) {
-        bail!("the functions would be built with jobs-core's {TEST_SUPPORT_FEATURE} feature: {line}");
+        bail!(
+            "the functions would be built with jobs-core's {TEST_SUPPORT_FEATURE} feature: {line}"
+        );
     }
     Ok(())
 }
@@ -159,14 +225,20 @@ mod tests {
         let packages: Vec<&str> = functions.iter().map(|f| f.package.as_str()).collect();
         check_no_test_support(&packages).unwrap();
         let refused = check_no_test_support(&["e2e"]).unwrap_err().to_string();
-        assert!(refused.contains(TEST_SUPPORT_FEATURE), "the tests' crate has the feature: {refused}");
+        assert!(
+            refused.contains(TEST_SUPPORT_FEATURE),
+            "the tests' crate has the feature: {refused}"
+        );
     }
 
     #[test]
     fn template_functions_map_to_crates() {
         let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
         let functions = functions_in_template(&template).unwrap();
-        assert!(functions.contains(&FunctionCode { code_uri: "functions/api".into(), package: "jobs-api".into() }));
+        assert!(functions.contains(&FunctionCode {
+            code_uri: "functions/api".into(),
+            package: "jobs-api".into()
+        }));
     }
 
     #[test]
@@ -177,7 +249,8 @@ mod tests {
         let a = zip_bootstrap(&dir.join("bin"), &dir.join("a.zip")).unwrap();
         let b = zip_bootstrap(&dir.join("bin"), &dir.join("b.zip")).unwrap();
         assert_eq!(a, b);
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(dir.join("a.zip")).unwrap()).unwrap();
+        let mut archive =
+            zip::ZipArchive::new(std::fs::File::open(dir.join("a.zip")).unwrap()).unwrap();
         let entry = archive.by_name("bootstrap").unwrap();
         assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
         std::fs::remove_dir_all(dir).unwrap();
@@ -191,13 +264,19 @@ mod template_tests {
     fn mapping(template: &str, key: &str) -> u64 {
         template
             .lines()
-            .find_map(|l| l.trim().strip_prefix(&format!("{key}:")).and_then(|v| v.trim().parse().ok()))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(&format!("{key}:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
             .unwrap_or_else(|| panic!("{key} not in template.yaml"))
     }
 
     /// A template parameter's `Default`.
     fn default_of(template: &str, parameter: &str) -> u64 {
-        let start = template.find(&format!("\n  {parameter}:\n")).unwrap_or_else(|| panic!("no parameter {parameter}"));
+        let start = template
+            .find(&format!("\n  {parameter}:\n"))
+            .unwrap_or_else(|| panic!("no parameter {parameter}"));
         mapping(&template[start..], "Default")
     }
 
@@ -207,13 +286,36 @@ mod template_tests {
     #[test]
     fn queue_visibility_is_six_times_the_worker_timeout_and_retries_are_allowed() {
         let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
-        assert!(default_of(&template, "WorkQueueVisibilityTimeout") >= 6 * default_of(&template, "WorkerTimeout"));
-        let local = |key: &str| crate::deploy::LOCALSTACK_PARAMETERS.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.parse::<u64>().ok()).unwrap();
+        assert!(
+            default_of(&template, "WorkQueueVisibilityTimeout")
+                >= 6 * default_of(&template, "WorkerTimeout")
+        );
+        let local = |key: &str| {
+            crate::deploy::LOCALSTACK_PARAMETERS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap()
+        };
         assert!(local("WorkQueueVisibilityTimeout") >= 6 * local("WorkerTimeout"));
         assert!(mapping(&template, "MaxReceiveCount") > 1);
         let types = jobs_core::registry::REGISTRY.len();
-        assert_eq!(template.matches("VisibilityTimeout: !Ref WorkQueueVisibilityTimeout").count(), types, "one work queue per registered type");
-        assert_eq!(template.matches("Timeout: !Ref WorkerTimeout").count(), types, "one worker per registered type");
-        assert_eq!(template.matches("MessageRetentionPeriod: 1209600").count(), types, "one DLQ per registered type, kept 14 days");
+        assert_eq!(
+            template
+                .matches("VisibilityTimeout: !Ref WorkQueueVisibilityTimeout")
+                .count(),
+            types,
+            "one work queue per registered type"
+        );
+        assert_eq!(
+            template.matches("Timeout: !Ref WorkerTimeout").count(),
+            types,
+            "one worker per registered type"
+        );
+        assert_eq!(
+            template.matches("MessageRetentionPeriod: 1209600").count(),
+            types,
+            "one DLQ per registered type, kept 14 days"
+        );
     }
 }

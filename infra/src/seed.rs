@@ -10,14 +10,24 @@ use serde_json::{Value, json};
 
 /// SES (like LocalStack's) rejects mail from unverified senders.
 pub async fn verify_sender(ses: &aws_sdk_ses::Client, address: &str) -> Result<()> {
-    ses.verify_email_identity().email_address(address).send().await.with_context(|| format!("verifying {address}"))?;
+    ses.verify_email_identity()
+        .email_address(address)
+        .send()
+        .await
+        .with_context(|| format!("verifying {address}"))?;
     Ok(())
 }
 
 /// Writes items in batches of 25, retrying what DynamoDB leaves unprocessed.
-pub async fn put_items(dynamo: &aws_sdk_dynamodb::Client, table: &str, items: Vec<HashMap<String, AttributeValue>>) -> Result<()> {
+pub async fn put_items(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: Vec<HashMap<String, AttributeValue>>,
+) -> Result<()> {
     let requests = items.into_iter().filter_map(jobs_core::aws::put).collect();
-    jobs_core::aws::batch_write(dynamo, table, requests).await.map_err(|failure| anyhow::anyhow!("writing to {table}: {failure:?}"))
+    jobs_core::aws::batch_write(dynamo, table, requests)
+        .await
+        .map_err(|failure| anyhow::anyhow!("writing to {table}: {failure:?}"))
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -25,28 +35,47 @@ fn s(value: &str) -> AttributeValue {
 }
 
 /// A session row of the Sessions table.
-pub fn session(tenant: &str, session_id: &str, user: &str, last_seen: i64) -> HashMap<String, AttributeValue> {
+pub fn session(
+    tenant: &str,
+    session_id: &str,
+    user: &str,
+    last_seen: i64,
+) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("tenant".to_string(), s(tenant)),
         ("session_id".to_string(), s(session_id)),
         ("user_id".to_string(), s(user)),
         ("tenant_user".to_string(), s(&format!("{tenant}#{user}"))),
-        ("last_seen".to_string(), AttributeValue::N(last_seen.to_string())),
+        (
+            "last_seen".to_string(),
+            AttributeValue::N(last_seen.to_string()),
+        ),
     ])
 }
 
 /// A profile row of the Profiles table.
 pub fn profile(tenant: &str, user: &str, name: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("tenant".to_string(), s(tenant)), ("user_id".to_string(), s(user)), ("name".to_string(), s(name))])
+    HashMap::from([
+        ("tenant".to_string(), s(tenant)),
+        ("user_id".to_string(), s(user)),
+        ("name".to_string(), s(name)),
+    ])
 }
 
 /// Senders, sessions and profiles for the demo jobs.
 /// The demo's sender domain: after `make up`, any address at it may send (SES, LocalStack).
 pub const DEMO_SENDER_DOMAIN: &str = "example.com";
 
-pub async fn seed_data(config: &aws_config::SdkConfig, outputs: &std::collections::BTreeMap<String, String>) -> Result<()> {
+pub async fn seed_data(
+    config: &aws_config::SdkConfig,
+    outputs: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
     let ses = aws_sdk_ses::Client::new(config);
-    ses.verify_domain_identity().domain(DEMO_SENDER_DOMAIN).send().await.with_context(|| format!("verifying {DEMO_SENDER_DOMAIN}"))?;
+    ses.verify_domain_identity()
+        .domain(DEMO_SENDER_DOMAIN)
+        .send()
+        .await
+        .with_context(|| format!("verifying {DEMO_SENDER_DOMAIN}"))?;
     for (_, _, job) in demo_jobs() {
         if let Some(from) = job["params"]["from"].as_str() {
             verify_sender(&ses, from).await?;
@@ -60,30 +89,77 @@ pub async fn seed_data(config: &aws_config::SdkConfig, outputs: &std::collection
             for n in 0..3 {
                 // Every third session has been idle for two hours.
                 let last_seen = if n == 2 { now - 7200 } else { now - 60 };
-                sessions.push(session(tenant, &format!("{tenant}-s-{user}-{n}"), &format!("u-{user}"), last_seen));
+                sessions.push(session(
+                    tenant,
+                    &format!("{tenant}-s-{user}-{n}"),
+                    &format!("u-{user}"),
+                    last_seen,
+                ));
             }
         }
     }
-    put_items(&dynamo, outputs.get("SessionsTableName").context("no SessionsTableName output")?, sessions).await?;
+    put_items(
+        &dynamo,
+        outputs
+            .get("SessionsTableName")
+            .context("no SessionsTableName output")?,
+        sessions,
+    )
+    .await?;
     let profiles = ["acme", "globex"]
         .iter()
-        .flat_map(|tenant| (1..=10).map(move |user| profile(tenant, &format!("u-{user}"), &format!("User {user}"))))
+        .flat_map(|tenant| {
+            (1..=10).map(move |user| profile(tenant, &format!("u-{user}"), &format!("User {user}")))
+        })
         .collect();
-    put_items(&dynamo, outputs.get("ProfilesTableName").context("no ProfilesTableName output")?, profiles).await?;
+    put_items(
+        &dynamo,
+        outputs
+            .get("ProfilesTableName")
+            .context("no ProfilesTableName output")?,
+        profiles,
+    )
+    .await?;
     println!("seeded: verified senders, 60 sessions, 20 profiles");
     Ok(())
 }
 
 /// The demo jobs: (tenant, user, body).
 pub fn demo_jobs() -> Vec<(&'static str, &'static str, Value)> {
-    let emails: Vec<String> = (1..=25).map(|i| format!("customer{i}@example.com")).collect();
+    let emails: Vec<String> = (1..=25)
+        .map(|i| format!("customer{i}@example.com"))
+        .collect();
     vec![
-        ("acme", "alice", json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": "news@acme.example.com", "subject": "November newsletter", "body": "Hello from Acme!", "recipients": emails}})),
-        ("acme", "alice", json!({"type": "session_termination", "params": {"idle_for_seconds": 3600}})),
-        ("acme", "bob", json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "faq-1", "text": "How do I reset my password?"}, {"id": "faq-2", "text": "Where is my invoice?"}]}})),
-        ("globex", "carol", json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de-DE", "user_ids": ["u-1", "u-2", "u-3"]}})),
-        ("globex", "carol", json!({"type": "session_termination", "params": {"user_ids": ["u-1", "u-2"]}})),
-        ("initech", "dave", json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "memo", "text": "TPS reports are due on Friday."}]}})),
+        (
+            "acme",
+            "alice",
+            json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": "news@acme.example.com", "subject": "November newsletter", "body": "Hello from Acme!", "recipients": emails}}),
+        ),
+        (
+            "acme",
+            "alice",
+            json!({"type": "session_termination", "params": {"idle_for_seconds": 3600}}),
+        ),
+        (
+            "acme",
+            "bob",
+            json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "faq-1", "text": "How do I reset my password?"}, {"id": "faq-2", "text": "Where is my invoice?"}]}}),
+        ),
+        (
+            "globex",
+            "carol",
+            json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de-DE", "user_ids": ["u-1", "u-2", "u-3"]}}),
+        ),
+        (
+            "globex",
+            "carol",
+            json!({"type": "session_termination", "params": {"user_ids": ["u-1", "u-2"]}}),
+        ),
+        (
+            "initech",
+            "dave",
+            json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "memo", "text": "TPS reports are due on Friday."}]}}),
+        ),
     ]
 }
 
@@ -93,7 +169,11 @@ pub fn demo_jobs() -> Vec<(&'static str, &'static str, Value)> {
 /// new body would be refused with a 409 for 24 hours).
 pub fn seed_key(tenant: &str, user: &str, body: &Value) -> String {
     let job_type = body["type"].as_str().unwrap_or("job");
-    let digest = jobs_core::record::sha256_hex(&[tenant.as_bytes(), user.as_bytes(), body.to_string().as_bytes()]);
+    let digest = jobs_core::record::sha256_hex(&[
+        tenant.as_bytes(),
+        user.as_bytes(),
+        body.to_string().as_bytes(),
+    ]);
     format!("demo-seed-{job_type}-{}", &digest[..16])
 }
 
@@ -108,8 +188,14 @@ pub enum Lookup {
 }
 
 pub fn lookup(page: &Value, user: &str, job_type: &str) -> Lookup {
-    let items = page["items"].as_array().map(Vec::as_slice).unwrap_or_default();
-    if let Some(job) = items.iter().find(|j| j["user"] == user && j["type"] == job_type) {
+    let items = page["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if let Some(job) = items
+        .iter()
+        .find(|j| j["user"] == user && j["type"] == job_type)
+    {
         return Lookup::Found(job.clone());
     }
     match page["next_cursor"].as_str() {
@@ -122,7 +208,13 @@ pub fn lookup(page: &Value, user: &str, job_type: &str) -> Lookup {
 const MAX_LOOKUP_PAGES: usize = 50;
 
 /// The newest job of `job_type` that `user` (the holder of `token`) has in their tenant.
-async fn existing_job(client: &reqwest::Client, api_url: &str, token: &str, user: &str, job_type: &str) -> Result<Option<Value>> {
+async fn existing_job(
+    client: &reqwest::Client,
+    api_url: &str,
+    token: &str,
+    user: &str,
+    job_type: &str,
+) -> Result<Option<Value>> {
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_LOOKUP_PAGES {
         let mut query = vec![("user", user), ("type", job_type), ("limit", "1")];
@@ -165,11 +257,20 @@ pub async fn seed(api_url: &str, secret: &str) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     let (mut created, mut present) = (0, 0);
     for (tenant, user, body) in demo_jobs() {
-        let token = crate::token::dev_token(secret, tenant, user, false, std::time::Duration::from_secs(600))?;
+        let token = crate::token::dev_token(
+            secret,
+            tenant,
+            user,
+            false,
+            std::time::Duration::from_secs(600),
+        )?;
         let job_type = body["type"].as_str().unwrap_or_default();
         if let Some(job) = existing_job(&client, api_url, &token, user, job_type).await? {
             let id = job["id"].as_str().unwrap_or_default().to_string();
-            println!("{id}  {tenant:<8} {}  (already there: {user} has one; skipped)", job["type_label"].as_str().unwrap_or(job_type));
+            println!(
+                "{id}  {tenant:<8} {}  (already there: {user} has one; skipped)",
+                job["type_label"].as_str().unwrap_or(job_type)
+            );
             ids.push(id);
             present += 1;
             continue;
@@ -183,7 +284,10 @@ pub async fn seed(api_url: &str, secret: &str) -> Result<Vec<String>> {
             .await
             .with_context(|| format!("POST {api_url}/jobs"))?;
         let status = response.status();
-        let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
         let job: Value = response.json().await.unwrap_or(Value::Null);
         if status.as_u16() != 202 {
             bail!("creating a demo job failed with {status}: {job}");
@@ -209,9 +313,18 @@ mod tests {
 
     #[test]
     fn seed_keys_are_stable_distinct_and_valid_header_values() {
-        let keys: Vec<String> = demo_jobs().iter().map(|(t, u, b)| seed_key(t, u, b)).collect();
-        let again: Vec<String> = demo_jobs().iter().map(|(t, u, b)| seed_key(t, u, b)).collect();
-        assert_eq!(keys, again, "the same demo job gets the same key on every run");
+        let keys: Vec<String> = demo_jobs()
+            .iter()
+            .map(|(t, u, b)| seed_key(t, u, b))
+            .collect();
+        let again: Vec<String> = demo_jobs()
+            .iter()
+            .map(|(t, u, b)| seed_key(t, u, b))
+            .collect();
+        assert_eq!(
+            keys, again,
+            "the same demo job gets the same key on every run"
+        );
         let distinct: std::collections::HashSet<&String> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len(), "{keys:?}");
         for key in &keys {
@@ -219,7 +332,11 @@ mod tests {
             assert!(!key.is_empty() && key.len() <= 255, "{key}");
             assert!(key.bytes().all(|b| b.is_ascii_graphic()), "{key}");
         }
-        assert!(keys[0].starts_with("demo-seed-bulk_message_sending-"), "{}", keys[0]);
+        assert!(
+            keys[0].starts_with("demo-seed-bulk_message_sending-"),
+            "{}",
+            keys[0]
+        );
         // An edited demo job is a new key (the old key with another body would be a 409).
         let (tenant, user, mut body) = demo_jobs().remove(1);
         let before = seed_key(tenant, user, &body);
@@ -233,22 +350,37 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for (tenant, user, body) in demo_jobs() {
             let job_type = body["type"].as_str().unwrap_or_default().to_string();
-            assert!(seen.insert((tenant, user, job_type.clone())), "{tenant} {user} {job_type}");
+            assert!(
+                seen.insert((tenant, user, job_type.clone())),
+                "{tenant} {user} {job_type}"
+            );
         }
     }
 
     #[test]
     fn the_demo_covers_every_registered_type() {
         for spec in &jobs_core::registry::REGISTRY {
-            assert!(demo_jobs().iter().any(|(_, _, body)| body["type"] == spec.key), "no demo job of type {}", spec.key);
+            assert!(
+                demo_jobs()
+                    .iter()
+                    .any(|(_, _, body)| body["type"] == spec.key),
+                "no demo job of type {}",
+                spec.key
+            );
         }
     }
 
     #[test]
     fn demo_jobs_are_valid_requests() {
         for (_, _, body) in demo_jobs() {
-            let job_type = body["type"].as_str().and_then(jobs_core::JobType::parse).unwrap();
-            assert!(jobs_core::params::validate(job_type, body["params"].clone()).is_ok(), "{body}");
+            let job_type = body["type"]
+                .as_str()
+                .and_then(jobs_core::JobType::parse)
+                .unwrap();
+            assert!(
+                jobs_core::params::validate(job_type, body["params"].clone()).is_ok(),
+                "{body}"
+            );
         }
     }
 
@@ -256,11 +388,30 @@ mod tests {
     fn lookup_finds_the_users_job_or_follows_the_cursor() {
         let job = json!({"id": "01J", "type": "session_termination", "user": "alice", "type_label": "Session Termination"});
         let page = json!({"items": [job], "next_cursor": "c2"});
-        assert_eq!(lookup(&page, "alice", "session_termination"), Lookup::Found(job));
+        assert_eq!(
+            lookup(&page, "alice", "session_termination"),
+            Lookup::Found(job)
+        );
         // Only a job of that user and type counts, whatever the API returned.
-        assert_eq!(lookup(&page, "bob", "session_termination"), Lookup::NextPage("c2".into()));
-        assert_eq!(lookup(&page, "alice", "ai_text_embedding"), Lookup::NextPage("c2".into()));
-        assert_eq!(lookup(&json!({"items": [], "next_cursor": null}), "alice", "session_termination"), Lookup::NotThere);
-        assert_eq!(lookup(&Value::Null, "alice", "session_termination"), Lookup::NotThere);
+        assert_eq!(
+            lookup(&page, "bob", "session_termination"),
+            Lookup::NextPage("c2".into())
+        );
+        assert_eq!(
+            lookup(&page, "alice", "ai_text_embedding"),
+            Lookup::NextPage("c2".into())
+        );
+        assert_eq!(
+            lookup(
+                &json!({"items": [], "next_cursor": null}),
+                "alice",
+                "session_termination"
+            ),
+            Lookup::NotThere
+        );
+        assert_eq!(
+            lookup(&Value::Null, "alice", "session_termination"),
+            Lookup::NotThere
+        );
     }
 }

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::operation::update_table::UpdateTableInput;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ProvisionedThroughput, ScalarAttributeType, TableDescription, TableStatus,
+    AttributeDefinition, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, IndexStatus,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ProvisionedThroughput,
+    ScalarAttributeType, TableDescription, TableStatus,
 };
 use serde::Deserialize;
 
@@ -92,35 +93,58 @@ pub struct TemplateThroughput {
 /// order. Fails when a table's indexes are not literal values (an intrinsic function in a key
 /// schema, say): then they cannot be compared with the deployed table.
 pub fn tables_with_indexes(template: &str) -> Result<Vec<TemplateTable>> {
-    let doc: serde_norway::Value = serde_norway::from_str(template).context("parsing template.yaml as YAML")?;
-    let Some(resources) = doc.get("Resources").and_then(serde_norway::Value::as_mapping) else {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(template).context("parsing template.yaml as YAML")?;
+    let Some(resources) = doc
+        .get("Resources")
+        .and_then(serde_norway::Value::as_mapping)
+    else {
         bail!("template.yaml has no Resources");
     };
     let mut tables = Vec::new();
     for (logical_id, resource) in resources {
-        if resource.get("Type").and_then(serde_norway::Value::as_str) != Some("AWS::DynamoDB::Table") {
+        if resource.get("Type").and_then(serde_norway::Value::as_str)
+            != Some("AWS::DynamoDB::Table")
+        {
             continue;
         }
-        let Some(logical_id) = logical_id.as_str() else { continue };
-        let Some(properties) = resource.get("Properties") else { continue };
+        let Some(logical_id) = logical_id.as_str() else {
+            continue;
+        };
+        let Some(properties) = resource.get("Properties") else {
+            continue;
+        };
         if properties.get("GlobalSecondaryIndexes").is_none() {
             continue;
         }
         // serde_norway drops a tag when it reads a tagged value as a plain one (`!Ref X` would
         // become the string "X"), so refuse intrinsic functions before reading.
         let mut relevant = serde_norway::Mapping::new();
-        for key in ["BillingMode", "AttributeDefinitions", "GlobalSecondaryIndexes"] {
+        for key in [
+            "BillingMode",
+            "AttributeDefinitions",
+            "GlobalSecondaryIndexes",
+        ] {
             if let Some(value) = properties.get(key) {
                 if let Some(tag) = first_tag(value) {
-                    bail!("{logical_id}: {key} uses {tag}; only literal values can be compared with the deployed table");
+                    bail!(
+                        "{logical_id}: {key} uses {tag}; only literal values can be compared with the deployed table"
+                    );
                 }
                 relevant.insert(key.into(), value.clone());
             }
         }
-        let properties: TableProperties = serde_norway::from_value(serde_norway::Value::Mapping(relevant))
-            .with_context(|| format!("reading {logical_id}'s AttributeDefinitions and GlobalSecondaryIndexes"))?;
+        let properties: TableProperties = serde_norway::from_value(serde_norway::Value::Mapping(
+            relevant,
+        ))
+        .with_context(|| {
+            format!("reading {logical_id}'s AttributeDefinitions and GlobalSecondaryIndexes")
+        })?;
         if !properties.global_secondary_indexes.is_empty() {
-            tables.push(TemplateTable { logical_id: logical_id.to_string(), properties });
+            tables.push(TemplateTable {
+                logical_id: logical_id.to_string(),
+                properties,
+            });
         }
     }
     Ok(tables)
@@ -131,7 +155,9 @@ fn first_tag(value: &serde_norway::Value) -> Option<String> {
     match value {
         serde_norway::Value::Tagged(tagged) => Some(tagged.tag.to_string()),
         serde_norway::Value::Sequence(items) => items.iter().find_map(first_tag),
-        serde_norway::Value::Mapping(map) => map.iter().find_map(|(k, v)| first_tag(k).or_else(|| first_tag(v))),
+        serde_norway::Value::Mapping(map) => map
+            .iter()
+            .find_map(|(k, v)| first_tag(k).or_else(|| first_tag(v))),
         _ => None,
     }
 }
@@ -153,22 +179,44 @@ pub struct IndexPlan {
 /// which is left to a person (or to recreating the stack).
 pub fn plan_indexes(table: &TemplateTable, described: &TableDescription) -> Result<IndexPlan> {
     let id = &table.logical_id;
-    let table_name = described.table_name().with_context(|| format!("{id}: DescribeTable returned no table name"))?;
+    let table_name = described
+        .table_name()
+        .with_context(|| format!("{id}: DescribeTable returned no table name"))?;
     let on_demand = table.properties.billing_mode.as_deref() == Some("PAY_PER_REQUEST");
     let deployed = described.global_secondary_indexes();
     let mut plan = IndexPlan::default();
     for index in &table.properties.global_secondary_indexes {
         let name = &index.index_name;
-        if let Some(existing) = deployed.iter().find(|d| d.index_name() == Some(name.as_str())) {
-            let keys: Vec<(&str, &str)> = existing.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
-            let wanted_keys: Vec<(&str, &str)> =
-                index.key_schema.iter().map(|k| (k.attribute_name.as_str(), k.key_type.as_str())).collect();
+        if let Some(existing) = deployed
+            .iter()
+            .find(|d| d.index_name() == Some(name.as_str()))
+        {
+            let keys: Vec<(&str, &str)> = existing
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name(), k.key_type().as_str()))
+                .collect();
+            let wanted_keys: Vec<(&str, &str)> = index
+                .key_schema
+                .iter()
+                .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+                .collect();
             let projection = existing.projection();
-            let mut attrs: Vec<&str> = projection.map(|p| p.non_key_attributes().iter().map(String::as_str).collect()).unwrap_or_default();
-            let mut wanted_attrs: Vec<&str> = index.projection.non_key_attributes.iter().map(String::as_str).collect();
+            let mut attrs: Vec<&str> = projection
+                .map(|p| p.non_key_attributes().iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            let mut wanted_attrs: Vec<&str> = index
+                .projection
+                .non_key_attributes
+                .iter()
+                .map(String::as_str)
+                .collect();
             attrs.sort_unstable();
             wanted_attrs.sort_unstable();
-            let projection_type = projection.and_then(|p| p.projection_type()).map(|t| t.as_str()).unwrap_or("ALL");
+            let projection_type = projection
+                .and_then(|p| p.projection_type())
+                .map(|t| t.as_str())
+                .unwrap_or("ALL");
             let wanted_type = index.projection.projection_type.as_deref().unwrap_or("ALL");
             if keys != wanted_keys || attrs != wanted_attrs || projection_type != wanted_type {
                 plan.notes.push(format!(
@@ -182,24 +230,49 @@ pub fn plan_indexes(table: &TemplateTable, described: &TableDescription) -> Resu
         let mut definitions = Vec::new();
         let mut key_schema = Vec::new();
         for key in &index.key_schema {
-            let Some(attribute) = table.properties.attribute_definitions.iter().find(|a| a.attribute_name == key.attribute_name) else {
-                bail!("{id}: index {name} keys on {}, which is not in the table's AttributeDefinitions", key.attribute_name);
+            let Some(attribute) = table
+                .properties
+                .attribute_definitions
+                .iter()
+                .find(|a| a.attribute_name == key.attribute_name)
+            else {
+                bail!(
+                    "{id}: index {name} keys on {}, which is not in the table's AttributeDefinitions",
+                    key.attribute_name
+                );
             };
-            if !definitions.iter().any(|d: &AttributeDefinition| d.attribute_name() == attribute.attribute_name) {
+            if !definitions
+                .iter()
+                .any(|d: &AttributeDefinition| d.attribute_name() == attribute.attribute_name)
+            {
                 definitions.push(
                     AttributeDefinition::builder()
                         .attribute_name(&attribute.attribute_name)
-                        .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
+                        .attribute_type(ScalarAttributeType::from(
+                            attribute.attribute_type.as_str(),
+                        ))
                         .build()?,
                 );
             }
             key_schema.push(
-                KeySchemaElement::builder().attribute_name(&key.attribute_name).key_type(KeyType::from(key.key_type.as_str())).build()?,
+                KeySchemaElement::builder()
+                    .attribute_name(&key.attribute_name)
+                    .key_type(KeyType::from(key.key_type.as_str()))
+                    .build()?,
             );
         }
         let projection = Projection::builder()
-            .set_projection_type(index.projection.projection_type.as_deref().map(ProjectionType::from))
-            .set_non_key_attributes((!index.projection.non_key_attributes.is_empty()).then(|| index.projection.non_key_attributes.clone()))
+            .set_projection_type(
+                index
+                    .projection
+                    .projection_type
+                    .as_deref()
+                    .map(ProjectionType::from),
+            )
+            .set_non_key_attributes(
+                (!index.projection.non_key_attributes.is_empty())
+                    .then(|| index.projection.non_key_attributes.clone()),
+            )
             .build();
         let throughput = match (&index.provisioned_throughput, on_demand) {
             (_, true) => None,
@@ -210,7 +283,9 @@ pub fn plan_indexes(table: &TemplateTable, described: &TableDescription) -> Resu
                     .build()?,
             ),
             (None, false) => {
-                bail!("{id} is a provisioned table (no BillingMode: PAY_PER_REQUEST) but index {name} has no ProvisionedThroughput")
+                bail!(
+                    "{id} is a provisioned table (no BillingMode: PAY_PER_REQUEST) but index {name} has no ProvisionedThroughput"
+                )
             }
         };
         let create = CreateGlobalSecondaryIndexAction::builder()
@@ -222,13 +297,22 @@ pub fn plan_indexes(table: &TemplateTable, described: &TableDescription) -> Resu
         let input = UpdateTableInput::builder()
             .table_name(table_name)
             .set_attribute_definitions(Some(definitions))
-            .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
             .build()?;
         plan.creates.push((name.clone(), input));
     }
     for extra in deployed.iter().filter_map(|d| d.index_name()) {
-        if !table.properties.global_secondary_indexes.iter().any(|i| i.index_name == extra) {
-            plan.notes.push(format!("index {extra} is not in the template; left as it is"));
+        if !table
+            .properties
+            .global_secondary_indexes
+            .iter()
+            .any(|i| i.index_name == extra)
+        {
+            plan.notes.push(format!(
+                "index {extra} is not in the template; left as it is"
+            ));
         }
     }
     Ok(plan)
@@ -237,7 +321,11 @@ pub fn plan_indexes(table: &TemplateTable, described: &TableDescription) -> Resu
 /// After a deploy to LocalStack: creates the indexes of `tables` that the deployed tables
 /// lack, one at a time, and says so. Does nothing on AWS (see the module docs). Tables whose
 /// resource is not in the stack (a false `Condition`) are skipped.
-pub async fn create_missing_indexes(target: &Target, stack: &str, tables: &[TemplateTable]) -> Result<()> {
+pub async fn create_missing_indexes(
+    target: &Target,
+    stack: &str,
+    tables: &[TemplateTable],
+) -> Result<()> {
     if target.endpoint.is_none() {
         // AWS: CloudFormation has applied the template's indexes itself.
         return Ok(());
@@ -249,7 +337,9 @@ pub async fn create_missing_indexes(target: &Target, stack: &str, tables: &[Temp
     let dynamo = aws_sdk_dynamodb::Client::new(&target.config);
     for table in tables {
         let id = &table.logical_id;
-        let Some((_, name)) = physical.iter().find(|(logical, _)| logical == id) else { continue };
+        let Some((_, name)) = physical.iter().find(|(logical, _)| logical == id) else {
+            continue;
+        };
         let described = describe(&dynamo, name).await?;
         let plan = plan_indexes(table, &described)?;
         for note in &plan.notes {
@@ -285,10 +375,14 @@ async fn physical_ids(target: &Target, stack: &str) -> Result<Vec<(String, Strin
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(e)))
+            .map_err(|e| {
+                anyhow::anyhow!("{}", aws_sdk_cloudformation::error::DisplayErrorContext(e))
+            })
             .with_context(|| format!("ListStackResources {stack}"))?;
         for r in page.stack_resource_summaries() {
-            if let (Some(logical), Some(physical)) = (r.logical_resource_id(), r.physical_resource_id()) {
+            if let (Some(logical), Some(physical)) =
+                (r.logical_resource_id(), r.physical_resource_id())
+            {
                 found.push((logical.to_string(), physical.to_string()));
             }
         }
@@ -307,7 +401,8 @@ async fn describe(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<Tabl
         .await
         .map_err(|e| anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
         .with_context(|| format!("DescribeTable {table}"))?;
-    out.table.with_context(|| format!("DescribeTable {table} returned no table"))
+    out.table
+        .with_context(|| format!("DescribeTable {table} returned no table"))
 }
 
 /// Polls until the table is ACTIVE and has `index` ACTIVE (seconds on LocalStack; on AWS a
@@ -321,7 +416,9 @@ async fn wait_for_index(dynamo: &aws_sdk_dynamodb::Client, table: &str, index: &
             .iter()
             .find(|i| i.index_name() == Some(index))
             .and_then(|i| i.index_status().cloned());
-        if status == Some(IndexStatus::Active) && described.table_status() == Some(&TableStatus::Active) {
+        if status == Some(IndexStatus::Active)
+            && described.table_status() == Some(&TableStatus::Active)
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -381,15 +478,27 @@ Resources:
 "#;
 
     fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-        KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().unwrap()
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .unwrap()
     }
 
     fn string_attribute(name: &str) -> AttributeDefinition {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
     }
 
     fn list_projection() -> Projection {
-        Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("id").non_key_attributes("status").build()
+        Projection::builder()
+            .projection_type(ProjectionType::Include)
+            .non_key_attributes("id")
+            .non_key_attributes("status")
+            .build()
     }
 
     fn deployed_index(name: &str, hash: &str) -> GlobalSecondaryIndexDescription {
@@ -412,11 +521,22 @@ Resources:
     fn reads_table_indexes_through_anchors_and_tags() {
         let table = jobs_table();
         assert_eq!(table.logical_id, "JobsTable");
-        assert_eq!(table.properties.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
-        let names: Vec<&str> = table.properties.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
+        assert_eq!(
+            table.properties.billing_mode.as_deref(),
+            Some("PAY_PER_REQUEST")
+        );
+        let names: Vec<&str> = table
+            .properties
+            .global_secondary_indexes
+            .iter()
+            .map(|i| i.index_name.as_str())
+            .collect();
         assert_eq!(names, ["by_tenant", "by_month"]);
         let by_month = &table.properties.global_secondary_indexes[1];
-        let shared = TemplateProjection { projection_type: Some("INCLUDE".into()), non_key_attributes: vec!["id".into(), "status".into()] };
+        let shared = TemplateProjection {
+            projection_type: Some("INCLUDE".into()),
+            non_key_attributes: vec!["id".into(), "status".into()],
+        };
         assert_eq!(by_month.projection, shared);
     }
 
@@ -424,22 +544,87 @@ Resources:
     fn the_real_template_has_the_jobs_table_list_indexes() {
         let template = std::fs::read_to_string(crate::repo_root().join("template.yaml")).unwrap();
         let tables = tables_with_indexes(&template).unwrap();
-        let jobs = tables.iter().find(|t| t.logical_id == "JobsTable").expect("JobsTable in template.yaml");
-        let names: Vec<&str> = jobs.properties.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect();
-        assert_eq!(names, ["by_tenant", "by_tenant_user", "by_month", "hidden_by_tenant", "hidden_by_month", "active_by_type", "schedules_by_tenant", "schedules_due", "ends_pending"]);
-        assert_eq!(jobs.properties.billing_mode.as_deref(), Some("PAY_PER_REQUEST"));
-        let audit = tables.iter().find(|t| t.logical_id == "AuditTable").expect("AuditTable in template.yaml");
-        assert_eq!(audit.properties.global_secondary_indexes.iter().map(|i| i.index_name.as_str()).collect::<Vec<_>>(), ["by_day"]);
+        let jobs = tables
+            .iter()
+            .find(|t| t.logical_id == "JobsTable")
+            .expect("JobsTable in template.yaml");
+        let names: Vec<&str> = jobs
+            .properties
+            .global_secondary_indexes
+            .iter()
+            .map(|i| i.index_name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "by_tenant",
+                "by_tenant_user",
+                "by_month",
+                "hidden_by_tenant",
+                "hidden_by_month",
+                "active_by_type",
+                "schedules_by_tenant",
+                "schedules_due",
+                "ends_pending"
+            ]
+        );
+        assert_eq!(
+            jobs.properties.billing_mode.as_deref(),
+            Some("PAY_PER_REQUEST")
+        );
+        let audit = tables
+            .iter()
+            .find(|t| t.logical_id == "AuditTable")
+            .expect("AuditTable in template.yaml");
+        assert_eq!(
+            audit
+                .properties
+                .global_secondary_indexes
+                .iter()
+                .map(|i| i.index_name.as_str())
+                .collect::<Vec<_>>(),
+            ["by_day"]
+        );
         // Every job index projects only what its readers need: progress writes never rewrite
         // an entry. Schedule items hold no progress; the due index holds only keys.
-        for index in jobs.properties.global_secondary_indexes.iter().filter(|i| !i.index_name.starts_with("schedules_") && i.index_name != "ends_pending") {
-            assert_eq!(index.projection.projection_type.as_deref(), Some("INCLUDE"), "{}", index.index_name);
-            assert!(!index.projection.non_key_attributes.iter().any(|a| a == "chunks_done" || a == "succeeded"), "{}", index.index_name);
+        for index in
+            jobs.properties.global_secondary_indexes.iter().filter(|i| {
+                !i.index_name.starts_with("schedules_") && i.index_name != "ends_pending"
+            })
+        {
+            assert_eq!(
+                index.projection.projection_type.as_deref(),
+                Some("INCLUDE"),
+                "{}",
+                index.index_name
+            );
+            assert!(
+                !index
+                    .projection
+                    .non_key_attributes
+                    .iter()
+                    .any(|a| a == "chunks_done" || a == "succeeded"),
+                "{}",
+                index.index_name
+            );
         }
-        let due = jobs.properties.global_secondary_indexes.iter().find(|i| i.index_name == "schedules_due").unwrap();
+        let due = jobs
+            .properties
+            .global_secondary_indexes
+            .iter()
+            .find(|i| i.index_name == "schedules_due")
+            .unwrap();
         assert_eq!(due.projection.projection_type.as_deref(), Some("KEYS_ONLY"));
-        let ends = jobs.properties.global_secondary_indexes.iter().find(|i| i.index_name == "ends_pending").unwrap();
-        assert_eq!(ends.projection.projection_type.as_deref(), Some("KEYS_ONLY"));
+        let ends = jobs
+            .properties
+            .global_secondary_indexes
+            .iter()
+            .find(|i| i.index_name == "ends_pending")
+            .unwrap();
+        assert_eq!(
+            ends.projection.projection_type.as_deref(),
+            Some("KEYS_ONLY")
+        );
     }
 
     #[test]
@@ -469,7 +654,13 @@ Resources:
             )
             .build()
             .unwrap();
-        assert_eq!(plan, IndexPlan { creates: vec![("by_month".into(), expected)], notes: vec![] });
+        assert_eq!(
+            plan,
+            IndexPlan {
+                creates: vec![("by_month".into(), expected)],
+                notes: vec![]
+            }
+        );
     }
 
     #[test]
@@ -480,7 +671,11 @@ Resources:
         assert_eq!(names, ["by_tenant", "by_month"]);
         for (name, input) in &plan.creates {
             assert_eq!(input.global_secondary_index_updates().len(), 1, "{name}");
-            assert_eq!(input.billing_mode(), None, "{name}: the table's billing mode stays as it is");
+            assert_eq!(
+                input.billing_mode(),
+                None,
+                "{name}: the table's billing mode stays as it is"
+            );
         }
     }
 
@@ -491,7 +686,10 @@ Resources:
             .global_secondary_indexes(deployed_index("by_tenant", "list_tenant"))
             .global_secondary_indexes(deployed_index("by_month", "list_month"))
             .build();
-        assert_eq!(plan_indexes(&jobs_table(), &in_line).unwrap(), IndexPlan::default());
+        assert_eq!(
+            plan_indexes(&jobs_table(), &in_line).unwrap(),
+            IndexPlan::default()
+        );
 
         let drifted = TableDescription::builder()
             .table_name("t")
@@ -502,8 +700,15 @@ Resources:
         let plan = plan_indexes(&jobs_table(), &drifted).unwrap();
         assert!(plan.creates.is_empty());
         assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
-        assert!(plan.notes[0].starts_with("index by_tenant differs from the template"), "{}", plan.notes[0]);
-        assert_eq!(plan.notes[1], "index by_old is not in the template; left as it is");
+        assert!(
+            plan.notes[0].starts_with("index by_tenant differs from the template"),
+            "{}",
+            plan.notes[0]
+        );
+        assert_eq!(
+            plan.notes[1],
+            "index by_old is not in the template; left as it is"
+        );
     }
 
     #[test]
@@ -519,22 +724,42 @@ Resources:
         );
         let table = tables_with_indexes(&provisioned).unwrap().remove(0);
         assert_eq!(table.properties.billing_mode, None);
-        let described =
-            TableDescription::builder().table_name("t").global_secondary_indexes(deployed_index("by_tenant", "list_tenant")).build();
+        let described = TableDescription::builder()
+            .table_name("t")
+            .global_secondary_indexes(deployed_index("by_tenant", "list_tenant"))
+            .build();
         let plan = plan_indexes(&table, &described).unwrap();
-        let create = plan.creates[0].1.global_secondary_index_updates()[0].create().unwrap();
-        let throughput = ProvisionedThroughput::builder().read_capacity_units(5).write_capacity_units(2).build().unwrap();
+        let create = plan.creates[0].1.global_secondary_index_updates()[0]
+            .create()
+            .unwrap();
+        let throughput = ProvisionedThroughput::builder()
+            .read_capacity_units(5)
+            .write_capacity_units(2)
+            .build()
+            .unwrap();
         assert_eq!(create.provisioned_throughput(), Some(&throughput));
-        let err = plan_indexes(&table, &TableDescription::builder().table_name("t").build()).unwrap_err();
-        assert!(err.to_string().contains("index by_tenant has no ProvisionedThroughput"), "{err}");
+        let err =
+            plan_indexes(&table, &TableDescription::builder().table_name("t").build()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("index by_tenant has no ProvisionedThroughput"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_index_key_without_an_attribute_definition_is_an_error() {
-        let broken = TEMPLATE.replace("        - {AttributeName: list_month, AttributeType: S}\n", "");
+        let broken = TEMPLATE.replace(
+            "        - {AttributeName: list_month, AttributeType: S}\n",
+            "",
+        );
         let table = tables_with_indexes(&broken).unwrap().remove(0);
-        let err = plan_indexes(&table, &TableDescription::builder().table_name("t").build()).unwrap_err();
-        assert!(err.to_string().contains("by_month keys on list_month"), "{err}");
+        let err =
+            plan_indexes(&table, &TableDescription::builder().table_name("t").build()).unwrap_err();
+        assert!(
+            err.to_string().contains("by_month keys on list_month"),
+            "{err}"
+        );
     }
 
     #[test]

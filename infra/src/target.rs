@@ -23,7 +23,8 @@ impl Target {
             let endpoint = config.endpoint_url().map(str::to_string);
             return Target { config, endpoint };
         }
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| LOCALSTACK_ENDPOINT.to_string());
+        let endpoint =
+            std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| LOCALSTACK_ENDPOINT.to_string());
         let region = std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|_| "us-east-1".to_string());
@@ -31,9 +32,18 @@ impl Target {
             .endpoint_url(&endpoint)
             .region(aws_config::Region::new(region));
         if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "localstack"));
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "localstack",
+            ));
         }
-        Target { config: loader.load().await, endpoint: Some(endpoint) }
+        Target {
+            config: loader.load().await,
+            endpoint: Some(endpoint),
+        }
     }
 
     pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
@@ -41,7 +51,9 @@ impl Target {
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.endpoint.is_some()).build();
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.endpoint.is_some())
+            .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
@@ -55,14 +67,23 @@ impl Target {
             .send()
             .await
             .with_context(|| format!("stack {stack} not found; run `infra deploy` first"))?;
-        let Some(found) = described.stacks().first() else { bail!("stack {stack} not found") };
+        let Some(found) = described.stacks().first() else {
+            bail!("stack {stack} not found")
+        };
         let mut outputs: BTreeMap<String, String> = found
             .outputs()
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect();
-        if let (Some(endpoint), Some(api), Some(stage)) = (&self.endpoint, outputs.get("ApiId"), outputs.get("StageName")) {
-            let base = format!("{}/_aws/execute-api/{api}/{stage}", endpoint.trim_end_matches('/'));
+        if let (Some(endpoint), Some(api), Some(stage)) = (
+            &self.endpoint,
+            outputs.get("ApiId"),
+            outputs.get("StageName"),
+        ) {
+            let base = format!(
+                "{}/_aws/execute-api/{api}/{stage}",
+                endpoint.trim_end_matches('/')
+            );
             outputs.insert("JobsPageUrl".into(), format!("{base}/"));
             outputs.insert("ApiUrl".into(), base);
         }

@@ -13,7 +13,10 @@ use crate::artifacts_dir;
 pub fn secret() -> Result<String> {
     if let Ok(secret) = std::env::var("TOKEN_SECRET") {
         if secret.len() < jobs_api_core::api::MIN_SECRET_BYTES {
-            bail!("TOKEN_SECRET must be at least {} bytes", jobs_api_core::api::MIN_SECRET_BYTES);
+            bail!(
+                "TOKEN_SECRET must be at least {} bytes",
+                jobs_api_core::api::MIN_SECRET_BYTES
+            );
         }
         return Ok(secret);
     }
@@ -34,7 +37,13 @@ pub fn secret() -> Result<String> {
     Ok(secret)
 }
 
-pub fn dev_token(secret: &str, tenant: &str, user: &str, admin: bool, ttl: Duration) -> Result<String> {
+pub fn dev_token(
+    secret: &str,
+    tenant: &str,
+    user: &str,
+    admin: bool,
+    ttl: Duration,
+) -> Result<String> {
     if !jobs_core::auth::is_tenant(tenant) {
         bail!("tenant must be lower-case letters, digits, - and _");
     }
@@ -52,7 +61,10 @@ pub fn dev_token(secret: &str, tenant: &str, user: &str, admin: bool, ttl: Durat
 
 /// Parses `90s`, `15m`, `1h`, `7d`.
 pub fn parse_ttl(text: &str) -> Result<Duration> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = number.parse().with_context(|| format!("bad ttl {text}"))?;
     let seconds = match unit {
         "" | "s" => n,
@@ -80,7 +92,9 @@ mod tests {
     fn dev_tokens_verify_with_the_service_verifier() {
         let secret = "s".repeat(32);
         let token = dev_token(&secret, "acme", "alice", true, Duration::from_secs(60)).unwrap();
-        let caller = jobs_api_core::tokens::TokenVerifier::new(secret.as_bytes()).verify(Some(&format!("Bearer {token}"))).unwrap();
+        let caller = jobs_api_core::tokens::TokenVerifier::new(secret.as_bytes())
+            .verify(Some(&format!("Bearer {token}")))
+            .unwrap();
         assert!(caller.is_admin() && caller.tenant == "acme");
         assert!(dev_token(&secret, "ACME", "alice", false, Duration::from_secs(60)).is_err());
     }

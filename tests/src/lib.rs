@@ -41,17 +41,23 @@ impl Stack {
     /// Loads the stack's outputs; panics with what to run when it is not deployed.
     pub async fn load() -> Stack {
         let target = infra::Target::load(false).await;
-        let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
+        let stack =
+            std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
         let outputs = target
             .outputs(&stack)
             .await
             .unwrap_or_else(|e| panic!("{e:#}: start LocalStack and deploy first (see README)"));
         let ses = aws_sdk_ses::Client::new(&target.config);
-        verify_domain(&ses, TEST_SENDER_DOMAIN).await.expect("verify the test sender domain in SES");
+        verify_domain(&ses, TEST_SENDER_DOMAIN)
+            .await
+            .expect("verify the test sender domain in SES");
         Stack {
             api: outputs["ApiUrl"].clone(),
             secret: infra::token::secret().expect("token secret of the deployment"),
-            http: infra::http_client().timeout(Duration::from_secs(60)).build().expect("http client"),
+            http: infra::http_client()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
             dynamo: aws_sdk_dynamodb::Client::new(&target.config),
             sqs: aws_sdk_sqs::Client::new(&target.config),
             ses,
@@ -62,7 +68,8 @@ impl Stack {
     }
 
     pub fn token(&self, tenant: &str, user: &str, admin: bool) -> String {
-        infra::token::dev_token(&self.secret, tenant, user, admin, Duration::from_secs(900)).expect("token")
+        infra::token::dev_token(&self.secret, tenant, user, admin, Duration::from_secs(900))
+            .expect("token")
     }
 
     pub fn secret(&self) -> &str {
@@ -74,7 +81,13 @@ impl Stack {
     }
 
     /// Sends a request; `token` None sends no Authorization header.
-    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{path}", self.api));
         if let Some(token) = token {
@@ -91,8 +104,16 @@ impl Stack {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Reply { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn create(&self, token: &str, body: &Value) -> Value {
@@ -105,13 +126,22 @@ impl Stack {
     pub async fn wait_until_done(&self, token: &str, id: &str, timeout: Duration) -> Value {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let reply = self.send("GET", &format!("/jobs/{id}"), Some(token), None).await;
+            let reply = self
+                .send("GET", &format!("/jobs/{id}"), Some(token), None)
+                .await;
             assert_eq!(reply.status, 200, "{}", reply.body);
-            let status = reply.body["status"].as_str().unwrap_or_default().to_string();
+            let status = reply.body["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !matches!(status.as_str(), "queued" | "running") {
                 return reply.body;
             }
-            assert!(std::time::Instant::now() < deadline, "job {id} still {status} after {timeout:?}: {}", reply.body);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} still {status} after {timeout:?}: {}",
+                reply.body
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -124,7 +154,10 @@ impl Stack {
             if now["progress"]["succeeded"].as_u64().unwrap_or(0) > 0 {
                 return;
             }
-            assert!(matches!(now["status"].as_str(), Some("queued" | "running")), "job ended before it was seen running: {now}");
+            assert!(
+                matches!(now["status"].as_str(), Some("queued" | "running")),
+                "job ended before it was seen running: {now}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -132,7 +165,15 @@ impl Stack {
     /// Emails LocalStack's SES recorded as sent from `source`.
     pub async fn sent_mail(&self, source: &str) -> Vec<Value> {
         let url = format!("{}/_aws/ses?email={source}", self.endpoint);
-        let body: Value = self.http.get(url).send().await.expect("GET /_aws/ses").json().await.expect("SES messages");
+        let body: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("GET /_aws/ses")
+            .json()
+            .await
+            .expect("SES messages");
         body["messages"].as_array().cloned().unwrap_or_default()
     }
 
@@ -165,12 +206,19 @@ impl Stack {
             .query()
             .table_name(&self.outputs["SessionsTableName"])
             .key_condition_expression("tenant = :t")
-            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::S(tenant.into()))
+            .expression_attribute_values(
+                ":t",
+                aws_sdk_dynamodb::types::AttributeValue::S(tenant.into()),
+            )
             .consistent_read(true)
             .send()
             .await
             .expect("Query sessions");
-        let mut ids: Vec<String> = out.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()).collect();
+        let mut ids: Vec<String> = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get("session_id")?.as_s().ok().cloned())
+            .collect();
         ids.sort();
         ids
     }
@@ -181,13 +229,20 @@ impl Stack {
             .dynamo
             .get_item()
             .table_name(self.table())
-            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")))
-            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()))
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()),
+            )
             .consistent_read(true)
             .send()
             .await
             .expect("GetItem");
-        out.item.map(|item| serde_dynamo::from_item(item).expect("item as JSON"))
+        out.item
+            .map(|item| serde_dynamo::from_item(item).expect("item as JSON"))
     }
 }
 
@@ -195,7 +250,15 @@ impl Stack {
 /// stack's bus with an SQS target). Returns the queue URL.
 pub async fn subscribe(stack: &Stack, tenant: &str) -> String {
     let events = aws_sdk_eventbridge::Client::new(&stack.config);
-    let url = stack.sqs.create_queue().queue_name(format!("events-{tenant}")).send().await.expect("CreateQueue").queue_url.unwrap_or_default();
+    let url = stack
+        .sqs
+        .create_queue()
+        .queue_name(format!("events-{tenant}"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .unwrap_or_default();
     let arn = stack
         .sqs
         .get_queue_attributes()
@@ -205,28 +268,73 @@ pub async fn subscribe(stack: &Stack, tenant: &str) -> String {
         .await
         .expect("GetQueueAttributes")
         .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .unwrap_or_default();
     let bus = stack.outputs["EventBusName"].clone();
     let pattern = json!({"source": ["jobs"], "detail": {"tenant": [tenant]}}).to_string();
-    events.put_rule().name(tenant).event_bus_name(&bus).event_pattern(pattern).send().await.expect("PutRule");
-    let target = aws_sdk_eventbridge::types::Target::builder().id("queue").arn(arn).build().expect("target");
-    events.put_targets().rule(tenant).event_bus_name(&bus).targets(target).send().await.expect("PutTargets");
+    events
+        .put_rule()
+        .name(tenant)
+        .event_bus_name(&bus)
+        .event_pattern(pattern)
+        .send()
+        .await
+        .expect("PutRule");
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(arn)
+        .build()
+        .expect("target");
+    events
+        .put_targets()
+        .rule(tenant)
+        .event_bus_name(&bus)
+        .targets(target)
+        .send()
+        .await
+        .expect("PutTargets");
     url
 }
 
 /// The events received on `queue` until `done` holds for them (or `timeout`), then for
 /// `linger` more, so repeats show. Each is the EventBridge envelope as JSON.
-pub async fn received_events(stack: &Stack, queue: &str, done: impl Fn(&[Value]) -> bool, timeout: Duration, linger: Duration) -> Vec<Value> {
+pub async fn received_events(
+    stack: &Stack,
+    queue: &str,
+    done: impl Fn(&[Value]) -> bool,
+    timeout: Duration,
+    linger: Duration,
+) -> Vec<Value> {
     let mut events = Vec::new();
     let deadline = std::time::Instant::now() + timeout;
     let mut done_at: Option<std::time::Instant> = None;
     loop {
-        let out = stack.sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await.expect("ReceiveMessage");
+        let out = stack
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
         for message in out.messages.unwrap_or_default() {
-            events.push(serde_json::from_str(message.body.as_deref().unwrap_or("null")).unwrap_or(Value::Null));
+            events.push(
+                serde_json::from_str(message.body.as_deref().unwrap_or("null"))
+                    .unwrap_or(Value::Null),
+            );
             if let Some(handle) = message.receipt_handle {
-                stack.sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.expect("DeleteMessage");
+                stack
+                    .sqs
+                    .delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("DeleteMessage");
             }
         }
         let now = std::time::Instant::now();
@@ -240,7 +348,10 @@ pub async fn received_events(stack: &Stack, queue: &str, done: impl Fn(&[Value])
 }
 
 /// Verifies a domain identity in LocalStack's SES (any sender at it, or below it, may send).
-pub async fn verify_domain(ses: &aws_sdk_ses::Client, domain: &str) -> Result<(), aws_sdk_ses::Error> {
+pub async fn verify_domain(
+    ses: &aws_sdk_ses::Client,
+    domain: &str,
+) -> Result<(), aws_sdk_ses::Error> {
     ses.verify_domain_identity().domain(domain).send().await?;
     Ok(())
 }
@@ -249,7 +360,14 @@ pub async fn verify_domain(ses: &aws_sdk_ses::Client, domain: &str) -> Result<()
 pub const TEST_SENDER_DOMAIN: &str = "example.com";
 
 pub fn ids(items: &Value) -> Vec<String> {
-    items.as_array().map(|a| a.iter().filter_map(|j| j["id"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+    items
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|j| j["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A tenant of its own for one test, so parallel tests never see each other's jobs.

@@ -13,13 +13,28 @@ async fn create_many(stack: &Stack, token: &str, count: usize) -> Vec<String> {
             let body = embedding_job(&format!("bulk {batch}-{i}"));
             async move { stack.create(token, &body).await }
         });
-        ids.extend(futures::future::join_all(creates).await.into_iter().map(|j| j["id"].as_str().unwrap().to_string()));
+        ids.extend(
+            futures::future::join_all(creates)
+                .await
+                .into_iter()
+                .map(|j| j["id"].as_str().unwrap().to_string()),
+        );
     }
     ids
 }
 
 fn outcomes(answer: &Value) -> Vec<(String, String)> {
-    answer["results"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap().to_string(), r["outcome"].as_str().unwrap().to_string())).collect()
+    answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -31,21 +46,67 @@ async fn hiding_300_jobs_by_filter_reports_each_and_reaches_no_other_tenant() {
     let ids = create_many(&stack, &token, 300).await;
     let theirs = create_many(&stack, &other, 3).await;
 
-    let answer = stack.send("POST", "/jobs/bulk", Some(&token), Some(&json!({"action": "hide", "filter": {"type": "ai_text_embedding"}}))).await;
+    let answer = stack
+        .send(
+            "POST",
+            "/jobs/bulk",
+            Some(&token),
+            Some(&json!({"action": "hide", "filter": {"type": "ai_text_embedding"}})),
+        )
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let results = outcomes(&answer.body);
     assert_eq!(results.len(), 300);
-    assert!(results.iter().all(|(_, o)| o == "done"), "{:?}", results.iter().find(|(_, o)| o != "done"));
-    assert_eq!(results.iter().map(|(id, _)| id.clone()).collect::<BTreeSet<_>>(), ids.iter().cloned().collect::<BTreeSet<_>>(), "each job once");
+    assert!(
+        results.iter().all(|(_, o)| o == "done"),
+        "{:?}",
+        results.iter().find(|(_, o)| o != "done")
+    );
+    assert_eq!(
+        results
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect::<BTreeSet<_>>(),
+        ids.iter().cloned().collect::<BTreeSet<_>>(),
+        "each job once"
+    );
     assert_eq!(answer.body["next_cursor"], Value::Null);
-    assert!(stack.list_all(&token, "").await.concat().is_empty(), "all hidden");
-    assert_eq!(stack.list_all(&token, "hidden=true").await.concat().len(), 300);
-    assert_eq!(stack.list_all(&other, "").await.concat().len(), 3, "the other tenant's jobs stay listed");
+    assert!(
+        stack.list_all(&token, "").await.concat().is_empty(),
+        "all hidden"
+    );
+    assert_eq!(
+        stack.list_all(&token, "hidden=true").await.concat().len(),
+        300
+    );
+    assert_eq!(
+        stack.list_all(&other, "").await.concat().len(),
+        3,
+        "the other tenant's jobs stay listed"
+    );
 
     // A member naming another tenant's jobs acts on nothing.
-    let answer = stack.send("POST", "/jobs/bulk", Some(&token), Some(&json!({"action": "cancel", "ids": theirs}))).await;
-    assert!(outcomes(&answer.body).iter().all(|(_, o)| o == "not_found"), "{}", answer.body);
-    let foreign = stack.send("POST", "/jobs/bulk", Some(&token), Some(&json!({"action": "hide", "filter": {"tenant": "someone-else"}}))).await;
+    let answer = stack
+        .send(
+            "POST",
+            "/jobs/bulk",
+            Some(&token),
+            Some(&json!({"action": "cancel", "ids": theirs})),
+        )
+        .await;
+    assert!(
+        outcomes(&answer.body).iter().all(|(_, o)| o == "not_found"),
+        "{}",
+        answer.body
+    );
+    let foreign = stack
+        .send(
+            "POST",
+            "/jobs/bulk",
+            Some(&token),
+            Some(&json!({"action": "hide", "filter": {"tenant": "someone-else"}})),
+        )
+        .await;
     assert_eq!(foreign.status, 404);
 }
 
@@ -55,13 +116,31 @@ async fn cancel_by_ids_reports_done_already_ended_and_not_found() {
     let tenant = fresh_tenant("bulkcancel");
     let token = stack.token(&tenant, "alice", false);
     let ended = create_many(&stack, &token, 1).await.remove(0);
-    stack.wait_until_done(&token, &ended, std::time::Duration::from_secs(120)).await;
+    stack
+        .wait_until_done(&token, &ended, std::time::Duration::from_secs(120))
+        .await;
     let big = stack.create(&token, &json!({"type": "ai_text_embedding", "params": {"documents": (0..3000).map(|i| json!({"id": format!("d{i}"), "text": "some words to embed"})).collect::<Vec<_>>()}})).await;
     let big = big["id"].as_str().unwrap().to_string();
     let unknown = ulid::Ulid::new().to_string();
-    let answer = stack.send("POST", "/jobs/bulk", Some(&token), Some(&json!({"action": "cancel", "ids": [big, ended, unknown]}))).await;
+    let answer = stack
+        .send(
+            "POST",
+            "/jobs/bulk",
+            Some(&token),
+            Some(&json!({"action": "cancel", "ids": [big, ended, unknown]})),
+        )
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(outcomes(&answer.body), vec![(big.clone(), "done".into()), (ended, "already_ended".into()), (unknown, "not_found".into())]);
-    let done = stack.wait_until_done(&token, &big, std::time::Duration::from_secs(120)).await;
+    assert_eq!(
+        outcomes(&answer.body),
+        vec![
+            (big.clone(), "done".into()),
+            (ended, "already_ended".into()),
+            (unknown, "not_found".into())
+        ]
+    );
+    let done = stack
+        .wait_until_done(&token, &big, std::time::Duration::from_secs(120))
+        .await;
     assert_eq!(done["status"], "cancelled", "{done}");
 }

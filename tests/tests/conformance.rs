@@ -38,11 +38,19 @@ async fn the_dynamodb_metrics_store_conforms() {
 #[tokio::test]
 async fn the_s3_input_store_conforms() {
     let stack = Stack::load().await;
-    conformance::input_store(&S3InputStore::new(LazyClient::new(&stack.config, s3_client), stack.outputs["InputBucketName"].clone())).await;
+    conformance::input_store(&S3InputStore::new(
+        LazyClient::new(&stack.config, s3_client),
+        stack.outputs["InputBucketName"].clone(),
+    ))
+    .await;
 }
 
 #[tokio::test]
 async fn the_dynamodb_audit_log_conforms() {
     let stack = Stack::load().await;
-    conformance::audit_log(DynamoAuditLog::new(stack.dynamo.clone(), stack.outputs["AuditTableName"].clone())).await;
+    conformance::audit_log(DynamoAuditLog::new(
+        stack.dynamo.clone(),
+        stack.outputs["AuditTableName"].clone(),
+    ))
+    .await;
 }

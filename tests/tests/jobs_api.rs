@@ -7,9 +7,13 @@ use serde_json::Value;
 
 fn example(t: &str) -> Value {
     match t {
-        "bulk_message_sending" => json!({"channel": "email", "from": "ops@example.com", "subject": "Hello", "body": "Hi there", "recipients": ["a@example.com", "b@example.com", "c@example.com"]}),
+        "bulk_message_sending" => {
+            json!({"channel": "email", "from": "ops@example.com", "subject": "Hello", "body": "Hi there", "recipients": ["a@example.com", "b@example.com", "c@example.com"]})
+        }
         "session_termination" => json!({"user_ids": ["u1", "u2", "u3"]}),
-        "ai_text_embedding" => json!({"documents": [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "c", "text": "z"}]}),
+        "ai_text_embedding" => {
+            json!({"documents": [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}, {"id": "c", "text": "z"}]})
+        }
         _ => json!({"field": "locale", "value": "de", "user_ids": ["u1", "u2", "u3"]}),
     }
 }
@@ -30,31 +34,56 @@ async fn creating_each_type_writes_the_record_and_its_worker_picks_it_up() {
     let tenant = fresh_tenant("create");
     let token = stack.token(&tenant, "alice", false);
     for (key, label) in TYPES {
-        let job = stack.create(&token, &json!({"type": key, "params": example(key)})).await;
+        let job = stack
+            .create(&token, &json!({"type": key, "params": example(key)}))
+            .await;
         assert_eq!(job["type"], key);
         assert_eq!(job["type_label"], label);
         assert_eq!(job["tenant"], tenant.as_str());
         assert_eq!(job["user"], "alice");
         assert_eq!(job["status"], "queued");
-        assert_eq!(job["progress"], json!({"total": 3, "succeeded": 0, "failed": 0, "cancelled": 0, "percent": 0}));
+        assert_eq!(
+            job["progress"],
+            json!({"total": 3, "succeeded": 0, "failed": 0, "cancelled": 0, "percent": 0})
+        );
         assert!(job["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
-        assert_eq!((job["started_at"].clone(), job["completed_at"].clone()), (Value::Null, Value::Null));
+        assert_eq!(
+            (job["started_at"].clone(), job["completed_at"].clone()),
+            (Value::Null, Value::Null)
+        );
         let id = job["id"].as_str().unwrap();
 
         let item = stack.job_item(id).await.expect("job record in DynamoDB");
         assert_eq!(item["tenant"], tenant.as_str());
         // Its worker may have picked it up already (the poller waits at most 1 s).
-        assert!(matches!(item["status"].as_str(), Some("queued" | "running" | "completed" | "completed_with_errors" | "failed")), "{item}");
+        assert!(
+            matches!(
+                item["status"].as_str(),
+                Some("queued" | "running" | "completed" | "completed_with_errors" | "failed")
+            ),
+            "{item}"
+        );
         assert_eq!(item["total"], 3);
         assert_eq!(item["list_tenant"], tenant.as_str());
         assert_eq!(item["list_tenant_user"], format!("{tenant}#alice"));
         assert!(item["expires_at"].as_i64().unwrap() > 0, "TTL set");
         assert_eq!(item["input_key"], format!("inputs/{tenant}/{id}.json"));
 
-        let fetched = stack.send("GET", &format!("/jobs/{id}"), Some(&token), None).await;
+        let fetched = stack
+            .send("GET", &format!("/jobs/{id}"), Some(&token), None)
+            .await;
         assert_eq!(fetched.status, 200);
-        assert_eq!((&fetched.body["id"], &fetched.body["type"], &fetched.body["created_at"]), (&job["id"], &job["type"], &job["created_at"]));
-        let ended = stack.wait_until_done(&token, id, std::time::Duration::from_secs(120)).await;
+        assert_eq!(
+            (
+                &fetched.body["id"],
+                &fetched.body["type"],
+                &fetched.body["created_at"]
+            ),
+            (&job["id"], &job["type"], &job["created_at"])
+        );
+        let ended = stack
+            .wait_until_done(&token, id, std::time::Duration::from_secs(120))
+            .await;
         assert_eq!(ended["type"], key, "planned by its own worker: {ended}");
     }
 }
@@ -68,28 +97,91 @@ async fn deleting_hides_the_entry_but_keeps_the_record() {
     let hidden = stack.create(&token, &embedding_job("hidden")).await;
     let before: Vec<String> = stack.list_all(&token, "").await.concat();
     let path = format!("/jobs/{}", hidden["id"].as_str().unwrap());
-    assert_eq!(stack.send("DELETE", &path, Some(&token), None).await.status, 204);
-    assert_eq!(stack.send("DELETE", &path, Some(&token), None).await.status, 204, "deleting again is fine");
-    assert_eq!(stack.send("GET", &path, Some(&token), None).await.status, 404);
+    assert_eq!(
+        stack.send("DELETE", &path, Some(&token), None).await.status,
+        204
+    );
+    assert_eq!(
+        stack.send("DELETE", &path, Some(&token), None).await.status,
+        204,
+        "deleting again is fine"
+    );
+    assert_eq!(
+        stack.send("GET", &path, Some(&token), None).await.status,
+        404
+    );
     let listed: Vec<String> = stack.list_all(&token, "").await.concat();
     assert_eq!(listed, vec![kept["id"].as_str().unwrap().to_string()]);
     let admin = stack.token("ops", "root", true);
-    assert!(stack.list_all(&admin, &format!("q={tenant}")).await.concat().len() == 1, "hidden from admins too");
-    let item = stack.job_item(hidden["id"].as_str().unwrap()).await.expect("record kept");
+    assert!(
+        stack
+            .list_all(&admin, &format!("q={tenant}"))
+            .await
+            .concat()
+            .len()
+            == 1,
+        "hidden from admins too"
+    );
+    let item = stack
+        .job_item(hidden["id"].as_str().unwrap())
+        .await
+        .expect("record kept");
     assert!(item["hidden_at"].is_string());
-    assert!(item.get("list_tenant").is_none() && item.get("list_month").is_none(), "dropped from list indexes");
+    assert!(
+        item.get("list_tenant").is_none() && item.get("list_month").is_none(),
+        "dropped from list indexes"
+    );
 
     // Listed as hidden, then restored in its place, by its tenant only.
     let hidden_id = hidden["id"].as_str().unwrap().to_string();
-    assert_eq!(stack.list_all(&token, "hidden=true").await.concat(), vec![hidden_id.clone()]);
-    assert_eq!(stack.list_all(&admin, &format!("hidden=true&tenant={tenant}")).await.concat(), vec![hidden_id.clone()]);
+    assert_eq!(
+        stack.list_all(&token, "hidden=true").await.concat(),
+        vec![hidden_id.clone()]
+    );
+    assert_eq!(
+        stack
+            .list_all(&admin, &format!("hidden=true&tenant={tenant}"))
+            .await
+            .concat(),
+        vec![hidden_id.clone()]
+    );
     let mallory = stack.token(&fresh_tenant("mallory"), "mallory", false);
-    assert_eq!(stack.send("POST", &format!("{path}/unhide"), Some(&mallory), None).await.status, 404);
-    let restored = stack.send("POST", &format!("{path}/unhide"), Some(&token), None).await;
-    assert_eq!((restored.status, &restored.body["hidden_at"]), (200, &Value::Null), "{}", restored.body);
-    assert_eq!(stack.send("POST", &format!("{path}/unhide"), Some(&token), None).await.status, 200, "restoring again is fine");
-    assert_eq!(stack.list_all(&token, "").await.concat(), before, "back in its place");
-    assert!(stack.list_all(&token, "hidden=true").await.concat().is_empty());
+    assert_eq!(
+        stack
+            .send("POST", &format!("{path}/unhide"), Some(&mallory), None)
+            .await
+            .status,
+        404
+    );
+    let restored = stack
+        .send("POST", &format!("{path}/unhide"), Some(&token), None)
+        .await;
+    assert_eq!(
+        (restored.status, &restored.body["hidden_at"]),
+        (200, &Value::Null),
+        "{}",
+        restored.body
+    );
+    assert_eq!(
+        stack
+            .send("POST", &format!("{path}/unhide"), Some(&token), None)
+            .await
+            .status,
+        200,
+        "restoring again is fine"
+    );
+    assert_eq!(
+        stack.list_all(&token, "").await.concat(),
+        before,
+        "back in its place"
+    );
+    assert!(
+        stack
+            .list_all(&token, "hidden=true")
+            .await
+            .concat()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -109,7 +201,11 @@ async fn pagination_covers_every_job_once_newest_first() {
         }
     }
     let pages = stack.list_all(&token, "limit=25").await;
-    assert!(pages.len() >= 3, "60 jobs in pages of 25: {:?}", pages.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(
+        pages.len() >= 3,
+        "60 jobs in pages of 25: {:?}",
+        pages.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     assert!(pages.iter().all(|p| p.len() <= 25));
     let listed: Vec<String> = pages.concat();
     let unique: HashSet<&String> = listed.iter().collect();
@@ -125,11 +221,20 @@ async fn set_status(stack: &Stack, id: &str, status: &str) {
         .dynamo
         .update_item()
         .table_name(stack.table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()),
+        )
         .update_expression("SET #s = :s")
         .expression_attribute_names("#s", "status")
-        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S(status.into()))
+        .expression_attribute_values(
+            ":s",
+            aws_sdk_dynamodb::types::AttributeValue::S(status.into()),
+        )
         .send()
         .await
         .expect("UpdateItem");
@@ -141,15 +246,37 @@ async fn every_filter_and_search_narrows_the_list() {
     let tenant = fresh_tenant("filters");
     let alice = stack.token(&tenant, "alice", false);
     let bob = stack.token(&tenant, "Bob", false);
-    let a1 = stack.create(&alice, &json!({"type": "ai_text_embedding", "params": example("ai_text_embedding")})).await;
-    let a2 = stack.create(&alice, &json!({"type": "session_termination", "params": example("session_termination")})).await;
-    let b1 = stack.create(&bob, &json!({"type": "bulk_message_sending", "params": example("bulk_message_sending")})).await;
-    let b2 = stack.create(&bob, &json!({"type": "profile_field_update", "params": example("profile_field_update")})).await;
+    let a1 = stack
+        .create(
+            &alice,
+            &json!({"type": "ai_text_embedding", "params": example("ai_text_embedding")}),
+        )
+        .await;
+    let a2 = stack
+        .create(
+            &alice,
+            &json!({"type": "session_termination", "params": example("session_termination")}),
+        )
+        .await;
+    let b1 = stack
+        .create(
+            &bob,
+            &json!({"type": "bulk_message_sending", "params": example("bulk_message_sending")}),
+        )
+        .await;
+    let b2 = stack
+        .create(
+            &bob,
+            &json!({"type": "profile_field_update", "params": example("profile_field_update")}),
+        )
+        .await;
     let id = |j: &Value| j["id"].as_str().unwrap().to_string();
     // The workers run these jobs; once they have ended, nothing writes their status again
     // and the test sets the statuses it filters on.
     for job in [&a1, &a2, &b1, &b2] {
-        stack.wait_until_done(&alice, &id(job), std::time::Duration::from_secs(120)).await;
+        stack
+            .wait_until_done(&alice, &id(job), std::time::Duration::from_secs(120))
+            .await;
     }
     set_status(&stack, &id(&a1), "running").await;
     set_status(&stack, &id(&a2), "completed").await;
@@ -167,19 +294,50 @@ async fn every_filter_and_search_narrows_the_list() {
         ("q=ALI".into(), vec![id(&a2), id(&a1)]),
         ("q=embed".into(), vec![id(&a1)]),
         ("q=Profile%20Field".into(), vec![id(&b2)]),
-        (format!("q={}", &tenant[..10]), vec![id(&b2), id(&b1), id(&a2), id(&a1)]),
-        (format!("created_from={}", urlenc(a2["created_at"].as_str().unwrap())), vec![id(&b2), id(&b1), id(&a2)]),
-        (format!("created_to={}", urlenc(a2["created_at"].as_str().unwrap())), vec![id(&a2), id(&a1)]),
+        (
+            format!("q={}", &tenant[..10]),
+            vec![id(&b2), id(&b1), id(&a2), id(&a1)],
+        ),
+        (
+            format!(
+                "created_from={}",
+                urlenc(a2["created_at"].as_str().unwrap())
+            ),
+            vec![id(&b2), id(&b1), id(&a2)],
+        ),
+        (
+            format!("created_to={}", urlenc(a2["created_at"].as_str().unwrap())),
+            vec![id(&a2), id(&a1)],
+        ),
         ("created_to=2000-01-01".into(), vec![]),
-        (format!("tenant={tenant}&limit=1"), vec![id(&b2), id(&b1), id(&a2), id(&a1)]),
+        (
+            format!("tenant={tenant}&limit=1"),
+            vec![id(&b2), id(&b1), id(&a2), id(&a1)],
+        ),
     ];
     for (query, expected) in cases {
-        assert_eq!(stack.list_all(&alice, &query).await.concat(), expected, "query {query}");
+        assert_eq!(
+            stack.list_all(&alice, &query).await.concat(),
+            expected,
+            "query {query}"
+        );
     }
     // Admins list across tenants (the month index) with the same filters.
     let admin = stack.token("ops", "root", true);
-    assert_eq!(stack.list_all(&admin, &format!("q={tenant}&status=failed")).await.concat(), vec![id(&b2)]);
-    assert_eq!(stack.list_all(&admin, &format!("tenant={tenant}&user=alice")).await.concat(), vec![id(&a2), id(&a1)]);
+    assert_eq!(
+        stack
+            .list_all(&admin, &format!("q={tenant}&status=failed"))
+            .await
+            .concat(),
+        vec![id(&b2)]
+    );
+    assert_eq!(
+        stack
+            .list_all(&admin, &format!("tenant={tenant}&user=alice"))
+            .await
+            .concat(),
+        vec![id(&a2), id(&a1)]
+    );
 }
 
 fn urlenc(text: &str) -> String {
@@ -193,16 +351,36 @@ async fn same_idempotency_key_returns_the_same_job_and_a_different_body_conflict
     let token = stack.token(&tenant, "alice", false);
     let key = format!("order-{}", ulid::Ulid::new());
     let post = |body: Value| {
-        stack.reply(stack.http.post(format!("{}/jobs", stack.api)).bearer_auth(&token).header("Idempotency-Key", &key).json(&body))
+        stack.reply(
+            stack
+                .http
+                .post(format!("{}/jobs", stack.api))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", &key)
+                .json(&body),
+        )
     };
     let first = post(embedding_job("same")).await;
     let second = post(embedding_job("same")).await;
     assert_eq!((first.status, second.status), (202, 202));
     assert_eq!(first.body["id"], second.body["id"]);
-    assert_eq!(second.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap_or("")), Some("true"));
+    assert_eq!(
+        second
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("true")
+    );
     let conflict = post(embedding_job("different")).await;
-    assert_eq!((conflict.status, conflict.error_code()), (409, Some("idempotency_conflict")));
-    assert_eq!(stack.list_all(&token, "").await.concat().len(), 1, "one job created");
+    assert_eq!(
+        (conflict.status, conflict.error_code()),
+        (409, Some("idempotency_conflict"))
+    );
+    assert_eq!(
+        stack.list_all(&token, "").await.concat().len(),
+        1,
+        "one job created"
+    );
 }
 
 #[tokio::test]
@@ -218,10 +396,23 @@ async fn openapi_document_is_served_without_a_token() {
 async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
     let stack = Stack::load().await;
     let token = stack.token(&fresh_tenant("location"), "alice", false);
-    let created = stack.send("POST", "/jobs", Some(&token), Some(&embedding_job("hello"))).await;
+    let created = stack
+        .send("POST", "/jobs", Some(&token), Some(&embedding_job("hello")))
+        .await;
     assert_eq!(created.status, 202, "{}", created.body);
-    let location = created.headers.get("location").and_then(|v| v.to_str().ok()).expect("a Location header");
-    let url = reqwest::Url::parse(&format!("{}/jobs", stack.api)).and_then(|base| base.join(location)).expect("a URL");
+    let location = created
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location header");
+    let url = reqwest::Url::parse(&format!("{}/jobs", stack.api))
+        .and_then(|base| base.join(location))
+        .expect("a URL");
     let got = stack.reply(stack.http.get(url).bearer_auth(&token)).await;
-    assert_eq!((got.status, &got.body["id"]), (200, &created.body["id"]), "{}", got.body);
+    assert_eq!(
+        (got.status, &got.body["id"]),
+        (200, &created.body["id"]),
+        "{}",
+        got.body
+    );
 }

@@ -16,16 +16,29 @@ use serde_json::Value;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn worker_name() -> String {
-    let stack_name = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
+    let stack_name =
+        std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
     format!("{stack_name}-bulk-message-sending")
 }
 
 /// The worker's environment with `changes` applied (`None` removes a variable), waiting
 /// until the update is live. Returns the environment it had before.
-async fn reconfigure(lambda: &aws_sdk_lambda::Client, name: &str, changes: &[(&str, Option<String>)]) -> BTreeMap<String, String> {
-    let current = lambda.get_function_configuration().function_name(name).send().await.expect("GetFunctionConfiguration");
-    let before: BTreeMap<String, String> =
-        current.environment().and_then(|e| e.variables()).map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+async fn reconfigure(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    changes: &[(&str, Option<String>)],
+) -> BTreeMap<String, String> {
+    let current = lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .expect("GetFunctionConfiguration");
+    let before: BTreeMap<String, String> = current
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
     let mut after = before.clone();
     for (key, value) in changes {
         match value {
@@ -37,12 +50,32 @@ async fn reconfigure(lambda: &aws_sdk_lambda::Client, name: &str, changes: &[(&s
     before
 }
 
-async fn set_environment(lambda: &aws_sdk_lambda::Client, name: &str, variables: &BTreeMap<String, String>) {
-    let environment = aws_sdk_lambda::types::Environment::builder().set_variables(Some(variables.clone().into_iter().collect())).build();
-    lambda.update_function_configuration().function_name(name).environment(environment).send().await.expect("UpdateFunctionConfiguration");
+async fn set_environment(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    variables: &BTreeMap<String, String>,
+) {
+    let environment = aws_sdk_lambda::types::Environment::builder()
+        .set_variables(Some(variables.clone().into_iter().collect()))
+        .build();
+    lambda
+        .update_function_configuration()
+        .function_name(name)
+        .environment(environment)
+        .send()
+        .await
+        .expect("UpdateFunctionConfiguration");
     for _ in 0..100 {
-        let now = lambda.get_function_configuration().function_name(name).send().await.expect("GetFunctionConfiguration");
-        if now.last_update_status().is_none_or(|s| s.as_str() == "Successful") {
+        let now = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .expect("GetFunctionConfiguration");
+        if now
+            .last_update_status()
+            .is_none_or(|s| s.as_str() == "Successful")
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -65,13 +98,30 @@ impl Proxy {
             .spawn()
             .expect("python3 runs the SES proxy");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("proxy stdout")).read_line(&mut line).expect("proxy prints its port");
-        let port = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("proxy said {line:?}"));
-        Proxy { child, url: format!("http://127.0.0.1:{port}") }
+        BufReader::new(child.stdout.take().expect("proxy stdout"))
+            .read_line(&mut line)
+            .expect("proxy prints its port");
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("proxy said {line:?}"));
+        Proxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     async fn stats(&self) -> Value {
-        infra::http_client().build().expect("http client").get(format!("{}/_proxy/stats", self.url)).send().await.expect("proxy stats").json().await.expect("stats JSON")
+        infra::http_client()
+            .build()
+            .expect("http client")
+            .get(format!("{}/_proxy/stats", self.url))
+            .send()
+            .await
+            .expect("proxy stats")
+            .json()
+            .await
+            .expect("stats JSON")
     }
 }
 
@@ -84,32 +134,52 @@ impl Drop for Proxy {
 
 /// Creates a bulk job of `count` recipients from a sender of its own.
 async fn bulk_job(stack: &Stack, token: &str, count: usize) -> (String, String, Vec<String>) {
-    let sender = format!("pacing-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
-    let recipients: Vec<String> = (0..count).map(|i| format!("r{i}@pacing.example.org")).collect();
+    let sender = format!(
+        "pacing-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let recipients: Vec<String> = (0..count)
+        .map(|i| format!("r{i}@pacing.example.org"))
+        .collect();
     let job = stack
         .create(token, &json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": sender, "subject": "Pacing", "body": "Hello", "recipients": recipients}}))
         .await;
-    (job["id"].as_str().expect("job id").to_string(), sender, recipients)
+    (
+        job["id"].as_str().expect("job id").to_string(),
+        sender,
+        recipients,
+    )
 }
 
 /// How many times each recipient got mail from `sender`.
 async fn deliveries(stack: &Stack, sender: &str) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for message in stack.sent_mail(sender).await {
-        for to in message["Destination"]["ToAddresses"].as_array().into_iter().flatten() {
-            *counts.entry(to.as_str().unwrap_or_default().to_string()).or_insert(0) += 1;
+        for to in message["Destination"]["ToAddresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            *counts
+                .entry(to.as_str().unwrap_or_default().to_string())
+                .or_insert(0) += 1;
         }
     }
     counts
 }
 
 fn seconds_between(from: &Value, to: &Value) -> f64 {
-    let at = |v: &Value| jobs_core::clock::parse(v.as_str().unwrap_or_default()).expect("timestamp");
+    let at =
+        |v: &Value| jobs_core::clock::parse(v.as_str().unwrap_or_default()).expect("timestamp");
     (at(to) - at(from)).as_seconds_f64()
 }
 
 /// Runs `body` with the worker reconfigured, and puts the environment back even if it fails.
-async fn with_worker_env<F: std::future::Future<Output = ()>>(stack: &Stack, changes: &[(&str, Option<String>)], body: F) {
+async fn with_worker_env<F: std::future::Future<Output = ()>>(
+    stack: &Stack,
+    changes: &[(&str, Option<String>)],
+    body: F,
+) {
     use futures::FutureExt;
     let lambda = aws_sdk_lambda::Client::new(&stack.config);
     let name = worker_name();
@@ -166,9 +236,17 @@ fn worker_pids(name: &str) -> Vec<u32> {
     let needle = format!("AWS_LAMBDA_FUNCTION_NAME={name}");
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if let Ok(environ) = std::fs::read(entry.path().join("environ"))
-            && environ.split(|b| *b == 0).any(|var| var == needle.as_bytes())
+            && environ
+                .split(|b| *b == 0)
+                .any(|var| var == needle.as_bytes())
         {
             pids.push(pid);
         }

@@ -15,22 +15,34 @@ use serde_json::Value;
 /// LocalStack's rule fires once a minute, up to a minute early or late.
 const TICK_WITHIN: Duration = Duration::from_secs(150);
 const DONE_WITHIN: Duration = Duration::from_secs(180);
-const SCHEDULED_EVENT: &str = include_str!("../../functions/scheduler/tests/fixtures/scheduled-event.json");
+const SCHEDULED_EVENT: &str =
+    include_str!("../../functions/scheduler/tests/fixtures/scheduled-event.json");
 
 fn hourly_idle_sweep(tenant: &str) -> Value {
     json!({"name": "close idle sessions", "type": "session_termination", "tenant": tenant, "params": {"idle_for_seconds": 1800}, "cron": "0 * * * *"})
 }
 
 async fn create_schedule(stack: &Stack, token: &str, body: &Value) -> Value {
-    let reply = stack.send("POST", "/schedules", Some(token), Some(body)).await;
+    let reply = stack
+        .send("POST", "/schedules", Some(token), Some(body))
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     reply.body
 }
 
 /// Writes `set` (`SET a = :a, …`, each value a string) on the item `pk`/`sk`, as a test
 /// fixture: what a crash or a stale index would have left.
-async fn set_attributes(stack: &Stack, (pk, sk): (String, &str), condition: Option<&str>, set: &[(&str, String)]) {
-    let expression = set.iter().map(|(name, _)| format!("{name} = :{name}")).collect::<Vec<_>>().join(", ");
+async fn set_attributes(
+    stack: &Stack,
+    (pk, sk): (String, &str),
+    condition: Option<&str>,
+    set: &[(&str, String)],
+) {
+    let expression = set
+        .iter()
+        .map(|(name, _)| format!("{name} = :{name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut request = stack
         .dynamo
         .update_item()
@@ -40,7 +52,8 @@ async fn set_attributes(stack: &Stack, (pk, sk): (String, &str), condition: Opti
         .update_expression(format!("SET {expression}"))
         .set_condition_expression(condition.map(str::to_string));
     for (name, value) in set {
-        request = request.expression_attribute_values(format!(":{name}"), AttributeValue::S(value.clone()));
+        request = request
+            .expression_attribute_values(format!(":{name}"), AttributeValue::S(value.clone()));
     }
     request.send().await.expect("UpdateItem fixture");
 }
@@ -51,13 +64,22 @@ fn ago(duration: Duration) -> String {
 
 /// Moves a schedule's due time into the past, as if the stack had been down since then.
 async fn missed_since(stack: &Stack, id: &str, before: Duration) {
-    set_attributes(stack, (format!("SCHED#{id}"), "SCHED"), Some("attribute_exists(sched_due)"), &[("next_run_at", ago(before))]).await;
+    set_attributes(
+        stack,
+        (format!("SCHED#{id}"), "SCHED"),
+        Some("attribute_exists(sched_due)"),
+        &[("next_run_at", ago(before))],
+    )
+    .await;
 }
 
 /// Puts a disabled or deleted schedule back in the due index with a past due time, as a
 /// stale index entry would be: the tick must still start nothing.
 async fn stale_due_entry(stack: &Stack, id: &str) {
-    let set = [("next_run_at", ago(Duration::from_secs(120))), ("sched_due", "0".to_string())];
+    let set = [
+        ("next_run_at", ago(Duration::from_secs(120))),
+        ("sched_due", "0".to_string()),
+    ];
     set_attributes(stack, (format!("SCHED#{id}"), "SCHED"), None, &set).await;
 }
 
@@ -71,13 +93,18 @@ async fn tick(stack: &Stack) -> Value {
         .send()
         .await
         .expect("Invoke the scheduler");
-    let body: Value = out.payload.map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+    let body: Value = out
+        .payload
+        .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
     assert_eq!(out.function_error, None, "the tick failed: {body}");
     body
 }
 
 async fn schedule(stack: &Stack, token: &str, id: &str) -> Value {
-    let reply = stack.send("GET", &format!("/schedules/{id}"), Some(token), None).await;
+    let reply = stack
+        .send("GET", &format!("/schedules/{id}"), Some(token), None)
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body
 }
@@ -95,19 +122,33 @@ async fn the_stacks_rule_invokes_the_scheduler_once_a_minute() {
     let group = format!("/aws/lambda/{}", stack.outputs["SchedulerFunctionName"]);
     let deadline = Instant::now() + TICK_WITHIN;
     loop {
-        let out = logs.filter_log_events().log_group_name(&group).start_time(since).send().await.expect("FilterLogEvents");
+        let out = logs
+            .filter_log_events()
+            .log_group_name(&group)
+            .start_time(since)
+            .send()
+            .await
+            .expect("FilterLogEvents");
         let rule_ticks = out
             .events()
             .iter()
             .filter_map(|e| e.message())
             .filter_map(|m| serde_json::from_str::<Value>(m.trim()).ok())
             .filter(|line| line["fields"]["message"] == "tick")
-            .filter(|line| !line["fields"]["event_id"].as_str().unwrap_or_default().contains(fixture_id.as_str().unwrap_or("?")))
+            .filter(|line| {
+                !line["fields"]["event_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(fixture_id.as_str().unwrap_or("?"))
+            })
             .count();
         if rule_ticks > 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "no tick from the rule in {group} within {TICK_WITHIN:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no tick from the rule in {group} within {TICK_WITHIN:?}"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
@@ -118,11 +159,15 @@ async fn a_missed_schedule_runs_once_and_its_job_closes_the_idle_sessions() {
     let tenant = fresh_tenant("sched");
     let token = stack.token(&tenant, "alice", false);
     let now = jobs_core::clock::now().unix_timestamp();
-    put_items(&stack.dynamo, &stack.outputs["SessionsTableName"], vec![
-        session(&tenant, "u1-idle", "u1", now - 7200),
-        session(&tenant, "u1-fresh", "u1", now - 60),
-        session(&tenant, "u2-idle", "u2", now - 3600),
-    ])
+    put_items(
+        &stack.dynamo,
+        &stack.outputs["SessionsTableName"],
+        vec![
+            session(&tenant, "u1-idle", "u1", now - 7200),
+            session(&tenant, "u1-fresh", "u1", now - 60),
+            session(&tenant, "u2-idle", "u2", now - 3600),
+        ],
+    )
     .await
     .expect("seed sessions");
     let created = create_schedule(&stack, &token, &hourly_idle_sweep(&tenant)).await;
@@ -136,25 +181,67 @@ async fn a_missed_schedule_runs_once_and_its_job_closes_the_idle_sessions() {
         if let Some(run) = now["runs"].as_array().and_then(|r| r.first()) {
             break run.clone();
         }
-        assert!(Instant::now() < deadline, "no tick ran the schedule within {TICK_WITHIN:?}: {now}");
+        assert!(
+            Instant::now() < deadline,
+            "no tick ran the schedule within {TICK_WITHIN:?}: {now}"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    assert_eq!((run["trigger"].as_str(), run["outcome"].as_str()), (Some("schedule"), Some("started")), "{run}");
+    assert_eq!(
+        (run["trigger"].as_str(), run["outcome"].as_str()),
+        (Some("schedule"), Some("started")),
+        "{run}"
+    );
     let job_id = run["job_id"].as_str().unwrap();
     let done = stack.wait_until_done(&token, job_id, DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), done["schedule_id"].as_str(), done["user"].as_str()), (Some("completed"), Some(id.as_str()), Some("alice")), "{done}");
-    assert_eq!(stack.sessions(&tenant).await, ["u1-fresh"], "sessions idle for over 30 minutes are gone");
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["schedule_id"].as_str(),
+            done["user"].as_str()
+        ),
+        (Some("completed"), Some(id.as_str()), Some("alice")),
+        "{done}"
+    );
+    assert_eq!(
+        stack.sessions(&tenant).await,
+        ["u1-fresh"],
+        "sessions idle for over 30 minutes are gone"
+    );
 
     // More ticks, delivered at once: the due time has moved on, nothing more starts.
     let ticks = futures::future::join_all((0..3).map(|_| tick(&stack))).await;
     assert!(ticks.iter().all(|t| t["started"] == 0), "{ticks:?}");
-    assert_eq!(tenant_jobs(&stack, &token).await, [job_id], "one job for the missed window");
+    assert_eq!(
+        tenant_jobs(&stack, &token).await,
+        [job_id],
+        "one job for the missed window"
+    );
     let after = schedule(&stack, &token, &id).await;
     let next = jobs_core::clock::parse(after["next_run_at"].as_str().unwrap()).unwrap();
-    assert!(next > jobs_core::clock::now(), "continues from the next hour: {after}");
-    let events = stack.send("GET", &format!("/jobs/{job_id}/events"), Some(&token), None).await.body;
-    let created = events["items"].as_array().unwrap().iter().find(|e| e["kind"] == "created").unwrap().clone();
-    assert_eq!((created["actor"]["sub"].as_str(), created["schedule_id"].as_str()), (Some(format!("schedule:{id}").as_str()), Some(id.as_str())), "{created}");
+    assert!(
+        next > jobs_core::clock::now(),
+        "continues from the next hour: {after}"
+    );
+    let events = stack
+        .send("GET", &format!("/jobs/{job_id}/events"), Some(&token), None)
+        .await
+        .body;
+    let created = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "created")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            created["actor"]["sub"].as_str(),
+            created["schedule_id"].as_str()
+        ),
+        (Some(format!("schedule:{id}").as_str()), Some(id.as_str())),
+        "{created}"
+    );
 }
 
 #[tokio::test]
@@ -186,26 +273,87 @@ async fn disabled_and_deleted_schedules_start_nothing_and_run_now_starts_one() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("schedoff");
     let token = stack.token(&tenant, "alice", false);
-    let disabled = create_schedule(&stack, &token, &hourly_idle_sweep(&tenant)).await["id"].as_str().unwrap().to_string();
-    let deleted = create_schedule(&stack, &token, &hourly_idle_sweep(&tenant)).await["id"].as_str().unwrap().to_string();
-    let reply = stack.send("PATCH", &format!("/schedules/{disabled}"), Some(&token), Some(&json!({"enabled": false}))).await;
-    assert_eq!((reply.status, reply.body["next_run_at"].clone()), (200, Value::Null), "{}", reply.body);
-    assert_eq!(stack.send("DELETE", &format!("/schedules/{deleted}"), Some(&token), None).await.status, 204);
+    let disabled = create_schedule(&stack, &token, &hourly_idle_sweep(&tenant)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = create_schedule(&stack, &token, &hourly_idle_sweep(&tenant)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = stack
+        .send(
+            "PATCH",
+            &format!("/schedules/{disabled}"),
+            Some(&token),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.body["next_run_at"].clone()),
+        (200, Value::Null),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        stack
+            .send(
+                "DELETE",
+                &format!("/schedules/{deleted}"),
+                Some(&token),
+                None
+            )
+            .await
+            .status,
+        204
+    );
     for id in [&disabled, &deleted] {
         stale_due_entry(&stack, id).await;
     }
     tick(&stack).await;
-    assert!(tenant_jobs(&stack, &token).await.is_empty(), "nothing started");
-    assert_eq!(stack.send("GET", &format!("/schedules/{deleted}"), Some(&token), None).await.status, 404);
-    let listed = stack.send("GET", "/schedules", Some(&token), None).await.body;
+    assert!(
+        tenant_jobs(&stack, &token).await.is_empty(),
+        "nothing started"
+    );
+    assert_eq!(
+        stack
+            .send("GET", &format!("/schedules/{deleted}"), Some(&token), None)
+            .await
+            .status,
+        404
+    );
+    let listed = stack
+        .send("GET", "/schedules", Some(&token), None)
+        .await
+        .body;
     assert_eq!(e2e::ids(&listed["items"]), [disabled.as_str()]);
 
-    let run = stack.send("POST", &format!("/schedules/{disabled}/run"), Some(&token), None).await;
-    assert_eq!((run.status, run.body["schedule_id"].as_str()), (202, Some(disabled.as_str())), "{}", run.body);
-    let done = stack.wait_until_done(&token, run.body["id"].as_str().unwrap(), DONE_WITHIN).await;
+    let run = stack
+        .send(
+            "POST",
+            &format!("/schedules/{disabled}/run"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (run.status, run.body["schedule_id"].as_str()),
+        (202, Some(disabled.as_str())),
+        "{}",
+        run.body
+    );
+    let done = stack
+        .wait_until_done(&token, run.body["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
     let now = schedule(&stack, &token, &disabled).await;
-    assert_eq!((now["runs"][0]["trigger"].as_str(), now["runs"][0]["job_id"].as_str()), (Some("manual"), run.body["id"].as_str()));
+    assert_eq!(
+        (
+            now["runs"][0]["trigger"].as_str(),
+            now["runs"][0]["job_id"].as_str()
+        ),
+        (Some("manual"), run.body["id"].as_str())
+    );
     assert_eq!(tenant_jobs(&stack, &token).await.len(), 1);
 }
 
@@ -215,7 +363,10 @@ async fn every_schedule_operation_is_scoped_to_the_tenant() {
     let (acme, globex) = (fresh_tenant("schedacme"), fresh_tenant("schedglobex"));
     let alice = stack.token(&acme, "alice", false);
     let bob = stack.token(&globex, "bob", false);
-    let id = create_schedule(&stack, &alice, &hourly_idle_sweep(&acme)).await["id"].as_str().unwrap().to_string();
+    let id = create_schedule(&stack, &alice, &hourly_idle_sweep(&acme)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let path = format!("/schedules/{id}");
     for (method, path, body) in [
         ("GET", path.clone(), None),
@@ -224,17 +375,54 @@ async fn every_schedule_operation_is_scoped_to_the_tenant() {
         ("DELETE", path.clone(), None),
     ] {
         let reply = stack.send(method, &path, Some(&bob), body.as_ref()).await;
-        assert_eq!((reply.status, reply.error_code()), (404, Some("not_found")), "{method} {path}: {}", reply.body);
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (404, Some("not_found")),
+            "{method} {path}: {}",
+            reply.body
+        );
     }
-    assert_eq!(stack.send("GET", "/schedules", Some(&bob), None).await.body["items"], json!([]));
-    assert_eq!(stack.send("GET", &format!("/schedules?tenant={acme}"), Some(&bob), None).await.status, 403);
-    let reply = stack.send("POST", "/schedules", Some(&bob), Some(&hourly_idle_sweep(&acme))).await;
+    assert_eq!(
+        stack.send("GET", "/schedules", Some(&bob), None).await.body["items"],
+        json!([])
+    );
+    assert_eq!(
+        stack
+            .send(
+                "GET",
+                &format!("/schedules?tenant={acme}"),
+                Some(&bob),
+                None
+            )
+            .await
+            .status,
+        403
+    );
+    let reply = stack
+        .send(
+            "POST",
+            "/schedules",
+            Some(&bob),
+            Some(&hourly_idle_sweep(&acme)),
+        )
+        .await;
     assert_eq!((reply.status, reply.error_field()), (403, Some("tenant")));
     let admin = stack.token("ops", "root", true);
-    let listed = stack.send("GET", &format!("/schedules?tenant={acme}"), Some(&admin), None).await.body;
+    let listed = stack
+        .send(
+            "GET",
+            &format!("/schedules?tenant={acme}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .body;
     assert_eq!(e2e::ids(&listed["items"]), [id.as_str()]);
     let untouched = schedule(&stack, &alice, &id).await;
-    assert_eq!((untouched["enabled"].as_bool(), untouched["runs"].clone()), (Some(true), json!([])));
+    assert_eq!(
+        (untouched["enabled"].as_bool(), untouched["runs"].clone()),
+        (Some(true), json!([]))
+    );
 }
 
 #[tokio::test]
@@ -245,18 +433,38 @@ async fn the_tick_finishes_a_job_end_left_pending() {
     let job = stack.create(&token, &e2e::embedding_job("swept")).await;
     let id = job["id"].as_str().unwrap();
     stack.wait_until_done(&token, id, DONE_WITHIN).await;
-    let handled = |item: &Option<Value>| item.as_ref().is_some_and(|i| i.get("end_pending").is_none() && i.get("ending").is_none());
+    let handled = |item: &Option<Value>| {
+        item.as_ref()
+            .is_some_and(|i| i.get("end_pending").is_none() && i.get("ending").is_none())
+    };
     let deadline = Instant::now() + DONE_WITHIN;
     while !handled(&stack.job_item(id).await) {
-        assert!(Instant::now() < deadline, "the worker never handled the job's end");
+        assert!(
+            Instant::now() < deadline,
+            "the worker never handled the job's end"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // As if its hook had failed three minutes ago, with no message left to run it again.
-    let set = [("end_pending", ago(Duration::from_secs(180))), ("ending", jobs_core::record::end_shard(id))];
+    let set = [
+        ("end_pending", ago(Duration::from_secs(180))),
+        ("ending", jobs_core::record::end_shard(id)),
+    ];
     set_attributes(&stack, (format!("JOB#{id}"), "JOB"), None, &set).await;
     let report = tick(&stack).await;
-    assert!(handled(&stack.job_item(id).await), "the tick ran the hook to its end: {report}");
-    let events = stack.send("GET", &format!("/jobs/{id}/events"), Some(&token), None).await.body;
-    let ended = events["items"].as_array().unwrap().iter().filter(|e| e["kind"] == "ended").count();
+    assert!(
+        handled(&stack.job_item(id).await),
+        "the tick ran the hook to its end: {report}"
+    );
+    let events = stack
+        .send("GET", &format!("/jobs/{id}/events"), Some(&token), None)
+        .await
+        .body;
+    let ended = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ended")
+        .count();
     assert_eq!(ended, 1, "the end is recorded once: {events}");
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use e2e::{verify_domain, Stack, fresh_tenant, json};
+use e2e::{Stack, fresh_tenant, json, verify_domain};
 use infra::seed::{profile, put_items, session, verify_sender};
 use serde_json::Value;
 
@@ -12,7 +12,11 @@ const DONE_WITHIN: Duration = Duration::from_secs(180);
 
 fn progress(job: &Value) -> (u64, u64, u64) {
     let p = &job["progress"];
-    (p["total"].as_u64().unwrap_or(0), p["succeeded"].as_u64().unwrap_or(0), p["failed"].as_u64().unwrap_or(0))
+    (
+        p["total"].as_u64().unwrap_or(0),
+        p["succeeded"].as_u64().unwrap_or(0),
+        p["failed"].as_u64().unwrap_or(0),
+    )
 }
 
 #[tokio::test]
@@ -21,19 +25,30 @@ async fn bulk_messages_are_sent_through_ses_with_exact_counts() {
     let tenant = fresh_tenant("mail");
     let token = stack.token(&tenant, "alice", false);
     let from = format!("news@{tenant}.example.com");
-    verify_sender(&stack.ses, &from).await.expect("verify sender");
+    verify_sender(&stack.ses, &from)
+        .await
+        .expect("verify sender");
     let recipients: Vec<String> = (0..120).map(|i| format!("reader{i}@example.org")).collect();
     let job = stack
         .create(&token, &json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": from, "subject": "Launch", "body": "We launched.", "recipients": recipients}}))
         .await;
-    let done = stack.wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN).await;
+    let done = stack
+        .wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(progress(&done), (120, 120, 0));
     assert_eq!(done["progress"]["percent"], 100);
     assert!(done["started_at"].is_string() && done["completed_at"].is_string());
     let sent = stack.sent_mail(&from).await;
     assert_eq!(sent.len(), 120, "one email per recipient");
-    let mut to: Vec<String> = sent.iter().filter_map(|m| m["Destination"]["ToAddresses"][0].as_str().map(str::to_string)).collect();
+    let mut to: Vec<String> = sent
+        .iter()
+        .filter_map(|m| {
+            m["Destination"]["ToAddresses"][0]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
     to.sort();
     let mut expected = recipients.clone();
     expected.sort();
@@ -48,12 +63,25 @@ async fn a_sender_ses_has_not_verified_is_refused_at_create() {
     let token = stack.token(&tenant, "alice", false);
     let body = json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": format!("nobody@{tenant}.example.net"), "subject": "s", "body": "b", "recipients": ["a@example.org", "b@example.org"]}});
     let reply = stack.send("POST", "/jobs", Some(&token), Some(&body)).await;
-    assert_eq!((reply.status, reply.error_field()), (422, Some("params.from")), "{}", reply.body);
+    assert_eq!(
+        (reply.status, reply.error_field()),
+        (422, Some("params.from")),
+        "{}",
+        reply.body
+    );
     // Verifying the sender's parent domain is enough (a verified domain covers its subdomains).
-    verify_domain(&stack.ses, &format!("{tenant}.example.net")).await.expect("verify domain");
+    verify_domain(&stack.ses, &format!("{tenant}.example.net"))
+        .await
+        .expect("verify domain");
     let job = stack.create(&token, &body).await;
-    let done = stack.wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (2, 2, 0)), "{done}");
+    let done = stack
+        .wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed"), (2, 2, 0)),
+        "{done}"
+    );
 }
 
 #[tokio::test]
@@ -67,27 +95,73 @@ async fn session_termination_by_users_idle_time_and_all_users() {
         rows.push(session(&tenant, &format!("{user}-fresh"), user, now - 30));
         rows.push(session(&tenant, &format!("{user}-idle"), user, now - 7200));
     }
-    put_items(&stack.dynamo, &stack.outputs["SessionsTableName"], rows).await.expect("seed sessions");
+    put_items(&stack.dynamo, &stack.outputs["SessionsTableName"], rows)
+        .await
+        .expect("seed sessions");
 
-    let by_users = stack.create(&token, &json!({"type": "session_termination", "params": {"user_ids": ["u1", "u2", "nobody"]}})).await;
-    let done = stack.wait_until_done(&token, by_users["id"].as_str().unwrap(), DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (3, 3, 0)), "a user without sessions counts as done");
-    assert_eq!(stack.sessions(&tenant).await, vec!["u3-fresh", "u3-idle", "u4-fresh", "u4-idle"]);
+    let by_users = stack
+        .create(
+            &token,
+            &json!({"type": "session_termination", "params": {"user_ids": ["u1", "u2", "nobody"]}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, by_users["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed"), (3, 3, 0)),
+        "a user without sessions counts as done"
+    );
+    assert_eq!(
+        stack.sessions(&tenant).await,
+        vec!["u3-fresh", "u3-idle", "u4-fresh", "u4-idle"]
+    );
 
-    let idle = stack.create(&token, &json!({"type": "session_termination", "params": {"idle_for_seconds": 3600}})).await;
-    let done = stack.wait_until_done(&token, idle["id"].as_str().unwrap(), DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (2, 2, 0)));
+    let idle = stack
+        .create(
+            &token,
+            &json!({"type": "session_termination", "params": {"idle_for_seconds": 3600}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, idle["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed"), (2, 2, 0))
+    );
     assert_eq!(stack.sessions(&tenant).await, vec!["u3-fresh", "u4-fresh"]);
 
-    let all = stack.create(&token, &json!({"type": "session_termination", "params": {"all_users": true}})).await;
-    let done = stack.wait_until_done(&token, all["id"].as_str().unwrap(), DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (2, 2, 0)));
+    let all = stack
+        .create(
+            &token,
+            &json!({"type": "session_termination", "params": {"all_users": true}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, all["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed"), (2, 2, 0))
+    );
     assert!(stack.sessions(&tenant).await.is_empty());
 
     // Nothing left to match: the job completes with 0 items, and a completed job is 100 %.
-    let none = stack.create(&token, &json!({"type": "session_termination", "params": {"all_users": true}})).await;
-    let done = stack.wait_until_done(&token, none["id"].as_str().unwrap(), DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (0, 0, 0)));
+    let none = stack
+        .create(
+            &token,
+            &json!({"type": "session_termination", "params": {"all_users": true}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, none["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed"), (0, 0, 0))
+    );
     assert_eq!(done["progress"]["percent"], 100);
 }
 
@@ -104,7 +178,13 @@ async fn embedding(stack: &Stack, tenant: &str, document: &str) -> Option<(u64, 
     let item = out.item?;
     let dims = item.get("dimensions")?.as_n().ok()?.parse().ok()?;
     let bytes = item.get("vector")?.as_b().ok()?.as_ref().to_vec();
-    Some((dims, bytes.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    Some((
+        dims,
+        bytes
+            .chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    ))
 }
 
 #[tokio::test]
@@ -114,12 +194,24 @@ async fn embeddings_are_stored_with_unit_norm_and_wordless_documents_fail() {
     let token = stack.token(&tenant, "alice", false);
     let mut documents: Vec<Value> = (0..20).map(|i| json!({"id": format!("doc-{i}"), "text": format!("Document number {i} about invoices and refunds")})).collect();
     documents.push(json!({"id": "wordless", "text": "?!... --"}));
-    let job = stack.create(&token, &json!({"type": "ai_text_embedding", "params": {"documents": documents}})).await;
-    let done = stack.wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN).await;
+    let job = stack
+        .create(
+            &token,
+            &json!({"type": "ai_text_embedding", "params": {"documents": documents}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
     assert_eq!(done["status"], "completed_with_errors", "{done}");
     assert_eq!(progress(&done), (21, 20, 1));
-    assert_eq!(done["errors"], json!([{"item": "wordless", "reason": "text has no words to embed"}]));
-    let (dims, vector) = embedding(&stack, &tenant, "doc-7").await.expect("vector stored");
+    assert_eq!(
+        done["errors"],
+        json!([{"item": "wordless", "reason": "text has no words to embed"}])
+    );
+    let (dims, vector) = embedding(&stack, &tenant, "doc-7")
+        .await
+        .expect("vector stored");
     assert_eq!((dims, vector.len()), (384, 384));
     let norm: f32 = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "unit norm, got {norm}");
@@ -132,24 +224,53 @@ async fn profile_fields_are_set_and_removed_and_missing_users_fail() {
     let tenant = fresh_tenant("profiles");
     let token = stack.token(&tenant, "alice", false);
     let table = stack.outputs["ProfilesTableName"].clone();
-    put_items(&stack.dynamo, &table, vec![profile(&tenant, "u1", "Ann"), profile(&tenant, "u2", "Ben")]).await.expect("seed profiles");
+    put_items(
+        &stack.dynamo,
+        &table,
+        vec![profile(&tenant, "u1", "Ann"), profile(&tenant, "u2", "Ben")],
+    )
+    .await
+    .expect("seed profiles");
     let get = |user: &'static str| {
         let (stack, table, tenant) = (&stack, table.clone(), tenant.clone());
         async move {
-            let out = stack.dynamo.get_item().table_name(table).key("tenant", AttributeValue::S(tenant)).key("user_id", AttributeValue::S(user.into())).consistent_read(true).send().await.expect("GetItem");
+            let out = stack
+                .dynamo
+                .get_item()
+                .table_name(table)
+                .key("tenant", AttributeValue::S(tenant))
+                .key("user_id", AttributeValue::S(user.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("GetItem");
             out.item
         }
     };
 
     let set = stack.create(&token, &json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de-DE", "user_ids": ["u1", "u2", "ghost"]}})).await;
-    let done = stack.wait_until_done(&token, set["id"].as_str().unwrap(), DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed_with_errors"), (3, 2, 1)), "{done}");
-    assert_eq!(done["errors"], json!([{"item": "ghost", "reason": "no profile for this user"}]));
-    assert_eq!(get("u1").await.unwrap()["locale"], AttributeValue::S("de-DE".into()));
+    let done = stack
+        .wait_until_done(&token, set["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed_with_errors"), (3, 2, 1)),
+        "{done}"
+    );
+    assert_eq!(
+        done["errors"],
+        json!([{"item": "ghost", "reason": "no profile for this user"}])
+    );
+    assert_eq!(
+        get("u1").await.unwrap()["locale"],
+        AttributeValue::S("de-DE".into())
+    );
     assert!(get("ghost").await.is_none(), "no profile is created");
 
     let remove = stack.create(&token, &json!({"type": "profile_field_update", "params": {"field": "locale", "value": null, "user_ids": ["u1"]}})).await;
-    let done = stack.wait_until_done(&token, remove["id"].as_str().unwrap(), DONE_WITHIN).await;
+    let done = stack
+        .wait_until_done(&token, remove["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
     assert_eq!(done["status"], "completed");
     let u1 = get("u1").await.unwrap();
     assert!(!u1.contains_key("locale") && u1.contains_key("name"));
@@ -160,13 +281,28 @@ async fn a_five_thousand_item_job_fans_out_and_completes_exactly() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("fanout");
     let token = stack.token(&tenant, "alice", false);
-    let documents: Vec<Value> = (0..5000).map(|i| json!({"id": format!("d{i}"), "text": format!("item {i}")})).collect();
-    let job = stack.create(&token, &json!({"type": "ai_text_embedding", "params": {"documents": documents}})).await;
+    let documents: Vec<Value> = (0..5000)
+        .map(|i| json!({"id": format!("d{i}"), "text": format!("item {i}")}))
+        .collect();
+    let job = stack
+        .create(
+            &token,
+            &json!({"type": "ai_text_embedding", "params": {"documents": documents}}),
+        )
+        .await;
     let id = job["id"].as_str().unwrap();
     let done = stack.wait_until_done(&token, id, DONE_WITHIN).await;
-    assert_eq!((done["status"].as_str(), progress(&done)), (Some("completed"), (5000, 5000, 0)), "{done}");
+    assert_eq!(
+        (done["status"].as_str(), progress(&done)),
+        (Some("completed"), (5000, 5000, 0)),
+        "{done}"
+    );
     let item = stack.job_item(id).await.unwrap();
-    assert_eq!((item["chunks_total"].as_u64(), item["chunks_done"].as_u64()), (Some(313), Some(313)), "16 documents per chunk");
+    assert_eq!(
+        (item["chunks_total"].as_u64(), item["chunks_done"].as_u64()),
+        (Some(313), Some(313)),
+        "16 documents per chunk"
+    );
 }
 
 /// Fairness: a big job has at most `ReleaseWindow` chunks on its queue, so a small job of
@@ -176,23 +312,66 @@ async fn a_small_job_is_not_held_up_by_a_big_job_of_another_tenant() {
     let stack = Stack::load().await;
     let big_token = stack.token(&fresh_tenant("big"), "alice", false);
     let small_token = stack.token(&fresh_tenant("small"), "bob", false);
-    let documents: Vec<Value> = (0..4000).map(|i| json!({"id": format!("d{i}"), "text": format!("item {i}")})).collect();
-    let big = stack.create(&big_token, &json!({"type": "ai_text_embedding", "params": {"documents": documents}})).await;
+    let documents: Vec<Value> = (0..4000)
+        .map(|i| json!({"id": format!("d{i}"), "text": format!("item {i}")}))
+        .collect();
+    let big = stack
+        .create(
+            &big_token,
+            &json!({"type": "ai_text_embedding", "params": {"documents": documents}}),
+        )
+        .await;
     let big_path = format!("/jobs/{}", big["id"].as_str().unwrap());
-    stack.wait_until_started(&big_token, big["id"].as_str().unwrap()).await;
-    let small = stack.create(&small_token, &e2e::embedding_job("hello world")).await;
-    let small = stack.wait_until_done(&small_token, small["id"].as_str().unwrap(), DONE_WITHIN).await;
+    stack
+        .wait_until_started(&big_token, big["id"].as_str().unwrap())
+        .await;
+    let small = stack
+        .create(&small_token, &e2e::embedding_job("hello world"))
+        .await;
+    let small = stack
+        .wait_until_done(&small_token, small["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
     assert_eq!(small["status"], "completed", "{small}");
-    let big_now = stack.send("GET", &big_path, Some(&big_token), None).await.body;
-    assert_eq!(big_now["status"], "running", "the small job finished while the big one still ran: {big_now}");
-    assert!(big_now["progress"]["percent"].as_u64().unwrap_or(100) < 100, "{big_now}");
+    let big_now = stack
+        .send("GET", &big_path, Some(&big_token), None)
+        .await
+        .body;
+    assert_eq!(
+        big_now["status"], "running",
+        "the small job finished while the big one still ran: {big_now}"
+    );
+    assert!(
+        big_now["progress"]["percent"].as_u64().unwrap_or(100) < 100,
+        "{big_now}"
+    );
     // Done with the big job: cancelling settles its released and unreleased chunks.
-    assert_eq!(stack.send("POST", &format!("{big_path}/cancel"), Some(&big_token), None).await.status, 202);
-    let big_done = stack.wait_until_done(&big_token, big["id"].as_str().unwrap(), DONE_WITHIN).await;
+    assert_eq!(
+        stack
+            .send(
+                "POST",
+                &format!("{big_path}/cancel"),
+                Some(&big_token),
+                None
+            )
+            .await
+            .status,
+        202
+    );
+    let big_done = stack
+        .wait_until_done(&big_token, big["id"].as_str().unwrap(), DONE_WITHIN)
+        .await;
     let (total, succeeded, failed) = progress(&big_done);
-    assert_eq!((big_done["status"].as_str(), total, failed), (Some("cancelled"), 4000, 0), "{big_done}");
+    assert_eq!(
+        (big_done["status"].as_str(), total, failed),
+        (Some("cancelled"), 4000, 0),
+        "{big_done}"
+    );
     let item = stack.job_item(big["id"].as_str().unwrap()).await.unwrap();
-    assert_eq!(succeeded + item["cancelled"].as_u64().unwrap_or(0), 4000, "every item settled once: {item}");
+    assert_eq!(
+        succeeded + item["cancelled"].as_u64().unwrap_or(0),
+        4000,
+        "every item settled once: {item}"
+    );
 }
 
 #[tokio::test]
@@ -201,24 +380,40 @@ async fn cancelling_mid_run_stops_further_effects() {
     let tenant = fresh_tenant("cancel");
     let token = stack.token(&tenant, "alice", false);
     let from = format!("ops@{tenant}.example.com");
-    verify_sender(&stack.ses, &from).await.expect("verify sender");
+    verify_sender(&stack.ses, &from)
+        .await
+        .expect("verify sender");
     let recipients: Vec<String> = (0..4000).map(|i| format!("r{i}@example.org")).collect();
     let job = stack.create(&token, &json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": from, "subject": "s", "body": "b", "recipients": recipients}})).await;
     let id = job["id"].as_str().unwrap();
     let path = format!("/jobs/{id}");
     stack.wait_until_started(&token, id).await;
-    let cancel = stack.send("POST", &format!("{path}/cancel"), Some(&token), None).await;
+    let cancel = stack
+        .send("POST", &format!("{path}/cancel"), Some(&token), None)
+        .await;
     assert_eq!(cancel.status, 202, "{}", cancel.body);
     assert!(cancel.body["cancel_requested_at"].is_string());
     let done = stack.wait_until_done(&token, id, DONE_WITHIN).await;
     assert_eq!(done["status"], "cancelled", "{done}");
     let (total, succeeded, _) = progress(&done);
-    assert!(succeeded < total, "work stopped early: {succeeded} of {total}");
+    assert!(
+        succeeded < total,
+        "work stopped early: {succeeded} of {total}"
+    );
     let sent = stack.sent_mail(&from).await.len() as u64;
-    assert_eq!(sent, succeeded, "every sent email is counted, nothing more was sent");
+    assert_eq!(
+        sent, succeeded,
+        "every sent email is counted, nothing more was sent"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(stack.sent_mail(&from).await.len() as u64, sent, "no further effects after the job ended");
-    let again = stack.send("POST", &format!("{path}/cancel"), Some(&token), None).await;
+    assert_eq!(
+        stack.sent_mail(&from).await.len() as u64,
+        sent,
+        "no further effects after the job ended"
+    );
+    let again = stack
+        .send("POST", &format!("{path}/cancel"), Some(&token), None)
+        .await;
     assert_eq!((again.status, again.error_code()), (409, Some("conflict")));
 }
 
@@ -227,20 +422,40 @@ async fn a_hidden_job_completes_and_stays_hidden() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("hidden");
     let token = stack.token(&tenant, "alice", false);
-    let job = stack.create(&token, &e2e::embedding_job("hide me while I run")).await;
+    let job = stack
+        .create(&token, &e2e::embedding_job("hide me while I run"))
+        .await;
     let id = job["id"].as_str().unwrap();
-    assert_eq!(stack.send("DELETE", &format!("/jobs/{id}"), Some(&token), None).await.status, 204);
+    assert_eq!(
+        stack
+            .send("DELETE", &format!("/jobs/{id}"), Some(&token), None)
+            .await
+            .status,
+        204
+    );
     let deadline = std::time::Instant::now() + DONE_WITHIN;
     let item = loop {
         let item = stack.job_item(id).await.unwrap();
         if item["status"] == "completed" {
             break item;
         }
-        assert!(std::time::Instant::now() < deadline, "hidden job did not complete: {item}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hidden job did not complete: {item}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(item["succeeded"], 1);
-    assert!(item.get("list_tenant").is_none(), "progress writes did not restore list keys");
+    assert!(
+        item.get("list_tenant").is_none(),
+        "progress writes did not restore list keys"
+    );
     assert!(stack.list_all(&token, "").await.concat().is_empty());
-    assert_eq!(stack.send("GET", &format!("/jobs/{id}"), Some(&token), None).await.status, 404);
+    assert_eq!(
+        stack
+            .send("GET", &format!("/jobs/{id}"), Some(&token), None)
+            .await
+            .status,
+        404
+    );
 }

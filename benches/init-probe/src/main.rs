@@ -9,7 +9,10 @@ use serde_json::Value;
 // The functions' runtime (see functions/api/src/main.rs).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let step: u32 = std::env::var("PROBE_STEP").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let step: u32 = std::env::var("PROBE_STEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut clients: Vec<Box<dyn std::any::Any>> = Vec::new();
     if step >= 1 {
         jobs_core::logging::init();
@@ -26,5 +29,8 @@ async fn main() -> Result<(), Error> {
             clients.push(Box::new(jobs_core::aws::s3_client(&config)));
         }
     }
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move { Ok::<Value, Error>(event.payload) })).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        Ok::<Value, Error>(event.payload)
+    }))
+    .await
 }

@@ -1,7 +1,10 @@
 //! The Jobs API over AWS: the DynamoDB, S3, SQS, SES and EventBridge adapters of
 //! `jobs_core::aws` wired into [`JobsApi`], as the API and the scheduler function run it.
 
-use jobs_core::aws::{AwsPorts, DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SesSenderIdentities, SqsWorkQueue, s3_client};
+use jobs_core::aws::{
+    AwsPorts, DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore,
+    SesSenderIdentities, SqsWorkQueue, s3_client,
+};
 use jobs_core::ended::Observers;
 use jobs_core::env::{SettingError, required};
 
@@ -20,15 +23,30 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     Ok(Jobs::new(
         DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
-        S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
-        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
+        S3InputStore::new(
+            LazyClient::new(config, s3_client),
+            required("INPUT_BUCKET")?,
+        ),
+        SqsWorkQueue::new(
+            LazyClient::new(config, aws_sdk_sqs::Client::new),
+            SqsWorkQueue::url_prefix_from_env()?,
+        ),
         SesSenderIdentities::new(LazyClient::new(config, aws_sdk_ses::Client::new)),
-        Observers::new(DynamoAuditLog::from_env(dynamodb)?, EventBridgeBus::from_env(config)?),
+        Observers::new(
+            DynamoAuditLog::from_env(dynamodb)?,
+            EventBridgeBus::from_env(config)?,
+        ),
         retention_days,
     ))
 }
 
 /// Builds [`AwsJobsApi`]: [`jobs`] with the token verifier and cursor key of `settings`.
-pub fn jobs_api(config: &aws_config::SdkConfig, settings: Settings) -> Result<AwsJobsApi, SettingError> {
-    Ok(JobsApi::with_tokens(jobs(config, settings.retention_days)?, &settings.token_secret))
+pub fn jobs_api(
+    config: &aws_config::SdkConfig,
+    settings: Settings,
+) -> Result<AwsJobsApi, SettingError> {
+    Ok(JobsApi::with_tokens(
+        jobs(config, settings.retention_days)?,
+        &settings.token_secret,
+    ))
 }

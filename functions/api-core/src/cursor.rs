@@ -37,14 +37,20 @@ impl CursorCodec {
     pub fn new(secret: &[u8]) -> CursorCodec {
         let root = hmac::Key::new(hmac::HMAC_SHA256, secret);
         let derived = hmac::sign(&root, b"jobs/list-cursor/v1");
-        CursorCodec { key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()) }
+        CursorCodec {
+            key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+        }
     }
 
     pub fn encode(&self, position: &Position, scope: &str) -> String {
         // Serialising a struct of strings into JSON cannot fail.
         let body = serde_json::to_vec(position).unwrap_or_default();
         let tag = hmac::sign(&self.key, &Self::signed(&body, scope));
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(tag.as_ref()))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&body),
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
     }
 
     pub fn decode(&self, cursor: &str, scope: &str) -> Result<Position, ApiError> {
@@ -74,14 +80,20 @@ mod tests {
 
     fn position() -> Position {
         let key = BTreeMap::from([("pk".to_string(), "JOB#01J".to_string())]);
-        Position { month: Some("2026-11".into()), start_key: Some(key) }
+        Position {
+            month: Some("2026-11".into()),
+            start_key: Some(key),
+        }
     }
 
     #[test]
     fn round_trips_within_the_same_scope() {
         let codec = CursorCodec::new(b"secret-secret-secret-secret-1234");
         let cursor = codec.encode(&position(), "member:acme|status=running");
-        assert_eq!(codec.decode(&cursor, "member:acme|status=running").unwrap(), position());
+        assert_eq!(
+            codec.decode(&cursor, "member:acme|status=running").unwrap(),
+            position()
+        );
     }
 
     #[test]
@@ -90,7 +102,8 @@ mod tests {
         let cursor = codec.encode(&position(), "member:acme|");
         let (body, tag) = cursor.split_once('.').unwrap();
         let forged_body = URL_SAFE_NO_PAD.encode(br#"{"start_key":{"pk":"JOB#other"}}"#);
-        let other_key = CursorCodec::new(b"another-secret-another-secret-12").encode(&position(), "member:acme|");
+        let other_key = CursorCodec::new(b"another-secret-another-secret-12")
+            .encode(&position(), "member:acme|");
         for (bad, scope) in [
             (cursor.as_str(), "member:globex|"),
             (cursor.as_str(), "member:acme|status=failed"),
@@ -102,7 +115,11 @@ mod tests {
             (&"A".repeat(5000), "member:acme|"),
         ] {
             let err = codec.decode(bad, scope).unwrap_err();
-            assert_eq!((err.status(), err.field.as_deref()), (400, Some("cursor")), "{bad}");
+            assert_eq!(
+                (err.status(), err.field.as_deref()),
+                (400, Some("cursor")),
+                "{bad}"
+            );
         }
     }
 }

@@ -43,14 +43,19 @@ pub struct TimingError {
 }
 
 fn refuse(field: &'static str, message: impl Into<String>) -> TimingError {
-    TimingError { field, message: message.into() }
+    TimingError {
+        field,
+        message: message.into(),
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Cadence {
     Cron(Box<croner::Cron>),
     /// Every `minutes`, from the anchor.
-    Rate { minutes: i64 },
+    Rate {
+        minutes: i64,
+    },
 }
 
 /// A parsed schedule timing.
@@ -64,19 +69,39 @@ pub struct Timing {
 
 impl Timing {
     /// Exactly one of `cron` and `rate`; `timezone` an IANA name. Errors name the field.
-    pub fn parse(cron: Option<&str>, rate: Option<&str>, timezone: &str, anchor: OffsetDateTime) -> Result<Timing, TimingError> {
-        for (field, value, max) in [("cron", cron, MAX_CRON_CHARS), ("rate", rate, MAX_RATE_CHARS), ("timezone", Some(timezone), MAX_TIMEZONE_CHARS)] {
+    pub fn parse(
+        cron: Option<&str>,
+        rate: Option<&str>,
+        timezone: &str,
+        anchor: OffsetDateTime,
+    ) -> Result<Timing, TimingError> {
+        for (field, value, max) in [
+            ("cron", cron, MAX_CRON_CHARS),
+            ("rate", rate, MAX_RATE_CHARS),
+            ("timezone", Some(timezone), MAX_TIMEZONE_CHARS),
+        ] {
             if value.is_some_and(|v| v.chars().count() > max) {
                 return Err(refuse(field, format!("must be at most {max} characters")));
             }
         }
-        let zone = Tz::from_str(timezone).map_err(|_| refuse("timezone", "must be an IANA time zone name, e.g. Europe/Berlin or UTC"))?;
+        let zone = Tz::from_str(timezone).map_err(|_| {
+            refuse(
+                "timezone",
+                "must be an IANA time zone name, e.g. Europe/Berlin or UTC",
+            )
+        })?;
         let cadence = match (cron, rate) {
             (Some(expr), None) => Cadence::Cron(Box::new(parse_cron(expr)?)),
-            (None, Some(expr)) => Cadence::Rate { minutes: parse_rate(expr)? },
+            (None, Some(expr)) => Cadence::Rate {
+                minutes: parse_rate(expr)?,
+            },
             _ => return Err(refuse("cron", "give exactly one of cron and rate")),
         };
-        let timing = Timing { cadence, zone, anchor };
+        let timing = Timing {
+            cadence,
+            zone,
+            anchor,
+        };
         if let Cadence::Cron(_) = timing.cadence {
             timing.check_interval()?;
         }
@@ -96,7 +121,10 @@ impl Timing {
             }
             Cadence::Cron(cron) => {
                 let wall = self.wall_time(after)?;
-                let next_wall = cron.find_next_occurrence(&Utc.from_utc_datetime(&wall), false).ok()?.naive_utc();
+                let next_wall = cron
+                    .find_next_occurrence(&Utc.from_utc_datetime(&wall), false)
+                    .ok()?
+                    .naive_utc();
                 self.instant_of(next_wall)
             }
         }
@@ -121,7 +149,11 @@ impl Timing {
     /// For a schedule due at `next_run_at`, at `now`: the due time to run now and the next
     /// due time, or `None` when it is not due yet. A schedule late by several ticks runs
     /// once, for the earliest, and continues from the first due time after `now`.
-    pub fn catch_up(&self, next_run_at: OffsetDateTime, now: OffsetDateTime) -> Option<(OffsetDateTime, Option<OffsetDateTime>)> {
+    pub fn catch_up(
+        &self,
+        next_run_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<(OffsetDateTime, Option<OffsetDateTime>)> {
         (next_run_at <= now).then(|| (next_run_at, self.next_after(now)))
     }
 
@@ -134,9 +166,13 @@ impl Timing {
     /// The instant of a wall time: its first occurrence when it occurs twice, the first
     /// minute after the jump when it does not occur.
     fn instant_of(&self, wall: NaiveDateTime) -> Option<OffsetDateTime> {
-        let to_time = |at: chrono::DateTime<Tz>| OffsetDateTime::from_unix_timestamp(at.timestamp()).ok();
+        let to_time =
+            |at: chrono::DateTime<Tz>| OffsetDateTime::from_unix_timestamp(at.timestamp()).ok();
         for minutes in 0..=MAX_GAP_MINUTES {
-            match self.zone.from_local_datetime(&(wall + chrono::Duration::minutes(minutes))) {
+            match self
+                .zone
+                .from_local_datetime(&(wall + chrono::Duration::minutes(minutes)))
+            {
                 chrono::LocalResult::Single(at) => return to_time(at),
                 chrono::LocalResult::Ambiguous(first, _) => return to_time(first),
                 chrono::LocalResult::None => {}
@@ -148,8 +184,14 @@ impl Timing {
     /// Refuses expressions whose runs come closer than [`MIN_INTERVAL_MINUTES`], over the
     /// next occurrences from a fixed start (the check is the same whenever it runs).
     fn check_interval(&self) -> Result<(), TimingError> {
-        let Cadence::Cron(cron) = &self.cadence else { return Ok(()) };
-        let mut at = Utc.from_utc_datetime(&chrono::NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default());
+        let Cadence::Cron(cron) = &self.cadence else {
+            return Ok(());
+        };
+        let mut at = Utc.from_utc_datetime(
+            &chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .unwrap_or_default(),
+        );
         let mut previous: Option<chrono::DateTime<Utc>> = None;
         for checked in 0..INTERVAL_CHECKS {
             let Ok(next) = cron.find_next_occurrence(&at, false) else {
@@ -161,7 +203,10 @@ impl Timing {
             if let Some(before) = previous
                 && (next - before).num_minutes() < MIN_INTERVAL_MINUTES
             {
-                return Err(refuse("cron", format!("runs more often than every {MIN_INTERVAL_MINUTES} minutes")));
+                return Err(refuse(
+                    "cron",
+                    format!("runs more often than every {MIN_INTERVAL_MINUTES} minutes"),
+                ));
             }
             previous = Some(next);
             at = next;
@@ -173,16 +218,33 @@ impl Timing {
 fn parse_cron(expr: &str) -> Result<croner::Cron, TimingError> {
     let fields = expr.split_whitespace().count();
     if fields != 5 {
-        return Err(refuse("cron", format!("must have 5 fields (minute hour day-of-month month day-of-week), not {fields}")));
+        return Err(refuse(
+            "cron",
+            format!(
+                "must have 5 fields (minute hour day-of-month month day-of-week), not {fields}"
+            ),
+        ));
     }
-    croner::Cron::from_str(expr).map_err(|e| refuse("cron", format!("is not a valid cron expression: {e}")))
+    croner::Cron::from_str(expr)
+        .map_err(|e| refuse("cron", format!("is not a valid cron expression: {e}")))
 }
 
 fn parse_rate(expr: &str) -> Result<i64, TimingError> {
-    let bad = || refuse("rate", "must be rate(<n> minutes|hours|days), e.g. rate(15 minutes)");
-    let inner = expr.trim().strip_prefix("rate(").and_then(|r| r.strip_suffix(')')).ok_or_else(bad)?;
+    let bad = || {
+        refuse(
+            "rate",
+            "must be rate(<n> minutes|hours|days), e.g. rate(15 minutes)",
+        )
+    };
+    let inner = expr
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(bad)?;
     let mut parts = inner.split_whitespace();
-    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else { return Err(bad()) };
+    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
     let n: i64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
     // EventBridge's rule: 1 takes the singular unit, more the plural.
     let per = match (unit, n == 1) {
@@ -191,9 +253,15 @@ fn parse_rate(expr: &str) -> Result<i64, TimingError> {
         ("day", true) | ("days", false) => 1_440,
         _ => return Err(bad()),
     };
-    let minutes = n.checked_mul(per).filter(|m| *m <= 366 * 1_440).ok_or_else(bad)?;
+    let minutes = n
+        .checked_mul(per)
+        .filter(|m| *m <= 366 * 1_440)
+        .ok_or_else(bad)?;
     if minutes < MIN_INTERVAL_MINUTES {
-        return Err(refuse("rate", format!("runs more often than every {MIN_INTERVAL_MINUTES} minutes")));
+        return Err(refuse(
+            "rate",
+            format!("runs more often than every {MIN_INTERVAL_MINUTES} minutes"),
+        ));
     }
     Ok(minutes)
 }
@@ -228,7 +296,12 @@ mod tests {
         // Autumn: on 2026-10-25 02:00 occurs twice (03:00 CEST → 02:00 CET): once, the first.
         assert_eq!(
             utc(berlin.next_runs(datetime!(2026-10-23 12:00 UTC), 4)),
-            ["2026-10-24T00:00:00.000Z", "2026-10-25T00:00:00.000Z", "2026-10-26T01:00:00.000Z", "2026-10-27T01:00:00.000Z"]
+            [
+                "2026-10-24T00:00:00.000Z",
+                "2026-10-25T00:00:00.000Z",
+                "2026-10-26T01:00:00.000Z",
+                "2026-10-27T01:00:00.000Z"
+            ]
         );
     }
 
@@ -238,23 +311,42 @@ mod tests {
         // 2026-11-01: 01:30 occurs twice (EDT, then EST): once, at the first.
         assert_eq!(
             utc(ny.next_runs(datetime!(2026-10-31 12:00 UTC), 3)),
-            ["2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z", "2026-11-03T06:30:00.000Z"]
+            [
+                "2026-11-01T05:30:00.000Z",
+                "2026-11-02T06:30:00.000Z",
+                "2026-11-03T06:30:00.000Z"
+            ]
         );
         // 2026-03-08: 02:30 does not exist (02:00 EST → 03:00 EDT): at 03:00 EDT.
         let early = cron("30 2 * * *", "America/New_York");
-        assert_eq!(utc(early.next_runs(datetime!(2026-03-07 12:00 UTC), 2)), ["2026-03-08T07:00:00.000Z", "2026-03-09T06:30:00.000Z"]);
+        assert_eq!(
+            utc(early.next_runs(datetime!(2026-03-07 12:00 UTC), 2)),
+            ["2026-03-08T07:00:00.000Z", "2026-03-09T06:30:00.000Z"]
+        );
         // Hourly through the repeated hour: each wall time once.
         let hourly = cron("0 * * * *", "America/New_York");
         assert_eq!(
             utc(hourly.next_runs(datetime!(2026-11-01 04:30 UTC), 3)),
-            ["2026-11-01T05:00:00.000Z", "2026-11-01T07:00:00.000Z", "2026-11-01T08:00:00.000Z"],
+            [
+                "2026-11-01T05:00:00.000Z",
+                "2026-11-01T07:00:00.000Z",
+                "2026-11-01T08:00:00.000Z"
+            ],
             "01:00 EDT, then 02:00 EST: 01:00 EST is the same wall time"
         );
     }
 
     #[test]
     fn the_minimum_interval_and_the_forms_are_enforced_with_the_field_named() {
-        assert!(Timing::parse(Some("*/5 * * * *"), None, "UTC", datetime!(2026-01-01 0:00 UTC)).is_ok());
+        assert!(
+            Timing::parse(
+                Some("*/5 * * * *"),
+                None,
+                "UTC",
+                datetime!(2026-01-01 0:00 UTC)
+            )
+            .is_ok()
+        );
         for (cron, rate, zone, field) in [
             (Some("* * * * *"), None, "UTC", "cron"),
             (Some("0,3 * * * *"), None, "UTC", "cron"),
@@ -270,24 +362,79 @@ mod tests {
             (None, Some("every 5 minutes"), "UTC", "rate"),
             (Some("0 2 * * *"), Some("rate(1 hour)"), "UTC", "cron"),
             (None, None, "UTC", "cron"),
-            (Some("0 2 * * *"), None, "Europe/Berlin/////////////////////////////////////////////////////", "timezone"),
-            (None, Some("rate(5                                         minutes)"), "UTC", "rate"),
+            (
+                Some("0 2 * * *"),
+                None,
+                "Europe/Berlin/////////////////////////////////////////////////////",
+                "timezone",
+            ),
+            (
+                None,
+                Some("rate(5                                         minutes)"),
+                "UTC",
+                "rate",
+            ),
         ] {
             let err = Timing::parse(cron, rate, zone, datetime!(2026-01-01 0:00 UTC)).unwrap_err();
-            assert_eq!(err.field, field, "{cron:?} {rate:?} {zone}: {}", err.message);
+            assert_eq!(
+                err.field, field,
+                "{cron:?} {rate:?} {zone}: {}",
+                err.message
+            );
         }
     }
 
     #[test]
     fn rates_count_from_the_creation_and_catch_up_runs_once() {
-        let every_hour = Timing::parse(None, Some("rate(1 hour)"), "UTC", datetime!(2026-11-30 10:17 UTC)).unwrap();
-        assert_eq!(utc(every_hour.next_runs(datetime!(2026-11-30 10:17 UTC), 2)), ["2026-11-30T11:17:00.000Z", "2026-11-30T12:17:00.000Z"]);
+        let every_hour = Timing::parse(
+            None,
+            Some("rate(1 hour)"),
+            "UTC",
+            datetime!(2026-11-30 10:17 UTC),
+        )
+        .unwrap();
+        assert_eq!(
+            utc(every_hour.next_runs(datetime!(2026-11-30 10:17 UTC), 2)),
+            ["2026-11-30T11:17:00.000Z", "2026-11-30T12:17:00.000Z"]
+        );
         // Down from 11:00 to 15:40: due at 11:17, run once for it, then from 16:17 on.
-        let (due, next) = every_hour.catch_up(datetime!(2026-11-30 11:17 UTC), datetime!(2026-11-30 15:40 UTC)).unwrap();
-        assert_eq!((due, next), (datetime!(2026-11-30 11:17 UTC), Some(datetime!(2026-11-30 16:17 UTC))));
-        assert_eq!(every_hour.catch_up(datetime!(2026-11-30 16:17 UTC), datetime!(2026-11-30 15:40 UTC)), None, "not due yet");
+        let (due, next) = every_hour
+            .catch_up(
+                datetime!(2026-11-30 11:17 UTC),
+                datetime!(2026-11-30 15:40 UTC),
+            )
+            .unwrap();
+        assert_eq!(
+            (due, next),
+            (
+                datetime!(2026-11-30 11:17 UTC),
+                Some(datetime!(2026-11-30 16:17 UTC))
+            )
+        );
+        assert_eq!(
+            every_hour.catch_up(
+                datetime!(2026-11-30 16:17 UTC),
+                datetime!(2026-11-30 15:40 UTC)
+            ),
+            None,
+            "not due yet"
+        );
         let daily = cron("0 2 * * *", "Europe/Berlin");
-        let (due, next) = daily.catch_up(datetime!(2026-11-27 01:00 UTC), datetime!(2026-11-30 12:00 UTC)).unwrap();
-        assert_eq!((jobs_core::clock::format(due), next.map(jobs_core::clock::format)), ("2026-11-27T01:00:00.000Z".into(), Some("2026-12-01T01:00:00.000Z".into())));
+        let (due, next) = daily
+            .catch_up(
+                datetime!(2026-11-27 01:00 UTC),
+                datetime!(2026-11-30 12:00 UTC),
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                jobs_core::clock::format(due),
+                next.map(jobs_core::clock::format)
+            ),
+            (
+                "2026-11-27T01:00:00.000Z".into(),
+                Some("2026-12-01T01:00:00.000Z".into())
+            )
+        );
     }
 }

@@ -41,7 +41,11 @@ fn run_caller(schedule: &ScheduleRecord) -> Caller {
         user: schedule.owner.clone(),
         tenant: schedule.tenant.clone(),
         role: Role::Member,
-        origin: Origin { user_agent: Some("jobs-scheduler".into()), schedule_id: Some(schedule.id.clone()), ..Origin::default() },
+        origin: Origin {
+            user_agent: Some("jobs-scheduler".into()),
+            schedule_id: Some(schedule.id.clone()),
+            ..Origin::default()
+        },
     }
 }
 
@@ -67,7 +71,10 @@ impl<P: ServicePorts> Jobs<P> {
             // run failed and is retried next tick) never hide the ones behind them.
             let (mut read, mut start) = (0, None);
             loop {
-                let (due, last) = self.store.due_schedules(shard, &until, start, DUE_PAGE).await?;
+                let (due, last) = self
+                    .store
+                    .due_schedules(shard, &until, start, DUE_PAGE)
+                    .await?;
                 read += due.len();
                 for id in due {
                     report.due += 1;
@@ -84,7 +91,12 @@ impl<P: ServicePorts> Jobs<P> {
 
     /// Runs schedule `id` if it is due at `now`, on a strongly consistent read.
     async fn run_due(&self, id: &str, now: OffsetDateTime, report: &mut TickReport) {
-        let span = tracing::info_span!("schedule_run", schedule_id = id, tenant = tracing::field::Empty, job_id = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "schedule_run",
+            schedule_id = id,
+            tenant = tracing::field::Empty,
+            job_id = tracing::field::Empty
+        );
         let _entered = span.enter();
         let mut schedule = match self.store.get_schedule(id).await {
             Ok(Some(s)) if s.deleted_at.is_none() && s.enabled => s,
@@ -97,7 +109,9 @@ impl<P: ServicePorts> Jobs<P> {
             }
         };
         span.record("tenant", schedule.tenant.as_str());
-        let Some(next_run_at) = schedule.next_run_at.as_deref().and_then(clock::parse) else { return };
+        let Some(next_run_at) = schedule.next_run_at.as_deref().and_then(clock::parse) else {
+            return;
+        };
         let expected = schedule.version;
         let run = match timing(&schedule) {
             Err(err) => {
@@ -107,7 +121,9 @@ impl<P: ServicePorts> Jobs<P> {
                 refused_run(due, RunTrigger::Schedule, &timing_error(err))
             }
             Ok(timing) => {
-                let Some((due, next)) = timing.catch_up(next_run_at, now) else { return };
+                let Some((due, next)) = timing.catch_up(next_run_at, now) else {
+                    return;
+                };
                 match self.start_due_run(&schedule, &clock::format(due)).await {
                     Ok(run) => {
                         schedule.next_run_at = next.map(clock::format);
@@ -164,22 +180,53 @@ impl<P: ServicePorts> Jobs<P> {
     /// A due time's run: skipped while the previous job is queued or running, else the job
     /// `POST /jobs` would create, under the due time's idempotency key. Only a server
     /// failure is an error (the run is retried); a refusal is the run's outcome.
-    async fn start_due_run(&self, schedule: &ScheduleRecord, due: &str) -> Result<ScheduleRun, ApiError> {
+    async fn start_due_run(
+        &self,
+        schedule: &ScheduleRecord,
+        due: &str,
+    ) -> Result<ScheduleRun, ApiError> {
         let at = clock::format(clock::now());
         if let Some(last) = &schedule.last_job_id
             && let Some(job) = self.store.get(last).await?
             && !job.status.is_terminal()
         {
-            return Ok(ScheduleRun { due_at: Some(due.into()), at, trigger: RunTrigger::Schedule, outcome: RunOutcome::Skipped, job_id: Some(last.clone()), error: None });
+            return Ok(ScheduleRun {
+                due_at: Some(due.into()),
+                at,
+                trigger: RunTrigger::Schedule,
+                outcome: RunOutcome::Skipped,
+                job_id: Some(last.clone()),
+                error: None,
+            });
         }
-        let links = JobLinks { retry_of: None, schedule_id: Some(schedule.id.clone()) };
-        let created = match job_request(&schedule) {
-            Ok(request) => self.create(&run_caller(&schedule), request, Some(&run_key(&schedule.id, due)), links).await,
+        let links = JobLinks {
+            retry_of: None,
+            schedule_id: Some(schedule.id.clone()),
+        };
+        let created = match job_request(schedule) {
+            Ok(request) => {
+                self.create(
+                    &run_caller(schedule),
+                    request,
+                    Some(&run_key(&schedule.id, due)),
+                    links,
+                )
+                .await
+            }
             Err(err) => Err(err),
         };
         match created {
-            Ok(created) => Ok(ScheduleRun { due_at: Some(due.into()), at, trigger: RunTrigger::Schedule, outcome: RunOutcome::Started, job_id: Some(created.job.id), error: None }),
-            Err(err) if err.status() < 500 => Ok(refused_run(Some(due.into()), RunTrigger::Schedule, &err)),
+            Ok(created) => Ok(ScheduleRun {
+                due_at: Some(due.into()),
+                at,
+                trigger: RunTrigger::Schedule,
+                outcome: RunOutcome::Started,
+                job_id: Some(created.job.id),
+                error: None,
+            }),
+            Err(err) if err.status() < 500 => {
+                Ok(refused_run(Some(due.into()), RunTrigger::Schedule, &err))
+            }
             Err(err) => Err(err),
         }
     }

@@ -30,7 +30,10 @@ impl TokenVerifier {
         validation.leeway = 5;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        TokenVerifier { key: DecodingKey::from_secret(secret), validation }
+        TokenVerifier {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     /// Checks an `Authorization` header value. Every failure is the same 401 to the client;
@@ -57,13 +60,22 @@ impl TokenVerifier {
         if !is_tenant(&claims.tenant) || !jobs_core::params::is_user_id(&claims.sub) {
             return Err(ApiError::unauthorized("invalid token"));
         }
-        Ok(Caller { user: claims.sub, tenant: claims.tenant, role: claims.role, origin: jobs_core::audit::Origin::default() })
+        Ok(Caller {
+            user: claims.sub,
+            tenant: claims.tenant,
+            role: claims.role,
+            origin: jobs_core::audit::Origin::default(),
+        })
     }
 }
 
 /// Mints a token (used by `infra token` and the tests, never by the service).
 pub fn mint(secret: &[u8], claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
 }
 
 #[cfg(test)]
@@ -77,7 +89,14 @@ mod tests {
     }
 
     fn claims(role: Role) -> Claims {
-        Claims { sub: "alice".into(), tenant: "acme".into(), role, exp: now() + 600, nbf: None, iat: None }
+        Claims {
+            sub: "alice".into(),
+            tenant: "acme".into(),
+            role,
+            exp: now() + 600,
+            nbf: None,
+            iat: None,
+        }
     }
 
     fn bearer(token: &str) -> String {
@@ -87,17 +106,36 @@ mod tests {
     #[test]
     fn valid_token_yields_the_caller() {
         let token = mint(SECRET, &claims(Role::Member)).unwrap();
-        let caller = TokenVerifier::new(SECRET).verify(Some(&bearer(&token))).unwrap();
-        assert_eq!(caller, Caller { user: "alice".into(), tenant: "acme".into(), role: Role::Member, origin: Default::default() });
+        let caller = TokenVerifier::new(SECRET)
+            .verify(Some(&bearer(&token)))
+            .unwrap();
+        assert_eq!(
+            caller,
+            Caller {
+                user: "alice".into(),
+                tenant: "acme".into(),
+                role: Role::Member,
+                origin: Default::default()
+            }
+        );
         assert!(caller.can_access("acme") && !caller.can_access("globex"));
     }
 
     #[test]
     fn every_bad_token_is_401() {
         let v = TokenVerifier::new(SECRET);
-        let expired = Claims { exp: now() - 60, ..claims(Role::Admin) };
-        let future = Claims { nbf: Some(now() + 600), ..claims(Role::Admin) };
-        let bad_tenant = Claims { tenant: "Acme Corp".into(), ..claims(Role::Admin) };
+        let expired = Claims {
+            exp: now() - 60,
+            ..claims(Role::Admin)
+        };
+        let future = Claims {
+            nbf: Some(now() + 600),
+            ..claims(Role::Admin)
+        };
+        let bad_tenant = Claims {
+            tenant: "Acme Corp".into(),
+            ..claims(Role::Admin)
+        };
         let good = mint(SECRET, &claims(Role::Admin)).unwrap();
         let mut tampered = good.clone();
         tampered.pop();
@@ -109,7 +147,9 @@ mod tests {
             Some("Basic abc".to_string()),
             Some("Bearer ".to_string()),
             Some(bearer("not.a.jwt")),
-            Some(bearer(&mint(b"another-secret-another-secret-xx", &claims(Role::Admin)).unwrap())),
+            Some(bearer(
+                &mint(b"another-secret-another-secret-xx", &claims(Role::Admin)).unwrap(),
+            )),
             Some(bearer(&mint(SECRET, &expired).unwrap())),
             Some(bearer(&mint(SECRET, &future).unwrap())),
             Some(bearer(&mint(SECRET, &bad_tenant).unwrap())),
@@ -132,10 +172,20 @@ mod tests {
         }
         let token = encode(
             &Header::new(Algorithm::HS256),
-            &NoTenant { sub: "alice", role: "admin", exp: now() + 600 },
+            &NoTenant {
+                sub: "alice",
+                role: "admin",
+                exp: now() + 600,
+            },
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        assert_eq!(TokenVerifier::new(SECRET).verify(Some(&bearer(&token))).unwrap_err().status(), 401);
+        assert_eq!(
+            TokenVerifier::new(SECRET)
+                .verify(Some(&bearer(&token)))
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 }

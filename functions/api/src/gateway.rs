@@ -22,12 +22,21 @@ fn from_request(request: &Request) -> HttpRequest {
         path: request.raw_http_path().to_string(),
         query: request
             .query_string_parameters_ref()
-            .map(|q| q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .map(|q| {
+                q.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
             .unwrap_or_default(),
         headers: request
             .headers()
             .iter()
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: request.body().as_ref().to_vec(),
         request_id: match request.request_context_ref() {
@@ -63,7 +72,8 @@ fn into_response(response: HttpResponse) -> Response<Body> {
 }
 
 fn http_status(code: u16) -> lambda_http::http::StatusCode {
-    lambda_http::http::StatusCode::from_u16(code).unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR)
+    lambda_http::http::StatusCode::from_u16(code)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[cfg(test)]
@@ -84,13 +94,25 @@ mod tests {
         });
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let mapped = from_request(&request);
-        assert_eq!((mapped.method.as_str(), mapped.path.as_str()), ("GET", "/jobs"));
+        assert_eq!(
+            (mapped.method.as_str(), mapped.path.as_str()),
+            ("GET", "/jobs")
+        );
         let mut query = mapped.query.clone();
         query.sort();
-        assert_eq!(query, vec![("limit".to_string(), "5".to_string()), ("status".to_string(), "running".to_string())]);
+        assert_eq!(
+            query,
+            vec![
+                ("limit".to_string(), "5".to_string()),
+                ("status".to_string(), "running".to_string())
+            ]
+        );
         assert_eq!(mapped.header("authorization"), Some("Bearer t"));
         assert_eq!(mapped.body, b"{\"a\":1}");
-        assert_eq!((mapped.request_id.as_deref(), mapped.source_ip.as_deref()), (Some("r1"), Some("203.0.113.9")));
+        assert_eq!(
+            (mapped.request_id.as_deref(), mapped.source_ip.as_deref()),
+            (Some("r1"), Some("203.0.113.9"))
+        );
     }
 
     #[test]

@@ -15,5 +15,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = load_config().await;
     let api = jobs_api(&config, Settings::from_env()?)?;
     let api: &'static _ = Box::leak(Box::new(api));
-    lambda_http::run(lambda_http::service_fn(move |request| gateway::handle(api, request))).await
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        gateway::handle(api, request)
+    }))
+    .await
 }

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Role};
 use crate::error::StoreError;
-use crate::ports::AuditLog;
 use crate::job::JobStatus;
+use crate::ports::AuditLog;
 use crate::record::{JobRecord, job_pk};
 
 /// Partitions of one day in the `by_day` index: DynamoDB takes at most 1,000 writes per
@@ -57,7 +57,6 @@ impl EventKind {
             EventKind::Ended => "ended",
         }
     }
-
 }
 
 /// Who acted: the token's claims.
@@ -88,8 +87,17 @@ pub struct Origin {
 pub const MAX_USER_AGENT_CHARS: usize = 256;
 
 impl Origin {
-    pub fn new(request_id: Option<String>, source_ip: Option<String>, user_agent: Option<&str>) -> Origin {
-        Origin { request_id, source_ip, user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()), schedule_id: None }
+    pub fn new(
+        request_id: Option<String>,
+        source_ip: Option<String>,
+        user_agent: Option<&str>,
+    ) -> Origin {
+        Origin {
+            request_id,
+            source_ip,
+            user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            schedule_id: None,
+        }
     }
 }
 
@@ -132,7 +140,9 @@ pub struct AuditRecord {
 
 /// The `by_day` partitions of a day (`yyyy-mm-dd`), one per shard.
 pub fn day_partitions(day: &str) -> Vec<String> {
-    (0..AUDIT_SHARDS).map(|shard| format!("{day}#{shard}")).collect()
+    (0..AUDIT_SHARDS)
+        .map(|shard| format!("{day}#{shard}"))
+        .collect()
 }
 
 /// `yyyy-mm-dd` of a fixed-width timestamp.
@@ -160,7 +170,9 @@ pub fn event_sk(at: &str, job_id: &str, kind: EventKind) -> String {
 /// millisecond, the previous one plus one).
 fn next_ulid() -> ulid::Ulid {
     static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
-    let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut generator = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let generator = generator.get_or_insert_with(ulid::Generator::new);
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
@@ -173,7 +185,10 @@ pub struct Audit<A> {
 
 impl<A: AuditLog> Audit<A> {
     pub fn new(log: A, retention_days: u32) -> Audit<A> {
-        Audit { log, retention_days }
+        Audit {
+            log,
+            retention_days,
+        }
     }
 
     pub fn log(&self) -> &A {
@@ -187,7 +202,9 @@ impl<A: AuditLog> Audit<A> {
 
     /// The entry of `event`, with its keys and expiry.
     pub fn record_of(&self, event: JobEvent) -> AuditRecord {
-        let expires_at = crate::clock::parse(&event.at).unwrap_or_else(crate::clock::now).unix_timestamp()
+        let expires_at = crate::clock::parse(&event.at)
+            .unwrap_or_else(crate::clock::now)
+            .unix_timestamp()
             + i64::from(self.retention_days) * 86_400;
         AuditRecord {
             pk: job_pk(&event.job_id),
@@ -200,13 +217,25 @@ impl<A: AuditLog> Audit<A> {
 
     /// Records that `caller` did `kind` to `job` at `at` with `outcome` (`ok` or an error
     /// code).
-    pub async fn action(&self, job: &JobRecord, kind: EventKind, caller: &Caller, at: &str, outcome: &str, related_job: Option<&str>) -> Result<(), StoreError> {
+    pub async fn action(
+        &self,
+        job: &JobRecord,
+        kind: EventKind,
+        caller: &Caller,
+        at: &str,
+        outcome: &str,
+        related_job: Option<&str>,
+    ) -> Result<(), StoreError> {
         let event = JobEvent {
             at: at.to_string(),
             kind,
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
-            actor: Some(Actor { sub: caller.actor(), role: caller.role, tenant: caller.tenant.clone() }),
+            actor: Some(Actor {
+                sub: caller.actor(),
+                role: caller.role,
+                tenant: caller.tenant.clone(),
+            }),
             origin: caller.origin.clone(),
             outcome: outcome.to_string(),
             status: None,
@@ -219,7 +248,10 @@ impl<A: AuditLog> Audit<A> {
     /// calls it, as its key is the job's `completed_at`.
     pub async fn ended(&self, job: &JobRecord) -> Result<(), StoreError> {
         let event = JobEvent {
-            at: job.completed_at.clone().unwrap_or_else(|| crate::clock::format(crate::clock::now())),
+            at: job
+                .completed_at
+                .clone()
+                .unwrap_or_else(|| crate::clock::format(crate::clock::now())),
             kind: EventKind::Ended,
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
@@ -261,8 +293,16 @@ mod tests {
             kind,
             job_id: "01JDQ0000000000000000000A1".into(),
             tenant: "acme".into(),
-            actor: Some(Actor { sub: "alice".into(), role: Role::Member, tenant: "acme".into() }),
-            origin: Origin::new(Some("req-1".into()), Some("203.0.113.9".into()), Some("curl/8")),
+            actor: Some(Actor {
+                sub: "alice".into(),
+                role: Role::Member,
+                tenant: "acme".into(),
+            }),
+            origin: Origin::new(
+                Some("req-1".into()),
+                Some("203.0.113.9".into()),
+                Some("curl/8"),
+            ),
             outcome: "ok".into(),
             status: None,
             related_job: None,
@@ -274,35 +314,73 @@ mod tests {
         let audit = Audit::new(crate::memory::MemoryAudit::default(), 400);
         let created = audit.record_of(event(EventKind::Created));
         assert_eq!(created.pk, "JOB#01JDQ0000000000000000000A1");
-        assert_eq!(created.sk, "2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#0#created");
+        assert_eq!(
+            created.sk,
+            "2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#0#created"
+        );
         assert_eq!(audit.record_of(event(EventKind::Created)).sk, created.sk);
         // '1' is 0x31 = 49: shard 1.
         assert_eq!(created.audit_day, "2026-11-30#1");
         assert_eq!(created.expires_at, 1_796_032_800 + 400 * 86_400);
-        let hidden = [audit.record_of(event(EventKind::Hidden)), audit.record_of(event(EventKind::Hidden))];
-        assert!(hidden[0].sk.starts_with("2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#5#") && hidden[0].sk.ends_with("#hidden"));
-        assert!(hidden[0].sk < hidden[1].sk, "two hides are two entries, in the order recorded");
-        let ended = audit.record_of(JobEvent { kind: EventKind::Ended, ..event(EventKind::Ended) });
-        assert!(created.sk < hidden[0].sk && hidden[1].sk < ended.sk, "life-cycle order within a millisecond");
+        let hidden = [
+            audit.record_of(event(EventKind::Hidden)),
+            audit.record_of(event(EventKind::Hidden)),
+        ];
+        assert!(
+            hidden[0]
+                .sk
+                .starts_with("2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#5#")
+                && hidden[0].sk.ends_with("#hidden")
+        );
+        assert!(
+            hidden[0].sk < hidden[1].sk,
+            "two hides are two entries, in the order recorded"
+        );
+        let ended = audit.record_of(JobEvent {
+            kind: EventKind::Ended,
+            ..event(EventKind::Ended)
+        });
+        assert!(
+            created.sk < hidden[0].sk && hidden[1].sk < ended.sk,
+            "life-cycle order within a millisecond"
+        );
     }
 
     #[test]
     fn an_entry_round_trips_through_a_dynamodb_item_and_its_json_is_flat() {
         let audit = Audit::new(crate::memory::MemoryAudit::default(), 400);
         let record = audit.record_of(event(EventKind::CancelRequested));
-        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&record).unwrap();
-        assert!(item.contains_key("request_id") && item.contains_key("source_ip") && item.contains_key("user_agent"));
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&record).unwrap();
+        assert!(
+            item.contains_key("request_id")
+                && item.contains_key("source_ip")
+                && item.contains_key("user_agent")
+        );
         let back: AuditRecord = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, record);
         let json = serde_json::to_value(&record.event).unwrap();
         assert_eq!(json["kind"], "cancel_requested");
-        assert_eq!(json["actor"], serde_json::json!({"sub": "alice", "role": "member", "tenant": "acme"}));
-        assert_eq!((json["request_id"].as_str(), json["source_ip"].as_str(), json["user_agent"].as_str()), (Some("req-1"), Some("203.0.113.9"), Some("curl/8")));
+        assert_eq!(
+            json["actor"],
+            serde_json::json!({"sub": "alice", "role": "member", "tenant": "acme"})
+        );
+        assert_eq!(
+            (
+                json["request_id"].as_str(),
+                json["source_ip"].as_str(),
+                json["user_agent"].as_str()
+            ),
+            (Some("req-1"), Some("203.0.113.9"), Some("curl/8"))
+        );
     }
 
     #[test]
     fn long_user_agents_are_cut() {
         let origin = Origin::new(None, None, Some(&"x".repeat(10_000)));
-        assert_eq!(origin.user_agent.map(|ua| ua.len()), Some(MAX_USER_AGENT_CHARS));
+        assert_eq!(
+            origin.user_agent.map(|ua| ua.len()),
+            Some(MAX_USER_AGENT_CHARS)
+        );
     }
 }

@@ -51,7 +51,6 @@ pub fn is_tenant(tenant: &str) -> bool {
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

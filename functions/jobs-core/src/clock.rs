@@ -5,9 +5,8 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
-const FIXED: &[time::format_description::BorrowedFormatItem<'static>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-);
+const FIXED: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -17,7 +16,8 @@ pub fn now() -> OffsetDateTime {
 pub fn format(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
     // Formatting a valid OffsetDateTime with this description cannot fail for years 0..=9999.
-    utc.format(FIXED).unwrap_or_else(|_| utc.unix_timestamp().to_string())
+    utc.format(FIXED)
+        .unwrap_or_else(|_| utc.unix_timestamp().to_string())
 }
 
 /// `yyyy-mm` of an instant: the bucket of the cross-tenant list index.
@@ -59,7 +59,14 @@ pub fn parse_bound(value: &str, end: DayEnd) -> Option<OffsetDateTime> {
     let at = match OffsetDateTime::parse(value, &Rfc3339) {
         // 9999-12-31T23:59:59-12:00 is valid RFC 3339 but past the last UTC instant `time`
         // holds (and the symmetric case before the first).
-        Ok(at) => at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(if at.offset().is_negative() { LAST_BOUND } else { FIRST_BOUND }),
+        Ok(at) => {
+            at.checked_to_offset(time::UtcOffset::UTC)
+                .unwrap_or(if at.offset().is_negative() {
+                    LAST_BOUND
+                } else {
+                    FIRST_BOUND
+                })
+        }
         Err(_) => {
             let date = Date::parse(value, format_description!("[year]-[month]-[day]")).ok()?;
             let time = match end {
@@ -110,7 +117,14 @@ mod tests {
 
     #[test]
     fn every_rfc3339_spelling_is_a_bound() {
-        for value in ["2026-11-28t10:00:00z", "2026-11-28T10:00:00.123456789123Z", "2026-06-30T23:59:60Z", "0001-01-01", "2026-11-28T10:00:00+14:00", "2026-11-28T10:00:00-00:00"] {
+        for value in [
+            "2026-11-28t10:00:00z",
+            "2026-11-28T10:00:00.123456789123Z",
+            "2026-06-30T23:59:60Z",
+            "0001-01-01",
+            "2026-11-28T10:00:00+14:00",
+            "2026-11-28T10:00:00-00:00",
+        ] {
             assert!(parse_bound(value, DayEnd::Start).is_some(), "{value}");
         }
     }

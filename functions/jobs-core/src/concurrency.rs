@@ -8,5 +8,8 @@ use std::future::Future;
 /// trait futures cannot see through.)
 pub async fn in_order<F: Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
     use futures_util::StreamExt;
-    futures_util::stream::iter(futures).buffered(limit.max(1)).collect().await
+    futures_util::stream::iter(futures)
+        .buffered(limit.max(1))
+        .collect()
+        .await
 }

@@ -16,8 +16,14 @@ use crate::chunk::{ChunkCommit, ItemFailure, Settled, Tally};
 use crate::clock;
 use crate::job::{JobStatus, JobType};
 use crate::metrics::MetricAdd;
-use crate::ports::{AuditLog, CreateOutcome, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore, ScheduleStore};
-use crate::record::{IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard, idempotency_pk, shard_of, DUE_SHARDS};
+use crate::ports::{
+    AuditLog, CreateOutcome, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
+    ScheduleStore,
+};
+use crate::record::{
+    DUE_SHARDS, IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard,
+    idempotency_pk, shard_of,
+};
 
 /// A new ULID, as the API makes job ids.
 pub fn fresh_id() -> String {
@@ -60,69 +66,189 @@ pub async fn job_store<S: JobStore>(store: &S) {
         request_hash: "h".into(),
         expires_at: clock::now().unix_timestamp() + 3_600,
     };
-    assert_eq!(store.create(&job, Some(&idempotency)).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        store.create(&job, Some(&idempotency)).await.unwrap(),
+        CreateOutcome::Created
+    );
     let again = queued_job("conformance", 3);
-    assert_eq!(store.create(&again, Some(&idempotency)).await.unwrap(), CreateOutcome::IdempotencyKeyTaken, "an idempotency key is taken once");
-    assert!(store.get(&again.id).await.unwrap().is_none(), "nothing of a refused create is written");
+    assert_eq!(
+        store.create(&again, Some(&idempotency)).await.unwrap(),
+        CreateOutcome::IdempotencyKeyTaken,
+        "an idempotency key is taken once"
+    );
+    assert!(
+        store.get(&again.id).await.unwrap().is_none(),
+        "nothing of a refused create is written"
+    );
     let now = clock::now().unix_timestamp();
-    assert_eq!(store.get_idempotency(&idempotency.pk, now).await.unwrap().map(|r| r.job_id), Some(job.id.clone()));
+    assert_eq!(
+        store
+            .get_idempotency(&idempotency.pk, now)
+            .await
+            .unwrap()
+            .map(|r| r.job_id),
+        Some(job.id.clone())
+    );
 
     let stored = store.get(&job.id).await.unwrap().expect("the created job");
-    assert_eq!((stored.status, stored.total, stored.tenant.as_str()), (JobStatus::Queued, 3, "conformance"));
+    assert_eq!(
+        (stored.status, stored.total, stored.tenant.as_str()),
+        (JobStatus::Queued, 3, "conformance")
+    );
     let many = store.get_many(&[job.id.clone(), fresh_id()]).await.unwrap();
-    assert_eq!(many.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![job.id.clone()], "missing ids are left out");
+    assert_eq!(
+        many.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![job.id.clone()],
+        "missing ids are left out"
+    );
 
     let at = clock::format(clock::now());
-    assert!(!store.hide(&stored, Some("another-tenant"), &at).await.unwrap(), "another tenant's job is not hidden");
+    assert!(
+        !store
+            .hide(&stored, Some("another-tenant"), &at)
+            .await
+            .unwrap(),
+        "another tenant's job is not hidden"
+    );
     assert!(store.hide(&stored, Some("conformance"), &at).await.unwrap());
-    let hidden = store.get(&job.id).await.unwrap().expect("a hidden job is still stored");
+    let hidden = store
+        .get(&job.id)
+        .await
+        .unwrap()
+        .expect("a hidden job is still stored");
     assert_eq!(hidden.hidden_at.as_deref(), Some(at.as_str()));
     assert!(store.unhide(&hidden, Some("conformance")).await.unwrap());
-    assert_eq!(store.get(&job.id).await.unwrap().and_then(|j| j.hidden_at), None);
+    assert_eq!(
+        store.get(&job.id).await.unwrap().and_then(|j| j.hidden_at),
+        None
+    );
 
     let (first, second) = (fresh_id(), fresh_id());
     store.add_retry(&job.id, &first).await.unwrap();
     store.add_retry(&job.id, &second).await.unwrap();
-    assert_eq!(store.get(&job.id).await.unwrap().map(|j| j.retries), Some(vec![first, second]), "retries are appended");
+    assert_eq!(
+        store.get(&job.id).await.unwrap().map(|j| j.retries),
+        Some(vec![first, second]),
+        "retries are appended"
+    );
 
     assert!(store.cancel(&job.id, JobStatus::Queued, &at).await.unwrap());
     let cancelled = store.get(&job.id).await.unwrap().expect("the job");
-    assert_eq!((cancelled.status, cancelled.cancelled, cancelled.end_pending.as_deref()), (JobStatus::Cancelled, 3, Some(at.as_str())), "every item of a queued job is cancelled");
+    assert_eq!(
+        (
+            cancelled.status,
+            cancelled.cancelled,
+            cancelled.end_pending.as_deref()
+        ),
+        (JobStatus::Cancelled, 3, Some(at.as_str())),
+        "every item of a queued job is cancelled"
+    );
     assert_eq!(cancelled.ending, Some(end_shard(&job.id)));
-    assert!(!store.cancel(&job.id, JobStatus::Queued, &at).await.unwrap(), "no longer queued");
+    assert!(
+        !store.cancel(&job.id, JobStatus::Queued, &at).await.unwrap(),
+        "no longer queued"
+    );
 }
 
 /// `JobEnds`: one caller at a time holds a pending end; a given-up claim frees it at once,
 /// a stale one after its time; a handled end leaves the `ends_pending` index.
 pub async fn job_ends<S: JobStore>(store: &S) {
     let job = queued_job("conformance", 1);
-    assert_eq!(store.create(&job, None).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        store.create(&job, None).await.unwrap(),
+        CreateOutcome::Created
+    );
     let ended_at = clock::format(clock::now() - time::Duration::minutes(10));
-    assert!(store.cancel(&job.id, JobStatus::Queued, &ended_at).await.unwrap());
+    assert!(
+        store
+            .cancel(&job.id, JobStatus::Queued, &ended_at)
+            .await
+            .unwrap()
+    );
     let now = clock::now();
-    let (at, stale_before) = (clock::format(now), clock::format(now - time::Duration::seconds(60)));
-    assert!(!store.claim_end(&job.id, "1999-01-01T00:00:00.000Z", &at, &stale_before).await.unwrap(), "not the pending mark");
-    assert!(store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap());
-    assert!(!store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap(), "held by a live claim");
-    store.release_end(&job.id, "1999-01-01T00:00:00.000Z").await.unwrap();
-    assert!(!store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap(), "another claim's release changes nothing");
+    let (at, stale_before) = (
+        clock::format(now),
+        clock::format(now - time::Duration::seconds(60)),
+    );
+    assert!(
+        !store
+            .claim_end(&job.id, "1999-01-01T00:00:00.000Z", &at, &stale_before)
+            .await
+            .unwrap(),
+        "not the pending mark"
+    );
+    assert!(
+        store
+            .claim_end(&job.id, &ended_at, &at, &stale_before)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_end(&job.id, &ended_at, &at, &stale_before)
+            .await
+            .unwrap(),
+        "held by a live claim"
+    );
+    store
+        .release_end(&job.id, "1999-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_end(&job.id, &ended_at, &at, &stale_before)
+            .await
+            .unwrap(),
+        "another claim's release changes nothing"
+    );
     store.release_end(&job.id, &at).await.unwrap();
     let later = clock::format(now + time::Duration::seconds(1));
-    assert!(store.claim_end(&job.id, &ended_at, &later, &stale_before).await.unwrap(), "a released claim frees the end at once");
+    assert!(
+        store
+            .claim_end(&job.id, &ended_at, &later, &stale_before)
+            .await
+            .unwrap(),
+        "a released claim frees the end at once"
+    );
     let much_later = now + time::Duration::seconds(120);
     assert!(
-        store.claim_end(&job.id, &ended_at, &clock::format(much_later), &clock::format(much_later - time::Duration::seconds(60))).await.unwrap(),
+        store
+            .claim_end(
+                &job.id,
+                &ended_at,
+                &clock::format(much_later),
+                &clock::format(much_later - time::Duration::seconds(60))
+            )
+            .await
+            .unwrap(),
         "a stale claim is taken over"
     );
 
     let shard = shard_of(&job.id, crate::record::ACTIVE_SHARDS);
     let pending = pending_end_ids(store, shard, &clock::format(now)).await;
-    assert!(pending.contains(&job.id), "a pending end is in the ends_pending index");
+    assert!(
+        pending.contains(&job.id),
+        "a pending end is in the ends_pending index"
+    );
     store.end_handled(&job.id).await.unwrap();
     let handled = store.get(&job.id).await.unwrap().expect("the job");
-    assert_eq!((handled.end_pending, handled.ending, handled.end_claimed_at), (None, None, None));
-    assert!(!store.claim_end(&job.id, &ended_at, &at, &stale_before).await.unwrap(), "a handled end is never claimed again");
-    assert!(!pending_end_ids(store, shard, &clock::format(now)).await.contains(&job.id), "a handled end leaves the index");
+    assert_eq!(
+        (handled.end_pending, handled.ending, handled.end_claimed_at),
+        (None, None, None)
+    );
+    assert!(
+        !store
+            .claim_end(&job.id, &ended_at, &at, &stale_before)
+            .await
+            .unwrap(),
+        "a handled end is never claimed again"
+    );
+    assert!(
+        !pending_end_ids(store, shard, &clock::format(now))
+            .await
+            .contains(&job.id),
+        "a handled end leaves the index"
+    );
 }
 
 async fn pending_end_ids<S: JobEnds>(store: &S, shard: u32, before: &str) -> Vec<String> {
@@ -142,41 +268,132 @@ async fn pending_end_ids<S: JobEnds>(store: &S, shard: u32, before: &str) -> Vec
 /// ledger it read, so a duplicate is refused; counters add up; exactly one completion.
 pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
     let job = queued_job("conformance", 3);
-    assert_eq!(store.create(&job, None).await.unwrap(), CreateOutcome::Created);
+    assert_eq!(
+        store.create(&job, None).await.unwrap(),
+        CreateOutcome::Created
+    );
     let at = clock::format(clock::now());
     assert!(store.begin(&job.id, 3, 2, &at).await.unwrap());
     let running = store.load(&job.id).await.unwrap().expect("the job");
-    assert_eq!((running.status, running.chunks_total, running.started_at.as_deref()), (JobStatus::Running, Some(2), Some(at.as_str())));
-    assert_eq!(store.chunk_ledger(&job.id, 0).await.unwrap(), None, "no ledger before the first commit");
+    assert_eq!(
+        (
+            running.status,
+            running.chunks_total,
+            running.started_at.as_deref()
+        ),
+        (JobStatus::Running, Some(2), Some(at.as_str()))
+    );
+    assert_eq!(
+        store.chunk_ledger(&job.id, 0).await.unwrap(),
+        None,
+        "no ledger before the first commit"
+    );
 
-    let first = ChunkCommit { after: settled(&[0, 1]), tally: Tally { succeeded: 2, ..Tally::default() }, done: true, ..ChunkCommit::default() };
-    assert!(store.commit_chunk(&job.id, 0, &first, job.expires_at).await.unwrap());
-    assert!(!store.commit_chunk(&job.id, 0, &first, job.expires_at).await.unwrap(), "a duplicate of a commit is refused");
-    let ledger = store.chunk_ledger(&job.id, 0).await.unwrap().expect("chunk 0's ledger");
+    let first = ChunkCommit {
+        after: settled(&[0, 1]),
+        tally: Tally {
+            succeeded: 2,
+            ..Tally::default()
+        },
+        done: true,
+        ..ChunkCommit::default()
+    };
+    assert!(
+        store
+            .commit_chunk(&job.id, 0, &first, job.expires_at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .commit_chunk(&job.id, 0, &first, job.expires_at)
+            .await
+            .unwrap(),
+        "a duplicate of a commit is refused"
+    );
+    let ledger = store
+        .chunk_ledger(&job.id, 0)
+        .await
+        .unwrap()
+        .expect("chunk 0's ledger");
     assert_eq!((ledger.settled, ledger.done), (settled(&[0, 1]), true));
 
     let partial = ChunkCommit {
         after: settled(&[0]),
-        tally: Tally { failed: 1, ..Tally::default() },
-        failures: vec![ItemFailure { position: 0, reason: "no such user".into() }],
+        tally: Tally {
+            failed: 1,
+            ..Tally::default()
+        },
+        failures: vec![ItemFailure {
+            position: 0,
+            reason: "no such user".into(),
+        }],
         done: true,
         ..ChunkCommit::default()
     };
-    let stale = ChunkCommit { before: Some(settled(&[1])), ..partial.clone() };
-    assert!(!store.commit_chunk(&job.id, 1, &stale, job.expires_at).await.unwrap(), "a commit on a ledger that changed is refused");
-    assert!(store.commit_chunk(&job.id, 1, &partial, job.expires_at).await.unwrap());
+    let stale = ChunkCommit {
+        before: Some(settled(&[1])),
+        ..partial.clone()
+    };
+    assert!(
+        !store
+            .commit_chunk(&job.id, 1, &stale, job.expires_at)
+            .await
+            .unwrap(),
+        "a commit on a ledger that changed is refused"
+    );
+    assert!(
+        store
+            .commit_chunk(&job.id, 1, &partial, job.expires_at)
+            .await
+            .unwrap()
+    );
     let counted = store.load(&job.id).await.unwrap().expect("the job");
-    assert_eq!((counted.succeeded, counted.failed, counted.cancelled, counted.chunks_done), (2, 1, 0, 2));
+    assert_eq!(
+        (
+            counted.succeeded,
+            counted.failed,
+            counted.cancelled,
+            counted.chunks_done
+        ),
+        (2, 1, 0, 2)
+    );
     let (outcomes, more) = store.chunk_outcomes(&job.id, 0, 10).await.unwrap();
     assert!(!more);
-    assert_eq!(outcomes.iter().map(|o| o.chunk).collect::<Vec<_>>(), vec![0, 1]);
-    assert_eq!(outcomes[1].failures, vec![ItemFailure { position: 0, reason: "no such user".into() }]);
+    assert_eq!(
+        outcomes.iter().map(|o| o.chunk).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+    assert_eq!(
+        outcomes[1].failures,
+        vec![ItemFailure {
+            position: 0,
+            reason: "no such user".into()
+        }]
+    );
 
-    assert!(store.complete(&job.id, JobStatus::CompletedWithErrors, &at).await.unwrap());
-    assert!(!store.complete(&job.id, JobStatus::CompletedWithErrors, &at).await.unwrap(), "exactly one completion");
+    assert!(
+        store
+            .complete(&job.id, JobStatus::CompletedWithErrors, &at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .complete(&job.id, JobStatus::CompletedWithErrors, &at)
+            .await
+            .unwrap(),
+        "exactly one completion"
+    );
     let done = store.load(&job.id).await.unwrap().expect("the job");
-    assert_eq!((done.status, done.end_pending.as_deref()), (JobStatus::CompletedWithErrors, Some(at.as_str())));
-    assert!(!store.begin(&job.id, 3, 2, &at).await.unwrap(), "an ended job is not started again");
+    assert_eq!(
+        (done.status, done.end_pending.as_deref()),
+        (JobStatus::CompletedWithErrors, Some(at.as_str()))
+    );
+    assert!(
+        !store.begin(&job.id, 3, 2, &at).await.unwrap(),
+        "an ended job is not started again"
+    );
 }
 
 /// `ScheduleStore`: a new schedule's id is taken once; every later write is conditional on
@@ -199,39 +416,88 @@ pub async fn schedule_store<S: ScheduleStore>(store: &S) {
         next_run_at: Some("2000-01-01T00:00:00.000Z".into()),
     });
     assert!(store.save_schedule(&schedule, None).await.unwrap());
-    assert!(!store.save_schedule(&schedule, None).await.unwrap(), "an id is taken once");
-    assert_eq!(store.get_schedule(&schedule.id).await.unwrap().as_ref(), Some(&schedule));
+    assert!(
+        !store.save_schedule(&schedule, None).await.unwrap(),
+        "an id is taken once"
+    );
+    assert_eq!(
+        store.get_schedule(&schedule.id).await.unwrap().as_ref(),
+        Some(&schedule)
+    );
     let mut edited = schedule.clone();
     edited.name = "edited".into();
     edited.version = 2;
     assert!(store.save_schedule(&edited, Some(1)).await.unwrap());
-    assert!(!store.save_schedule(&edited, Some(1)).await.unwrap(), "a write on a version that moved on is refused");
-    assert_eq!(store.get_schedule(&schedule.id).await.unwrap().map(|s| s.name), Some("edited".to_string()));
+    assert!(
+        !store.save_schedule(&edited, Some(1)).await.unwrap(),
+        "a write on a version that moved on is refused"
+    );
+    assert_eq!(
+        store
+            .get_schedule(&schedule.id)
+            .await
+            .unwrap()
+            .map(|s| s.name),
+        Some("edited".to_string())
+    );
 
     let (listed, _) = store.list_schedules(&tenant, None, 10).await.unwrap();
-    assert_eq!(listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), vec![schedule.id.clone()]);
+    assert_eq!(
+        listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        vec![schedule.id.clone()]
+    );
     let shard = shard_of(&schedule.id, DUE_SHARDS);
     let (mut due, mut start) = (Vec::new(), None);
     for _ in 0..200 {
-        let (page, last) = store.due_schedules(shard, "2000-01-01T00:00:00.000Z", start, 25).await.unwrap();
+        let (page, last) = store
+            .due_schedules(shard, "2000-01-01T00:00:00.000Z", start, 25)
+            .await
+            .unwrap();
         due.extend(page);
         match last {
             Some(key) => start = Some(key),
             None => break,
         }
     }
-    assert!(due.contains(&schedule.id), "due by its next_run_at in its shard");
+    assert!(
+        due.contains(&schedule.id),
+        "due by its next_run_at in its shard"
+    );
 }
 
 /// `MetricsStore`: additions to an item add up, and a read returns the items in range.
 pub async fn metrics_store<S: MetricsStore>(store: &S) {
     let pk = format!("METRIC#conformance-{}#0", fresh_id());
-    let add = |sk: &str, n: u64| MetricAdd { pk: pk.clone(), sk: sk.into(), adds: BTreeMap::from([("created:profile_field_update".to_string(), n)]), expires_at: clock::now().unix_timestamp() + 3_600 };
-    store.add_metrics(&[add("2026-11-30T10", 2), add("2026-11-30T11", 5)]).await.unwrap();
+    let add = |sk: &str, n: u64| MetricAdd {
+        pk: pk.clone(),
+        sk: sk.into(),
+        adds: BTreeMap::from([("created:profile_field_update".to_string(), n)]),
+        expires_at: clock::now().unix_timestamp() + 3_600,
+    };
+    store
+        .add_metrics(&[add("2026-11-30T10", 2), add("2026-11-30T11", 5)])
+        .await
+        .unwrap();
     store.add_metrics(&[add("2026-11-30T10", 3)]).await.unwrap();
-    let read = store.read_metrics(&pk, "2026-11-30T10", "2026-11-30T10").await.unwrap();
-    assert_eq!(read, vec![("2026-11-30T10".to_string(), BTreeMap::from([("created:profile_field_update".to_string(), 5)]))]);
-    assert_eq!(store.read_metrics(&pk, "2026-11-30T00", "2026-11-30T23").await.unwrap().len(), 2);
+    let read = store
+        .read_metrics(&pk, "2026-11-30T10", "2026-11-30T10")
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        vec![(
+            "2026-11-30T10".to_string(),
+            BTreeMap::from([("created:profile_field_update".to_string(), 5)])
+        )]
+    );
+    assert_eq!(
+        store
+            .read_metrics(&pk, "2026-11-30T00", "2026-11-30T23")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 /// `InputStore`: what is put is read back; a conditional put writes only the first time.
@@ -241,8 +507,19 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
     inputs.put(&key, b"one".to_vec()).await.unwrap();
     assert_eq!(inputs.get(&key).await.unwrap(), Some(b"one".to_vec()));
     let once = format!("{key}.snapshot");
-    assert!(inputs.put_if_absent(&once, b"first".to_vec()).await.unwrap());
-    assert!(!inputs.put_if_absent(&once, b"second".to_vec()).await.unwrap(), "written only the first time");
+    assert!(
+        inputs
+            .put_if_absent(&once, b"first".to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !inputs
+            .put_if_absent(&once, b"second".to_vec())
+            .await
+            .unwrap(),
+        "written only the first time"
+    );
     assert_eq!(inputs.get(&once).await.unwrap(), Some(b"first".to_vec()));
 }
 
@@ -263,7 +540,10 @@ pub async fn audit_log<A: AuditLog>(log: A) {
         related_job: None,
     };
     let now = clock::now();
-    let (started, ended) = (clock::format(now - time::Duration::seconds(5)), clock::format(now));
+    let (started, ended) = (
+        clock::format(now - time::Duration::seconds(5)),
+        clock::format(now),
+    );
     let first = audit.record_of(event(&started, EventKind::Started));
     let last = audit.record_of(event(&ended, EventKind::Ended));
     audit.log().append(&last).await.unwrap();

@@ -109,10 +109,23 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
     /// the other leaves it, so the end is counted once. An error leaves the mark, and its
     /// claim goes stale after [`CLAIM_SECONDS`] for the next caller (a redelivery, the
     /// sweep); only a crash between the metrics and the mark's removal counts an end twice.
-    pub async fn on_job_end<E: JobEnds + MetricsStore>(&self, ends: &E, job: &JobRecord) -> Result<(), StoreError> {
-        let Some(mark) = job.end_pending.as_deref().filter(|_| job.status.is_terminal()) else { return Ok(()) };
+    pub async fn on_job_end<E: JobEnds + MetricsStore>(
+        &self,
+        ends: &E,
+        job: &JobRecord,
+    ) -> Result<(), StoreError> {
+        let Some(mark) = job
+            .end_pending
+            .as_deref()
+            .filter(|_| job.status.is_terminal())
+        else {
+            return Ok(());
+        };
         let now = crate::clock::now();
-        let (at, stale_before) = (crate::clock::format(now), crate::clock::format(now - time::Duration::seconds(CLAIM_SECONDS)));
+        let (at, stale_before) = (
+            crate::clock::format(now),
+            crate::clock::format(now - time::Duration::seconds(CLAIM_SECONDS)),
+        );
         if !ends.claim_end(&job.id, mark, &at, &stale_before).await? {
             tracing::info!(job_id = %job.id, tenant = %job.tenant, "job end handled by another caller");
             return Ok(());
@@ -120,7 +133,8 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
         let steps = async {
             self.audit.ended(job).await?;
             self.bus.put_event(&JobEndEvent::of(job)).await?;
-            ends.add_metrics(&crate::metrics::on_ended(job, self.audit.retention_days())).await?;
+            ends.add_metrics(&crate::metrics::on_ended(job, self.audit.retention_days()))
+                .await?;
             ends.end_handled(&job.id).await
         };
         if let Err(err) = steps.await {
@@ -137,19 +151,29 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
     /// [`SWEEP_AFTER_SECONDS`] at `now` (e.g. a job the API failed whose hook failed too),
     /// at most 100 per shard of the `ends_pending` index. Returns how many it finished; a
     /// job whose hook fails again stays for the next sweep, and the sweep reads on past it.
-    pub async fn sweep<S: crate::ports::JobStore>(&self, store: &S, now: time::OffsetDateTime) -> Result<u32, StoreError> {
+    pub async fn sweep<S: crate::ports::JobStore>(
+        &self,
+        store: &S,
+        now: time::OffsetDateTime,
+    ) -> Result<u32, StoreError> {
         let before = crate::clock::format(now - time::Duration::seconds(SWEEP_AFTER_SECONDS));
         let mut handled = 0;
         for shard in 0..crate::record::ACTIVE_SHARDS {
             let (mut read, mut start) = (0, None);
             loop {
-                let (ids, last) = store.pending_ends(shard, &before, start, SWEEP_PAGE).await?;
+                let (ids, last) = store
+                    .pending_ends(shard, &before, start, SWEEP_PAGE)
+                    .await?;
                 read += ids.len();
                 for id in ids {
-                    let Some(job) = store.get(&id).await? else { continue };
+                    let Some(job) = store.get(&id).await? else {
+                        continue;
+                    };
                     match self.on_job_end(store, &job).await {
                         Ok(()) => handled += 1,
-                        Err(err) => tracing::error!(job_id = %id, tenant = %job.tenant, error = %err, "a pending job end failed again"),
+                        Err(err) => {
+                            tracing::error!(job_id = %id, tenant = %job.tenant, error = %err, "a pending job end failed again")
+                        }
                     }
                 }
                 match last {
@@ -184,11 +208,32 @@ mod tests {
         job.status = JobStatus::CompletedWithErrors;
         (job.succeeded, job.failed) = (2, 1);
         let event = JobEndEvent::of(&job);
-        assert_eq!((event.event_id.as_str(), event.detail_type()), ("01JDQ0000000000000000000A1:completed_with_errors", "Job Completed With Errors"));
-        assert_eq!(JobEndEvent::of(&job), event, "the same id on every delivery");
+        assert_eq!(
+            (event.event_id.as_str(), event.detail_type()),
+            (
+                "01JDQ0000000000000000000A1:completed_with_errors",
+                "Job Completed With Errors"
+            )
+        );
+        assert_eq!(
+            JobEndEvent::of(&job),
+            event,
+            "the same id on every delivery"
+        );
         let detail = serde_json::to_value(&event).unwrap();
-        assert_eq!((detail["type"].as_str(), detail["tenant"].as_str(), detail["succeeded"].as_u64()), (Some("bulk_message_sending"), Some("acme"), Some(2)));
-        for (status, name) in [(JobStatus::Completed, "Job Completed"), (JobStatus::Failed, "Job Failed"), (JobStatus::Cancelled, "Job Cancelled")] {
+        assert_eq!(
+            (
+                detail["type"].as_str(),
+                detail["tenant"].as_str(),
+                detail["succeeded"].as_u64()
+            ),
+            (Some("bulk_message_sending"), Some("acme"), Some(2))
+        );
+        for (status, name) in [
+            (JobStatus::Completed, "Job Completed"),
+            (JobStatus::Failed, "Job Failed"),
+            (JobStatus::Cancelled, "Job Cancelled"),
+        ] {
             job.status = status;
             assert_eq!(JobEndEvent::of(&job).detail_type(), name);
         }

@@ -31,12 +31,17 @@ pub fn parsed_or<T: FromStr>(name: &str, default: T) -> Result<T, SettingError> 
 }
 
 fn present(name: &str, value: Option<String>) -> Result<String, SettingError> {
-    value.filter(|v| !v.is_empty()).ok_or_else(|| SettingError::Missing(name.to_string()))
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| SettingError::Missing(name.to_string()))
 }
 
 fn parse<T: FromStr>(name: &str, value: Option<String>) -> Result<T, SettingError> {
     let value = present(name, value)?;
-    value.parse().map_err(|_| SettingError::Invalid { name: name.to_string(), reason: format!("cannot parse {value:?}") })
+    value.parse().map_err(|_| SettingError::Invalid {
+        name: name.to_string(),
+        reason: format!("cannot parse {value:?}"),
+    })
 }
 
 #[cfg(test)]
@@ -45,11 +50,25 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_settings_name_the_variable() {
-        assert_eq!(parse::<u32>("MAX_RECEIVE_COUNT", Some("12".into())).unwrap(), 12);
+        assert_eq!(
+            parse::<u32>("MAX_RECEIVE_COUNT", Some("12".into())).unwrap(),
+            12
+        );
         let invalid = parse::<u32>("MAX_RECEIVE_COUNT", Some("twelve".into())).unwrap_err();
-        assert_eq!(invalid.to_string(), "MAX_RECEIVE_COUNT is not valid: cannot parse \"twelve\"");
-        assert_eq!(present("TABLE_NAME", Some(String::new())).unwrap_err().to_string(), "TABLE_NAME is not set");
-        assert!(matches!(parse::<u32>("RETENTION_DAYS", None), Err(SettingError::Missing(_))));
+        assert_eq!(
+            invalid.to_string(),
+            "MAX_RECEIVE_COUNT is not valid: cannot parse \"twelve\""
+        );
+        assert_eq!(
+            present("TABLE_NAME", Some(String::new()))
+                .unwrap_err()
+                .to_string(),
+            "TABLE_NAME is not set"
+        );
+        assert!(matches!(
+            parse::<u32>("RETENTION_DAYS", None),
+            Err(SettingError::Missing(_))
+        ));
         assert_eq!(parsed_or("JOBS_CORE_TEST_NEVER_SET", 90u32).unwrap(), 90);
     }
 }

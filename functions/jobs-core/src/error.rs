@@ -48,11 +48,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), field: None }
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn field(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), field: Some(field.into()) }
+        ApiError {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -72,7 +80,10 @@ impl ApiError {
     }
 
     pub fn unavailable() -> Self {
-        Self::new(ErrorCode::ServiceUnavailable, "a backing service failed; retry later")
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            "a backing service failed; retry later",
+        )
     }
 
     pub fn status(&self) -> u16 {
@@ -93,11 +104,18 @@ pub enum StoreError {
     /// A call failed (network, throttling, a service error); `detail` keeps the SDK's code,
     /// message and request id.
     #[error("{operation} failed: {detail}")]
-    Aws { operation: &'static str, detail: String },
+    Aws {
+        operation: &'static str,
+        detail: String,
+    },
     /// The call succeeded but left part of the work undone (DynamoDB unprocessed keys after
     /// retries, entries SQS refused in a batch).
     #[error("{operation} left {count} of its entries undone: {detail}")]
-    Incomplete { operation: &'static str, count: usize, detail: String },
+    Incomplete {
+        operation: &'static str,
+        count: usize,
+        detail: String,
+    },
     /// A stored item or object is not in the shape this code writes.
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
@@ -112,11 +130,17 @@ pub enum StoreError {
 impl StoreError {
     /// Keeps the SDK's full error context (service code, message, request id) for the log.
     pub fn aws(operation: &'static str, source: impl std::error::Error) -> Self {
-        StoreError::Aws { operation, detail: aws_sdk_dynamodb::error::DisplayErrorContext(source).to_string() }
+        StoreError::Aws {
+            operation,
+            detail: aws_sdk_dynamodb::error::DisplayErrorContext(source).to_string(),
+        }
     }
 
     pub fn encode(what: &'static str, source: impl std::fmt::Display) -> Self {
-        StoreError::Encode { what, detail: source.to_string() }
+        StoreError::Encode {
+            what,
+            detail: source.to_string(),
+        }
     }
 }
 

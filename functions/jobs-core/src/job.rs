@@ -43,7 +43,10 @@ impl JobType {
     }
 
     pub fn parse(key: &str) -> Option<JobType> {
-        REGISTRY.iter().find(|spec| spec.key == key).map(|spec| spec.job_type)
+        REGISTRY
+            .iter()
+            .find(|spec| spec.key == key)
+            .map(|spec| spec.job_type)
     }
 
     /// Whether a search term (already lower-cased) names this type: a prefix of its key,
@@ -115,15 +118,27 @@ impl Progress {
     pub fn of(status: JobStatus, total: u64, succeeded: u64, failed: u64) -> Progress {
         let progress = Progress::new(total, succeeded, failed);
         match status {
-            JobStatus::Completed | JobStatus::CompletedWithErrors => Progress { percent: 100, ..progress },
+            JobStatus::Completed | JobStatus::CompletedWithErrors => Progress {
+                percent: 100,
+                ..progress
+            },
             _ => progress,
         }
     }
 
     pub fn new(total: u64, succeeded: u64, failed: u64) -> Progress {
         let done = succeeded.saturating_add(failed).min(total);
-        let percent = done.saturating_mul(100).checked_div(total).map_or(0, |p| p as u8);
-        Progress { total, succeeded, failed, cancelled: 0, percent }
+        let percent = done
+            .saturating_mul(100)
+            .checked_div(total)
+            .map_or(0, |p| p as u8);
+        Progress {
+            total,
+            succeeded,
+            failed,
+            cancelled: 0,
+            percent,
+        }
     }
 }
 
@@ -206,9 +221,17 @@ mod tests {
     #[test]
     fn percent_is_floor_of_done_over_total_and_safe_for_zero() {
         assert_eq!(Progress::new(0, 0, 0).percent, 0);
-        assert_eq!(Progress::of(JobStatus::Completed, 0, 0, 0).percent, 100, "a completed job with no items is done");
+        assert_eq!(
+            Progress::of(JobStatus::Completed, 0, 0, 0).percent,
+            100,
+            "a completed job with no items is done"
+        );
         assert_eq!(Progress::of(JobStatus::Running, 0, 0, 0).percent, 0);
-        assert_eq!(Progress::of(JobStatus::Cancelled, 10, 2, 0).percent, 20, "a cancelled job shows how far it got");
+        assert_eq!(
+            Progress::of(JobStatus::Cancelled, 10, 2, 0).percent,
+            20,
+            "a cancelled job shows how far it got"
+        );
         assert_eq!(Progress::new(3, 1, 0).percent, 33);
         assert_eq!(Progress::new(3, 2, 1).percent, 100);
         assert_eq!(Progress::new(10, 20, 0).percent, 100);

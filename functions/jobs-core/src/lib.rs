@@ -6,8 +6,8 @@
 
 pub mod audit;
 pub mod auth;
-pub mod chunk;
 pub mod aws;
+pub mod chunk;
 pub mod clock;
 pub mod concurrency;
 /// The conformance suites of the storage ports, for the doubles and the adapters alike

@@ -6,15 +6,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use crate::audit::AuditRecord;
-use crate::ports::AuditLog;
 use crate::ended::{JobEndEvent, Observers};
-use crate::ports::EventBus;
 use crate::error::StoreError;
-use crate::metrics::{MetricAdd, MetricItem};
-use crate::ports::MetricsStore;
-use crate::job::JobType;
 use crate::job::JobStatus;
-use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ActiveJob, CreateOutcome, IndexEntry, JobEnds, QueueDepths, IndexPage, IndexQuery, InputStore, JobStore, ScheduleStore, ProgressStore, SenderIdentities, WorkMessage, WorkQueue};
+use crate::job::JobType;
+use crate::metrics::{MetricAdd, MetricItem};
+use crate::ports::AuditLog;
+use crate::ports::EventBus;
+use crate::ports::MetricsStore;
+use crate::ports::{
+    ActiveJob, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, IndexPage,
+    IndexQuery, InputStore, JobEnds, JobStore, ProgressStore, QueueDepths, ScheduleStore,
+    SenderIdentities, WorkMessage, WorkQueue,
+};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 
 #[derive(Default)]
@@ -38,15 +42,36 @@ pub struct MemoryStore {
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
 /// those after `start`, at most `limit`, and the last one's key when the page is full.
-fn key_page(entries: impl Iterator<Item = (String, String)>, sort: &str, start: Option<crate::ports::IndexKey>, limit: u32, prefix: &str) -> crate::ports::IdPage {
+fn key_page(
+    entries: impl Iterator<Item = (String, String)>,
+    sort: &str,
+    start: Option<crate::ports::IndexKey>,
+    limit: u32,
+    prefix: &str,
+) -> crate::ports::IdPage {
     let after = start.and_then(|k| Some((k.get(sort)?.clone(), k.get("pk")?.clone())));
-    let mut sorted: Vec<(String, String)> = entries.filter(|e| after.as_ref().is_none_or(|a| e > a)).collect();
+    let mut sorted: Vec<(String, String)> = entries
+        .filter(|e| after.as_ref().is_none_or(|a| e > a))
+        .collect();
     sorted.sort();
     sorted.truncate(limit.max(1) as usize);
     let last = (sorted.len() == limit.max(1) as usize)
-        .then(|| sorted.last().map(|(at, pk)| BTreeMap::from([(sort.to_string(), at.clone()), ("pk".to_string(), pk.clone())])))
+        .then(|| {
+            sorted.last().map(|(at, pk)| {
+                BTreeMap::from([
+                    (sort.to_string(), at.clone()),
+                    ("pk".to_string(), pk.clone()),
+                ])
+            })
+        })
         .flatten();
-    (sorted.into_iter().filter_map(|(_, pk)| pk.strip_prefix(prefix).map(str::to_string)).collect(), last)
+    (
+        sorted
+            .into_iter()
+            .filter_map(|(_, pk)| pk.strip_prefix(prefix).map(str::to_string))
+            .collect(),
+        last,
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,13 +112,19 @@ impl MemoryStore {
             && f.job_type.is_none_or(|t| t == job.job_type)
             && f.user.as_ref().is_none_or(|u| *u == job.user)
             && f.search.as_ref().is_none_or(|s| {
-                s.types.contains(&job.job_type) || job.tenant.starts_with(&s.term) || job.user_lc.starts_with(&s.term)
+                s.types.contains(&job.job_type)
+                    || job.tenant.starts_with(&s.term)
+                    || job.user_lc.starts_with(&s.term)
             })
     }
 }
 
 impl ScheduleStore for MemoryStore {
-    async fn save_schedule(&self, schedule: &ScheduleRecord, expected: Option<u64>) -> Result<bool, StoreError> {
+    async fn save_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let mut schedules = lock(&self.schedules);
         let stored = schedules.get(&schedule.id).map(|s| s.version);
         if stored != expected {
@@ -107,7 +138,12 @@ impl ScheduleStore for MemoryStore {
         Ok(lock(&self.schedules).get(id).cloned())
     }
 
-    async fn list_schedules(&self, tenant: &str, start: Option<crate::ports::IndexKey>, limit: u32) -> Result<(Vec<ScheduleRecord>, Option<crate::ports::IndexKey>), StoreError> {
+    async fn list_schedules(
+        &self,
+        tenant: &str,
+        start: Option<crate::ports::IndexKey>,
+        limit: u32,
+    ) -> Result<(Vec<ScheduleRecord>, Option<crate::ports::IndexKey>), StoreError> {
         let schedules = lock(&self.schedules);
         let after = start.as_ref().and_then(|k| k.get("list_sk")).cloned();
         let mut listed: Vec<&ScheduleRecord> = schedules
@@ -117,27 +153,48 @@ impl ScheduleStore for MemoryStore {
             .collect();
         listed.sort_by(|a, b| a.list_sk.cmp(&b.list_sk));
         listed.truncate(limit.max(1) as usize);
-        let last = (listed.len() == limit.max(1) as usize).then(|| listed.last().map(|s| BTreeMap::from([
-            ("pk".to_string(), s.pk.clone()),
-            ("sk".to_string(), s.sk.clone()),
-            ("list_sk".to_string(), s.list_sk.clone().unwrap_or_default()),
-            ("sched_tenant".to_string(), tenant.to_string()),
-        ]))).flatten();
+        let last = (listed.len() == limit.max(1) as usize)
+            .then(|| {
+                listed.last().map(|s| {
+                    BTreeMap::from([
+                        ("pk".to_string(), s.pk.clone()),
+                        ("sk".to_string(), s.sk.clone()),
+                        ("list_sk".to_string(), s.list_sk.clone().unwrap_or_default()),
+                        ("sched_tenant".to_string(), tenant.to_string()),
+                    ])
+                })
+            })
+            .flatten();
         Ok((listed.into_iter().cloned().collect(), last))
     }
 
-    async fn due_schedules(&self, shard: u32, now: &str, start: Option<crate::ports::IndexKey>, limit: u32) -> Result<crate::ports::IdPage, StoreError> {
+    async fn due_schedules(
+        &self,
+        shard: u32,
+        now: &str,
+        start: Option<crate::ports::IndexKey>,
+        limit: u32,
+    ) -> Result<crate::ports::IdPage, StoreError> {
         let schedules = lock(&self.schedules);
         let due = schedules
             .values()
             .filter(|s| s.sched_due.as_deref() == Some(shard.to_string().as_str()))
-            .filter_map(|s| s.next_run_at.clone().filter(|at| at.as_str() <= now).map(|at| (at, s.pk.clone())));
+            .filter_map(|s| {
+                s.next_run_at
+                    .clone()
+                    .filter(|at| at.as_str() <= now)
+                    .map(|at| (at, s.pk.clone()))
+            });
         Ok(key_page(due, "next_run_at", start, limit, "SCHED#"))
     }
 }
 
 impl JobStore for MemoryStore {
-    async fn create(&self, job: &JobRecord, idem: Option<&IdempotencyRecord>) -> Result<CreateOutcome, StoreError> {
+    async fn create(
+        &self,
+        job: &JobRecord,
+        idem: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
         if let Some(idem) = idem {
             let mut records = lock(&self.idempotency);
             if records.contains_key(&idem.pk) {
@@ -158,18 +215,38 @@ impl JobStore for MemoryStore {
         Ok(ids.iter().filter_map(|id| jobs.get(id).cloned()).collect())
     }
 
-    async fn get_idempotency(&self, pk: &str, now: i64) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(lock(&self.idempotency).get(pk).filter(|r| r.expires_at >= now).cloned())
+    async fn get_idempotency(
+        &self,
+        pk: &str,
+        now: i64,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(lock(&self.idempotency)
+            .get(pk)
+            .filter(|r| r.expires_at >= now)
+            .cloned())
     }
 
-    async fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
+    async fn hide(
+        &self,
+        job: &JobRecord,
+        tenant: Option<&str>,
+        at: &str,
+    ) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
         match jobs.get_mut(&job.id) {
             Some(stored) if tenant.is_none_or(|t| t == stored.tenant) => {
                 let (_, [t, tu, m]) = stored.list_keys();
                 stored.hidden_at.get_or_insert_with(|| at.to_string());
-                (stored.list_tenant, stored.list_tenant_user, stored.list_month) = (None, None, None);
-                (stored.hidden_tenant, stored.hidden_tenant_user, stored.hidden_month) = (Some(t), Some(tu), Some(m));
+                (
+                    stored.list_tenant,
+                    stored.list_tenant_user,
+                    stored.list_month,
+                ) = (None, None, None);
+                (
+                    stored.hidden_tenant,
+                    stored.hidden_tenant_user,
+                    stored.hidden_month,
+                ) = (Some(t), Some(tu), Some(m));
                 Ok(true)
             }
             _ => Ok(false),
@@ -183,8 +260,16 @@ impl JobStore for MemoryStore {
                 let (sk, [t, tu, m]) = stored.list_keys();
                 stored.hidden_at = None;
                 stored.list_sk = Some(sk);
-                (stored.list_tenant, stored.list_tenant_user, stored.list_month) = (Some(t), Some(tu), Some(m));
-                (stored.hidden_tenant, stored.hidden_tenant_user, stored.hidden_month) = (None, None, None);
+                (
+                    stored.list_tenant,
+                    stored.list_tenant_user,
+                    stored.list_month,
+                ) = (Some(t), Some(tu), Some(m));
+                (
+                    stored.hidden_tenant,
+                    stored.hidden_tenant_user,
+                    stored.hidden_month,
+                ) = (None, None, None);
                 Ok(true)
             }
             _ => Ok(false),
@@ -192,19 +277,29 @@ impl JobStore for MemoryStore {
     }
 
     async fn fail_queued(&self, id: &str, _reason: &str, at: &str) -> Result<(), StoreError> {
-        if let Some(job) = lock(&self.jobs).get_mut(id).filter(|j| j.status == crate::job::JobStatus::Queued) {
+        if let Some(job) = lock(&self.jobs)
+            .get_mut(id)
+            .filter(|j| j.status == crate::job::JobStatus::Queued)
+        {
             job.status = crate::job::JobStatus::Failed;
             job.completed_at = Some(at.to_string());
             job.end_pending = Some(at.to_string());
-                    job.ending = Some(crate::record::end_shard(id));
+            job.ending = Some(crate::record::end_shard(id));
             job.active = None;
         }
         Ok(())
     }
 
-    async fn chunk_outcomes(&self, id: &str, from: u64, limit: u32) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
+    async fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
         let outcomes = lock(&self.outcomes);
-        let mut all = outcomes.range((id.to_string(), from)..=(id.to_string(), u64::MAX)).map(|(_, o)| o.clone());
+        let mut all = outcomes
+            .range((id.to_string(), from)..=(id.to_string(), u64::MAX))
+            .map(|(_, o)| o.clone());
         let page: Vec<ChunkOutcomes> = all.by_ref().take(limit.max(1) as usize).collect();
         Ok((page, all.next().is_some()))
     }
@@ -214,7 +309,11 @@ impl JobStore for MemoryStore {
         let mut active: Vec<ActiveJob> = jobs
             .values()
             .filter(|j| j.active.as_deref() == Some(partition))
-            .map(|j| ActiveJob { id: j.id.clone(), status: j.status, list_sk: j.list_sk.clone().unwrap_or_default() })
+            .map(|j| ActiveJob {
+                id: j.id.clone(),
+                status: j.status,
+                list_sk: j.list_sk.clone().unwrap_or_default(),
+            })
             .collect();
         active.sort_by(|a, b| a.list_sk.cmp(&b.list_sk));
         active.truncate(limit.max(1) as usize);
@@ -223,7 +322,9 @@ impl JobStore for MemoryStore {
 
     async fn add_retry(&self, id: &str, retry: &str) -> Result<(), StoreError> {
         let mut jobs = lock(&self.jobs);
-        let job = jobs.get_mut(id).ok_or_else(|| StoreError::Corrupt(format!("no job {id}")))?;
+        let job = jobs
+            .get_mut(id)
+            .ok_or_else(|| StoreError::Corrupt(format!("no job {id}")))?;
         job.retries.push(retry.to_string());
         Ok(())
     }
@@ -232,7 +333,8 @@ impl JobStore for MemoryStore {
         let mut jobs = lock(&self.jobs);
         match jobs.get_mut(id).filter(|j| j.status == from) {
             Some(job) => {
-                job.cancel_requested_at.get_or_insert_with(|| at.to_string());
+                job.cancel_requested_at
+                    .get_or_insert_with(|| at.to_string());
                 if from == JobStatus::Queued {
                     job.status = JobStatus::Cancelled;
                     job.completed_at = Some(at.to_string());
@@ -255,7 +357,8 @@ impl JobStore for MemoryStore {
             .filter(|j| Self::partition_of(j, q.index) == Some(&q.partition))
             .filter(|j| {
                 let sk = j.list_sk.as_deref().unwrap_or("");
-                q.sort_from.as_deref().is_none_or(|f| sk >= f) && q.sort_to.as_deref().is_none_or(|t| sk <= t)
+                q.sort_from.as_deref().is_none_or(|f| sk >= f)
+                    && q.sort_to.as_deref().is_none_or(|t| sk <= t)
             })
             .collect();
         in_partition.sort_by(|a, b| b.list_sk.cmp(&a.list_sk));
@@ -272,16 +375,26 @@ impl JobStore for MemoryStore {
                 ("pk".to_string(), j.pk.clone()),
                 ("sk".to_string(), j.sk.clone()),
                 ("list_sk".to_string(), j.list_sk.clone().unwrap_or_default()),
-                (q.index.partition_attribute().to_string(), q.partition.clone()),
+                (
+                    q.index.partition_attribute().to_string(),
+                    q.partition.clone(),
+                ),
             ])
         };
         Ok(IndexPage {
             entries: evaluated
                 .iter()
                 .filter(|j| Self::matches(j, q))
-                .map(|j| IndexEntry { id: j.id.clone(), key: key(j) })
+                .map(|j| IndexEntry {
+                    id: j.id.clone(),
+                    key: key(j),
+                })
                 .collect(),
-            last_key: if more { evaluated.last().map(|j| key(j)) } else { None },
+            last_key: if more {
+                evaluated.last().map(|j| key(j))
+            } else {
+                None
+            },
         })
     }
 }
@@ -291,9 +404,18 @@ impl ProgressStore for MemoryStore {
         Ok(self.job(id))
     }
 
-    async fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> Result<bool, StoreError> {
+    async fn begin(
+        &self,
+        id: &str,
+        total: u64,
+        chunks_total: u64,
+        at: &str,
+    ) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
-        match jobs.get_mut(id).filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Running)) {
+        match jobs
+            .get_mut(id)
+            .filter(|j| matches!(j.status, JobStatus::Queued | JobStatus::Running))
+        {
             Some(job) => {
                 job.status = JobStatus::Running;
                 job.total = total;
@@ -309,10 +431,20 @@ impl ProgressStore for MemoryStore {
         Ok(lock(&self.ledger).get(&(id.to_string(), chunk)).cloned())
     }
 
-    async fn commit_chunk(&self, id: &str, chunk: u64, commit: &ChunkCommit, _expires_at: i64) -> Result<bool, StoreError> {
+    async fn commit_chunk(
+        &self,
+        id: &str,
+        chunk: u64,
+        commit: &ChunkCommit,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
         let mut ledger = lock(&self.ledger);
         let mut jobs = lock(&self.jobs);
-        let Some(job) = jobs.get_mut(id) else { return Err(StoreError::Corrupt(format!("no job {id} for chunk {chunk}"))) };
+        let Some(job) = jobs.get_mut(id) else {
+            return Err(StoreError::Corrupt(format!(
+                "no job {id} for chunk {chunk}"
+            )));
+        };
         let key = (id.to_string(), chunk);
         if ledger.get(&key).map(|l| &l.settled) != commit.before.as_ref() {
             return Ok(false);
@@ -320,7 +452,12 @@ impl ProgressStore for MemoryStore {
         let entry = ledger.entry(key).or_default();
         entry.settled = commit.after.clone();
         let mut outcomes = lock(&self.outcomes);
-        let outcomes = outcomes.entry((id.to_string(), chunk)).or_insert_with(|| ChunkOutcomes { chunk, ..ChunkOutcomes::default() });
+        let outcomes = outcomes
+            .entry((id.to_string(), chunk))
+            .or_insert_with(|| ChunkOutcomes {
+                chunk,
+                ..ChunkOutcomes::default()
+            });
         outcomes.settled = commit.after.clone();
         outcomes.failures.extend(commit.failures.iter().cloned());
         outcomes.cancelled.extend(commit.cancelled.iter().copied());
@@ -338,12 +475,15 @@ impl ProgressStore for MemoryStore {
 
     async fn complete(&self, id: &str, status: JobStatus, at: &str) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
-        match jobs.get_mut(id).filter(|j| j.status == JobStatus::Running && j.chunks_total == Some(j.chunks_done)) {
+        match jobs
+            .get_mut(id)
+            .filter(|j| j.status == JobStatus::Running && j.chunks_total == Some(j.chunks_done))
+        {
             Some(job) => {
                 job.status = status;
                 job.completed_at = Some(at.to_string());
                 job.end_pending = Some(at.to_string());
-                    job.ending = Some(crate::record::end_shard(id));
+                job.ending = Some(crate::record::end_shard(id));
                 job.active = None;
                 lock(&self.completions).push((id.to_string(), status));
                 Ok(true)
@@ -354,9 +494,21 @@ impl ProgressStore for MemoryStore {
 }
 
 impl JobEnds for MemoryStore {
-    async fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> Result<bool, StoreError> {
+    async fn claim_end(
+        &self,
+        id: &str,
+        mark: &str,
+        at: &str,
+        stale_before: &str,
+    ) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
-        let claimable = |job: &&mut JobRecord| job.end_pending.as_deref() == Some(mark) && job.end_claimed_at.as_deref().is_none_or(|c| c < stale_before);
+        let claimable = |job: &&mut JobRecord| {
+            job.end_pending.as_deref() == Some(mark)
+                && job
+                    .end_claimed_at
+                    .as_deref()
+                    .is_none_or(|c| c < stale_before)
+        };
         match jobs.get_mut(id).filter(claimable) {
             Some(job) => {
                 job.end_claimed_at = Some(at.to_string());
@@ -367,7 +519,10 @@ impl JobEnds for MemoryStore {
     }
 
     async fn release_end(&self, id: &str, claimed_at: &str) -> Result<(), StoreError> {
-        if let Some(job) = lock(&self.jobs).get_mut(id).filter(|job| job.end_claimed_at.as_deref() == Some(claimed_at)) {
+        if let Some(job) = lock(&self.jobs)
+            .get_mut(id)
+            .filter(|job| job.end_claimed_at.as_deref() == Some(claimed_at))
+        {
             job.end_claimed_at = None;
         }
         Ok(())
@@ -382,12 +537,23 @@ impl JobEnds for MemoryStore {
         Ok(())
     }
 
-    async fn pending_ends(&self, shard: u32, before: &str, start: Option<crate::ports::IndexKey>, limit: u32) -> Result<crate::ports::IdPage, StoreError> {
+    async fn pending_ends(
+        &self,
+        shard: u32,
+        before: &str,
+        start: Option<crate::ports::IndexKey>,
+        limit: u32,
+    ) -> Result<crate::ports::IdPage, StoreError> {
         let jobs = lock(&self.jobs);
         let pending = jobs
             .values()
             .filter(|j| j.ending.as_deref() == Some(shard.to_string().as_str()))
-            .filter_map(|j| j.end_pending.clone().filter(|at| at.as_str() < before).map(|at| (at, j.pk.clone())));
+            .filter_map(|j| {
+                j.end_pending
+                    .clone()
+                    .filter(|at| at.as_str() < before)
+                    .map(|at| (at, j.pk.clone()))
+            });
         Ok(key_page(pending, "end_pending", start, limit, "JOB#"))
     }
 }
@@ -405,9 +571,18 @@ impl MetricsStore for MemoryStore {
         Ok(())
     }
 
-    async fn read_metrics(&self, pk: &str, from: &str, to: &str) -> Result<Vec<MetricItem>, StoreError> {
+    async fn read_metrics(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<MetricItem>, StoreError> {
         let metrics = lock(&self.metrics);
-        Ok(metrics.iter().filter(|((p, sk), _)| p == pk && sk.as_str() >= from && sk.as_str() <= to).map(|((_, sk), c)| (sk.clone(), c.clone())).collect())
+        Ok(metrics
+            .iter()
+            .filter(|((p, sk), _)| p == pk && sk.as_str() >= from && sk.as_str() <= to)
+            .map(|((_, sk), c)| (sk.clone(), c.clone()))
+            .collect())
     }
 }
 
@@ -431,22 +606,41 @@ impl AuditLog for MemoryAudit {
         if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(StoreError::Unavailable("the audit table"));
         }
-        lock(&self.entries).entry((record.pk.clone(), record.sk.clone())).or_insert_with(|| record.clone());
+        lock(&self.entries)
+            .entry((record.pk.clone(), record.sk.clone()))
+            .or_insert_with(|| record.clone());
         Ok(())
     }
 
-    async fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> Result<(Vec<AuditRecord>, bool), StoreError> {
+    async fn job_entries(
+        &self,
+        job_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<AuditRecord>, bool), StoreError> {
         let pk = crate::record::job_pk(job_id);
         let entries = lock(&self.entries);
-        let mut all = entries.values().filter(|r| r.pk == pk && after.is_none_or(|a| r.sk.as_str() > a)).cloned();
+        let mut all = entries
+            .values()
+            .filter(|r| r.pk == pk && after.is_none_or(|a| r.sk.as_str() > a))
+            .cloned();
         let page: Vec<AuditRecord> = all.by_ref().take(limit.max(1) as usize).collect();
         Ok((page, all.next().is_some()))
     }
 
-    async fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn day_entries(
+        &self,
+        partition: &str,
+        from: &str,
+        to: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let entries = lock(&self.entries);
-        let mut found: Vec<AuditRecord> =
-            entries.values().filter(|r| r.audit_day == partition && r.sk.as_str() >= from && r.sk.as_str() <= to).cloned().collect();
+        let mut found: Vec<AuditRecord> = entries
+            .values()
+            .filter(|r| r.audit_day == partition && r.sk.as_str() >= from && r.sk.as_str() <= to)
+            .cloned()
+            .collect();
         found.sort_by(|a, b| b.sk.cmp(&a.sk));
         found.truncate(limit.max(1) as usize);
         Ok(found)
@@ -473,7 +667,13 @@ impl EventBus for MemoryBus {
 
 /// Observers over in-memory adapters, entries kept 400 days.
 pub fn observers() -> Observers<MemoryAudit, MemoryBus> {
-    Observers::new(crate::audit::Audit::new(MemoryAudit::default(), crate::audit::DEFAULT_AUDIT_RETENTION_DAYS), MemoryBus::default())
+    Observers::new(
+        crate::audit::Audit::new(
+            MemoryAudit::default(),
+            crate::audit::DEFAULT_AUDIT_RETENTION_DAYS,
+        ),
+        MemoryBus::default(),
+    )
 }
 
 #[derive(Default)]
@@ -519,7 +719,11 @@ impl WorkQueue for MemoryQueue {
         Ok(())
     }
 
-    async fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> Result<(), StoreError> {
+    async fn send_all(
+        &self,
+        job_type: JobType,
+        messages: &[WorkMessage],
+    ) -> Result<(), StoreError> {
         for message in messages {
             self.send(job_type, message).await?;
         }
@@ -527,14 +731,21 @@ impl WorkQueue for MemoryQueue {
     }
 
     async fn depths(&self, job_type: JobType) -> Result<QueueDepths, StoreError> {
-        Ok(QueueDepths { messages_visible: self.sent_of(job_type), messages_in_flight: 0, dlq_messages: lock(&self.dead).iter().filter(|t| **t == job_type).count() as u64 })
+        Ok(QueueDepths {
+            messages_visible: self.sent_of(job_type),
+            messages_in_flight: 0,
+            dlq_messages: lock(&self.dead).iter().filter(|t| **t == job_type).count() as u64,
+        })
     }
 }
 
 impl MemoryQueue {
     /// Messages of `job_type` sent so far (the memory queue never delivers them).
     pub fn sent_of(&self, job_type: JobType) -> u64 {
-        lock(&self.sent).iter().filter(|(t, _)| *t == job_type).count() as u64
+        lock(&self.sent)
+            .iter()
+            .filter(|(t, _)| *t == job_type)
+            .count() as u64
     }
 
     /// Takes every message sent so far.

@@ -28,9 +28,15 @@ pub const ALL_TENANTS: &str = "*";
 /// everything longer. A percentile is reported as the upper bound of the bucket it falls
 /// in, so it is exact to within one bucket (at most ×2.5 between neighbours).
 pub const HISTOGRAM_BOUNDS_MS: [u64; 16] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 10_800_000, 86_400_000,
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000,
+    1_800_000, 3_600_000, 10_800_000, 86_400_000,
 ];
-const ENDED: [JobStatus; 4] = [JobStatus::Completed, JobStatus::CompletedWithErrors, JobStatus::Failed, JobStatus::Cancelled];
+const ENDED: [JobStatus; 4] = [
+    JobStatus::Completed,
+    JobStatus::CompletedWithErrors,
+    JobStatus::Failed,
+    JobStatus::Cancelled,
+];
 
 /// Additions to one aggregate item.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +66,10 @@ fn shard_of(job_id: &str) -> u32 {
 }
 
 fn bucket_of(ms: u64) -> usize {
-    HISTOGRAM_BOUNDS_MS.iter().position(|bound| ms <= *bound).unwrap_or(HISTOGRAM_BOUNDS_MS.len())
+    HISTOGRAM_BOUNDS_MS
+        .iter()
+        .position(|bound| ms <= *bound)
+        .unwrap_or(HISTOGRAM_BOUNDS_MS.len())
 }
 
 fn millis_between(from: &str, to: &str) -> Option<u64> {
@@ -69,12 +78,22 @@ fn millis_between(from: &str, to: &str) -> Option<u64> {
 }
 
 /// The same additions to `job`'s tenant item and the all-tenants item of `hour`.
-fn both_scopes(job: &JobRecord, hour: &str, adds: BTreeMap<String, u64>, retention_days: u32) -> Vec<MetricAdd> {
+fn both_scopes(
+    job: &JobRecord,
+    hour: &str,
+    adds: BTreeMap<String, u64>,
+    retention_days: u32,
+) -> Vec<MetricAdd> {
     let expires_at = crate::clock::now().unix_timestamp() + i64::from(retention_days) * 86_400;
     let shard = shard_of(&job.id);
     [job.tenant.as_str(), ALL_TENANTS]
         .iter()
-        .map(|scope| MetricAdd { pk: partition(scope, shard), sk: hour.to_string(), adds: adds.clone(), expires_at })
+        .map(|scope| MetricAdd {
+            pk: partition(scope, shard),
+            sk: hour.to_string(),
+            adds: adds.clone(),
+            expires_at,
+        })
         .collect()
 }
 
@@ -103,7 +122,10 @@ pub fn on_ended(job: &JobRecord, retention_days: u32) -> Vec<MetricAdd> {
             adds.insert(format!("duration:{t}:{}", bucket_of(ms)), 1);
         }
     }
-    let at = job.completed_at.clone().unwrap_or_else(|| crate::clock::format(crate::clock::now()));
+    let at = job
+        .completed_at
+        .clone()
+        .unwrap_or_else(|| crate::clock::format(crate::clock::now()));
     both_scopes(job, hour_of(&at), adds, retention_days)
 }
 
@@ -164,11 +186,16 @@ impl Sum {
     pub fn add(&mut self, counters: &BTreeMap<String, u64>, job_type: Option<JobType>) {
         for (name, value) in counters {
             let mut parts = name.split(':');
-            let (Some(field), Some(t)) = (parts.next(), parts.next()) else { continue };
+            let (Some(field), Some(t)) = (parts.next(), parts.next()) else {
+                continue;
+            };
             if job_type.is_some_and(|wanted| wanted.key() != t) {
                 continue;
             }
-            let bucket = parts.next().and_then(|b| b.parse::<usize>().ok()).filter(|b| *b <= HISTOGRAM_BOUNDS_MS.len());
+            let bucket = parts
+                .next()
+                .and_then(|b| b.parse::<usize>().ok())
+                .filter(|b| *b <= HISTOGRAM_BOUNDS_MS.len());
             match (field, bucket) {
                 ("created", None) => self.created += value,
                 ("succeeded", None) => self.items[0] += value,
@@ -176,7 +203,10 @@ impl Sum {
                 ("wait", Some(b)) => self.wait[b] += value,
                 ("duration", Some(b)) => self.duration[b] += value,
                 (ended, None) => {
-                    if let Some(i) = ENDED.iter().position(|s| ended.strip_prefix("ended_") == Some(s.key())) {
+                    if let Some(i) = ENDED
+                        .iter()
+                        .position(|s| ended.strip_prefix("ended_") == Some(s.key()))
+                    {
                         self.ended[i] += value;
                     }
                 }
@@ -203,8 +233,16 @@ impl Sum {
         Bucket {
             start,
             created: self.created,
-            ended: Ended { completed: self.ended[0], completed_with_errors: self.ended[1], failed: self.ended[2], cancelled: self.ended[3] },
-            items: Items { succeeded: self.items[0], failed: self.items[1] },
+            ended: Ended {
+                completed: self.ended[0],
+                completed_with_errors: self.ended[1],
+                failed: self.ended[2],
+                cancelled: self.ended[3],
+            },
+            items: Items {
+                succeeded: self.items[0],
+                failed: self.items[1],
+            },
             wait_ms: percentiles(&self.wait),
             duration_ms: percentiles(&self.duration),
         }
@@ -227,14 +265,23 @@ fn percentiles(histogram: &[u64]) -> Percentiles {
         }
         None
     };
-    Percentiles { p50: at(0.50), p95: at(0.95) }
+    Percentiles {
+        p50: at(0.50),
+        p95: at(0.95),
+    }
 }
 
 /// The start of the bucket holding `at` (an hour, or a day at 00:00 UTC), RFC 3339.
 pub fn bucket_start(at: OffsetDateTime, size: BucketSize) -> OffsetDateTime {
     let at = at.to_offset(time::UtcOffset::UTC);
-    let hour = if size == BucketSize::Hour { at.hour() } else { 0 };
-    at.date().with_hms(hour, 0, 0).map_or(at, |t| t.assume_utc())
+    let hour = if size == BucketSize::Hour {
+        at.hour()
+    } else {
+        0
+    };
+    at.date()
+        .with_hms(hour, 0, 0)
+        .map_or(at, |t| t.assume_utc())
 }
 
 #[cfg(test)]
@@ -264,17 +311,36 @@ mod tests {
 
     #[test]
     fn a_job_adds_to_its_tenant_and_all_tenants_in_the_hours_of_its_creation_and_end() {
-        let ended = job(JobStatus::CompletedWithErrors, Some("2026-11-30T10:00:01.000Z"), "2026-11-30T10:00:31.000Z");
+        let ended = job(
+            JobStatus::CompletedWithErrors,
+            Some("2026-11-30T10:00:01.000Z"),
+            "2026-11-30T10:00:31.000Z",
+        );
         let created = on_created(&ended, 90);
-        assert_eq!(created.iter().map(|a| (a.pk.as_str(), a.sk.as_str())).collect::<Vec<_>>(), [("METRIC#acme#3", "2026-11-30T09"), ("METRIC#*#3", "2026-11-30T09")]);
-        assert_eq!(created[0].adds, BTreeMap::from([("created:profile_field_update".to_string(), 1)]));
+        assert_eq!(
+            created
+                .iter()
+                .map(|a| (a.pk.as_str(), a.sk.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("METRIC#acme#3", "2026-11-30T09"),
+                ("METRIC#*#3", "2026-11-30T09")
+            ]
+        );
+        assert_eq!(
+            created[0].adds,
+            BTreeMap::from([("created:profile_field_update".to_string(), 1)])
+        );
         let adds = on_ended(&ended, 90);
         assert_eq!(adds.len(), 2, "two writes at the end; four per job in all");
         assert_eq!(adds[0].sk, "2026-11-30T10");
         assert_eq!(
             adds[0].adds,
             BTreeMap::from([
-                ("ended_completed_with_errors:profile_field_update".to_string(), 1),
+                (
+                    "ended_completed_with_errors:profile_field_update".to_string(),
+                    1
+                ),
                 ("succeeded:profile_field_update".to_string(), 7),
                 ("failed:profile_field_update".to_string(), 3),
                 // waited 2 s (bucket ≤ 2,500 ms), ran 30 s (bucket ≤ 30,000 ms)
@@ -282,8 +348,16 @@ mod tests {
                 ("duration:profile_field_update:7".to_string(), 1),
             ])
         );
-        let never_started = on_ended(&job(JobStatus::Cancelled, None, "2026-11-30T10:00:00.000Z"), 90);
-        assert!(never_started[0].adds.keys().all(|k| !k.starts_with("wait") && !k.starts_with("duration")));
+        let never_started = on_ended(
+            &job(JobStatus::Cancelled, None, "2026-11-30T10:00:00.000Z"),
+            90,
+        );
+        assert!(
+            never_started[0]
+                .adds
+                .keys()
+                .all(|k| !k.starts_with("wait") && !k.starts_with("duration"))
+        );
     }
 
     #[test]
@@ -299,17 +373,33 @@ mod tests {
         let mut sum = Sum::default();
         sum.add(&counters, Some(JobType::ProfileFieldUpdate));
         let bucket = sum.bucket("2026-11-30T10:00:00Z".into());
-        assert_eq!((bucket.created, bucket.ended.failed, bucket.items.succeeded), (4, 1, 30));
-        assert_eq!(bucket.wait_ms, Percentiles { p50: Some(100), p95: Some(100) });
+        assert_eq!(
+            (bucket.created, bucket.ended.failed, bucket.items.succeeded),
+            (4, 1, 30)
+        );
+        assert_eq!(
+            bucket.wait_ms,
+            Percentiles {
+                p50: Some(100),
+                p95: Some(100)
+            }
+        );
         counters.insert("wait:profile_field_update:13".to_string(), 2);
         let mut all = Sum::default();
         all.add(&counters, None);
         let bucket = all.bucket(String::new());
-        assert_eq!((bucket.created, bucket.wait_ms.p95, bucket.duration_ms.p50), (13, Some(3_600_000), None));
+        assert_eq!(
+            (bucket.created, bucket.wait_ms.p95, bucket.duration_ms.p50),
+            (13, Some(3_600_000), None)
+        );
         counters.insert("bogus".to_string(), 5);
         counters.insert("wait:profile_field_update:99".to_string(), 5);
         let mut tolerant = Sum::default();
         tolerant.add(&counters, None);
-        assert_eq!(tolerant.bucket(String::new()).created, 13, "unknown attributes are ignored");
+        assert_eq!(
+            tolerant.bucket(String::new()).created,
+            13,
+            "unknown attributes are ignored"
+        );
     }
 }

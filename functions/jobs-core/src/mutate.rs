@@ -6,7 +6,22 @@ pub struct Mutator(u64);
 
 /// Fragments that tend to break decoders: JSON structure, type changes, limits, escapes.
 const TOKENS: [&str; 16] = [
-    "{", "}", "[", "]", "\"", ",", ":", "null", "-1", "1e999", "\\u0000", "\\ud800", "true", "18446744073709551616", "\u{1F600}", "\r\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    ",",
+    ":",
+    "null",
+    "-1",
+    "1e999",
+    "\\u0000",
+    "\\ud800",
+    "true",
+    "18446744073709551616",
+    "\u{1F600}",
+    "\r\n",
 ];
 
 impl Mutator {
@@ -35,7 +50,14 @@ impl Mutator {
                 2 => {
                     let end = (at + 1 + self.below(64)).min(out.len());
                     let piece = out[at.min(end)..end].to_vec();
-                    out.splice(at..at, piece.iter().cycle().take(piece.len() * (1 + self.below(50))).copied());
+                    out.splice(
+                        at..at,
+                        piece
+                            .iter()
+                            .cycle()
+                            .take(piece.len() * (1 + self.below(50)))
+                            .copied(),
+                    );
                 }
                 _ => {
                     let token = TOKENS[self.below(TOKENS.len())].as_bytes();

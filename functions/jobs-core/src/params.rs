@@ -34,8 +34,16 @@ pub const MAX_IDLE_SECONDS: u64 = 31_536_000;
 pub const EMBEDDING_MODELS: [&str; 2] = ["hashing-v1", "amazon.titan-embed-text-v2"];
 /// Fields no bulk update may touch: identity, tenancy and credentials.
 pub const PROTECTED_FIELDS: [&str; 10] = [
-    "id", "user_id", "tenant", "tenant_id", "email", "role", "password", "password_hash",
-    "created_at", "updated_at",
+    "id",
+    "user_id",
+    "tenant",
+    "tenant_id",
+    "email",
+    "role",
+    "password",
+    "password_hash",
+    "created_at",
+    "updated_at",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,7 +66,11 @@ pub struct SessionTerminationParams {
     pub session_ids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_users: Option<bool>,
-    #[serde(default, deserialize_with = "whole_number", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_for_seconds: Option<u64>,
 }
 
@@ -106,7 +118,11 @@ pub struct ValidParams {
 fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
     n.as_u64()
-        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(f)).map(|f| f as u64))
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=9.0e15).contains(f))
+                .map(|f| f as u64)
+        })
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom("must be a whole number of seconds"))
 }
@@ -128,11 +144,16 @@ pub fn validate(job_type: JobType, params: Value) -> Result<ValidParams, ApiErro
 
 /// Decodes `params` as `P` and checks them: what each registry entry's `validate` is.
 pub fn validate_as<P: JobParams>(params: Value) -> Result<ValidParams, ApiError> {
-    let null_key = params
-        .as_object()
-        .and_then(|o| o.iter().find(|(k, v)| v.is_null() && !P::NULLABLE.contains(&k.as_str())).map(|(k, _)| k.clone()));
+    let null_key = params.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, v)| v.is_null() && !P::NULLABLE.contains(&k.as_str()))
+            .map(|(k, _)| k.clone())
+    });
     if let Some(key) = null_key {
-        return Err(ApiError::invalid(format!("params.{}", key.chars().take(64).collect::<String>()), "must not be null (leave it out instead)"));
+        return Err(ApiError::invalid(
+            format!("params.{}", key.chars().take(64).collect::<String>()),
+            "must not be null (leave it out instead)",
+        ));
     }
     decode::<P>(params)?.check()
 }
@@ -144,15 +165,24 @@ fn decode<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
     }
     serde_path_to_error::deserialize(params).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." { "params".to_string() } else { format!("params.{path}") };
+        let field = if path == "." {
+            "params".to_string()
+        } else {
+            format!("params.{path}")
+        };
         ApiError::invalid(field, err.into_inner().to_string())
     })
 }
 
 fn stored<T: Serialize>(params: &T, summary: Value, total: usize) -> Result<ValidParams, ApiError> {
-    let params = serde_json::to_value(params)
-        .map_err(|e| ApiError::invalid("params", e.to_string()))?;
-    Ok(ValidParams { params, summary, total: total as u64, sender: None })
+    let params =
+        serde_json::to_value(params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
+    Ok(ValidParams {
+        params,
+        summary,
+        total: total as u64,
+        sender: None,
+    })
 }
 
 impl JobParams for BulkMessageParams {
@@ -161,11 +191,17 @@ impl JobParams for BulkMessageParams {
             return Err(ApiError::invalid("params.channel", "must be \"email\""));
         }
         if !is_email(&self.from) {
-            return Err(ApiError::invalid("params.from", "must be a valid email address"));
+            return Err(ApiError::invalid(
+                "params.from",
+                "must be a valid email address",
+            ));
         }
         text_len("params.subject", &self.subject, MAX_SUBJECT_CHARS)?;
         if self.subject.contains(['\r', '\n']) {
-            return Err(ApiError::invalid("params.subject", "must not contain line breaks"));
+            return Err(ApiError::invalid(
+                "params.subject",
+                "must not contain line breaks",
+            ));
         }
         text_len("params.body", &self.body, MAX_BODY_CHARS)?;
         count("params.recipients", self.recipients.len(), MAX_RECIPIENTS)?;
@@ -179,13 +215,21 @@ impl JobParams for BulkMessageParams {
             "channel": self.channel, "from": self.from, "subject": self.subject,
             "recipients": self.recipients.len(),
         });
-        Ok(ValidParams { sender: Some(self.from.clone()), ..stored(&self, summary, self.recipients.len())? })
+        Ok(ValidParams {
+            sender: Some(self.from.clone()),
+            ..stored(&self, summary, self.recipients.len())?
+        })
     }
 }
 
 impl JobParams for SessionTerminationParams {
     fn check(self) -> Result<ValidParams, ApiError> {
-        let chosen = [self.user_ids.is_some(), self.session_ids.is_some(), self.all_users.is_some(), self.idle_for_seconds.is_some()];
+        let chosen = [
+            self.user_ids.is_some(),
+            self.session_ids.is_some(),
+            self.all_users.is_some(),
+            self.idle_for_seconds.is_some(),
+        ];
         if chosen.iter().filter(|c| **c).count() != 1 {
             return Err(ApiError::invalid(
                 "params",
@@ -194,13 +238,22 @@ impl JobParams for SessionTerminationParams {
         }
         let (summary, total) = if let Some(ids) = &self.user_ids {
             user_ids("params.user_ids", ids)?;
-            (json!({"selection": "user_ids", "users": ids.len()}), ids.len())
+            (
+                json!({"selection": "user_ids", "users": ids.len()}),
+                ids.len(),
+            )
         } else if let Some(ids) = &self.session_ids {
             user_ids("params.session_ids", ids)?;
-            (json!({"selection": "session_ids", "sessions": ids.len()}), ids.len())
+            (
+                json!({"selection": "session_ids", "sessions": ids.len()}),
+                ids.len(),
+            )
         } else if let Some(all) = self.all_users {
             if !all {
-                return Err(ApiError::invalid("params.all_users", "must be true when given"));
+                return Err(ApiError::invalid(
+                    "params.all_users",
+                    "must be true when given",
+                ));
             }
             (json!({"selection": "all_users"}), 0)
         } else {
@@ -211,7 +264,10 @@ impl JobParams for SessionTerminationParams {
                     format!("must be between {MIN_IDLE_SECONDS} and {MAX_IDLE_SECONDS}"),
                 ));
             }
-            (json!({"selection": "idle_for_seconds", "idle_for_seconds": idle}), 0)
+            (
+                json!({"selection": "idle_for_seconds", "idle_for_seconds": idle}),
+                0,
+            )
         };
         stored(&self, summary, total)
     }
@@ -228,10 +284,21 @@ impl JobParams for EmbeddingParams {
         count("params.documents", self.documents.len(), MAX_DOCUMENTS)?;
         let mut seen = std::collections::HashSet::with_capacity(self.documents.len());
         for (i, doc) in self.documents.iter().enumerate() {
-            text_len(&format!("params.documents[{i}].id"), &doc.id, MAX_DOCUMENT_ID_CHARS)?;
-            text_len(&format!("params.documents[{i}].text"), &doc.text, MAX_DOCUMENT_CHARS)?;
+            text_len(
+                &format!("params.documents[{i}].id"),
+                &doc.id,
+                MAX_DOCUMENT_ID_CHARS,
+            )?;
+            text_len(
+                &format!("params.documents[{i}].text"),
+                &doc.text,
+                MAX_DOCUMENT_CHARS,
+            )?;
             if !seen.insert(doc.id.as_str()) {
-                return Err(ApiError::invalid(format!("params.documents[{i}].id"), "duplicate id"));
+                return Err(ApiError::invalid(
+                    format!("params.documents[{i}].id"),
+                    "duplicate id",
+                ));
             }
         }
         let summary = json!({"model": self.model, "documents": self.documents.len()});
@@ -250,7 +317,10 @@ impl JobParams for ProfileFieldParams {
             ));
         }
         if PROTECTED_FIELDS.contains(&self.field.as_str()) {
-            return Err(ApiError::invalid("params.field", "is protected and cannot be updated"));
+            return Err(ApiError::invalid(
+                "params.field",
+                "is protected and cannot be updated",
+            ));
         }
         let value_kind = match &self.value {
             Value::Null => "remove",
@@ -264,18 +334,25 @@ impl JobParams for ProfileFieldParams {
                 ));
             }
             Value::Array(_) | Value::Object(_) => {
-                return Err(ApiError::invalid("params.value", "must be a string, number, bool or null"));
+                return Err(ApiError::invalid(
+                    "params.value",
+                    "must be a string, number, bool or null",
+                ));
             }
         };
         user_ids("params.user_ids", &self.user_ids)?;
-        let summary = json!({"field": self.field, "value": value_kind, "users": self.user_ids.len()});
+        let summary =
+            json!({"field": self.field, "value": value_kind, "users": self.user_ids.len()});
         stored(&self, summary, self.user_ids.len())
     }
 }
 
 fn count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
     if n == 0 || n > max {
-        return Err(ApiError::invalid(field, format!("must hold 1 to {max} items, got {n}")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must hold 1 to {max} items, got {n}"),
+        ));
     }
     Ok(())
 }
@@ -283,7 +360,10 @@ fn count(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
 fn text_len(field: &str, text: &str, max: usize) -> Result<(), ApiError> {
     let n = text.chars().count();
     if n == 0 || n > max {
-        return Err(ApiError::invalid(field, format!("must be 1 to {max} characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -317,12 +397,16 @@ pub fn is_email(address: &str) -> bool {
     if address.len() > 254 {
         return false;
     }
-    let Some((local, domain)) = address.split_once('@') else { return false };
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
     let local_ok = (1..=64).contains(&local.len())
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| c.is_ascii_graphic() && !"@()<>[]\\,;:\"".contains(c));
+        && local
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"@()<>[]\\,;:\"".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|l| {
@@ -349,8 +433,11 @@ mod tests {
 
     #[test]
     fn valid_bulk_job_counts_recipients() {
-        let ok = validate(JobType::BulkMessageSending, bulk(json!(["a@example.com", "b@x.io"])))
-            .unwrap();
+        let ok = validate(
+            JobType::BulkMessageSending,
+            bulk(json!(["a@example.com", "b@x.io"])),
+        )
+        .unwrap();
         assert_eq!(ok.total, 2);
         assert_eq!(ok.summary["recipients"], 2);
     }
@@ -358,21 +445,35 @@ mod tests {
     #[test]
     fn bulk_errors_name_the_field() {
         let t = JobType::BulkMessageSending;
-        assert_eq!(field_of(t, bulk(json!([]))).as_deref(), Some("params.recipients"));
+        assert_eq!(
+            field_of(t, bulk(json!([]))).as_deref(),
+            Some("params.recipients")
+        );
         assert_eq!(
             field_of(t, bulk(json!(["a@example.com", "not-an-address"]))).as_deref(),
             Some("params.recipients[1]")
         );
-        assert_eq!(field_of(t, bulk(json!(["a@example.com", 7]))).as_deref(), Some("params.recipients[1]"));
+        assert_eq!(
+            field_of(t, bulk(json!(["a@example.com", 7]))).as_deref(),
+            Some("params.recipients[1]")
+        );
         let mut p = bulk(json!(["a@example.com"]));
         p["channel"] = json!("sms");
         assert_eq!(field_of(t, p).as_deref(), Some("params.channel"));
         let mut p = bulk(json!(["a@example.com"]));
         p["subject"] = json!("a\r\nBcc: x@y.z");
         assert_eq!(field_of(t, p).as_deref(), Some("params.subject"));
-        let too_many: Vec<String> = (0..=MAX_RECIPIENTS).map(|i| format!("u{i}@example.com")).collect();
-        assert_eq!(field_of(t, bulk(json!(too_many))).as_deref(), Some("params.recipients"));
-        assert_eq!(field_of(t, json!(["not", "an", "object"])).as_deref(), Some("params"));
+        let too_many: Vec<String> = (0..=MAX_RECIPIENTS)
+            .map(|i| format!("u{i}@example.com"))
+            .collect();
+        assert_eq!(
+            field_of(t, bulk(json!(too_many))).as_deref(),
+            Some("params.recipients")
+        );
+        assert_eq!(
+            field_of(t, json!(["not", "an", "object"])).as_deref(),
+            Some("params")
+        );
         let mut p = bulk(json!(["a@example.com"]));
         p["extra"] = json!(1);
         assert_eq!(field_of(t, p).as_deref(), Some("params.extra"));
@@ -381,12 +482,32 @@ mod tests {
     #[test]
     fn optional_params_are_left_out_not_null_and_whole_numbers_may_be_floats() {
         let t = JobType::SessionTermination;
-        assert_eq!(field_of(t, json!({"all_users": true, "idle_for_seconds": null})).as_deref(), Some("params.idle_for_seconds"));
+        assert_eq!(
+            field_of(t, json!({"all_users": true, "idle_for_seconds": null})).as_deref(),
+            Some("params.idle_for_seconds")
+        );
         assert!(validate(t, json!({"idle_for_seconds": 60.0})).is_ok());
-        assert_eq!(field_of(t, json!({"idle_for_seconds": 60.5})).as_deref(), Some("params.idle_for_seconds"));
-        assert_eq!(field_of(t, json!({"idle_for_seconds": -60})).as_deref(), Some("params.idle_for_seconds"));
-        assert_eq!(field_of(JobType::AiTextEmbedding, json!({"documents": [{"id": "d", "text": "x"}], "model": null})).as_deref(), Some("params.model"));
-        let remove = validate(JobType::ProfileFieldUpdate, json!({"field": "locale", "value": null, "user_ids": ["u"]})).unwrap();
+        assert_eq!(
+            field_of(t, json!({"idle_for_seconds": 60.5})).as_deref(),
+            Some("params.idle_for_seconds")
+        );
+        assert_eq!(
+            field_of(t, json!({"idle_for_seconds": -60})).as_deref(),
+            Some("params.idle_for_seconds")
+        );
+        assert_eq!(
+            field_of(
+                JobType::AiTextEmbedding,
+                json!({"documents": [{"id": "d", "text": "x"}], "model": null})
+            )
+            .as_deref(),
+            Some("params.model")
+        );
+        let remove = validate(
+            JobType::ProfileFieldUpdate,
+            json!({"field": "locale", "value": null, "user_ids": ["u"]}),
+        )
+        .unwrap();
         assert_eq!(remove.summary["value"], "remove");
     }
 
@@ -394,14 +515,37 @@ mod tests {
     fn sessions_need_exactly_one_selection() {
         let t = JobType::SessionTermination;
         assert!(validate(t, json!({"all_users": true})).is_ok());
-        assert_eq!(validate(t, json!({"idle_for_seconds": 60})).unwrap().total, 0);
-        assert_eq!(validate(t, json!({"user_ids": ["u1", "u2"]})).unwrap().total, 2);
+        assert_eq!(
+            validate(t, json!({"idle_for_seconds": 60})).unwrap().total,
+            0
+        );
+        assert_eq!(
+            validate(t, json!({"user_ids": ["u1", "u2"]}))
+                .unwrap()
+                .total,
+            2
+        );
         assert_eq!(field_of(t, json!({})).as_deref(), Some("params"));
-        assert_eq!(field_of(t, json!({"all_users": true, "user_ids": ["u"]})).as_deref(), Some("params"));
-        assert_eq!(field_of(t, json!({"all_users": false})).as_deref(), Some("params.all_users"));
-        assert_eq!(field_of(t, json!({"idle_for_seconds": 59})).as_deref(), Some("params.idle_for_seconds"));
-        assert_eq!(field_of(t, json!({"idle_for_seconds": -5})).as_deref(), Some("params.idle_for_seconds"));
-        assert_eq!(field_of(t, json!({"user_ids": ["ok", ""]})).as_deref(), Some("params.user_ids[1]"));
+        assert_eq!(
+            field_of(t, json!({"all_users": true, "user_ids": ["u"]})).as_deref(),
+            Some("params")
+        );
+        assert_eq!(
+            field_of(t, json!({"all_users": false})).as_deref(),
+            Some("params.all_users")
+        );
+        assert_eq!(
+            field_of(t, json!({"idle_for_seconds": 59})).as_deref(),
+            Some("params.idle_for_seconds")
+        );
+        assert_eq!(
+            field_of(t, json!({"idle_for_seconds": -5})).as_deref(),
+            Some("params.idle_for_seconds")
+        );
+        assert_eq!(
+            field_of(t, json!({"user_ids": ["ok", ""]})).as_deref(),
+            Some("params.user_ids[1]")
+        );
     }
 
     #[test]
@@ -410,15 +554,27 @@ mod tests {
         let ok = validate(t, json!({"documents": [{"id": "d1", "text": "hello"}]})).unwrap();
         assert_eq!(ok.params["model"], "hashing-v1");
         assert_eq!(
-            field_of(t, json!({"documents": [{"id": "d1", "text": "x".repeat(MAX_DOCUMENT_CHARS + 1)}]})).as_deref(),
+            field_of(
+                t,
+                json!({"documents": [{"id": "d1", "text": "x".repeat(MAX_DOCUMENT_CHARS + 1)}]})
+            )
+            .as_deref(),
             Some("params.documents[0].text")
         );
         assert_eq!(
-            field_of(t, json!({"documents": [{"id": "d", "text": "a"}, {"id": "d", "text": "b"}]})).as_deref(),
+            field_of(
+                t,
+                json!({"documents": [{"id": "d", "text": "a"}, {"id": "d", "text": "b"}]})
+            )
+            .as_deref(),
             Some("params.documents[1].id")
         );
         assert_eq!(
-            field_of(t, json!({"documents": [{"id": "d", "text": "a"}], "model": "gpt"})).as_deref(),
+            field_of(
+                t,
+                json!({"documents": [{"id": "d", "text": "a"}], "model": "gpt"})
+            )
+            .as_deref(),
             Some("params.model")
         );
     }
@@ -426,29 +582,64 @@ mod tests {
     #[test]
     fn profile_update_refuses_protected_fields_and_nested_values() {
         let t = JobType::ProfileFieldUpdate;
-        assert!(validate(t, json!({"field": "locale", "value": null, "user_ids": ["u1"]})).is_ok());
+        assert!(
+            validate(
+                t,
+                json!({"field": "locale", "value": null, "user_ids": ["u1"]})
+            )
+            .is_ok()
+        );
         assert_eq!(
-            field_of(t, json!({"field": "role", "value": "admin", "user_ids": ["u1"]})).as_deref(),
+            field_of(
+                t,
+                json!({"field": "role", "value": "admin", "user_ids": ["u1"]})
+            )
+            .as_deref(),
             Some("params.field")
         );
         assert_eq!(
-            field_of(t, json!({"field": "Locale", "value": "x", "user_ids": ["u1"]})).as_deref(),
+            field_of(
+                t,
+                json!({"field": "Locale", "value": "x", "user_ids": ["u1"]})
+            )
+            .as_deref(),
             Some("params.field")
         );
         assert_eq!(
-            field_of(t, json!({"field": "locale", "value": {"a": 1}, "user_ids": ["u1"]})).as_deref(),
+            field_of(
+                t,
+                json!({"field": "locale", "value": {"a": 1}, "user_ids": ["u1"]})
+            )
+            .as_deref(),
             Some("params.value")
         );
-        assert_eq!(field_of(t, json!({"field": "locale", "value": 1})).as_deref(), Some("params"));
+        assert_eq!(
+            field_of(t, json!({"field": "locale", "value": 1})).as_deref(),
+            Some("params")
+        );
     }
 
     #[test]
     fn email_check_accepts_common_and_refuses_broken_addresses() {
-        for ok in ["a@example.com", "first.last+tag@sub.example.co.uk", "x_y@a-b.io"] {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "x_y@a-b.io",
+        ] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@example.com", "a@.com", "a b@example.com", "a@exa mple.com",
-                    "a..b@example.com", "a@-x.com", "<a@example.com>"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@example.com",
+            "a@.com",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a..b@example.com",
+            "a@-x.com",
+            "<a@example.com>",
+        ] {
             assert!(!is_email(bad), "{bad}");
         }
     }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::audit::AuditRecord;
+pub use crate::chunk::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally};
 use crate::ended::JobEndEvent;
 use crate::error::StoreError;
 use crate::job::{JobStatus, JobType};
 use crate::metrics::{MetricAdd, MetricItem};
 use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
-pub use crate::chunk::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally};
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
 pub type IndexKey = BTreeMap<String, String>;
@@ -86,7 +86,10 @@ pub trait JobStore: JobEnds + MetricsStore + ScheduleStore {
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
     /// Jobs by id, in any order; missing ids are left out. At most 100 ids.
-    fn get_many(&self, ids: &[String]) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
+    fn get_many(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
 
     fn get_idempotency(
         &self,
@@ -97,32 +100,67 @@ pub trait JobStore: JobEnds + MetricsStore + ScheduleStore {
     /// Moves `job` from the list indexes to the hidden ones (`hidden_at` set once).
     /// `tenant` guards members: a job of another tenant is not touched. False when no such
     /// (visible-to-caller) job exists.
-    fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn hide(
+        &self,
+        job: &JobRecord,
+        tenant: Option<&str>,
+        at: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Moves a hidden `job` back to the list indexes, in its place (its `list_sk` is its
     /// creation time and id). `tenant` guards members as for [`JobStore::hide`].
-    fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn unhide(
+        &self,
+        job: &JobRecord,
+        tenant: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Marks a queued job failed (its work could not be enqueued) and its end pending.
-    fn fail_queued(&self, id: &str, reason: &str, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn fail_queued(
+        &self,
+        id: &str,
+        reason: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn query(&self, query: &IndexQuery) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
+    fn query(
+        &self,
+        query: &IndexQuery,
+    ) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
 
     /// The ledger items of job `id` from chunk `from` on, in chunk order, at most `limit`;
     /// the second value is true when more follow.
-    fn chunk_outcomes(&self, id: &str, from: u64, limit: u32) -> impl Future<Output = Result<(Vec<ChunkOutcomes>, bool), StoreError>> + Send;
+    fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<(Vec<ChunkOutcomes>, bool), StoreError>> + Send;
 
     /// Entries of the `active_by_type` index partition `partition` (queued and running jobs),
     /// oldest first, at most `limit`.
-    fn active_jobs(&self, partition: &str, limit: u32) -> impl Future<Output = Result<Vec<ActiveJob>, StoreError>> + Send;
+    fn active_jobs(
+        &self,
+        partition: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ActiveJob>, StoreError>> + Send;
 
     /// Records on job `id` that `retry` retries its items (`retries`, appended).
-    fn add_retry(&self, id: &str, retry: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn add_retry(
+        &self,
+        id: &str,
+        retry: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Asks a job to stop: a queued job becomes `cancelled` at once (its end pending), a running one gets
     /// `cancel_requested_at` and its workers settle the rest. Returns false when the job is
     /// no longer in `from` (the caller re-reads and decides).
-    fn cancel(&self, id: &str, from: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn cancel(
+        &self,
+        id: &str,
+        from: JobStatus,
+        at: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Schedules in the Jobs table (`SCHED#<id>`). Every write replaces the whole record,
@@ -131,19 +169,37 @@ pub trait ScheduleStore: Send + Sync {
     /// Writes `schedule` (its index attributes set by [`ScheduleRecord::index`]). With
     /// `expected`, only if the stored version is still that (false if not); without, only
     /// if no schedule has its id.
-    fn save_schedule(&self, schedule: &ScheduleRecord, expected: Option<u64>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn save_schedule(
+        &self,
+        schedule: &ScheduleRecord,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// A strongly consistent read.
-    fn get_schedule(&self, id: &str) -> impl Future<Output = Result<Option<ScheduleRecord>, StoreError>> + Send;
+    fn get_schedule(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ScheduleRecord>, StoreError>> + Send;
 
     /// A tenant's schedules, oldest first, at most `limit`, after `start` (an entry key
     /// from an earlier page); the key of the last one when more may follow.
-    fn list_schedules(&self, tenant: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<(Vec<ScheduleRecord>, Option<IndexKey>), StoreError>> + Send;
+    fn list_schedules(
+        &self,
+        tenant: &str,
+        start: Option<IndexKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<(Vec<ScheduleRecord>, Option<IndexKey>), StoreError>> + Send;
 
     /// The ids of the schedules of due-index shard `shard` whose `next_run_at` is at or
     /// before `now`, earliest first, at most `limit`, after `start` (the key of an earlier
     /// page). Eventually consistent: a run reads the schedule itself before it acts.
-    fn due_schedules(&self, shard: u32, now: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
+    fn due_schedules(
+        &self,
+        shard: u32,
+        now: &str,
+        start: Option<IndexKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
 }
 
 /// The end-of-job mark on the Jobs table. The writes that give a job its final status
@@ -154,11 +210,21 @@ pub trait JobEnds: Send + Sync {
     /// its `end_pending` is still `mark` and no other claim is newer than `stale_before`
     /// (RFC 3339). False when another caller holds it or has finished it (or the job is
     /// gone): then this caller leaves the end alone, so concurrent callers handle it once.
-    fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn claim_end(
+        &self,
+        id: &str,
+        mark: &str,
+        at: &str,
+        stale_before: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Gives up the claim made at `claimed_at` (a step of the end failed), so the next
     /// caller need not wait for it to go stale. Nothing happens if the claim is not that one.
-    fn release_end(&self, id: &str, claimed_at: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release_end(
+        &self,
+        id: &str,
+        claimed_at: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes job `id`'s `end_pending`, `ending` and `end_claimed_at` (nothing happens
     /// for a job that no longer exists).
@@ -167,7 +233,13 @@ pub trait JobEnds: Send + Sync {
     /// The ids of the jobs of `ends_pending` shard `shard` whose end has been pending since
     /// before `before` (RFC 3339), oldest first, at most `limit`, after `start` (the key of
     /// an earlier page).
-    fn pending_ends(&self, shard: u32, before: &str, start: Option<IndexKey>, limit: u32) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
+    fn pending_ends(
+        &self,
+        shard: u32,
+        before: &str,
+        start: Option<IndexKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
 }
 
 /// A queued or running job as the `active_by_type` index holds it.
@@ -198,10 +270,20 @@ pub trait ProgressStore: JobEnds + MetricsStore {
 
     /// Marks the job running with its item and chunk counts. False when the job is no
     /// longer queued or running (e.g. cancelled before planning).
-    fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn begin(
+        &self,
+        id: &str,
+        total: u64,
+        chunks_total: u64,
+        at: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The chunk's ledger item, strongly consistent; `None` before its first commit.
-    fn chunk_ledger(&self, id: &str, chunk: u64) -> impl Future<Output = Result<Option<ChunkLedger>, StoreError>> + Send;
+    fn chunk_ledger(
+        &self,
+        id: &str,
+        chunk: u64,
+    ) -> impl Future<Output = Result<Option<ChunkLedger>, StoreError>> + Send;
 
     /// Records outcomes of a chunk exactly once: the ledger item and the job's counters in
     /// one transaction, applied only if the ledger's `settled` is still `commit.before`.
@@ -216,7 +298,12 @@ pub trait ProgressStore: JobEnds + MetricsStore {
 
     /// Moves a running job whose every chunk is committed to its final status and marks its
     /// end pending. Exactly one caller gets true.
-    fn complete(&self, id: &str, status: JobStatus, at: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn complete(
+        &self,
+        id: &str,
+        status: JobStatus,
+        at: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The email identities the service may send from (SES verified identities).
@@ -233,7 +320,11 @@ pub trait InputStore: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Writes only if nothing is stored under `key` yet; false when something was.
-    fn put_if_absent(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Messages on a type's work queue: the API asks for a plan; the plan step fans the job
@@ -241,7 +332,10 @@ pub trait InputStore: Send + Sync {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WorkMessage {
-    Plan { job_id: String, tenant: String },
+    Plan {
+        job_id: String,
+        tenant: String,
+    },
     Chunk {
         job_id: String,
         tenant: String,
@@ -256,22 +350,41 @@ pub enum WorkMessage {
 }
 
 pub trait WorkQueue: Send + Sync {
-    fn send(&self, job_type: JobType, message: &WorkMessage) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn send(
+        &self,
+        job_type: JobType,
+        message: &WorkMessage,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Sends many messages with as few `SendMessageBatch` calls as their sizes allow.
-    fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn send_all(
+        &self,
+        job_type: JobType,
+        messages: &[WorkMessage],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The type's work queue and dead-letter queue depths.
-    fn depths(&self, job_type: JobType) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
+    fn depths(
+        &self,
+        job_type: JobType,
+    ) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
 }
 
 /// The hourly job metrics' side of the Jobs table (`METRIC#<scope>#<shard>` items).
 pub trait MetricsStore: Send + Sync {
     /// Adds to each item (`UpdateItem ADD`, one request per item).
-    fn add_metrics(&self, adds: &[MetricAdd]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn add_metrics(
+        &self,
+        adds: &[MetricAdd],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The items of partition `pk` with `from <= sk <= to`.
-    fn read_metrics(&self, pk: &str, from: &str, to: &str) -> impl Future<Output = Result<Vec<MetricItem>, StoreError>> + Send;
+    fn read_metrics(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Vec<MetricItem>, StoreError>> + Send;
 }
 
 /// The audit table as the domain uses it: appends and two reads, never an update.
@@ -282,17 +395,29 @@ pub trait AuditLog: Send + Sync {
 
     /// Job `job_id`'s entries with a sort key after `after`, oldest first, at most `limit`;
     /// true when more may follow.
-    fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> impl Future<Output = Result<(Vec<AuditRecord>, bool), StoreError>> + Send;
+    fn job_entries(
+        &self,
+        job_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<(Vec<AuditRecord>, bool), StoreError>> + Send;
 
     /// One `by_day` partition's entries with `from <= sk <= to`, newest first, at most
     /// `limit`.
-    fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
+    fn day_entries(
+        &self,
+        partition: &str,
+        from: &str,
+        to: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>, StoreError>> + Send;
 }
 
 /// Where job ends are announced (an EventBridge bus, `EVENT_BUS_NAME`).
 pub trait EventBus: Send + Sync {
     /// Puts one event on the bus; an error when the bus did not accept it.
-    fn put_event(&self, event: &JobEndEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put_event(&self, event: &JobEndEvent)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The adapters the jobs service (the API and the scheduler's tick) works over, named

@@ -92,7 +92,9 @@ pub fn active_partition(job_type: JobType, shard: u32) -> String {
 /// for every sharded key (active jobs, pending ends, due schedules, audit days, metrics),
 /// so an id's shard is the same wherever it is written and read.
 pub fn shard_of(id: &str, shards: u32) -> u32 {
-    id.bytes().last().map_or(0, |b| u32::from(b) % shards.max(1))
+    id.bytes()
+        .last()
+        .map_or(0, |b| u32::from(b) % shards.max(1))
 }
 
 fn active_shard(id: &str) -> u32 {
@@ -266,12 +268,21 @@ impl JobRecord {
     /// [`LIST_PARTITIONS`] order (tenant, `tenant#user`, month of `created_at`).
     pub fn list_keys(&self) -> (String, [String; 3]) {
         let month = self.created_at.get(..7).unwrap_or_default().to_string();
-        (list_sort_key(&self.created_at, &self.id), [self.tenant.clone(), format!("{}#{}", self.tenant, self.user), month])
+        (
+            list_sort_key(&self.created_at, &self.id),
+            [
+                self.tenant.clone(),
+                format!("{}#{}", self.tenant, self.user),
+                month,
+            ],
+        )
     }
 
     /// What the job is waiting for at `now`: only an active job, not being cancelled, waits.
     pub fn waiting_for(&self, now: time::OffsetDateTime) -> Option<Waiting> {
-        if !matches!(self.status, JobStatus::Queued | JobStatus::Running) || self.cancel_requested_at.is_some() {
+        if !matches!(self.status, JobStatus::Queued | JobStatus::Running)
+            || self.cancel_requested_at.is_some()
+        {
             return None;
         }
         let paced = self.paced_at.as_deref().and_then(crate::clock::parse);
@@ -293,7 +304,10 @@ impl JobRecord {
             type_label: self.job_type.label().to_string(),
             tenant: self.tenant.clone(),
             status: self.status,
-            progress: Progress { cancelled: self.cancelled, ..Progress::of(self.status, self.total, self.succeeded, self.failed) },
+            progress: Progress {
+                cancelled: self.cancelled,
+                ..Progress::of(self.status, self.total, self.succeeded, self.failed)
+            },
             user: self.user.clone(),
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
@@ -472,7 +486,8 @@ impl ScheduleRecord {
         self.list_sk = live.then(|| list_sort_key(&self.created_at, &self.id));
         self.sched_tenant = live.then(|| self.tenant.clone());
         let shard = shard_of(&self.id, DUE_SHARDS);
-        self.sched_due = (live && self.enabled && self.next_run_at.is_some()).then(|| shard.to_string());
+        self.sched_due =
+            (live && self.enabled && self.next_run_at.is_some()).then(|| shard.to_string());
     }
 
     /// Adds `run` as the newest, keeping [`MAX_SCHEDULE_RUNS`].
@@ -509,7 +524,11 @@ pub fn sha256_hex(parts: &[&[u8]]) -> String {
         ctx.update(part);
         ctx.update(&[0]);
     }
-    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Job ids oldest first: an id is a ULID of its job's `created_at`
@@ -543,7 +562,10 @@ mod tests {
     fn new_record_is_queued_and_in_every_list_index() {
         let r = record();
         assert_eq!((r.pk.as_str(), r.sk.as_str()), ("JOB#01JDEMO", "JOB"));
-        assert_eq!(r.list_sk.as_deref(), Some("2026-11-28T10:00:00.000Z#01JDEMO"));
+        assert_eq!(
+            r.list_sk.as_deref(),
+            Some("2026-11-28T10:00:00.000Z#01JDEMO")
+        );
         assert_eq!(r.list_tenant_user.as_deref(), Some("acme#Alice"));
         assert_eq!(r.user_lc, "alice");
         assert_eq!(r.status, JobStatus::Queued);
@@ -555,7 +577,10 @@ mod tests {
         r.list_month = None;
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(&r).unwrap();
-        assert!(!item.contains_key("list_month"), "absent, not NULL: index keys must be missing");
+        assert!(
+            !item.contains_key("list_month"),
+            "absent, not NULL: index keys must be missing"
+        );
         assert!(!item.contains_key("hidden_at"));
         let back: JobRecord = serde_dynamo::from_item(item).unwrap();
         assert_eq!(back, r);
@@ -568,11 +593,19 @@ mod tests {
         job.status = JobStatus::Queued;
         assert_eq!(job.waiting_for(now), Some(Waiting::Capacity), "queued");
         job.status = JobStatus::Running;
-        assert_eq!(job.waiting_for(now), Some(Waiting::Capacity), "running, nothing settled: behind other work");
+        assert_eq!(
+            job.waiting_for(now),
+            Some(Waiting::Capacity),
+            "running, nothing settled: behind other work"
+        );
         job.succeeded = 1;
         assert_eq!(job.waiting_for(now), None, "moving");
         job.paced_at = Some("2026-11-30T11:59:30.000Z".into());
-        assert_eq!(job.waiting_for(now), Some(Waiting::RateLimit), "throttled 30 s ago");
+        assert_eq!(
+            job.waiting_for(now),
+            Some(Waiting::RateLimit),
+            "throttled 30 s ago"
+        );
         job.paced_at = Some("2026-11-30T11:58:30.000Z".into());
         assert_eq!(job.waiting_for(now), None, "throttled 90 s ago");
         job.paced_at = Some("2026-11-30T11:59:30.000Z".into());
@@ -591,21 +624,33 @@ mod tests {
         let v = serde_json::to_value(r.view()).unwrap();
         assert_eq!(v["type"], "ai_text_embedding");
         assert_eq!(v["type_label"], "AI Text Embedding");
-        assert_eq!(v["progress"], serde_json::json!({"total": 3, "succeeded": 1, "failed": 1, "cancelled": 0, "percent": 66}));
+        assert_eq!(
+            v["progress"],
+            serde_json::json!({"total": 3, "succeeded": 1, "failed": 1, "cancelled": 0, "percent": 66})
+        );
         assert_eq!(v["completed_at"], serde_json::Value::Null);
     }
 
     #[test]
     fn retries_are_listed_oldest_first_whatever_order_they_were_linked_in() {
         let mut r = record();
-        let (older, newer) = (ulid::Ulid::from_parts(1_764_496_800_000, 9).to_string(), ulid::Ulid::from_parts(1_764_496_800_001, 1).to_string());
+        let (older, newer) = (
+            ulid::Ulid::from_parts(1_764_496_800_000, 9).to_string(),
+            ulid::Ulid::from_parts(1_764_496_800_001, 1).to_string(),
+        );
         r.retries = vec![newer.clone(), older.clone()];
         assert_eq!(r.view().retries, vec![older, newer]);
     }
 
     #[test]
     fn idempotency_keys_do_not_collide_across_part_boundaries() {
-        assert_ne!(idempotency_pk("acme", "ab", "c"), idempotency_pk("acme", "a", "bc"));
-        assert_eq!(idempotency_pk("acme", "a", "k"), idempotency_pk("acme", "a", "k"));
+        assert_ne!(
+            idempotency_pk("acme", "ab", "c"),
+            idempotency_pk("acme", "a", "bc")
+        );
+        assert_eq!(
+            idempotency_pk("acme", "a", "k"),
+            idempotency_pk("acme", "a", "k")
+        );
     }
 }

@@ -47,13 +47,20 @@ pub enum ItemSource {
     /// Found by the worker (e.g. idle sessions), which stores the list it chunks beside the
     /// input ([`crate::record::snapshot_key`]); `retry` makes params naming exactly the
     /// given items.
-    Snapshot { retry: fn(Vec<Value>) -> Result<Value, String> },
+    Snapshot {
+        retry: fn(Vec<Value>) -> Result<Value, String>,
+    },
 }
 
 /// Session Termination items are `{"user": id}` or `{"session": id}`: params that name
 /// them (`user_ids` or `session_ids`).
 fn session_retry(items: Vec<Value>) -> Result<Value, String> {
-    let ids = |key: &str| items.iter().map(|i| i[key].as_str().map(str::to_string)).collect::<Option<Vec<String>>>();
+    let ids = |key: &str| {
+        items
+            .iter()
+            .map(|i| i[key].as_str().map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+    };
     if let Some(users) = ids("user") {
         Ok(serde_json::json!({"user_ids": users}))
     } else if let Some(sessions) = ids("session") {
@@ -82,7 +89,9 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::SessionTerminationParams>,
-        items: ItemSource::Snapshot { retry: session_retry },
+        items: ItemSource::Snapshot {
+            retry: session_retry,
+        },
         worker_crate: "worker-session-termination",
     },
     JobTypeSpec {
@@ -109,7 +118,11 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
 
 /// The registered keys, comma-separated (for error messages).
 pub fn keys() -> String {
-    REGISTRY.iter().map(|s| s.key).collect::<Vec<_>>().join(", ")
+    REGISTRY
+        .iter()
+        .map(|s| s.key)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A key in the PascalCase of the template's logical ids: `bulk_message_sending` →
@@ -118,7 +131,10 @@ pub fn pascal_case(key: &str) -> String {
     key.split('_')
         .map(|word| {
             let mut chars = word.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -132,10 +148,24 @@ mod tests {
         assert_eq!(REGISTRY.len(), JobType::ALL.len());
         for (spec, t) in REGISTRY.iter().zip(JobType::ALL) {
             assert_eq!(spec.job_type, t, "REGISTRY is in JobType order");
-            assert_eq!(t.spec().job_type, t, "JobType::spec points at its own entry");
-            assert!(spec.key.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", spec.key);
+            assert_eq!(
+                t.spec().job_type,
+                t,
+                "JobType::spec points at its own entry"
+            );
+            assert!(
+                spec.key.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                spec.key
+            );
             assert!(spec.chunk_size > 0 && spec.chunk_size <= spec.max_items);
-            assert_eq!(REGISTRY.iter().filter(|s| s.key == spec.key || s.label == spec.label).count(), 1);
+            assert_eq!(
+                REGISTRY
+                    .iter()
+                    .filter(|s| s.key == spec.key || s.label == spec.label)
+                    .count(),
+                1
+            );
         }
     }
 
@@ -170,20 +200,56 @@ mod tests {
         let template = include_str!("../../../template.yaml");
         for spec in &REGISTRY {
             let p = pascal_case(spec.key);
-            let queue = resource(template, &format!("{p}Queue")).unwrap_or_else(|| panic!("template.yaml lacks {p}Queue"));
-            assert!(queue.contains(&format!("QueueName: !Sub \"${{AWS::StackName}}-work-{}\"", spec.key)), "{p}Queue's QueueName");
-            assert!(queue.contains(&format!("!GetAtt {p}DLQ.Arn")), "{p}Queue redrives to {p}DLQ");
-            let worker = resource(template, &format!("{p}Worker")).unwrap_or_else(|| panic!("template.yaml lacks {p}Worker"));
-            assert!(worker.contains(&format!("CodeUri: functions/{}\n", spec.worker_crate)), "{p}Worker's CodeUri");
-            assert!(worker.contains(&format!("Queue: !GetAtt {p}Queue.Arn")), "{p}Worker is fed by {p}Queue");
-            assert!(worker.contains(&format!("FunctionName: !Sub \"${{AWS::StackName}}-{}\"", spec.key.replace('_', "-"))), "{p}Worker's FunctionName");
+            let queue = resource(template, &format!("{p}Queue"))
+                .unwrap_or_else(|| panic!("template.yaml lacks {p}Queue"));
+            assert!(
+                queue.contains(&format!(
+                    "QueueName: !Sub \"${{AWS::StackName}}-work-{}\"",
+                    spec.key
+                )),
+                "{p}Queue's QueueName"
+            );
+            assert!(
+                queue.contains(&format!("!GetAtt {p}DLQ.Arn")),
+                "{p}Queue redrives to {p}DLQ"
+            );
+            let worker = resource(template, &format!("{p}Worker"))
+                .unwrap_or_else(|| panic!("template.yaml lacks {p}Worker"));
+            assert!(
+                worker.contains(&format!("CodeUri: functions/{}\n", spec.worker_crate)),
+                "{p}Worker's CodeUri"
+            );
+            assert!(
+                worker.contains(&format!("Queue: !GetAtt {p}Queue.Arn")),
+                "{p}Worker is fed by {p}Queue"
+            );
+            assert!(
+                worker.contains(&format!(
+                    "FunctionName: !Sub \"${{AWS::StackName}}-{}\"",
+                    spec.key.replace('_', "-")
+                )),
+                "{p}Worker's FunctionName"
+            );
             for part in ["DLQ", "WorkerRole", "WorkerLogs", "DLQAlarm"] {
-                assert!(resource(template, &format!("{p}{part}")).is_some(), "template.yaml lacks {p}{part}");
+                assert!(
+                    resource(template, &format!("{p}{part}")).is_some(),
+                    "template.yaml lacks {p}{part}"
+                );
             }
         }
         let first = resource(template, "BulkMessageSendingQueue").unwrap_or_default();
-        assert!(first.starts_with("  BulkMessageSendingQueue:\n") && !first.contains("\n  SessionTermination"), "one resource only: {first}");
-        let workers = template.matches("FunctionResponseTypes: [ReportBatchItemFailures]").count();
-        assert_eq!(workers, REGISTRY.len(), "one SQS-fed worker per registered type");
+        assert!(
+            first.starts_with("  BulkMessageSendingQueue:\n")
+                && !first.contains("\n  SessionTermination"),
+            "one resource only: {first}"
+        );
+        let workers = template
+            .matches("FunctionResponseTypes: [ReportBatchItemFailures]")
+            .count();
+        assert_eq!(
+            workers,
+            REGISTRY.len(),
+            "one SQS-fed worker per registered type"
+        );
     }
 }

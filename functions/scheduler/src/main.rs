@@ -33,7 +33,11 @@ mod tests {
 
     #[test]
     fn a_scheduled_event_of_the_rule_is_the_handlers_input() {
-        let event: EventBridgeEvent = serde_json::from_str(include_str!("../tests/fixtures/scheduled-event.json")).unwrap();
-        assert_eq!((event.source.as_str(), event.detail_type.as_str()), ("aws.events", "Scheduled Event"));
+        let event: EventBridgeEvent =
+            serde_json::from_str(include_str!("../tests/fixtures/scheduled-event.json")).unwrap();
+        assert_eq!(
+            (event.source.as_str(), event.detail_type.as_str()),
+            ("aws.events", "Scheduled Event")
+        );
     }
 }

@@ -35,7 +35,10 @@ fn fnv1a(parts: &[&str]) -> u64 {
 /// The `hashing-v1` embedding of a text, or None when it has no words.
 pub fn hashing_v1(text: &str) -> Option<Vec<f32>> {
     let lower = text.to_lowercase();
-    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
     let mut vector = vec![0f32; HASHING_DIMENSIONS];
     let mut add = |parts: &[&str], weight: f32| {
         let hash = fnv1a(parts);
@@ -67,13 +70,19 @@ struct TitanResponse {
 }
 
 pub fn titan_request(text: &str) -> Vec<u8> {
-    serde_json::json!({"inputText": text, "dimensions": TITAN_DIMENSIONS, "normalize": true}).to_string().into_bytes()
+    serde_json::json!({"inputText": text, "dimensions": TITAN_DIMENSIONS, "normalize": true})
+        .to_string()
+        .into_bytes()
 }
 
 pub fn titan_embedding(body: &[u8]) -> Result<Vec<f32>, WorkError> {
-    let response: TitanResponse = serde_json::from_slice(body).map_err(|e| WorkError::Rejected(format!("unreadable Bedrock response: {e}")))?;
+    let response: TitanResponse = serde_json::from_slice(body)
+        .map_err(|e| WorkError::Rejected(format!("unreadable Bedrock response: {e}")))?;
     if response.embedding.len() != TITAN_DIMENSIONS {
-        return Err(WorkError::Rejected(format!("Bedrock returned {} dimensions", response.embedding.len())));
+        return Err(WorkError::Rejected(format!(
+            "Bedrock returned {} dimensions",
+            response.embedding.len()
+        )));
     }
     Ok(response.embedding)
 }
@@ -91,7 +100,9 @@ impl Titan {
             .model_id(TITAN_MODEL_ID)
             .content_type("application/json")
             .accept("application/json")
-            .body(aws_sdk_bedrockruntime::primitives::Blob::new(titan_request(text)))
+            .body(aws_sdk_bedrockruntime::primitives::Blob::new(
+                titan_request(text),
+            ))
             .send()
             .await?;
         titan_embedding(out.body().as_ref())
@@ -111,24 +122,45 @@ mod tests {
         let a = hashing_v1("Reset my password, please").unwrap();
         assert_eq!(a.len(), HASHING_DIMENSIONS);
         assert!((cosine(&a, &a) - 1.0).abs() < 1e-5, "unit norm");
-        assert_eq!(a, hashing_v1("reset MY password please!").unwrap(), "case and punctuation do not matter");
+        assert_eq!(
+            a,
+            hashing_v1("reset MY password please!").unwrap(),
+            "case and punctuation do not matter"
+        );
         let near = hashing_v1("please reset my password").unwrap();
         let far = hashing_v1("quarterly revenue grew in the northern region").unwrap();
         assert!(cosine(&a, &near) > cosine(&a, &far) + 0.3);
         assert_eq!(hashing_v1(" ... !!! "), None);
-        assert!(hashing_v1("日本語のテキスト").is_some(), "non-Latin words count");
+        assert!(
+            hashing_v1("日本語のテキスト").is_some(),
+            "non-Latin words count"
+        );
     }
 
     #[test]
     fn titan_request_and_recorded_response() {
         let request: serde_json::Value = serde_json::from_slice(&titan_request("hello")).unwrap();
-        assert_eq!(request, serde_json::json!({"inputText": "hello", "dimensions": 1024, "normalize": true}));
+        assert_eq!(
+            request,
+            serde_json::json!({"inputText": "hello", "dimensions": 1024, "normalize": true})
+        );
         // Shape of a recorded InvokeModel response (values shortened to a repeating pattern).
-        let values: Vec<f32> = (0..TITAN_DIMENSIONS).map(|i| ((i % 7) as f32 - 3.0) / 100.0).collect();
+        let values: Vec<f32> = (0..TITAN_DIMENSIONS)
+            .map(|i| ((i % 7) as f32 - 3.0) / 100.0)
+            .collect();
         let recorded = serde_json::json!({"embedding": values, "inputTextTokenCount": 2});
-        assert_eq!(titan_embedding(recorded.to_string().as_bytes()).unwrap(), values);
+        assert_eq!(
+            titan_embedding(recorded.to_string().as_bytes()).unwrap(),
+            values
+        );
         let short = serde_json::json!({"embedding": [0.1, 0.2], "inputTextTokenCount": 2});
-        assert!(matches!(titan_embedding(short.to_string().as_bytes()), Err(WorkError::Rejected(_))));
-        assert!(matches!(titan_embedding(b"<html>"), Err(WorkError::Rejected(_))));
+        assert!(matches!(
+            titan_embedding(short.to_string().as_bytes()),
+            Err(WorkError::Rejected(_))
+        ));
+        assert!(matches!(
+            titan_embedding(b"<html>"),
+            Err(WorkError::Rejected(_))
+        ));
     }
 }

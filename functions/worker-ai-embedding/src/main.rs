@@ -9,7 +9,14 @@ use jobs_core::worker::lambda::run;
 
 fn main() -> Result<(), lambda_runtime::Error> {
     run(|clients| {
-        let titan = embedder::Titan::new(LazyClient::new(clients.config, aws_sdk_bedrockruntime::Client::new));
-        Ok(processor::Embeddings::new(clients.dynamodb.clone(), required("EMBEDDINGS_TABLE")?, titan))
+        let titan = embedder::Titan::new(LazyClient::new(
+            clients.config,
+            aws_sdk_bedrockruntime::Client::new,
+        ));
+        Ok(processor::Embeddings::new(
+            clients.dynamodb.clone(),
+            required("EMBEDDINGS_TABLE")?,
+            titan,
+        ))
     })
 }

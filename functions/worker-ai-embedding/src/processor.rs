@@ -26,7 +26,11 @@ pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
 
 impl Embeddings {
     pub fn new(dynamo: aws_sdk_dynamodb::Client, table: String, titan: Titan) -> Embeddings {
-        Embeddings { dynamo, table, titan }
+        Embeddings {
+            dynamo,
+            table,
+            titan,
+        }
     }
 
     async fn embed(&self, model: &str, text: &str) -> Result<Option<Vec<f32>>, WorkError> {
@@ -36,7 +40,12 @@ impl Embeddings {
         }
     }
 
-    async fn store(&self, job: &JobRecord, model: &str, rows: &[(&Document, Vec<f32>)]) -> Result<(), WorkError> {
+    async fn store(
+        &self,
+        job: &JobRecord,
+        model: &str,
+        rows: &[(&Document, Vec<f32>)],
+    ) -> Result<(), WorkError> {
         let s = |v: &str| AttributeValue::S(v.to_string());
         let requests = rows
             .iter()
@@ -45,8 +54,14 @@ impl Embeddings {
                     ("tenant".to_string(), s(&job.tenant)),
                     ("document_id".to_string(), s(&doc.id)),
                     ("model".to_string(), s(model)),
-                    ("dimensions".to_string(), AttributeValue::N(vector.len().to_string())),
-                    ("vector".to_string(), AttributeValue::B(vector_bytes(vector).into())),
+                    (
+                        "dimensions".to_string(),
+                        AttributeValue::N(vector.len().to_string()),
+                    ),
+                    (
+                        "vector".to_string(),
+                        AttributeValue::B(vector_bytes(vector).into()),
+                    ),
                     ("job_id".to_string(), s(&job.id)),
                 ]))
             })
@@ -60,7 +75,11 @@ impl Processor for Embeddings {
     type Params = EmbeddingParams;
     type Item = Document;
 
-    async fn items(&self, _job: &JobRecord, params: &EmbeddingParams) -> Result<Vec<Document>, WorkError> {
+    async fn items(
+        &self,
+        _job: &JobRecord,
+        params: &EmbeddingParams,
+    ) -> Result<Vec<Document>, WorkError> {
         Ok(params.documents.clone())
     }
 
@@ -68,12 +87,19 @@ impl Processor for Embeddings {
         doc.id.clone()
     }
 
-    async fn process(&self, job: &JobRecord, params: &EmbeddingParams, docs: &[Document]) -> Vec<ItemResult> {
+    async fn process(
+        &self,
+        job: &JobRecord,
+        params: &EmbeddingParams,
+        docs: &[Document],
+    ) -> Vec<ItemResult> {
         let mut results = Vec::with_capacity(docs.len());
         let mut rows = Vec::with_capacity(docs.len());
         for doc in docs {
             let embedded = self.embed(&params.model, &doc.text).await;
-            match embedded.and_then(|v| v.ok_or_else(|| WorkError::Rejected("text has no words to embed".into()))) {
+            match embedded.and_then(|v| {
+                v.ok_or_else(|| WorkError::Rejected("text has no words to embed".into()))
+            }) {
                 Ok(vector) => {
                     rows.push((doc, vector));
                     results.push(Ok(ItemOutcome::Succeeded));
@@ -83,7 +109,10 @@ impl Processor for Embeddings {
         }
         // The embedded documents succeed only once their vectors are stored.
         if let Err(err) = self.store(job, &params.model, &rows).await {
-            for result in results.iter_mut().filter(|r| matches!(r, Ok(ItemOutcome::Succeeded))) {
+            for result in results
+                .iter_mut()
+                .filter(|r| matches!(r, Ok(ItemOutcome::Succeeded)))
+            {
                 *result = Err(err.clone());
             }
         }
@@ -95,6 +124,9 @@ impl Processor for Embeddings {
 mod tests {
     #[test]
     fn vectors_are_stored_as_little_endian_f32() {
-        assert_eq!(super::vector_bytes(&[1.0, -2.0]), vec![0, 0, 128, 63, 0, 0, 0, 192]);
+        assert_eq!(
+            super::vector_bytes(&[1.0, -2.0]),
+            vec![0, 0, 128, 63, 0, 0, 0, 192]
+        );
     }
 }

@@ -33,8 +33,17 @@ pub struct BulkMessages {
 }
 
 impl BulkMessages {
-    pub fn new(ses: aws_sdk_ses::Client, max_send_rate: Option<f64>, processes: u32) -> BulkMessages {
-        BulkMessages { ses, max_send_rate: max_send_rate.filter(|r| *r > 0.0), processes: f64::from(processes.max(1)), rate: OnceLock::new() }
+    pub fn new(
+        ses: aws_sdk_ses::Client,
+        max_send_rate: Option<f64>,
+        processes: u32,
+    ) -> BulkMessages {
+        BulkMessages {
+            ses,
+            max_send_rate: max_send_rate.filter(|r| *r > 0.0),
+            processes: f64::from(processes.max(1)),
+            rate: OnceLock::new(),
+        }
     }
 
     /// The process's send rate, built on the first send from the account's quota.
@@ -52,8 +61,13 @@ impl BulkMessages {
                 }
             },
         };
-        tracing::info!(account_rate = account, processes = self.processes, "send rate set");
-        self.rate.get_or_init(|| AdaptiveRate::new(account / self.processes, account))
+        tracing::info!(
+            account_rate = account,
+            processes = self.processes,
+            "send rate set"
+        );
+        self.rate
+            .get_or_init(|| AdaptiveRate::new(account / self.processes, account))
     }
 
     async fn send(&self, params: &BulkMessageParams, recipient: &str) -> ItemResult {
@@ -62,11 +76,19 @@ impl BulkMessages {
             return Ok(ItemOutcome::Rejected("not a valid email address".into()));
         }
         let content = |text: &str| {
-            aws_sdk_ses::types::Content::builder().data(text).charset("UTF-8").build().map_err(|e| WorkError::Rejected(e.to_string()))
+            aws_sdk_ses::types::Content::builder()
+                .data(text)
+                .charset("UTF-8")
+                .build()
+                .map_err(|e| WorkError::Rejected(e.to_string()))
         };
         let message = aws_sdk_ses::types::Message::builder()
             .subject(content(&params.subject)?)
-            .body(aws_sdk_ses::types::Body::builder().text(content(&params.body)?).build())
+            .body(
+                aws_sdk_ses::types::Body::builder()
+                    .text(content(&params.body)?)
+                    .build(),
+            )
             .build();
         let rate = self.rate().await;
         rate.acquire().await;
@@ -74,7 +96,11 @@ impl BulkMessages {
             self.ses
                 .send_email()
                 .source(&params.from)
-                .destination(aws_sdk_ses::types::Destination::builder().to_addresses(recipient).build())
+                .destination(
+                    aws_sdk_ses::types::Destination::builder()
+                        .to_addresses(recipient)
+                        .build(),
+                )
                 .message(message)
                 .send()
                 .await,
@@ -90,7 +116,11 @@ impl Processor for BulkMessages {
     type Params = BulkMessageParams;
     type Item = String;
 
-    async fn items(&self, _job: &JobRecord, params: &BulkMessageParams) -> Result<Vec<String>, WorkError> {
+    async fn items(
+        &self,
+        _job: &JobRecord,
+        params: &BulkMessageParams,
+    ) -> Result<Vec<String>, WorkError> {
         Ok(params.recipients.clone())
     }
 
@@ -98,7 +128,16 @@ impl Processor for BulkMessages {
         recipient.clone()
     }
 
-    async fn process(&self, _job: &JobRecord, params: &BulkMessageParams, recipients: &[String]) -> Vec<ItemResult> {
-        in_order(recipients.iter().map(|r| self.send(params, r)).collect(), CONCURRENCY).await
+    async fn process(
+        &self,
+        _job: &JobRecord,
+        params: &BulkMessageParams,
+        recipients: &[String],
+    ) -> Vec<ItemResult> {
+        in_order(
+            recipients.iter().map(|r| self.send(params, r)).collect(),
+            CONCURRENCY,
+        )
+        .await
     }
 }

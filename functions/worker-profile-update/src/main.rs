@@ -6,5 +6,10 @@ use jobs_core::env::required;
 use jobs_core::worker::lambda::run;
 
 fn main() -> Result<(), lambda_runtime::Error> {
-    run(|clients| Ok(processor::ProfileUpdates::new(clients.dynamodb.clone(), required("PROFILES_TABLE")?)))
+    run(|clients| {
+        Ok(processor::ProfileUpdates::new(
+            clients.dynamodb.clone(),
+            required("PROFILES_TABLE")?,
+        ))
+    })
 }

@@ -20,7 +20,13 @@ impl ProfileUpdates {
         ProfileUpdates { dynamo, table }
     }
 
-    async fn update(&self, tenant: &str, params: &ProfileFieldParams, value: &Option<AttributeValue>, user: &str) -> ItemResult {
+    async fn update(
+        &self,
+        tenant: &str,
+        params: &ProfileFieldParams,
+        value: &Option<AttributeValue>,
+        user: &str,
+    ) -> ItemResult {
         if !is_user_id(user) {
             return Ok(ItemOutcome::Rejected("not a valid user id".into()));
         }
@@ -33,12 +39,18 @@ impl ProfileUpdates {
             .condition_expression("attribute_exists(user_id)")
             .expression_attribute_names("#field", &params.field);
         request = match value {
-            Some(v) => request.update_expression("SET #field = :value").expression_attribute_values(":value", v.clone()),
+            Some(v) => request
+                .update_expression("SET #field = :value")
+                .expression_attribute_values(":value", v.clone()),
             None => request.update_expression("REMOVE #field"),
         };
         match request.send().await {
             Ok(_) => Ok(ItemOutcome::Succeeded),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Ok(ItemOutcome::Rejected("no profile for this user".into()))
             }
             Err(err) => ItemOutcome::of(Err::<(), _>(err)),
@@ -53,7 +65,9 @@ pub fn attribute(value: &Value) -> Result<Option<AttributeValue>, WorkError> {
         Value::Bool(b) => Ok(Some(AttributeValue::Bool(*b))),
         Value::Number(n) => Ok(Some(AttributeValue::N(n.to_string()))),
         Value::String(s) => Ok(Some(AttributeValue::S(s.clone()))),
-        _ => Err(WorkError::Rejected("value must be a string, number, bool or null".into())),
+        _ => Err(WorkError::Rejected(
+            "value must be a string, number, bool or null".into(),
+        )),
     }
 }
 
@@ -63,7 +77,11 @@ impl Processor for ProfileUpdates {
     type Params = ProfileFieldParams;
     type Item = String;
 
-    async fn items(&self, _job: &JobRecord, params: &ProfileFieldParams) -> Result<Vec<String>, WorkError> {
+    async fn items(
+        &self,
+        _job: &JobRecord,
+        params: &ProfileFieldParams,
+    ) -> Result<Vec<String>, WorkError> {
         Ok(params.user_ids.clone())
     }
 
@@ -71,9 +89,23 @@ impl Processor for ProfileUpdates {
         user.clone()
     }
 
-    async fn process(&self, job: &JobRecord, params: &ProfileFieldParams, users: &[String]) -> Vec<ItemResult> {
+    async fn process(
+        &self,
+        job: &JobRecord,
+        params: &ProfileFieldParams,
+        users: &[String],
+    ) -> Vec<ItemResult> {
         match attribute(&params.value) {
-            Ok(value) => in_order(users.iter().map(|u| self.update(&job.tenant, params, &value, u)).collect(), CONCURRENCY).await,
+            Ok(value) => {
+                in_order(
+                    users
+                        .iter()
+                        .map(|u| self.update(&job.tenant, params, &value, u))
+                        .collect(),
+                    CONCURRENCY,
+                )
+                .await
+            }
             Err(err) => vec![Err(err); users.len()],
         }
     }
@@ -86,9 +118,18 @@ mod tests {
     #[test]
     fn values_map_to_attributes() {
         assert_eq!(attribute(&Value::Null).unwrap(), None);
-        assert_eq!(attribute(&serde_json::json!(true)).unwrap(), Some(AttributeValue::Bool(true)));
-        assert_eq!(attribute(&serde_json::json!(2.5)).unwrap(), Some(AttributeValue::N("2.5".into())));
-        assert_eq!(attribute(&serde_json::json!("de")).unwrap(), Some(AttributeValue::S("de".into())));
+        assert_eq!(
+            attribute(&serde_json::json!(true)).unwrap(),
+            Some(AttributeValue::Bool(true))
+        );
+        assert_eq!(
+            attribute(&serde_json::json!(2.5)).unwrap(),
+            Some(AttributeValue::N("2.5".into()))
+        );
+        assert_eq!(
+            attribute(&serde_json::json!("de")).unwrap(),
+            Some(AttributeValue::S("de".into()))
+        );
         assert!(attribute(&serde_json::json!([1])).is_err());
     }
 }

@@ -42,7 +42,11 @@ impl SessionTerminations {
     }
 
     /// Session ids of the tenant's sessions, optionally only those idle since `cutoff`.
-    async fn sessions(&self, tenant: &str, idle_before: Option<i64>) -> Result<Vec<String>, WorkError> {
+    async fn sessions(
+        &self,
+        tenant: &str,
+        idle_before: Option<i64>,
+    ) -> Result<Vec<String>, WorkError> {
         let mut ids = Vec::new();
         let mut start = None;
         loop {
@@ -55,10 +59,16 @@ impl SessionTerminations {
                 .projection_expression("session_id")
                 .set_exclusive_start_key(start);
             if let Some(cutoff) = idle_before {
-                query = query.filter_expression("last_seen < :cutoff").expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()));
+                query = query
+                    .filter_expression("last_seen < :cutoff")
+                    .expression_attribute_values(":cutoff", AttributeValue::N(cutoff.to_string()));
             }
             let page = query.send().await?;
-            ids.extend(page.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()));
+            ids.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("session_id")?.as_s().ok().cloned()),
+            );
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(ids);
@@ -80,7 +90,11 @@ impl SessionTerminations {
                 .set_exclusive_start_key(start)
                 .send()
                 .await?;
-            ids.extend(page.items().iter().filter_map(|i| i.get("session_id")?.as_s().ok().cloned()));
+            ids.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|i| i.get("session_id")?.as_s().ok().cloned()),
+            );
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(ids);
@@ -92,7 +106,10 @@ impl SessionTerminations {
         let requests = session_ids
             .iter()
             .filter_map(|id| {
-                let key = HashMap::from([("tenant".to_string(), s(tenant)), ("session_id".to_string(), s(id))]);
+                let key = HashMap::from([
+                    ("tenant".to_string(), s(tenant)),
+                    ("session_id".to_string(), s(id)),
+                ]);
                 DeleteRequest::builder().set_key(Some(key)).build().ok()
             })
             .map(|d| WriteRequest::builder().delete_request(d).build())
@@ -118,7 +135,11 @@ impl Processor for SessionTerminations {
     type Params = SessionTerminationParams;
     type Item = Target;
 
-    async fn items(&self, job: &JobRecord, params: &SessionTerminationParams) -> Result<Vec<Target>, WorkError> {
+    async fn items(
+        &self,
+        job: &JobRecord,
+        params: &SessionTerminationParams,
+    ) -> Result<Vec<Target>, WorkError> {
         if let Some(ids) = &params.session_ids {
             return Ok(ids.iter().cloned().map(Target::Session).collect());
         }
@@ -126,7 +147,8 @@ impl Processor for SessionTerminations {
             (Some(users), _, _) => return Ok(users.iter().cloned().map(Target::User).collect()),
             (None, Some(true), _) => self.sessions(&job.tenant, None).await,
             (None, _, Some(idle)) => {
-                let cutoff = jobs_core::clock::now().unix_timestamp() - i64::try_from(idle).unwrap_or(i64::MAX);
+                let cutoff = jobs_core::clock::now().unix_timestamp()
+                    - i64::try_from(idle).unwrap_or(i64::MAX);
                 self.sessions(&job.tenant, Some(cutoff)).await
             }
             _ => return Err(WorkError::Rejected("no selection in params".into())),
@@ -141,8 +163,20 @@ impl Processor for SessionTerminations {
         }
     }
 
-    async fn process(&self, job: &JobRecord, _params: &SessionTerminationParams, targets: &[Target]) -> Vec<ItemResult> {
-        in_order(targets.iter().map(|t| self.terminate(&job.tenant, t)).collect(), CONCURRENCY).await
+    async fn process(
+        &self,
+        job: &JobRecord,
+        _params: &SessionTerminationParams,
+        targets: &[Target],
+    ) -> Vec<ItemResult> {
+        in_order(
+            targets
+                .iter()
+                .map(|t| self.terminate(&job.tenant, t))
+                .collect(),
+            CONCURRENCY,
+        )
+        .await
     }
 }
 
@@ -152,7 +186,13 @@ mod tests {
 
     #[test]
     fn targets_are_compact_in_chunk_messages() {
-        assert_eq!(serde_json::to_string(&Target::User("u1".into())).unwrap(), r#"{"user":"u1"}"#);
-        assert_eq!(serde_json::from_str::<Target>(r#"{"session":"s1"}"#).unwrap(), Target::Session("s1".into()));
+        assert_eq!(
+            serde_json::to_string(&Target::User("u1".into())).unwrap(),
+            r#"{"user":"u1"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Target>(r#"{"session":"s1"}"#).unwrap(),
+            Target::Session("s1".into())
+        );
     }
 }

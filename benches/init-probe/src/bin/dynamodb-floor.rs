@@ -8,5 +8,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     let config = jobs_core::aws::load_config().await;
     let _dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move { Ok::<Value, Error>(event.payload) })).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        Ok::<Value, Error>(event.payload)
+    }))
+    .await
 }

@@ -7,14 +7,14 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::JobsApi;
+use crate::cursor::Position;
 use jobs_core::audit::{JobEvent, day_of, day_partitions, started_event};
-use jobs_core::ports::AuditLog;
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
-use crate::cursor::Position;
-use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::ports::ServicePorts;
 use jobs_core::concurrency::in_order;
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::ports::AuditLog;
+use jobs_core::ports::ServicePorts;
 
 /// Default and largest page of events.
 pub const DEFAULT_EVENTS: u32 = 50;
@@ -50,22 +50,51 @@ impl AuditQuery {
     pub fn parse(params: &[(String, String)], now: OffsetDateTime) -> Result<AuditQuery, ApiError> {
         let mut from = None;
         let mut to = None;
-        let mut query = AuditQuery { from: String::new(), to: String::new(), tenant: None, limit: DEFAULT_EVENTS, cursor: None, scope: String::new() };
-        for (name, value) in crate::query::checked(params, &["from", "to", "tenant", "limit", "cursor"])? {
+        let mut query = AuditQuery {
+            from: String::new(),
+            to: String::new(),
+            tenant: None,
+            limit: DEFAULT_EVENTS,
+            cursor: None,
+            scope: String::new(),
+        };
+        for (name, value) in
+            crate::query::checked(params, &["from", "to", "tenant", "limit", "cursor"])?
+        {
             let bad = |msg: &str| ApiError::bad_param(name, msg);
-            let bound = |end| clock::parse_bound(value, end).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"));
+            let bound = |end| {
+                clock::parse_bound(value, end)
+                    .ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))
+            };
             match name {
                 "from" => from = Some(bound(DayEnd::Start)?),
                 "to" => to = Some(bound(DayEnd::End)?),
                 "tenant" if is_tenant(value) => query.tenant = Some(value.to_string()),
-                "tenant" => return Err(bad("must be a tenant id (lower-case letters, digits, - and _)")),
-                "limit" => query.limit = parse_limit(value).ok_or_else(|| bad("must be an integer from 1 to 100"))?,
+                "tenant" => {
+                    return Err(bad(
+                        "must be a tenant id (lower-case letters, digits, - and _)",
+                    ));
+                }
+                "limit" => {
+                    query.limit =
+                        parse_limit(value).ok_or_else(|| bad("must be an integer from 1 to 100"))?
+                }
                 "cursor" => query.cursor = Some(value.to_string()),
                 _ => {} // refused by query::checked
             }
         }
-        let given = |name: &str| params.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
-        query.scope = format!("audit|{}|{}|{}", given("from"), given("to"), given("tenant"));
+        let given = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        query.scope = format!(
+            "audit|{}|{}|{}",
+            given("from"),
+            given("to"),
+            given("tenant")
+        );
         let to = to.unwrap_or(now);
         let from = from.unwrap_or(to - DEFAULT_RANGE);
         if from > to {
@@ -75,29 +104,49 @@ impl AuditQuery {
         query.to = clock::format(to);
         Ok(query)
     }
-
 }
 
 fn parse_limit(value: &str) -> Option<u32> {
-    value.parse::<u32>().ok().filter(|n| (1..=MAX_EVENTS).contains(n))
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_EVENTS).contains(n))
 }
 
 /// The day before `yyyy-mm-dd`.
 fn previous_day(day: &str) -> Option<String> {
-    let date = time::Date::parse(day, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let date = time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
     let before = date.previous_day()?;
-    Some(format!("{:04}-{:02}-{:02}", before.year(), u8::from(before.month()), before.day()))
+    Some(format!(
+        "{:04}-{:02}-{:02}",
+        before.year(),
+        u8::from(before.month()),
+        before.day()
+    ))
 }
 
 impl<P: ServicePorts> JobsApi<P> {
     /// A job's events, oldest first: its audit entries and its `started` time. Hidden jobs
     /// included; another tenant's job is a 404.
-    pub async fn job_events(&self, caller: &Caller, id: &str, params: &[(String, String)]) -> Result<EventsPage, ApiError> {
+    pub async fn job_events(
+        &self,
+        caller: &Caller,
+        id: &str,
+        params: &[(String, String)],
+    ) -> Result<EventsPage, ApiError> {
         let mut limit = DEFAULT_EVENTS;
         let mut cursor = None;
         for (name, value) in crate::query::checked(params, &["limit", "cursor"])? {
             match name {
-                "limit" => limit = parse_limit(value).ok_or_else(|| ApiError::bad_param("limit", "must be an integer from 1 to 100"))?,
+                "limit" => {
+                    limit = parse_limit(value).ok_or_else(|| {
+                        ApiError::bad_param("limit", "must be an integer from 1 to 100")
+                    })?
+                }
                 "cursor" => cursor = Some(value),
                 _ => {} // refused by query::checked
             }
@@ -105,11 +154,21 @@ impl<P: ServicePorts> JobsApi<P> {
         let job = self.own_job(caller, id).await?;
         let scope = format!("events|{id}");
         let after = match cursor {
-            Some(cursor) => self.cursors.decode(cursor, &scope)?.start_key.and_then(|k| k.get("sk").cloned()),
+            Some(cursor) => self
+                .cursors
+                .decode(cursor, &scope)?
+                .start_key
+                .and_then(|k| k.get("sk").cloned()),
             None => None,
         };
-        let (entries, more) = self.observers.audit().log().job_entries(id, after.as_deref(), limit).await?;
-        let mut rows: Vec<(String, JobEvent)> = entries.into_iter().map(|r| (r.sk, r.event)).collect();
+        let (entries, more) = self
+            .observers
+            .audit()
+            .log()
+            .job_entries(id, after.as_deref(), limit)
+            .await?;
+        let mut rows: Vec<(String, JobEvent)> =
+            entries.into_iter().map(|r| (r.sk, r.event)).collect();
         // `started` sits among the stored entries by its time, on the page that covers it.
         if let Some((sk, started)) = started_event(&job)
             && after.as_ref().is_none_or(|a| sk > *a)
@@ -120,26 +179,41 @@ impl<P: ServicePorts> JobsApi<P> {
         }
         let next_cursor = match (more, rows.last()) {
             (true, Some((last, _))) => {
-                let position = Position { month: None, start_key: Some(BTreeMap::from([("sk".to_string(), last.clone())])) };
+                let position = Position {
+                    month: None,
+                    start_key: Some(BTreeMap::from([("sk".to_string(), last.clone())])),
+                };
                 Some(self.cursors.encode(&position, &scope))
             }
             _ => None,
         };
-        Ok(EventsPage { items: rows.into_iter().map(|(_, e)| e).collect(), next_cursor })
+        Ok(EventsPage {
+            items: rows.into_iter().map(|(_, e)| e).collect(),
+            next_cursor,
+        })
     }
 
     /// Every tenant's audit entries (or one tenant's) in `[from, to]`, newest first.
     /// Admins only (members: 403). Reads the `by_day` index: each day's shards, merged.
-    pub async fn audit_events(&self, caller: &Caller, query: &AuditQuery) -> Result<EventsPage, ApiError> {
+    pub async fn audit_events(
+        &self,
+        caller: &Caller,
+        query: &AuditQuery,
+    ) -> Result<EventsPage, ApiError> {
         if !caller.is_admin() {
-            return Err(ApiError::new(ErrorCode::Forbidden, "the audit trail across tenants is for admins"));
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "the audit trail across tenants is for admins",
+            ));
         }
         let scope = query.scope.clone();
         let upper_bound = format!("{}~", query.to);
         let (mut day, mut before) = match &query.cursor {
             Some(cursor) => {
                 let position = self.cursors.decode(cursor, &scope)?;
-                let day = position.month.ok_or_else(|| ApiError::bad_param("cursor", "invalid cursor; start again without one"))?;
+                let day = position.month.ok_or_else(|| {
+                    ApiError::bad_param("cursor", "invalid cursor; start again without one")
+                })?;
                 (day, position.start_key.and_then(|k| k.get("sk").cloned()))
             }
             None => (day_of(&query.to).to_string(), None),
@@ -149,7 +223,16 @@ impl<P: ServicePorts> JobsApi<P> {
         let want = query.limit as usize;
         for _ in 0..MAX_DAYS_PER_CALL {
             let upper = before.clone().unwrap_or_else(|| upper_bound.clone());
-            let (found, complete_from) = self.day_page(&day, &query.from, &upper, before.as_deref(), query.limit + 1, query.tenant.as_deref()).await?;
+            let (found, complete_from) = self
+                .day_page(
+                    &day,
+                    &query.from,
+                    &upper,
+                    before.as_deref(),
+                    query.limit + 1,
+                    query.tenant.as_deref(),
+                )
+                .await?;
             for entry in found {
                 if items.len() == want {
                     let last = items.last().map(|(sk, _)| sk.clone());
@@ -193,7 +276,19 @@ impl<P: ServicePorts> JobsApi<P> {
         tenant: Option<&str>,
     ) -> Result<(Vec<(String, JobEvent)>, Option<String>), ApiError> {
         let partitions = day_partitions(day);
-        let reads = in_order(partitions.iter().map(|p| self.observers.audit().log().day_entries(p, from, upper, per_shard)).collect(), partitions.len()).await;
+        let reads = in_order(
+            partitions
+                .iter()
+                .map(|p| {
+                    self.observers
+                        .audit()
+                        .log()
+                        .day_entries(p, from, upper, per_shard)
+                })
+                .collect(),
+            partitions.len(),
+        )
+        .await;
         let mut complete_from: Option<String> = None;
         let mut merged = Vec::new();
         for read in reads {
@@ -204,20 +299,37 @@ impl<P: ServicePorts> JobsApi<P> {
             {
                 complete_from = Some(last.sk.clone());
             }
-            merged.extend(entries.into_iter().filter(|r| before.is_none_or(|b| r.sk.as_str() < b)).map(|r| (r.sk, r.event)));
+            merged.extend(
+                entries
+                    .into_iter()
+                    .filter(|r| before.is_none_or(|b| r.sk.as_str() < b))
+                    .map(|r| (r.sk, r.event)),
+            );
         }
         merged.retain(|(sk, event)| {
-            complete_from.as_ref().is_none_or(|c| sk >= c) && tenant.is_none_or(|t| event.tenant == t)
+            complete_from.as_ref().is_none_or(|c| sk >= c)
+                && tenant.is_none_or(|t| event.tenant == t)
         });
         merged.sort_by(|a, b| b.0.cmp(&a.0));
         Ok((merged, complete_from))
     }
 
-    fn page(&self, items: Vec<(String, JobEvent)>, next: Option<(String, Option<String>)>, scope: &str) -> EventsPage {
+    fn page(
+        &self,
+        items: Vec<(String, JobEvent)>,
+        next: Option<(String, Option<String>)>,
+        scope: &str,
+    ) -> EventsPage {
         let next_cursor = next.map(|(day, before)| {
-            let position = Position { month: Some(day), start_key: before.map(|sk| BTreeMap::from([("sk".to_string(), sk)])) };
+            let position = Position {
+                month: Some(day),
+                start_key: before.map(|sk| BTreeMap::from([("sk".to_string(), sk)])),
+            };
             self.cursors.encode(&position, scope)
         });
-        EventsPage { items: items.into_iter().map(|(_, e)| e).collect(), next_cursor }
+        EventsPage {
+            items: items.into_iter().map(|(_, e)| e).collect(),
+            next_cursor,
+        }
     }
 }

@@ -4,11 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobsApi;
+use crate::listing::{ListRequest, MAX_LIMIT};
 use jobs_core::auth::Caller;
-use jobs_core::error::{ApiError, ErrorCode};
-use crate::listing::{MAX_LIMIT, ListRequest};
-use jobs_core::ports::ServicePorts;
 use jobs_core::concurrency::in_order;
+use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::ports::ServicePorts;
 
 /// Most jobs one call acts on; with a filter, the answer's `next_cursor` continues.
 pub const MAX_BULK_JOBS: usize = 1_000;
@@ -84,7 +84,10 @@ impl BulkFilter {
             ("created_from", &self.created_from),
             ("created_to", &self.created_to),
         ];
-        let mut query: Vec<(String, String)> = pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone()))).collect();
+        let mut query: Vec<(String, String)> = pairs
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+            .collect();
         query.push(("limit".into(), limit.to_string()));
         if let Some(cursor) = cursor {
             query.push(("cursor".into(), cursor.to_string()));
@@ -97,36 +100,74 @@ impl<P: ServicePorts> JobsApi<P> {
     /// Applies `request.action` to the jobs it names: its `ids`, or up to
     /// [`MAX_BULK_JOBS`] jobs matching its `filter` (as `GET /jobs` lists them, so a member
     /// reaches only its tenant).
-    pub async fn bulk(&self, caller: &Caller, request: BulkRequest) -> Result<BulkAnswer, ApiError> {
+    pub async fn bulk(
+        &self,
+        caller: &Caller,
+        request: BulkRequest,
+    ) -> Result<BulkAnswer, ApiError> {
         let (ids, next_cursor) = match (request.ids, request.filter) {
             (Some(ids), None) => {
                 if ids.is_empty() || ids.len() > MAX_BULK_JOBS {
-                    return Err(ApiError::invalid("ids", format!("must name 1 to {MAX_BULK_JOBS} jobs")));
+                    return Err(ApiError::invalid(
+                        "ids",
+                        format!("must name 1 to {MAX_BULK_JOBS} jobs"),
+                    ));
                 }
                 if request.cursor.is_some() {
                     return Err(ApiError::invalid("cursor", "goes with a filter only"));
                 }
                 let mut seen = std::collections::HashSet::new();
-                (ids.into_iter().filter(|id| seen.insert(id.clone())).collect::<Vec<_>>(), None)
+                (
+                    ids.into_iter()
+                        .filter(|id| seen.insert(id.clone()))
+                        .collect::<Vec<_>>(),
+                    None,
+                )
             }
-            (None, Some(filter)) => self.matching(caller, &filter, request.cursor.as_deref()).await?,
-            _ => return Err(ApiError::invalid("body", "give exactly one of ids and filter")),
+            (None, Some(filter)) => {
+                self.matching(caller, &filter, request.cursor.as_deref())
+                    .await?
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "body",
+                    "give exactly one of ids and filter",
+                ));
+            }
         };
         let action = request.action;
-        let outcomes = in_order(ids.iter().map(|id| self.act(caller, action, id)).collect(), CONCURRENCY).await;
-        let results = ids.into_iter().zip(outcomes).map(|(id, outcome)| BulkResult { id, outcome }).collect();
+        let outcomes = in_order(
+            ids.iter().map(|id| self.act(caller, action, id)).collect(),
+            CONCURRENCY,
+        )
+        .await;
+        let results = ids
+            .into_iter()
+            .zip(outcomes)
+            .map(|(id, outcome)| BulkResult { id, outcome })
+            .collect();
         tracing::info!(action = ?action, "bulk action done");
-        Ok(BulkAnswer { action, results, next_cursor })
+        Ok(BulkAnswer {
+            action,
+            results,
+            next_cursor,
+        })
     }
 
     /// The ids of up to [`MAX_BULK_JOBS`] jobs matching `filter` from `cursor` on, and the
     /// cursor after them when more may match.
-    async fn matching(&self, caller: &Caller, filter: &BulkFilter, cursor: Option<&str>) -> Result<(Vec<String>, Option<String>), ApiError> {
+    async fn matching(
+        &self,
+        caller: &Caller,
+        filter: &BulkFilter,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), ApiError> {
         let mut ids = Vec::new();
         let mut cursor = cursor.map(str::to_string);
         while ids.len() < MAX_BULK_JOBS {
             let limit = (MAX_BULK_JOBS - ids.len()).min(MAX_LIMIT as usize) as u32;
-            let request = ListRequest::parse(&filter.query(cursor.as_deref(), limit)).map_err(in_filter)?;
+            let request =
+                ListRequest::parse(&filter.query(cursor.as_deref(), limit)).map_err(in_filter)?;
             let page = self.list_jobs(caller, &request).await.map_err(in_filter)?;
             ids.extend(page.items.into_iter().map(|j| j.id));
             cursor = page.next_cursor;

@@ -10,8 +10,14 @@ use jobs_core::clock;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::{JobType, JobView};
 use jobs_core::params;
-use jobs_core::ports::{CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, WorkMessage, WorkQueue};
-use jobs_core::record::{IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk, sha256_hex};
+use jobs_core::ports::{
+    CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, WorkMessage,
+    WorkQueue,
+};
+use jobs_core::record::{
+    IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk,
+    sha256_hex,
+};
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -48,21 +54,37 @@ impl<P: ServicePorts> Jobs<P> {
         request: CreateRequest,
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
-        self.create(caller, request, idempotency_key, JobLinks::default()).await
+        self.create(caller, request, idempotency_key, JobLinks::default())
+            .await
     }
 
     /// What `POST /jobs` checks before anything is written: the type, the tenant the
     /// caller may create in, the params, and a bulk job's sender. Errors name the field.
-    pub(crate) async fn validate_request(&self, caller: &Caller, request: CreateRequest) -> Result<(JobType, String, params::ValidParams), ApiError> {
-        let job_type = JobType::parse(&request.job_type)
-            .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", jobs_core::registry::keys())))?;
+    pub(crate) async fn validate_request(
+        &self,
+        caller: &Caller,
+        request: CreateRequest,
+    ) -> Result<(JobType, String, params::ValidParams), ApiError> {
+        let job_type = JobType::parse(&request.job_type).ok_or_else(|| {
+            ApiError::invalid(
+                "type",
+                format!("must be one of {}", jobs_core::registry::keys()),
+            )
+        })?;
         let tenant = match request.tenant {
             None => caller.tenant.clone(),
             Some(t) if !is_tenant(&t) => {
-                return Err(ApiError::invalid("tenant", "must be a tenant id (lower-case letters, digits, - and _)"));
+                return Err(ApiError::invalid(
+                    "tenant",
+                    "must be a tenant id (lower-case letters, digits, - and _)",
+                ));
             }
             Some(t) if !caller.can_access(&t) => {
-                return Err(ApiError::field(ErrorCode::Forbidden, "tenant", "members create jobs in their own tenant only"));
+                return Err(ApiError::field(
+                    ErrorCode::Forbidden,
+                    "tenant",
+                    "members create jobs in their own tenant only",
+                ));
             }
             Some(t) => t,
         };
@@ -70,7 +92,10 @@ impl<P: ServicePorts> Jobs<P> {
         if let Some(sender) = &valid.sender
             && !self.senders.is_verified(sender).await?
         {
-            return Err(ApiError::invalid("params.from", "is not a verified SES identity: verify the address or its domain first"));
+            return Err(ApiError::invalid(
+                "params.from",
+                "is not a verified SES identity: verify the address or its domain first",
+            ));
         }
         Ok((job_type, tenant, valid))
     }
@@ -85,8 +110,10 @@ impl<P: ServicePorts> Jobs<P> {
         links: JobLinks,
     ) -> Result<Created, ApiError> {
         let (job_type, tenant, valid) = self.validate_request(caller, request).await?;
-        let stored_params = serde_json::to_vec(&valid.params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
-        let mut hashed: Vec<&[u8]> = vec![job_type.key().as_bytes(), tenant.as_bytes(), &stored_params];
+        let stored_params = serde_json::to_vec(&valid.params)
+            .map_err(|e| ApiError::invalid("params", e.to_string()))?;
+        let mut hashed: Vec<&[u8]> =
+            vec![job_type.key().as_bytes(), tenant.as_bytes(), &stored_params];
         if let Some(original) = &links.retry_of {
             hashed.push(original.as_bytes());
         }
@@ -99,11 +126,21 @@ impl<P: ServicePorts> Jobs<P> {
         let idempotency = match idempotency_key {
             None => None,
             Some(key) => {
-                if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(ApiError::bad_param("Idempotency-Key", "must be 1 to 255 visible ASCII characters"));
+                if key.is_empty()
+                    || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+                    || !key.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(ApiError::bad_param(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    ));
                 }
                 let pk = idempotency_pk(&tenant, &caller.user, key);
-                if let Some(earlier) = self.store.get_idempotency(&pk, now.unix_timestamp()).await? {
+                if let Some(earlier) = self
+                    .store
+                    .get_idempotency(&pk, now.unix_timestamp())
+                    .await?
+                {
                     return self.replay(caller, &earlier, &request_hash).await;
                 }
                 Some(pk)
@@ -138,33 +175,72 @@ impl<P: ServicePorts> Jobs<P> {
             request_hash: request_hash.clone(),
             expires_at: now.unix_timestamp() + IDEMPOTENCY_TTL_SECONDS,
         });
-        match self.store.create(&record, idempotency_record.as_ref()).await? {
+        match self
+            .store
+            .create(&record, idempotency_record.as_ref())
+            .await?
+        {
             CreateOutcome::Created => {}
             CreateOutcome::IdempotencyKeyTaken => {
                 // A concurrent request with the same key won the race: answer as it did.
                 let pk = idempotency_record.map(|r| r.pk).unwrap_or_default();
-                let earlier = self.store.get_idempotency(&pk, now.unix_timestamp()).await?
-                    .ok_or_else(|| ApiError::new(ErrorCode::IdempotencyConflict, "a request with this Idempotency-Key is in progress; retry"))?;
+                let earlier = self
+                    .store
+                    .get_idempotency(&pk, now.unix_timestamp())
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::IdempotencyConflict,
+                            "a request with this Idempotency-Key is in progress; retry",
+                        )
+                    })?;
                 return self.replay(caller, &earlier, &request_hash).await;
             }
         }
-        let recorded = self.observers.audit().action(&record, EventKind::Created, caller, &record.created_at, "ok", record.retry_of.as_deref()).await;
+        let recorded = self
+            .observers
+            .audit()
+            .action(
+                &record,
+                EventKind::Created,
+                caller,
+                &record.created_at,
+                "ok",
+                record.retry_of.as_deref(),
+            )
+            .await;
         if let Err(err) = recorded {
             tracing::error!(error = %err, "could not record the job's creation; failing it");
-            self.fail_queued(&record, "the job's creation could not be recorded").await;
+            self.fail_queued(&record, "the job's creation could not be recorded")
+                .await;
             return Err(ApiError::unavailable());
         }
         // Counted before it is enqueued, so a fast worker's end never precedes its creation;
         // a failure here loses one count, not the job.
-        if let Err(err) = self.store.add_metrics(&jobs_core::metrics::on_created(&record, self.observers.audit().retention_days())).await {
+        if let Err(err) = self
+            .store
+            .add_metrics(&jobs_core::metrics::on_created(
+                &record,
+                self.observers.audit().retention_days(),
+            ))
+            .await
+        {
             tracing::warn!(error = %err, "could not count the job's creation in the metrics");
         }
         self.enqueue(&record).await?;
         tracing::info!(total = record.total, "job created");
-        Ok(Created { job: record.view(), replayed: false })
+        Ok(Created {
+            job: record.view(),
+            replayed: false,
+        })
     }
 
-    async fn replay(&self, caller: &Caller, earlier: &IdempotencyRecord, request_hash: &str) -> Result<Created, ApiError> {
+    async fn replay(
+        &self,
+        caller: &Caller,
+        earlier: &IdempotencyRecord,
+        request_hash: &str,
+    ) -> Result<Created, ApiError> {
         if earlier.request_hash != request_hash {
             return Err(ApiError::field(
                 ErrorCode::IdempotencyConflict,
@@ -173,19 +249,38 @@ impl<P: ServicePorts> Jobs<P> {
             ));
         }
         let job = self.store.get(&earlier.job_id).await?.ok_or_else(|| {
-            ApiError::new(ErrorCode::IdempotencyConflict, "the job created with this key no longer exists")
+            ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "the job created with this key no longer exists",
+            )
         })?;
         // The first attempt may have stored the job and then failed to record or enqueue it;
         // both are idempotent, so a replay of a still-queued job does them again.
         if job.status == jobs_core::job::JobStatus::Queued {
-            self.observers.audit().action(&job, EventKind::Created, caller, &job.created_at, "ok", job.retry_of.as_deref()).await?;
+            self.observers
+                .audit()
+                .action(
+                    &job,
+                    EventKind::Created,
+                    caller,
+                    &job.created_at,
+                    "ok",
+                    job.retry_of.as_deref(),
+                )
+                .await?;
             self.enqueue(&job).await?;
         }
-        Ok(Created { job: job.view(), replayed: true })
+        Ok(Created {
+            job: job.view(),
+            replayed: true,
+        })
     }
 
     async fn enqueue(&self, job: &JobRecord) -> Result<(), ApiError> {
-        let message = WorkMessage::Plan { job_id: job.id.clone(), tenant: job.tenant.clone() };
+        let message = WorkMessage::Plan {
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+        };
         if let Err(err) = self.queue.send(job.job_type, &message).await {
             tracing::error!(job_id = %job.id, error = %err, "could not enqueue the job's plan");
             self.fail_queued(job, "the job could not be queued").await;

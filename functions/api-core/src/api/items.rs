@@ -9,16 +9,16 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::create::{CreateRequest, Created};
 use super::JobsApi;
+use super::create::{CreateRequest, Created};
+use jobs_core::audit::EventKind;
 use jobs_core::auth::Caller;
+use jobs_core::chunk::{MAX_CHUNK_BYTES, chunk_items};
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::JobStatus;
-use jobs_core::audit::EventKind;
 use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ServicePorts};
 use jobs_core::record::{JobRecord, snapshot_key};
 use jobs_core::registry::ItemSource;
-use jobs_core::chunk::{MAX_CHUNK_BYTES, chunk_items};
 
 /// Most rows in one JSON page.
 pub const MAX_ITEMS_PAGE: usize = 1_000;
@@ -94,22 +94,40 @@ pub struct ItemsQuery {
 impl ItemsQuery {
     /// Parses the query; the error names the parameter.
     pub fn parse(query: &[(String, String)], accept: Option<&str>) -> Result<ItemsQuery, ApiError> {
-        let mut parsed = ItemsQuery { limit: DEFAULT_ITEMS_PAGE, csv: accept.is_some_and(|a| a.contains("text/csv")), ..ItemsQuery::default() };
-        for (name, value) in crate::query::checked(query, &["outcome", "cursor", "limit", "format"])? {
+        let mut parsed = ItemsQuery {
+            limit: DEFAULT_ITEMS_PAGE,
+            csv: accept.is_some_and(|a| a.contains("text/csv")),
+            ..ItemsQuery::default()
+        };
+        for (name, value) in
+            crate::query::checked(query, &["outcome", "cursor", "limit", "format"])?
+        {
             match name {
                 "outcome" => {
-                    parsed.outcome =
-                        Some(Outcome::parse(value).ok_or_else(|| ApiError::bad_param("outcome", "must be succeeded, failed, cancelled or pending"))?);
+                    parsed.outcome = Some(Outcome::parse(value).ok_or_else(|| {
+                        ApiError::bad_param(
+                            "outcome",
+                            "must be succeeded, failed, cancelled or pending",
+                        )
+                    })?);
                 }
                 "cursor" => {
-                    parsed.cursor = value.parse().ok().filter(|_| value.len() <= 12).ok_or_else(|| ApiError::bad_param("cursor", "is not a cursor of this list"))?;
+                    parsed.cursor = value
+                        .parse()
+                        .ok()
+                        .filter(|_| value.len() <= 12)
+                        .ok_or_else(|| {
+                            ApiError::bad_param("cursor", "is not a cursor of this list")
+                        })?;
                 }
                 "limit" => {
                     parsed.limit = value
                         .parse()
                         .ok()
                         .filter(|n| (1..=MAX_ITEMS_PAGE).contains(n))
-                        .ok_or_else(|| ApiError::bad_param("limit", format!("must be 1 to {MAX_ITEMS_PAGE}")))?;
+                        .ok_or_else(|| {
+                            ApiError::bad_param("limit", format!("must be 1 to {MAX_ITEMS_PAGE}"))
+                        })?;
                 }
                 "format" => match value {
                     "csv" => parsed.csv = true,
@@ -141,8 +159,16 @@ pub fn item_label(item: &Value) -> String {
 /// spreadsheet would run as a formula (leading `=`, `+`, `-`, `@`, tab or CR) gets a
 /// leading `'` (OWASP, CSV injection).
 pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
 }
 
 /// The rows as CSV, with a header line; lines end with CRLF.
@@ -150,7 +176,13 @@ pub fn to_csv(rows: &[ItemRow]) -> String {
     let mut out = String::from("position,item,outcome,reason\r\n");
     for row in rows {
         let reason = row.reason.as_deref().unwrap_or("");
-        out.push_str(&format!("{},{},{},{}\r\n", row.position, csv_field(&row.item), row.outcome.key(), csv_field(reason)));
+        out.push_str(&format!(
+            "{},{},{},{}\r\n",
+            row.position,
+            csv_field(&row.item),
+            row.outcome.key(),
+            csv_field(reason)
+        ));
     }
     out
 }
@@ -158,41 +190,84 @@ pub fn to_csv(rows: &[ItemRow]) -> String {
 impl<P: ServicePorts> JobsApi<P> {
     /// The items of a job the caller may see, from `query.cursor` on, of `query.outcome`
     /// (all when `None`); for CSV, every such item (`next_cursor` is then `None`).
-    pub async fn job_items(&self, caller: &Caller, id: &str, query: &ItemsQuery) -> Result<ItemsPage, ApiError> {
+    pub async fn job_items(
+        &self,
+        caller: &Caller,
+        id: &str,
+        query: &ItemsQuery,
+    ) -> Result<ItemsPage, ApiError> {
         let job = self.visible_job(caller, id).await?;
         let wanted = if query.csv { usize::MAX } else { query.limit };
-        let (rows, next, listed) = self.outcomes(&job, query.cursor, query.outcome, wanted).await?;
+        let (rows, next, listed) = self
+            .outcomes(&job, query.cursor, query.outcome, wanted)
+            .await?;
         if !listed && query.csv {
-            return Err(ApiError::new(ErrorCode::Conflict, "the job's items are not listed yet: its worker lists them when the job starts"));
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the job's items are not listed yet: its worker lists them when the job starts",
+            ));
         }
         let next = if listed { next } else { Some(query.cursor) };
-        Ok(ItemsPage { items: rows.into_iter().map(|(row, _)| row).collect(), next_cursor: next.map(|n| n.to_string()), listed })
+        Ok(ItemsPage {
+            items: rows.into_iter().map(|(row, _)| row).collect(),
+            next_cursor: next.map(|n| n.to_string()),
+            listed,
+        })
     }
 
     /// Creates a job of the same type and tenant over the items of `id` that failed (and,
     /// for a cancelled job, were cancelled), with its other params; the two are linked
     /// (`retry_of`, `retries`). 409 when the job has not ended or has nothing to retry.
-    pub async fn retry_job(&self, caller: &Caller, id: &str, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+    pub async fn retry_job(
+        &self,
+        caller: &Caller,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
         let job = self.visible_job(caller, id).await?;
         match self.retry(caller, &job, idempotency_key).await {
             Ok(created) if created.replayed => Ok(created),
             Ok(created) => {
                 let new_id = created.job.id.clone();
-                self.audited(caller, &job, EventKind::Retried, Ok(created), Some(&new_id)).await
+                self.audited(caller, &job, EventKind::Retried, Ok(created), Some(&new_id))
+                    .await
             }
-            Err(err) => self.audited(caller, &job, EventKind::Retried, Err(err), None).await,
+            Err(err) => {
+                self.audited(caller, &job, EventKind::Retried, Err(err), None)
+                    .await
+            }
         }
     }
 
-    async fn retry(&self, caller: &Caller, job: &JobRecord, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+    async fn retry(
+        &self,
+        caller: &Caller,
+        job: &JobRecord,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
         if !job.status.is_terminal() {
-            return Err(ApiError::new(ErrorCode::Conflict, format!("the job has not ended ({}): retry it once it has", job.status.key())));
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the job has not ended ({}): retry it once it has",
+                    job.status.key()
+                ),
+            ));
         }
-        let retried = |o: Outcome| o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled);
+        let retried = |o: Outcome| {
+            o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled)
+        };
         let (rows, _, _) = self.outcomes(job, 0, None, usize::MAX).await?;
-        let items: Vec<Value> = rows.into_iter().filter(|(row, _)| retried(row.outcome)).map(|(_, item)| item).collect();
+        let items: Vec<Value> = rows
+            .into_iter()
+            .filter(|(row, _)| retried(row.outcome))
+            .map(|(_, item)| item)
+            .collect();
         if items.is_empty() {
-            return Err(ApiError::new(ErrorCode::Conflict, "the job has no failed items to retry"));
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the job has no failed items to retry",
+            ));
         }
         let mut params = self.stored_params(job).await?;
         let params = match job.job_type.spec().items {
@@ -202,10 +277,26 @@ impl<P: ServicePorts> JobsApi<P> {
                 }
                 params
             }
-            ItemSource::Snapshot { retry } => retry(items).map_err(|e| ApiError::new(ErrorCode::Conflict, e))?,
+            ItemSource::Snapshot { retry } => {
+                retry(items).map_err(|e| ApiError::new(ErrorCode::Conflict, e))?
+            }
         };
-        let request = CreateRequest { job_type: job.job_type.key().to_string(), tenant: Some(job.tenant.clone()), params };
-        let created = self.create(caller, request, idempotency_key, super::create::JobLinks { retry_of: Some(job.id.clone()), schedule_id: None }).await?;
+        let request = CreateRequest {
+            job_type: job.job_type.key().to_string(),
+            tenant: Some(job.tenant.clone()),
+            params,
+        };
+        let created = self
+            .create(
+                caller,
+                request,
+                idempotency_key,
+                super::create::JobLinks {
+                    retry_of: Some(job.id.clone()),
+                    schedule_id: None,
+                },
+            )
+            .await?;
         if !created.replayed {
             self.store.add_retry(&job.id, &created.job.id).await?;
         }
@@ -213,19 +304,35 @@ impl<P: ServicePorts> JobsApi<P> {
     }
 
     async fn stored_params(&self, job: &JobRecord) -> Result<Value, ApiError> {
-        let bytes = self.inputs.get(&job.input_key).await?.ok_or_else(|| ApiError::new(ErrorCode::Conflict, "the job's input has expired"))?;
-        serde_json::from_slice(&bytes).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's input is unreadable"))
+        let bytes = self
+            .inputs
+            .get(&job.input_key)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "the job's input has expired"))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's input is unreadable"))
     }
 
     /// The job's item list, as its worker chunks it; `None` while a list its worker finds is
     /// not stored yet (before the plan).
     async fn item_list(&self, job: &JobRecord) -> Result<Option<Vec<Value>>, ApiError> {
         match job.job_type.spec().items {
-            ItemSource::Param(field) => Ok(Some(self.stored_params(job).await?.get(field).and_then(Value::as_array).cloned().unwrap_or_default())),
-            ItemSource::Snapshot { .. } => match self.inputs.get(&snapshot_key(&job.input_key)).await? {
-                Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")),
-                None => Ok(None),
-            },
+            ItemSource::Param(field) => Ok(Some(
+                self.stored_params(job)
+                    .await?
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            ItemSource::Snapshot { .. } => {
+                match self.inputs.get(&snapshot_key(&job.input_key)).await? {
+                    Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+                        ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")
+                    }),
+                    None => Ok(None),
+                }
+            }
         }
     }
 
@@ -233,22 +340,41 @@ impl<P: ServicePorts> JobsApi<P> {
     /// (all when `None`), the position to continue from when more may follow, and whether
     /// the item list is known. An item of a chunk with no ledger item yet is pending, or
     /// cancelled when the job was cancelled before its plan (its chunks never ran).
-    async fn outcomes(&self, job: &JobRecord, from: u64, outcome: Option<Outcome>, wanted: usize) -> Result<Outcomes, ApiError> {
-        let Some(items) = self.item_list(job).await? else { return Ok((Vec::new(), None, false)) };
-        let unrun = if job.status == JobStatus::Cancelled { Outcome::Cancelled } else { Outcome::Pending };
-        let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES).map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
-        let starts: Vec<u64> = chunks.iter().scan(0u64, |at, c| {
-            let start = *at;
-            *at += c.len() as u64;
-            Some(start)
-        }).collect();
+    async fn outcomes(
+        &self,
+        job: &JobRecord,
+        from: u64,
+        outcome: Option<Outcome>,
+        wanted: usize,
+    ) -> Result<Outcomes, ApiError> {
+        let Some(items) = self.item_list(job).await? else {
+            return Ok((Vec::new(), None, false));
+        };
+        let unrun = if job.status == JobStatus::Cancelled {
+            Outcome::Cancelled
+        } else {
+            Outcome::Pending
+        };
+        let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES)
+            .map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
+        let starts: Vec<u64> = chunks
+            .iter()
+            .scan(0u64, |at, c| {
+                let start = *at;
+                *at += c.len() as u64;
+                Some(start)
+            })
+            .collect();
         let first = starts.iter().rposition(|s| *s <= from).unwrap_or(0);
         // Every ledger item from that chunk on (a job has at most a few hundred chunks).
         let mut ledgers = std::collections::HashMap::new();
         let mut next = first as u64;
         // An unplanned job has no ledger items.
         while job.chunks_total.is_some() {
-            let (page, more) = self.store.chunk_outcomes(&job.id, next, LEDGER_PAGE).await?;
+            let (page, more) = self
+                .store
+                .chunk_outcomes(&job.id, next, LEDGER_PAGE)
+                .await?;
             next = page.last().map_or(next, |l| l.chunk + 1);
             let empty = page.is_empty();
             ledgers.extend(page.into_iter().map(|l| (l.chunk, l)));
@@ -279,7 +405,15 @@ impl<P: ServicePorts> JobsApi<P> {
                 if rows.len() == wanted {
                     return Ok((rows, Some(position), true));
                 }
-                rows.push((ItemRow { position, item: item_label(item), outcome: kind, reason }, item.clone()));
+                rows.push((
+                    ItemRow {
+                        position,
+                        item: item_label(item),
+                        outcome: kind,
+                        reason,
+                    },
+                    item.clone(),
+                ));
             }
         }
         Ok((rows, None, true))
@@ -306,19 +440,71 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
         for formula in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx"] {
-            assert!(csv_field(formula).trim_start_matches('"').starts_with('\''), "{formula:?} → {}", csv_field(formula));
+            assert!(
+                csv_field(formula).trim_start_matches('"').starts_with('\''),
+                "{formula:?} → {}",
+                csv_field(formula)
+            );
         }
-        let rows = [ItemRow { position: 3, item: "=HYPERLINK(\"x\")".into(), outcome: Outcome::Failed, reason: Some("bad, very".into()) }];
-        assert_eq!(to_csv(&rows), "position,item,outcome,reason\r\n3,\"'=HYPERLINK(\"\"x\"\")\",failed,\"bad, very\"\r\n");
+        let rows = [ItemRow {
+            position: 3,
+            item: "=HYPERLINK(\"x\")".into(),
+            outcome: Outcome::Failed,
+            reason: Some("bad, very".into()),
+        }];
+        assert_eq!(
+            to_csv(&rows),
+            "position,item,outcome,reason\r\n3,\"'=HYPERLINK(\"\"x\"\")\",failed,\"bad, very\"\r\n"
+        );
     }
 
     #[test]
     fn the_query_names_the_bad_parameter() {
-        let q = |pairs: &[(&str, &str)]| ItemsQuery::parse(&pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>(), None);
-        assert_eq!(q(&[]).unwrap(), ItemsQuery { limit: 100, ..ItemsQuery::default() });
-        assert_eq!(q(&[("outcome", "failed"), ("cursor", "250"), ("limit", "7"), ("format", "csv")]).unwrap(), ItemsQuery { outcome: Some(Outcome::Failed), cursor: 250, limit: 7, csv: true });
-        for (name, value) in [("outcome", "lost"), ("cursor", "-1"), ("cursor", "9999999999999"), ("limit", "0"), ("limit", "1001"), ("format", "xml"), ("sort", "x")] {
-            assert_eq!(q(&[(name, value)]).unwrap_err().field.as_deref(), Some(name), "{name}={value}");
+        let q = |pairs: &[(&str, &str)]| {
+            ItemsQuery::parse(
+                &pairs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect::<Vec<_>>(),
+                None,
+            )
+        };
+        assert_eq!(
+            q(&[]).unwrap(),
+            ItemsQuery {
+                limit: 100,
+                ..ItemsQuery::default()
+            }
+        );
+        assert_eq!(
+            q(&[
+                ("outcome", "failed"),
+                ("cursor", "250"),
+                ("limit", "7"),
+                ("format", "csv")
+            ])
+            .unwrap(),
+            ItemsQuery {
+                outcome: Some(Outcome::Failed),
+                cursor: 250,
+                limit: 7,
+                csv: true
+            }
+        );
+        for (name, value) in [
+            ("outcome", "lost"),
+            ("cursor", "-1"),
+            ("cursor", "9999999999999"),
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("format", "xml"),
+            ("sort", "x"),
+        ] {
+            assert_eq!(
+                q(&[(name, value)]).unwrap_err().field.as_deref(),
+                Some(name),
+                "{name}={value}"
+            );
         }
         assert!(ItemsQuery::parse(&[], Some("text/csv")).unwrap().csv);
     }

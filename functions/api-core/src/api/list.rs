@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::JobsApi;
+use crate::cursor::Position;
+use crate::listing::{self, ListRequest, Partitions};
 use jobs_core::auth::Caller;
 use jobs_core::clock;
-use crate::cursor::Position;
 use jobs_core::error::ApiError;
 use jobs_core::job::JobView;
-use crate::listing::{self, ListRequest, Partitions};
 use jobs_core::ports::{IndexQuery, JobStore, ServicePorts};
 
 /// Index queries one listing request may make before it returns what it has (with a
@@ -29,7 +29,11 @@ pub struct ListPage {
 }
 
 impl<P: ServicePorts> JobsApi<P> {
-    pub async fn list_jobs(&self, caller: &Caller, request: &ListRequest) -> Result<ListPage, ApiError> {
+    pub async fn list_jobs(
+        &self,
+        caller: &Caller,
+        request: &ListRequest,
+    ) -> Result<ListPage, ApiError> {
         let plan = listing::plan(caller, request, clock::now(), self.retention_days)?;
         let mut position = match &request.cursor {
             Some(cursor) => self.cursors.decode(cursor, &plan.scope)?,
@@ -43,7 +47,12 @@ impl<P: ServicePorts> JobsApi<P> {
                 Partitions::One(p) => p.clone(),
                 Partitions::Months { newest, oldest } => match &position.month {
                     Some(m) if m <= newest && m >= oldest => m.clone(),
-                    Some(_) => return Err(ApiError::bad_param("cursor", "invalid cursor; start again without one")),
+                    Some(_) => {
+                        return Err(ApiError::bad_param(
+                            "cursor",
+                            "invalid cursor; start again without one",
+                        ));
+                    }
                     None => newest.clone(),
                 },
             };
@@ -51,7 +60,9 @@ impl<P: ServicePorts> JobsApi<P> {
             let evaluate = if plan.filter.is_empty() {
                 wanted
             } else {
-                wanted.saturating_mul(FILTER_READ_AHEAD).clamp(wanted, MAX_EVALUATED_PER_QUERY.max(wanted))
+                wanted
+                    .saturating_mul(FILTER_READ_AHEAD)
+                    .clamp(wanted, MAX_EVALUATED_PER_QUERY.max(wanted))
             };
             let page = self
                 .store
@@ -65,7 +76,8 @@ impl<P: ServicePorts> JobsApi<P> {
                     limit: evaluate,
                 })
                 .await?;
-            position.month = matches!(plan.partitions, Partitions::Months { .. }).then(|| partition.clone());
+            position.month =
+                matches!(plan.partitions, Partitions::Months { .. }).then(|| partition.clone());
             let overshoot = page.entries.len() > wanted as usize;
             let mut entries = page.entries;
             if overshoot {
@@ -102,8 +114,13 @@ impl<P: ServicePorts> JobsApi<P> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut by_id: HashMap<String, _> =
-            self.store.get_many(ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut by_id: HashMap<String, _> = self
+            .store
+            .get_many(ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
         Ok(ids
             .iter()
             .filter_map(|id| by_id.remove(id))

@@ -9,11 +9,13 @@ use time::{Duration, OffsetDateTime};
 use super::JobsApi;
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
+use jobs_core::concurrency::in_order;
 use jobs_core::error::ApiError;
 use jobs_core::job::JobType;
-use jobs_core::metrics::{ALL_TENANTS, Bucket, BucketSize, METRIC_SHARDS, Sum, bucket_start, hour_of, partition};
+use jobs_core::metrics::{
+    ALL_TENANTS, Bucket, BucketSize, METRIC_SHARDS, Sum, bucket_start, hour_of, partition,
+};
 use jobs_core::ports::{MetricsStore, ServicePorts};
-use jobs_core::concurrency::in_order;
 
 /// Longest range per bucket size, as the contract states it (openapi.json, `GET /metrics`):
 /// 168 hours of hourly buckets, 31 days of daily ones, whether or not the bounds fall on a
@@ -38,11 +40,20 @@ impl MetricsQuery {
     /// `from`, `to` (RFC 3339 or `YYYY-MM-DD`; default: the last 24 hours, or 30 days with
     /// `bucket=day`), `bucket` (`hour` or `day`), `tenant`, `type`; a 400 names the
     /// parameter.
-    pub fn parse(params: &[(String, String)], now: OffsetDateTime) -> Result<MetricsQuery, ApiError> {
-        let (mut from, mut to, mut bucket, mut tenant, mut job_type) = (None, None, BucketSize::Hour, None, None);
-        for (name, value) in crate::query::checked(params, &["from", "to", "bucket", "tenant", "type"])? {
+    pub fn parse(
+        params: &[(String, String)],
+        now: OffsetDateTime,
+    ) -> Result<MetricsQuery, ApiError> {
+        let (mut from, mut to, mut bucket, mut tenant, mut job_type) =
+            (None, None, BucketSize::Hour, None, None);
+        for (name, value) in
+            crate::query::checked(params, &["from", "to", "bucket", "tenant", "type"])?
+        {
             let bad = |msg: &str| ApiError::bad_param(name, msg);
-            let bound = |end| clock::parse_bound(value, end).ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"));
+            let bound = |end| {
+                clock::parse_bound(value, end)
+                    .ok_or_else(|| bad("must be a date (YYYY-MM-DD) or an RFC 3339 time"))
+            };
             match name {
                 "from" => from = Some(bound(DayEnd::Start)?),
                 "to" => to = Some(bound(DayEnd::End)?),
@@ -54,8 +65,14 @@ impl MetricsQuery {
                     }
                 }
                 "tenant" if is_tenant(value) => tenant = Some(value.to_string()),
-                "tenant" => return Err(bad("must be a tenant id (lower-case letters, digits, - and _)")),
-                "type" => job_type = Some(JobType::parse(value).ok_or_else(|| bad("unknown job type"))?),
+                "tenant" => {
+                    return Err(bad(
+                        "must be a tenant id (lower-case letters, digits, - and _)",
+                    ));
+                }
+                "type" => {
+                    job_type = Some(JobType::parse(value).ok_or_else(|| bad("unknown job type"))?)
+                }
                 _ => {} // refused by query::checked
             }
         }
@@ -72,9 +89,18 @@ impl MetricsQuery {
             BucketSize::Day => (Duration::days(MAX_DAYS), format!("{MAX_DAYS} days")),
         };
         if to - from > longest {
-            return Err(ApiError::bad_param("from", format!("the range may span at most {most} with this bucket size")));
+            return Err(ApiError::bad_param(
+                "from",
+                format!("the range may span at most {most} with this bucket size"),
+            ));
         }
-        Ok(MetricsQuery { from, to, bucket, tenant, job_type })
+        Ok(MetricsQuery {
+            from,
+            to,
+            bucket,
+            tenant,
+            job_type,
+        })
     }
 }
 
@@ -94,30 +120,61 @@ pub struct MetricsAnswer {
 }
 
 fn format_start(at: OffsetDateTime) -> String {
-    format!("{:04}-{:02}-{:02}T{:02}:00:00Z", at.year(), u8::from(at.month()), at.day(), at.hour())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:00:00Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour()
+    )
 }
 
 impl<P: ServicePorts> JobsApi<P> {
     /// Members get their tenant's series (another tenant is a 404, as everywhere); admins
     /// every tenant's, or one's.
-    pub async fn metrics(&self, caller: &Caller, query: &MetricsQuery) -> Result<MetricsAnswer, ApiError> {
+    pub async fn metrics(
+        &self,
+        caller: &Caller,
+        query: &MetricsQuery,
+    ) -> Result<MetricsAnswer, ApiError> {
         let tenant = match (&query.tenant, caller.is_admin()) {
-            (Some(t), false) if *t != caller.tenant => return Err(ApiError::new(jobs_core::error::ErrorCode::NotFound, "no such tenant")),
+            (Some(t), false) if *t != caller.tenant => {
+                return Err(ApiError::new(
+                    jobs_core::error::ErrorCode::NotFound,
+                    "no such tenant",
+                ));
+            }
             (None, false) => Some(caller.tenant.clone()),
             (t, _) => t.clone(),
         };
         let scope = tenant.as_deref().unwrap_or(ALL_TENANTS);
-        let (first, last) = (bucket_start(query.from, query.bucket), bucket_start(query.to, query.bucket));
+        let (first, last) = (
+            bucket_start(query.from, query.bucket),
+            bucket_start(query.to, query.bucket),
+        );
         let first_hour = clock::format(first);
         let last_hour = clock::format(bucket_start(query.to, BucketSize::Hour));
         let (from_sk, to_sk) = (hour_of(&first_hour), hour_of(&last_hour));
-        let partitions: Vec<String> = (0..METRIC_SHARDS).map(|shard| partition(scope, shard)).collect();
-        let reads = in_order(partitions.iter().map(|pk| self.store.read_metrics(pk, from_sk, to_sk)).collect(), partitions.len()).await;
+        let partitions: Vec<String> = (0..METRIC_SHARDS)
+            .map(|shard| partition(scope, shard))
+            .collect();
+        let reads = in_order(
+            partitions
+                .iter()
+                .map(|pk| self.store.read_metrics(pk, from_sk, to_sk))
+                .collect(),
+            partitions.len(),
+        )
+        .await;
         let mut sums: BTreeMap<String, Sum> = BTreeMap::new();
         for read in reads {
             for (hour, counters) in read? {
-                let Some(at) = clock::parse(&format!("{hour}:00:00Z")) else { continue };
-                sums.entry(format_start(bucket_start(at, query.bucket))).or_default().add(&counters, query.job_type);
+                let Some(at) = clock::parse(&format!("{hour}:00:00Z")) else {
+                    continue;
+                };
+                sums.entry(format_start(bucket_start(at, query.bucket)))
+                    .or_default()
+                    .add(&counters, query.job_type);
             }
         }
         let step = match query.bucket {
@@ -153,11 +210,28 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, String)], now: OffsetDateTime) -> Result<MetricsQuery, ApiError> {
-        MetricsQuery::parse(&pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<Vec<_>>(), now)
+        MetricsQuery::parse(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<Vec<_>>(),
+            now,
+        )
     }
 
-    fn range(from: OffsetDateTime, to: OffsetDateTime, bucket: &str) -> Result<MetricsQuery, ApiError> {
-        parse(&[("from", clock::format(from)), ("to", clock::format(to)), ("bucket", bucket.to_string())], to)
+    fn range(
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: &str,
+    ) -> Result<MetricsQuery, ApiError> {
+        parse(
+            &[
+                ("from", clock::format(from)),
+                ("to", clock::format(to)),
+                ("bucket", bucket.to_string()),
+            ],
+            to,
+        )
     }
 
     #[test]
@@ -168,11 +242,19 @@ mod tests {
             let week = Duration::hours(168);
             assert!(range(to - week, to, "hour").is_ok(), "168 hours to {to}");
             let refused = range(to - week - Duration::milliseconds(1), to, "hour").unwrap_err();
-            assert_eq!((refused.status(), refused.field.as_deref()), (400, Some("from")), "168 h + 1 ms to {to}");
+            assert_eq!(
+                (refused.status(), refused.field.as_deref()),
+                (400, Some("from")),
+                "168 h + 1 ms to {to}"
+            );
             let month = Duration::days(31);
             assert!(range(to - month, to, "day").is_ok(), "31 days to {to}");
             let refused = range(to - month - Duration::milliseconds(1), to, "day").unwrap_err();
-            assert_eq!(refused.field.as_deref(), Some("from"), "31 d + 1 ms to {to}");
+            assert_eq!(
+                refused.field.as_deref(),
+                Some("from"),
+                "31 d + 1 ms to {to}"
+            );
         }
     }
 

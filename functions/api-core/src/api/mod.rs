@@ -11,12 +11,12 @@ mod metrics;
 mod queues;
 pub(crate) mod schedules;
 
-use jobs_core::audit::EventKind;
-use jobs_core::ended::Observers;
-use jobs_core::auth::Caller;
-use crate::tokens::TokenVerifier;
-use jobs_core::clock;
 use crate::cursor::CursorCodec;
+use crate::tokens::TokenVerifier;
+use jobs_core::audit::EventKind;
+use jobs_core::auth::Caller;
+use jobs_core::clock;
+use jobs_core::ended::Observers;
 use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::JobView;
@@ -30,7 +30,10 @@ pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, 
 pub use list::ListPage;
 pub use metrics::{MetricsAnswer, MetricsQuery};
 pub use queues::{QueueHealth, TypeHealth};
-pub use schedules::{MAX_SCHEDULE_PARAMS_BYTES, PREVIEW_RUNS, Preview, ScheduleListQuery, SchedulePatch, ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing};
+pub use schedules::{
+    MAX_SCHEDULE_PARAMS_BYTES, PREVIEW_RUNS, Preview, ScheduleListQuery, SchedulePatch,
+    ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing,
+};
 
 pub struct Settings {
     /// Secret that signs tokens (and, derived, cursors).
@@ -48,9 +51,15 @@ impl Settings {
     pub fn from_env() -> Result<Settings, SettingError> {
         let token_secret = env::required("TOKEN_SECRET")?;
         if token_secret.len() < MIN_SECRET_BYTES {
-            return Err(SettingError::Invalid { name: "TOKEN_SECRET".into(), reason: format!("must be at least {MIN_SECRET_BYTES} bytes") });
+            return Err(SettingError::Invalid {
+                name: "TOKEN_SECRET".into(),
+                reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            });
         }
-        Ok(Settings { token_secret: token_secret.into_bytes(), retention_days: env::parsed_or("RETENTION_DAYS", 90)? })
+        Ok(Settings {
+            token_secret: token_secret.into_bytes(),
+            retention_days: env::parsed_or("RETENTION_DAYS", 90)?,
+        })
     }
 }
 
@@ -68,8 +77,22 @@ pub struct Jobs<P: ServicePorts> {
 }
 
 impl<P: ServicePorts> Jobs<P> {
-    pub fn new(store: P::Store, inputs: P::Inputs, queue: P::Queue, senders: P::Senders, observers: Observers<P::Audit, P::Bus>, retention_days: u32) -> Self {
-        Jobs { store, inputs, queue, senders, observers, retention_days }
+    pub fn new(
+        store: P::Store,
+        inputs: P::Inputs,
+        queue: P::Queue,
+        senders: P::Senders,
+        observers: Observers<P::Audit, P::Bus>,
+        retention_days: u32,
+    ) -> Self {
+        Jobs {
+            store,
+            inputs,
+            queue,
+            senders,
+            observers,
+            retention_days,
+        }
     }
 }
 
@@ -90,14 +113,35 @@ impl<P: ServicePorts> std::ops::Deref for JobsApi<P> {
 }
 
 impl<P: ServicePorts> JobsApi<P> {
-    pub fn new(store: P::Store, inputs: P::Inputs, queue: P::Queue, senders: P::Senders, observers: Observers<P::Audit, P::Bus>, settings: Settings) -> Self {
-        JobsApi::with_tokens(Jobs::new(store, inputs, queue, senders, observers, settings.retention_days), &settings.token_secret)
+    pub fn new(
+        store: P::Store,
+        inputs: P::Inputs,
+        queue: P::Queue,
+        senders: P::Senders,
+        observers: Observers<P::Audit, P::Bus>,
+        settings: Settings,
+    ) -> Self {
+        JobsApi::with_tokens(
+            Jobs::new(
+                store,
+                inputs,
+                queue,
+                senders,
+                observers,
+                settings.retention_days,
+            ),
+            &settings.token_secret,
+        )
     }
 
     /// `jobs` serving requests: tokens verified with `token_secret`, which also keys the
     /// cursors.
     pub fn with_tokens(jobs: Jobs<P>, token_secret: &[u8]) -> Self {
-        JobsApi { jobs, tokens: TokenVerifier::new(token_secret), cursors: CursorCodec::new(token_secret) }
+        JobsApi {
+            jobs,
+            tokens: TokenVerifier::new(token_secret),
+            cursors: CursorCodec::new(token_secret),
+        }
     }
 
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
@@ -117,39 +161,85 @@ impl<P: ServicePorts> JobsApi<P> {
         // The status may move under us (queued → running); each retry re-reads it.
         for _ in 0..3 {
             if job.status.is_terminal() {
-                let refused = ApiError::new(ErrorCode::Conflict, format!("the job already ended ({})", job.status.key()));
-                return self.audited(caller, &job, EventKind::CancelRequested, Err(refused), None).await;
+                let refused = ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("the job already ended ({})", job.status.key()),
+                );
+                return self
+                    .audited(caller, &job, EventKind::CancelRequested, Err(refused), None)
+                    .await;
             }
             let at = clock::format(clock::now());
             if self.store.cancel(id, job.status, &at).await? {
                 tracing::info!(job_id = id, tenant = %job.tenant, "cancel requested");
                 let now = self.visible_job(caller, id).await?;
-                let view = self.audited_at(caller, &now, EventKind::CancelRequested, &at, Ok(now.view()), None).await?;
+                let view = self
+                    .audited_at(
+                        caller,
+                        &now,
+                        EventKind::CancelRequested,
+                        &at,
+                        Ok(now.view()),
+                        None,
+                    )
+                    .await?;
                 // A queued job ended here: its end takes the one on-job-end path.
                 self.observers.on_job_end(&self.store, &now).await?;
                 return Ok(view);
             }
             job = self.visible_job(caller, id).await?;
         }
-        Err(ApiError::new(ErrorCode::Conflict, "the job is changing state; retry"))
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the job is changing state; retry",
+        ))
     }
 
     /// Records `caller`'s action on `job` with the outcome of `result` (a refusal is
     /// recorded by its error code; a server error is not an outcome), then passes
     /// `result` on. If the entry cannot be written the request fails (503), so that an
     /// action the trail does not hold is one the client was told failed.
-    async fn audited<T>(&self, caller: &Caller, job: &JobRecord, kind: EventKind, result: Result<T, ApiError>, related: Option<&str>) -> Result<T, ApiError> {
-        self.audited_at(caller, job, kind, &clock::format(clock::now()), result, related).await
+    async fn audited<T>(
+        &self,
+        caller: &Caller,
+        job: &JobRecord,
+        kind: EventKind,
+        result: Result<T, ApiError>,
+        related: Option<&str>,
+    ) -> Result<T, ApiError> {
+        self.audited_at(
+            caller,
+            job,
+            kind,
+            &clock::format(clock::now()),
+            result,
+            related,
+        )
+        .await
     }
 
     /// [`Self::audited`] for an action that happened at `at`.
-    async fn audited_at<T>(&self, caller: &Caller, job: &JobRecord, kind: EventKind, at: &str, result: Result<T, ApiError>, related: Option<&str>) -> Result<T, ApiError> {
+    async fn audited_at<T>(
+        &self,
+        caller: &Caller,
+        job: &JobRecord,
+        kind: EventKind,
+        at: &str,
+        result: Result<T, ApiError>,
+        related: Option<&str>,
+    ) -> Result<T, ApiError> {
         let outcome = match &result {
             Ok(_) => "ok".to_string(),
-            Err(err) if err.status() < 500 => serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Err(err) if err.status() < 500 => serde_json::to_value(err.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             Err(_) => return result,
         };
-        self.observers.audit().action(job, kind, caller, at, &outcome, related).await?;
+        self.observers
+            .audit()
+            .action(job, kind, caller, at, &outcome, related)
+            .await?;
         result
     }
 
@@ -179,9 +269,14 @@ impl<P: ServicePorts> JobsApi<P> {
     pub async fn hide_job(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
         let job = self.own_job(caller, id).await?;
         let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
-        if self.store.hide(&job, guard, &clock::format(clock::now())).await? {
+        if self
+            .store
+            .hide(&job, guard, &clock::format(clock::now()))
+            .await?
+        {
             tracing::info!(job_id = id, "job hidden");
-            self.audited(caller, &job, EventKind::Hidden, Ok(()), None).await
+            self.audited(caller, &job, EventKind::Hidden, Ok(()), None)
+                .await
         } else {
             Err(ApiError::not_found())
         }
@@ -198,7 +293,9 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             job.hidden_at = None;
             tracing::info!(job_id = id, "job restored to the lists");
-            return self.audited(caller, &job, EventKind::Unhidden, Ok(job.view()), None).await;
+            return self
+                .audited(caller, &job, EventKind::Unhidden, Ok(job.view()), None)
+                .await;
         }
         Ok(job.view())
     }

@@ -8,11 +8,11 @@ use serde::Serialize;
 use super::JobsApi;
 use jobs_core::auth::Caller;
 use jobs_core::clock;
+use jobs_core::concurrency::in_order;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::job::{JobStatus, JobType};
 use jobs_core::ports::{ActiveJob, JobStore, QueueDepths, ServicePorts, WorkQueue};
 use jobs_core::record::{ACTIVE_SHARDS, active_partition};
-use jobs_core::concurrency::in_order;
 
 /// Active jobs counted per type (per shard: a quarter); more are reported as `counts_capped`.
 pub const MAX_COUNTED: u32 = 1_000;
@@ -47,16 +47,34 @@ impl<P: ServicePorts> JobsApi<P> {
     /// Every job type's health; members get 403.
     pub async fn queue_health(&self, caller: &Caller) -> Result<QueueHealth, ApiError> {
         if !caller.is_admin() {
-            return Err(ApiError::new(ErrorCode::Forbidden, "queue health is for admins"));
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "queue health is for admins",
+            ));
         }
-        let types = in_order(JobType::ALL.iter().map(|t| self.type_health(*t)).collect(), JobType::ALL.len()).await;
-        Ok(QueueHealth { types: types.into_iter().collect::<Result<_, _>>()? })
+        let types = in_order(
+            JobType::ALL.iter().map(|t| self.type_health(*t)).collect(),
+            JobType::ALL.len(),
+        )
+        .await;
+        Ok(QueueHealth {
+            types: types.into_iter().collect::<Result<_, _>>()?,
+        })
     }
 
     async fn type_health(&self, job_type: JobType) -> Result<TypeHealth, ApiError> {
-        let partitions: Vec<String> = (0..ACTIVE_SHARDS).map(|s| active_partition(job_type, s)).collect();
+        let partitions: Vec<String> = (0..ACTIVE_SHARDS)
+            .map(|s| active_partition(job_type, s))
+            .collect();
         let per_shard = MAX_COUNTED / ACTIVE_SHARDS;
-        let reads = in_order(partitions.iter().map(|p| self.store.active_jobs(p, per_shard)).collect(), partitions.len()).await;
+        let reads = in_order(
+            partitions
+                .iter()
+                .map(|p| self.store.active_jobs(p, per_shard))
+                .collect(),
+            partitions.len(),
+        )
+        .await;
         let mut active: Vec<ActiveJob> = Vec::new();
         let mut counts_capped = false;
         for read in reads {
@@ -65,13 +83,33 @@ impl<P: ServicePorts> JobsApi<P> {
             active.extend(entries);
         }
         active.sort_by(|a, b| a.list_sk.cmp(&b.list_sk));
-        let queued = active.iter().filter(|j| j.status == JobStatus::Queued).count() as u64;
-        let running: Vec<String> = active.iter().filter(|j| j.status == JobStatus::Running).map(|j| j.id.clone()).collect();
-        let oldest_queued_at = active.iter().find(|j| j.status == JobStatus::Queued).and_then(|j| j.list_sk.split('#').next().map(str::to_string));
-        let oldest_queued_age_seconds = oldest_queued_at.as_deref().and_then(clock::parse).map(|at| (clock::now() - at).whole_seconds().max(0));
+        let queued = active
+            .iter()
+            .filter(|j| j.status == JobStatus::Queued)
+            .count() as u64;
+        let running: Vec<String> = active
+            .iter()
+            .filter(|j| j.status == JobStatus::Running)
+            .map(|j| j.id.clone())
+            .collect();
+        let oldest_queued_at = active
+            .iter()
+            .find(|j| j.status == JobStatus::Queued)
+            .and_then(|j| j.list_sk.split('#').next().map(str::to_string));
+        let oldest_queued_age_seconds = oldest_queued_at
+            .as_deref()
+            .and_then(clock::parse)
+            .map(|at| (clock::now() - at).whole_seconds().max(0));
         let read = &running[..running.len().min(MAX_CHUNK_READS)];
-        let jobs = if read.is_empty() { Vec::new() } else { self.store.get_many(read).await? };
-        let chunks_remaining = jobs.iter().map(|j| j.chunks_total.unwrap_or(0).saturating_sub(j.chunks_done)).sum();
+        let jobs = if read.is_empty() {
+            Vec::new()
+        } else {
+            self.store.get_many(read).await?
+        };
+        let chunks_remaining = jobs
+            .iter()
+            .map(|j| j.chunks_total.unwrap_or(0).saturating_sub(j.chunks_done))
+            .sum();
         let depths = self.queue.depths(job_type).await?;
         Ok(TypeHealth {
             job_type,

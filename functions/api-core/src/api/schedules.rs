@@ -6,16 +6,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{Jobs, JobsApi};
 use super::create::{CreateRequest, Created, JobLinks};
+use super::{Jobs, JobsApi};
+use crate::cursor::Position;
+use crate::schedule::{Timing, TimingError};
 use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock;
-use crate::cursor::Position;
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
 use jobs_core::job::JobType;
 use jobs_core::ports::{ScheduleStore, ServicePorts};
 use jobs_core::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
-use crate::schedule::{Timing, TimingError};
 
 /// Largest params a schedule keeps (JSON bytes): the record is rewritten at every run.
 /// Larger inputs (long recipient lists) belong in a job of their own.
@@ -111,16 +111,31 @@ pub(crate) fn timing_error(err: TimingError) -> ApiError {
 
 fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_SCHEDULE_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("name", format!("must be 1 to {MAX_SCHEDULE_NAME_CHARS} characters, without control characters")));
+    if name.is_empty()
+        || name.chars().count() > MAX_SCHEDULE_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "name",
+            format!(
+                "must be 1 to {MAX_SCHEDULE_NAME_CHARS} characters, without control characters"
+            ),
+        ));
     }
     Ok(name.to_string())
 }
 
 fn check_params_size(params: &Value) -> Result<String, ApiError> {
-    let text = serde_json::to_string(params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
+    let text =
+        serde_json::to_string(params).map_err(|e| ApiError::invalid("params", e.to_string()))?;
     if text.len() > MAX_SCHEDULE_PARAMS_BYTES {
-        return Err(ApiError::invalid("params", format!("a schedule keeps params up to {} KiB; start larger jobs with POST /jobs", MAX_SCHEDULE_PARAMS_BYTES / 1024)));
+        return Err(ApiError::invalid(
+            "params",
+            format!(
+                "a schedule keeps params up to {} KiB; start larger jobs with POST /jobs",
+                MAX_SCHEDULE_PARAMS_BYTES / 1024
+            ),
+        ));
     }
     Ok(text)
 }
@@ -154,13 +169,23 @@ impl From<&ScheduleRecord> for ScheduleView {
 /// When `schedule` runs; the anchor of a rate is its creation.
 pub fn timing(schedule: &ScheduleRecord) -> Result<Timing, TimingError> {
     let anchor = clock::parse(&schedule.created_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    Timing::parse(schedule.cron.as_deref(), schedule.rate.as_deref(), &schedule.timezone, anchor)
+    Timing::parse(
+        schedule.cron.as_deref(),
+        schedule.rate.as_deref(),
+        &schedule.timezone,
+        anchor,
+    )
 }
 
 /// The `POST /jobs` request a run of `schedule` makes.
 pub(crate) fn job_request(schedule: &ScheduleRecord) -> Result<CreateRequest, ApiError> {
-    let params = serde_json::from_str(&schedule.params).map_err(|e| ApiError::invalid("params", format!("stored params are not JSON: {e}")))?;
-    Ok(CreateRequest { job_type: schedule.job_type.key().to_string(), tenant: Some(schedule.tenant.clone()), params })
+    let params = serde_json::from_str(&schedule.params)
+        .map_err(|e| ApiError::invalid("params", format!("stored params are not JSON: {e}")))?;
+    Ok(CreateRequest {
+        job_type: schedule.job_type.key().to_string(),
+        tenant: Some(schedule.tenant.clone()),
+        params,
+    })
 }
 
 /// The idempotency key of a schedule's run for `due`: one job per due time, whoever
@@ -179,13 +204,31 @@ pub struct ScheduleListQuery {
 
 impl ScheduleListQuery {
     pub fn parse(params: &[(String, String)]) -> Result<ScheduleListQuery, ApiError> {
-        let mut query = ScheduleListQuery { tenant: None, limit: DEFAULT_PAGE, cursor: None };
+        let mut query = ScheduleListQuery {
+            tenant: None,
+            limit: DEFAULT_PAGE,
+            cursor: None,
+        };
         for (name, value) in crate::query::checked(params, &["tenant", "limit", "cursor"])? {
             match name {
                 "tenant" if is_tenant(value) => query.tenant = Some(value.to_string()),
-                "tenant" => return Err(ApiError::bad_param("tenant", "must be a tenant id (lower-case letters, digits, - and _)")),
+                "tenant" => {
+                    return Err(ApiError::bad_param(
+                        "tenant",
+                        "must be a tenant id (lower-case letters, digits, - and _)",
+                    ));
+                }
                 "limit" => {
-                    query.limit = value.parse().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| ApiError::bad_param("limit", format!("must be an integer from 1 to {MAX_PAGE}")))?;
+                    query.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|l| (1..=MAX_PAGE).contains(l))
+                        .ok_or_else(|| {
+                            ApiError::bad_param(
+                                "limit",
+                                format!("must be an integer from 1 to {MAX_PAGE}"),
+                            )
+                        })?;
                 }
                 "cursor" => query.cursor = Some(value.to_string()),
                 _ => {} // refused by query::checked
@@ -196,7 +239,9 @@ impl ScheduleListQuery {
 }
 
 /// `GET /schedules/preview` parameters: `cron` or `rate`, and `timezone` (default UTC).
-pub fn parse_preview(params: &[(String, String)]) -> Result<(Option<String>, Option<String>, String), ApiError> {
+pub fn parse_preview(
+    params: &[(String, String)],
+) -> Result<(Option<String>, Option<String>, String), ApiError> {
     let (mut cron, mut rate, mut timezone) = (None, None, "UTC".to_string());
     for (name, value) in crate::query::checked(params, &["cron", "rate", "timezone"])? {
         match name {
@@ -211,13 +256,27 @@ pub fn parse_preview(params: &[(String, String)]) -> Result<(Option<String>, Opt
 impl<P: ServicePorts> JobsApi<P> {
     /// Creates a schedule. Its job request is checked as `POST /jobs` checks it (type,
     /// tenant, params, sender), and again at every run. Errors name the field (422).
-    pub async fn create_schedule(&self, caller: &Caller, request: ScheduleRequest) -> Result<ScheduleView, ApiError> {
+    pub async fn create_schedule(
+        &self,
+        caller: &Caller,
+        request: ScheduleRequest,
+    ) -> Result<ScheduleView, ApiError> {
         let name = check_name(&request.name)?;
         let now = clock::now();
         let timezone = request.timezone.unwrap_or_else(|| "UTC".into());
-        let timing = Timing::parse(request.cron.as_deref(), request.rate.as_deref(), &timezone, now).map_err(timing_error)?;
+        let timing = Timing::parse(
+            request.cron.as_deref(),
+            request.rate.as_deref(),
+            &timezone,
+            now,
+        )
+        .map_err(timing_error)?;
         let params = check_params_size(&request.params)?;
-        let job = CreateRequest { job_type: request.job_type, tenant: request.tenant, params: request.params };
+        let job = CreateRequest {
+            job_type: request.job_type,
+            tenant: request.tenant,
+            params: request.params,
+        };
         let (job_type, tenant, _) = self.validate_request(caller, job).await?;
         let enabled = request.enabled.unwrap_or(true);
         let id = ulid::Ulid::from_datetime(std::time::SystemTime::from(now)).to_string();
@@ -233,7 +292,11 @@ impl<P: ServicePorts> JobsApi<P> {
             timezone,
             enabled,
             created_at: clock::format(now),
-            next_run_at: if enabled { timing.next_after(now).map(clock::format) } else { None },
+            next_run_at: if enabled {
+                timing.next_after(now).map(clock::format)
+            } else {
+                None
+            },
         });
         if !self.store.save_schedule(&schedule, None).await? {
             tracing::error!(schedule_id = %schedule.id, "a new schedule's id is taken");
@@ -244,7 +307,11 @@ impl<P: ServicePorts> JobsApi<P> {
     }
 
     /// A schedule the caller may see; anything else (unknown, deleted, other tenant) is a 404.
-    async fn visible_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleRecord, ApiError> {
+    async fn visible_schedule(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ScheduleRecord, ApiError> {
         if ulid::Ulid::from_string(id).is_err() {
             return Err(schedule_not_found());
         }
@@ -255,31 +322,66 @@ impl<P: ServicePorts> JobsApi<P> {
     }
 
     pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView, ApiError> {
-        Ok(self.visible_schedule(caller, id).await.map(|s| ScheduleView::from(&s))?)
+        self.visible_schedule(caller, id)
+            .await
+            .map(|s| ScheduleView::from(&s))
     }
 
     /// A tenant's schedules, oldest first, in keyset pages. Members list their own tenant;
     /// admins any (`tenant`, default their own).
-    pub async fn list_schedules(&self, caller: &Caller, query: &ScheduleListQuery) -> Result<SchedulesPage, ApiError> {
-        let tenant = query.tenant.clone().unwrap_or_else(|| caller.tenant.clone());
+    pub async fn list_schedules(
+        &self,
+        caller: &Caller,
+        query: &ScheduleListQuery,
+    ) -> Result<SchedulesPage, ApiError> {
+        let tenant = query
+            .tenant
+            .clone()
+            .unwrap_or_else(|| caller.tenant.clone());
         if !caller.can_access(&tenant) {
-            return Err(ApiError::field(ErrorCode::Forbidden, "tenant", "members list their own tenant's schedules only"));
+            return Err(ApiError::field(
+                ErrorCode::Forbidden,
+                "tenant",
+                "members list their own tenant's schedules only",
+            ));
         }
         let scope = format!("schedules|{tenant}|{}", query.limit);
         let start = match &query.cursor {
             Some(cursor) => self.cursors.decode(cursor, &scope)?.start_key,
             None => None,
         };
-        let (schedules, last) = self.store.list_schedules(&tenant, start, query.limit).await?;
-        let next_cursor = last.map(|key| self.cursors.encode(&Position { month: None, start_key: Some(key) }, &scope));
-        Ok(SchedulesPage { items: schedules.iter().map(ScheduleView::from).collect(), next_cursor })
+        let (schedules, last) = self
+            .store
+            .list_schedules(&tenant, start, query.limit)
+            .await?;
+        let next_cursor = last.map(|key| {
+            self.cursors.encode(
+                &Position {
+                    month: None,
+                    start_key: Some(key),
+                },
+                &scope,
+            )
+        });
+        Ok(SchedulesPage {
+            items: schedules.iter().map(ScheduleView::from).collect(),
+            next_cursor,
+        })
     }
 
     /// Applies `patch`. A new timing, or enabling, computes the next run from now;
     /// disabling clears it. Conflicting writes are retried on a fresh read.
-    pub async fn update_schedule(&self, caller: &Caller, id: &str, patch: SchedulePatch) -> Result<ScheduleView, ApiError> {
+    pub async fn update_schedule(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: SchedulePatch,
+    ) -> Result<ScheduleView, ApiError> {
         if patch.cron.is_some() && patch.rate.is_some() {
-            return Err(ApiError::invalid("cron", "give exactly one of cron and rate"));
+            return Err(ApiError::invalid(
+                "cron",
+                "give exactly one of cron and rate",
+            ));
         }
         for _ in 0..WRITE_ATTEMPTS {
             let mut schedule = self.visible_schedule(caller, id).await?;
@@ -289,7 +391,11 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             if let Some(params) = &patch.params {
                 let text = check_params_size(params)?;
-                let job = CreateRequest { job_type: schedule.job_type.key().to_string(), tenant: Some(schedule.tenant.clone()), params: params.clone() };
+                let job = CreateRequest {
+                    job_type: schedule.job_type.key().to_string(),
+                    tenant: Some(schedule.tenant.clone()),
+                    params: params.clone(),
+                };
                 self.validate_request(caller, job).await?;
                 schedule.params = text;
             }
@@ -324,7 +430,10 @@ impl<P: ServicePorts> JobsApi<P> {
                 return Ok(ScheduleView::from(&schedule));
             }
         }
-        Err(ApiError::new(ErrorCode::Conflict, "the schedule is changing; retry"))
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the schedule is changing; retry",
+        ))
     }
 
     /// Deletes a schedule: it starts nothing from now on and leaves every listing; the
@@ -336,7 +445,8 @@ impl<P: ServicePorts> JobsApi<P> {
             let now = clock::now();
             schedule.deleted_at = Some(clock::format(now));
             schedule.next_run_at = None;
-            schedule.expires_at = Some(now.unix_timestamp() + i64::from(self.retention_days) * 86_400);
+            schedule.expires_at =
+                Some(now.unix_timestamp() + i64::from(self.retention_days) * 86_400);
             schedule.version += 1;
             schedule.index();
             if self.store.save_schedule(&schedule, Some(expected)).await? {
@@ -344,18 +454,38 @@ impl<P: ServicePorts> JobsApi<P> {
                 return Ok(());
             }
         }
-        Err(ApiError::new(ErrorCode::Conflict, "the schedule is changing; retry"))
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the schedule is changing; retry",
+        ))
     }
 
     /// Starts one job of the schedule now, as `caller` (its `user`), whether the schedule
     /// is enabled or its previous job still runs; the run is recorded on the schedule. A
     /// refused job is answered as `POST /jobs` answers it, and recorded too.
-    pub async fn run_schedule(&self, caller: &Caller, id: &str, idempotency_key: Option<&str>) -> Result<Created, ApiError> {
+    pub async fn run_schedule(
+        &self,
+        caller: &Caller,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
         let schedule = self.visible_schedule(caller, id).await?;
-        let links = JobLinks { retry_of: None, schedule_id: Some(schedule.id.clone()) };
-        let result = self.create(caller, job_request(&schedule)?, idempotency_key, links).await;
+        let links = JobLinks {
+            retry_of: None,
+            schedule_id: Some(schedule.id.clone()),
+        };
+        let result = self
+            .create(caller, job_request(&schedule)?, idempotency_key, links)
+            .await;
         let run = match &result {
-            Ok(created) => ScheduleRun { due_at: None, at: clock::format(clock::now()), trigger: RunTrigger::Manual, outcome: RunOutcome::Started, job_id: Some(created.job.id.clone()), error: None },
+            Ok(created) => ScheduleRun {
+                due_at: None,
+                at: clock::format(clock::now()),
+                trigger: RunTrigger::Manual,
+                outcome: RunOutcome::Started,
+                job_id: Some(created.job.id.clone()),
+                error: None,
+            },
             Err(err) if err.status() < 500 => refused_run(None, RunTrigger::Manual, err),
             Err(_) => return result,
         };
@@ -368,15 +498,30 @@ impl<P: ServicePorts> JobsApi<P> {
 
     /// The next [`PREVIEW_RUNS`] runs of a timing from now, computed as the scheduler
     /// computes them. Errors name the query parameter (400).
-    pub fn preview_schedule(&self, cron: Option<&str>, rate: Option<&str>, timezone: &str) -> Result<Preview, ApiError> {
+    pub fn preview_schedule(
+        &self,
+        cron: Option<&str>,
+        rate: Option<&str>,
+        timezone: &str,
+    ) -> Result<Preview, ApiError> {
         let now = clock::now();
-        let timing = Timing::parse(cron, rate, timezone, now).map_err(|e| ApiError::bad_param(e.field, e.message))?;
-        Ok(Preview { next_runs: timing.next_runs(now, PREVIEW_RUNS).into_iter().map(clock::format).collect() })
+        let timing = Timing::parse(cron, rate, timezone, now)
+            .map_err(|e| ApiError::bad_param(e.field, e.message))?;
+        Ok(Preview {
+            next_runs: timing
+                .next_runs(now, PREVIEW_RUNS)
+                .into_iter()
+                .map(clock::format)
+                .collect(),
+        })
     }
 }
 
-
-pub(crate) fn refused_run(due_at: Option<String>, trigger: RunTrigger, err: &ApiError) -> ScheduleRun {
+pub(crate) fn refused_run(
+    due_at: Option<String>,
+    trigger: RunTrigger,
+    err: &ApiError,
+) -> ScheduleRun {
     ScheduleRun {
         due_at,
         at: clock::format(clock::now()),
@@ -391,7 +536,9 @@ impl<P: ServicePorts> Jobs<P> {
     /// Adds `run` to schedule `id`'s runs, on a fresh read per attempt.
     pub(crate) async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), StoreError> {
         for _ in 0..WRITE_ATTEMPTS {
-            let Some(mut schedule) = self.store.get_schedule(id).await? else { return Ok(()) };
+            let Some(mut schedule) = self.store.get_schedule(id).await? else {
+                return Ok(());
+            };
             let expected = schedule.version;
             schedule.record_run(run.clone());
             schedule.version += 1;
@@ -399,6 +546,10 @@ impl<P: ServicePorts> Jobs<P> {
                 return Ok(());
             }
         }
-        Err(StoreError::Incomplete { operation: "dynamodb:PutItem", count: 1, detail: "the schedule kept changing".into() })
+        Err(StoreError::Incomplete {
+            operation: "dynamodb:PutItem",
+            count: 1,
+            detail: "the schedule kept changing".into(),
+        })
     }
 }

@@ -10,7 +10,11 @@ const ATTEMPTS: u32 = 5;
 
 /// Runs write requests in batches of 25, retrying (with backoff) what DynamoDB leaves
 /// unprocessed under load.
-pub async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, requests: Vec<WriteRequest>) -> Result<(), WorkError> {
+pub async fn batch_write(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    requests: Vec<WriteRequest>,
+) -> Result<(), WorkError> {
     for batch in requests.chunks(BATCH) {
         let mut pending = batch.to_vec();
         for attempt in 0..ATTEMPTS {
@@ -25,10 +29,16 @@ pub async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, request
                 .request_items(table, std::mem::take(&mut pending))
                 .send()
                 .await?;
-            pending = out.unprocessed_items.and_then(|mut u| u.remove(table)).unwrap_or_default();
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(table))
+                .unwrap_or_default();
         }
         if !pending.is_empty() {
-            return Err(WorkError::Transient(format!("{} writes left unprocessed", pending.len())));
+            return Err(WorkError::Transient(format!(
+                "{} writes left unprocessed",
+                pending.len()
+            )));
         }
     }
     Ok(())
@@ -36,5 +46,9 @@ pub async fn batch_write(client: &aws_sdk_dynamodb::Client, table: &str, request
 
 /// A put request for one item.
 pub fn put(item: HashMap<String, AttributeValue>) -> Option<WriteRequest> {
-    Some(WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().ok()?).build())
+    Some(
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().set_item(Some(item)).build().ok()?)
+            .build(),
+    )
 }

@@ -4,9 +4,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, HttpClient, Region, RuntimeComponents, RuntimeComponentsBuilder, SharedHttpClient};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, ConfigBag, Credentials, HttpClient, Region, RuntimeComponents,
+    RuntimeComponentsBuilder, SharedHttpClient,
+};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector};
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
@@ -31,7 +36,12 @@ pub struct FakeHttp {
 
 impl FakeHttp {
     pub fn answering(status: u16, body: Value) -> FakeHttp {
-        FakeHttp { status, body: body.to_string(), sent: Arc::default(), validations: Arc::default() }
+        FakeHttp {
+            status,
+            body: body.to_string(),
+            sent: Arc::default(),
+            validations: Arc::default(),
+        }
     }
 
     /// The requests sent so far.
@@ -55,21 +65,37 @@ impl HttpConnector for FakeHttp {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let operation = request.headers().get("x-amz-target").unwrap_or_default();
         let operation = operation.rsplit('.').next().unwrap_or_default().to_string();
-        let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        let body = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
         if let Ok(mut sent) = self.sent.lock() {
             sent.push(Sent { operation, body });
         }
-        let status = StatusCode::try_from(self.status).unwrap_or_else(|_| StatusCode::try_from(500).expect("500 is a status code"));
-        HttpConnectorFuture::ready(Ok(HttpResponse::new(status, SdkBody::from(self.body.clone()))))
+        let status = StatusCode::try_from(self.status)
+            .unwrap_or_else(|_| StatusCode::try_from(500).expect("500 is a status code"));
+        HttpConnectorFuture::ready(Ok(HttpResponse::new(
+            status,
+            SdkBody::from(self.body.clone()),
+        )))
     }
 }
 
 impl HttpClient for FakeHttp {
-    fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         SharedHttpConnector::new(self.clone())
     }
 
-    fn validate_base_client_config(&self, _: &RuntimeComponentsBuilder, _: &ConfigBag) -> Result<(), BoxError> {
+    fn validate_base_client_config(
+        &self,
+        _: &RuntimeComponentsBuilder,
+        _: &ConfigBag,
+    ) -> Result<(), BoxError> {
         self.validations.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

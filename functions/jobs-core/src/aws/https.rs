@@ -15,13 +15,19 @@ const AMAZON_TRUST_SERVICES: &str = include_str!("../../certs/amazon-trust-servi
 /// (another CA) keeps the default client.
 pub(super) fn aws_https_client() -> Option<SharedHttpClient> {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let custom_https = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("https://"));
+    let custom_https =
+        std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("https://"));
     if custom_https {
         return None;
     }
-    let roots = TrustStore::empty().with_native_roots(false).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes());
+    let roots = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes());
     let context = TlsContext::builder().with_trust_store(roots).build().ok()?;
-    let client = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc)).tls_context(context).build_https();
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
     Some(SharedHttpClient::new(ConnectorOnFirstRequest(client)))
 }
 
@@ -33,11 +39,19 @@ pub(super) fn aws_https_client() -> Option<SharedHttpClient> {
 struct ConnectorOnFirstRequest(SharedHttpClient);
 
 impl HttpClient for ConnectorOnFirstRequest {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         self.0.http_connector(settings, components)
     }
 
-    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
         self.0.validate_final_config(components, cfg)
     }
 
@@ -56,12 +70,19 @@ mod tests {
     use crate::aws::fake_http::FakeHttp;
 
     #[tokio::test]
-    async fn building_a_client_skips_the_inner_validation_and_requests_still_go_through_the_inner_client() {
+    async fn building_a_client_skips_the_inner_validation_and_requests_still_go_through_the_inner_client()
+     {
         let inner = FakeHttp::answering(200, json!({"TableNames": []}));
-        let client = FakeHttp::dynamodb(SharedHttpClient::new(ConnectorOnFirstRequest(SharedHttpClient::new(inner.clone()))));
+        let client = FakeHttp::dynamodb(SharedHttpClient::new(ConnectorOnFirstRequest(
+            SharedHttpClient::new(inner.clone()),
+        )));
         assert_eq!(inner.validations.load(Ordering::SeqCst), 0);
 
-        let tables = client.list_tables().send().await.map(|out| out.table_names().len());
+        let tables = client
+            .list_tables()
+            .send()
+            .await
+            .map(|out| out.table_names().len());
         assert!(matches!(tables, Ok(0)), "{tables:?}");
         assert_eq!(inner.requests().len(), 1);
     }

@@ -12,8 +12,15 @@ pub struct LazyClient<C> {
 }
 
 impl<C> LazyClient<C> {
-    pub fn new(config: &aws_config::SdkConfig, build: fn(&aws_config::SdkConfig) -> C) -> LazyClient<C> {
-        LazyClient { config: config.clone(), build, client: OnceLock::new() }
+    pub fn new(
+        config: &aws_config::SdkConfig,
+        build: fn(&aws_config::SdkConfig) -> C,
+    ) -> LazyClient<C> {
+        LazyClient {
+            config: config.clone(),
+            build,
+            client: OnceLock::new(),
+        }
     }
 
     pub fn get(&self) -> &C {
@@ -40,7 +47,9 @@ mod tests {
 
     #[test]
     fn builds_once_on_first_use_with_the_config_it_was_given() {
-        let config = aws_config::SdkConfig::builder().region(aws_config::Region::new("eu-west-1")).build();
+        let config = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("eu-west-1"))
+            .build();
         let lazy = LazyClient::new(&config, counted);
         assert!(!lazy.is_built());
         assert_eq!(BUILDS.load(Ordering::SeqCst), 0);

@@ -26,7 +26,9 @@ pub use sqs::SqsWorkQueue;
 /// (profile files, SSO, web identity, container and IMDS providers, and the STS client they
 /// build). `AWS_ENDPOINT_URL` still points every client at LocalStack. Call once per process.
 pub async fn load_config() -> aws_config::SdkConfig {
-    use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+    use aws_config::environment::{
+        EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+    };
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(EnvironmentVariableRegionProvider::new())
         .credentials_provider(EnvironmentVariableCredentialsProvider::new());
@@ -39,8 +41,8 @@ pub async fn load_config() -> aws_config::SdkConfig {
 /// S3 needs path-style addressing behind a custom endpoint: bucket sub-domains of
 /// `127.0.0.1` or `localhost` do not resolve.
 pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(config.endpoint_url().is_some());
+    let builder =
+        aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 

@@ -11,7 +11,10 @@ pub struct S3InputStore {
 
 impl S3InputStore {
     pub fn new(client: LazyClient<aws_sdk_s3::Client>, bucket: impl Into<String>) -> S3InputStore {
-        S3InputStore { client, bucket: bucket.into() }
+        S3InputStore {
+            client,
+            bucket: bucket.into(),
+        }
     }
 }
 
@@ -31,9 +34,21 @@ impl InputStore for S3InputStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.client.get().get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => {
-                let bytes = out.body.collect().await.map_err(|e| StoreError::aws("s3:GetObject body", e))?;
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::aws("s3:GetObject body", e))?;
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
@@ -55,7 +70,13 @@ impl InputStore for S3InputStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 412) =>
+            {
+                Ok(false)
+            }
             Err(err) => Err(StoreError::aws("s3:PutObject", err)),
         }
     }

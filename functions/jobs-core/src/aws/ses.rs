@@ -34,11 +34,18 @@ pub struct SesSenderIdentities {
 
 impl SesSenderIdentities {
     pub fn new(client: LazyClient<aws_sdk_ses::Client>) -> SesSenderIdentities {
-        SesSenderIdentities { client, cache: Mutex::new(HashMap::new()) }
+        SesSenderIdentities {
+            client,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     fn recently_verified(&self, address: &str) -> bool {
-        self.cache.lock().is_ok_and(|cache| cache.get(address).is_some_and(|at| at.elapsed() < CACHE_TTL))
+        self.cache.lock().is_ok_and(|cache| {
+            cache
+                .get(address)
+                .is_some_and(|at| at.elapsed() < CACHE_TTL)
+        })
     }
 
     fn remember(&self, address: &str) {
@@ -101,9 +108,13 @@ impl SenderIdentities for SesSenderIdentities {
             .send()
             .await
             .map_err(|e| StoreError::aws("ses:GetIdentityVerificationAttributes", e))?;
-        let verified = out.verification_attributes.iter().any(|(identity, attributes)| {
-            identities.iter().any(|i| i.eq_ignore_ascii_case(identity)) && attributes.verification_status == VerificationStatus::Success
-        });
+        let verified = out
+            .verification_attributes
+            .iter()
+            .any(|(identity, attributes)| {
+                identities.iter().any(|i| i.eq_ignore_ascii_case(identity))
+                    && attributes.verification_status == VerificationStatus::Success
+            });
         if verified {
             self.remember(&address);
         }
@@ -133,7 +144,18 @@ mod tests {
 
     #[test]
     fn an_address_is_covered_by_itself_its_domain_and_parent_domains() {
-        assert_eq!(identities_of("a@x.mail.example.com"), ["a@x.mail.example.com", "x.mail.example.com", "mail.example.com", "example.com"]);
-        assert_eq!(identities_of("ops@example.com"), ["ops@example.com", "example.com"]);
+        assert_eq!(
+            identities_of("a@x.mail.example.com"),
+            [
+                "a@x.mail.example.com",
+                "x.mail.example.com",
+                "mail.example.com",
+                "example.com"
+            ]
+        );
+        assert_eq!(
+            identities_of("ops@example.com"),
+            ["ops@example.com", "example.com"]
+        );
     }
 }

@@ -15,8 +15,14 @@ pub struct SqsWorkQueue {
 impl SqsWorkQueue {
     /// `url_prefix`: a queue URL without the type key, e.g.
     /// `https://sqs.us-east-1.amazonaws.com/123456789012/jobs-work-`.
-    pub fn new(client: LazyClient<aws_sdk_sqs::Client>, url_prefix: impl Into<String>) -> SqsWorkQueue {
-        SqsWorkQueue { client, url_prefix: url_prefix.into() }
+    pub fn new(
+        client: LazyClient<aws_sdk_sqs::Client>,
+        url_prefix: impl Into<String>,
+    ) -> SqsWorkQueue {
+        SqsWorkQueue {
+            client,
+            url_prefix: url_prefix.into(),
+        }
     }
 
     /// The prefix from `WORK_QUEUE_URL_PREFIX` (set by the template for every function).
@@ -32,7 +38,10 @@ impl SqsWorkQueue {
     /// The URL of `job_type`'s dead-letter queue: named `<stack>-dlq-<type key>` beside
     /// `<stack>-work-<type key>`.
     pub fn dlq_url(&self, job_type: JobType) -> String {
-        let prefix = self.url_prefix.strip_suffix("-work-").map_or_else(|| self.url_prefix.clone(), |stack| format!("{stack}-dlq-"));
+        let prefix = self
+            .url_prefix
+            .strip_suffix("-work-")
+            .map_or_else(|| self.url_prefix.clone(), |stack| format!("{stack}-dlq-"));
         format!("{prefix}{}", job_type.key())
     }
 
@@ -49,14 +58,23 @@ impl SqsWorkQueue {
             .await
             .map_err(|e| StoreError::aws("sqs:GetQueueAttributes", e))?;
         let attributes = out.attributes.unwrap_or_default();
-        let count = |name: &QueueAttributeName| attributes.get(name).and_then(|n| n.parse().ok()).unwrap_or(0);
-        Ok((count(&QueueAttributeName::ApproximateNumberOfMessages), count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
+        let count = |name: &QueueAttributeName| {
+            attributes
+                .get(name)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            count(&QueueAttributeName::ApproximateNumberOfMessages),
+            count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
     }
 }
 
 impl WorkQueue for SqsWorkQueue {
     async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
-        let body = serde_json::to_string(message).map_err(|e| StoreError::encode("a work message", e))?;
+        let body =
+            serde_json::to_string(message).map_err(|e| StoreError::encode("a work message", e))?;
         self.client
             .get()
             .send_message()
@@ -68,7 +86,11 @@ impl WorkQueue for SqsWorkQueue {
         Ok(())
     }
 
-    async fn send_all(&self, job_type: JobType, messages: &[WorkMessage]) -> Result<(), StoreError> {
+    async fn send_all(
+        &self,
+        job_type: JobType,
+        messages: &[WorkMessage],
+    ) -> Result<(), StoreError> {
         let url = self.url(job_type);
         let bodies = messages
             .iter()
@@ -101,7 +123,10 @@ impl WorkQueue for SqsWorkQueue {
                 return Err(StoreError::Incomplete {
                     operation: "sqs:SendMessageBatch",
                     count: out.failed.len(),
-                    detail: failed.message.clone().unwrap_or_else(|| failed.code.clone()),
+                    detail: failed
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| failed.code.clone()),
                 });
             }
         }
@@ -109,8 +134,15 @@ impl WorkQueue for SqsWorkQueue {
     }
 
     async fn depths(&self, job_type: JobType) -> Result<QueueDepths, StoreError> {
-        let ((visible, in_flight), (dead, _)) = futures_util::try_join!(self.counts(self.url(job_type)), self.counts(self.dlq_url(job_type)))?;
-        Ok(QueueDepths { messages_visible: visible, messages_in_flight: in_flight, dlq_messages: dead })
+        let ((visible, in_flight), (dead, _)) = futures_util::try_join!(
+            self.counts(self.url(job_type)),
+            self.counts(self.dlq_url(job_type))
+        )?;
+        Ok(QueueDepths {
+            messages_visible: visible,
+            messages_in_flight: in_flight,
+            dlq_messages: dead,
+        })
     }
 }
 
@@ -122,7 +154,9 @@ fn batches(bodies: &[String]) -> Vec<Vec<&str>> {
     let mut out: Vec<Vec<&str>> = Vec::new();
     let mut size = 0;
     for body in bodies {
-        let fits = out.last().is_some_and(|b| b.len() < MAX_BATCH_ENTRIES && size + body.len() <= MAX_BATCH_BYTES);
+        let fits = out
+            .last()
+            .is_some_and(|b| b.len() < MAX_BATCH_ENTRIES && size + body.len() <= MAX_BATCH_BYTES);
         if !fits {
             out.push(Vec::new());
             size = 0;
@@ -142,17 +176,32 @@ mod tests {
     #[test]
     fn a_type_s_dead_letter_queue_is_named_beside_its_work_queue() {
         let config = aws_config::SdkConfig::builder().build();
-        let queue = SqsWorkQueue::new(LazyClient::new(&config, aws_sdk_sqs::Client::new), "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-");
-        assert_eq!(queue.url(JobType::AiTextEmbedding), "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-ai_text_embedding");
-        assert_eq!(queue.dlq_url(JobType::AiTextEmbedding), "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-dlq-ai_text_embedding");
+        let queue = SqsWorkQueue::new(
+            LazyClient::new(&config, aws_sdk_sqs::Client::new),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-",
+        );
+        assert_eq!(
+            queue.url(JobType::AiTextEmbedding),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-ai_text_embedding"
+        );
+        assert_eq!(
+            queue.dlq_url(JobType::AiTextEmbedding),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-dlq-ai_text_embedding"
+        );
     }
 
     #[test]
     fn batches_respect_count_and_size_limits() {
         let small: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
-        assert_eq!(batches(&small).iter().map(Vec::len).collect::<Vec<_>>(), vec![10, 10, 5]);
+        assert_eq!(
+            batches(&small).iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![10, 10, 5]
+        );
         let big: Vec<String> = (0..3).map(|_| "x".repeat(100 * 1024)).collect();
-        assert_eq!(batches(&big).iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(
+            batches(&big).iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
         assert!(batches(&[]).is_empty());
     }
 }

@@ -16,7 +16,9 @@ impl Settled {
     }
 
     pub fn contains(&self, position: usize) -> bool {
-        self.0.get(position / 8).is_some_and(|byte| byte & (1 << (position % 8)) != 0)
+        self.0
+            .get(position / 8)
+            .is_some_and(|byte| byte & (1 << (position % 8)) != 0)
     }
 
     pub fn insert(&mut self, position: usize) {
@@ -37,7 +39,9 @@ impl Settled {
 
     /// The positions below `count` that are not in the set, in order.
     pub fn missing(&self, count: usize) -> Vec<usize> {
-        (0..count).filter(|&position| !self.contains(position)).collect()
+        (0..count)
+            .filter(|&position| !self.contains(position))
+            .collect()
     }
 }
 

@@ -12,8 +12,17 @@ use crate::job::JobType;
 pub const NAMESPACE: &str = "jobs";
 
 /// The EMF line of one commit; `chunk_ms` when the commit settled the chunk.
-pub fn commit_line(job_type: JobType, succeeded: u64, failed: u64, chunk_ms: Option<u64>, timestamp_ms: i64) -> String {
-    let mut metrics = vec![json!({"Name": "ItemsSucceeded", "Unit": "Count"}), json!({"Name": "ItemsFailed", "Unit": "Count"})];
+pub fn commit_line(
+    job_type: JobType,
+    succeeded: u64,
+    failed: u64,
+    chunk_ms: Option<u64>,
+    timestamp_ms: i64,
+) -> String {
+    let mut metrics = vec![
+        json!({"Name": "ItemsSucceeded", "Unit": "Count"}),
+        json!({"Name": "ItemsFailed", "Unit": "Count"}),
+    ];
     let mut line = json!({
         "JobType": job_type.key(),
         "ItemsSucceeded": succeeded,
@@ -35,7 +44,10 @@ pub fn commit_line(job_type: JobType, succeeded: u64, failed: u64, chunk_ms: Opt
 /// Prints [`commit_line`] on stdout, where Lambda's log capture picks it up.
 pub fn emit_commit(job_type: JobType, succeeded: u64, failed: u64, chunk_ms: Option<u64>) {
     let now_ms = (crate::clock::now().unix_timestamp_nanos() / 1_000_000) as i64;
-    println!("{}", commit_line(job_type, succeeded, failed, chunk_ms, now_ms));
+    println!(
+        "{}",
+        commit_line(job_type, succeeded, failed, chunk_ms, now_ms)
+    );
 }
 
 #[cfg(test)]
@@ -44,7 +56,14 @@ mod tests {
 
     #[test]
     fn a_commit_line_is_one_emf_document() {
-        let line: Value = serde_json::from_str(&commit_line(JobType::BulkMessageSending, 9, 1, Some(850), 1_796_032_800_000)).unwrap();
+        let line: Value = serde_json::from_str(&commit_line(
+            JobType::BulkMessageSending,
+            9,
+            1,
+            Some(850),
+            1_796_032_800_000,
+        ))
+        .unwrap();
         assert_eq!(
             line,
             json!({
@@ -54,8 +73,15 @@ mod tests {
                 "JobType": "bulk_message_sending", "ItemsSucceeded": 9, "ItemsFailed": 1, "ChunkDuration": 850
             })
         );
-        let partial: Value = serde_json::from_str(&commit_line(JobType::AiTextEmbedding, 3, 0, None, 0)).unwrap();
+        let partial: Value =
+            serde_json::from_str(&commit_line(JobType::AiTextEmbedding, 3, 0, None, 0)).unwrap();
         assert!(partial.get("ChunkDuration").is_none());
-        assert_eq!(partial["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            partial["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -19,7 +19,11 @@ const THROTTLING_CODES: [&str; 7] = [
 ];
 
 /// Service error codes of server-side failures that a later attempt may not meet.
-const TRANSIENT_CODES: [&str; 3] = ["ServiceUnavailable", "InternalFailure", "InternalServerError"];
+const TRANSIENT_CODES: [&str; 3] = [
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+];
 
 /// Throttling codes (and HTTP 429) are [`WorkError::Throttled`]; network failures, timeouts
 /// and 5xx answers [`WorkError::Transient`]; any other service error is
@@ -40,10 +44,16 @@ where
                 } else if TRANSIENT_CODES.contains(&code) || status >= 500 {
                     WorkError::Transient(format!("{code}: {message}"))
                 } else {
-                    WorkError::Rejected(if message.is_empty() { code.to_string() } else { format!("{code}: {message}") })
+                    WorkError::Rejected(if message.is_empty() {
+                        code.to_string()
+                    } else {
+                        format!("{code}: {message}")
+                    })
                 }
             }
-            other => WorkError::Transient(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()),
+            other => WorkError::Transient(
+                aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
+            ),
         }
     }
 }

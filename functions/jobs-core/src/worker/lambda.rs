@@ -6,7 +6,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use super::{Processor, Worker, WorkerSettings};
-use crate::aws::{DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SqsWorkQueue, s3_client};
+use crate::aws::{
+    DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SqsWorkQueue,
+    s3_client,
+};
 use crate::ended::Observers;
 use crate::env::required;
 
@@ -22,33 +25,58 @@ pub struct Clients<'a> {
 /// the type's processor (built by `processor` from them), then [`serve`]. It runs on a
 /// current-thread runtime: Lambda hands a process one event at a time and `handle_batch`
 /// is one task, so a worker thread pool would only lengthen the cold start.
-pub fn run<P: Processor>(processor: impl FnOnce(Clients<'_>) -> Result<P, lambda_runtime::Error>) -> Result<(), lambda_runtime::Error> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-        crate::logging::init();
-        let config = crate::aws::load_config().await;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-        let processor = processor(Clients { config: &config, dynamodb: &dynamodb })?;
-        serve(processor, &config, dynamodb).await
-    })
+pub fn run<P: Processor>(
+    processor: impl FnOnce(Clients<'_>) -> Result<P, lambda_runtime::Error>,
+) -> Result<(), lambda_runtime::Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            crate::logging::init();
+            let config = crate::aws::load_config().await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+            let processor = processor(Clients {
+                config: &config,
+                dynamodb: &dynamodb,
+            })?;
+            serve(processor, &config, dynamodb).await
+        })
 }
 
 /// Serves `processor` for its type's work queue (`WORK_QUEUE_URL_PREFIX` + type key), with
 /// the Jobs table (`TABLE_NAME`), job inputs (`INPUT_BUCKET`), the audit trail
 /// (`AUDIT_TABLE`, `AUDIT_RETENTION_DAYS`), the event bus (`EVENT_BUS_NAME`) and
 /// `MAX_RECEIVE_COUNT`.
-async fn serve<P: Processor>(processor: P, config: &aws_config::SdkConfig, dynamodb: aws_sdk_dynamodb::Client) -> Result<(), lambda_runtime::Error> {
+async fn serve<P: Processor>(
+    processor: P,
+    config: &aws_config::SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+) -> Result<(), lambda_runtime::Error> {
     let worker = Worker::new(
         processor,
         DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
-        S3InputStore::new(LazyClient::new(config, s3_client), required("INPUT_BUCKET")?),
-        SqsWorkQueue::new(LazyClient::new(config, aws_sdk_sqs::Client::new), SqsWorkQueue::url_prefix_from_env()?),
-        Observers::new(DynamoAuditLog::from_env(dynamodb)?, EventBridgeBus::from_env(config)?),
+        S3InputStore::new(
+            LazyClient::new(config, s3_client),
+            required("INPUT_BUCKET")?,
+        ),
+        SqsWorkQueue::new(
+            LazyClient::new(config, aws_sdk_sqs::Client::new),
+            SqsWorkQueue::url_prefix_from_env()?,
+        ),
+        Observers::new(
+            DynamoAuditLog::from_env(dynamodb)?,
+            EventBridgeBus::from_env(config)?,
+        ),
         WorkerSettings::from_env(P::JOB_TYPE)?,
     );
     let worker: &'static _ = Box::leak(Box::new(worker));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = event.context.deadline();
-        Ok::<SqsBatchResponse, lambda_runtime::Error>(worker.handle_batch_until(event.payload, Some(deadline)).await)
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(
+            worker
+                .handle_batch_until(event.payload, Some(deadline))
+                .await,
+        )
     }))
     .await
 }

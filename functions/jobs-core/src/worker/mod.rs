@@ -87,12 +87,21 @@ pub trait Processor: Send + Sync + 'static {
     type Item: Serialize + DeserializeOwned + Send + Sync;
 
     /// Every item of the job, in a stable order.
-    fn items(&self, job: &JobRecord, params: &Self::Params) -> impl Future<Output = Result<Vec<Self::Item>, WorkError>> + Send;
+    fn items(
+        &self,
+        job: &JobRecord,
+        params: &Self::Params,
+    ) -> impl Future<Output = Result<Vec<Self::Item>, WorkError>> + Send;
 
     /// How an item is named in the job's error sample.
     fn label(item: &Self::Item) -> String;
 
     /// Does the work of up to [`Processor::STEP`] items of a chunk: one result per item, in
     /// order. A failure that concerns them all (e.g. a batch write) is that error for each.
-    fn process(&self, job: &JobRecord, params: &Self::Params, items: &[Self::Item]) -> impl Future<Output = Vec<ItemResult>> + Send;
+    fn process(
+        &self,
+        job: &JobRecord,
+        params: &Self::Params,
+        items: &[Self::Item],
+    ) -> impl Future<Output = Vec<ItemResult>> + Send;
 }

@@ -36,14 +36,33 @@ struct State {
 impl AdaptiveRate {
     /// `start` and `ceiling` in calls per second (a `start` above `ceiling` is lowered to it).
     pub fn new(start: f64, ceiling: f64) -> AdaptiveRate {
-        let ceiling = if ceiling.is_finite() && ceiling > 0.0 { ceiling } else { 1.0 };
+        let ceiling = if ceiling.is_finite() && ceiling > 0.0 {
+            ceiling
+        } else {
+            1.0
+        };
         let floor = (ceiling / 100.0).min(1.0);
-        let rate = if start.is_finite() { start.clamp(floor, ceiling) } else { ceiling };
-        AdaptiveRate { ceiling, floor, state: Mutex::new(State { rate, next_slot: Instant::now(), last_cut: None, slow_start: true }) }
+        let rate = if start.is_finite() {
+            start.clamp(floor, ceiling)
+        } else {
+            ceiling
+        };
+        AdaptiveRate {
+            ceiling,
+            floor,
+            state: Mutex::new(State {
+                rate,
+                next_slot: Instant::now(),
+                last_cut: None,
+                slow_start: true,
+            }),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current rate, in calls per second.
@@ -84,7 +103,10 @@ impl AdaptiveRate {
     fn throttled(&self) {
         let mut state = self.state();
         let now = Instant::now();
-        if state.last_cut.is_some_and(|at| now.duration_since(at) < CUT_SPACING) {
+        if state
+            .last_cut
+            .is_some_and(|at| now.duration_since(at) < CUT_SPACING)
+        {
             return;
         }
         state.rate = (state.rate * DECREASE).max(self.floor);
@@ -106,16 +128,31 @@ mod tests {
         for _ in 0..4 {
             rate.record(&Ok(ItemOutcome::Succeeded));
         }
-        assert_eq!(rate.rate(), 8.0, "slow start: one more call per second per success");
+        assert_eq!(
+            rate.rate(),
+            8.0,
+            "slow start: one more call per second per success"
+        );
         rate.record(&THROTTLED);
         rate.record(&THROTTLED);
-        assert!((rate.rate() - 6.4).abs() < 1e-9, "one cut for throttles within a second: {}", rate.rate());
+        assert!(
+            (rate.rate() - 6.4).abs() < 1e-9,
+            "one cut for throttles within a second: {}",
+            rate.rate()
+        );
         for _ in 0..20 {
             rate.record(&Ok(ItemOutcome::Succeeded));
         }
-        assert!((rate.rate() - 7.4).abs() < 1e-9, "then 0.05 per success: {}", rate.rate());
+        assert!(
+            (rate.rate() - 7.4).abs() < 1e-9,
+            "then 0.05 per success: {}",
+            rate.rate()
+        );
         rate.record(&Err(WorkError::Transient("503".into())));
-        assert!((rate.rate() - 7.4).abs() < 1e-9, "a server error says nothing about the rate");
+        assert!(
+            (rate.rate() - 7.4).abs() < 1e-9,
+            "a server error says nothing about the rate"
+        );
     }
 
     #[test]
@@ -136,6 +173,9 @@ mod tests {
             rate.acquire().await;
         }
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(100), "6 calls at 50/s take 5 gaps of 20 ms: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(100),
+            "6 calls at 50/s take 5 gaps of 20 ms: {elapsed:?}"
+        );
     }
 }

@@ -25,21 +25,37 @@ impl Processor for Scripted {
     type Params = ScriptedParams;
     type Item = Value;
 
-    async fn items(&self, _job: &JobRecord, params: &ScriptedParams) -> Result<Vec<Value>, WorkError> {
+    async fn items(
+        &self,
+        _job: &JobRecord,
+        params: &ScriptedParams,
+    ) -> Result<Vec<Value>, WorkError> {
         Ok(params.items.clone())
     }
 
     fn label(item: &Value) -> String {
-        item.as_str().map_or_else(|| item.to_string(), str::to_string)
+        item.as_str()
+            .map_or_else(|| item.to_string(), str::to_string)
     }
 
-    async fn process(&self, _job: &JobRecord, _params: &ScriptedParams, items: &[Value]) -> Vec<ItemResult> {
+    async fn process(
+        &self,
+        _job: &JobRecord,
+        _params: &ScriptedParams,
+        items: &[Value],
+    ) -> Vec<ItemResult> {
         items
             .iter()
             .map(|item| match item.as_str() {
-                Some("throttled") => Err(WorkError::Throttled("Throttling: Maximum sending rate exceeded.".into())),
-                Some("transient") => Err(WorkError::Transient("ServiceUnavailable: try again".into())),
-                Some(text) if text.starts_with("fail") => Ok(ItemOutcome::Rejected(format!("{text} is broken"))),
+                Some("throttled") => Err(WorkError::Throttled(
+                    "Throttling: Maximum sending rate exceeded.".into(),
+                )),
+                Some("transient") => {
+                    Err(WorkError::Transient("ServiceUnavailable: try again".into()))
+                }
+                Some(text) if text.starts_with("fail") => {
+                    Ok(ItemOutcome::Rejected(format!("{text} is broken")))
+                }
                 _ => Ok(ItemOutcome::Succeeded),
             })
             .collect()

@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::{CreateRequest, JobsApi};
-use jobs_core::error::{ApiError, ErrorCode};
 use crate::listing::ListRequest;
 use jobs_core::audit::Origin;
+use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::ServicePorts;
 
 mod page;
@@ -35,7 +35,10 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -59,7 +62,11 @@ impl HttpResponse {
     }
 
     fn empty(status: u16) -> HttpResponse {
-        HttpResponse { status, headers: vec![("cache-control".into(), "no-store".into())], body: Vec::new() }
+        HttpResponse {
+            status,
+            headers: vec![("cache-control".into(), "no-store".into())],
+            body: Vec::new(),
+        }
     }
 
     fn error(err: &ApiError) -> HttpResponse {
@@ -100,8 +107,17 @@ impl Route<'_> {
             Route::Jobs | Route::Schedules => "GET, POST",
             Route::Job(_) => "GET, DELETE",
             Route::Schedule(_) => "GET, PATCH, DELETE",
-            Route::Bulk | Route::Cancel(_) | Route::Retry(_) | Route::Unhide(_) | Route::ScheduleRun(_) => "POST",
-            Route::Items(_) | Route::Events(_) | Route::Audit | Route::Metrics | Route::Queues | Route::SchedulePreview => "GET",
+            Route::Bulk
+            | Route::Cancel(_)
+            | Route::Retry(_)
+            | Route::Unhide(_)
+            | Route::ScheduleRun(_) => "POST",
+            Route::Items(_)
+            | Route::Events(_)
+            | Route::Audit
+            | Route::Metrics
+            | Route::Queues
+            | Route::SchedulePreview => "GET",
         }
     }
 }
@@ -156,7 +172,9 @@ impl<P: ServicePorts> JobsApi<P> {
                 }
                 let response = HttpResponse::error(&err);
                 match route(&request.path) {
-                    Some(route) if err.code == ErrorCode::MethodNotAllowed => response.with_header("allow", route.allowed_methods()),
+                    Some(route) if err.code == ErrorCode::MethodNotAllowed => {
+                        response.with_header("allow", route.allowed_methods())
+                    }
                     _ => response,
                 }
             }
@@ -165,10 +183,12 @@ impl<P: ServicePorts> JobsApi<P> {
 
     async fn dispatch(&self, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
         let method = request.method.as_str();
-        let route = route(&request.path).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource"))?;
+        let route = route(&request.path)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource"))?;
         if let Route::Page = route {
             return match method {
-                "GET" | "HEAD" => page::serve(&request.path).ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource")),
+                "GET" | "HEAD" => page::serve(&request.path)
+                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource")),
                 _ => Err(method_not_allowed()),
             };
         }
@@ -182,20 +202,38 @@ impl<P: ServicePorts> JobsApi<P> {
                 _ => Err(method_not_allowed()),
             };
         }
-        if request.headers.iter().any(|(n, v)| n.len() + v.len() > MAX_HEADER_BYTES) {
-            return Err(ApiError::new(ErrorCode::PayloadTooLarge, "a request header is larger than 8 KiB"));
+        if request
+            .headers
+            .iter()
+            .any(|(n, v)| n.len() + v.len() > MAX_HEADER_BYTES)
+        {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "a request header is larger than 8 KiB",
+            ));
         }
         let mut caller = self.authenticate(request.header("authorization"))?;
-        caller.origin = Origin::new(request.request_id.clone(), request.source_ip.clone(), request.header("user-agent"));
+        caller.origin = Origin::new(
+            request.request_id.clone(),
+            request.source_ip.clone(),
+            request.header("user-agent"),
+        );
         let span = tracing::info_span!("request", tenant = %caller.tenant, user = %caller.user, method, job_id = tracing::field::Empty);
         let _entered = span.enter();
         match (route, method) {
             (Route::Jobs, "POST") => {
                 let body = json_body::<CreateRequest>(request)?;
-                let created = self.create_job(&caller, body, request.header("idempotency-key")).await?;
+                let created = self
+                    .create_job(&caller, body, request.header("idempotency-key"))
+                    .await?;
                 span.record("job_id", created.job.id.as_str());
-                let response = HttpResponse::json(202, &created.job).with_header("location", job_location(&created.job.id));
-                Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+                let response = HttpResponse::json(202, &created.job)
+                    .with_header("location", job_location(&created.job.id));
+                Ok(if created.replayed {
+                    response.with_header("idempotent-replayed", "true")
+                } else {
+                    response
+                })
             }
             (Route::Bulk, "POST") => {
                 let body = json_body::<super::BulkRequest>(request)?;
@@ -203,7 +241,10 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             (Route::Jobs, "GET") => {
                 let list = ListRequest::parse(&request.query)?;
-                Ok(HttpResponse::json(200, &self.list_jobs(&caller, &list).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.list_jobs(&caller, &list).await?,
+                ))
             }
             (Route::Job(id), "GET") => {
                 span.record("job_id", id);
@@ -211,7 +252,10 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             (Route::Cancel(id), "POST") => {
                 span.record("job_id", id);
-                Ok(HttpResponse::json(202, &self.cancel_job(&caller, id).await?))
+                Ok(HttpResponse::json(
+                    202,
+                    &self.cancel_job(&caller, id).await?,
+                ))
             }
             (Route::Items(id), "GET") => {
                 span.record("job_id", id);
@@ -220,12 +264,18 @@ impl<P: ServicePorts> JobsApi<P> {
                 if !query.csv {
                     return Ok(HttpResponse::json(200, &page));
                 }
-                let name = format!("job-{id}-{}.csv", query.outcome.map_or("items", |o| o.key()));
+                let name = format!(
+                    "job-{id}-{}.csv",
+                    query.outcome.map_or("items", |o| o.key())
+                );
                 Ok(HttpResponse {
                     status: 200,
                     headers: vec![
                         ("content-type".into(), "text/csv; charset=utf-8".into()),
-                        ("content-disposition".into(), format!("attachment; filename=\"{name}\"")),
+                        (
+                            "content-disposition".into(),
+                            format!("attachment; filename=\"{name}\""),
+                        ),
                         ("cache-control".into(), "no-store".into()),
                     ],
                     body: super::to_csv(&page.items).into_bytes(),
@@ -233,54 +283,95 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             (Route::Retry(id), "POST") => {
                 span.record("job_id", id);
-                let created = self.retry_job(&caller, id, request.header("idempotency-key")).await?;
-                let response = HttpResponse::json(202, &created.job).with_header("location", format!("../{}", created.job.id));
-                Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+                let created = self
+                    .retry_job(&caller, id, request.header("idempotency-key"))
+                    .await?;
+                let response = HttpResponse::json(202, &created.job)
+                    .with_header("location", format!("../{}", created.job.id));
+                Ok(if created.replayed {
+                    response.with_header("idempotent-replayed", "true")
+                } else {
+                    response
+                })
             }
             (Route::Events(id), "GET") => {
                 span.record("job_id", id);
-                Ok(HttpResponse::json(200, &self.job_events(&caller, id, &request.query).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.job_events(&caller, id, &request.query).await?,
+                ))
             }
-            (Route::Queues, "GET") => Ok(HttpResponse::json(200, &self.queue_health(&caller).await?)),
+            (Route::Queues, "GET") => {
+                Ok(HttpResponse::json(200, &self.queue_health(&caller).await?))
+            }
             (Route::Metrics, "GET") => {
                 let query = super::MetricsQuery::parse(&request.query, jobs_core::clock::now())?;
-                Ok(HttpResponse::json(200, &self.metrics(&caller, &query).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.metrics(&caller, &query).await?,
+                ))
             }
             (Route::Audit, "GET") => {
                 let query = super::AuditQuery::parse(&request.query, jobs_core::clock::now())?;
-                Ok(HttpResponse::json(200, &self.audit_events(&caller, &query).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.audit_events(&caller, &query).await?,
+                ))
             }
             (Route::Schedules, "POST") => {
                 let body = json_body::<super::ScheduleRequest>(request)?;
                 let schedule = self.create_schedule(&caller, body).await?;
-                Ok(HttpResponse::json(201, &schedule).with_header("location", format!("schedules/{}", schedule.id)))
+                Ok(HttpResponse::json(201, &schedule)
+                    .with_header("location", format!("schedules/{}", schedule.id)))
             }
             (Route::Schedules, "GET") => {
                 let query = super::ScheduleListQuery::parse(&request.query)?;
-                Ok(HttpResponse::json(200, &self.list_schedules(&caller, &query).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.list_schedules(&caller, &query).await?,
+                ))
             }
             (Route::SchedulePreview, "GET") => {
                 let (cron, rate, timezone) = super::parse_preview(&request.query)?;
-                Ok(HttpResponse::json(200, &self.preview_schedule(cron.as_deref(), rate.as_deref(), &timezone)?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.preview_schedule(cron.as_deref(), rate.as_deref(), &timezone)?,
+                ))
             }
-            (Route::Schedule(id), "GET") => Ok(HttpResponse::json(200, &self.get_schedule(&caller, id).await?)),
+            (Route::Schedule(id), "GET") => Ok(HttpResponse::json(
+                200,
+                &self.get_schedule(&caller, id).await?,
+            )),
             (Route::Schedule(id), "PATCH") => {
                 let body = json_body::<super::SchedulePatch>(request)?;
-                Ok(HttpResponse::json(200, &self.update_schedule(&caller, id, body).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.update_schedule(&caller, id, body).await?,
+                ))
             }
             (Route::Schedule(id), "DELETE") => {
                 self.delete_schedule(&caller, id).await?;
                 Ok(HttpResponse::empty(204))
             }
             (Route::ScheduleRun(id), "POST") => {
-                let created = self.run_schedule(&caller, id, request.header("idempotency-key")).await?;
+                let created = self
+                    .run_schedule(&caller, id, request.header("idempotency-key"))
+                    .await?;
                 span.record("job_id", created.job.id.as_str());
-                let response = HttpResponse::json(202, &created.job).with_header("location", format!("../../jobs/{}", created.job.id));
-                Ok(if created.replayed { response.with_header("idempotent-replayed", "true") } else { response })
+                let response = HttpResponse::json(202, &created.job)
+                    .with_header("location", format!("../../jobs/{}", created.job.id));
+                Ok(if created.replayed {
+                    response.with_header("idempotent-replayed", "true")
+                } else {
+                    response
+                })
             }
             (Route::Unhide(id), "POST") => {
                 span.record("job_id", id);
-                Ok(HttpResponse::json(200, &self.unhide_job(&caller, id).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.unhide_job(&caller, id).await?,
+                ))
             }
             (Route::Job(id), "DELETE") => {
                 span.record("job_id", id);
@@ -293,28 +384,50 @@ impl<P: ServicePorts> JobsApi<P> {
 }
 
 fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this resource")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this resource",
+    )
 }
 
 /// Decodes a JSON body: 415 unless it is declared JSON, 413 when too large, 400 when not
 /// JSON at all, 422 naming the field when well-formed but of the wrong shape.
 fn json_body<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
     let content_type = request.header("content-type").unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media_type != "application/json" {
-        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as application/json",
+        ));
     }
     if request.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than 5 MiB"));
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than 5 MiB",
+        ));
     }
-    let value: serde_json::Value = serde_json::from_slice(&request.body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&request.body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     if !value.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::invalid(field, err.into_inner().to_string())
     })
 }

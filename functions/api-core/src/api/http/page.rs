@@ -21,14 +21,26 @@ const CSS: &str = "text/css; charset=utf-8";
 /// A module of `page/js/`, served at `/assets/js/<name>`.
 macro_rules! module {
     ($name:literal) => {
-        Asset { path: concat!("/assets/js/", $name), content_type: JS, body: include_str!(concat!("../../../page/js/", $name)) }
+        Asset {
+            path: concat!("/assets/js/", $name),
+            content_type: JS,
+            body: include_str!(concat!("../../../page/js/", $name)),
+        }
     };
 }
 
 /// index.html first (it is served with the job types filled in, see [`INDEX`]).
 const ASSETS: [Asset; 20] = [
-    Asset { path: "/", content_type: HTML, body: include_str!("../../../page/index.html") },
-    Asset { path: "/assets/app.css", content_type: CSS, body: include_str!("../../../page/app.css") },
+    Asset {
+        path: "/",
+        content_type: HTML,
+        body: include_str!("../../../page/index.html"),
+    },
+    Asset {
+        path: "/assets/app.css",
+        content_type: CSS,
+        body: include_str!("../../../page/app.css"),
+    },
     module!("main.js"),
     module!("dom.js"),
     module!("feedback.js"),
@@ -59,14 +71,23 @@ const TYPE_OPTIONS_MARKER: &str = "<!-- job type options -->";
 static INDEX: LazyLock<String> = LazyLock::new(|| {
     let options: String = REGISTRY
         .iter()
-        .map(|spec| format!("<option value=\"{}\">{}</option>", html_text(spec.key), html_text(spec.label)))
+        .map(|spec| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                html_text(spec.key),
+                html_text(spec.label)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n          ");
     ASSETS[0].body.replacen(TYPE_OPTIONS_MARKER, &options, 1)
 });
 
 fn html_text(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn is_page_path(path: &str) -> bool {
@@ -79,12 +100,19 @@ pub fn serve(path: &str) -> Option<HttpResponse> {
         status: 200,
         headers: vec![
             ("content-type".into(), asset.content_type.into()),
-            ("content-security-policy".into(), CONTENT_SECURITY_POLICY.into()),
+            (
+                "content-security-policy".into(),
+                CONTENT_SECURITY_POLICY.into(),
+            ),
             ("x-content-type-options".into(), "nosniff".into()),
             ("referrer-policy".into(), "no-referrer".into()),
             ("cache-control".into(), "no-cache".into()),
         ],
-        body: if asset.path == "/" { INDEX.as_bytes().to_vec() } else { asset.body.as_bytes().to_vec() },
+        body: if asset.path == "/" {
+            INDEX.as_bytes().to_vec()
+        } else {
+            asset.body.as_bytes().to_vec()
+        },
     })
 }
 
@@ -95,7 +123,11 @@ mod tests {
     use super::*;
 
     fn asset(path: &str) -> &'static str {
-        ASSETS.iter().find(|a| a.path == path).map(|a| a.body).unwrap_or_else(|| panic!("no asset {path}"))
+        ASSETS
+            .iter()
+            .find(|a| a.path == path)
+            .map(|a| a.body)
+            .unwrap_or_else(|| panic!("no asset {path}"))
     }
 
     fn modules() -> impl Iterator<Item = &'static Asset> {
@@ -107,11 +139,19 @@ mod tests {
     fn imports(source: &str) -> Vec<&str> {
         let mut found = Vec::new();
         let mut rest = source;
-        while let Some(at) = rest.find("\nimport ").map(|i| i + 1).or_else(|| rest.starts_with("import ").then_some(0)) {
+        while let Some(at) = rest
+            .find("\nimport ")
+            .map(|i| i + 1)
+            .or_else(|| rest.starts_with("import ").then_some(0))
+        {
             let statement = &rest[at..];
-            let end = statement.find(';').expect("an import statement ends with ;");
+            let end = statement
+                .find(';')
+                .expect("an import statement ends with ;");
             let specifier = statement[..end].trim_end().trim_end_matches(['\'', '"']);
-            let start = specifier.rfind(['\'', '"']).expect("an import names its module in quotes");
+            let start = specifier
+                .rfind(['\'', '"'])
+                .expect("an import names its module in quotes");
             found.push(&specifier[start + 1..]);
             rest = &statement[end..];
         }
@@ -120,11 +160,21 @@ mod tests {
 
     #[test]
     fn the_type_filter_lists_every_registered_type() {
-        assert!(asset("/").contains(TYPE_OPTIONS_MARKER), "index.html marks where the type options go");
+        assert!(
+            asset("/").contains(TYPE_OPTIONS_MARKER),
+            "index.html marks where the type options go"
+        );
         let page = String::from_utf8(serve("/").unwrap().body).unwrap();
         assert!(!page.contains(TYPE_OPTIONS_MARKER));
         for spec in &REGISTRY {
-            assert!(page.contains(&format!("<option value=\"{}\">{}</option>", spec.key, spec.label)), "{}", spec.key);
+            assert!(
+                page.contains(&format!(
+                    "<option value=\"{}\">{}</option>",
+                    spec.key, spec.label
+                )),
+                "{}",
+                spec.key
+            );
         }
     }
 
@@ -144,15 +194,31 @@ mod tests {
     #[test]
     fn index_loads_only_relative_served_assets_and_nothing_inline() {
         let html = asset("/");
-        for (tag, attr) in [("<script", "src=\""), ("<link rel=\"stylesheet\"", "href=\"")] {
+        for (tag, attr) in [
+            ("<script", "src=\""),
+            ("<link rel=\"stylesheet\"", "href=\""),
+        ] {
             for chunk in html.split(tag).skip(1) {
-                let url = chunk.split(attr).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_else(|| panic!("{tag} without {attr}"));
-                assert!(!url.starts_with('/') && !url.contains("//"), "{url} is not relative to the stage");
+                let url = chunk
+                    .split(attr)
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_else(|| panic!("{tag} without {attr}"));
+                assert!(
+                    !url.starts_with('/') && !url.contains("//"),
+                    "{url} is not relative to the stage"
+                );
                 assert!(is_page_path(&format!("/{url}")), "{url} is not in ASSETS");
             }
         }
-        assert!(html.contains("<script type=\"module\" src=\"assets/js/main.js\"></script>"), "index.html loads main.js as a module");
-        assert!(!html.contains(" style=") && !html.contains("<style"), "inline styles are blocked by the CSP");
+        assert!(
+            html.contains("<script type=\"module\" src=\"assets/js/main.js\"></script>"),
+            "index.html loads main.js as a module"
+        );
+        assert!(
+            !html.contains(" style=") && !html.contains("<style"),
+            "inline styles are blocked by the CSP"
+        );
     }
 
     /// Every module main.js imports, directly or through another module, is served as
@@ -166,19 +232,37 @@ mod tests {
             let source = asset(&path);
             assert!(!source.contains("import("), "{path}: no dynamic imports");
             for specifier in imports(source) {
-                let name = specifier.strip_prefix("./").unwrap_or_else(|| panic!("{path} imports {specifier}: imports are relative, './x.js'"));
-                assert!(name.ends_with(".js") && !name.contains('/'), "{path} imports {specifier}: a module of page/js/");
+                let name = specifier.strip_prefix("./").unwrap_or_else(|| {
+                    panic!("{path} imports {specifier}: imports are relative, './x.js'")
+                });
+                assert!(
+                    name.ends_with(".js") && !name.contains('/'),
+                    "{path} imports {specifier}: a module of page/js/"
+                );
                 let target = format!("/assets/js/{name}");
-                let response = serve(&target).unwrap_or_else(|| panic!("{path} imports {specifier}, which ASSETS does not serve"));
-                assert!(response.headers.contains(&("content-type".into(), JS.into())), "{target} is served as JavaScript");
+                let response = serve(&target).unwrap_or_else(|| {
+                    panic!("{path} imports {specifier}, which ASSETS does not serve")
+                });
+                assert!(
+                    response
+                        .headers
+                        .contains(&("content-type".into(), JS.into())),
+                    "{target} is served as JavaScript"
+                );
                 if reached.insert(target.clone()) {
                     queue.push(target);
                 }
             }
         }
         let served: BTreeSet<String> = modules().map(|a| a.path.to_string()).collect();
-        assert_eq!(served, reached, "the modules served are exactly those main.js reaches");
-        assert!(reached.len() > 10, "the import parser found the modules: {reached:?}");
+        assert_eq!(
+            served, reached,
+            "the modules served are exactly those main.js reaches"
+        );
+        assert!(
+            reached.len() > 10,
+            "the import parser found the modules: {reached:?}"
+        );
     }
 
     /// Each registered job type has its params form in forms.js (an entry `  <key>: {` of
@@ -186,21 +270,35 @@ mod tests {
     #[test]
     fn forms_js_has_one_params_form_per_registered_type() {
         let source = asset("/assets/js/forms.js");
-        let start = source.find("\nconst PARAM_FORMS = {\n").expect("forms.js defines `const PARAM_FORMS = {` on a line of its own");
+        let start = source
+            .find("\nconst PARAM_FORMS = {\n")
+            .expect("forms.js defines `const PARAM_FORMS = {` on a line of its own");
         let block = &source[start..];
-        let block = &block[..block.find("\n};\n").expect("PARAM_FORMS ends with `};` on a line of its own")];
+        let block = &block[..block
+            .find("\n};\n")
+            .expect("PARAM_FORMS ends with `};` on a line of its own")];
         let forms: BTreeSet<&str> = block
             .lines()
-            .filter(|line| line.starts_with("  ") && !line.starts_with("   ") && line.trim() != "},")
-            .map(|line| line.trim().strip_suffix(": {").unwrap_or_else(|| panic!("PARAM_FORMS entries are written `  <key>: {{`, not {line:?}")))
+            .filter(|line| {
+                line.starts_with("  ") && !line.starts_with("   ") && line.trim() != "},"
+            })
+            .map(|line| {
+                line.trim().strip_suffix(": {").unwrap_or_else(|| {
+                    panic!("PARAM_FORMS entries are written `  <key>: {{`, not {line:?}")
+                })
+            })
             .collect();
         let registered: BTreeSet<&str> = REGISTRY.iter().map(|spec| spec.key).collect();
-        for key in registered.difference(&forms) {
-            panic!("forms.js has no params form for the job type {key}: add `  {key}: {{ fields, read, write }}` to PARAM_FORMS");
-        }
-        for key in forms.difference(&registered) {
-            panic!("forms.js has a params form for {key}, which is not a registered job type");
-        }
+        let missing: Vec<&&str> = registered.difference(&forms).collect();
+        assert!(
+            missing.is_empty(),
+            "forms.js has no params form for the job types {missing:?}: add `  <key>: {{ fields, read, write }}` to PARAM_FORMS"
+        );
+        let unknown: Vec<&&str> = forms.difference(&registered).collect();
+        assert!(
+            unknown.is_empty(),
+            "forms.js has params forms for {unknown:?}, which are not registered job types"
+        );
     }
 
     /// Job fields come from users: the page builds its DOM with textContent, never from HTML
@@ -209,11 +307,26 @@ mod tests {
     fn scripts_never_parse_html_strings() {
         for module in modules() {
             let js = module.body;
-            for sink in [".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+            for sink in [
+                ".innerHTML",
+                ".outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+            ] {
                 assert!(!js.contains(sink), "{} uses {sink}", module.path);
             }
-            assert!(!js.contains("fetch('/") && !js.contains("fetch(\"/") && !js.contains("fetch(`/"), "{}: API calls must be relative to the stage", module.path);
-            assert!(!js.contains("api('/") && !js.contains("api(`/"), "{}: API calls must be relative to the stage", module.path);
+            assert!(
+                !js.contains("fetch('/") && !js.contains("fetch(\"/") && !js.contains("fetch(`/"),
+                "{}: API calls must be relative to the stage",
+                module.path
+            );
+            assert!(
+                !js.contains("api('/") && !js.contains("api(`/"),
+                "{}: API calls must be relative to the stage",
+                module.path
+            );
         }
     }
 }

@@ -4,12 +4,12 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::Settings;
-use jobs_core::auth::Role;
 use crate::tokens::{Claims, mint};
+use jobs_core::JobType;
+use jobs_core::auth::Role;
 use jobs_core::clock;
 use jobs_core::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::record::{JobRecord, NewJob};
-use jobs_core::JobType;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
@@ -22,13 +22,23 @@ fn api() -> Api {
         MemoryQueue::default(),
         MemorySenders::default(),
         jobs_core::memory::observers(),
-        Settings { token_secret: SECRET.to_vec(), retention_days: 90 },
+        Settings {
+            token_secret: SECRET.to_vec(),
+            retention_days: 90,
+        },
     )
 }
 
 fn token(tenant: &str, user: &str, role: Role) -> String {
     let exp = clock::now().unix_timestamp() as u64 + 600;
-    let claims = Claims { sub: user.into(), tenant: tenant.into(), role, exp, nbf: None, iat: None };
+    let claims = Claims {
+        sub: user.into(),
+        tenant: tenant.into(),
+        role,
+        exp,
+        nbf: None,
+        iat: None,
+    };
     format!("Bearer {}", mint(SECRET, &claims).unwrap())
 }
 
@@ -41,12 +51,23 @@ fn request(method: &str, path: &str, auth: Option<&str>) -> HttpRequest {
     if let Some(a) = auth {
         headers.push(("authorization".to_string(), a.to_string()));
     }
-    HttpRequest { method: method.into(), path: path.into(), query: vec![], headers, body: vec![], ..HttpRequest::default() }
+    HttpRequest {
+        method: method.into(),
+        path: path.into(),
+        query: vec![],
+        headers,
+        body: vec![],
+        ..HttpRequest::default()
+    }
 }
 
 async fn call(api: &Api, req: HttpRequest) -> (u16, Value) {
     let resp = api.handle(req).await;
-    let body = if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap() };
+    let body = if resp.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&resp.body).unwrap()
+    };
     (resp.status, body)
 }
 
@@ -58,7 +79,10 @@ async fn post(api: &Api, auth: &str, body: Value) -> (u16, Value) {
 
 async fn list(api: &Api, auth: &str, query: &[(&str, &str)]) -> (u16, Value) {
     let mut req = request("GET", "/jobs", Some(auth));
-    req.query = query.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    req.query = query
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     call(api, req).await
 }
 
@@ -68,10 +92,16 @@ fn embedding_job() -> Value {
 
 fn example_params(t: JobType) -> Value {
     match t {
-        JobType::BulkMessageSending => json!({"channel": "email", "from": "ops@example.com", "subject": "Hi", "body": "Hello", "recipients": ["a@example.com", "b@example.com"]}),
+        JobType::BulkMessageSending => {
+            json!({"channel": "email", "from": "ops@example.com", "subject": "Hi", "body": "Hello", "recipients": ["a@example.com", "b@example.com"]})
+        }
         JobType::SessionTermination => json!({"user_ids": ["u1", "u2"]}),
-        JobType::AiTextEmbedding => json!({"documents": [{"id": "d1", "text": "x"}, {"id": "d2", "text": "y"}]}),
-        JobType::ProfileFieldUpdate => json!({"field": "locale", "value": "de", "user_ids": ["u1", "u2"]}),
+        JobType::AiTextEmbedding => {
+            json!({"documents": [{"id": "d1", "text": "x"}, {"id": "d2", "text": "y"}]})
+        }
+        JobType::ProfileFieldUpdate => {
+            json!({"field": "locale", "value": "de", "user_ids": ["u1", "u2"]})
+        }
     }
 }
 
@@ -79,19 +109,42 @@ fn example_params(t: JobType) -> Value {
 async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() {
     let api = api();
     for t in JobType::ALL {
-        let (status, job) = post(&api, &member(), json!({"type": t.key(), "params": example_params(t)})).await;
+        let (status, job) = post(
+            &api,
+            &member(),
+            json!({"type": t.key(), "params": example_params(t)}),
+        )
+        .await;
         assert_eq!(status, 202, "{job}");
         assert_eq!(job["type"], t.key());
         assert_eq!(job["type_label"], t.label());
         assert_eq!(job["tenant"], "acme");
         assert_eq!(job["user"], "alice");
         assert_eq!(job["status"], "queued");
-        assert_eq!(job["progress"], json!({"total": 2, "succeeded": 0, "failed": 0, "cancelled": 0, "percent": 0}));
+        assert_eq!(
+            job["progress"],
+            json!({"total": 2, "succeeded": 0, "failed": 0, "cancelled": 0, "percent": 0})
+        );
         let id = job["id"].as_str().unwrap();
         let stored = api.store.job(id).unwrap();
-        assert!(api.inputs.objects.lock().unwrap().contains_key(&stored.input_key));
+        assert!(
+            api.inputs
+                .objects
+                .lock()
+                .unwrap()
+                .contains_key(&stored.input_key)
+        );
         let sent = api.queue.sent.lock().unwrap().last().cloned().unwrap();
-        assert_eq!(sent, (t, jobs_core::ports::WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }));
+        assert_eq!(
+            sent,
+            (
+                t,
+                jobs_core::ports::WorkMessage::Plan {
+                    job_id: id.into(),
+                    tenant: "acme".into()
+                }
+            )
+        );
     }
 }
 
@@ -101,38 +154,124 @@ async fn a_job_id_carries_its_creation_millisecond() {
     for _ in 0..20 {
         let (_, job) = post(&api, &member(), embedding_job()).await;
         let id = ulid::Ulid::from_string(job["id"].as_str().unwrap()).unwrap();
-        let created = time::OffsetDateTime::parse(job["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
-        assert_eq!(u128::from(id.timestamp_ms()), (created.unix_timestamp_nanos() / 1_000_000) as u128, "{job}");
+        let created = time::OffsetDateTime::parse(
+            job["created_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(
+            u128::from(id.timestamp_ms()),
+            (created.unix_timestamp_nanos() / 1_000_000) as u128,
+            "{job}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_bulk_job_from_a_sender_ses_has_not_verified_is_refused_before_anything_is_written() {
     let api = api();
-    api.senders.unverified.lock().unwrap().insert("ops@example.com".into());
+    api.senders
+        .unverified
+        .lock()
+        .unwrap()
+        .insert("ops@example.com".into());
     let (status, body) = post(&api, &member(), json!({"type": "bulk_message_sending", "params": example_params(JobType::BulkMessageSending)})).await;
-    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some("validation_failed"), Some("params.from")), "{body}");
-    assert!(api.inputs.objects.lock().unwrap().is_empty(), "no input stored");
-    assert!(api.queue.sent.lock().unwrap().is_empty(), "nothing enqueued");
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (422, Some("validation_failed"), Some("params.from")),
+        "{body}"
+    );
+    assert!(
+        api.inputs.objects.lock().unwrap().is_empty(),
+        "no input stored"
+    );
+    assert!(
+        api.queue.sent.lock().unwrap().is_empty(),
+        "nothing enqueued"
+    );
 }
 
 /// (content type, body, status, error code, field)
-type BodyCase = (Option<&'static str>, Vec<u8>, u16, &'static str, Option<&'static str>);
+type BodyCase = (
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
 
 #[tokio::test]
 async fn bad_bodies_get_the_documented_error() {
     let api = api();
     let cases: Vec<BodyCase> = vec![
-        (Some("text/plain"), b"{}".to_vec(), 415, "unsupported_media_type", None),
+        (
+            Some("text/plain"),
+            b"{}".to_vec(),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
         (None, b"{}".to_vec(), 415, "unsupported_media_type", None),
-        (Some("application/json"), b"{\"type\":".to_vec(), 400, "invalid_json", None),
-        (Some("application/json"), b"[1,2]".to_vec(), 422, "validation_failed", Some("body")),
-        (Some("application/json"), br#"{"params":{}}"#.to_vec(), 422, "validation_failed", Some("body")),
-        (Some("application/json"), br#"{"type":"reboot","params":{}}"#.to_vec(), 422, "validation_failed", Some("type")),
-        (Some("application/json"), br#"{"type":"ai_text_embedding","params":{},"x":1}"#.to_vec(), 422, "validation_failed", Some("x")),
-        (Some("application/json; charset=utf-8"), br#"{"type":"ai_text_embedding","params":{"documents":[]}}"#.to_vec(), 422, "validation_failed", Some("params.documents")),
-        (Some("application/json"), br#"{"type":"ai_text_embedding","tenant":"Not A Slug","params":{}}"#.to_vec(), 422, "validation_failed", Some("tenant")),
-        (Some("application/json"), vec![b' '; MAX_BODY_BYTES + 1], 413, "payload_too_large", None),
+        (
+            Some("application/json"),
+            b"{\"type\":".to_vec(),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            Some("application/json"),
+            b"[1,2]".to_vec(),
+            422,
+            "validation_failed",
+            Some("body"),
+        ),
+        (
+            Some("application/json"),
+            br#"{"params":{}}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("body"),
+        ),
+        (
+            Some("application/json"),
+            br#"{"type":"reboot","params":{}}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("type"),
+        ),
+        (
+            Some("application/json"),
+            br#"{"type":"ai_text_embedding","params":{},"x":1}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("x"),
+        ),
+        (
+            Some("application/json; charset=utf-8"),
+            br#"{"type":"ai_text_embedding","params":{"documents":[]}}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("params.documents"),
+        ),
+        (
+            Some("application/json"),
+            br#"{"type":"ai_text_embedding","tenant":"Not A Slug","params":{}}"#.to_vec(),
+            422,
+            "validation_failed",
+            Some("tenant"),
+        ),
+        (
+            Some("application/json"),
+            vec![b' '; MAX_BODY_BYTES + 1],
+            413,
+            "payload_too_large",
+            None,
+        ),
     ];
     for (content_type, body, status, code, field) in cases {
         let mut req = request("POST", "/jobs", Some(&member()));
@@ -142,22 +281,57 @@ async fn bad_bodies_get_the_documented_error() {
         }
         req.body = body;
         let (got, err) = call(&api, req).await;
-        assert_eq!((got, err["error"]["code"].as_str(), err["error"]["field"].as_str()), (status, Some(code), field), "{err}");
+        assert_eq!(
+            (
+                got,
+                err["error"]["code"].as_str(),
+                err["error"]["field"].as_str()
+            ),
+            (status, Some(code), field),
+            "{err}"
+        );
     }
-    assert!(api.store.job("x").is_none() && api.queue.sent.lock().unwrap().is_empty(), "nothing stored for bad input");
+    assert!(
+        api.store.job("x").is_none() && api.queue.sent.lock().unwrap().is_empty(),
+        "nothing stored for bad input"
+    );
 }
 
 #[tokio::test]
 async fn members_cannot_create_for_or_see_other_tenants() {
     let api = api();
-    let (status, err) = post(&api, &member(), json!({"type": "ai_text_embedding", "tenant": "globex", "params": {}})).await;
-    assert_eq!((status, err["error"]["field"].as_str()), (403, Some("tenant")));
+    let (status, err) = post(
+        &api,
+        &member(),
+        json!({"type": "ai_text_embedding", "tenant": "globex", "params": {}}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (403, Some("tenant"))
+    );
     let (status, job) = post(&api, &token("root", "ops", Role::Admin), json!({"type": "ai_text_embedding", "tenant": "globex", "params": {"documents": [{"id": "a", "text": "b"}]}})).await;
     assert_eq!((status, job["tenant"].as_str()), (202, Some("globex")));
     let path = format!("/jobs/{}", job["id"].as_str().unwrap());
-    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 404);
-    assert_eq!(call(&api, request("DELETE", &path, Some(&member()))).await.0, 404);
-    assert_eq!(call(&api, request("GET", &path, Some(&token("globex", "bob", Role::Member)))).await.0, 200);
+    assert_eq!(
+        call(&api, request("GET", &path, Some(&member()))).await.0,
+        404
+    );
+    assert_eq!(
+        call(&api, request("DELETE", &path, Some(&member())))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &api,
+            request("GET", &path, Some(&token("globex", "bob", Role::Member)))
+        )
+        .await
+        .0,
+        200
+    );
     assert_eq!(list(&api, &member(), &[("tenant", "globex")]).await.0, 404);
 }
 
@@ -166,7 +340,10 @@ async fn auth_failures_are_401_with_a_body() {
     let api = api();
     for auth in [None, Some("Bearer nope"), Some("Basic dXNlcjpwYXNz")] {
         let (status, err) = call(&api, request("GET", "/jobs", auth)).await;
-        assert_eq!((status, err["error"]["code"].as_str()), (401, Some("unauthorized")));
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (401, Some("unauthorized"))
+        );
     }
 }
 
@@ -184,13 +361,23 @@ async fn idempotency_key_replays_the_same_job_and_refuses_a_different_body() {
     assert_eq!((first.status, second.status), (202, 202));
     let id = |r: &HttpResponse| serde_json::from_slice::<Value>(&r.body).unwrap()["id"].clone();
     assert_eq!(id(&first), id(&second));
-    assert!(second.headers.contains(&("idempotent-replayed".into(), "true".into())));
+    assert!(
+        second
+            .headers
+            .contains(&("idempotent-replayed".into(), "true".into()))
+    );
     let mut other = embedding_job();
     other["params"]["documents"][0]["text"] = json!("changed");
     let (status, err) = call(&api, with_key(other, "k-1")).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("idempotency_conflict")));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("idempotency_conflict"))
+    );
     let (status, err) = call(&api, with_key(embedding_job(), "bad key with spaces")).await;
-    assert_eq!((status, err["error"]["field"].as_str()), (400, Some("Idempotency-Key")));
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("Idempotency-Key"))
+    );
 }
 
 #[tokio::test]
@@ -198,7 +385,10 @@ async fn a_job_that_cannot_be_queued_fails_visibly_with_503() {
     let api = api();
     api.queue.broken.store(true, Ordering::Relaxed);
     let (status, err) = post(&api, &member(), embedding_job()).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (503, Some("service_unavailable")));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (503, Some("service_unavailable"))
+    );
     let (_, page) = list(&api, &member(), &[]).await;
     assert_eq!(page["items"][0]["status"], "failed");
 }
@@ -208,14 +398,46 @@ async fn hiding_removes_from_lists_and_get_but_twice_is_fine() {
     let api = api();
     let (_, job) = post(&api, &member(), embedding_job()).await;
     let path = format!("/jobs/{}", job["id"].as_str().unwrap());
-    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 200);
-    assert_eq!(call(&api, request("DELETE", &path, Some(&member()))).await.0, 204);
-    assert_eq!(call(&api, request("DELETE", &path, Some(&member()))).await.0, 204);
-    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 404);
+    assert_eq!(
+        call(&api, request("GET", &path, Some(&member()))).await.0,
+        200
+    );
+    assert_eq!(
+        call(&api, request("DELETE", &path, Some(&member())))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&api, request("DELETE", &path, Some(&member())))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&api, request("GET", &path, Some(&member()))).await.0,
+        404
+    );
     assert_eq!(list(&api, &member(), &[]).await.1["items"], json!([]));
-    assert!(api.store.job(job["id"].as_str().unwrap()).is_some(), "the record stays");
-    assert_eq!(call(&api, request("DELETE", "/jobs/01JDOESNOTEXIST0000000000", Some(&member()))).await.0, 404);
-    assert_eq!(call(&api, request("GET", "/jobs/not-an-id", Some(&member()))).await.0, 404);
+    assert!(
+        api.store.job(job["id"].as_str().unwrap()).is_some(),
+        "the record stays"
+    );
+    assert_eq!(
+        call(
+            &api,
+            request("DELETE", "/jobs/01JDOESNOTEXIST0000000000", Some(&member()))
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(&api, request("GET", "/jobs/not-an-id", Some(&member())))
+            .await
+            .0,
+        404
+    );
 }
 
 fn seeded(api: &Api, n: usize, tenant: &str, month: &str, status: jobs_core::JobStatus) {
@@ -225,7 +447,11 @@ fn seeded(api: &Api, n: usize, tenant: &str, month: &str, status: jobs_core::Job
             id,
             job_type: JobType::ALL[i % 4],
             tenant: tenant.into(),
-            user: if i % 2 == 0 { "alice".into() } else { "Bob".into() },
+            user: if i % 2 == 0 {
+                "alice".into()
+            } else {
+                "Bob".into()
+            },
             created_at: format!("{month}-10T10:00:{:02}.{:03}Z", i / 1000 % 60, i % 1000),
             month: month.into(),
             total: 1,
@@ -248,7 +474,14 @@ async fn all_pages(api: &Api, auth: &str, query: &[(&str, &str)]) -> Vec<Vec<Str
         }
         let (status, page) = list(api, auth, &q).await;
         assert_eq!(status, 200, "{page}");
-        pages.push(page["items"].as_array().unwrap().iter().map(|j| j["created_at"].as_str().unwrap().to_string()).collect());
+        pages.push(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["created_at"].as_str().unwrap().to_string())
+                .collect(),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => return pages,
@@ -263,7 +496,10 @@ async fn pagination_returns_every_job_once_newest_first() {
     seeded(&api, 60, "acme", "2026-11", jobs_core::JobStatus::Queued);
     seeded(&api, 5, "globex", "2026-11", jobs_core::JobStatus::Queued);
     let pages = all_pages(&api, &member(), &[("limit", "25")]).await;
-    assert_eq!(pages.iter().map(Vec::len).take(3).collect::<Vec<_>>(), vec![25, 25, 10]);
+    assert_eq!(
+        pages.iter().map(Vec::len).take(3).collect::<Vec<_>>(),
+        vec![25, 25, 10]
+    );
     let all: Vec<String> = pages.concat();
     let mut sorted = all.clone();
     sorted.sort_by(|a, b| b.cmp(a));
@@ -271,7 +507,14 @@ async fn pagination_returns_every_job_once_newest_first() {
     assert_eq!(all, sorted, "newest first, no duplicates");
     assert_eq!(all.len(), 60);
     // Unfiltered pages read exactly the rows they return.
-    let evaluated: u32 = api.store.queries.lock().unwrap().iter().map(|q| q.limit).sum();
+    let evaluated: u32 = api
+        .store
+        .queries
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|q| q.limit)
+        .sum();
     assert!(evaluated <= 60 + 25, "evaluated {evaluated}");
 }
 
@@ -281,14 +524,39 @@ async fn filters_and_search_narrow_the_listing() {
     seeded(&api, 40, "acme", "2026-11", jobs_core::JobStatus::Completed);
     seeded(&api, 3, "acme", "2026-11", jobs_core::JobStatus::Failed);
     let count = |pages: Vec<Vec<String>>| pages.concat().len();
-    assert_eq!(count(all_pages(&api, &member(), &[("status", "failed"), ("limit", "2")]).await), 3);
-    assert_eq!(count(all_pages(&api, &member(), &[("type", "session_termination")]).await), 11);
-    assert_eq!(count(all_pages(&api, &member(), &[("user", "Bob")]).await), 21);
+    assert_eq!(
+        count(all_pages(&api, &member(), &[("status", "failed"), ("limit", "2")]).await),
+        3
+    );
+    assert_eq!(
+        count(all_pages(&api, &member(), &[("type", "session_termination")]).await),
+        11
+    );
+    assert_eq!(
+        count(all_pages(&api, &member(), &[("user", "Bob")]).await),
+        21
+    );
     assert_eq!(count(all_pages(&api, &member(), &[("q", "bo")]).await), 21);
-    assert_eq!(count(all_pages(&api, &member(), &[("q", "embed")]).await), 11);
+    assert_eq!(
+        count(all_pages(&api, &member(), &[("q", "embed")]).await),
+        11
+    );
     assert_eq!(count(all_pages(&api, &member(), &[("q", "acm")]).await), 43);
-    assert_eq!(count(all_pages(&api, &member(), &[("created_from", "2026-11-11")]).await), 0);
-    assert_eq!(count(all_pages(&api, &member(), &[("created_to", "2026-11-10T10:00:00.005Z")]).await), 9);
+    assert_eq!(
+        count(all_pages(&api, &member(), &[("created_from", "2026-11-11")]).await),
+        0
+    );
+    assert_eq!(
+        count(
+            all_pages(
+                &api,
+                &member(),
+                &[("created_to", "2026-11-10T10:00:00.005Z")]
+            )
+            .await
+        ),
+        9
+    );
 }
 
 #[tokio::test]
@@ -302,7 +570,13 @@ async fn admins_list_across_tenants_and_months() {
     let admin = token("root", "ops", Role::Admin);
     let pages = all_pages(&api, &admin, &[("limit", "5")]).await;
     assert_eq!(pages.concat().len(), 13);
-    assert_eq!(all_pages(&api, &admin, &[("tenant", "globex")]).await.concat().len(), 6);
+    assert_eq!(
+        all_pages(&api, &admin, &[("tenant", "globex")])
+            .await
+            .concat()
+            .len(),
+        6
+    );
 }
 
 #[tokio::test]
@@ -315,23 +589,55 @@ async fn cursors_are_bound_to_caller_and_filters() {
     let other = token("globex", "bob", Role::Member);
     for (auth, query) in [
         (other.as_str(), vec![("limit", "10"), ("cursor", cursor)]),
-        (member().as_str(), vec![("status", "queued"), ("cursor", cursor)]),
+        (
+            member().as_str(),
+            vec![("status", "queued"), ("cursor", cursor)],
+        ),
         (member().as_str(), vec![("cursor", "eyJ4Ijoi.forged")]),
     ] {
         let (status, err) = list(&api, auth, &query).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (400, Some("cursor")), "{err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (400, Some("cursor")),
+            "{err}"
+        );
     }
 }
 
 #[tokio::test]
 async fn routes_methods_and_openapi() {
     let api = api();
-    assert_eq!(call(&api, request("GET", "/nope", Some(&member()))).await.0, 404);
-    let allowed = [("PUT", "/jobs", "GET, POST"), ("PATCH", "/jobs/01J", "GET, DELETE"), ("GET", "/jobs/01J/cancel", "POST"), ("GET", "/jobs/01J/retry", "POST"), ("POST", "/jobs/01J/items", "GET"), ("POST", "/jobs/01J/events", "GET"), ("DELETE", "/audit", "GET"), ("PUT", "/schedules", "GET, POST"), ("POST", "/schedules/01J", "GET, PATCH, DELETE"), ("GET", "/schedules/01J/run", "POST"), ("POST", "/schedules/preview", "GET"), ("POST", "/openapi.json", "GET, HEAD"), ("DELETE", "/", "GET, HEAD")];
+    assert_eq!(
+        call(&api, request("GET", "/nope", Some(&member()))).await.0,
+        404
+    );
+    let allowed = [
+        ("PUT", "/jobs", "GET, POST"),
+        ("PATCH", "/jobs/01J", "GET, DELETE"),
+        ("GET", "/jobs/01J/cancel", "POST"),
+        ("GET", "/jobs/01J/retry", "POST"),
+        ("POST", "/jobs/01J/items", "GET"),
+        ("POST", "/jobs/01J/events", "GET"),
+        ("DELETE", "/audit", "GET"),
+        ("PUT", "/schedules", "GET, POST"),
+        ("POST", "/schedules/01J", "GET, PATCH, DELETE"),
+        ("GET", "/schedules/01J/run", "POST"),
+        ("POST", "/schedules/preview", "GET"),
+        ("POST", "/openapi.json", "GET, HEAD"),
+        ("DELETE", "/", "GET, HEAD"),
+    ];
     for (method, path, allow) in allowed {
         let response = api.handle(request(method, path, Some(&member()))).await;
-        let header = response.headers.iter().find(|(n, _)| n == "allow").map(|(_, v)| v.as_str());
-        assert_eq!((response.status, header), (405, Some(allow)), "{method} {path}");
+        let header = response
+            .headers
+            .iter()
+            .find(|(n, _)| n == "allow")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            (response.status, header),
+            (405, Some(allow)),
+            "{method} {path}"
+        );
     }
     let (status, doc) = call(&api, request("GET", "/openapi.json", None)).await;
     assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
@@ -345,13 +651,35 @@ async fn routes_methods_and_openapi() {
     }
     operations.sort();
     let mut expected = vec![
-            "DELETE /jobs/{id}", "GET /audit", "GET /jobs", "GET /jobs/{id}", "GET /jobs/{id}/events", "GET /jobs/{id}/items", "GET /metrics", "GET /openapi.json", "GET /queues", "POST /jobs",
-            "POST /jobs/bulk", "POST /jobs/{id}/cancel", "POST /jobs/{id}/retry", "POST /jobs/{id}/unhide",
-            "GET /schedules", "POST /schedules", "GET /schedules/preview", "GET /schedules/{id}", "PATCH /schedules/{id}", "DELETE /schedules/{id}", "POST /schedules/{id}/run"
+        "DELETE /jobs/{id}",
+        "GET /audit",
+        "GET /jobs",
+        "GET /jobs/{id}",
+        "GET /jobs/{id}/events",
+        "GET /jobs/{id}/items",
+        "GET /metrics",
+        "GET /openapi.json",
+        "GET /queues",
+        "POST /jobs",
+        "POST /jobs/bulk",
+        "POST /jobs/{id}/cancel",
+        "POST /jobs/{id}/retry",
+        "POST /jobs/{id}/unhide",
+        "GET /schedules",
+        "POST /schedules",
+        "GET /schedules/preview",
+        "GET /schedules/{id}",
+        "PATCH /schedules/{id}",
+        "DELETE /schedules/{id}",
+        "POST /schedules/{id}/run",
     ];
     expected.sort();
     assert_eq!(operations, expected);
-    for code in doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"].as_array().unwrap() {
+    for code in
+        doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+    {
         let parsed: Result<jobs_core::ErrorCode, _> = serde_json::from_value(code.clone());
         assert!(parsed.is_ok(), "{code} is not an ErrorCode");
     }
@@ -362,13 +690,30 @@ async fn cancel_ends_a_queued_job_and_refuses_finished_or_foreign_ones() {
     let api = api();
     let (_, job) = post(&api, &member(), embedding_job()).await;
     let path = format!("/jobs/{}/cancel", job["id"].as_str().unwrap());
-    assert_eq!(call(&api, request("POST", &path, Some(&token("globex", "bob", Role::Member)))).await.0, 404);
+    assert_eq!(
+        call(
+            &api,
+            request("POST", &path, Some(&token("globex", "bob", Role::Member)))
+        )
+        .await
+        .0,
+        404
+    );
     let (status, cancelled) = call(&api, request("POST", &path, Some(&member()))).await;
-    assert_eq!((status, cancelled["status"].as_str()), (202, Some("cancelled")));
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (202, Some("cancelled"))
+    );
     assert!(cancelled["cancel_requested_at"].is_string() && cancelled["completed_at"].is_string());
     let (status, err) = call(&api, request("POST", &path, Some(&member()))).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")));
-    assert_eq!(call(&api, request("GET", &path, Some(&member()))).await.0, 405);
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    assert_eq!(
+        call(&api, request("GET", &path, Some(&member()))).await.0,
+        405
+    );
 }
 
 #[tokio::test]
@@ -380,31 +725,102 @@ async fn a_job_cancelled_while_queued_has_every_item_cancelled_listed_and_retrie
     let items = format!("/jobs/{id}/items");
     let json = |r: HttpResponse| -> Value { serde_json::from_slice(&r.body).unwrap() };
     let queued = json(get_with(&api, &member(), &items, &[]).await);
-    let outcomes = |page: &Value| page["items"].as_array().unwrap().iter().map(|i| (i["item"].as_str().unwrap().to_string(), i["outcome"].as_str().unwrap().to_string())).collect::<Vec<_>>();
-    let pending = ["a", "b", "c"].map(|u| (u.to_string(), "pending".to_string())).to_vec();
-    assert_eq!((outcomes(&queued), queued["listed"].as_bool()), (pending, Some(true)), "a queued job lists its items as pending: {queued}");
+    let outcomes = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["item"].as_str().unwrap().to_string(),
+                    i["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let pending = ["a", "b", "c"]
+        .map(|u| (u.to_string(), "pending".to_string()))
+        .to_vec();
+    assert_eq!(
+        (outcomes(&queued), queued["listed"].as_bool()),
+        (pending, Some(true)),
+        "a queued job lists its items as pending: {queued}"
+    );
 
-    let (status, cancelled) = call(&api, request("POST", &format!("/jobs/{id}/cancel"), Some(&member()))).await;
-    assert_eq!((status, cancelled["progress"]["total"].as_u64(), cancelled["progress"]["cancelled"].as_u64()), (202, Some(3), Some(3)), "{cancelled}");
+    let (status, cancelled) = call(
+        &api,
+        request("POST", &format!("/jobs/{id}/cancel"), Some(&member())),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            cancelled["progress"]["total"].as_u64(),
+            cancelled["progress"]["cancelled"].as_u64()
+        ),
+        (202, Some(3), Some(3)),
+        "{cancelled}"
+    );
     let after = json(get_with(&api, &member(), &items, &[]).await);
-    assert_eq!(outcomes(&after), ["a", "b", "c"].map(|u| (u.to_string(), "cancelled".to_string())).to_vec(), "{after}");
+    assert_eq!(
+        outcomes(&after),
+        ["a", "b", "c"]
+            .map(|u| (u.to_string(), "cancelled".to_string()))
+            .to_vec(),
+        "{after}"
+    );
     let csv = get_with(&api, &member(), &items, &[("format", "csv")]).await;
-    assert_eq!(String::from_utf8(csv.body).unwrap(), "position,item,outcome,reason\r\n0,a,cancelled,\r\n1,b,cancelled,\r\n2,c,cancelled,\r\n");
+    assert_eq!(
+        String::from_utf8(csv.body).unwrap(),
+        "position,item,outcome,reason\r\n0,a,cancelled,\r\n1,b,cancelled,\r\n2,c,cancelled,\r\n"
+    );
 
-    let (status, retry) = call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&member()))).await;
-    assert_eq!((status, retry["progress"]["total"].as_u64()), (202, Some(3)), "{retry}");
+    let (status, retry) = call(
+        &api,
+        request("POST", &format!("/jobs/{id}/retry"), Some(&member())),
+    )
+    .await;
+    assert_eq!(
+        (status, retry["progress"]["total"].as_u64()),
+        (202, Some(3)),
+        "{retry}"
+    );
     let retry_id = retry["id"].as_str().unwrap();
-    let input = api.inputs.objects.lock().unwrap().get(&format!("inputs/acme/{retry_id}.json")).cloned().unwrap();
-    assert_eq!(serde_json::from_slice::<Value>(&input).unwrap()["user_ids"], json!(["a", "b", "c"]));
+    let input = api
+        .inputs
+        .objects
+        .lock()
+        .unwrap()
+        .get(&format!("inputs/acme/{retry_id}.json"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&input).unwrap()["user_ids"],
+        json!(["a", "b", "c"])
+    );
 }
 
 #[tokio::test]
 async fn a_job_whose_worker_finds_its_items_says_they_are_not_listed_before_its_plan() {
     let api = api();
-    let (_, job) = post(&api, &member(), json!({"type": "session_termination", "params": {"idle_for_seconds": 600}})).await;
+    let (_, job) = post(
+        &api,
+        &member(),
+        json!({"type": "session_termination", "params": {"idle_for_seconds": 600}}),
+    )
+    .await;
     let items = format!("/jobs/{}/items", job["id"].as_str().unwrap());
-    let page: Value = serde_json::from_slice(&get_with(&api, &member(), &items, &[("cursor", "0")]).await.body).unwrap();
-    assert_eq!(page, json!({"items": [], "next_cursor": "0", "listed": false}), "not the end of the list");
+    let page: Value = serde_json::from_slice(
+        &get_with(&api, &member(), &items, &[("cursor", "0")])
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        page,
+        json!({"items": [], "next_cursor": "0", "listed": false}),
+        "not the end of the list"
+    );
     let csv = get_with(&api, &member(), &items, &[("format", "csv")]).await;
     assert_eq!(csv.status, 409, "a CSV would claim the list is empty");
 }
@@ -417,16 +833,29 @@ async fn mutated_requests_get_documented_answers() {
     let api = api();
     let auth = member();
     let mut m = jobs_core::mutate::Mutator::new(0x5EED);
-    let seeds: Vec<Vec<u8>> = JobType::ALL.iter().map(|t| serde_json::to_vec(&json!({"type": t.key(), "params": example_params(*t)})).unwrap()).collect();
+    let seeds: Vec<Vec<u8>> = JobType::ALL
+        .iter()
+        .map(|t| {
+            serde_json::to_vec(&json!({"type": t.key(), "params": example_params(*t)})).unwrap()
+        })
+        .collect();
     for i in 0..4_000 {
         let mut req = request("POST", "/jobs", Some(&auth));
         req.body = m.mutate(&seeds[i % seeds.len()]);
         let jobs_before = api.store.job_count();
         let (status, body) = call(&api, req.clone()).await;
-        assert!([202, 400, 409, 413, 415, 422].contains(&status), "#{i}: {status} for {}", String::from_utf8_lossy(&req.body));
+        assert!(
+            [202, 400, 409, 413, 415, 422].contains(&status),
+            "#{i}: {status} for {}",
+            String::from_utf8_lossy(&req.body)
+        );
         if status != 202 {
             assert!(body["error"]["code"].is_string(), "#{i}: {body}");
-            assert_eq!(api.store.job_count(), jobs_before, "#{i}: a refused create stored a job");
+            assert_eq!(
+                api.store.job_count(),
+                jobs_before,
+                "#{i}: a refused create stored a job"
+            );
         }
     }
     let query = b"type=ai_text_embedding&status=running&user=alice&q=embed&created_from=2026-01-01&created_to=2026-12-31T23:59:59Z&limit=10";
@@ -439,25 +868,49 @@ async fn mutated_requests_get_documented_answers() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let (status, body) = call(&api, req.clone()).await;
-        assert!([200, 400].contains(&status), "#{i}: {status} for {:?}: {body}", req.query);
+        assert!(
+            [200, 400].contains(&status),
+            "#{i}: {status} for {:?}: {body}",
+            req.query
+        );
     }
 }
 
 /// A profile job of `users`, settled as a worker would: the users at `failed` positions
 /// failed (no profile), the rest succeeded.
-async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status: jobs_core::JobStatus) -> String {
+async fn settled_profile_job(
+    api: &Api,
+    users: &[&str],
+    failed: &[usize],
+    status: jobs_core::JobStatus,
+) -> String {
     use jobs_core::ports::{ChunkCommit, ItemFailure, ProgressStore, Settled, Tally};
     let (code, job) = post(api, &member(), json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de", "user_ids": users}})).await;
     assert_eq!(code, 202, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
     let at = &clock::format(clock::now());
-    assert!(api.store.begin(&id, users.len() as u64, 1, at).await.unwrap());
+    assert!(
+        api.store
+            .begin(&id, users.len() as u64, 1, at)
+            .await
+            .unwrap()
+    );
     let mut all = Settled::default();
     (0..users.len()).for_each(|p| all.insert(p));
     let commit = ChunkCommit {
         after: all,
-        tally: Tally { succeeded: (users.len() - failed.len()) as u64, failed: failed.len() as u64, cancelled: 0 },
-        failures: failed.iter().map(|p| ItemFailure { position: *p as u32, reason: "no profile for this user".into() }).collect(),
+        tally: Tally {
+            succeeded: (users.len() - failed.len()) as u64,
+            failed: failed.len() as u64,
+            cancelled: 0,
+        },
+        failures: failed
+            .iter()
+            .map(|p| ItemFailure {
+                position: *p as u32,
+                reason: "no profile for this user".into(),
+            })
+            .collect(),
         done: true,
         ..ChunkCommit::default()
     };
@@ -470,67 +923,196 @@ async fn settled_profile_job(api: &Api, users: &[&str], failed: &[usize], status
 
 async fn get_with(api: &Api, auth: &str, path: &str, query: &[(&str, &str)]) -> HttpResponse {
     let mut req = request("GET", path, Some(auth));
-    req.query = query.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    req.query = query
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     api.handle(req).await
 }
 
 #[tokio::test]
 async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
     let api = api();
-    let id = settled_profile_job(&api, &["u0", "=u1", "u2", "u3", "u4"], &[1, 3], jobs_core::JobStatus::CompletedWithErrors).await;
+    let id = settled_profile_job(
+        &api,
+        &["u0", "=u1", "u2", "u3", "u4"],
+        &[1, 3],
+        jobs_core::JobStatus::CompletedWithErrors,
+    )
+    .await;
     let path = format!("/jobs/{id}/items");
     let json = |r: HttpResponse| -> Value { serde_json::from_slice(&r.body).unwrap() };
     let all = json(get_with(&api, &member(), &path, &[]).await);
-    let outcomes: Vec<&str> = all["items"].as_array().unwrap().iter().map(|i| i["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes, ["succeeded", "failed", "succeeded", "failed", "succeeded"]);
+    let outcomes: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["succeeded", "failed", "succeeded", "failed", "succeeded"]
+    );
     assert_eq!(all["next_cursor"], Value::Null);
 
-    let failed = json(get_with(&api, &member(), &path, &[("outcome", "failed"), ("limit", "1")]).await);
-    assert_eq!(failed["items"], json!([{"position": 1, "item": "=u1", "outcome": "failed", "reason": "no profile for this user"}]));
+    let failed = json(
+        get_with(
+            &api,
+            &member(),
+            &path,
+            &[("outcome", "failed"), ("limit", "1")],
+        )
+        .await,
+    );
+    assert_eq!(
+        failed["items"],
+        json!([{"position": 1, "item": "=u1", "outcome": "failed", "reason": "no profile for this user"}])
+    );
     let cursor = failed["next_cursor"].as_str().unwrap().to_string();
-    let rest = json(get_with(&api, &member(), &path, &[("outcome", "failed"), ("limit", "1"), ("cursor", &cursor)]).await);
+    let rest = json(
+        get_with(
+            &api,
+            &member(),
+            &path,
+            &[("outcome", "failed"), ("limit", "1"), ("cursor", &cursor)],
+        )
+        .await,
+    );
     assert_eq!(rest["items"][0]["item"], "u3");
     assert_eq!(rest["next_cursor"], Value::Null);
 
-    let csv = get_with(&api, &member(), &path, &[("outcome", "failed"), ("format", "csv")]).await;
+    let csv = get_with(
+        &api,
+        &member(),
+        &path,
+        &[("outcome", "failed"), ("format", "csv")],
+    )
+    .await;
     assert_eq!(csv.status, 200);
-    assert!(csv.headers.contains(&("content-type".into(), "text/csv; charset=utf-8".into())));
+    assert!(
+        csv.headers
+            .contains(&("content-type".into(), "text/csv; charset=utf-8".into()))
+    );
     assert_eq!(
         String::from_utf8(csv.body).unwrap(),
         "position,item,outcome,reason\r\n1,'=u1,failed,no profile for this user\r\n3,u3,failed,no profile for this user\r\n"
     );
 
-    assert_eq!(get_with(&api, &token("globex", "mallory", Role::Member), &path, &[]).await.status, 404, "another tenant's job");
+    assert_eq!(
+        get_with(&api, &token("globex", "mallory", Role::Member), &path, &[])
+            .await
+            .status,
+        404,
+        "another tenant's job"
+    );
     let bad = get_with(&api, &member(), &path, &[("outcome", "lost")]).await;
-    assert_eq!((bad.status, json(bad)["error"]["field"].clone()), (400, json!("outcome")));
+    assert_eq!(
+        (bad.status, json(bad)["error"]["field"].clone()),
+        (400, json!("outcome"))
+    );
 }
 
 #[tokio::test]
 async fn retry_creates_a_linked_job_over_exactly_the_failed_items() {
     let api = api();
-    let id = settled_profile_job(&api, &["u0", "u1", "u2", "u3"], &[1, 3], jobs_core::JobStatus::CompletedWithErrors).await;
+    let id = settled_profile_job(
+        &api,
+        &["u0", "u1", "u2", "u3"],
+        &[1, 3],
+        jobs_core::JobStatus::CompletedWithErrors,
+    )
+    .await;
     let mut req = request("POST", &format!("/jobs/{id}/retry"), Some(&member()));
-    req.headers.push(("idempotency-key".into(), "retry-1".into()));
+    req.headers
+        .push(("idempotency-key".into(), "retry-1".into()));
     let (status, retry) = call(&api, req.clone()).await;
     assert_eq!(status, 202, "{retry}");
-    assert_eq!((retry["type"].as_str(), retry["retry_of"].as_str(), retry["progress"]["total"].as_u64()), (Some("profile_field_update"), Some(id.as_str()), Some(2)));
+    assert_eq!(
+        (
+            retry["type"].as_str(),
+            retry["retry_of"].as_str(),
+            retry["progress"]["total"].as_u64()
+        ),
+        (Some("profile_field_update"), Some(id.as_str()), Some(2))
+    );
     let retry_id = retry["id"].as_str().unwrap();
-    let input = api.inputs.objects.lock().unwrap().get(&format!("inputs/acme/{retry_id}.json")).cloned().unwrap();
-    assert_eq!(serde_json::from_slice::<Value>(&input).unwrap(), json!({"field": "locale", "value": "de", "user_ids": ["u1", "u3"]}), "the same params over the failed items");
-    let (_, original) = call(&api, request("GET", &format!("/jobs/{id}"), Some(&member()))).await;
+    let input = api
+        .inputs
+        .objects
+        .lock()
+        .unwrap()
+        .get(&format!("inputs/acme/{retry_id}.json"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&input).unwrap(),
+        json!({"field": "locale", "value": "de", "user_ids": ["u1", "u3"]}),
+        "the same params over the failed items"
+    );
+    let (_, original) = call(
+        &api,
+        request("GET", &format!("/jobs/{id}"), Some(&member())),
+    )
+    .await;
     assert_eq!(original["retries"], json!([retry_id]));
 
     let replay = api.handle(req).await;
-    assert_eq!((replay.status, replay.headers.contains(&("idempotent-replayed".into(), "true".into()))), (202, true));
-    let (_, original) = call(&api, request("GET", &format!("/jobs/{id}"), Some(&member()))).await;
-    assert_eq!(original["retries"].as_array().unwrap().len(), 1, "a replay links nothing new");
+    assert_eq!(
+        (
+            replay.status,
+            replay
+                .headers
+                .contains(&("idempotent-replayed".into(), "true".into()))
+        ),
+        (202, true)
+    );
+    let (_, original) = call(
+        &api,
+        request("GET", &format!("/jobs/{id}"), Some(&member())),
+    )
+    .await;
+    assert_eq!(
+        original["retries"].as_array().unwrap().len(),
+        1,
+        "a replay links nothing new"
+    );
 
-    let running = settled_profile_job(&api, &["u0", "u1"], &[1], jobs_core::JobStatus::Running).await;
-    let (status, body) = call(&api, request("POST", &format!("/jobs/{running}/retry"), Some(&member()))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("conflict")), "not ended: {body}");
+    let running =
+        settled_profile_job(&api, &["u0", "u1"], &[1], jobs_core::JobStatus::Running).await;
+    let (status, body) = call(
+        &api,
+        request("POST", &format!("/jobs/{running}/retry"), Some(&member())),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "not ended: {body}"
+    );
     let clean = settled_profile_job(&api, &["u0"], &[], jobs_core::JobStatus::Completed).await;
-    assert_eq!(call(&api, request("POST", &format!("/jobs/{clean}/retry"), Some(&member()))).await.0, 409, "nothing failed");
-    assert_eq!(call(&api, request("POST", &format!("/jobs/{id}/retry"), Some(&token("globex", "mallory", Role::Member)))).await.0, 404);
+    assert_eq!(
+        call(
+            &api,
+            request("POST", &format!("/jobs/{clean}/retry"), Some(&member()))
+        )
+        .await
+        .0,
+        409,
+        "nothing failed"
+    );
+    assert_eq!(
+        call(
+            &api,
+            request(
+                "POST",
+                &format!("/jobs/{id}/retry"),
+                Some(&token("globex", "mallory", Role::Member))
+            )
+        )
+        .await
+        .0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -538,25 +1120,74 @@ async fn a_hidden_job_is_listed_as_hidden_and_unhide_puts_it_back_in_its_place()
     let api = api();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(post(&api, &member(), embedding_job()).await.1["id"].as_str().unwrap().to_string());
+        ids.push(
+            post(&api, &member(), embedding_job()).await.1["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    let listed = |body: &Value| -> Vec<String> { body["items"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect() };
+    let listed = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_string())
+            .collect()
+    };
     // Jobs created in one millisecond list in id order: take the order the list gives.
     let before = listed(&list(&api, &member(), &[]).await.1);
     let middle = &before[1].clone();
-    assert_eq!(call(&api, request("DELETE", &format!("/jobs/{middle}"), Some(&member()))).await.0, 204);
-    assert_eq!(listed(&list(&api, &member(), &[]).await.1), vec![before[0].clone(), before[2].clone()]);
+    assert_eq!(
+        call(
+            &api,
+            request("DELETE", &format!("/jobs/{middle}"), Some(&member()))
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        listed(&list(&api, &member(), &[]).await.1),
+        vec![before[0].clone(), before[2].clone()]
+    );
     let (_, hidden) = list(&api, &member(), &[("hidden", "true")]).await;
     assert_eq!(listed(&hidden), vec![middle.clone()]);
     assert!(hidden["items"][0]["hidden_at"].is_string());
 
     let path = format!("/jobs/{middle}/unhide");
-    assert_eq!(call(&api, request("POST", &path, Some(&token("globex", "mallory", Role::Member)))).await.0, 404, "another tenant's job");
+    assert_eq!(
+        call(
+            &api,
+            request(
+                "POST",
+                &path,
+                Some(&token("globex", "mallory", Role::Member))
+            )
+        )
+        .await
+        .0,
+        404,
+        "another tenant's job"
+    );
     let (status, job) = call(&api, request("POST", &path, Some(&member()))).await;
     assert_eq!((status, &job["hidden_at"]), (200, &Value::Null));
-    assert_eq!(listed(&list(&api, &member(), &[]).await.1), before, "in its place");
+    assert_eq!(
+        listed(&list(&api, &member(), &[]).await.1),
+        before,
+        "in its place"
+    );
     assert!(listed(&list(&api, &member(), &[("hidden", "true")]).await.1).is_empty());
-    assert_eq!(call(&api, request("POST", &path, Some(&token("ops", "root", Role::Admin)))).await.0, 200, "admins too; not hidden is fine");
+    assert_eq!(
+        call(
+            &api,
+            request("POST", &path, Some(&token("ops", "root", Role::Admin)))
+        )
+        .await
+        .0,
+        200,
+        "admins too; not hidden is fine"
+    );
 }
 
 async fn bulk(api: &Api, auth: &str, body: Value) -> (u16, Value) {
@@ -570,12 +1201,27 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
     let api = api();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(post(&api, &member(), embedding_job()).await.1["id"].as_str().unwrap().to_string());
+        ids.push(
+            post(&api, &member(), embedding_job()).await.1["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    let theirs = post(&api, &token("globex", "bob", Role::Member), embedding_job()).await.1["id"].as_str().unwrap().to_string();
+    let theirs = post(&api, &token("globex", "bob", Role::Member), embedding_job())
+        .await
+        .1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ended = settled_profile_job(&api, &["u0"], &[], jobs_core::JobStatus::Completed).await;
 
-    let (status, answer) = bulk(&api, &member(), json!({"action": "cancel", "ids": [ids[0], ended, theirs, "nope", ids[0]]})).await;
+    let (status, answer) = bulk(
+        &api,
+        &member(),
+        json!({"action": "cancel", "ids": [ids[0], ended, theirs, "nope", ids[0]]}),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer["results"],
@@ -587,29 +1233,67 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
         ]),
         "one outcome per job named, repeats once"
     );
-    assert_eq!(api.store.job(&theirs).unwrap().status, jobs_core::JobStatus::Queued, "another tenant's job untouched");
+    assert_eq!(
+        api.store.job(&theirs).unwrap().status,
+        jobs_core::JobStatus::Queued,
+        "another tenant's job untouched"
+    );
 
     // By filter: every queued embedding job of the caller's tenant, one page of one.
-    let (status, answer) = bulk(&api, &member(), json!({"action": "hide", "filter": {"type": "ai_text_embedding", "status": "queued"}})).await;
+    let (status, answer) = bulk(
+        &api,
+        &member(),
+        json!({"action": "hide", "filter": {"type": "ai_text_embedding", "status": "queued"}}),
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
-    let hidden: Vec<&str> = answer["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let hidden: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(hidden.len(), 2, "ids[1] and ids[2]: {answer}");
-    assert!(answer["results"].as_array().unwrap().iter().all(|r| r["outcome"] == "done"));
+    assert!(
+        answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "done")
+    );
     assert_eq!(answer["next_cursor"], Value::Null);
-    assert!(!api.store.job(&theirs).unwrap().is_hidden(), "a filter never reaches another tenant");
+    assert!(
+        !api.store.job(&theirs).unwrap().is_hidden(),
+        "a filter never reaches another tenant"
+    );
 
     for (body, field) in [
         (json!({"action": "hide"}), "body"),
         (json!({"action": "hide", "ids": []}), "ids"),
         (json!({"action": "hide", "ids": vec!["x"; 1001]}), "ids"),
         (json!({"action": "purge", "ids": ["x"]}), "action"),
-        (json!({"action": "hide", "filter": {"status": "done"}}), "filter.status"),
-        (json!({"action": "hide", "filter": {}, "cursor": "forged"}), "cursor"),
+        (
+            json!({"action": "hide", "filter": {"status": "done"}}),
+            "filter.status",
+        ),
+        (
+            json!({"action": "hide", "filter": {}, "cursor": "forged"}),
+            "cursor",
+        ),
     ] {
         let (status, err) = bulk(&api, &member(), body.clone()).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
-    let (status, _) = bulk(&api, &member(), json!({"action": "hide", "filter": {"tenant": "globex"}})).await;
+    let (status, _) = bulk(
+        &api,
+        &member(),
+        json!({"action": "hide", "filter": {"tenant": "globex"}}),
+    )
+    .await;
     assert_eq!(status, 404, "another tenant's list");
 }
 
@@ -628,21 +1312,53 @@ fn openapi_lists_every_registered_type() {
     let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json parses");
     let schemas = &doc["components"]["schemas"];
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let keys: Vec<&str> = jobs_core::registry::REGISTRY.iter().map(|s| s.key).collect();
-    let labels: Vec<&str> = jobs_core::registry::REGISTRY.iter().map(|s| s.label).collect();
-    assert_eq!(strings(&schemas["JobType"]["enum"]), keys, "components.schemas.JobType.enum");
-    assert_eq!(strings(&schemas["Job"]["properties"]["type_label"]["enum"]), labels, "Job.type_label.enum");
-    let variants = schemas["CreateJob"]["oneOf"].as_array().expect("CreateJob.oneOf");
-    assert_eq!(variants.len(), jobs_core::registry::REGISTRY.len(), "one CreateJob variant per type");
+    let keys: Vec<&str> = jobs_core::registry::REGISTRY
+        .iter()
+        .map(|s| s.key)
+        .collect();
+    let labels: Vec<&str> = jobs_core::registry::REGISTRY
+        .iter()
+        .map(|s| s.label)
+        .collect();
+    assert_eq!(
+        strings(&schemas["JobType"]["enum"]),
+        keys,
+        "components.schemas.JobType.enum"
+    );
+    assert_eq!(
+        strings(&schemas["Job"]["properties"]["type_label"]["enum"]),
+        labels,
+        "Job.type_label.enum"
+    );
+    let variants = schemas["CreateJob"]["oneOf"]
+        .as_array()
+        .expect("CreateJob.oneOf");
+    assert_eq!(
+        variants.len(),
+        jobs_core::registry::REGISTRY.len(),
+        "one CreateJob variant per type"
+    );
     for spec in &jobs_core::registry::REGISTRY {
         let variant = variants
             .iter()
             .find(|v| v["properties"]["type"]["const"] == spec.key)
             .unwrap_or_else(|| panic!("CreateJob.oneOf has no variant for {}", spec.key));
-        let reference = variant["properties"]["params"]["$ref"].as_str().unwrap_or_default();
+        let reference = variant["properties"]["params"]["$ref"]
+            .as_str()
+            .unwrap_or_default();
         let name = reference.trim_start_matches("#/components/schemas/");
-        assert!(schemas[name].is_object(), "{}: params schema {reference} exists", spec.key);
+        assert!(
+            schemas[name].is_object(),
+            "{}: params schema {reference} exists",
+            spec.key
+        );
     }
 }

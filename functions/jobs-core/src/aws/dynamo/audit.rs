@@ -6,9 +6,9 @@ use aws_sdk_dynamodb::Client;
 
 use super::{conditional, from_item, s, to_item};
 use crate::audit::{Audit, AuditRecord, DEFAULT_AUDIT_RETENTION_DAYS};
-use crate::ports::AuditLog;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
+use crate::ports::AuditLog;
 use crate::record::job_pk;
 
 /// The index over every entry by day: partition `audit_day`, sort `sk`.
@@ -22,14 +22,20 @@ pub struct DynamoAuditLog {
 
 impl DynamoAuditLog {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoAuditLog {
-        DynamoAuditLog { client, table: table.into() }
+        DynamoAuditLog {
+            client,
+            table: table.into(),
+        }
     }
 
     /// The trail over `AUDIT_TABLE`, its entries kept `AUDIT_RETENTION_DAYS` (default
     /// [`DEFAULT_AUDIT_RETENTION_DAYS`]); the error names the variable.
     pub fn from_env(client: Client) -> Result<Audit<DynamoAuditLog>, SettingError> {
         let log = DynamoAuditLog::new(client, env::required("AUDIT_TABLE")?);
-        Ok(Audit::new(log, env::parsed_or("AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS)?))
+        Ok(Audit::new(
+            log,
+            env::parsed_or("AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS)?,
+        ))
     }
 }
 
@@ -47,7 +53,12 @@ impl AuditLog for DynamoAuditLog {
         conditional(result.map(|_| ()), "dynamodb:PutItem").map(|_| ())
     }
 
-    async fn job_entries(&self, job_id: &str, after: Option<&str>, limit: u32) -> Result<(Vec<AuditRecord>, bool), StoreError> {
+    async fn job_entries(
+        &self,
+        job_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<AuditRecord>, bool), StoreError> {
         let mut request = self
             .client
             .query()
@@ -62,13 +73,27 @@ impl AuditLog for DynamoAuditLog {
                 .expression_attribute_values(":after", s(after)),
             None => request.key_condition_expression("#pk = :pk"),
         };
-        let out = request.send().await.map_err(|e| StoreError::aws("dynamodb:Query", e))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
         let more = out.last_evaluated_key.is_some();
-        let entries = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<AuditRecord>, _>>()?;
+        let entries = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<AuditRecord>, _>>()?;
         Ok((entries, more))
     }
 
-    async fn day_entries(&self, partition: &str, from: &str, to: &str, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn day_entries(
+        &self,
+        partition: &str,
+        from: &str,
+        to: &str,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let out = self
             .client
             .query()
@@ -85,7 +110,11 @@ impl AuditLog for DynamoAuditLog {
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 }
 
@@ -103,7 +132,13 @@ mod tests {
 
     fn log_answering(status: u16, body: Value) -> (DynamoAuditLog, FakeHttp) {
         let http = FakeHttp::answering(status, body);
-        (DynamoAuditLog::new(FakeHttp::dynamodb(SharedHttpClient::new(http.clone())), TABLE), http)
+        (
+            DynamoAuditLog::new(
+                FakeHttp::dynamodb(SharedHttpClient::new(http.clone())),
+                TABLE,
+            ),
+            http,
+        )
     }
 
     fn record() -> AuditRecord {
@@ -128,13 +163,21 @@ mod tests {
         assert_eq!(operation, "PutItem");
         assert_eq!(body["TableName"], TABLE);
         assert_eq!(body["ConditionExpression"], "attribute_not_exists(pk)");
-        assert_eq!(body["Item"]["pk"], json!({"S": "JOB#01JDQ0000000000000000000A1"}));
-        assert_eq!(body["Item"]["sk"], json!({"S": "2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#0#created"}));
+        assert_eq!(
+            body["Item"]["pk"],
+            json!({"S": "JOB#01JDQ0000000000000000000A1"})
+        );
+        assert_eq!(
+            body["Item"]["sk"],
+            json!({"S": "2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#0#created"})
+        );
         assert_eq!(body["Item"]["audit_day"], json!({"S": "2026-11-30#1"}));
         assert_eq!(body["Item"]["kind"], json!({"S": "created"}));
 
         let (log, _http) = log_answering(400, condition_failed());
-        log.append(&record()).await.expect("an entry already there is the same event");
+        log.append(&record())
+            .await
+            .expect("an entry already there is the same event");
         let (log, _http) = log_answering(500, json!({"__type": "InternalServerError"}));
         assert!(log.append(&record()).await.is_err());
     }
@@ -146,8 +189,14 @@ mod tests {
             "pk": {"S": r.pk}, "sk": {"S": r.sk}, "audit_day": {"S": r.audit_day}, "expires_at": {"N": r.expires_at.to_string()},
             "at": {"S": r.event.at}, "kind": {"S": "created"}, "job_id": {"S": r.event.job_id}, "tenant": {"S": "acme"}, "outcome": {"S": "ok"}
         });
-        let (log, http) = log_answering(200, json!({"Items": [item], "LastEvaluatedKey": {"pk": {"S": "x"}, "sk": {"S": "y"}}}));
-        let (entries, more) = log.job_entries("01JDQ0000000000000000000A1", Some("2026-11-30T09"), 50).await.unwrap();
+        let (log, http) = log_answering(
+            200,
+            json!({"Items": [item], "LastEvaluatedKey": {"pk": {"S": "x"}, "sk": {"S": "y"}}}),
+        );
+        let (entries, more) = log
+            .job_entries("01JDQ0000000000000000000A1", Some("2026-11-30T09"), 50)
+            .await
+            .unwrap();
         assert_eq!((entries, more), (vec![record()], true));
         let (operation, body) = sent(http);
         assert_eq!(operation, "Query");
@@ -166,7 +215,12 @@ mod tests {
     #[tokio::test]
     async fn a_days_entries_are_one_query_of_the_index_newest_first() {
         let (log, http) = log_answering(200, json!({"Items": []}));
-        assert!(log.day_entries("2026-11-30#2", "2026-11-30T00", "2026-11-30T12~", 21).await.unwrap().is_empty());
+        assert!(
+            log.day_entries("2026-11-30#2", "2026-11-30T00", "2026-11-30T12~", 21)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let (_, body) = sent(http);
         assert_eq!(
             body,

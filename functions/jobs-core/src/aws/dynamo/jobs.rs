@@ -5,21 +5,40 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 
-use super::{DynamoJobStore, Item, condition_failed_at, conditional, job_key, s, to_item, from_item};
+use super::{
+    DynamoJobStore, Item, condition_failed_at, conditional, from_item, job_key, s, to_item,
+};
 use crate::error::StoreError;
 use crate::job::JobStatus;
-use crate::ports::{ActiveJob, ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, ItemFailure, JobStore, Settled};
-use crate::record::{end_shard, ACTIVE_INDEX, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, HIDDEN_PARTITIONS, LIST_PARTITIONS, LIST_SORT_ATTRIBUTE, chunk_sk, job_pk};
+use crate::ports::{
+    ActiveJob, ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery,
+    ItemFailure, JobStore, Settled,
+};
+use crate::record::{
+    ACTIVE_INDEX, HIDDEN_PARTITIONS, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_PARTITIONS,
+    LIST_SORT_ATTRIBUTE, chunk_sk, end_shard, job_pk,
+};
 
 /// `a = :p0, b = :p1, c = :p2`: the job's partitions ([`JobRecord::list_keys`]) into `attributes`.
 fn assign_partitions(attributes: &[&str; 3]) -> String {
-    attributes.iter().enumerate().map(|(i, a)| format!("{a} = :p{i}")).collect::<Vec<_>>().join(", ")
+    attributes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{a} = :p{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl DynamoJobStore {
     /// Hide and unhide: `expression` moves the job's list partitions (values `:p0..:p2`,
     /// `#hidden` = `hidden_at`, and one more value), under the member's tenant guard.
-    async fn move_partitions(&self, job: &JobRecord, tenant: Option<&str>, expression: String, value: (&str, String)) -> Result<bool, StoreError> {
+    async fn move_partitions(
+        &self,
+        job: &JobRecord,
+        tenant: Option<&str>,
+        expression: String,
+        value: (&str, String),
+    ) -> Result<bool, StoreError> {
         let (_, partitions) = job.list_keys();
         let mut request = self
             .client
@@ -32,12 +51,18 @@ impl DynamoJobStore {
         for (i, partition) in partitions.into_iter().enumerate() {
             request = request.expression_attribute_values(format!(":p{i}"), s(partition));
         }
-        conditional(guarded(request, tenant).send().await.map(|_| ()), "dynamodb:UpdateItem")
+        conditional(
+            guarded(request, tenant).send().await.map(|_| ()),
+            "dynamodb:UpdateItem",
+        )
     }
 }
 
 /// An update of an existing job; with `tenant`, only of that tenant's job.
-fn guarded(request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, tenant: Option<&str>) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+fn guarded(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    tenant: Option<&str>,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
     match tenant {
         Some(tenant) => request
             .condition_expression("attribute_exists(pk) AND #tenant = :tenant")
@@ -70,18 +95,33 @@ fn chunk_outcomes(item: &Item) -> Result<ChunkOutcomes, StoreError> {
             .map(|f| {
                 let m = f.as_m().map_err(|_| corrupt("failures"))?;
                 Ok(ItemFailure {
-                    position: m.get("position").and_then(number).ok_or_else(|| corrupt("failures.position"))?,
-                    reason: m.get("reason").and_then(|r| r.as_s().ok()).cloned().unwrap_or_default(),
+                    position: m
+                        .get("position")
+                        .and_then(number)
+                        .ok_or_else(|| corrupt("failures.position"))?,
+                    reason: m
+                        .get("reason")
+                        .and_then(|r| r.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?,
         _ => Vec::new(),
     };
     let cancelled = match item.get("cancelled_items") {
-        Some(AttributeValue::L(list)) => list.iter().map(|p| number(p).ok_or_else(|| corrupt("cancelled_items"))).collect::<Result<Vec<_>, _>>()?,
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|p| number(p).ok_or_else(|| corrupt("cancelled_items")))
+            .collect::<Result<Vec<_>, _>>()?,
         _ => Vec::new(),
     };
-    Ok(ChunkOutcomes { chunk, settled, failures, cancelled })
+    Ok(ChunkOutcomes {
+        chunk,
+        settled,
+        failures,
+        cancelled,
+    })
 }
 
 impl DynamoJobStore {
@@ -108,7 +148,11 @@ fn string_key(item: &Item) -> IndexKey {
 }
 
 impl JobStore for DynamoJobStore {
-    async fn create(&self, job: &JobRecord, idempotency: Option<&IdempotencyRecord>) -> Result<CreateOutcome, StoreError> {
+    async fn create(
+        &self,
+        job: &JobRecord,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
         let job_item = to_item(job)?;
         let Some(idem) = idempotency else {
             self.client
@@ -122,10 +166,15 @@ impl JobStore for DynamoJobStore {
             return Ok(CreateOutcome::Created);
         };
         // An expired record that TTL has not swept yet counts as absent.
-        let mut idem_put = self.put(to_item(idem)?, "attribute_not_exists(pk) OR expires_at < :now")?;
+        let mut idem_put = self.put(
+            to_item(idem)?,
+            "attribute_not_exists(pk) OR expires_at < :now",
+        )?;
         if let Some(put) = idem_put.put.as_mut() {
-            put.expression_attribute_values =
-                Some(HashMap::from([(":now".to_string(), AttributeValue::N(created_epoch(idem).to_string()))]));
+            put.expression_attribute_values = Some(HashMap::from([(
+                ":now".to_string(),
+                AttributeValue::N(created_epoch(idem).to_string()),
+            )]));
         }
         let result = self
             .client
@@ -169,7 +218,11 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(|e| StoreError::aws("dynamodb:BatchGetItem", e))?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
                 records.push(from_item(item)?);
             }
             pending = out
@@ -188,7 +241,11 @@ impl JobStore for DynamoJobStore {
         Ok(records)
     }
 
-    async fn get_idempotency(&self, pk: &str, now_epoch: i64) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn get_idempotency(
+        &self,
+        pk: &str,
+        now_epoch: i64,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -203,17 +260,30 @@ impl JobStore for DynamoJobStore {
         Ok(record.filter(|r| r.expires_at >= now_epoch))
     }
 
-    async fn hide(&self, job: &JobRecord, tenant: Option<&str>, at: &str) -> Result<bool, StoreError> {
-        let expression =
-            format!("REMOVE {} SET #hidden = if_not_exists(#hidden, :at), {}", LIST_PARTITIONS.join(", "), assign_partitions(&HIDDEN_PARTITIONS));
-        self.move_partitions(job, tenant, expression, (":at", at.to_string())).await
+    async fn hide(
+        &self,
+        job: &JobRecord,
+        tenant: Option<&str>,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        let expression = format!(
+            "REMOVE {} SET #hidden = if_not_exists(#hidden, :at), {}",
+            LIST_PARTITIONS.join(", "),
+            assign_partitions(&HIDDEN_PARTITIONS)
+        );
+        self.move_partitions(job, tenant, expression, (":at", at.to_string()))
+            .await
     }
 
     async fn unhide(&self, job: &JobRecord, tenant: Option<&str>) -> Result<bool, StoreError> {
         let (sort, _) = job.list_keys();
-        let expression =
-            format!("SET {LIST_SORT_ATTRIBUTE} = :sk, {} REMOVE #hidden, {}", assign_partitions(&LIST_PARTITIONS), HIDDEN_PARTITIONS.join(", "));
-        self.move_partitions(job, tenant, expression, (":sk", sort)).await
+        let expression = format!(
+            "SET {LIST_SORT_ATTRIBUTE} = :sk, {} REMOVE #hidden, {}",
+            assign_partitions(&LIST_PARTITIONS),
+            HIDDEN_PARTITIONS.join(", ")
+        );
+        self.move_partitions(job, tenant, expression, (":sk", sort))
+            .await
     }
 
     async fn fail_queued(&self, id: &str, reason: &str, at: &str) -> Result<(), StoreError> {
@@ -245,7 +315,12 @@ impl JobStore for DynamoJobStore {
         conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
     }
 
-    async fn chunk_outcomes(&self, id: &str, from: u64, limit: u32) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
+    async fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
         let out = self
             .client
             .query()
@@ -265,7 +340,12 @@ impl JobStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
-        let chunks = out.items.unwrap_or_default().iter().map(chunk_outcomes).collect::<Result<Vec<_>, _>>()?;
+        let chunks = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(chunk_outcomes)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((chunks, out.last_evaluated_key.is_some()))
     }
 
@@ -288,8 +368,15 @@ impl JobStore for DynamoJobStore {
             .into_iter()
             .map(|item| {
                 let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                let status = text("status").as_deref().and_then(JobStatus::parse).ok_or_else(|| StoreError::Corrupt("active index entry: status".into()))?;
-                Ok(ActiveJob { id: text("id").unwrap_or_default(), status, list_sk: text(LIST_SORT_ATTRIBUTE).unwrap_or_default() })
+                let status = text("status")
+                    .as_deref()
+                    .and_then(JobStatus::parse)
+                    .ok_or_else(|| StoreError::Corrupt("active index entry: status".into()))?;
+                Ok(ActiveJob {
+                    id: text("id").unwrap_or_default(),
+                    status,
+                    list_sk: text(LIST_SORT_ATTRIBUTE).unwrap_or_default(),
+                })
             })
             .collect()
     }
@@ -348,7 +435,8 @@ impl JobStore for DynamoJobStore {
         let mut key_condition = "#p = :p".to_string();
         match (&query.sort_from, &query.sort_to) {
             (Some(from), Some(to)) => {
-                key_condition.push_str(&format!(" AND {LIST_SORT_ATTRIBUTE} BETWEEN :from AND :to"));
+                key_condition
+                    .push_str(&format!(" AND {LIST_SORT_ATTRIBUTE} BETWEEN :from AND :to"));
                 values.insert(":from".into(), s(from));
                 values.insert(":to".into(), s(to));
             }
@@ -388,13 +476,22 @@ impl JobStore for DynamoJobStore {
             .unwrap_or_default()
             .into_iter()
             .map(|item| {
-                let id = item.get("id").and_then(|v| v.as_s().ok()).cloned()
+                let id = item
+                    .get("id")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
                     .ok_or_else(|| StoreError::Corrupt("index entry without id".into()))?;
-                let key = string_key(&item).into_iter().filter(|(k, _)| key_attrs.contains(&k.as_str())).collect();
+                let key = string_key(&item)
+                    .into_iter()
+                    .filter(|(k, _)| key_attrs.contains(&k.as_str()))
+                    .collect();
                 Ok(IndexEntry { id, key })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(IndexPage { entries, last_key: out.last_evaluated_key.as_ref().map(string_key) })
+        Ok(IndexPage {
+            entries,
+            last_key: out.last_evaluated_key.as_ref().map(string_key),
+        })
     }
 }
 
@@ -425,7 +522,10 @@ fn filter_expression(
         names.insert("#te".into(), "tenant".into());
         names.insert("#ul".into(), "user_lc".into());
         values.insert(":q".into(), s(&search.term));
-        let mut any = vec!["begins_with(#te, :q)".to_string(), "begins_with(#ul, :q)".to_string()];
+        let mut any = vec![
+            "begins_with(#te, :q)".to_string(),
+            "begins_with(#ul, :q)".to_string(),
+        ];
         if !search.types.is_empty() {
             names.insert("#ty".into(), "job_type".into());
             let placeholders: Vec<String> = search

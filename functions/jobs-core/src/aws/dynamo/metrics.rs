@@ -14,7 +14,10 @@ impl MetricsStore for DynamoJobStore {
     async fn add_metrics(&self, adds: &[MetricAdd]) -> Result<(), StoreError> {
         for add in adds {
             let mut names = HashMap::from([("#ttl".to_string(), "expires_at".to_string())]);
-            let mut values = HashMap::from([(":ttl".to_string(), AttributeValue::N(add.expires_at.to_string()))]);
+            let mut values = HashMap::from([(
+                ":ttl".to_string(),
+                AttributeValue::N(add.expires_at.to_string()),
+            )]);
             let mut terms = Vec::new();
             for (i, (name, value)) in add.adds.iter().enumerate() {
                 names.insert(format!("#a{i}"), name.clone());
@@ -36,7 +39,12 @@ impl MetricsStore for DynamoJobStore {
         Ok(())
     }
 
-    async fn read_metrics(&self, pk: &str, from: &str, to: &str) -> Result<Vec<MetricItem>, StoreError> {
+    async fn read_metrics(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<MetricItem>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -55,7 +63,11 @@ impl MetricsStore for DynamoJobStore {
                 .await
                 .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
             for item in out.items.unwrap_or_default() {
-                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let sk = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 let counters: BTreeMap<String, u64> = item
                     .iter()
                     .filter(|(name, _)| name.contains(':'))
@@ -84,7 +96,10 @@ mod tests {
         let add = MetricAdd {
             pk: "METRIC#acme#3".into(),
             sk: "2026-11-30T10".into(),
-            adds: BTreeMap::from([("created:ai_text_embedding".to_string(), 1), ("succeeded:ai_text_embedding".to_string(), 40)]),
+            adds: BTreeMap::from([
+                ("created:ai_text_embedding".to_string(), 1),
+                ("succeeded:ai_text_embedding".to_string(), 40),
+            ]),
             expires_at: 1_800_000_000,
         };
         db.add_metrics(&[add]).await.unwrap();
@@ -106,11 +121,26 @@ mod tests {
     async fn a_read_is_one_query_of_the_partition_s_hours() {
         let answer = json!({"Items": [{"pk": {"S": "METRIC#*#0"}, "sk": {"S": "2026-11-30T10"}, "expires_at": {"N": "1"}, "created:ai_text_embedding": {"N": "5"}}]});
         let (db, http) = store_answering(200, answer);
-        let items = db.read_metrics("METRIC#*#0", "2026-11-29T11", "2026-11-30T10").await.unwrap();
-        assert_eq!(items, vec![("2026-11-30T10".to_string(), BTreeMap::from([("created:ai_text_embedding".to_string(), 5)]))]);
+        let items = db
+            .read_metrics("METRIC#*#0", "2026-11-29T11", "2026-11-30T10")
+            .await
+            .unwrap();
+        assert_eq!(
+            items,
+            vec![(
+                "2026-11-30T10".to_string(),
+                BTreeMap::from([("created:ai_text_embedding".to_string(), 5)])
+            )]
+        );
         let (operation, body) = sent(http);
         assert_eq!(operation, "Query");
-        assert_eq!(body["KeyConditionExpression"], "#pk = :pk AND #sk BETWEEN :from AND :to");
-        assert_eq!(body["ExpressionAttributeValues"][":from"], json!({"S": "2026-11-29T11"}));
+        assert_eq!(
+            body["KeyConditionExpression"],
+            "#pk = :pk AND #sk BETWEEN :from AND :to"
+        );
+        assert_eq!(
+            body["ExpressionAttributeValues"][":from"],
+            json!({"S": "2026-11-29T11"})
+        );
     }
 }

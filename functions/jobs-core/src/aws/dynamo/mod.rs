@@ -36,7 +36,10 @@ pub struct DynamoJobStore {
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> DynamoJobStore {
-        DynamoJobStore { client, table: table.into() }
+        DynamoJobStore {
+            client,
+            table: table.into(),
+        }
     }
 
     /// A job by id; `consistent` for a strongly consistent read (the workers' view).
@@ -65,7 +68,15 @@ impl DynamoJobStore {
     /// The ids in one partition of a keys-only index (`partition` = (attribute, value)),
     /// with the sort key in `range`, first `limit` in sort order: one `Query`. The ids come
     /// from the items' `pk`, `<prefix><id>`.
-    async fn ids_in_index(&self, index: &str, partition: (&str, &str), range: SortRange<'_>, start: Option<IndexKey>, limit: u32, prefix: &str) -> Result<IdPage, StoreError> {
+    async fn ids_in_index(
+        &self,
+        index: &str,
+        partition: (&str, &str),
+        range: SortRange<'_>,
+        start: Option<IndexKey>,
+        limit: u32,
+        prefix: &str,
+    ) -> Result<IdPage, StoreError> {
         let out = self
             .client
             .query()
@@ -76,12 +87,18 @@ impl DynamoJobStore {
             .expression_attribute_names("#s", range.attribute)
             .expression_attribute_values(":p", s(partition.1))
             .expression_attribute_values(":bound", s(range.bound))
-            .set_exclusive_start_key(start.map(|key| key.into_iter().map(|(k, v)| (k, s(v))).collect()))
+            .set_exclusive_start_key(
+                start.map(|key| key.into_iter().map(|(k, v)| (k, s(v))).collect()),
+            )
             .limit(limit.max(1) as i32)
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
-        let last = out.last_evaluated_key.map(|key| key.into_iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone()))).collect());
+        let last = out.last_evaluated_key.map(|key| {
+            key.into_iter()
+                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
+                .collect()
+        });
         let ids = out
             .items
             .unwrap_or_default()
@@ -91,7 +108,9 @@ impl DynamoJobStore {
                     .and_then(|pk| pk.as_s().ok())
                     .and_then(|pk| pk.strip_prefix(prefix))
                     .map(str::to_string)
-                    .ok_or_else(|| StoreError::Corrupt(format!("a {index} entry without a {prefix} key")))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("a {index} entry without a {prefix} key"))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((ids, last))
@@ -99,14 +118,22 @@ impl DynamoJobStore {
 }
 
 impl crate::ports::JobEnds for DynamoJobStore {
-    async fn claim_end(&self, id: &str, mark: &str, at: &str, stale_before: &str) -> Result<bool, StoreError> {
+    async fn claim_end(
+        &self,
+        id: &str,
+        mark: &str,
+        at: &str,
+        stale_before: &str,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
             .update_expression("SET #claim = :at")
-            .condition_expression("#pending = :mark AND (attribute_not_exists(#claim) OR #claim < :stale)")
+            .condition_expression(
+                "#pending = :mark AND (attribute_not_exists(#claim) OR #claim < :stale)",
+            )
             .expression_attribute_names("#pending", "end_pending")
             .expression_attribute_names("#claim", "end_claimed_at")
             .expression_attribute_values(":mark", s(mark))
@@ -149,9 +176,27 @@ impl crate::ports::JobEnds for DynamoJobStore {
         conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
     }
 
-    async fn pending_ends(&self, shard: u32, before: &str, start: Option<IndexKey>, limit: u32) -> Result<IdPage, StoreError> {
-        let range = SortRange { attribute: "end_pending", op: "<", bound: before };
-        self.ids_in_index(ENDS_PENDING_INDEX, ("ending", &shard.to_string()), range, start, limit, "JOB#").await
+    async fn pending_ends(
+        &self,
+        shard: u32,
+        before: &str,
+        start: Option<IndexKey>,
+        limit: u32,
+    ) -> Result<IdPage, StoreError> {
+        let range = SortRange {
+            attribute: "end_pending",
+            op: "<",
+            bound: before,
+        };
+        self.ids_in_index(
+            ENDS_PENDING_INDEX,
+            ("ending", &shard.to_string()),
+            range,
+            start,
+            limit,
+            "JOB#",
+        )
+        .await
     }
 }
 
@@ -164,7 +209,10 @@ fn n(value: u64) -> AttributeValue {
 }
 
 fn job_key(id: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(job_pk(id))), ("sk".to_string(), s(JOB_SK))])
+    HashMap::from([
+        ("pk".to_string(), s(job_pk(id))),
+        ("sk".to_string(), s(JOB_SK)),
+    ])
 }
 
 fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, StoreError> {
@@ -176,13 +224,21 @@ fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, StoreError
 }
 
 /// Ok(true) on success, Ok(false) when the condition failed, Err otherwise.
-fn conditional<E>(result: Result<(), SdkError<E>>, operation: &'static str) -> Result<bool, StoreError>
+fn conditional<E>(
+    result: Result<(), SdkError<E>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match result {
         Ok(()) => Ok(true),
-        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
         Err(err) => Err(StoreError::aws(operation, err)),
     }
 }
@@ -190,6 +246,12 @@ where
 /// For a `TransactWriteItems` that failed: true when it was cancelled because the condition
 /// of its `index`-th item failed (the transaction's whole effect is then "already done").
 fn condition_failed_at(error: &TransactWriteItemsError, index: usize) -> bool {
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else { return false };
-    cancelled.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+        return false;
+    };
+    cancelled
+        .cancellation_reasons()
+        .get(index)
+        .and_then(|r| r.code())
+        == Some("ConditionalCheckFailed")
 }

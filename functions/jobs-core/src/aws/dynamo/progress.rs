@@ -18,7 +18,13 @@ impl ProgressStore for DynamoJobStore {
         self.job(id, true).await
     }
 
-    async fn begin(&self, id: &str, total: u64, chunks_total: u64, at: &str) -> Result<bool, StoreError> {
+    async fn begin(
+        &self,
+        id: &str,
+        total: u64,
+        chunks_total: u64,
+        at: &str,
+    ) -> Result<bool, StoreError> {
         let request = self
             .client
             .update_item()
@@ -52,22 +58,34 @@ impl ProgressStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
         Ok(Some(match item.get("settled") {
             Some(AttributeValue::B(bytes)) => ChunkLedger {
                 settled: Settled::from_bytes(bytes.clone().into_inner()),
                 done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
             },
             // A ledger item from before partial commits: written once, when the chunk settled.
-            _ => ChunkLedger { settled: Settled::default(), done: true },
+            _ => ChunkLedger {
+                settled: Settled::default(),
+                done: true,
+            },
         }))
     }
 
-    async fn commit_chunk(&self, id: &str, chunk: u64, commit: &ChunkCommit, expires_at: i64) -> Result<bool, StoreError> {
+    async fn commit_chunk(
+        &self,
+        id: &str,
+        chunk: u64,
+        commit: &ChunkCommit,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
         let tally = &commit.tally;
         // Every attribute goes through a name placeholder: several (`total`, ...) are
         // DynamoDB reserved words.
-        let mut ledger_set = "SET #settled = :after, #done = :done, #expires = :expires".to_string();
+        let mut ledger_set =
+            "SET #settled = :after, #done = :done, #expires = :expires".to_string();
         let mut ledger = Update::builder()
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
@@ -78,7 +96,10 @@ impl ProgressStore for DynamoJobStore {
             .expression_attribute_names("#succeeded", "succeeded")
             .expression_attribute_names("#failed", "failed")
             .expression_attribute_names("#cancelled", "cancelled")
-            .expression_attribute_values(":after", AttributeValue::B(Blob::new(commit.after.as_bytes())))
+            .expression_attribute_values(
+                ":after",
+                AttributeValue::B(Blob::new(commit.after.as_bytes())),
+            )
             .expression_attribute_values(":done", AttributeValue::Bool(commit.done))
             .expression_attribute_values(":expires", AttributeValue::N(expires_at.to_string()))
             .expression_attribute_values(":s", n(tally.succeeded))
@@ -88,15 +109,24 @@ impl ProgressStore for DynamoJobStore {
             None => ledger.condition_expression("attribute_not_exists(pk)"),
             Some(before) => ledger
                 .condition_expression("#settled = :before")
-                .expression_attribute_values(":before", AttributeValue::B(Blob::new(before.as_bytes()))),
+                .expression_attribute_values(
+                    ":before",
+                    AttributeValue::B(Blob::new(before.as_bytes())),
+                ),
         };
         if !commit.failures.is_empty() {
             let failures: Vec<AttributeValue> = commit
                 .failures
                 .iter()
-                .map(|f| AttributeValue::M(HashMap::from([("position".to_string(), n(u64::from(f.position))), ("reason".to_string(), s(&f.reason))])))
+                .map(|f| {
+                    AttributeValue::M(HashMap::from([
+                        ("position".to_string(), n(u64::from(f.position))),
+                        ("reason".to_string(), s(&f.reason)),
+                    ]))
+                })
                 .collect();
-            ledger_set.push_str(", #failures = list_append(if_not_exists(#failures, :none), :failures)");
+            ledger_set
+                .push_str(", #failures = list_append(if_not_exists(#failures, :none), :failures)");
             ledger = ledger
                 .expression_attribute_names("#failures", "failures")
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
@@ -107,10 +137,15 @@ impl ProgressStore for DynamoJobStore {
             ledger = ledger
                 .expression_attribute_names("#cancelled_items", "cancelled_items")
                 .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-                .expression_attribute_values(":cancelled_items", AttributeValue::L(commit.cancelled.iter().map(|p| n(u64::from(*p))).collect()));
+                .expression_attribute_values(
+                    ":cancelled_items",
+                    AttributeValue::L(commit.cancelled.iter().map(|p| n(u64::from(*p))).collect()),
+                );
         }
         let ledger = ledger
-            .update_expression(format!("{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"))
+            .update_expression(format!(
+                "{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"
+            ))
             .build()
             .map_err(|e| StoreError::encode("an Update", e))?;
 
@@ -128,14 +163,21 @@ impl ProgressStore for DynamoJobStore {
             .expression_attribute_values(":c", n(tally.cancelled));
         if commit.done {
             job_add.push_str(", #chunks_done :one");
-            job = job.expression_attribute_names("#chunks_done", "chunks_done").expression_attribute_values(":one", n(1));
+            job = job
+                .expression_attribute_names("#chunks_done", "chunks_done")
+                .expression_attribute_values(":one", n(1));
         }
         if !commit.errors.is_empty() {
             let sample: Vec<AttributeValue> = commit
                 .errors
                 .iter()
                 .take(MAX_ERROR_SAMPLE)
-                .map(|e| AttributeValue::M(HashMap::from([("item".to_string(), s(&e.item)), ("reason".to_string(), s(&e.reason))])))
+                .map(|e| {
+                    AttributeValue::M(HashMap::from([
+                        ("item".to_string(), s(&e.item)),
+                        ("reason".to_string(), s(&e.reason)),
+                    ]))
+                })
                 .collect();
             job_set.push("#errors = list_append(if_not_exists(#errors, :none), :errors)");
             job = job
@@ -145,10 +187,19 @@ impl ProgressStore for DynamoJobStore {
         }
         if let Some(paced_at) = &commit.paced_at {
             job_set.push("#paced = :paced");
-            job = job.expression_attribute_names("#paced", "paced_at").expression_attribute_values(":paced", s(paced_at));
+            job = job
+                .expression_attribute_names("#paced", "paced_at")
+                .expression_attribute_values(":paced", s(paced_at));
         }
-        let expression = if job_set.is_empty() { job_add } else { format!("{job_add} SET {}", job_set.join(", ")) };
-        let job = job.update_expression(expression).build().map_err(|e| StoreError::encode("an Update", e))?;
+        let expression = if job_set.is_empty() {
+            job_add
+        } else {
+            format!("{job_add} SET {}", job_set.join(", "))
+        };
+        let job = job
+            .update_expression(expression)
+            .build()
+            .map_err(|e| StoreError::encode("an Update", e))?;
         let result = self
             .client
             .transact_write_items()

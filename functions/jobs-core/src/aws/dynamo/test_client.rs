@@ -19,7 +19,13 @@ pub fn job_key() -> Value {
 /// A store whose every request is answered with `status` and the JSON `body`.
 pub fn store_answering(status: u16, body: Value) -> (DynamoJobStore, FakeHttp) {
     let http = FakeHttp::answering(status, body);
-    (DynamoJobStore::new(FakeHttp::dynamodb(SharedHttpClient::new(http.clone())), TABLE), http)
+    (
+        DynamoJobStore::new(
+            FakeHttp::dynamodb(SharedHttpClient::new(http.clone())),
+            TABLE,
+        ),
+        http,
+    )
 }
 
 /// A store whose requests are answered with `200 {}`.

@@ -11,11 +11,11 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::Worker;
-use crate::ports::AuditLog;
 use crate::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
 use crate::clock;
-use crate::ports::EventBus;
 use crate::job::{ItemError, JobStatus};
+use crate::ports::AuditLog;
+use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkQueue};
 use crate::record::JobRecord;
 use crate::worker::{Processor, WorkError, final_status};
@@ -60,10 +60,18 @@ impl ChunkProgress {
     }
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
+    Worker<P, S, I, Q, A, B>
+{
     /// Commits what settled since the last commit. When a concurrent delivery of the chunk
     /// committed in between, re-reads the ledger, drops what it settled, and tries again.
-    pub(super) async fn commit(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, raw: &[Value]) -> Result<(), WorkError> {
+    pub(super) async fn commit(
+        &self,
+        job: &JobRecord,
+        chunk: u64,
+        progress: &mut ChunkProgress,
+        raw: &[Value],
+    ) -> Result<(), WorkError> {
         progress.last_commit = Instant::now();
         for _ in 0..COMMIT_ATTEMPTS {
             if progress.uncommitted.is_empty() {
@@ -86,19 +94,32 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
                     Settle::Failed(reason) => {
                         let reason = &shorten(reason);
                         commit.tally.failed += 1;
-                        commit.failures.push(ItemFailure { position: *position as u32, reason: reason.clone() });
+                        commit.failures.push(ItemFailure {
+                            position: *position as u32,
+                            reason: reason.clone(),
+                        });
                         if commit.errors.len() < progress.sample_room {
                             // Decoded for its label only when it enters the sample.
                             let item = raw.get(*position).map_or_else(
                                 || format!("item {position}"),
-                                |v| serde_json::from_value::<P::Item>(v.clone()).map_or_else(|_| v.to_string(), |i| P::label(&i)),
+                                |v| {
+                                    serde_json::from_value::<P::Item>(v.clone())
+                                        .map_or_else(|_| v.to_string(), |i| P::label(&i))
+                                },
                             );
-                            commit.errors.push(ItemError { item, reason: reason.clone() });
+                            commit.errors.push(ItemError {
+                                item,
+                                reason: reason.clone(),
+                            });
                         }
                     }
                 }
             }
-            if self.store.commit_chunk(&job.id, chunk, &commit, job.expires_at).await? {
+            if self
+                .store
+                .commit_chunk(&job.id, chunk, &commit, job.expires_at)
+                .await?
+            {
                 tracing::info!(
                     succeeded = commit.tally.succeeded,
                     failed = commit.tally.failed,
@@ -106,17 +127,33 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
                     done = commit.done,
                     "chunk committed"
                 );
-                let chunk_ms = commit.done.then(|| u64::try_from(progress.started.elapsed().as_millis()).unwrap_or(u64::MAX));
-                crate::worker::emf::emit_commit(P::JOB_TYPE, commit.tally.succeeded, commit.tally.failed, chunk_ms);
+                let chunk_ms = commit.done.then(|| {
+                    u64::try_from(progress.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+                });
+                crate::worker::emf::emit_commit(
+                    P::JOB_TYPE,
+                    commit.tally.succeeded,
+                    commit.tally.failed,
+                    chunk_ms,
+                );
                 progress.sample_room -= commit.errors.len();
                 progress.before = Some(commit.after);
                 progress.uncommitted.clear();
                 progress.paced_at = None;
                 return Ok(());
             }
-            let theirs: ChunkLedger = self.store.chunk_ledger(&job.id, chunk).await?.unwrap_or_default();
-            tracing::info!(theirs = theirs.settled.len(), "a concurrent delivery committed first; merging");
-            progress.uncommitted.retain(|(position, _)| !theirs.done && !theirs.settled.contains(*position));
+            let theirs: ChunkLedger = self
+                .store
+                .chunk_ledger(&job.id, chunk)
+                .await?
+                .unwrap_or_default();
+            tracing::info!(
+                theirs = theirs.settled.len(),
+                "a concurrent delivery committed first; merging"
+            );
+            progress
+                .uncommitted
+                .retain(|(position, _)| !theirs.done && !theirs.settled.contains(*position));
             let mut settled = theirs.settled.clone();
             for (position, _) in &progress.uncommitted {
                 settled.insert(*position);
@@ -127,13 +164,17 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             progress.settled = settled;
             progress.before = Some(theirs.settled);
         }
-        Err(WorkError::Transient("the chunk's ledger kept changing under concurrent deliveries".into()))
+        Err(WorkError::Transient(
+            "the chunk's ledger kept changing under concurrent deliveries".into(),
+        ))
     }
 
     /// Completes the job if every chunk is committed. The conditional write lets exactly
     /// one of several concurrent finishers through.
     pub(super) async fn finish_if_done(&self, job_id: &str) -> Result<(), WorkError> {
-        let Some(mut job) = self.store.load(job_id).await? else { return Ok(()) };
+        let Some(mut job) = self.store.load(job_id).await? else {
+            return Ok(());
+        };
         if job.status.is_terminal() {
             // Ended by a delivery that crashed before its end steps ran: run them now.
             self.observers.on_job_end(&self.store, &job).await?;
@@ -145,7 +186,13 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
         let status = final_status(&job);
         let at = clock::format(clock::now());
         if self.store.complete(job_id, status, &at).await? {
-            tracing::info!(status = status.key(), succeeded = job.succeeded, failed = job.failed, cancelled = job.cancelled, "job completed");
+            tracing::info!(
+                status = status.key(),
+                succeeded = job.succeeded,
+                failed = job.failed,
+                cancelled = job.cancelled,
+                "job completed"
+            );
             job.status = status;
             job.completed_at = Some(at.clone());
             job.end_pending = Some(at);
@@ -193,8 +240,17 @@ mod tests {
         deliver(&w, &plan(&id), 1).await; // re-delivered plan: its chunks are duplicates
         run_queue(&w, 2).await; // and every chunk delivered twice
         let done = w.store.job(&id).unwrap();
-        assert_eq!((done.status, done.succeeded, done.failed, done.chunks_done), (JobStatus::CompletedWithErrors, 4, 1, 3));
-        assert_eq!(done.errors, vec![ItemError { item: "fail-e".into(), reason: "fail-e is broken".into() }]);
+        assert_eq!(
+            (done.status, done.succeeded, done.failed, done.chunks_done),
+            (JobStatus::CompletedWithErrors, 4, 1, 3)
+        );
+        assert_eq!(
+            done.errors,
+            vec![ItemError {
+                item: "fail-e".into(),
+                reason: "fail-e is broken".into()
+            }]
+        );
         assert_eq!(w.store.completions.lock().unwrap().len(), 1);
     }
 
@@ -208,11 +264,21 @@ mod tests {
         let ended = ended_entries(&w, &id);
         assert_eq!(ended.len(), 1);
         let done = w.store.job(&id).unwrap();
-        assert_eq!((ended[0].event.status, Some(ended[0].event.at.clone())), (Some(JobStatus::CompletedWithErrors), done.completed_at));
+        assert_eq!(
+            (ended[0].event.status, Some(ended[0].event.at.clone())),
+            (Some(JobStatus::CompletedWithErrors), done.completed_at)
+        );
         assert!(done.end_pending.is_none());
         let events = w.bus().events.lock().unwrap().clone();
         assert_eq!(events.len(), 1, "one event on the bus");
-        assert_eq!((events[0].event_id.clone(), events[0].succeeded, events[0].failed), (format!("{id}:completed_with_errors"), 3, 1));
+        assert_eq!(
+            (
+                events[0].event_id.clone(),
+                events[0].succeeded,
+                events[0].failed
+            ),
+            (format!("{id}:completed_with_errors"), 3, 1)
+        );
     }
 
     #[tokio::test]
@@ -221,22 +287,52 @@ mod tests {
         let id = job(&w, &["a", "b"]);
         deliver(&w, &plan(&id), 1).await;
         let last = w.queue.drain();
-        w.audit().broken.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(deliver(&w, &last[0], 1).await, Disposition::Retry, "the message stays while the end is unrecorded");
+        w.audit()
+            .broken
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            deliver(&w, &last[0], 1).await,
+            Disposition::Retry,
+            "the message stays while the end is unrecorded"
+        );
         let ended = w.store.job(&id).unwrap();
-        assert_eq!((ended.status, ended.end_pending.is_some()), (JobStatus::Completed, true));
+        assert_eq!(
+            (ended.status, ended.end_pending.is_some()),
+            (JobStatus::Completed, true)
+        );
         assert!(ended_entries(&w, &id).is_empty());
-        w.audit().broken.store(false, std::sync::atomic::Ordering::Relaxed);
-        w.bus().broken.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(deliver(&w, &last[0], 2).await, Disposition::Retry, "the bus refused the event: the end stays pending");
+        w.audit()
+            .broken
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        w.bus()
+            .broken
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            deliver(&w, &last[0], 2).await,
+            Disposition::Retry,
+            "the bus refused the event: the end stays pending"
+        );
         assert!(w.store.job(&id).unwrap().end_pending.is_some());
-        w.bus().broken.store(false, std::sync::atomic::Ordering::Relaxed);
+        w.bus()
+            .broken
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(deliver(&w, &last[0], 3).await, Disposition::Ack);
         let events = w.bus().events.lock().unwrap().clone();
-        assert_eq!(events.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>(), vec![format!("{id}:completed")], "published once, with its stable id");
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.event_id.clone())
+                .collect::<Vec<_>>(),
+            vec![format!("{id}:completed")],
+            "published once, with its stable id"
+        );
         assert_eq!(ended_entries(&w, &id).len(), 1);
         assert!(w.store.job(&id).unwrap().end_pending.is_none());
-        assert_eq!(w.store.completions.lock().unwrap().len(), 1, "completed once");
+        assert_eq!(
+            w.store.completions.lock().unwrap().len(),
+            1,
+            "completed once"
+        );
     }
 
     #[tokio::test]
@@ -246,41 +342,75 @@ mod tests {
         deliver(&w, &plan(&id), 1).await;
         let chunks = w.queue.drain();
         let mut event = SqsEvent::default();
-        event.records = chunks.iter().enumerate().map(|(i, c)| message(&i.to_string(), c, 1)).collect();
+        event.records = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| message(&i.to_string(), c, 1))
+            .collect();
         assert!(w.handle_batch(event).await.batch_item_failures.is_empty());
-        assert_eq!(w.store.completions.lock().unwrap().clone(), vec![(id.clone(), JobStatus::Completed)]);
+        assert_eq!(
+            w.store.completions.lock().unwrap().clone(),
+            vec![(id.clone(), JobStatus::Completed)]
+        );
     }
 
     #[tokio::test]
     async fn a_queued_cancel_whose_end_the_api_and_the_plan_handle_at_once_is_counted_once() {
         let w = worker();
         let id = job(&w, &["a", "b", "c"]);
-        assert!(w.store.cancel(&id, JobStatus::Queued, &clock::format(clock::now())).await.unwrap());
+        assert!(
+            w.store
+                .cancel(&id, JobStatus::Queued, &clock::format(clock::now()))
+                .await
+                .unwrap()
+        );
         // Both paths read the job while its end was pending: the API after its cancel, the
         // worker for the plan message that was already on the queue.
         let read_by_both = w.store.load(&id).await.unwrap().unwrap();
-        let (api, worker) = tokio::join!(w.observers.on_job_end(&w.store, &read_by_both), w.observers.on_job_end(&w.store, &read_by_both));
-        (api.unwrap(), worker.unwrap());
+        let (api, worker) = tokio::join!(
+            w.observers.on_job_end(&w.store, &read_by_both),
+            w.observers.on_job_end(&w.store, &read_by_both)
+        );
+        api.unwrap();
+        worker.unwrap();
         assert_eq!(deliver(&w, &plan(&id), 1).await, Disposition::Ack);
         assert_eq!(cancelled_ends_counted(&w).await, 1, "one end, counted once");
-        assert_eq!(ended_entries(&w, &id).len(), 1, "one ended entry in the audit trail");
+        assert_eq!(
+            ended_entries(&w, &id).len(),
+            1,
+            "one ended entry in the audit trail"
+        );
         let job = w.store.job(&id).unwrap();
-        assert_eq!((job.cancelled, job.total, job.end_pending), (3, 3, None), "every item cancelled");
+        assert_eq!(
+            (job.cancelled, job.total, job.end_pending),
+            (3, 3, None),
+            "every item cancelled"
+        );
     }
 
     #[tokio::test]
     async fn a_claim_on_an_end_is_left_alone_while_live_and_taken_over_once_stale() {
         let w = worker();
         let id = job(&w, &["a"]);
-        assert!(w.store.cancel(&id, JobStatus::Queued, &clock::format(clock::now())).await.unwrap());
+        assert!(
+            w.store
+                .cancel(&id, JobStatus::Queued, &clock::format(clock::now()))
+                .await
+                .unwrap()
+        );
         let mut claimed = w.store.job(&id).unwrap();
         claimed.end_claimed_at = Some(clock::format(clock::now()));
         w.store.insert(claimed.clone());
         w.observers.on_job_end(&w.store, &claimed).await.unwrap();
-        assert!(w.store.job(&id).unwrap().end_pending.is_some(), "another caller is handling it");
+        assert!(
+            w.store.job(&id).unwrap().end_pending.is_some(),
+            "another caller is handling it"
+        );
         assert_eq!(cancelled_ends_counted(&w).await, 0);
         // That caller crashed: its claim goes stale.
-        claimed.end_claimed_at = Some(clock::format(clock::now() - time::Duration::seconds(crate::ended::CLAIM_SECONDS + 1)));
+        claimed.end_claimed_at = Some(clock::format(
+            clock::now() - time::Duration::seconds(crate::ended::CLAIM_SECONDS + 1),
+        ));
         w.store.insert(claimed.clone());
         w.observers.on_job_end(&w.store, &claimed).await.unwrap();
         let job = w.store.job(&id).unwrap();

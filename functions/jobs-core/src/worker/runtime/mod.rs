@@ -44,12 +44,12 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::{Processor, WorkError};
-use crate::ports::AuditLog;
 use crate::clock;
 use crate::ended::Observers;
-use crate::ports::EventBus;
 use crate::env::{self, SettingError};
 use crate::job::{JobStatus, JobType};
+use crate::ports::AuditLog;
+use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::record::JobRecord;
 
@@ -84,7 +84,10 @@ impl WorkerSettings {
     pub fn from_env(job_type: JobType) -> Result<WorkerSettings, SettingError> {
         let release_window: u64 = env::parsed("RELEASE_WINDOW")?;
         if release_window == 0 {
-            return Err(SettingError::Invalid { name: "RELEASE_WINDOW".into(), reason: "must be at least 1".into() });
+            return Err(SettingError::Invalid {
+                name: "RELEASE_WINDOW".into(),
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(WorkerSettings {
             max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?,
@@ -147,9 +150,27 @@ pub struct Worker<P: Processor, S, I, Q, A, B> {
     chunks_cache: Recent<Chunks>,
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
-    pub fn new(processor: P, store: S, inputs: I, queue: Q, observers: Observers<A, B>, settings: WorkerSettings) -> Self {
-        Worker { processor, store, inputs, queue, observers, settings, params_cache: Recent::new(), chunks_cache: Recent::new() }
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
+    Worker<P, S, I, Q, A, B>
+{
+    pub fn new(
+        processor: P,
+        store: S,
+        inputs: I,
+        queue: Q,
+        observers: Observers<A, B>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Worker {
+            processor,
+            store,
+            inputs,
+            queue,
+            observers,
+            settings,
+            params_cache: Recent::new(),
+            chunks_cache: Recent::new(),
+        }
     }
 
     pub fn audit(&self) -> &A {
@@ -180,8 +201,13 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
     /// Handles a batch, its messages one after another (a chunk runs alone, so it settles
     /// soon and commits once); a message not started `DEADLINE_MARGIN` (3 s) before
     /// `deadline` is handed on. The response names the messages to retry.
-    pub async fn handle_batch_until(&self, event: SqsEvent, deadline: Option<SystemTime>) -> SqsBatchResponse {
-        let deadline = deadline.map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
+    pub async fn handle_batch_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<SystemTime>,
+    ) -> SqsBatchResponse {
+        let deadline = deadline
+            .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
         let mut response = SqsBatchResponse::default();
         for record in &event.records {
             // Boxed: the message's future is deep enough to overflow the compiler's layout
@@ -199,8 +225,16 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
         self.handle_message_until(record, None).await
     }
 
-    async fn handle_message_until(&self, record: &SqsMessage, deadline: Option<Instant>) -> Disposition {
-        let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+    async fn handle_message_until(
+        &self,
+        record: &SqsMessage,
+        deadline: Option<Instant>,
+    ) -> Disposition {
+        let attempt: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         let body = record.body.as_deref().unwrap_or("");
         let message: WorkMessage = match serde_json::from_str(body) {
             Ok(message) => message,
@@ -211,18 +245,38 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
         };
         let (job_id, tenant, chunk) = match &message {
             WorkMessage::Plan { job_id, tenant } => (job_id, tenant, None),
-            WorkMessage::Chunk { job_id, tenant, chunk, .. } => (job_id, tenant, Some(*chunk)),
+            WorkMessage::Chunk {
+                job_id,
+                tenant,
+                chunk,
+                ..
+            } => (job_id, tenant, Some(*chunk)),
         };
         let span = tracing::info_span!("message", job_id = %job_id, tenant = %tenant, job_type = P::JOB_TYPE.key(), chunk, attempt);
         let result = async {
             if near(deadline) {
                 tracing::info!("too close to the deadline to start; handed on");
-                return self.queue.send(P::JOB_TYPE, &message).await.map(|()| Disposition::Ack).map_err(WorkError::from);
+                return self
+                    .queue
+                    .send(P::JOB_TYPE, &message)
+                    .await
+                    .map(|()| Disposition::Ack)
+                    .map_err(WorkError::from);
             }
             match message {
                 WorkMessage::Plan { job_id, tenant } => self.plan(&job_id, &tenant).await,
-                WorkMessage::Chunk { job_id, tenant, chunk, items, retry_since } => {
-                    let delivery = Delivery { attempt, retry_since: retry_since.as_deref().and_then(clock::parse), deadline };
+                WorkMessage::Chunk {
+                    job_id,
+                    tenant,
+                    chunk,
+                    items,
+                    retry_since,
+                } => {
+                    let delivery = Delivery {
+                        attempt,
+                        retry_since: retry_since.as_deref().and_then(clock::parse),
+                        deadline,
+                    };
                     self.chunk(&job_id, &tenant, chunk, items, delivery).await
                 }
             }
@@ -270,12 +324,12 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             .await?
             .ok_or_else(|| WorkError::Rejected("the job's input is missing".into()))?;
         let params: Arc<P::Params> = Arc::new(
-            serde_json::from_slice(&bytes).map_err(|e| WorkError::Rejected(format!("the job's input is unreadable: {e}")))?,
+            serde_json::from_slice(&bytes)
+                .map_err(|e| WorkError::Rejected(format!("the job's input is unreadable: {e}")))?,
         );
         self.params_cache.put(&job.input_key, params.clone());
         Ok(params)
     }
-
 }
 
 /// What a chunk delivery brings besides its items.

@@ -7,19 +7,23 @@ use std::sync::Arc;
 
 use super::commit::settled_all;
 use super::{Chunks, Disposition, Worker};
-use crate::ports::AuditLog;
 use crate::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
 use crate::clock;
-use crate::ports::EventBus;
 use crate::job::{ItemError, JobStatus};
+use crate::ports::AuditLog;
+use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::record::JobRecord;
 use crate::worker::{Processor, WorkError};
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
+    Worker<P, S, I, Q, A, B>
+{
     /// Expands a job into numbered chunk messages and marks it running.
     pub(super) async fn plan(&self, job_id: &str, tenant: &str) -> Result<Disposition, WorkError> {
-        let Some(job) = self.job_for(job_id, tenant).await? else { return Ok(Disposition::Ack) };
+        let Some(job) = self.job_for(job_id, tenant).await? else {
+            return Ok(Disposition::Ack);
+        };
         if job.status.is_terminal() {
             if job.status == JobStatus::Cancelled && job.chunks_total.is_none() && job.total > 0 {
                 self.list_cancelled_items(&job).await?;
@@ -32,16 +36,29 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             Err(WorkError::Rejected(reason)) => {
                 tracing::error!(%reason, "job cannot be planned; failing it");
                 let total = job.total.max(1);
-                self.store.begin(job_id, total, 1, &clock::format(clock::now())).await?;
+                self.store
+                    .begin(job_id, total, 1, &clock::format(clock::now()))
+                    .await?;
                 let commit = ChunkCommit {
                     after: settled_all(total),
-                    tally: Tally { failed: total, ..Tally::default() },
-                    errors: vec![ItemError { item: "*".into(), reason: reason.clone() }],
-                    failures: vec![ItemFailure { position: 0, reason }],
+                    tally: Tally {
+                        failed: total,
+                        ..Tally::default()
+                    },
+                    errors: vec![ItemError {
+                        item: "*".into(),
+                        reason: reason.clone(),
+                    }],
+                    failures: vec![ItemFailure {
+                        position: 0,
+                        reason,
+                    }],
                     done: true,
                     ..ChunkCommit::default()
                 };
-                self.store.commit_chunk(job_id, 0, &commit, job.expires_at).await?;
+                self.store
+                    .commit_chunk(job_id, 0, &commit, job.expires_at)
+                    .await?;
                 self.finish_if_done(job_id).await?;
                 return Ok(Disposition::Ack);
             }
@@ -49,7 +66,16 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
         };
         let chunks = self.chunks(&job, &params).await?;
         let total = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
-        if !self.store.begin(job_id, total, chunks.len() as u64, &clock::format(clock::now())).await? {
+        if !self
+            .store
+            .begin(
+                job_id,
+                total,
+                chunks.len() as u64,
+                &clock::format(clock::now()),
+            )
+            .await?
+        {
             tracing::info!("job no longer queued or running; plan acknowledged");
             return Ok(Disposition::Ack);
         }
@@ -67,7 +93,12 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             })
             .collect();
         self.queue.send_all(P::JOB_TYPE, &messages).await?;
-        tracing::info!(total, chunks = chunks.len(), released = messages.len(), "job planned");
+        tracing::info!(
+            total,
+            chunks = chunks.len(),
+            released = messages.len(),
+            "job planned"
+        );
         self.finish_if_done(job_id).await?;
         Ok(Disposition::Ack)
     }
@@ -76,7 +107,10 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
     /// its items stores their list now, so that the item report and a retry name them
     /// (params that name no items, such as idle sessions, have a total of 0 and list none).
     async fn list_cancelled_items(&self, job: &JobRecord) -> Result<(), WorkError> {
-        if !matches!(P::JOB_TYPE.spec().items, crate::registry::ItemSource::Snapshot { .. }) {
+        if !matches!(
+            P::JOB_TYPE.spec().items,
+            crate::registry::ItemSource::Snapshot { .. }
+        ) {
             return Ok(());
         }
         match self.params(job).await {
@@ -97,14 +131,21 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             return Ok(chunks);
         }
         let items = self.items(job, params).await?;
-        let chunks = Arc::new(chunk_items(&items, self.settings.chunk_size, MAX_CHUNK_BYTES).map_err(|e| WorkError::Rejected(e.to_string()))?);
+        let chunks = Arc::new(
+            chunk_items(&items, self.settings.chunk_size, MAX_CHUNK_BYTES)
+                .map_err(|e| WorkError::Rejected(e.to_string()))?,
+        );
         self.chunks_cache.put(&job.id, chunks.clone());
         Ok(chunks)
     }
 
     /// Releases the chunk that chunk `committed` is the releaser of (`committed + W`), if
     /// the job has one.
-    pub(super) async fn release_after(&self, job: &JobRecord, committed: u64) -> Result<(), WorkError> {
+    pub(super) async fn release_after(
+        &self,
+        job: &JobRecord,
+        committed: u64,
+    ) -> Result<(), WorkError> {
         let next = committed.saturating_add(self.settings.release_window);
         if job.chunks_total.is_none_or(|total| next >= total) {
             return Ok(());
@@ -112,11 +153,19 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
         let params = self.params(job).await?;
         let chunks = self.chunks(job, &params).await?;
         let Some(items) = usize::try_from(next).ok().and_then(|n| chunks.get(n)) else {
-            tracing::warn!(next, "the job's items no longer cut into its planned chunks");
+            tracing::warn!(
+                next,
+                "the job's items no longer cut into its planned chunks"
+            );
             return Ok(());
         };
-        let message =
-            WorkMessage::Chunk { job_id: job.id.clone(), tenant: job.tenant.clone(), chunk: next, items: items.clone(), retry_since: None };
+        let message = WorkMessage::Chunk {
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            chunk: next,
+            items: items.clone(),
+            retry_since: None,
+        };
         self.queue.send(P::JOB_TYPE, &message).await?;
         tracing::debug!(next, "chunk released");
         Ok(())
@@ -124,11 +173,17 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
 
     /// The job's items; for live sources, the list the first plan stored.
     async fn items(&self, job: &JobRecord, params: &P::Params) -> Result<Vec<P::Item>, WorkError> {
-        if !matches!(P::JOB_TYPE.spec().items, crate::registry::ItemSource::Snapshot { .. }) {
+        if !matches!(
+            P::JOB_TYPE.spec().items,
+            crate::registry::ItemSource::Snapshot { .. }
+        ) {
             return self.processor.items(job, params).await;
         }
         let key = crate::record::snapshot_key(&job.input_key);
-        let decode = |bytes: &[u8]| serde_json::from_slice(bytes).map_err(|e| WorkError::Rejected(format!("unreadable item list: {e}")));
+        let decode = |bytes: &[u8]| {
+            serde_json::from_slice(bytes)
+                .map_err(|e| WorkError::Rejected(format!("unreadable item list: {e}")))
+        };
         if let Some(bytes) = self.inputs.get(&key).await? {
             return decode(&bytes);
         }
@@ -138,7 +193,11 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             return Ok(items);
         }
         // A concurrent delivery of the same plan stored its list first: use that one.
-        let bytes = self.inputs.get(&key).await?.ok_or_else(|| WorkError::Transient("item list vanished".into()))?;
+        let bytes = self
+            .inputs
+            .get(&key)
+            .await?
+            .ok_or_else(|| WorkError::Transient("item list vanished".into()))?;
         decode(&bytes)
     }
 }

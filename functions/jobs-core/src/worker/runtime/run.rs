@@ -11,11 +11,11 @@ use serde_json::Value;
 
 use super::commit::{ChunkProgress, Settle};
 use super::{DEADLINE_MARGIN, Delivery, Disposition, Worker, near};
-use crate::ports::AuditLog;
 use crate::chunk::Settled;
 use crate::clock;
-use crate::ports::EventBus;
 use crate::job::JobStatus;
+use crate::ports::AuditLog;
+use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::record::{JobRecord, MAX_ERROR_SAMPLE};
 use crate::worker::{ItemOutcome, Processor, WorkError};
@@ -31,9 +31,20 @@ enum RunEnd {
     HandedOn,
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus> Worker<P, S, I, Q, A, B> {
-    pub(super) async fn chunk(&self, job_id: &str, tenant: &str, chunk: u64, items: Vec<Value>, delivery: Delivery) -> Result<Disposition, WorkError> {
-        let Some(job) = self.job_for(job_id, tenant).await? else { return Ok(Disposition::Ack) };
+impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
+    Worker<P, S, I, Q, A, B>
+{
+    pub(super) async fn chunk(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        chunk: u64,
+        items: Vec<Value>,
+        delivery: Delivery,
+    ) -> Result<Disposition, WorkError> {
+        let Some(job) = self.job_for(job_id, tenant).await? else {
+            return Ok(Disposition::Ack);
+        };
         if job.chunks_total.is_none_or(|total| chunk >= total) {
             tracing::warn!("chunk number outside the job's plan; acknowledged");
             return Ok(Disposition::Ack);
@@ -46,12 +57,18 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             return Ok(Disposition::Ack);
         }
         let settled = ledger.map(|l| l.settled);
-        let unsettled = items.len().saturating_sub(settled.as_ref().map_or(0, Settled::len)) as u64;
+        let unsettled = items
+            .len()
+            .saturating_sub(settled.as_ref().map_or(0, Settled::len))
+            as u64;
         // Chunks come only from this worker's plan (the queue accepts nothing else, by IAM), so
         // more items than the job has unsettled is a forged or corrupt message: counting it
         // would push progress past 100 %.
         if job.succeeded + job.failed + job.cancelled + unsettled > job.total {
-            tracing::warn!(items = items.len(), "chunk holds more items than the job has unsettled; acknowledged");
+            tracing::warn!(
+                items = items.len(),
+                "chunk holds more items than the job has unsettled; acknowledged"
+            );
             return Ok(Disposition::Ack);
         }
         let mut progress = ChunkProgress {
@@ -68,7 +85,8 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             self.cancel_rest(&job, chunk, &mut progress, &[]).await?;
             RunEnd::Settled
         } else {
-            self.run(&job, chunk, &items, &mut progress, delivery).await?
+            self.run(&job, chunk, &items, &mut progress, delivery)
+                .await?
         };
         if let RunEnd::HandedOn = end {
             return Ok(Disposition::Ack);
@@ -81,7 +99,14 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
     /// Works through a chunk's unsettled items, [`Processor::STEP`] at a time, retrying the
     /// ones that fail for throttling or a transient reason, committing at most every
     /// checkpoint interval and handing the chunk on before the deadline.
-    async fn run(&self, job: &JobRecord, chunk: u64, raw: &[Value], progress: &mut ChunkProgress, delivery: Delivery) -> Result<RunEnd, WorkError> {
+    async fn run(
+        &self,
+        job: &JobRecord,
+        chunk: u64,
+        raw: &[Value],
+        progress: &mut ChunkProgress,
+        delivery: Delivery,
+    ) -> Result<RunEnd, WorkError> {
         let params = match self.params(job).await {
             Ok(params) => params,
             Err(WorkError::Rejected(reason)) => {
@@ -121,7 +146,9 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
                         positions.push(position);
                         items.push(item);
                     }
-                    Err(err) => progress.settle(position, Settle::Failed(format!("unreadable item: {err}"))),
+                    Err(err) => {
+                        progress.settle(position, Settle::Failed(format!("unreadable item: {err}")))
+                    }
                 }
             }
             let mut results = self.processor.process(job, &params, &items).await;
@@ -135,7 +162,9 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
             for (position, result) in positions.into_iter().zip(results) {
                 match result {
                     Ok(ItemOutcome::Succeeded) => progress.settle(position, Settle::Succeeded),
-                    Ok(ItemOutcome::Rejected(reason)) | Err(WorkError::Rejected(reason)) => progress.settle(position, Settle::Failed(reason)),
+                    Ok(ItemOutcome::Rejected(reason)) | Err(WorkError::Rejected(reason)) => {
+                        progress.settle(position, Settle::Failed(reason))
+                    }
                     Err(WorkError::Throttled(reason)) => {
                         progress.paced_at = Some(clock::format(clock::now()));
                         again.push((position, true));
@@ -159,19 +188,34 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
                 let spent = clock::now() - since >= self.settings.retry_budget;
                 for (position, throttled) in again {
                     if spent || (last_delivery && !throttled) {
-                        let why = if spent { format!("no progress for {} s", (clock::now() - since).whole_seconds()) } else { format!("delivery {}", delivery.attempt) };
-                        progress.settle(position, Settle::Failed(format!("gave up after {why}: {last_reason}")));
+                        let why = if spent {
+                            format!(
+                                "no progress for {} s",
+                                (clock::now() - since).whole_seconds()
+                            )
+                        } else {
+                            format!("delivery {}", delivery.attempt)
+                        };
+                        progress.settle(
+                            position,
+                            Settle::Failed(format!("gave up after {why}: {last_reason}")),
+                        );
                     } else {
                         pending.push_back(position);
                     }
                 }
                 if !progressed && !pending.is_empty() {
-                    let room = delivery.deadline.map_or(backoff, |d| d.saturating_duration_since(Instant::now()).saturating_sub(DEADLINE_MARGIN));
+                    let room = delivery.deadline.map_or(backoff, |d| {
+                        d.saturating_duration_since(Instant::now())
+                            .saturating_sub(DEADLINE_MARGIN)
+                    });
                     tokio::time::sleep(backoff.min(room)).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
-            if !pending.is_empty() && progress.last_commit.elapsed() >= self.settings.checkpoint_interval {
+            if !pending.is_empty()
+                && progress.last_commit.elapsed() >= self.settings.checkpoint_interval
+            {
                 self.commit(job, chunk, progress, raw).await?;
                 pending.retain(|&position| !progress.settled.contains(position));
                 // The job may have been cancelled meanwhile: a long chunk stops at a checkpoint.
@@ -180,7 +224,10 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
                 {
                     let rest: Vec<usize> = pending.drain(..).collect();
                     self.cancel_rest(job, chunk, progress, raw).await?;
-                    tracing::info!(cancelled = rest.len(), "job cancelled; chunk stopped at a checkpoint");
+                    tracing::info!(
+                        cancelled = rest.len(),
+                        "job cancelled; chunk stopped at a checkpoint"
+                    );
                 }
             }
         }
@@ -189,7 +236,13 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
     }
 
     /// Settles every item still open as cancelled, and commits.
-    pub(super) async fn cancel_rest(&self, job: &JobRecord, chunk: u64, progress: &mut ChunkProgress, raw: &[Value]) -> Result<(), WorkError> {
+    pub(super) async fn cancel_rest(
+        &self,
+        job: &JobRecord,
+        chunk: u64,
+        progress: &mut ChunkProgress,
+        raw: &[Value],
+    ) -> Result<(), WorkError> {
         for position in progress.settled.missing(progress.items) {
             progress.settle(position, Settle::Cancelled);
         }

@@ -6,12 +6,13 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 
 use super::*;
-use crate::worker::scripted::Scripted;
 use crate::job::JobType;
 use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemoryStore};
 use crate::record::NewJob;
+use crate::worker::scripted::Scripted;
 
-pub(super) type TestWorker = Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
+pub(super) type TestWorker =
+    Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
 
 pub(super) fn worker() -> TestWorker {
     worker_with_window(2)
@@ -28,7 +29,14 @@ fn settings(release_window: u64) -> WorkerSettings {
 }
 
 fn worker_with_window(release_window: u64) -> TestWorker {
-    Worker::new(Scripted, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), crate::memory::observers(), settings(release_window))
+    Worker::new(
+        Scripted,
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        crate::memory::observers(),
+        settings(release_window),
+    )
 }
 
 /// The scripted processor, one item per `process` call, each taking `delay`, remembering
@@ -52,7 +60,12 @@ impl Processor for OneByOne {
         Scripted::label(item)
     }
 
-    async fn process(&self, job: &JobRecord, params: &Self::Params, items: &[Value]) -> Vec<super::super::ItemResult> {
+    async fn process(
+        &self,
+        job: &JobRecord,
+        params: &Self::Params,
+        items: &[Value],
+    ) -> Vec<super::super::ItemResult> {
         self.seen.lock().unwrap().extend(items.iter().cloned());
         tokio::time::sleep(self.delay).await;
         Scripted.process(job, params, items).await
@@ -62,8 +75,22 @@ impl Processor for OneByOne {
 type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
 
 fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
-    let settings = WorkerSettings { chunk_size: 10, checkpoint_interval, ..settings(10) };
-    Worker::new(OneByOne { delay, seen: Mutex::new(Vec::new()) }, MemoryStore::default(), MemoryInputs::default(), MemoryQueue::default(), crate::memory::observers(), settings)
+    let settings = WorkerSettings {
+        chunk_size: 10,
+        checkpoint_interval,
+        ..settings(10)
+    };
+    Worker::new(
+        OneByOne {
+            delay,
+            seen: Mutex::new(Vec::new()),
+        },
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        crate::memory::observers(),
+        settings,
+    )
 }
 
 /// The chunk numbers of the queued messages of job `id`.
@@ -80,10 +107,16 @@ pub(super) fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
         .collect()
 }
 
-pub(super) fn job<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, items: &[&str]) -> String {
+pub(super) fn job<P: Processor>(
+    w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>,
+    items: &[&str],
+) -> String {
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/acme/{id}.json");
-    w.inputs.objects.lock().unwrap().insert(input_key.clone(), serde_json::to_vec(&json!({"items": items})).unwrap());
+    w.inputs.objects.lock().unwrap().insert(
+        input_key.clone(),
+        serde_json::to_vec(&json!({"items": items})).unwrap(),
+    );
     w.store.insert(JobRecord::new(NewJob {
         id: id.clone(),
         job_type: JobType::ProfileFieldUpdate,
@@ -108,10 +141,17 @@ pub(super) fn message(id: &str, body: &WorkMessage, attempt: u32) -> SqsMessage 
 }
 
 pub(super) fn plan(id: &str) -> WorkMessage {
-    WorkMessage::Plan { job_id: id.into(), tenant: "acme".into() }
+    WorkMessage::Plan {
+        job_id: id.into(),
+        tenant: "acme".into(),
+    }
 }
 
-pub(super) async fn deliver<P: Processor>(w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>, body: &WorkMessage, attempt: u32) -> Disposition {
+pub(super) async fn deliver<P: Processor>(
+    w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>,
+    body: &WorkMessage,
+    attempt: u32,
+) -> Disposition {
     w.handle_message(&message("m", body, attempt)).await
 }
 
@@ -136,21 +176,31 @@ async fn a_job_never_has_more_than_its_window_of_chunks_released() {
     let items: Vec<String> = (0..9).map(|i| format!("item-{i}")).collect();
     let id = job(&w, &items.iter().map(String::as_str).collect::<Vec<_>>());
     deliver(&w, &plan(&id), 1).await;
-    assert_eq!(queued_chunks(&w, &id), vec![0, 1], "the plan releases the first window");
+    assert_eq!(
+        queued_chunks(&w, &id),
+        vec![0, 1],
+        "the plan releases the first window"
+    );
     let mut released = 2;
     loop {
         let pending = w.queue.drain();
         if pending.is_empty() {
             break;
         }
-        assert!(pending.len() <= 2, "at most the window in flight: {pending:?}");
+        assert!(
+            pending.len() <= 2,
+            "at most the window in flight: {pending:?}"
+        );
         for m in pending {
             assert_eq!(deliver(&w, &m, 1).await, Disposition::Ack);
         }
         released += queued_chunks(&w, &id).len();
     }
     let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.chunks_done, released), (JobStatus::Completed, 9, 5, 5));
+    assert_eq!(
+        (done.status, done.succeeded, done.chunks_done, released),
+        (JobStatus::Completed, 9, 5, 5)
+    );
 }
 
 #[tokio::test]
@@ -164,10 +214,17 @@ async fn a_release_lost_after_the_commit_is_sent_again_by_the_redelivery() {
     // the chunk's message, never acknowledged, comes back.
     assert_eq!(w.queue.drain().len(), 1);
     assert_eq!(deliver(&w, &first[0], 2).await, Disposition::Ack);
-    assert_eq!(queued_chunks(&w, &id), vec![1], "the duplicate releases the next chunk again");
+    assert_eq!(
+        queued_chunks(&w, &id),
+        vec![1],
+        "the duplicate releases the next chunk again"
+    );
     run_queue(&w, 1).await;
     let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.chunks_done), (JobStatus::Completed, 3, 2));
+    assert_eq!(
+        (done.status, done.succeeded, done.chunks_done),
+        (JobStatus::Completed, 3, 2)
+    );
 }
 
 #[tokio::test]
@@ -178,7 +235,11 @@ async fn a_later_job_waits_behind_a_window_not_behind_a_whole_job() {
     let small = job(&w, &["small"]);
     deliver(&w, &plan(&big), 1).await;
     deliver(&w, &plan(&small), 1).await;
-    assert_eq!((queued_chunks(&w, &big), queued_chunks(&w, &small)), (vec![0], vec![0]), "one chunk of each job queued, in order");
+    assert_eq!(
+        (queued_chunks(&w, &big), queued_chunks(&w, &small)),
+        (vec![0], vec![0]),
+        "one chunk of each job queued, in order"
+    );
 }
 
 #[tokio::test]
@@ -187,16 +248,26 @@ async fn a_job_runs_to_completed_with_exact_counts() {
     let id = job(&w, &["a", "b", "c", "d", "e"]);
     assert_eq!(deliver(&w, &plan(&id), 1).await, Disposition::Ack);
     let planned = w.store.job(&id).unwrap();
-    assert_eq!((planned.status, planned.total, planned.chunks_total), (JobStatus::Running, 5, Some(3)));
+    assert_eq!(
+        (planned.status, planned.total, planned.chunks_total),
+        (JobStatus::Running, 5, Some(3))
+    );
     run_queue(&w, 1).await;
     let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.failed), (JobStatus::Completed, 5, 0));
+    assert_eq!(
+        (done.status, done.succeeded, done.failed),
+        (JobStatus::Completed, 5, 0)
+    );
     assert!(done.completed_at.is_some() && done.started_at.is_some());
 }
 
 /// The job's `ended` audit entries.
 pub(super) fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::audit::AuditRecord> {
-    w.audit().entries().into_iter().filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended).collect()
+    w.audit()
+        .entries()
+        .into_iter()
+        .filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended)
+        .collect()
 }
 
 #[tokio::test]
@@ -220,14 +291,38 @@ async fn a_failing_item_is_retried_within_the_delivery_and_fails_once_the_retry_
     deliver(&w, &plan(&id), 1).await;
     let chunk = w.queue.drain();
     let started = Instant::now();
-    assert_eq!(deliver(&w, &chunk[0], 1).await, Disposition::Ack, "settled in the delivery, not left to the queue");
-    assert!(started.elapsed() >= Duration::from_millis(300), "retried for the whole budget: {:?}", started.elapsed());
+    assert_eq!(
+        deliver(&w, &chunk[0], 1).await,
+        Disposition::Ack,
+        "settled in the delivery, not left to the queue"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "retried for the whole budget: {:?}",
+        started.elapsed()
+    );
     let seen = w.processor.seen.lock().unwrap().clone();
-    assert_eq!(seen.iter().filter(|i| *i == "a").count() + seen.iter().filter(|i| *i == "c").count(), 2, "settled items never run again");
-    assert!(seen.iter().filter(|i| *i == "transient").count() >= 3, "the failing item was retried: {seen:?}");
+    assert_eq!(
+        seen.iter().filter(|i| *i == "a").count() + seen.iter().filter(|i| *i == "c").count(),
+        2,
+        "settled items never run again"
+    );
+    assert!(
+        seen.iter().filter(|i| *i == "transient").count() >= 3,
+        "the failing item was retried: {seen:?}"
+    );
     let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.failed), (JobStatus::CompletedWithErrors, 2, 2));
-    assert!(done.errors.iter().any(|e| e.item == "transient" && e.reason.starts_with("gave up after no progress for 0 s: ServiceUnavailable")), "{:?}", done.errors);
+    assert_eq!(
+        (done.status, done.succeeded, done.failed),
+        (JobStatus::CompletedWithErrors, 2, 2)
+    );
+    assert!(
+        done.errors.iter().any(|e| e.item == "transient"
+            && e.reason
+                .starts_with("gave up after no progress for 0 s: ServiceUnavailable")),
+        "{:?}",
+        done.errors
+    );
 }
 
 #[tokio::test]
@@ -238,18 +333,33 @@ async fn on_the_last_delivery_a_server_error_fails_at_once_but_throttling_is_sti
     let chunk = w.queue.drain();
     let started = Instant::now();
     assert_eq!(deliver(&w, &chunk[0], 3).await, Disposition::Ack);
-    assert!(started.elapsed() < Duration::from_millis(300), "no retry on the last delivery");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "no retry on the last delivery"
+    );
     let done = w.store.job(&id).unwrap();
     assert_eq!((done.succeeded, done.failed), (1, 1));
-    assert!(done.errors[0].reason.starts_with("gave up after delivery 3: ServiceUnavailable"), "{:?}", done.errors);
+    assert!(
+        done.errors[0]
+            .reason
+            .starts_with("gave up after delivery 3: ServiceUnavailable"),
+        "{:?}",
+        done.errors
+    );
 
     let id = job(&w, &["throttled", "a"]);
     deliver(&w, &plan(&id), 1).await;
     let chunk = w.queue.drain();
     let started = Instant::now();
     deliver(&w, &chunk[0], 3).await;
-    assert!(started.elapsed() >= Duration::from_millis(300), "throttling retried for the budget, whatever the receive count");
-    assert!(w.store.job(&id).unwrap().paced_at.is_some(), "the job shows it met a rate limit");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "throttling retried for the budget, whatever the receive count"
+    );
+    assert!(
+        w.store.job(&id).unwrap().paced_at.is_some(),
+        "the job shows it met a rate limit"
+    );
 }
 
 #[tokio::test]
@@ -262,14 +372,38 @@ async fn near_the_deadline_a_chunk_commits_what_settled_and_hands_the_rest_on() 
     event.records = vec![message("m", &chunk[0], 1)];
     // 3 s is kept back: about 200 ms to work.
     let deadline = SystemTime::now() + DEADLINE_MARGIN + Duration::from_millis(200);
-    assert!(w.handle_batch_until(event, Some(deadline)).await.batch_item_failures.is_empty(), "acknowledged: its continuation is queued");
+    assert!(
+        w.handle_batch_until(event, Some(deadline))
+            .await
+            .batch_item_failures
+            .is_empty(),
+        "acknowledged: its continuation is queued"
+    );
     let running = w.store.job(&id).unwrap();
-    assert!(running.succeeded > 0 && running.succeeded < 8, "a partial commit: {}", running.succeeded);
+    assert!(
+        running.succeeded > 0 && running.succeeded < 8,
+        "a partial commit: {}",
+        running.succeeded
+    );
     let continuation = w.queue.drain();
-    assert!(matches!(&continuation[..], [WorkMessage::Chunk { chunk: 0, retry_since: None, .. }]), "{continuation:?}");
+    assert!(
+        matches!(
+            &continuation[..],
+            [WorkMessage::Chunk {
+                chunk: 0,
+                retry_since: None,
+                ..
+            }]
+        ),
+        "{continuation:?}"
+    );
     w.processor.seen.lock().unwrap().clear();
     assert_eq!(deliver(&w, &continuation[0], 1).await, Disposition::Ack);
-    assert_eq!(w.processor.seen.lock().unwrap().len() as u64, 8 - running.succeeded, "only the unsettled items run");
+    assert_eq!(
+        w.processor.seen.lock().unwrap().len() as u64,
+        8 - running.succeeded,
+        "only the unsettled items run"
+    );
     let done = w.store.job(&id).unwrap();
     assert_eq!((done.status, done.succeeded), (JobStatus::Completed, 8));
 }
@@ -279,15 +413,42 @@ async fn a_continuation_carries_its_retry_budget() {
     let w = worker();
     let id = job(&w, &["throttled", "throttled"]);
     deliver(&w, &plan(&id), 1).await;
-    let Some(WorkMessage::Chunk { job_id, tenant, chunk, items, .. }) = w.queue.drain().pop() else { panic!("no chunk") };
+    let Some(WorkMessage::Chunk {
+        job_id,
+        tenant,
+        chunk,
+        items,
+        ..
+    }) = w.queue.drain().pop()
+    else {
+        panic!("no chunk")
+    };
     let since = clock::format(clock::now() - time::Duration::hours(1));
-    let continuation = WorkMessage::Chunk { job_id, tenant, chunk, items, retry_since: Some(since) };
+    let continuation = WorkMessage::Chunk {
+        job_id,
+        tenant,
+        chunk,
+        items,
+        retry_since: Some(since),
+    };
     let started = Instant::now();
     assert_eq!(deliver(&w, &continuation, 1).await, Disposition::Ack);
-    assert!(started.elapsed() < Duration::from_millis(300), "the budget was spent before this delivery");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "the budget was spent before this delivery"
+    );
     let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.failed), (JobStatus::Failed, 0, 2));
-    assert!(done.errors[0].reason.starts_with("gave up after no progress for 3600 s: Throttling"), "{:?}", done.errors);
+    assert_eq!(
+        (done.status, done.succeeded, done.failed),
+        (JobStatus::Failed, 0, 2)
+    );
+    assert!(
+        done.errors[0]
+            .reason
+            .starts_with("gave up after no progress for 3600 s: Throttling"),
+        "{:?}",
+        done.errors
+    );
 }
 
 #[tokio::test]
@@ -302,10 +463,17 @@ async fn a_long_chunk_commits_at_its_checkpoint_interval_so_a_crash_repeats_litt
     let committed = w.store.job(&id).unwrap().succeeded;
     let ran = w.processor.seen.lock().unwrap().len() as u64;
     assert!(committed >= 3, "committed at the checkpoint: {committed}");
-    assert!(ran - committed <= 4, "at most an interval's items were not committed: ran {ran}, committed {committed}");
+    assert!(
+        ran - committed <= 4,
+        "at most an interval's items were not committed: ran {ran}, committed {committed}"
+    );
     w.processor.seen.lock().unwrap().clear();
     assert_eq!(deliver(&w, &chunk[0], 2).await, Disposition::Ack);
-    assert_eq!(w.processor.seen.lock().unwrap().len() as u64, 10 - committed, "the redelivery runs only what was not committed");
+    assert_eq!(
+        w.processor.seen.lock().unwrap().len() as u64,
+        10 - committed,
+        "the redelivery runs only what was not committed"
+    );
     assert_eq!(w.store.job(&id).unwrap().succeeded, 10);
 }
 
@@ -316,13 +484,23 @@ async fn only_messages_that_meet_a_store_failure_are_reported_as_batch_failures(
     deliver(&w, &plan(&id), 1).await;
     let chunks = w.queue.drain();
     // Chunk 0 must release chunk 2, and the queue is down; chunk 1 releases nothing.
-    w.queue.broken.store(true, std::sync::atomic::Ordering::Relaxed);
+    w.queue
+        .broken
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut garbage = message("garbage", &chunks[0], 1);
     garbage.body = Some("{not json".into());
     let mut event = SqsEvent::default();
-    event.records = vec![message("retry", &chunks[0], 1), message("ok", &chunks[1], 1), garbage];
+    event.records = vec![
+        message("retry", &chunks[0], 1),
+        message("ok", &chunks[1], 1),
+        garbage,
+    ];
     let response = w.handle_batch(event).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
     assert_eq!(failed, vec!["retry"]);
 }
 
@@ -333,11 +511,35 @@ async fn messages_for_other_tenants_unknown_jobs_or_chunks_change_nothing() {
     deliver(&w, &plan(&id), 1).await;
     let before = w.store.job(&id).unwrap();
     for body in [
-        WorkMessage::Chunk { job_id: id.clone(), tenant: "globex".into(), chunk: 0, items: vec![json!("a")], retry_since: None },
-        WorkMessage::Chunk { job_id: id.clone(), tenant: "acme".into(), chunk: 7, items: vec![json!("a")], retry_since: None },
-        WorkMessage::Chunk { job_id: "01JUNKNOWN0000000000000000".into(), tenant: "acme".into(), chunk: 0, items: vec![], retry_since: None },
-        WorkMessage::Plan { job_id: String::new(), tenant: "acme".into() },
-        WorkMessage::Plan { job_id: id.clone(), tenant: "globex".into() },
+        WorkMessage::Chunk {
+            job_id: id.clone(),
+            tenant: "globex".into(),
+            chunk: 0,
+            items: vec![json!("a")],
+            retry_since: None,
+        },
+        WorkMessage::Chunk {
+            job_id: id.clone(),
+            tenant: "acme".into(),
+            chunk: 7,
+            items: vec![json!("a")],
+            retry_since: None,
+        },
+        WorkMessage::Chunk {
+            job_id: "01JUNKNOWN0000000000000000".into(),
+            tenant: "acme".into(),
+            chunk: 0,
+            items: vec![],
+            retry_since: None,
+        },
+        WorkMessage::Plan {
+            job_id: String::new(),
+            tenant: "acme".into(),
+        },
+        WorkMessage::Plan {
+            job_id: id.clone(),
+            tenant: "globex".into(),
+        },
     ] {
         assert_eq!(deliver(&w, &body, 1).await, Disposition::Ack);
     }
@@ -351,11 +553,23 @@ async fn cancelling_a_running_job_cancels_the_chunks_not_yet_processed() {
     deliver(&w, &plan(&id), 1).await;
     let first = w.queue.drain();
     deliver(&w, &first[0], 1).await;
-    assert!(crate::ports::JobStore::cancel(&w.store, &id, JobStatus::Running, "2026-11-28T10:00:01.000Z").await.unwrap());
+    assert!(
+        crate::ports::JobStore::cancel(
+            &w.store,
+            &id,
+            JobStatus::Running,
+            "2026-11-28T10:00:01.000Z"
+        )
+        .await
+        .unwrap()
+    );
     // Chunk 2 was not released yet when the cancel came: it is released and settled too.
     run_queue(&w, 1).await;
     let done = w.store.job(&id).unwrap();
-    assert_eq!((done.status, done.succeeded, done.cancelled), (JobStatus::Cancelled, 2, 4));
+    assert_eq!(
+        (done.status, done.succeeded, done.cancelled),
+        (JobStatus::Cancelled, 2, 4)
+    );
 }
 
 #[tokio::test]
@@ -376,15 +590,27 @@ async fn mutated_messages_never_panic_or_overcount() {
     let w = worker();
     let id = job(&w, &["a", "b", "c", "d", "e"]);
     deliver(&w, &plan(&id), 1).await;
-    let seeds: Vec<Vec<u8>> = std::iter::once(plan(&id)).chain(w.queue.drain()).map(|m| serde_json::to_vec(&m).unwrap()).collect();
+    let seeds: Vec<Vec<u8>> = std::iter::once(plan(&id))
+        .chain(w.queue.drain())
+        .map(|m| serde_json::to_vec(&m).unwrap())
+        .collect();
     let mut m = crate::mutate::Mutator::new(0xC0FFEE);
     for i in 0..5_000 {
         let body = m.mutate(&seeds[i % seeds.len()]);
         let mut record = message("fuzz", &plan(&id), 1);
         record.body = Some(String::from_utf8_lossy(&body).into_owned());
-        assert_eq!(w.handle_message(&record).await, Disposition::Ack, "#{i}: {:?}", record.body);
+        assert_eq!(
+            w.handle_message(&record).await,
+            Disposition::Ack,
+            "#{i}: {:?}",
+            record.body
+        );
         let job = w.store.job(&id).unwrap();
-        assert!(job.succeeded + job.failed + job.cancelled <= job.total, "#{i}: overcounted by {:?}", record.body);
+        assert!(
+            job.succeeded + job.failed + job.cancelled <= job.total,
+            "#{i}: overcounted by {:?}",
+            record.body
+        );
         w.queue.drain();
     }
 }
@@ -392,13 +618,20 @@ async fn mutated_messages_never_panic_or_overcount() {
 /// The jobs of tenant `acme` that ended `cancelled`, as the hourly metrics count them.
 pub(super) async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
     use crate::metrics::{METRIC_SHARDS, partition};
-use crate::ports::MetricsStore;
+    use crate::ports::MetricsStore;
     let mut counted = 0;
     for shard in 0..METRIC_SHARDS {
-        for (_, counters) in w.store.read_metrics(&partition("acme", shard), "0000", "9999").await.unwrap() {
-            counted += counters.get("ended_cancelled:profile_field_update").copied().unwrap_or(0);
+        for (_, counters) in w
+            .store
+            .read_metrics(&partition("acme", shard), "0000", "9999")
+            .await
+            .unwrap()
+        {
+            counted += counters
+                .get("ended_cancelled:profile_field_update")
+                .copied()
+                .unwrap_or(0);
         }
     }
     counted
 }
-

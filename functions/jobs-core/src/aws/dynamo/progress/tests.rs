@@ -2,10 +2,11 @@
 
 use serde_json::json;
 
-use super::super::test_client::{ID, TABLE, job_key, condition_failed, sent, store, store_answering, transaction_cancelled};
+use super::super::test_client::{
+    ID, TABLE, condition_failed, job_key, sent, store, store_answering, transaction_cancelled,
+};
 use crate::job::{ItemError, JobStatus};
 use crate::ports::{ChunkCommit, ChunkLedger, ItemFailure, JobEnds, ProgressStore, Settled, Tally};
-
 
 fn settled(positions: &[usize]) -> Settled {
     let mut set = Settled::default();
@@ -21,18 +22,36 @@ async fn a_first_commit_creates_the_ledger_item_and_adds_to_the_counters_in_one_
     let commit = ChunkCommit {
         before: None,
         after: settled(&[0, 1, 2, 9]),
-        tally: Tally { succeeded: 3, failed: 1, cancelled: 0 },
-        failures: vec![ItemFailure { position: 9, reason: "MessageRejected".into() }],
+        tally: Tally {
+            succeeded: 3,
+            failed: 1,
+            cancelled: 0,
+        },
+        failures: vec![ItemFailure {
+            position: 9,
+            reason: "MessageRejected".into(),
+        }],
         cancelled: vec![],
-        errors: vec![ItemError { item: "b@x.io".into(), reason: "MessageRejected".into() }],
+        errors: vec![ItemError {
+            item: "b@x.io".into(),
+            reason: "MessageRejected".into(),
+        }],
         done: false,
         paced_at: Some("2026-11-30T10:00:00.000Z".into()),
     };
-    assert!(db.commit_chunk(ID, 7, &commit, 1_800_000_000).await.unwrap());
+    assert!(
+        db.commit_chunk(ID, 7, &commit, 1_800_000_000)
+            .await
+            .unwrap()
+    );
     let (operation, mut body) = sent(http);
     assert_eq!(operation, "TransactWriteItems");
     // The SDK adds an idempotency token of its own to each transaction.
-    assert!(body.as_object_mut().and_then(|b| b.remove("ClientRequestToken")).is_some());
+    assert!(
+        body.as_object_mut()
+            .and_then(|b| b.remove("ClientRequestToken"))
+            .is_some()
+    );
     assert_eq!(
         body,
         json!({"TransactItems": [
@@ -78,7 +97,10 @@ async fn a_later_commit_applies_only_to_the_ledger_as_read_and_the_last_counts_t
     let commit = ChunkCommit {
         before: Some(settled(&[0])),
         after: settled(&[0, 1]),
-        tally: Tally { succeeded: 1, ..Tally::default() },
+        tally: Tally {
+            succeeded: 1,
+            ..Tally::default()
+        },
         done: true,
         ..ChunkCommit::default()
     };
@@ -86,41 +108,91 @@ async fn a_later_commit_applies_only_to_the_ledger_as_read_and_the_last_counts_t
     let (_, body) = sent(http);
     let ledger = &body["TransactItems"][0]["Update"];
     assert_eq!(ledger["ConditionExpression"], "#settled = :before");
-    assert_eq!(ledger["ExpressionAttributeValues"][":before"], json!({"B": "AQ=="}));
-    assert_eq!(ledger["ExpressionAttributeValues"][":after"], json!({"B": "Aw=="}));
-    assert_eq!(ledger["ExpressionAttributeValues"][":done"], json!({"BOOL": true}));
+    assert_eq!(
+        ledger["ExpressionAttributeValues"][":before"],
+        json!({"B": "AQ=="})
+    );
+    assert_eq!(
+        ledger["ExpressionAttributeValues"][":after"],
+        json!({"B": "Aw=="})
+    );
+    assert_eq!(
+        ledger["ExpressionAttributeValues"][":done"],
+        json!({"BOOL": true})
+    );
     let job = &body["TransactItems"][1]["Update"];
-    assert_eq!(job["UpdateExpression"], "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one");
+    assert_eq!(
+        job["UpdateExpression"],
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one"
+    );
     assert_eq!(job["ExpressionAttributeValues"][":one"], json!({"N": "1"}));
 }
 
 #[tokio::test]
 async fn cancelled_items_are_listed_by_position_in_the_ledger() {
     let (db, http) = store();
-    let commit = ChunkCommit { before: Some(settled(&[0])), after: settled(&[0, 1, 2]), tally: Tally { cancelled: 2, ..Tally::default() }, cancelled: vec![1, 2], done: true, ..ChunkCommit::default() };
+    let commit = ChunkCommit {
+        before: Some(settled(&[0])),
+        after: settled(&[0, 1, 2]),
+        tally: Tally {
+            cancelled: 2,
+            ..Tally::default()
+        },
+        cancelled: vec![1, 2],
+        done: true,
+        ..ChunkCommit::default()
+    };
     assert!(db.commit_chunk(ID, 3, &commit, 0).await.unwrap());
     let (_, body) = sent(http);
     let ledger = &body["TransactItems"][0]["Update"];
-    assert_eq!(ledger["UpdateExpression"], "SET #settled = :after, #done = :done, #expires = :expires, #cancelled_items = list_append(if_not_exists(#cancelled_items, :none), :cancelled_items) ADD #succeeded :s, #failed :f, #cancelled :c");
-    assert_eq!(ledger["ExpressionAttributeValues"][":cancelled_items"], json!({"L": [{"N": "1"}, {"N": "2"}]}));
+    assert_eq!(
+        ledger["UpdateExpression"],
+        "SET #settled = :after, #done = :done, #expires = :expires, #cancelled_items = list_append(if_not_exists(#cancelled_items, :none), :cancelled_items) ADD #succeeded :s, #failed :f, #cancelled :c"
+    );
+    assert_eq!(
+        ledger["ExpressionAttributeValues"][":cancelled_items"],
+        json!({"L": [{"N": "1"}, {"N": "2"}]})
+    );
 }
 
 #[tokio::test]
 async fn a_ledger_changed_since_it_was_read_is_reported_not_an_error() {
-    let (db, _http) = store_answering(400, transaction_cancelled(&["ConditionalCheckFailed", "None"]));
-    assert!(!db.commit_chunk(ID, 0, &ChunkCommit::default(), 0).await.unwrap());
+    let (db, _http) = store_answering(
+        400,
+        transaction_cancelled(&["ConditionalCheckFailed", "None"]),
+    );
+    assert!(
+        !db.commit_chunk(ID, 0, &ChunkCommit::default(), 0)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn a_chunk_of_a_job_that_is_gone_is_an_error() {
-    let (db, _http) = store_answering(400, transaction_cancelled(&["None", "ConditionalCheckFailed"]));
-    assert!(db.commit_chunk(ID, 0, &ChunkCommit::default(), 0).await.is_err());
+    let (db, _http) = store_answering(
+        400,
+        transaction_cancelled(&["None", "ConditionalCheckFailed"]),
+    );
+    assert!(
+        db.commit_chunk(ID, 0, &ChunkCommit::default(), 0)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn complete_needs_a_running_job_whose_every_chunk_is_committed() {
     let (db, http) = store();
-    assert!(db.complete(ID, JobStatus::CompletedWithErrors, "2026-11-30T10:00:00.000Z").await.unwrap());
+    assert!(
+        db.complete(
+            ID,
+            JobStatus::CompletedWithErrors,
+            "2026-11-30T10:00:00.000Z"
+        )
+        .await
+        .unwrap()
+    );
     let (operation, body) = sent(http);
     assert_eq!(operation, "UpdateItem");
     assert_eq!(
@@ -145,11 +217,19 @@ async fn a_handled_end_leaves_the_ends_pending_index_which_the_sweep_reads_by_sh
     db.end_handled(ID).await.unwrap();
     let (_, body) = sent(http);
     assert_eq!(body["UpdateExpression"], "REMOVE #pending, #ending, #claim");
-    assert_eq!(body["ExpressionAttributeNames"], json!({"#pending": "end_pending", "#ending": "ending", "#claim": "end_claimed_at"}));
+    assert_eq!(
+        body["ExpressionAttributeNames"],
+        json!({"#pending": "end_pending", "#ending": "ending", "#claim": "end_claimed_at"})
+    );
 
     let entry = json!({"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "JOB"}, "ending": {"S": "3"}, "end_pending": {"S": "2026-11-30T09:00:00.000Z"}});
     let (db, http) = store_answering(200, json!({"Items": [entry]}));
-    assert_eq!(db.pending_ends(3, "2026-11-30T09:58:00.000Z", None, 25).await.unwrap(), (vec![ID.to_string()], None));
+    assert_eq!(
+        db.pending_ends(3, "2026-11-30T09:58:00.000Z", None, 25)
+            .await
+            .unwrap(),
+        (vec![ID.to_string()], None)
+    );
     let (operation, body) = sent(http);
     assert_eq!(operation, "Query");
     assert_eq!(
@@ -168,7 +248,16 @@ async fn a_handled_end_leaves_the_ends_pending_index_which_the_sweep_reads_by_sh
 #[tokio::test]
 async fn an_end_is_claimed_while_its_mark_is_the_one_read_and_no_live_claim_holds_it() {
     let (db, http) = store();
-    assert!(db.claim_end(ID, "2026-11-30T10:00:00.000Z", "2026-11-30T10:00:01.000Z", "2026-11-30T09:59:01.000Z").await.unwrap());
+    assert!(
+        db.claim_end(
+            ID,
+            "2026-11-30T10:00:00.000Z",
+            "2026-11-30T10:00:01.000Z",
+            "2026-11-30T09:59:01.000Z"
+        )
+        .await
+        .unwrap()
+    );
     let (operation, body) = sent(http);
     assert_eq!(operation, "UpdateItem");
     assert_eq!(
@@ -183,24 +272,51 @@ async fn an_end_is_claimed_while_its_mark_is_the_one_read_and_no_live_claim_hold
         })
     );
     let (db, _http) = store_answering(400, condition_failed());
-    assert!(!db.claim_end(ID, "2026-11-30T10:00:00.000Z", "2026-11-30T10:00:01.000Z", "2026-11-30T09:59:01.000Z").await.unwrap(), "held or handled by another caller");
+    assert!(
+        !db.claim_end(
+            ID,
+            "2026-11-30T10:00:00.000Z",
+            "2026-11-30T10:00:01.000Z",
+            "2026-11-30T09:59:01.000Z"
+        )
+        .await
+        .unwrap(),
+        "held or handled by another caller"
+    );
 }
 
 #[tokio::test]
 async fn a_second_finisher_is_told_no() {
     let (db, _http) = store_answering(400, condition_failed());
-    assert!(!db.complete(ID, JobStatus::Completed, "2026-11-30T10:00:00.000Z").await.unwrap());
+    assert!(
+        !db.complete(ID, JobStatus::Completed, "2026-11-30T10:00:00.000Z")
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn begin_moves_only_a_queued_or_running_job_and_keeps_the_first_start_time() {
     let (db, http) = store();
-    assert!(db.begin(ID, 120, 3, "2026-11-30T10:00:00.000Z").await.unwrap());
+    assert!(
+        db.begin(ID, 120, 3, "2026-11-30T10:00:00.000Z")
+            .await
+            .unwrap()
+    );
     let (_, body) = sent(http);
-    assert_eq!(body["UpdateExpression"], "SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)");
+    assert_eq!(
+        body["UpdateExpression"],
+        "SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)"
+    );
     assert_eq!(body["ConditionExpression"], "#st IN (:queued, :running)");
-    assert_eq!(body["ExpressionAttributeValues"][":total"], json!({"N": "120"}));
-    assert_eq!(body["ExpressionAttributeValues"][":chunks"], json!({"N": "3"}));
+    assert_eq!(
+        body["ExpressionAttributeValues"][":total"],
+        json!({"N": "120"})
+    );
+    assert_eq!(
+        body["ExpressionAttributeValues"][":chunks"],
+        json!({"N": "3"})
+    );
 }
 
 #[tokio::test]
@@ -208,10 +324,22 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
     let (db, http) = store();
     assert!(db.load(ID).await.unwrap().is_none());
     let (operation, body) = sent(http);
-    assert_eq!((operation.as_str(), &body["ConsistentRead"]), ("GetItem", &json!(true)));
+    assert_eq!(
+        (operation.as_str(), &body["ConsistentRead"]),
+        ("GetItem", &json!(true))
+    );
 
-    let (db, http) = store_answering(200, json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": false}}}));
-    assert_eq!(db.chunk_ledger(ID, 2).await.unwrap(), Some(ChunkLedger { settled: settled(&[0, 1]), done: false }));
+    let (db, http) = store_answering(
+        200,
+        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": false}}}),
+    );
+    assert_eq!(
+        db.chunk_ledger(ID, 2).await.unwrap(),
+        Some(ChunkLedger {
+            settled: settled(&[0, 1]),
+            done: false
+        })
+    );
     let (_, body) = sent(http);
     assert_eq!(
         body,
@@ -228,7 +356,12 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
 #[tokio::test]
 async fn a_ledger_item_without_a_bit_set_was_written_whole_and_is_done() {
     let (db, _http) = store_answering(200, json!({"Item": {"succeeded": {"N": "50"}}}));
-    assert!(db.chunk_ledger(ID, 0).await.unwrap().is_some_and(|l| l.done));
+    assert!(
+        db.chunk_ledger(ID, 0)
+            .await
+            .unwrap()
+            .is_some_and(|l| l.done)
+    );
     let (db, _http) = store_answering(200, json!({}));
     assert_eq!(db.chunk_ledger(ID, 0).await.unwrap(), None);
 }
