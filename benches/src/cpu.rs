@@ -13,11 +13,11 @@ use anyhow::{Context, Result};
 use jobs_api_core::api::http::HttpRequest;
 use jobs_api_core::api::{JobsApi, Settings};
 use jobs_api_core::tokens::{Claims, mint};
-use jobs_core::auth::Role;
-use jobs_core::job::JobType;
+use jobs_core::domain::auth::Role;
+use jobs_core::domain::job::JobType;
+use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::ports::WorkMessage;
-use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Worker, WorkerSettings};
 

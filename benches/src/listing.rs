@@ -10,13 +10,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use jobs_api_core::api::{JobsApi, Settings};
 use jobs_api_core::listing::ListRequest;
-use jobs_core::auth::{Caller, Role};
 use jobs_core::aws::{
     DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, batch_write, put, s3_client,
 };
-use jobs_core::job::{JobStatus, JobType};
+use jobs_core::domain::auth::{Caller, Role};
+use jobs_core::domain::job::{JobStatus, JobType};
+use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::memory::MemorySenders;
-use jobs_core::record::{JobRecord, NewJob};
 
 use crate::counting::Counter;
 use crate::{Env, Goal, Row};

@@ -10,15 +10,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use jobs_api_core::api::{JobsApi, MetricsQuery, Settings};
-use jobs_core::audit::Audit;
-use jobs_core::auth::{Caller, Role};
 use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, batch_write, put};
-use jobs_core::ended::Observers;
-use jobs_core::job::{JobStatus, JobType};
+use jobs_core::domain::audit::Audit;
+use jobs_core::domain::auth::{Caller, Role};
+use jobs_core::domain::ended::Observers;
+use jobs_core::domain::job::{JobStatus, JobType};
+use jobs_core::domain::metrics::{on_created, on_ended};
+use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::memory::{MemoryBus, MemoryInputs, MemoryQueue, MemorySenders};
-use jobs_core::metrics::{on_created, on_ended};
 use jobs_core::ports::{ChunkCommit, ProgressStore, Settled, Tally};
-use jobs_core::record::{JobRecord, NewJob};
 
 use crate::counting::Counter;
 use crate::listing::{JOBS, TENANTS, tenant};

@@ -14,15 +14,15 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
-use jobs_core::audit::Audit;
 use jobs_core::aws::{
     DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, SqsWorkQueue, s3_client,
 };
-use jobs_core::ended::Observers;
-use jobs_core::job::JobType;
-use jobs_core::params::{BulkMessageParams, is_email};
+use jobs_core::domain::audit::Audit;
+use jobs_core::domain::ended::Observers;
+use jobs_core::domain::job::JobType;
+use jobs_core::domain::params::{BulkMessageParams, is_email};
+use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::ports::{InputStore, JobStore, ProgressStore, WorkMessage};
-use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, Worker, WorkerSettings};
 
 use crate::counting::Counter;

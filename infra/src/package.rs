@@ -211,7 +211,7 @@ fn zip_bootstrap(binary: &Path, zip_path: &Path) -> Result<String> {
     }
     let zipped = buffer.into_inner();
     std::fs::write(zip_path, &zipped)?;
-    Ok(jobs_core::record::sha256_hex(&[&zipped]))
+    Ok(jobs_core::domain::record::sha256_hex(&[&zipped]))
 }
 
 #[cfg(test)]
@@ -299,7 +299,7 @@ mod template_tests {
         };
         assert!(local("WorkQueueVisibilityTimeout") >= 6 * local("WorkerTimeout"));
         assert!(mapping(&template, "MaxReceiveCount") > 1);
-        let types = jobs_core::registry::REGISTRY.len();
+        let types = jobs_core::domain::registry::REGISTRY.len();
         assert_eq!(
             template
                 .matches("VisibilityTimeout: !Ref WorkQueueVisibilityTimeout")

@@ -169,7 +169,7 @@ pub fn demo_jobs() -> Vec<(&'static str, &'static str, Value)> {
 /// new body would be refused with a 409 for 24 hours).
 pub fn seed_key(tenant: &str, user: &str, body: &Value) -> String {
     let job_type = body["type"].as_str().unwrap_or("job");
-    let digest = jobs_core::record::sha256_hex(&[
+    let digest = jobs_core::domain::record::sha256_hex(&[
         tenant.as_bytes(),
         user.as_bytes(),
         body.to_string().as_bytes(),
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn the_demo_covers_every_registered_type() {
-        for spec in &jobs_core::registry::REGISTRY {
+        for spec in &jobs_core::domain::registry::REGISTRY {
             assert!(
                 demo_jobs()
                     .iter()
@@ -378,7 +378,7 @@ mod tests {
                 .and_then(jobs_core::JobType::parse)
                 .unwrap();
             assert!(
-                jobs_core::params::validate(job_type, body["params"].clone()).is_ok(),
+                jobs_core::domain::params::validate(job_type, body["params"].clone()).is_ok(),
                 "{body}"
             );
         }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use jobs_api_core::tokens::{Claims, mint};
-use jobs_core::auth::Role;
+use jobs_core::domain::auth::Role;
 
 use crate::artifacts_dir;
 
@@ -44,7 +44,7 @@ pub fn dev_token(
     admin: bool,
     ttl: Duration,
 ) -> Result<String> {
-    if !jobs_core::auth::is_tenant(tenant) {
+    if !jobs_core::domain::auth::is_tenant(tenant) {
         bail!("tenant must be lower-case letters, digits, - and _");
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;

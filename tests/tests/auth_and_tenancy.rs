@@ -2,7 +2,7 @@
 
 use e2e::{Stack, embedding_job, fresh_tenant};
 use jobs_api_core::tokens::{Claims, mint};
-use jobs_core::auth::Role;
+use jobs_core::domain::auth::Role;
 
 fn now() -> u64 {
     std::time::SystemTime::now()

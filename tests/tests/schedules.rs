@@ -448,7 +448,7 @@ async fn the_tick_finishes_a_job_end_left_pending() {
     // As if its hook had failed three minutes ago, with no message left to run it again.
     let set = [
         ("end_pending", ago(Duration::from_secs(180))),
-        ("ending", jobs_core::record::end_shard(id)),
+        ("ending", jobs_core::domain::record::end_shard(id)),
     ];
     set_attributes(&stack, (format!("JOB#{id}"), "JOB"), None, &set).await;
     let report = tick(&stack).await;

@@ -9,18 +9,18 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use e2e::{Stack, fresh_tenant, json, received_events, subscribe};
 use jobs_core::JobStatus;
-use jobs_core::audit::Audit;
 use jobs_core::aws::{
     DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, s3_client,
 };
-use jobs_core::ended::Observers;
-use jobs_core::job::JobType;
+use jobs_core::domain::audit::Audit;
+use jobs_core::domain::ended::Observers;
+use jobs_core::domain::job::JobType;
+use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::memory::MemoryQueue;
 use jobs_core::ports::{
     ChunkCommit, ChunkLedger, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
     WorkMessage,
 };
-use jobs_core::record::{JobRecord, NewJob};
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Disposition, Worker, WorkerSettings};
 
@@ -76,7 +76,7 @@ impl ProgressStore for Counting {
 impl MetricsStore for Counting {
     async fn add_metrics(
         &self,
-        adds: &[jobs_core::metrics::MetricAdd],
+        adds: &[jobs_core::domain::metrics::MetricAdd],
     ) -> Result<(), jobs_core::error::StoreError> {
         self.inner.add_metrics(adds).await
     }
@@ -85,7 +85,7 @@ impl MetricsStore for Counting {
         pk: &str,
         from: &str,
         to: &str,
-    ) -> Result<Vec<jobs_core::metrics::MetricItem>, jobs_core::error::StoreError> {
+    ) -> Result<Vec<jobs_core::domain::metrics::MetricItem>, jobs_core::error::StoreError> {
         self.inner.read_metrics(pk, from, to).await
     }
 }

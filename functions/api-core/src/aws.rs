@@ -5,7 +5,7 @@ use jobs_core::aws::{
     AwsPorts, DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore,
     SesSenderIdentities, SqsWorkQueue, s3_client,
 };
-use jobs_core::ended::Observers;
+use jobs_core::domain::ended::Observers;
 use jobs_core::env::{SettingError, required};
 
 use crate::api::{Jobs, JobsApi, Settings};

@@ -12,13 +12,13 @@
 
 use time::OffsetDateTime;
 
-use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
+use jobs_core::domain::auth::{Caller, is_tenant};
+use jobs_core::domain::job::{JobStatus, JobType};
+use jobs_core::domain::params::is_user_id;
+use jobs_core::domain::record::ListIndex;
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::job::{JobStatus, JobType};
-use jobs_core::params::is_user_id;
 use jobs_core::ports::{ListFilter, Search};
-use jobs_core::record::ListIndex;
 
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_LIMIT: u32 = 100;
@@ -247,7 +247,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jobs_core::auth::Role;
+    use jobs_core::domain::auth::Role;
     use time::macros::datetime;
 
     fn q(pairs: &[(&str, &str)]) -> Result<ListRequest, ApiError> {

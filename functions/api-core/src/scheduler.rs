@@ -1,6 +1,6 @@
 //! The scheduler's tick, once a minute (the scheduler function): the schedules due now,
 //! each started once per due time through the same path as `POST /jobs`, then the job ends
-//! left pending ([`jobs_core::ended::Observers::sweep`]). Runs over the jobs service alone
+//! left pending ([`jobs_core::domain::ended::Observers::sweep`]). Runs over the jobs service alone
 //! ([`Jobs`]): no token is verified here.
 
 use serde::Serialize;
@@ -8,12 +8,12 @@ use time::OffsetDateTime;
 
 use crate::api::schedules::{job_request, refused_run, run_key, timing, timing_error};
 use crate::api::{JobLinks, Jobs};
-use jobs_core::audit::Origin;
-use jobs_core::auth::{Caller, Role};
 use jobs_core::clock;
+use jobs_core::domain::audit::Origin;
+use jobs_core::domain::auth::{Caller, Role};
+use jobs_core::domain::record::{DUE_SHARDS, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 use jobs_core::error::{ApiError, StoreError};
 use jobs_core::ports::{JobStore, ScheduleStore, ServicePorts};
-use jobs_core::record::{DUE_SHARDS, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 
 /// Due schedules read per `Query`, and at most per shard and tick: a backlog larger than
 /// this is worked off over the next ticks.
@@ -30,7 +30,7 @@ pub struct TickReport {
     pub refused: u32,
     /// Runs left for the next tick: a backing service failed, or an edit came in between.
     pub deferred: u32,
-    /// Job ends whose hook the tick finished ([`jobs_core::ended::Observers::sweep`]).
+    /// Job ends whose hook the tick finished ([`jobs_core::domain::ended::Observers::sweep`]).
     pub ends_handled: u32,
 }
 
@@ -52,7 +52,7 @@ fn run_caller(schedule: &ScheduleRecord) -> Caller {
 impl<P: ServicePorts> Jobs<P> {
     /// One tick of the scheduler function: the schedules due at `now`
     /// ([`Self::run_due_schedules`]), then the job ends left pending
-    /// ([`jobs_core::ended::Observers::sweep`]).
+    /// ([`jobs_core::domain::ended::Observers::sweep`]).
     pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, StoreError> {
         let mut report = self.run_due_schedules(now).await?;
         report.ends_handled = self.observers.sweep(&self.store, now).await?;

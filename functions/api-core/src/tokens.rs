@@ -3,7 +3,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use jobs_core::auth::{Caller, Role, is_tenant};
+use jobs_core::domain::auth::{Caller, Role, is_tenant};
 use jobs_core::error::ApiError;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,14 +57,14 @@ impl TokenVerifier {
                 ApiError::unauthorized(reason)
             })?
             .claims;
-        if !is_tenant(&claims.tenant) || !jobs_core::params::is_user_id(&claims.sub) {
+        if !is_tenant(&claims.tenant) || !jobs_core::domain::params::is_user_id(&claims.sub) {
             return Err(ApiError::unauthorized("invalid token"));
         }
         Ok(Caller {
             user: claims.sub,
             tenant: claims.tenant,
             role: claims.role,
-            origin: jobs_core::audit::Origin::default(),
+            origin: jobs_core::domain::audit::Origin::default(),
         })
     }
 }

@@ -11,18 +11,18 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::audit::{Audit, EventKind, JobEvent};
-use crate::chunk::{ChunkCommit, ItemFailure, Settled, Tally};
 use crate::clock;
-use crate::job::{JobStatus, JobType};
-use crate::metrics::MetricAdd;
+use crate::domain::audit::{Audit, EventKind, JobEvent};
+use crate::domain::chunk::{ChunkCommit, ItemFailure, Settled, Tally};
+use crate::domain::job::{JobStatus, JobType};
+use crate::domain::metrics::MetricAdd;
+use crate::domain::record::{
+    DUE_SHARDS, IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard,
+    idempotency_pk, shard_of,
+};
 use crate::ports::{
     AuditLog, CreateOutcome, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
     ScheduleStore,
-};
-use crate::record::{
-    DUE_SHARDS, IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard,
-    idempotency_pk, shard_of,
 };
 
 /// A new ULID, as the API makes job ids.
@@ -224,7 +224,7 @@ pub async fn job_ends<S: JobStore>(store: &S) {
         "a stale claim is taken over"
     );
 
-    let shard = shard_of(&job.id, crate::record::ACTIVE_SHARDS);
+    let shard = shard_of(&job.id, crate::domain::record::ACTIVE_SHARDS);
     let pending = pending_end_ids(store, shard, &clock::format(now)).await;
     assert!(
         pending.contains(&job.id),

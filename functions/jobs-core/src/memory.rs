@@ -5,12 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use crate::audit::AuditRecord;
-use crate::ended::{JobEndEvent, Observers};
+use crate::domain::audit::AuditRecord;
+use crate::domain::ended::{JobEndEvent, Observers};
+use crate::domain::job::JobStatus;
+use crate::domain::job::JobType;
+use crate::domain::metrics::{MetricAdd, MetricItem};
+use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::error::StoreError;
-use crate::job::JobStatus;
-use crate::job::JobType;
-use crate::metrics::{MetricAdd, MetricItem};
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
 use crate::ports::MetricsStore;
@@ -19,7 +20,6 @@ use crate::ports::{
     IndexQuery, InputStore, JobEnds, JobStore, ProgressStore, QueueDepths, ScheduleStore,
     SenderIdentities, WorkMessage, WorkQueue,
 };
-use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -279,12 +279,12 @@ impl JobStore for MemoryStore {
     async fn fail_queued(&self, id: &str, _reason: &str, at: &str) -> Result<(), StoreError> {
         if let Some(job) = lock(&self.jobs)
             .get_mut(id)
-            .filter(|j| j.status == crate::job::JobStatus::Queued)
+            .filter(|j| j.status == crate::domain::job::JobStatus::Queued)
         {
-            job.status = crate::job::JobStatus::Failed;
+            job.status = crate::domain::job::JobStatus::Failed;
             job.completed_at = Some(at.to_string());
             job.end_pending = Some(at.to_string());
-            job.ending = Some(crate::record::end_shard(id));
+            job.ending = Some(crate::domain::record::end_shard(id));
             job.active = None;
         }
         Ok(())
@@ -339,7 +339,7 @@ impl JobStore for MemoryStore {
                     job.status = JobStatus::Cancelled;
                     job.completed_at = Some(at.to_string());
                     job.end_pending = Some(at.to_string());
-                    job.ending = Some(crate::record::end_shard(id));
+                    job.ending = Some(crate::domain::record::end_shard(id));
                     job.active = None;
                     job.cancelled = job.total;
                 }
@@ -483,7 +483,7 @@ impl ProgressStore for MemoryStore {
                 job.status = status;
                 job.completed_at = Some(at.to_string());
                 job.end_pending = Some(at.to_string());
-                job.ending = Some(crate::record::end_shard(id));
+                job.ending = Some(crate::domain::record::end_shard(id));
                 job.active = None;
                 lock(&self.completions).push((id.to_string(), status));
                 Ok(true)
@@ -618,7 +618,7 @@ impl AuditLog for MemoryAudit {
         after: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<AuditRecord>, bool), StoreError> {
-        let pk = crate::record::job_pk(job_id);
+        let pk = crate::domain::record::job_pk(job_id);
         let entries = lock(&self.entries);
         let mut all = entries
             .values()
@@ -668,9 +668,9 @@ impl EventBus for MemoryBus {
 /// Observers over in-memory adapters, entries kept 400 days.
 pub fn observers() -> Observers<MemoryAudit, MemoryBus> {
     Observers::new(
-        crate::audit::Audit::new(
+        crate::domain::audit::Audit::new(
             MemoryAudit::default(),
-            crate::audit::DEFAULT_AUDIT_RETENTION_DAYS,
+            crate::domain::audit::DEFAULT_AUDIT_RETENTION_DAYS,
         ),
         MemoryBus::default(),
     )

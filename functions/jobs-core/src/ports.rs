@@ -3,13 +3,15 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use crate::audit::AuditRecord;
-pub use crate::chunk::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally};
-use crate::ended::JobEndEvent;
+use crate::domain::audit::AuditRecord;
+pub use crate::domain::chunk::{
+    ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally,
+};
+use crate::domain::ended::JobEndEvent;
+use crate::domain::job::{JobStatus, JobType};
+use crate::domain::metrics::{MetricAdd, MetricItem};
+use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::error::StoreError;
-use crate::job::{JobStatus, JobType};
-use crate::metrics::{MetricAdd, MetricItem};
-use crate::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
 pub type IndexKey = BTreeMap<String, String>;
@@ -204,7 +206,7 @@ pub trait ScheduleStore: Send + Sync {
 
 /// The end-of-job mark on the Jobs table. The writes that give a job its final status
 /// (`ProgressStore::complete`, `JobStore::cancel` of a queued job, `JobStore::fail_queued`)
-/// also set its `end_pending`; [`crate::ended::on_job_end`] removes it when done.
+/// also set its `end_pending`; [`crate::domain::ended::on_job_end`] removes it when done.
 pub trait JobEnds: Send + Sync {
     /// Takes the handling of job `id`'s end: sets its `end_claimed_at` to `at`, only while
     /// its `end_pending` is still `mark` and no other claim is newer than `stale_before`

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::JobType;
 use jobs_core::aws::{batch_write, put};
-use jobs_core::params::{Document, EmbeddingParams};
-use jobs_core::record::JobRecord;
+use jobs_core::domain::params::{Document, EmbeddingParams};
+use jobs_core::domain::record::JobRecord;
 use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError};
 
 use crate::embedder::{self, Titan};

@@ -13,8 +13,8 @@
 use std::sync::OnceLock;
 
 use jobs_core::JobType;
-use jobs_core::params::{BulkMessageParams, is_email};
-use jobs_core::record::JobRecord;
+use jobs_core::domain::params::{BulkMessageParams, is_email};
+use jobs_core::domain::record::JobRecord;
 use jobs_core::worker::{AdaptiveRate, ItemOutcome, ItemResult, Processor, WorkError, in_order};
 
 /// Emails sent at once: enough to hide SES latency.

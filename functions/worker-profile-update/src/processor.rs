@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::JobType;
-use jobs_core::params::{ProfileFieldParams, is_user_id};
-use jobs_core::record::JobRecord;
+use jobs_core::domain::params::{ProfileFieldParams, is_user_id};
+use jobs_core::domain::record::JobRecord;
 use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, in_order};
 use serde_json::Value;
 

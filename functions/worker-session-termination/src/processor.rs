@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use jobs_core::JobType;
 use jobs_core::aws::batch_write;
-use jobs_core::params::SessionTerminationParams;
-use jobs_core::record::JobRecord;
+use jobs_core::domain::params::SessionTerminationParams;
+use jobs_core::domain::record::JobRecord;
 use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, in_order};
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
 //! `GET /jobs/{id}/events` (a job's timeline) and `GET /audit` (every tenant's entries by
-//! time range, for admins), both read from the audit trail ([`jobs_core::audit`]) by key.
+//! time range, for admins), both read from the audit trail ([`jobs_core::domain::audit`]) by key.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 
 use super::JobsApi;
 use crate::cursor::Position;
-use jobs_core::audit::{JobEvent, day_of, day_partitions, started_event};
-use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
 use jobs_core::concurrency::in_order;
+use jobs_core::domain::audit::{JobEvent, day_of, day_partitions, started_event};
+use jobs_core::domain::auth::{Caller, is_tenant};
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::AuditLog;
 use jobs_core::ports::ServicePorts;

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::JobsApi;
 use crate::listing::{ListRequest, MAX_LIMIT};
-use jobs_core::auth::Caller;
 use jobs_core::concurrency::in_order;
+use jobs_core::domain::auth::Caller;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::ServicePorts;
 

@@ -4,19 +4,19 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Jobs;
-use jobs_core::audit::EventKind;
-use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock;
+use jobs_core::domain::audit::EventKind;
+use jobs_core::domain::auth::{Caller, is_tenant};
+use jobs_core::domain::job::{JobType, JobView};
+use jobs_core::domain::params;
+use jobs_core::domain::record::{
+    IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk,
+    sha256_hex,
+};
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::job::{JobType, JobView};
-use jobs_core::params;
 use jobs_core::ports::{
     CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, WorkMessage,
     WorkQueue,
-};
-use jobs_core::record::{
-    IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk,
-    sha256_hex,
 };
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -68,7 +68,7 @@ impl<P: ServicePorts> Jobs<P> {
         let job_type = JobType::parse(&request.job_type).ok_or_else(|| {
             ApiError::invalid(
                 "type",
-                format!("must be one of {}", jobs_core::registry::keys()),
+                format!("must be one of {}", jobs_core::domain::registry::keys()),
             )
         })?;
         let tenant = match request.tenant {
@@ -219,7 +219,7 @@ impl<P: ServicePorts> Jobs<P> {
         // a failure here loses one count, not the job.
         if let Err(err) = self
             .store
-            .add_metrics(&jobs_core::metrics::on_created(
+            .add_metrics(&jobs_core::domain::metrics::on_created(
                 &record,
                 self.observers.audit().retention_days(),
             ))
@@ -256,7 +256,7 @@ impl<P: ServicePorts> Jobs<P> {
         })?;
         // The first attempt may have stored the job and then failed to record or enqueue it;
         // both are idempotent, so a replay of a still-queued job does them again.
-        if job.status == jobs_core::job::JobStatus::Queued {
+        if job.status == jobs_core::domain::job::JobStatus::Queued {
             self.observers
                 .audit()
                 .action(

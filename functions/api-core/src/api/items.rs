@@ -11,14 +11,14 @@ use serde_json::Value;
 
 use super::JobsApi;
 use super::create::{CreateRequest, Created};
-use jobs_core::audit::EventKind;
-use jobs_core::auth::Caller;
-use jobs_core::chunk::{MAX_CHUNK_BYTES, chunk_items};
+use jobs_core::domain::audit::EventKind;
+use jobs_core::domain::auth::Caller;
+use jobs_core::domain::chunk::{MAX_CHUNK_BYTES, chunk_items};
+use jobs_core::domain::job::JobStatus;
+use jobs_core::domain::record::{JobRecord, snapshot_key};
+use jobs_core::domain::registry::ItemSource;
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::job::JobStatus;
 use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ServicePorts};
-use jobs_core::record::{JobRecord, snapshot_key};
-use jobs_core::registry::ItemSource;
 
 /// Most rows in one JSON page.
 pub const MAX_ITEMS_PAGE: usize = 1_000;

@@ -7,10 +7,10 @@ use serde::Serialize;
 use super::JobsApi;
 use crate::cursor::Position;
 use crate::listing::{self, ListRequest, Partitions};
-use jobs_core::auth::Caller;
 use jobs_core::clock;
+use jobs_core::domain::auth::Caller;
+use jobs_core::domain::job::JobView;
 use jobs_core::error::ApiError;
-use jobs_core::job::JobView;
 use jobs_core::ports::{IndexQuery, JobStore, ServicePorts};
 
 /// Index queries one listing request may make before it returns what it has (with a

@@ -1,5 +1,5 @@
 //! `GET /metrics`: time series of job metrics from the hourly aggregates
-//! ([`jobs_core::metrics`]): one `Query` per shard of the scope, whatever the number of jobs.
+//! ([`jobs_core::domain::metrics`]): one `Query` per shard of the scope, whatever the number of jobs.
 
 use std::collections::BTreeMap;
 
@@ -7,14 +7,14 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::JobsApi;
-use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock::{self, DayEnd};
 use jobs_core::concurrency::in_order;
-use jobs_core::error::ApiError;
-use jobs_core::job::JobType;
-use jobs_core::metrics::{
+use jobs_core::domain::auth::{Caller, is_tenant};
+use jobs_core::domain::job::JobType;
+use jobs_core::domain::metrics::{
     ALL_TENANTS, Bucket, BucketSize, METRIC_SHARDS, Sum, bucket_start, hour_of, partition,
 };
+use jobs_core::error::ApiError;
 use jobs_core::ports::{MetricsStore, ServicePorts};
 
 /// Longest range per bucket size, as the contract states it (openapi.json, `GET /metrics`):

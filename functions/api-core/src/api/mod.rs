@@ -13,15 +13,15 @@ pub(crate) mod schedules;
 
 use crate::cursor::CursorCodec;
 use crate::tokens::TokenVerifier;
-use jobs_core::audit::EventKind;
-use jobs_core::auth::Caller;
 use jobs_core::clock;
-use jobs_core::ended::Observers;
+use jobs_core::domain::audit::EventKind;
+use jobs_core::domain::auth::Caller;
+use jobs_core::domain::ended::Observers;
+use jobs_core::domain::job::JobView;
+use jobs_core::domain::record::JobRecord;
 use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::job::JobView;
 use jobs_core::ports::{JobStore, ServicePorts};
-use jobs_core::record::JobRecord;
 
 pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};

@@ -6,13 +6,13 @@
 use serde::Serialize;
 
 use super::JobsApi;
-use jobs_core::auth::Caller;
 use jobs_core::clock;
 use jobs_core::concurrency::in_order;
+use jobs_core::domain::auth::Caller;
+use jobs_core::domain::job::{JobStatus, JobType};
+use jobs_core::domain::record::{ACTIVE_SHARDS, active_partition};
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::job::{JobStatus, JobType};
 use jobs_core::ports::{ActiveJob, JobStore, QueueDepths, ServicePorts, WorkQueue};
-use jobs_core::record::{ACTIVE_SHARDS, active_partition};
 
 /// Active jobs counted per type (per shard: a quarter); more are reported as `counts_capped`.
 pub const MAX_COUNTED: u32 = 1_000;

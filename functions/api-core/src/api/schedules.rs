@@ -10,12 +10,12 @@ use super::create::{CreateRequest, Created, JobLinks};
 use super::{Jobs, JobsApi};
 use crate::cursor::Position;
 use crate::schedule::{Timing, TimingError};
-use jobs_core::auth::{Caller, is_tenant};
 use jobs_core::clock;
+use jobs_core::domain::auth::{Caller, is_tenant};
+use jobs_core::domain::job::JobType;
+use jobs_core::domain::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
-use jobs_core::job::JobType;
 use jobs_core::ports::{ScheduleStore, ServicePorts};
-use jobs_core::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
 
 /// Largest params a schedule keeps (JSON bytes): the record is rewritten at every run.
 /// Larger inputs (long recipient lists) belong in a job of their own.

@@ -1,7 +1,7 @@
 //! The event bus (`EVENT_BUS_NAME`) on EventBridge: [`EventBus`] as one `PutEvents` entry.
 
 use super::LazyClient;
-use crate::ended::{EVENT_SOURCE, JobEndEvent};
+use crate::domain::ended::{EVENT_SOURCE, JobEndEvent};
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
 use crate::ports::EventBus;

@@ -1,7 +1,7 @@
 use super::LazyClient;
+use crate::domain::job::JobType;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
-use crate::job::JobType;
 use crate::ports::{QueueDepths, WorkMessage, WorkQueue};
 
 /// One work queue per job type, so each type's worker scales and fails on its own. A

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::job::JobType;
+use crate::domain::job::JobType;
 
 pub const NAMESPACE: &str = "jobs";
 

@@ -10,7 +10,7 @@ use crate::aws::{
     DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SqsWorkQueue,
     s3_client,
 };
-use crate::ended::Observers;
+use crate::domain::ended::Observers;
 use crate::env::required;
 
 /// What a type's processor is built from: the SDK config, and the DynamoDB client the

@@ -11,9 +11,9 @@ use std::future::Future;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::domain::job::JobType;
+use crate::domain::record::JobRecord;
 use crate::error::StoreError;
-use crate::job::JobType;
-use crate::record::JobRecord;
 
 pub use crate::concurrency::in_order;
 pub use pacing::AdaptiveRate;
@@ -72,7 +72,7 @@ impl From<StoreError> for WorkError {
 }
 
 /// One job type's work. Its chunk size and limits are the type's registry entry
-/// ([`crate::registry`]).
+/// ([`crate::domain::registry`]).
 pub trait Processor: Send + Sync + 'static {
     const JOB_TYPE: JobType;
     /// Most items handed to one [`Processor::process`] call. The runtime commits settled

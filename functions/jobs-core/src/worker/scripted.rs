@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ItemOutcome, ItemResult, Processor, WorkError};
-use crate::job::JobType;
-use crate::record::JobRecord;
+use crate::domain::job::JobType;
+use crate::domain::record::JobRecord;
 
 pub struct Scripted;
 

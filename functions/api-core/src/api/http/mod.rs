@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{CreateRequest, JobsApi};
 use crate::listing::ListRequest;
-use jobs_core::audit::Origin;
+use jobs_core::domain::audit::Origin;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::ServicePorts;
 

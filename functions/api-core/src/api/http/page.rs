@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use super::HttpResponse;
-use jobs_core::registry::REGISTRY;
+use jobs_core::domain::registry::REGISTRY;
 
 struct Asset {
     path: &'static str,

@@ -6,10 +6,10 @@ use super::*;
 use crate::api::Settings;
 use crate::tokens::{Claims, mint};
 use jobs_core::JobType;
-use jobs_core::auth::Role;
 use jobs_core::clock;
+use jobs_core::domain::auth::Role;
+use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemorySenders, MemoryStore};
-use jobs_core::record::{JobRecord, NewJob};
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
@@ -1320,11 +1320,11 @@ fn openapi_lists_every_registered_type() {
             })
             .unwrap_or_default()
     };
-    let keys: Vec<&str> = jobs_core::registry::REGISTRY
+    let keys: Vec<&str> = jobs_core::domain::registry::REGISTRY
         .iter()
         .map(|s| s.key)
         .collect();
-    let labels: Vec<&str> = jobs_core::registry::REGISTRY
+    let labels: Vec<&str> = jobs_core::domain::registry::REGISTRY
         .iter()
         .map(|s| s.label)
         .collect();
@@ -1343,10 +1343,10 @@ fn openapi_lists_every_registered_type() {
         .expect("CreateJob.oneOf");
     assert_eq!(
         variants.len(),
-        jobs_core::registry::REGISTRY.len(),
+        jobs_core::domain::registry::REGISTRY.len(),
         "one CreateJob variant per type"
     );
-    for spec in &jobs_core::registry::REGISTRY {
+    for spec in &jobs_core::domain::registry::REGISTRY {
         let variant = variants
             .iter()
             .find(|v| v["properties"]["type"]["const"] == spec.key)

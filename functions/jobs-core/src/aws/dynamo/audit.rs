@@ -5,11 +5,11 @@
 use aws_sdk_dynamodb::Client;
 
 use super::{conditional, from_item, s, to_item};
-use crate::audit::{Audit, AuditRecord, DEFAULT_AUDIT_RETENTION_DAYS};
+use crate::domain::audit::{Audit, AuditRecord, DEFAULT_AUDIT_RETENTION_DAYS};
+use crate::domain::record::job_pk;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
 use crate::ports::AuditLog;
-use crate::record::job_pk;
 
 /// The index over every entry by day: partition `audit_day`, sort `sk`.
 pub const BY_DAY_INDEX: &str = "by_day";
@@ -124,9 +124,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::audit::{EventKind, JobEvent, Origin};
     use crate::aws::dynamo::test_client::{condition_failed, sent};
     use crate::aws::fake_http::FakeHttp;
+    use crate::domain::audit::{EventKind, JobEvent, Origin};
 
     const TABLE: &str = "audit-table";
 

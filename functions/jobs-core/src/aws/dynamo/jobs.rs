@@ -8,15 +8,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 use super::{
     DynamoJobStore, Item, condition_failed_at, conditional, from_item, job_key, s, to_item,
 };
+use crate::domain::job::JobStatus;
+use crate::domain::record::{
+    ACTIVE_INDEX, HIDDEN_PARTITIONS, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_PARTITIONS,
+    LIST_SORT_ATTRIBUTE, chunk_sk, end_shard, job_pk,
+};
 use crate::error::StoreError;
-use crate::job::JobStatus;
 use crate::ports::{
     ActiveJob, ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery,
     ItemFailure, JobStore, Settled,
-};
-use crate::record::{
-    ACTIVE_INDEX, HIDDEN_PARTITIONS, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_PARTITIONS,
-    LIST_SORT_ATTRIBUTE, chunk_sk, end_shard, job_pk,
 };
 
 /// `a = :p0, b = :p1, c = :p2`: the job's partitions ([`JobRecord::list_keys`]) into `attributes`.
@@ -138,7 +138,7 @@ impl DynamoJobStore {
 
 /// The record's creation time: its expiry less the fixed TTL.
 fn created_epoch(idem: &IdempotencyRecord) -> i64 {
-    idem.expires_at - crate::record::IDEMPOTENCY_TTL_SECONDS
+    idem.expires_at - crate::domain::record::IDEMPOTENCY_TTL_SECONDS
 }
 
 fn string_key(item: &Item) -> IndexKey {

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{DynamoJobStore, s};
+use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::error::StoreError;
-use crate::metrics::{MetricAdd, MetricItem};
 use crate::ports::MetricsStore;
 
 impl MetricsStore for DynamoJobStore {

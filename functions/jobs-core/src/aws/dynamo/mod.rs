@@ -18,9 +18,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::domain::record::{ENDS_PENDING_INDEX, JOB_SK, JobRecord, job_pk};
 use crate::error::StoreError;
 use crate::ports::{IdPage, IndexKey};
-use crate::record::{ENDS_PENDING_INDEX, JOB_SK, JobRecord, job_pk};
 
 type Item = HashMap<String, AttributeValue>;
 

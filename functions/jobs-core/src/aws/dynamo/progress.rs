@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::{DynamoJobStore, condition_failed_at, conditional, job_key, n, s};
+use crate::domain::job::JobStatus;
+use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
 use crate::error::StoreError;
-use crate::job::JobStatus;
 use crate::ports::{ChunkCommit, ChunkLedger, ProgressStore, Settled};
-use crate::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
 
 impl ProgressStore for DynamoJobStore {
     async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
@@ -224,7 +224,7 @@ impl ProgressStore for DynamoJobStore {
             .update_expression("SET #st = :final, #completed = :at, #pending = :at, #ending = :shard REMOVE #active")
             .expression_attribute_names("#active", "active")
             .expression_attribute_names("#ending", "ending")
-            .expression_attribute_values(":shard", s(crate::record::end_shard(id)))
+            .expression_attribute_values(":shard", s(crate::domain::record::end_shard(id)))
             .condition_expression("#st = :running AND #done = #chunks")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#completed", "completed_at")

@@ -2,9 +2,9 @@
 //! version read, and one `Query` per listing page or page of a due-index shard.
 
 use super::{DynamoJobStore, SortRange, conditional, from_item, n, s, to_item};
+use crate::domain::record::{DUE_INDEX, SCHEDULE_SK, SCHEDULES_INDEX, ScheduleRecord, schedule_pk};
 use crate::error::StoreError;
 use crate::ports::{IdPage, IndexKey, ScheduleStore};
-use crate::record::{DUE_INDEX, SCHEDULE_SK, SCHEDULES_INDEX, ScheduleRecord, schedule_pk};
 
 impl ScheduleStore for DynamoJobStore {
     async fn save_schedule(
@@ -106,8 +106,8 @@ mod tests {
 
     use super::super::test_client::{TABLE, condition_failed, sent, store, store_answering};
     use super::*;
-    use crate::job::JobType;
-    use crate::record::NewSchedule;
+    use crate::domain::job::JobType;
+    use crate::domain::record::NewSchedule;
 
     fn schedule() -> ScheduleRecord {
         ScheduleRecord::new(NewSchedule {

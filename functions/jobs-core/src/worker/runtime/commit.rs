@@ -4,20 +4,20 @@
 //! ([`ProgressStore::commit_chunk`]). A delivery that loses to a concurrent one re-reads
 //! the ledger, drops what the other settled, and commits the rest. Completion is a
 //! conditional write (`chunks_done = chunks_total` and still running), so exactly one
-//! caller finishes a job and runs its end ([`crate::ended`]).
+//! caller finishes a job and runs its end ([`crate::domain::ended`]).
 
 use std::time::Instant;
 
 use serde_json::Value;
 
 use super::Worker;
-use crate::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
 use crate::clock;
-use crate::job::{ItemError, JobStatus};
+use crate::domain::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
+use crate::domain::job::{ItemError, JobStatus};
+use crate::domain::record::JobRecord;
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkQueue};
-use crate::record::JobRecord;
 use crate::worker::{Processor, WorkError, final_status};
 
 /// Attempts at a commit that finds the ledger changed by a concurrent delivery.
@@ -229,7 +229,7 @@ mod tests {
     use super::super::Disposition;
     use super::super::tests::*;
     use crate::clock;
-    use crate::job::{ItemError, JobStatus};
+    use crate::domain::job::{ItemError, JobStatus};
     use crate::ports::{JobStore, ProgressStore};
 
     #[tokio::test]
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(cancelled_ends_counted(&w).await, 0);
         // That caller crashed: its claim goes stale.
         claimed.end_claimed_at = Some(clock::format(
-            clock::now() - time::Duration::seconds(crate::ended::CLAIM_SECONDS + 1),
+            clock::now() - time::Duration::seconds(crate::domain::ended::CLAIM_SECONDS + 1),
         ));
         w.store.insert(claimed.clone());
         w.observers.on_job_end(&w.store, &claimed).await.unwrap();

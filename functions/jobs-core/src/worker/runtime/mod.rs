@@ -28,7 +28,7 @@
 //!
 //! The parts: `plan.rs` expands a job into chunks and releases them; `run.rs` works a
 //! chunk's items (retries, checkpoints, continuations); `commit.rs` records outcomes
-//! exactly once and completes the job. The chunk ledger's types are `crate::chunk`.
+//! exactly once and completes the job. The chunk ledger's types are `crate::domain::chunk`.
 
 mod commit;
 mod plan;
@@ -45,13 +45,13 @@ use tracing::Instrument;
 
 use super::{Processor, WorkError};
 use crate::clock;
-use crate::ended::Observers;
+use crate::domain::ended::Observers;
+use crate::domain::job::{JobStatus, JobType};
+use crate::domain::record::JobRecord;
 use crate::env::{self, SettingError};
-use crate::job::{JobStatus, JobType};
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
-use crate::record::JobRecord;
 
 /// Time kept back from the invocation's deadline: a chunk running into it commits and
 /// hands itself on, and a message not started by then is handed on unchanged.
@@ -140,7 +140,7 @@ pub struct Worker<P: Processor, S, I, Q, A, B> {
     store: S,
     inputs: I,
     queue: Q,
-    /// Where job ends are recorded and announced ([`crate::ended`]).
+    /// Where job ends are recorded and announced ([`crate::domain::ended`]).
     observers: Observers<A, B>,
     settings: WorkerSettings,
     /// The params of recent jobs, by input key: a warm worker usually gets many chunks of

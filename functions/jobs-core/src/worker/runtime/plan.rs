@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use super::commit::settled_all;
 use super::{Chunks, Disposition, Worker};
-use crate::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
 use crate::clock;
-use crate::job::{ItemError, JobStatus};
+use crate::domain::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
+use crate::domain::job::{ItemError, JobStatus};
+use crate::domain::record::JobRecord;
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
-use crate::record::JobRecord;
 use crate::worker::{Processor, WorkError};
 
 impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
@@ -109,7 +109,7 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
     async fn list_cancelled_items(&self, job: &JobRecord) -> Result<(), WorkError> {
         if !matches!(
             P::JOB_TYPE.spec().items,
-            crate::registry::ItemSource::Snapshot { .. }
+            crate::domain::registry::ItemSource::Snapshot { .. }
         ) {
             return Ok(());
         }
@@ -175,11 +175,11 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
     async fn items(&self, job: &JobRecord, params: &P::Params) -> Result<Vec<P::Item>, WorkError> {
         if !matches!(
             P::JOB_TYPE.spec().items,
-            crate::registry::ItemSource::Snapshot { .. }
+            crate::domain::registry::ItemSource::Snapshot { .. }
         ) {
             return self.processor.items(job, params).await;
         }
-        let key = crate::record::snapshot_key(&job.input_key);
+        let key = crate::domain::record::snapshot_key(&job.input_key);
         let decode = |bytes: &[u8]| {
             serde_json::from_slice(bytes)
                 .map_err(|e| WorkError::Rejected(format!("unreadable item list: {e}")))

@@ -11,13 +11,13 @@ use serde_json::Value;
 
 use super::commit::{ChunkProgress, Settle};
 use super::{DEADLINE_MARGIN, Delivery, Disposition, Worker, near};
-use crate::chunk::Settled;
 use crate::clock;
-use crate::job::JobStatus;
+use crate::domain::chunk::Settled;
+use crate::domain::job::JobStatus;
+use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE};
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
-use crate::record::{JobRecord, MAX_ERROR_SAMPLE};
 use crate::worker::{ItemOutcome, Processor, WorkError};
 
 /// The first wait before retrying items that all failed; it doubles up to [`MAX_BACKOFF`]

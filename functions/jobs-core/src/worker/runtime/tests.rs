@@ -6,9 +6,9 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 
 use super::*;
-use crate::job::JobType;
+use crate::domain::job::JobType;
+use crate::domain::record::NewJob;
 use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemoryStore};
-use crate::record::NewJob;
 use crate::worker::scripted::Scripted;
 
 pub(super) type TestWorker =
@@ -262,11 +262,11 @@ async fn a_job_runs_to_completed_with_exact_counts() {
 }
 
 /// The job's `ended` audit entries.
-pub(super) fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::audit::AuditRecord> {
+pub(super) fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::domain::audit::AuditRecord> {
     w.audit()
         .entries()
         .into_iter()
-        .filter(|r| r.event.job_id == id && r.event.kind == crate::audit::EventKind::Ended)
+        .filter(|r| r.event.job_id == id && r.event.kind == crate::domain::audit::EventKind::Ended)
         .collect()
 }
 
@@ -617,7 +617,7 @@ async fn mutated_messages_never_panic_or_overcount() {
 
 /// The jobs of tenant `acme` that ended `cancelled`, as the hourly metrics count them.
 pub(super) async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
-    use crate::metrics::{METRIC_SHARDS, partition};
+    use crate::domain::metrics::{METRIC_SHARDS, partition};
     use crate::ports::MetricsStore;
     let mut counted = 0;
     for shard in 0..METRIC_SHARDS {

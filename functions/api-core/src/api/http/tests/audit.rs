@@ -3,7 +3,7 @@
 //! the admins' listing read them back.
 
 use super::*;
-use jobs_core::audit::{AuditRecord, EventKind};
+use jobs_core::domain::audit::{AuditRecord, EventKind};
 use jobs_core::ports::ProgressStore;
 
 fn from(mut req: HttpRequest, request_id: &str) -> HttpRequest {

@@ -6,7 +6,7 @@
 use time::Duration;
 
 use super::*;
-use jobs_core::job::JobStatus;
+use jobs_core::domain::job::JobStatus;
 use jobs_core::ports::ScheduleStore;
 
 async fn send(
@@ -290,7 +290,7 @@ async fn a_due_time_is_skipped_while_the_previous_job_runs_and_a_refusal_is_the_
     let stored = api.store.get_schedule(&id).await.unwrap().unwrap();
     assert_eq!(
         stored.runs[0].outcome,
-        jobs_core::record::RunOutcome::Skipped
+        jobs_core::domain::record::RunOutcome::Skipped
     );
     assert_eq!(stored.runs[0].job_id, stored.last_job_id);
 
@@ -480,7 +480,7 @@ async fn the_tick_finishes_a_job_end_whose_hook_failed_with_no_message_left() {
         0,
         "a fresh end is left to its writer"
     );
-    let later = now + Duration::seconds(jobs_core::ended::SWEEP_AFTER_SECONDS + 1);
+    let later = now + Duration::seconds(jobs_core::domain::ended::SWEEP_AFTER_SECONDS + 1);
     assert_eq!(api.tick(later).await.unwrap().ends_handled, 1);
     let job = api.store.job(&id).unwrap();
     assert_eq!((job.end_pending.clone(), job.ending.clone()), (None, None));
@@ -490,7 +490,9 @@ async fn the_tick_finishes_a_job_end_whose_hook_failed_with_no_message_left() {
         .log()
         .entries()
         .into_iter()
-        .filter(|r| r.event.job_id == id && r.event.kind == jobs_core::audit::EventKind::Ended)
+        .filter(|r| {
+            r.event.job_id == id && r.event.kind == jobs_core::domain::audit::EventKind::Ended
+        })
         .count();
     assert_eq!(ended, 1);
     assert_eq!(

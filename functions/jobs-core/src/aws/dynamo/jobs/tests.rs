@@ -5,11 +5,11 @@ use serde_json::json;
 use super::super::test_client::{
     ID, TABLE, condition_failed, job_key, sent, store, store_answering, transaction_cancelled,
 };
-use crate::job::{JobStatus, JobType};
-use crate::ports::{CreateOutcome, JobStore};
-use crate::record::{
+use crate::domain::job::{JobStatus, JobType};
+use crate::domain::record::{
     IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob,
 };
+use crate::ports::{CreateOutcome, JobStore};
 
 fn job() -> JobRecord {
     JobRecord::new(NewJob {
@@ -95,7 +95,7 @@ async fn create_without_a_key_is_one_conditional_put() {
 fn record() -> JobRecord {
     JobRecord::new(NewJob {
         id: ID.into(),
-        job_type: crate::job::JobType::AiTextEmbedding,
+        job_type: crate::domain::job::JobType::AiTextEmbedding,
         tenant: "acme".into(),
         user: "alice".into(),
         created_at: "2026-11-28T10:00:00.000Z".into(),

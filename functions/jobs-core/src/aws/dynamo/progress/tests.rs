@@ -5,7 +5,7 @@ use serde_json::json;
 use super::super::test_client::{
     ID, TABLE, condition_failed, job_key, sent, store, store_answering, transaction_cancelled,
 };
-use crate::job::{ItemError, JobStatus};
+use crate::domain::job::{ItemError, JobStatus};
 use crate::ports::{ChunkCommit, ChunkLedger, ItemFailure, JobEnds, ProgressStore, Settled, Tally};
 
 fn settled(positions: &[usize]) -> Settled {

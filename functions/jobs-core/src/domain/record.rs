@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::job::{ItemError, JobStatus, JobType, JobView, Progress, Waiting};
+use crate::domain::job::{ItemError, JobStatus, JobType, JobView, Progress, Waiting};
 
 pub const JOB_SK: &str = "JOB";
 /// Item failures kept on a job for its details view.
@@ -169,7 +169,7 @@ pub struct JobRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paced_at: Option<String>,
     /// Set by the write that gives the job its final status, removed once the on-job-end
-    /// hook ([`crate::ended`]) has run: while present, whoever next sees the job runs it.
+    /// hook ([`crate::domain::ended`]) has run: while present, whoever next sees the job runs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_pending: Option<String>,
     /// While `end_pending` is set: its `ends_pending` shard ([`end_shard`]).

@@ -15,11 +15,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Caller, Role};
+use crate::domain::auth::{Caller, Role};
+use crate::domain::job::JobStatus;
+use crate::domain::record::{JobRecord, job_pk};
 use crate::error::StoreError;
-use crate::job::JobStatus;
 use crate::ports::AuditLog;
-use crate::record::{JobRecord, job_pk};
 
 /// Partitions of one day in the `by_day` index: DynamoDB takes at most 1,000 writes per
 /// second per partition (Developer Guide, "Partitions and data distribution"); a bulk
@@ -151,7 +151,7 @@ pub fn day_of(at: &str) -> &str {
 }
 
 fn shard_of(job_id: &str) -> u32 {
-    crate::record::shard_of(job_id, AUDIT_SHARDS)
+    crate::domain::record::shard_of(job_id, AUDIT_SHARDS)
 }
 
 /// The sort key an event of `job_id` at `at` gets: see the module table. Within one

@@ -20,7 +20,7 @@ pub struct Caller {
     pub tenant: String,
     pub role: Role,
     /// Where the request came from, for the audit trail.
-    pub origin: crate::audit::Origin,
+    pub origin: crate::domain::audit::Origin,
 }
 
 impl Caller {

@@ -9,7 +9,7 @@ mod settled;
 pub use cutting::{MAX_CHUNK_BYTES, chunk_items};
 pub use settled::Settled;
 
-use crate::job::ItemError;
+use crate::domain::job::ItemError;
 
 /// How a chunk's items ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

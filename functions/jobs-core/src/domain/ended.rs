@@ -7,11 +7,11 @@
 
 use serde::Serialize;
 
-use crate::audit::Audit;
+use crate::domain::audit::Audit;
+use crate::domain::job::{JobStatus, JobType};
+use crate::domain::record::JobRecord;
 use crate::error::StoreError;
-use crate::job::{JobStatus, JobType};
 use crate::ports::{AuditLog, EventBus, JobEnds, MetricsStore};
-use crate::record::JobRecord;
 
 /// The `source` of every event the service puts on its bus.
 pub const EVENT_SOURCE: &str = "jobs";
@@ -133,8 +133,11 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
         let steps = async {
             self.audit.ended(job).await?;
             self.bus.put_event(&JobEndEvent::of(job)).await?;
-            ends.add_metrics(&crate::metrics::on_ended(job, self.audit.retention_days()))
-                .await?;
+            ends.add_metrics(&crate::domain::metrics::on_ended(
+                job,
+                self.audit.retention_days(),
+            ))
+            .await?;
             ends.end_handled(&job.id).await
         };
         if let Err(err) = steps.await {
@@ -158,7 +161,7 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
     ) -> Result<u32, StoreError> {
         let before = crate::clock::format(now - time::Duration::seconds(SWEEP_AFTER_SECONDS));
         let mut handled = 0;
-        for shard in 0..crate::record::ACTIVE_SHARDS {
+        for shard in 0..crate::domain::record::ACTIVE_SHARDS {
             let (mut read, mut start) = (0, None);
             loop {
                 let (ids, last) = store
@@ -189,7 +192,7 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::NewJob;
+    use crate::domain::record::NewJob;
 
     #[test]
     fn the_event_names_the_end_and_its_id_is_stable() {

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::job::{JobStatus, JobType};
-use crate::record::JobRecord;
+use crate::domain::job::{JobStatus, JobType};
+use crate::domain::record::JobRecord;
 
 pub const METRIC_SHARDS: u32 = 4;
 /// The all-tenants scope.
@@ -62,7 +62,7 @@ pub fn hour_of(at: &str) -> &str {
 }
 
 fn shard_of(job_id: &str) -> u32 {
-    crate::record::shard_of(job_id, METRIC_SHARDS)
+    crate::domain::record::shard_of(job_id, METRIC_SHARDS)
 }
 
 fn bucket_of(ms: u64) -> usize {
@@ -287,7 +287,7 @@ pub fn bucket_start(at: OffsetDateTime, size: BucketSize) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::NewJob;
+    use crate::domain::record::NewJob;
 
     fn job(status: JobStatus, started: Option<&str>, completed: &str) -> JobRecord {
         let mut job = JobRecord::new(NewJob {

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{JobTypeSpec, REGISTRY};
+use crate::domain::registry::{JobTypeSpec, REGISTRY};
 
-/// A job type. Each variant has one entry in [`REGISTRY`](crate::registry::REGISTRY), in
+/// A job type. Each variant has one entry in [`REGISTRY`](crate::domain::registry::REGISTRY), in
 /// the same order; its serde name is the entry's `key`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,9 +11,9 @@
 
 use serde_json::Value;
 
+use crate::domain::job::JobType;
+use crate::domain::params::{self, ValidParams};
 use crate::error::ApiError;
-use crate::job::JobType;
-use crate::params::{self, ValidParams};
 
 /// What the service knows about one job type.
 #[derive(Debug)]
@@ -39,13 +39,13 @@ pub struct JobTypeSpec {
 }
 
 /// Where a job's items are. Chunk `n` of a job is chunk `n` of this list as
-/// [`crate::chunk::chunk_items`] cuts it, so a ledger position names one item.
+/// [`crate::domain::chunk::chunk_items`] cuts it, so a ledger position names one item.
 #[derive(Debug)]
 pub enum ItemSource {
     /// The params field that lists the items (`recipients`); a retry lists its items there.
     Param(&'static str),
     /// Found by the worker (e.g. idle sessions), which stores the list it chunks beside the
-    /// input ([`crate::record::snapshot_key`]); `retry` makes params naming exactly the
+    /// input ([`crate::domain::record::snapshot_key`]); `retry` makes params naming exactly the
     /// given items.
     Snapshot {
         retry: fn(Vec<Value>) -> Result<Value, String>,
@@ -197,7 +197,7 @@ mod tests {
     /// log group and DLQ alarm; and the template has no worker of an unregistered type.
     #[test]
     fn template_has_one_block_per_registered_type() {
-        let template = include_str!("../../../template.yaml");
+        let template = include_str!("../../../../template.yaml");
         for spec in &REGISTRY {
             let p = pascal_case(spec.key);
             let queue = resource(template, &format!("{p}Queue"))

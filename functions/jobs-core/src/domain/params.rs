@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::domain::job::JobType;
 use crate::error::ApiError;
-use crate::job::JobType;
 
 pub const MAX_RECIPIENTS: usize = 10_000;
 pub const MAX_USER_IDS: usize = 10_000;

@@ -1,0 +1,14 @@
+//! The domain: the job types (`registry`), what is stored (`job`, `record`), how params are
+//! checked (`params`), chunks and their ledger (`chunk`), the hourly job metrics
+//! (`metrics`), the audit trail's entries (`audit`), the one path of a job's end (`ended`),
+//! and who calls (`auth`). Plain types and rules over the ports; no AWS client.
+
+pub mod audit;
+pub mod auth;
+pub mod chunk;
+pub mod ended;
+pub mod job;
+pub mod metrics;
+pub mod params;
+pub mod record;
+pub mod registry;
