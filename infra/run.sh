@@ -12,4 +12,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 quiet=()
 [ "${INFRA_QUIET:-0}" = 1 ] && quiet=(-q)
 "${CARGO:-cargo}" build "${quiet[@]}" --locked --workspace --profile local --manifest-path "$root/Cargo.toml"
-exec "${CARGO_TARGET_DIR:-$root/target}/local/infra" "$@"
+JOBS_REPO_ROOT="$root" exec "${CARGO_TARGET_DIR:-$root/target}/local/infra" "$@"

@@ -16,7 +16,7 @@ use jobs_api_core::tokens::{Claims, mint};
 use jobs_core::domain::auth::Role;
 use jobs_core::domain::job::JobType;
 use jobs_core::domain::record::{JobRecord, NewJob};
-use jobs_core::memory::{MemoryInputs, MemoryQueue, MemorySenders, MemoryStore};
+use jobs_core::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemorySenders, MemoryStore};
 use jobs_core::ports::WorkMessage;
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Worker, WorkerSettings};
@@ -199,7 +199,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
     };
-    let worker = Worker::new(
+    let worker = Worker::<_, MemoryPorts>::new(
         Scripted,
         MemoryStore::default(),
         MemoryInputs::default(),

@@ -13,9 +13,18 @@ pub use target::Target;
 /// The name of the stack `infra deploy` manages.
 pub const DEFAULT_STACK: &str = "jobs";
 
-/// The repository root (infra lives one level below it).
+/// The repository root: `JOBS_REPO_ROOT` (set by `infra/run.sh`), else the parent of the
+/// running crate's `CARGO_MANIFEST_DIR` (cargo sets it when it runs tests and benches; every
+/// crate that calls this lives one level below the root). Read at run time, not compile
+/// time: checkouts sharing one `CARGO_TARGET_DIR` may reuse a binary built in another one.
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    if let Some(root) = std::env::var_os("JOBS_REPO_ROOT") {
+        return root.into();
+    }
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest_dir
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default()

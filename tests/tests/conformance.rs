@@ -1,10 +1,17 @@
 //! The storage ports' conformance suites (`jobs_core::conformance`) on the AWS adapters,
-//! against the deployed stack's table, bucket and audit table in LocalStack: the same
+//! against the deployed stack's table, bucket, audit table, SES and event bus, and queues
+//! of their own, in LocalStack: the same
 //! suites the in-memory doubles pass in jobs-core's unit tests.
 
-use e2e::Stack;
-use jobs_core::aws::{DynamoAuditLog, DynamoJobStore, LazyClient, S3InputStore, s3_client};
+use std::time::Duration;
+
+use e2e::{Stack, fresh_tenant, received_events, subscribe};
+use jobs_core::aws::{
+    DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SesSenderIdentities,
+    SqsWorkQueue, s3_client,
+};
 use jobs_core::conformance;
+use jobs_core::domain::job::JobType;
 
 fn store(stack: &Stack) -> DynamoJobStore {
     DynamoJobStore::new(stack.dynamo.clone(), stack.table())
@@ -52,5 +59,88 @@ async fn the_dynamodb_audit_log_conforms() {
         stack.dynamo.clone(),
         stack.outputs["AuditTableName"].clone(),
     ))
+    .await;
+}
+
+#[tokio::test]
+async fn the_sqs_work_queue_conforms() {
+    let stack = Stack::load().await;
+    let job_type = JobType::AiTextEmbedding;
+    let name = format!("conf-{}", conformance::fresh_id().to_lowercase());
+    let mut urls = Vec::new();
+    for kind in ["work", "dlq"] {
+        let out = stack
+            .sqs
+            .create_queue()
+            .queue_name(format!("{name}-{kind}-{}", job_type.key()))
+            .send()
+            .await
+            .expect("CreateQueue");
+        urls.push(out.queue_url.unwrap_or_default());
+    }
+    let prefix = urls[0].strip_suffix(job_type.key()).unwrap().to_string();
+    let queue = SqsWorkQueue::new(
+        LazyClient::new(&stack.config, aws_sdk_sqs::Client::new),
+        prefix,
+    );
+    conformance::work_queue(&queue, job_type).await;
+    for url in urls {
+        stack
+            .sqs
+            .delete_queue()
+            .queue_url(url)
+            .send()
+            .await
+            .expect("DeleteQueue");
+    }
+}
+
+#[tokio::test]
+async fn ses_sender_identities_conform() {
+    let stack = Stack::load().await;
+    let (address, domain) = conformance::fresh_sender_identities();
+    stack
+        .ses
+        .verify_email_identity()
+        .email_address(&address)
+        .send()
+        .await
+        .expect("VerifyEmailIdentity");
+    stack
+        .ses
+        .verify_domain_identity()
+        .domain(&domain)
+        .send()
+        .await
+        .expect("VerifyDomainIdentity");
+    let senders =
+        SesSenderIdentities::new(LazyClient::new(&stack.config, aws_sdk_ses::Client::new));
+    conformance::sender_identities(&senders, &address, &domain).await;
+}
+
+#[tokio::test]
+async fn the_eventbridge_bus_conforms() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("conf-bus");
+    let queue = subscribe(&stack, &tenant).await;
+    let bus = EventBridgeBus::new(
+        LazyClient::new(&stack.config, aws_sdk_eventbridge::Client::new),
+        stack.outputs["EventBusName"].clone(),
+    );
+    // received_events takes what it reads off the queue: keep every event read so far.
+    let seen = std::sync::Mutex::new(Vec::new());
+    conformance::event_bus(&bus, &tenant, async || {
+        let new = received_events(
+            &stack,
+            &queue,
+            |_| true,
+            Duration::from_secs(1),
+            Duration::ZERO,
+        )
+        .await;
+        let mut seen = seen.lock().unwrap();
+        seen.extend(new);
+        seen.clone()
+    })
     .await;
 }

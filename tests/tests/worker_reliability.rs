@@ -121,8 +121,19 @@ impl JobEnds for Counting {
     }
 }
 
-type TestWorker =
-    Worker<Scripted, Counting, S3InputStore, MemoryQueue, DynamoAuditLog, EventBridgeBus>;
+/// The stack's adapters, with completions counted and work messages kept in memory (the
+/// tests deliver them).
+struct ReliabilityPorts;
+
+impl jobs_core::ports::WorkerPorts for ReliabilityPorts {
+    type Store = Counting;
+    type Inputs = S3InputStore;
+    type Queue = MemoryQueue;
+    type Audit = DynamoAuditLog;
+    type Bus = EventBridgeBus;
+}
+
+type TestWorker = Worker<Scripted, ReliabilityPorts>;
 
 fn worker(stack: &Stack) -> TestWorker {
     let store = Counting {

@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::clock;
 use crate::domain::audit::{Audit, EventKind, JobEvent};
 use crate::domain::chunk::{ChunkCommit, ItemFailure, Settled, Tally};
+use crate::domain::ended::JobEndEvent;
 use crate::domain::job::{JobStatus, JobType};
 use crate::domain::metrics::MetricAdd;
 use crate::domain::record::{
@@ -21,8 +22,8 @@ use crate::domain::record::{
     idempotency_pk, shard_of,
 };
 use crate::ports::{
-    AuditLog, CreateOutcome, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
-    ScheduleStore,
+    AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
+    ScheduleStore, SenderIdentities, WorkMessage, WorkQueue,
 };
 
 /// A new ULID, as the API makes job ids.
@@ -552,4 +553,132 @@ pub async fn audit_log<A: AuditLog>(log: A) {
     let (entries, more) = audit.log().job_entries(&job_id, None, 10).await.unwrap();
     assert!(!more);
     assert_eq!(entries, vec![first, last], "each entry once, oldest first");
+}
+
+/// `WorkQueue`, on an empty queue pair of `job_type`: every message sent, alone or in a
+/// batch, is on the queue; a batch larger than one `SendMessageBatch` (10 entries, 256 KiB)
+/// loses none.
+pub async fn work_queue<Q: WorkQueue>(queue: &Q, job_type: JobType) {
+    let empty = queue.depths(job_type).await.unwrap();
+    assert_eq!(
+        (
+            empty.messages_visible,
+            empty.messages_in_flight,
+            empty.dlq_messages
+        ),
+        (0, 0, 0),
+        "the suite starts on an empty queue"
+    );
+    let job_id = fresh_id();
+    let plan = WorkMessage::Plan {
+        job_id: job_id.clone(),
+        tenant: "conformance".into(),
+    };
+    queue.send(job_type, &plan).await.unwrap();
+    // 25 chunks, each ~40 KB: three batches by count, more by size.
+    let chunks: Vec<WorkMessage> = (0..25)
+        .map(|chunk| WorkMessage::Chunk {
+            job_id: job_id.clone(),
+            tenant: "conformance".into(),
+            chunk,
+            items: vec![json!("x".repeat(40_000))],
+            retry_since: None,
+        })
+        .collect();
+    queue.send_all(job_type, &chunks).await.unwrap();
+    let depths = queue.depths(job_type).await.unwrap();
+    assert_eq!(
+        (depths.messages_visible, depths.dlq_messages),
+        (26, 0),
+        "every message sent is on the queue"
+    );
+}
+
+/// A fresh address and a fresh domain for [`sender_identities`], under `.test` (RFC 2606),
+/// so no identity the account holds covers them.
+pub fn fresh_sender_identities() -> (String, String) {
+    let id = fresh_id().to_ascii_lowercase();
+    (
+        format!("ann@address-{id}.test"),
+        format!("domain-{id}.test"),
+    )
+}
+
+/// `SenderIdentities`, where the identities `address` (an email address) and `domain` are
+/// verified and nothing else covers them: an address may send when it, its domain or a
+/// parent domain is verified, whatever its case; an address identity covers no other
+/// address; a look-alike domain is not covered.
+pub async fn sender_identities<S: SenderIdentities>(senders: &S, address: &str, domain: &str) {
+    let (user, address_domain) = address.split_once('@').unwrap();
+    let cases = [
+        (address.to_string(), true),
+        (address.to_ascii_uppercase(), true),
+        (format!("not-{user}@{address_domain}"), false),
+        (format!("news@{domain}"), true),
+        (format!("NEWS@{}", domain.to_ascii_uppercase()), true),
+        (format!("news@mail.{domain}"), true),
+        (format!("news@not{domain}"), false),
+        (format!("news@{domain}.evil"), false),
+        (format!("news@{}", fresh_sender_identities().1), false),
+    ];
+    for (candidate, expected) in cases {
+        assert_eq!(
+            senders.is_verified(&candidate).await.unwrap(),
+            expected,
+            "is_verified({candidate})"
+        );
+    }
+}
+
+/// `EventBus`: each event put (for jobs of `tenant`) is delivered with its `detail-type` and its detail as the
+/// event serialises. `delivered` returns the events received so far (each with
+/// `detail-type` and `detail`); delivery may lag, so it is polled for up to 30 s.
+pub async fn event_bus<B: EventBus>(
+    bus: &B,
+    tenant: &str,
+    delivered: impl AsyncFn() -> Vec<serde_json::Value>,
+) {
+    let mut job = queued_job(tenant, 2);
+    job.status = JobStatus::Completed;
+    job.succeeded = 2;
+    let completed = JobEndEvent::of(&job);
+    job.id = fresh_id();
+    job.status = JobStatus::Cancelled;
+    job.succeeded = 0;
+    job.cancelled = 2;
+    let cancelled = JobEndEvent::of(&job);
+    for event in [&completed, &cancelled] {
+        bus.put_event(event).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let received = delivered().await;
+        let found: Vec<_> = [&completed, &cancelled]
+            .iter()
+            .map(|event| {
+                received
+                    .iter()
+                    .find(|r| r["detail"]["event_id"] == event.event_id.as_str())
+                    .map(|r| (r["detail-type"].clone(), r["detail"].clone()))
+            })
+            .collect();
+        if found.iter().all(Option::is_some) {
+            for (event, found) in [&completed, &cancelled].iter().zip(found) {
+                assert_eq!(
+                    found,
+                    Some((
+                        json!(event.detail_type()),
+                        serde_json::to_value(event).unwrap()
+                    )),
+                    "the event as put"
+                );
+            }
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events put were not delivered in 30 s: {received:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

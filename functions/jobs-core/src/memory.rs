@@ -754,15 +754,27 @@ impl MemoryQueue {
     }
 }
 
-/// Sender identities: every address is verified except those in `unverified`.
-#[derive(Default)]
+/// SES's verified identities (addresses and domains, lower case). An address may send
+/// when it, its domain or a parent domain is one, as with SES. The default verifies
+/// `example.com`, the domain of the registry's example params.
 pub struct MemorySenders {
-    pub unverified: Mutex<HashSet<String>>,
+    pub identities: Mutex<HashSet<String>>,
+}
+
+impl Default for MemorySenders {
+    fn default() -> MemorySenders {
+        MemorySenders {
+            identities: Mutex::new(HashSet::from(["example.com".to_string()])),
+        }
+    }
 }
 
 impl SenderIdentities for MemorySenders {
     async fn is_verified(&self, address: &str) -> Result<bool, StoreError> {
-        Ok(!lock(&self.unverified).contains(address))
+        let identities = lock(&self.identities);
+        Ok(crate::aws::identities_of(&address.to_ascii_lowercase())
+            .iter()
+            .any(|i| identities.contains(i)))
     }
 }
 
@@ -774,6 +786,14 @@ impl crate::ports::ServicePorts for MemoryPorts {
     type Inputs = MemoryInputs;
     type Queue = MemoryQueue;
     type Senders = MemorySenders;
+    type Audit = MemoryAudit;
+    type Bus = MemoryBus;
+}
+
+impl crate::ports::WorkerPorts for MemoryPorts {
+    type Store = MemoryStore;
+    type Inputs = MemoryInputs;
+    type Queue = MemoryQueue;
     type Audit = MemoryAudit;
     type Bus = MemoryBus;
 }
@@ -811,6 +831,31 @@ mod conformance {
     #[tokio::test]
     async fn the_input_store_conforms() {
         crate::conformance::input_store(&MemoryInputs::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_work_queue_conforms() {
+        crate::conformance::work_queue(&MemoryQueue::default(), JobType::AiTextEmbedding).await;
+    }
+
+    #[tokio::test]
+    async fn sender_identities_conform() {
+        let senders = MemorySenders::default();
+        let (address, domain) = crate::conformance::fresh_sender_identities();
+        lock(&senders.identities).extend([address.clone(), domain.clone()]);
+        crate::conformance::sender_identities(&senders, &address, &domain).await;
+    }
+
+    #[tokio::test]
+    async fn the_event_bus_conforms() {
+        let bus = MemoryBus::default();
+        crate::conformance::event_bus(&bus, "conformance", async || {
+            lock(&bus.events)
+                .iter()
+                .map(|e| serde_json::json!({"detail-type": e.detail_type(), "detail": e}))
+                .collect()
+        })
+        .await;
     }
 
     #[tokio::test]

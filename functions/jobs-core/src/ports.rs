@@ -433,3 +433,13 @@ pub trait ServicePorts {
     type Audit: AuditLog;
     type Bus: EventBus;
 }
+
+/// The adapters a worker runs over, named once, so that `Worker<P, W>` takes one parameter
+/// for them. `aws::AwsPorts` names the AWS adapters; tests name their doubles.
+pub trait WorkerPorts {
+    type Store: ProgressStore;
+    type Inputs: InputStore;
+    type Queue: WorkQueue;
+    type Audit: AuditLog;
+    type Bus: EventBus;
+}

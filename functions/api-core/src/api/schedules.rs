@@ -14,7 +14,7 @@ use jobs_core::clock;
 use jobs_core::domain::auth::{Caller, is_tenant};
 use jobs_core::domain::job::JobType;
 use jobs_core::domain::record::{NewSchedule, RunOutcome, RunTrigger, ScheduleRecord, ScheduleRun};
-use jobs_core::error::{ApiError, ErrorCode, StoreError};
+use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::{ScheduleStore, ServicePorts};
 
 /// Largest params a schedule keeps (JSON bytes): the record is rewritten at every run.
@@ -306,21 +306,6 @@ impl<P: ServicePorts> JobsApi<P> {
         Ok(ScheduleView::from(&schedule))
     }
 
-    /// A schedule the caller may see; anything else (unknown, deleted, other tenant) is a 404.
-    async fn visible_schedule(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<ScheduleRecord, ApiError> {
-        if ulid::Ulid::from_string(id).is_err() {
-            return Err(schedule_not_found());
-        }
-        match self.store.get_schedule(id).await? {
-            Some(s) if s.deleted_at.is_none() && caller.can_access(&s.tenant) => Ok(s),
-            _ => Err(schedule_not_found()),
-        }
-    }
-
     pub async fn get_schedule(&self, caller: &Caller, id: &str) -> Result<ScheduleView, ApiError> {
         self.visible_schedule(caller, id)
             .await
@@ -383,81 +368,79 @@ impl<P: ServicePorts> JobsApi<P> {
                 "give exactly one of cron and rate",
             ));
         }
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut schedule = self.visible_schedule(caller, id).await?;
-            let expected = schedule.version;
-            if let Some(name) = &patch.name {
-                schedule.name = check_name(name)?;
-            }
-            if let Some(params) = &patch.params {
+        // The type and tenant never change, so new params are checked once, before the loop.
+        let params = match &patch.params {
+            Some(params) => {
+                let current = self.visible_schedule(caller, id).await?;
                 let text = check_params_size(params)?;
                 let job = CreateRequest {
-                    job_type: schedule.job_type.key().to_string(),
-                    tenant: Some(schedule.tenant.clone()),
+                    job_type: current.job_type.key().to_string(),
+                    tenant: Some(current.tenant.clone()),
                     params: params.clone(),
                 };
                 self.validate_request(caller, job).await?;
-                schedule.params = text;
+                Some(text)
             }
-            let retimed = patch.cron.is_some() || patch.rate.is_some() || patch.timezone.is_some();
-            if let Some(cron) = &patch.cron {
-                schedule.cron = Some(cron.clone());
-                schedule.rate = None;
-            }
-            if let Some(rate) = &patch.rate {
-                schedule.rate = Some(rate.clone());
-                schedule.cron = None;
-            }
-            if let Some(timezone) = &patch.timezone {
-                schedule.timezone.clone_from(timezone);
-            }
-            let timing = timing(&schedule).map_err(timing_error)?;
-            let enabling = patch.enabled == Some(true) && !schedule.enabled;
-            if let Some(enabled) = patch.enabled {
-                schedule.enabled = enabled;
-            }
-            let now = clock::now();
-            if !schedule.enabled {
-                schedule.next_run_at = None;
-            } else if retimed || enabling || schedule.next_run_at.is_none() {
-                schedule.next_run_at = timing.next_after(now).map(clock::format);
-            }
-            schedule.updated_at = clock::format(now);
-            schedule.version += 1;
-            schedule.index();
-            if self.store.save_schedule(&schedule, Some(expected)).await? {
-                tracing::info!(schedule_id = id, tenant = %schedule.tenant, enabled = schedule.enabled, next_run_at = ?schedule.next_run_at, "schedule updated");
-                return Ok(ScheduleView::from(&schedule));
-            }
-        }
-        Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the schedule is changing; retry",
-        ))
+            None => None,
+        };
+        let name = patch.name.as_deref().map(check_name).transpose()?;
+        let schedule = self
+            .edit_schedule(id, Some(caller), |schedule| {
+                if let Some(name) = &name {
+                    schedule.name.clone_from(name);
+                }
+                if let Some(params) = &params {
+                    schedule.params.clone_from(params);
+                }
+                let retimed =
+                    patch.cron.is_some() || patch.rate.is_some() || patch.timezone.is_some();
+                if let Some(cron) = &patch.cron {
+                    schedule.cron = Some(cron.clone());
+                    schedule.rate = None;
+                }
+                if let Some(rate) = &patch.rate {
+                    schedule.rate = Some(rate.clone());
+                    schedule.cron = None;
+                }
+                if let Some(timezone) = &patch.timezone {
+                    schedule.timezone.clone_from(timezone);
+                }
+                let timing = timing(schedule).map_err(timing_error)?;
+                let enabling = patch.enabled == Some(true) && !schedule.enabled;
+                if let Some(enabled) = patch.enabled {
+                    schedule.enabled = enabled;
+                }
+                let now = clock::now();
+                if !schedule.enabled {
+                    schedule.next_run_at = None;
+                } else if retimed || enabling || schedule.next_run_at.is_none() {
+                    schedule.next_run_at = timing.next_after(now).map(clock::format);
+                }
+                schedule.updated_at = clock::format(now);
+                Ok(())
+            })
+            .await?
+            .ok_or_else(schedule_not_found)?;
+        tracing::info!(schedule_id = id, tenant = %schedule.tenant, enabled = schedule.enabled, next_run_at = ?schedule.next_run_at, "schedule updated");
+        Ok(ScheduleView::from(&schedule))
     }
 
     /// Deletes a schedule: it starts nothing from now on and leaves every listing; the
     /// record stays (for its jobs' `schedule_id`) until the job retention passes.
     pub async fn delete_schedule(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let mut schedule = self.visible_schedule(caller, id).await?;
-            let expected = schedule.version;
-            let now = clock::now();
-            schedule.deleted_at = Some(clock::format(now));
-            schedule.next_run_at = None;
-            schedule.expires_at =
-                Some(now.unix_timestamp() + i64::from(self.retention_days) * 86_400);
-            schedule.version += 1;
-            schedule.index();
-            if self.store.save_schedule(&schedule, Some(expected)).await? {
-                tracing::info!(schedule_id = id, tenant = %schedule.tenant, "schedule deleted");
-                return Ok(());
-            }
-        }
-        Err(ApiError::new(
-            ErrorCode::Conflict,
-            "the schedule is changing; retry",
-        ))
+        let retention_days = i64::from(self.retention_days);
+        let schedule = self
+            .edit_schedule(id, Some(caller), |schedule| {
+                let now = clock::now();
+                schedule.deleted_at = Some(clock::format(now));
+                schedule.next_run_at = None;
+                schedule.expires_at = Some(now.unix_timestamp() + retention_days * 86_400);
+                Ok(())
+            })
+            .await?
+            .ok_or_else(schedule_not_found)?;
+        tracing::info!(schedule_id = id, tenant = %schedule.tenant, "schedule deleted");
+        Ok(())
     }
 
     /// Starts one job of the schedule now, as `caller` (its `user`), whether the schedule
@@ -533,23 +516,62 @@ pub(crate) fn refused_run(
 }
 
 impl<P: ServicePorts> Jobs<P> {
-    /// Adds `run` to schedule `id`'s runs, on a fresh read per attempt.
-    pub(crate) async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), StoreError> {
+    /// A schedule the caller may see; anything else (unknown, deleted, other tenant) is a 404.
+    async fn visible_schedule(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ScheduleRecord, ApiError> {
+        if ulid::Ulid::from_string(id).is_err() {
+            return Err(schedule_not_found());
+        }
+        match self.store.get_schedule(id).await? {
+            Some(s) if s.deleted_at.is_none() && caller.can_access(&s.tenant) => Ok(s),
+            _ => Err(schedule_not_found()),
+        }
+    }
+
+    /// Adds `run` to schedule `id`'s runs, on a fresh read per attempt; nothing when the
+    /// schedule is gone.
+    pub(crate) async fn record_run(&self, id: &str, run: ScheduleRun) -> Result<(), ApiError> {
+        self.edit_schedule(id, None, |schedule| {
+            schedule.record_run(run.clone());
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Reads schedule `id` (as `caller` sees it, or as stored when `None`), applies `edit`
+    /// and saves the result only if the schedule's `version` is still the one read; a lost
+    /// race starts over on a fresh read, at most [`WRITE_ATTEMPTS`] times, then `409`.
+    /// `Ok(None)` when a stored read finds nothing; a caller's read answers `404` instead.
+    /// Returns the schedule as saved.
+    async fn edit_schedule(
+        &self,
+        id: &str,
+        caller: Option<&Caller>,
+        mut edit: impl FnMut(&mut ScheduleRecord) -> Result<(), ApiError>,
+    ) -> Result<Option<ScheduleRecord>, ApiError> {
         for _ in 0..WRITE_ATTEMPTS {
-            let Some(mut schedule) = self.store.get_schedule(id).await? else {
-                return Ok(());
+            let mut schedule = match caller {
+                Some(caller) => self.visible_schedule(caller, id).await?,
+                None => match self.store.get_schedule(id).await? {
+                    Some(schedule) => schedule,
+                    None => return Ok(None),
+                },
             };
             let expected = schedule.version;
-            schedule.record_run(run.clone());
+            edit(&mut schedule)?;
             schedule.version += 1;
+            schedule.index();
             if self.store.save_schedule(&schedule, Some(expected)).await? {
-                return Ok(());
+                return Ok(Some(schedule));
             }
         }
-        Err(StoreError::Incomplete {
-            operation: "dynamodb:PutItem",
-            count: 1,
-            detail: "the schedule kept changing".into(),
-        })
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            "the schedule is changing; retry",
+        ))
     }
 }

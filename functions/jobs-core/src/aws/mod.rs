@@ -9,6 +9,8 @@ mod https;
 mod lazy;
 mod s3;
 mod ses;
+#[cfg(any(test, feature = "test-support"))]
+pub(crate) use ses::identities_of;
 mod sqs;
 
 pub use batch_write::{batch_write, put};
@@ -54,6 +56,14 @@ impl crate::ports::ServicePorts for AwsPorts {
     type Inputs = S3InputStore;
     type Queue = SqsWorkQueue;
     type Senders = SesSenderIdentities;
+    type Audit = DynamoAuditLog;
+    type Bus = EventBridgeBus;
+}
+
+impl crate::ports::WorkerPorts for AwsPorts {
+    type Store = DynamoJobStore;
+    type Inputs = S3InputStore;
+    type Queue = SqsWorkQueue;
     type Audit = DynamoAuditLog;
     type Bus = EventBridgeBus;
 }

@@ -126,7 +126,7 @@ impl SenderIdentities for SesSenderIdentities {
 /// down to two labels (`a@x.mail.example.com` → the address, `x.mail.example.com`,
 /// `mail.example.com`, `example.com`). At most 1 + 126 names (a domain has ≤ 127 labels);
 /// SES takes up to 100 per call, and validated addresses have far fewer.
-fn identities_of(address: &str) -> Vec<String> {
+pub(crate) fn identities_of(address: &str) -> Vec<String> {
     let mut identities = vec![address.to_string()];
     if let Some((_, domain)) = address.rsplit_once('@') {
         let labels: Vec<&str> = domain.split('.').collect();

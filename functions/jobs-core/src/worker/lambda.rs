@@ -7,8 +7,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use super::{Processor, Worker, WorkerSettings};
 use crate::aws::{
-    DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore, SqsWorkQueue,
-    s3_client,
+    AwsPorts, DynamoAuditLog, DynamoJobStore, EventBridgeBus, LazyClient, S3InputStore,
+    SqsWorkQueue, s3_client,
 };
 use crate::domain::ended::Observers;
 use crate::env::required;
@@ -52,7 +52,7 @@ async fn serve<P: Processor>(
     config: &aws_config::SdkConfig,
     dynamodb: aws_sdk_dynamodb::Client,
 ) -> Result<(), lambda_runtime::Error> {
-    let worker = Worker::new(
+    let worker = Worker::<P, AwsPorts>::new(
         processor,
         DynamoJobStore::new(dynamodb.clone(), required("TABLE_NAME")?),
         S3InputStore::new(

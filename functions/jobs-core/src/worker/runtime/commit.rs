@@ -15,9 +15,7 @@ use crate::clock;
 use crate::domain::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
 use crate::domain::job::{ItemError, JobStatus};
 use crate::domain::record::JobRecord;
-use crate::ports::AuditLog;
-use crate::ports::EventBus;
-use crate::ports::{InputStore, ProgressStore, WorkQueue};
+use crate::ports::{ProgressStore, WorkerPorts};
 use crate::worker::{Processor, WorkError, final_status};
 
 /// Attempts at a commit that finds the ledger changed by a concurrent delivery.
@@ -60,9 +58,7 @@ impl ChunkProgress {
     }
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
-    Worker<P, S, I, Q, A, B>
-{
+impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// Commits what settled since the last commit. When a concurrent delivery of the chunk
     /// committed in between, re-reads the ledger, drops what it settled, and tries again.
     pub(super) async fn commit(

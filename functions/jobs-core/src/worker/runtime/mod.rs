@@ -49,8 +49,7 @@ use crate::domain::ended::Observers;
 use crate::domain::job::{JobStatus, JobType};
 use crate::domain::record::JobRecord;
 use crate::env::{self, SettingError};
-use crate::ports::AuditLog;
-use crate::ports::EventBus;
+use crate::ports::WorkerPorts;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 
 /// Time kept back from the invocation's deadline: a chunk running into it commits and
@@ -135,13 +134,13 @@ pub enum Disposition {
     Retry,
 }
 
-pub struct Worker<P: Processor, S, I, Q, A, B> {
+pub struct Worker<P: Processor, W: WorkerPorts> {
     processor: P,
-    store: S,
-    inputs: I,
-    queue: Q,
+    store: W::Store,
+    inputs: W::Inputs,
+    queue: W::Queue,
     /// Where job ends are recorded and announced ([`crate::domain::ended`]).
-    observers: Observers<A, B>,
+    observers: Observers<W::Audit, W::Bus>,
     settings: WorkerSettings,
     /// The params of recent jobs, by input key: a warm worker usually gets many chunks of
     /// a few jobs.
@@ -150,15 +149,13 @@ pub struct Worker<P: Processor, S, I, Q, A, B> {
     chunks_cache: Recent<Chunks>,
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
-    Worker<P, S, I, Q, A, B>
-{
+impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     pub fn new(
         processor: P,
-        store: S,
-        inputs: I,
-        queue: Q,
-        observers: Observers<A, B>,
+        store: W::Store,
+        inputs: W::Inputs,
+        queue: W::Queue,
+        observers: Observers<W::Audit, W::Bus>,
         settings: WorkerSettings,
     ) -> Self {
         Worker {
@@ -173,23 +170,23 @@ impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B
         }
     }
 
-    pub fn audit(&self) -> &A {
+    pub fn audit(&self) -> &W::Audit {
         self.observers.audit().log()
     }
 
-    pub fn bus(&self) -> &B {
+    pub fn bus(&self) -> &W::Bus {
         self.observers.bus()
     }
 
-    pub fn store(&self) -> &S {
+    pub fn store(&self) -> &W::Store {
         &self.store
     }
 
-    pub fn inputs(&self) -> &I {
+    pub fn inputs(&self) -> &W::Inputs {
         &self.inputs
     }
 
-    pub fn queue(&self) -> &Q {
+    pub fn queue(&self) -> &W::Queue {
         &self.queue
     }
 

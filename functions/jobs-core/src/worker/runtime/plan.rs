@@ -11,14 +11,11 @@ use crate::clock;
 use crate::domain::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
 use crate::domain::job::{ItemError, JobStatus};
 use crate::domain::record::JobRecord;
-use crate::ports::AuditLog;
-use crate::ports::EventBus;
+use crate::ports::WorkerPorts;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::worker::{Processor, WorkError};
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
-    Worker<P, S, I, Q, A, B>
-{
+impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// Expands a job into numbered chunk messages and marks it running.
     pub(super) async fn plan(&self, job_id: &str, tenant: &str) -> Result<Disposition, WorkError> {
         let Some(job) = self.job_for(job_id, tenant).await? else {

@@ -15,9 +15,7 @@ use crate::clock;
 use crate::domain::chunk::Settled;
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE};
-use crate::ports::AuditLog;
-use crate::ports::EventBus;
-use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
+use crate::ports::{ProgressStore, WorkMessage, WorkQueue, WorkerPorts};
 use crate::worker::{ItemOutcome, Processor, WorkError};
 
 /// The first wait before retrying items that all failed; it doubles up to [`MAX_BACKOFF`]
@@ -31,9 +29,7 @@ enum RunEnd {
     HandedOn,
 }
 
-impl<P: Processor, S: ProgressStore, I: InputStore, Q: WorkQueue, A: AuditLog, B: EventBus>
-    Worker<P, S, I, Q, A, B>
-{
+impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     pub(super) async fn chunk(
         &self,
         job_id: &str,

@@ -8,11 +8,10 @@ use serde_json::json;
 use super::*;
 use crate::domain::job::JobType;
 use crate::domain::record::NewJob;
-use crate::memory::{MemoryAudit, MemoryBus, MemoryInputs, MemoryQueue, MemoryStore};
+use crate::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemoryStore};
 use crate::worker::scripted::Scripted;
 
-pub(super) type TestWorker =
-    Worker<Scripted, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
+pub(super) type TestWorker = Worker<Scripted, MemoryPorts>;
 
 pub(super) fn worker() -> TestWorker {
     worker_with_window(2)
@@ -72,7 +71,7 @@ impl Processor for OneByOne {
     }
 }
 
-type SlowWorker = Worker<OneByOne, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>;
+type SlowWorker = Worker<OneByOne, MemoryPorts>;
 
 fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
     let settings = WorkerSettings {
@@ -107,10 +106,7 @@ pub(super) fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
         .collect()
 }
 
-pub(super) fn job<P: Processor>(
-    w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>,
-    items: &[&str],
-) -> String {
+pub(super) fn job<P: Processor>(w: &Worker<P, MemoryPorts>, items: &[&str]) -> String {
     let id = ulid::Ulid::new().to_string();
     let input_key = format!("inputs/acme/{id}.json");
     w.inputs.objects.lock().unwrap().insert(
@@ -148,7 +144,7 @@ pub(super) fn plan(id: &str) -> WorkMessage {
 }
 
 pub(super) async fn deliver<P: Processor>(
-    w: &Worker<P, MemoryStore, MemoryInputs, MemoryQueue, MemoryAudit, MemoryBus>,
+    w: &Worker<P, MemoryPorts>,
     body: &WorkMessage,
     attempt: u32,
 ) -> Disposition {
