@@ -136,7 +136,7 @@ async fn api_case(case: &str, runs: u64) -> Result<()> {
     let claims = Claims {
         sub: "alice".into(),
         tenant: "acme".into(),
-        role: Role::Member,
+        role: Role::Operator,
         exp: 4_102_444_800,
         nbf: None,
         iat: None,

@@ -34,7 +34,7 @@ impl Api {
             &self.secret,
             tenant,
             "bench",
-            false,
+            jobs_core::domain::auth::Role::Operator,
             Duration::from_secs(3600),
         )?;
         let reply: Value = self
@@ -58,7 +58,7 @@ impl Api {
             &self.secret,
             tenant,
             "bench",
-            false,
+            jobs_core::domain::auth::Role::Operator,
             Duration::from_secs(3600),
         )?;
         Ok(self

@@ -72,13 +72,13 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let member = Caller {
         user: "user0".into(),
         tenant: tenant(7),
-        role: Role::Member,
+        role: Role::Operator,
         origin: Default::default(),
     };
     let admin = Caller {
         user: "root".into(),
         tenant: "ops".into(),
-        role: Role::Admin,
+        role: Role::PlatformAdmin,
         origin: Default::default(),
     };
 

@@ -69,7 +69,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let member = Caller {
         user: "bench".into(),
         tenant: "bench-metrics".into(),
-        role: Role::Member,
+        role: Role::Operator,
         origin: Default::default(),
     };
     counter.take();
@@ -142,13 +142,13 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let admin = Caller {
         user: "root".into(),
         tenant: "ops".into(),
-        role: Role::Admin,
+        role: Role::PlatformAdmin,
         origin: Default::default(),
     };
     let one = Caller {
         user: "user0".into(),
         tenant: tenant(7),
-        role: Role::Member,
+        role: Role::Operator,
         origin: Default::default(),
     };
     for (name, caller) in [("all tenants", &admin), ("one tenant", &one)] {

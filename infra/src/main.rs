@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use infra::{DEFAULT_STACK, Target, deploy, package, repo_root, seed, token};
+use jobs_core::domain::auth::Role;
 
 #[derive(Parser)]
 #[command(about = "Build, deploy and operate the jobs stack (LocalStack by default).")]
@@ -48,7 +49,11 @@ enum Command {
         tenant: String,
         #[arg(long)]
         user: String,
-        #[arg(long)]
+        /// viewer, operator (the default), tenant_admin or platform_admin.
+        #[arg(long, default_value = "operator", value_parser = parse_role)]
+        role: Role,
+        /// The same as `--role platform_admin`.
+        #[arg(long, conflicts_with = "role")]
         admin: bool,
         #[arg(long, default_value = "1h")]
         ttl: String,
@@ -57,6 +62,11 @@ enum Command {
     Seed,
     /// Delete the stack (after emptying its input bucket).
     Destroy,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text)
+        .ok_or_else(|| "use viewer, operator, tenant_admin or platform_admin".to_string())
 }
 
 const fn default_arch() -> &'static str {
@@ -132,13 +142,15 @@ async fn main() -> Result<()> {
         Command::Token {
             tenant,
             user,
+            role,
             admin,
             ttl,
         } => {
             let secret = token::secret()?;
+            let role = if admin { Role::PlatformAdmin } else { role };
             println!(
                 "{}",
-                token::dev_token(&secret, &tenant, &user, admin, token::parse_ttl(&ttl)?)?
+                token::dev_token(&secret, &tenant, &user, role, token::parse_ttl(&ttl)?)?
             );
         }
         Command::Seed => {

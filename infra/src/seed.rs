@@ -261,7 +261,7 @@ pub async fn seed(api_url: &str, secret: &str) -> Result<Vec<String>> {
             secret,
             tenant,
             user,
-            false,
+            jobs_core::domain::auth::Role::Operator,
             std::time::Duration::from_secs(600),
         )?;
         let job_type = body["type"].as_str().unwrap_or_default();

@@ -41,7 +41,7 @@ pub fn dev_token(
     secret: &str,
     tenant: &str,
     user: &str,
-    admin: bool,
+    role: Role,
     ttl: Duration,
 ) -> Result<String> {
     if !jobs_core::domain::auth::is_tenant(tenant) {
@@ -51,7 +51,7 @@ pub fn dev_token(
     let claims = Claims {
         sub: user.to_string(),
         tenant: tenant.to_string(),
-        role: if admin { Role::Admin } else { Role::Member },
+        role,
         exp: now + ttl.as_secs(),
         nbf: None,
         iat: Some(now),
@@ -91,11 +91,27 @@ mod tests {
     #[test]
     fn dev_tokens_verify_with_the_service_verifier() {
         let secret = "s".repeat(32);
-        let token = dev_token(&secret, "acme", "alice", true, Duration::from_secs(60)).unwrap();
+        let token = dev_token(
+            &secret,
+            "acme",
+            "alice",
+            Role::PlatformAdmin,
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let caller = jobs_api_core::tokens::TokenVerifier::new(secret.as_bytes())
             .verify(Some(&format!("Bearer {token}")))
             .unwrap();
-        assert!(caller.is_admin() && caller.tenant == "acme");
-        assert!(dev_token(&secret, "ACME", "alice", false, Duration::from_secs(60)).is_err());
+        assert!(caller.is_platform_admin() && caller.tenant == "acme");
+        assert!(
+            dev_token(
+                &secret,
+                "ACME",
+                "alice",
+                Role::Operator,
+                Duration::from_secs(60)
+            )
+            .is_err()
+        );
     }
 }

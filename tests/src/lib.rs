@@ -67,8 +67,24 @@ impl Stack {
         }
     }
 
+    /// A dev token of an operator, or of a platform admin when `admin`.
     pub fn token(&self, tenant: &str, user: &str, admin: bool) -> String {
-        infra::token::dev_token(&self.secret, tenant, user, admin, Duration::from_secs(900))
+        let role = if admin {
+            jobs_core::domain::auth::Role::PlatformAdmin
+        } else {
+            jobs_core::domain::auth::Role::Operator
+        };
+        self.token_as(tenant, user, role)
+    }
+
+    /// A dev token of `role`.
+    pub fn token_as(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: jobs_core::domain::auth::Role,
+    ) -> String {
+        infra::token::dev_token(&self.secret, tenant, user, role, Duration::from_secs(900))
             .expect("token")
     }
 

@@ -98,7 +98,7 @@ async fn every_action_and_the_end_are_on_the_job_s_timeline_with_who_and_where()
     let first = &events[0];
     assert_eq!(
         first["actor"],
-        json!({"sub": "alice", "role": "member", "tenant": tenant})
+        json!({"sub": "alice", "role": "operator", "tenant": tenant})
     );
     assert_eq!(first["user_agent"], AGENT);
     assert!(

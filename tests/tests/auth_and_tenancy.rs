@@ -18,7 +18,7 @@ async fn every_authentication_failure_is_401_with_an_error_body() {
     let claims = |tenant: &str, exp: u64, nbf: Option<u64>| Claims {
         sub: "alice".into(),
         tenant: tenant.into(),
-        role: Role::Member,
+        role: Role::Operator,
         exp,
         nbf,
         iat: None,
@@ -158,7 +158,8 @@ async fn members_never_reach_another_tenants_jobs() {
             .send("GET", &format!("/jobs?tenant={a}"), Some(&mallory), None)
             .await
             .status,
-        404
+        403,
+        "naming another tenant"
     );
     assert!(stack.list_all(&mallory, "").await.concat().is_empty());
     let mut body = embedding_job("x");

@@ -107,7 +107,10 @@ async fn hiding_300_jobs_by_filter_reports_each_and_reaches_no_other_tenant() {
             Some(&json!({"action": "hide", "filter": {"tenant": "someone-else"}})),
         )
         .await;
-    assert_eq!(foreign.status, 404);
+    assert_eq!(
+        (foreign.status, foreign.error_field()),
+        (403, Some("filter.tenant"))
+    );
 }
 
 #[tokio::test]

@@ -133,7 +133,8 @@ async fn a_tenant_s_series_counts_exactly_its_jobs_in_the_right_hours() {
             )
             .await
             .status,
-        404
+        403,
+        "naming another tenant"
     );
     let own = stack.send("GET", "/metrics", Some(&other), None).await;
     assert_eq!(

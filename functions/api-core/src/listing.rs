@@ -17,7 +17,7 @@ use jobs_core::domain::auth::{Caller, is_tenant};
 use jobs_core::domain::job::{JobStatus, JobType};
 use jobs_core::domain::params::is_user_id;
 use jobs_core::domain::record::ListIndex;
-use jobs_core::error::{ApiError, ErrorCode};
+use jobs_core::error::ApiError;
 use jobs_core::ports::{ListFilter, Search};
 
 pub const DEFAULT_LIMIT: u32 = 25;
@@ -157,21 +157,15 @@ pub struct ListPlan {
     pub scope: String,
 }
 
-/// Chooses the index, partitions and filter for a listing. Members listing another tenant
-/// get a 404, as for every other cross-tenant access.
+/// Chooses the index, partitions and filter for a listing. Naming another tenant is a 403
+/// unless the caller is a platform admin ([`Caller::tenant_scope`]).
 pub fn plan(
     caller: &Caller,
     req: &ListRequest,
     now: OffsetDateTime,
     retention_days: u32,
 ) -> Result<ListPlan, ApiError> {
-    let tenant = match (&req.tenant, caller.is_admin()) {
-        (Some(t), false) if *t != caller.tenant => {
-            return Err(ApiError::new(ErrorCode::NotFound, "no such tenant"));
-        }
-        (_, false) => Some(caller.tenant.clone()),
-        (t, true) => t.clone(),
-    };
+    let tenant = caller.tenant_scope(req.tenant.as_deref(), "tenant")?;
     let mut filter = ListFilter {
         status: req.status,
         job_type: req.job_type,
@@ -222,7 +216,7 @@ pub fn plan(
     };
     let scope = format!(
         "{}:{}|tenant={}|type={}|status={}|user={}|q={}|from={}|to={}|hidden={}",
-        if caller.is_admin() { "admin" } else { "member" },
+        caller.role.key(),
         caller.tenant,
         tenant.as_deref().unwrap_or("*"),
         req.job_type.map(JobType::key).unwrap_or(""),
@@ -342,20 +336,20 @@ mod tests {
 
     #[test]
     fn members_list_their_own_tenant_only() {
-        let member = caller(Role::Member);
+        let member = caller(Role::Operator);
         let plan = plan(&member, &q(&[]).unwrap(), NOW, 90).unwrap();
         assert_eq!(
             (plan.index, plan.partitions),
             (ListIndex::ByTenant, Partitions::One("acme".into()))
         );
         let err = super::plan(&member, &q(&[("tenant", "globex")]).unwrap(), NOW, 90).unwrap_err();
-        assert_eq!(err.status(), 404);
+        assert_eq!((err.status(), err.field.as_deref()), (403, Some("tenant")));
     }
 
     #[test]
     fn user_filter_uses_the_per_user_index_within_a_tenant() {
         let p = plan(
-            &caller(Role::Admin),
+            &caller(Role::PlatformAdmin),
             &q(&[("tenant", "globex"), ("user", "bob")]).unwrap(),
             NOW,
             90,
@@ -369,7 +363,7 @@ mod tests {
     #[test]
     fn admin_without_tenant_walks_months_back_to_the_horizon() {
         let p = plan(
-            &caller(Role::Admin),
+            &caller(Role::PlatformAdmin),
             &q(&[("user", "bob")]).unwrap(),
             NOW,
             90,
@@ -385,7 +379,7 @@ mod tests {
         );
         assert_eq!(p.filter.user.as_deref(), Some("bob"));
         let p = plan(
-            &caller(Role::Admin),
+            &caller(Role::PlatformAdmin),
             &q(&[("created_from", "2026-10-15"), ("created_to", "2026-10-20")]).unwrap(),
             NOW,
             90,
@@ -404,7 +398,7 @@ mod tests {
     #[test]
     fn hidden_jobs_are_listed_from_the_hidden_indexes() {
         let p = plan(
-            &caller(Role::Member),
+            &caller(Role::Operator),
             &q(&[("hidden", "true"), ("user", "bob")]).unwrap(),
             NOW,
             90,
@@ -419,7 +413,7 @@ mod tests {
             )
         );
         let p = plan(
-            &caller(Role::Admin),
+            &caller(Role::PlatformAdmin),
             &q(&[("hidden", "true")]).unwrap(),
             NOW,
             90,
@@ -427,7 +421,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.index, ListIndex::HiddenByMonth);
         let visible = plan(
-            &caller(Role::Admin),
+            &caller(Role::PlatformAdmin),
             &q(&[("hidden", "false")]).unwrap(),
             NOW,
             90,
@@ -445,7 +439,7 @@ mod tests {
 
     #[test]
     fn search_resolves_matching_types_and_scope_binds_filters() {
-        let admin = caller(Role::Admin);
+        let admin = caller(Role::PlatformAdmin);
         let p = plan(&admin, &q(&[("q", "sess")]).unwrap(), NOW, 90).unwrap();
         assert_eq!(
             p.filter.search.unwrap().types,
@@ -458,7 +452,7 @@ mod tests {
             .unwrap()
             .scope;
         let c = plan(
-            &caller(Role::Member),
+            &caller(Role::Operator),
             &q(&[("status", "failed")]).unwrap(),
             NOW,
             90,

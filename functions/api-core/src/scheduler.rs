@@ -40,7 +40,7 @@ fn run_caller(schedule: &ScheduleRecord) -> Caller {
     Caller {
         user: schedule.owner.clone(),
         tenant: schedule.tenant.clone(),
-        role: Role::Member,
+        role: Role::Operator,
         origin: Origin {
             user_agent: Some("jobs-scheduler".into()),
             schedule_id: Some(schedule.id.clone()),

@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn valid_token_yields_the_caller() {
-        let token = mint(SECRET, &claims(Role::Member)).unwrap();
+        let token = mint(SECRET, &claims(Role::Operator)).unwrap();
         let caller = TokenVerifier::new(SECRET)
             .verify(Some(&bearer(&token)))
             .unwrap();
@@ -114,7 +114,7 @@ mod tests {
             Caller {
                 user: "alice".into(),
                 tenant: "acme".into(),
-                role: Role::Member,
+                role: Role::Operator,
                 origin: Default::default()
             }
         );
@@ -126,17 +126,17 @@ mod tests {
         let v = TokenVerifier::new(SECRET);
         let expired = Claims {
             exp: now() - 60,
-            ..claims(Role::Admin)
+            ..claims(Role::PlatformAdmin)
         };
         let future = Claims {
             nbf: Some(now() + 600),
-            ..claims(Role::Admin)
+            ..claims(Role::PlatformAdmin)
         };
         let bad_tenant = Claims {
             tenant: "Acme Corp".into(),
-            ..claims(Role::Admin)
+            ..claims(Role::PlatformAdmin)
         };
-        let good = mint(SECRET, &claims(Role::Admin)).unwrap();
+        let good = mint(SECRET, &claims(Role::PlatformAdmin)).unwrap();
         let mut tampered = good.clone();
         tampered.pop();
         tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
@@ -148,7 +148,11 @@ mod tests {
             Some("Bearer ".to_string()),
             Some(bearer("not.a.jwt")),
             Some(bearer(
-                &mint(b"another-secret-another-secret-xx", &claims(Role::Admin)).unwrap(),
+                &mint(
+                    b"another-secret-another-secret-xx",
+                    &claims(Role::PlatformAdmin),
+                )
+                .unwrap(),
             )),
             Some(bearer(&mint(SECRET, &expired).unwrap())),
             Some(bearer(&mint(SECRET, &future).unwrap())),

@@ -255,7 +255,7 @@ test('the details of a failed job download its failed items as CSV and retry the
   const events = details.getByRole('list', { name: 'Job events' });
   await events.locator('li[data-kind="ended"]').waitFor();
   assert.deepEqual(await events.locator('li').evaluateAll((lis) => lis.map((li) => li.dataset.kind)), ['created', 'started', 'ended']);
-  assert.match(await events.locator('li[data-kind="created"]').innerText(), /Created by lou \(member, bt\S+-live\)/);
+  assert.match(await events.locator('li[data-kind="created"]').innerText(), /Created by lou \(operator, bt\S+-live\)/);
   assert.match(await events.locator('li[data-kind="created"] .event-origin').innerText(), /\S/, 'the source address and user agent');
   assert.match(await events.locator('li[data-kind="ended"]').innerText(), /Ended: Failed by the service/);
 

@@ -17,8 +17,8 @@ test('a member sees only their own tenant, whatever the URL says', async () => {
   const { page } = s;
   await signIn(page, env.tokens.memberB);
   await listSettled(page);
-  assert.equal(await page.locator('#who-role').textContent(), 'member');
-  assert.equal(await page.locator('#f-tenant').isVisible(), false, 'members get no tenant filter');
+  assert.equal(await page.locator('#who-role').textContent(), 'operator');
+  assert.equal(await page.locator('#f-tenant').isVisible(), false, 'operators get no tenant filter');
   assert.deepEqual(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id)), [mine.id]);
   assert.equal(await row(page, theirs.id).count(), 0);
   for (const tenant of await page.locator('#rows td[data-label="Tenant"]').allTextContents()) assert.equal(tenant, env.tenants.b);
@@ -26,7 +26,37 @@ test('a member sees only their own tenant, whatever the URL says', async () => {
   for (const r of s.requests.filter((q) => /\/jobs/.test(q.url))) assert.doesNotMatch(r.url, new RegExp(`tenant=${env.tenants.a}`));
   // And the API agrees: the other tenant's job does not exist for this member.
   assert.equal((await api('GET', `/jobs/${theirs.id}`, env.tokens.memberB)).status, 404);
-  assert.equal((await api('GET', `/jobs?tenant=${env.tenants.a}`, env.tokens.memberB)).status, 404);
+  assert.equal((await api('GET', `/jobs?tenant=${env.tenants.a}`, env.tokens.memberB)).status, 403);
+  s.assertClean();
+  await s.close();
+});
+
+test('a viewer sees no Cancel, no ❌, no checkboxes and no schedule form, and the API refuses them anyway', async () => {
+  const job = await createJob(env.tokens.memberB, { ...embeddingJob(3) });
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, env.tokens.viewerB);
+  await listSettled(page);
+  assert.equal(await page.locator('#who-role').textContent(), 'viewer');
+  assert.equal(await row(page, job.id).count(), 1, 'a viewer reads its tenant\'s jobs');
+  for (const selector of ['#rows input.select', '#rows [data-action="cancel"]', '#rows [data-action="remove"]']) {
+    assert.equal(await page.locator(selector).count(), 0, `no ${selector}`);
+  }
+  assert.equal(await page.locator('#select-all').isVisible(), false);
+  await page.locator('#tab-schedules').click();
+  await page.locator('#schedules').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#s-new').isVisible(), false, 'no New schedule');
+  // The server decides, whatever the page shows.
+  for (const [method, path, body] of [
+    ['POST', '/jobs', embeddingJob(4)],
+    ['POST', `/jobs/${job.id}/cancel`],
+    ['DELETE', `/jobs/${job.id}`],
+    ['POST', '/jobs/bulk', { action: 'hide', ids: [job.id] }],
+    ['POST', '/schedules', { name: 'n', type: 'session_termination', params: { idle_for_seconds: 1800 }, rate: 'rate(1 day)' }],
+  ]) {
+    const reply = await api(method, path, env.tokens.viewerB, body);
+    assert.equal(reply.status, 403, `${method} ${path}`);
+  }
   s.assertClean();
   await s.close();
 });

@@ -35,7 +35,7 @@ test('an admin signs in, sees the seeded jobs and who they are; sign-out forgets
   await signIn(page, env.tokens.admin);
   await listSettled(page);
   assert.equal(await page.locator('#who-name').textContent(), 'alice · acme');
-  assert.equal(await page.locator('#who-role').textContent(), 'admin');
+  assert.equal(await page.locator('#who-role').textContent(), 'platform admin');
   assert.equal(await page.locator('#f-tenant').isVisible(), true, 'admins get a tenant filter');
   assert.equal(await page.locator('#f-tenant').inputValue(), 'acme', 'the URL filter fills the form');
   // Seeded by `infra seed` (as its admin user `seed`): acme has a newsletter, a session

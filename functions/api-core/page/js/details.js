@@ -4,7 +4,7 @@
 // actions.js.
 
 import { $, el, timeEl } from './dom.js';
-import { state } from './state.js';
+import { state, may } from './state.js';
 import { api, describeError } from './api.js';
 import { toast } from './feedback.js';
 import { ACTIVE, statusBadge, progressBar, actionButtons } from './job-parts.js';
@@ -152,7 +152,7 @@ function failureActions(job) {
   const n = retryable(job);
   return el('div', { className: 'details-actions' },
     p.failed ? el('button', { type: 'button', className: 'btn', dataset: { action: 'download-failed', id: job.id } }, 'Download failed items (CSV)') : null,
-    n ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
+    n && may('retryJob') ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
 }
 
 // The schedule that started the job, the job this one retries, and the jobs that retry it.

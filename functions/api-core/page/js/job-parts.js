@@ -2,6 +2,7 @@
 // badge, the progress bar and the Cancel and ❌ (remove from the list) buttons.
 
 import { el } from './dom.js';
+import { may } from './state.js';
 
 // A job in one of these statuses may still change; the others are final.
 export const ACTIVE = new Set(['queued', 'running']);
@@ -61,13 +62,13 @@ export function actionButtons(job, small = true) {
   const size = small ? ' btn-small' : '';
   const what = job.type_label || job.type;
   const buttons = [];
-  if (ACTIVE.has(job.status) && !job.cancel_requested_at) {
+  if (ACTIVE.has(job.status) && !job.cancel_requested_at && may('cancelJob')) {
     buttons.push(el('button', {
       type: 'button', className: `btn${size}`, dataset: { action: 'cancel', id: job.id },
       attrs: small ? { 'aria-label': `Cancel ${what} job` } : undefined,
     }, small ? 'Cancel' : 'Cancel job'));
   }
-  buttons.push(el('button', {
+  if (may('hideJob')) buttons.push(el('button', {
     type: 'button', className: `btn btn-remove${size}`, dataset: { action: 'remove', id: job.id },
     title: 'Remove from the list (does not cancel the job)',
     attrs: small ? { 'aria-label': `Remove ${what} job from the list` } : undefined,

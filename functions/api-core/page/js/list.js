@@ -3,7 +3,7 @@
 // are kept fresh by polling.js.
 
 import { $, el, timeEl } from './dom.js';
-import { state, isAdmin } from './state.js';
+import { state, isAdmin, may } from './state.js';
 import { api, describeError } from './api.js';
 import { FILTER_LABELS, apiQuery, showFilterError } from './filters.js';
 import { statusBadge, progressBar, actionButtons } from './job-parts.js';
@@ -168,10 +168,10 @@ function fillRow(tr, job) {
   const focused = tr.contains(document.activeElement) ? document.activeElement.dataset.action : null;
   tr.className = `row-${job.status}`;
   tr.replaceChildren(
-    cell('Select', el('input', {
+    cell('Select', may('bulkJobs') ? el('input', {
       type: 'checkbox', className: 'select', checked: state.allMatching || state.selected.has(job.id),
       dataset: { select: job.id }, attrs: { 'aria-label': `Select ${job.type_label || job.type} job ${job.id}` },
-    })),
+    }) : null),
     cell('Type', el('button', {
       type: 'button', className: 'link', dataset: { action: 'open', id: job.id },
       title: 'Show details', attrs: { 'aria-haspopup': 'dialog' },

@@ -3,7 +3,7 @@
 // runs from the server, Enabled, and the schedule's recent runs.
 
 import { $, el, timeEl } from './dom.js';
-import { isAdmin } from './state.js';
+import { isAdmin, may } from './state.js';
 import { api, describeError } from './api.js';
 import { toast } from './feedback.js';
 import { renderParamFields, syncParamVisibility, readParams, formValues } from './forms.js';
@@ -94,6 +94,8 @@ export function openSchedule(s = null) {
   type.value = s ? s.type : 'session_termination';
   type.disabled = Boolean(s);
   tenantRow.hidden = !isAdmin() || Boolean(s);
+  // A role that may not edit sees the schedule read-only.
+  $('s-save').hidden = !may(s ? 'updateSchedule' : 'createSchedule');
   tenant.value = s ? s.tenant : '';
   renderParamFields(type.value, s ? formValues(s.type, s.params || {}) : {});
   const kind = s && s.rate ? 'rate' : 'cron';

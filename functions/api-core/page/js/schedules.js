@@ -4,7 +4,7 @@
 // Creating and editing happen in schedule-dialog.js.
 
 import { $, el, timeEl } from './dom.js';
-import { state, isAdmin } from './state.js';
+import { state, isAdmin, may } from './state.js';
 import { api, describeError } from './api.js';
 import { toast, confirmDialog } from './feedback.js';
 import { showJob, closeDetails } from './details.js';
@@ -45,7 +45,7 @@ function lastRunCell(s) {
 function scheduleRow(s) {
   const toggle = el('input', {
     type: 'checkbox', checked: s.enabled, dataset: { action: 'toggle', id: s.id },
-    attrs: { 'aria-label': `Enabled: ${s.name}` },
+    disabled: !may('updateSchedule'), attrs: { 'aria-label': `Enabled: ${s.name}` },
   });
   return el('tr', { dataset: { id: s.id } },
     el('td', { dataset: { label: 'Name' } }, el('button', { type: 'button', className: 'link', dataset: { action: 'edit', id: s.id } }, s.name)),
@@ -56,8 +56,8 @@ function scheduleRow(s) {
     el('td', { dataset: { label: 'Last run' } }, lastRunCell(s)),
     el('td', { dataset: { label: 'Enabled' } }, toggle),
     el('td', { dataset: { label: 'Actions' }, className: 'col-actions' },
-      el('button', { type: 'button', className: 'btn btn-small', dataset: { action: 'run', id: s.id } }, 'Run now'),
-      el('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'delete', id: s.id }, attrs: { 'aria-label': `Delete ${s.name}` } }, 'Delete')),
+      may('runSchedule') ? el('button', { type: 'button', className: 'btn btn-small', dataset: { action: 'run', id: s.id } }, 'Run now') : null,
+      may('deleteSchedule') ? el('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'delete', id: s.id }, attrs: { 'aria-label': `Delete ${s.name}` } }, 'Delete') : null),
   );
 }
 

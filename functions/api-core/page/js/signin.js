@@ -3,7 +3,8 @@
 // signature, and nothing here trusts the claims for access.
 
 import { $ } from './dom.js';
-import { state, isAdmin } from './state.js';
+import { state, isAdmin, may } from './state.js';
+import { api } from './api.js';
 import { filtersFromUrl, writeForm } from './filters.js';
 import { reload, clearList } from './list.js';
 import { clearQueues } from './metrics.js';
@@ -48,7 +49,7 @@ export function showSignIn(message, kind = 'error') {
   tokenField.focus();
 }
 
-export function signIn(raw) {
+export async function signIn(raw) {
   const token = raw.trim().replace(/^Bearer\s+/i, '');
   const claims = decodeClaims(token);
   if (!claims) {
@@ -62,6 +63,13 @@ export function signIn(raw) {
   sessionStorage.setItem(TOKEN_KEY, token);
   state.token = token;
   state.claims = claims;
+  try {
+    state.me = await api('me');
+  } catch (err) {
+    // A 401 has signed out already, with its reason.
+    if (!err.handled) showSignIn(`Could not sign in: ${err.message}`);
+    return;
+  }
   showConsole();
 }
 
@@ -70,6 +78,7 @@ export function signOut(message, kind = 'info') {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   state.claims = null;
+  state.me = null;
   clearList();
   clearQueues();
   for (const dialog of [$('confirm'), $('details'), $('s-dialog')]) if (dialog.open) dialog.close();
@@ -87,12 +96,15 @@ function showConsole() {
   signin.hidden = true;
   jobsView.hidden = false;
   who.hidden = false;
-  whoName.textContent = `${state.claims.sub} · ${state.claims.tenant || '?'}`;
-  whoName.title = `Signed in as ${state.claims.sub} in tenant ${state.claims.tenant || '?'}`;
-  whoRole.textContent = isAdmin() ? 'admin' : 'member';
-  whoRole.className = `badge badge-role ${isAdmin() ? 'role-admin' : ''}`;
-  // Admins list across tenants; a member's list is their own tenant, so no tenant filter.
+  whoName.textContent = `${state.me.user} · ${state.me.tenant}`;
+  whoName.title = `Signed in as ${state.me.user} in tenant ${state.me.tenant}`;
+  whoRole.textContent = state.me.role.replace('_', ' ');
+  whoRole.className = `badge badge-role role-${state.me.role}`;
+  // Platform admins list across tenants; any other role lists its own tenant only.
   tenantField.hidden = !isAdmin();
+  // What the role may not do is not offered (the API refuses it anyway).
+  $('select-all').hidden = !may('bulkJobs');
+  $('s-new').hidden = !may('createSchedule');
   showTabs(true);
   state.filters = filtersFromUrl();
   writeForm(state.filters);

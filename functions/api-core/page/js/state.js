@@ -5,6 +5,7 @@
 export const state = {
   token: null,
   claims: null,         // the token's claims, for display only: the API checks the token
+  me: null,             // GET me: user, tenant, role and the operations the role may call
   filters: {},          // applied filters, as in the URL
   cursor: null,         // next_cursor of the last page loaded
   jobs: new Map(),      // id -> { job, tr, key }
@@ -13,7 +14,13 @@ export const state = {
   allMatching: false,   // the selection is every job matching the filters, shown or not
 };
 
-// Admins see every tenant; members their own.
+// Platform admins see every tenant; every other role its own.
 export function isAdmin() {
-  return state.claims && state.claims.role === 'admin';
+  return Boolean(state.me && state.me.role === 'platform_admin');
+}
+
+// Whether the caller's role may call an operation (an operationId of openapi.json). The
+// page shows only what the role may do; the API refuses the rest anyway.
+export function may(operationId) {
+  return Boolean(state.me && state.me.operations.includes(operationId));
 }

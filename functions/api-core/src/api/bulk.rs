@@ -199,6 +199,10 @@ impl<P: ServicePorts> JobsApi<P> {
 fn in_filter(err: ApiError) -> ApiError {
     match err.field.as_deref() {
         Some("cursor") => ApiError::invalid("cursor", err.message),
+        // Naming another tenant stays a 403.
+        Some(field) if err.code == ErrorCode::Forbidden => {
+            ApiError::field(err.code, format!("filter.{field}"), err.message)
+        }
         Some(field) => ApiError::invalid(format!("filter.{field}"), err.message),
         None => err,
     }

@@ -71,23 +71,15 @@ impl<P: ServicePorts> Jobs<P> {
                 format!("must be one of {}", jobs_core::domain::registry::keys()),
             )
         })?;
-        let tenant = match request.tenant {
-            None => caller.tenant.clone(),
-            Some(t) if !is_tenant(&t) => {
-                return Err(ApiError::invalid(
-                    "tenant",
-                    "must be a tenant id (lower-case letters, digits, - and _)",
-                ));
-            }
-            Some(t) if !caller.can_access(&t) => {
-                return Err(ApiError::field(
-                    ErrorCode::Forbidden,
-                    "tenant",
-                    "members create jobs in their own tenant only",
-                ));
-            }
-            Some(t) => t,
-        };
+        if request.tenant.as_deref().is_some_and(|t| !is_tenant(t)) {
+            return Err(ApiError::invalid(
+                "tenant",
+                "must be a tenant id (lower-case letters, digits, - and _)",
+            ));
+        }
+        let tenant = caller
+            .tenant_scope(request.tenant.as_deref(), "tenant")?
+            .unwrap_or_else(|| caller.tenant.clone());
         let valid = params::validate(job_type, request.params)?;
         if let Some(sender) = &valid.sender
             && !self.senders.is_verified(sender).await?

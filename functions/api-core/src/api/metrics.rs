@@ -137,16 +137,7 @@ impl<P: ServicePorts> JobsApi<P> {
         caller: &Caller,
         query: &MetricsQuery,
     ) -> Result<MetricsAnswer, ApiError> {
-        let tenant = match (&query.tenant, caller.is_admin()) {
-            (Some(t), false) if *t != caller.tenant => {
-                return Err(ApiError::new(
-                    jobs_core::error::ErrorCode::NotFound,
-                    "no such tenant",
-                ));
-            }
-            (None, false) => Some(caller.tenant.clone()),
-            (t, _) => t.clone(),
-        };
+        let tenant = caller.tenant_scope(query.tenant.as_deref(), "tenant")?;
         let scope = tenant.as_deref().unwrap_or(ALL_TENANTS);
         let (first, last) = (
             bucket_start(query.from, query.bucket),

@@ -268,7 +268,7 @@ impl<P: ServicePorts> JobsApi<P> {
     /// its record go on; hiding twice is fine.
     pub async fn hide_job(&self, caller: &Caller, id: &str) -> Result<(), ApiError> {
         let job = self.own_job(caller, id).await?;
-        let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
+        let guard = (!caller.is_platform_admin()).then_some(caller.tenant.as_str());
         if self
             .store
             .hide(&job, guard, &clock::format(clock::now()))
@@ -287,7 +287,7 @@ impl<P: ServicePorts> JobsApi<P> {
     pub async fn unhide_job(&self, caller: &Caller, id: &str) -> Result<JobView, ApiError> {
         let mut job = self.own_job(caller, id).await?;
         if job.is_hidden() {
-            let guard = (!caller.is_admin()).then_some(caller.tenant.as_str());
+            let guard = (!caller.is_platform_admin()).then_some(caller.tenant.as_str());
             if !self.store.unhide(&job, guard).await? {
                 return Err(ApiError::not_found());
             }

@@ -319,17 +319,9 @@ impl<P: ServicePorts> JobsApi<P> {
         caller: &Caller,
         query: &ScheduleListQuery,
     ) -> Result<SchedulesPage, ApiError> {
-        let tenant = query
-            .tenant
-            .clone()
+        let tenant = caller
+            .tenant_scope(query.tenant.as_deref(), "tenant")?
             .unwrap_or_else(|| caller.tenant.clone());
-        if !caller.can_access(&tenant) {
-            return Err(ApiError::field(
-                ErrorCode::Forbidden,
-                "tenant",
-                "members list their own tenant's schedules only",
-            ));
-        }
         let scope = format!("schedules|{tenant}|{}", query.limit);
         let start = match &query.cursor {
             Some(cursor) => self.cursors.decode(cursor, &scope)?.start_key,

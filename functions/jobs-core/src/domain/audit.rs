@@ -295,7 +295,7 @@ mod tests {
             tenant: "acme".into(),
             actor: Some(Actor {
                 sub: "alice".into(),
-                role: Role::Member,
+                role: Role::Operator,
                 tenant: "acme".into(),
             }),
             origin: Origin::new(
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(json["kind"], "cancel_requested");
         assert_eq!(
             json["actor"],
-            serde_json::json!({"sub": "alice", "role": "member", "tenant": "acme"})
+            serde_json::json!({"sub": "alice", "role": "operator", "tenant": "acme"})
         );
         assert_eq!(
             (

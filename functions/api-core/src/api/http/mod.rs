@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{CreateRequest, JobsApi};
 use crate::listing::ListRequest;
 use jobs_core::domain::audit::Origin;
+use jobs_core::domain::auth::Operation;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::ServicePorts;
 
@@ -97,6 +98,7 @@ enum Route<'a> {
     SchedulePreview,
     Schedule(&'a str),
     ScheduleRun(&'a str),
+    Me,
 }
 
 impl Route<'_> {
@@ -117,6 +119,7 @@ impl Route<'_> {
             | Route::Audit
             | Route::Metrics
             | Route::Queues
+            | Route::Me
             | Route::SchedulePreview => "GET",
         }
     }
@@ -142,6 +145,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ if trimmed == "/audit" => Some(Route::Audit),
         _ if trimmed == "/metrics" => Some(Route::Metrics),
         _ if trimmed == "/queues" => Some(Route::Queues),
+        _ if trimmed == "/me" => Some(Route::Me),
         Some("") => Some(Route::Jobs),
         Some("/bulk") => Some(Route::Bulk),
         Some(rest) => {
@@ -158,6 +162,46 @@ fn route(path: &str) -> Option<Route<'_>> {
         }
         None => None,
     }
+}
+
+/// The operation a request calls (`None`: the route has no such method), for the role
+/// table ([`Operation`]).
+fn operation_of(route: &Route<'_>, method: &str) -> Option<Operation> {
+    use Operation::*;
+    Some(match (route, method) {
+        (Route::Me, "GET") => GetMe,
+        (Route::Jobs, "GET") => ListJobs,
+        (Route::Jobs, "POST") => CreateJob,
+        (Route::Bulk, "POST") => BulkJobs,
+        (Route::Job(_), "GET") => GetJob,
+        (Route::Job(_), "DELETE") => HideJob,
+        (Route::Cancel(_), "POST") => CancelJob,
+        (Route::Items(_), "GET") => ListJobItems,
+        (Route::Retry(_), "POST") => RetryJob,
+        (Route::Unhide(_), "POST") => UnhideJob,
+        (Route::Events(_), "GET") => ListJobEvents,
+        (Route::Audit, "GET") => ListAuditEvents,
+        (Route::Metrics, "GET") => GetMetrics,
+        (Route::Queues, "GET") => GetQueueHealth,
+        (Route::Schedules, "GET") => ListSchedules,
+        (Route::Schedules, "POST") => CreateSchedule,
+        (Route::SchedulePreview, "GET") => PreviewSchedule,
+        (Route::Schedule(_), "GET") => GetSchedule,
+        (Route::Schedule(_), "PATCH") => UpdateSchedule,
+        (Route::Schedule(_), "DELETE") => DeleteSchedule,
+        (Route::ScheduleRun(_), "POST") => RunSchedule,
+        _ => return None,
+    })
+}
+
+/// `GET /me`: who the caller is and the operations its role may call (the page shows only
+/// those).
+#[derive(Debug, Serialize)]
+struct Me {
+    user: String,
+    tenant: String,
+    role: &'static str,
+    operations: Vec<&'static str>,
 }
 
 impl<P: ServicePorts> JobsApi<P> {
@@ -220,7 +264,18 @@ impl<P: ServicePorts> JobsApi<P> {
         );
         let span = tracing::info_span!("request", tenant = %caller.tenant, user = %caller.user, method, job_id = tracing::field::Empty);
         let _entered = span.enter();
+        // The role table, before anything is read or written.
+        caller.check(operation_of(&route, method).ok_or_else(method_not_allowed)?)?;
         match (route, method) {
+            (Route::Me, "GET") => Ok(HttpResponse::json(
+                200,
+                &Me {
+                    user: caller.user.clone(),
+                    tenant: caller.tenant.clone(),
+                    role: caller.role.key(),
+                    operations: caller.operations(),
+                },
+            )),
             (Route::Jobs, "POST") => {
                 let body = json_body::<CreateRequest>(request)?;
                 let created = self
@@ -301,9 +356,7 @@ impl<P: ServicePorts> JobsApi<P> {
                     &self.job_events(&caller, id, &request.query).await?,
                 ))
             }
-            (Route::Queues, "GET") => {
-                Ok(HttpResponse::json(200, &self.queue_health(&caller).await?))
-            }
+            (Route::Queues, "GET") => Ok(HttpResponse::json(200, &self.queue_health().await?)),
             (Route::Metrics, "GET") => {
                 let query = super::MetricsQuery::parse(&request.query, jobs_core::clock::now())?;
                 Ok(HttpResponse::json(
@@ -313,10 +366,7 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             (Route::Audit, "GET") => {
                 let query = super::AuditQuery::parse(&request.query, jobs_core::clock::now())?;
-                Ok(HttpResponse::json(
-                    200,
-                    &self.audit_events(&caller, &query).await?,
-                ))
+                Ok(HttpResponse::json(200, &self.audit_events(&query).await?))
             }
             (Route::Schedules, "POST") => {
                 let body = json_body::<super::ScheduleRequest>(request)?;

@@ -43,7 +43,7 @@ fn token(tenant: &str, user: &str, role: Role) -> String {
 }
 
 fn member() -> String {
-    token("acme", "alice", Role::Member)
+    token("acme", "alice", Role::Operator)
 }
 
 fn request(method: &str, path: &str, auth: Option<&str>) -> HttpRequest {
@@ -307,7 +307,7 @@ async fn members_cannot_create_for_or_see_other_tenants() {
         (status, err["error"]["field"].as_str()),
         (403, Some("tenant"))
     );
-    let (status, job) = post(&api, &token("root", "ops", Role::Admin), json!({"type": "ai_text_embedding", "tenant": "globex", "params": {"documents": [{"id": "a", "text": "b"}]}})).await;
+    let (status, job) = post(&api, &token("root", "ops", Role::PlatformAdmin), json!({"type": "ai_text_embedding", "tenant": "globex", "params": {"documents": [{"id": "a", "text": "b"}]}})).await;
     assert_eq!((status, job["tenant"].as_str()), (202, Some("globex")));
     let path = format!("/jobs/{}", job["id"].as_str().unwrap());
     assert_eq!(
@@ -323,13 +323,13 @@ async fn members_cannot_create_for_or_see_other_tenants() {
     assert_eq!(
         call(
             &api,
-            request("GET", &path, Some(&token("globex", "bob", Role::Member)))
+            request("GET", &path, Some(&token("globex", "bob", Role::Operator)))
         )
         .await
         .0,
         200
     );
-    assert_eq!(list(&api, &member(), &[("tenant", "globex")]).await.0, 404);
+    assert_eq!(list(&api, &member(), &[("tenant", "globex")]).await.0, 403);
 }
 
 #[tokio::test]
@@ -564,7 +564,7 @@ async fn admins_list_across_tenants_and_months() {
     let two_back = clock::previous_month(&clock::previous_month(&this_month).unwrap()).unwrap();
     seeded(&api, 7, "acme", &this_month, jobs_core::JobStatus::Queued);
     seeded(&api, 6, "globex", &two_back, jobs_core::JobStatus::Queued);
-    let admin = token("root", "ops", Role::Admin);
+    let admin = token("root", "ops", Role::PlatformAdmin);
     let pages = all_pages(&api, &admin, &[("limit", "5")]).await;
     assert_eq!(pages.concat().len(), 13);
     assert_eq!(
@@ -583,7 +583,7 @@ async fn cursors_are_bound_to_caller_and_filters() {
     seeded(&api, 30, "globex", "2026-11", jobs_core::JobStatus::Queued);
     let (_, page) = list(&api, &member(), &[("limit", "10")]).await;
     let cursor = page["next_cursor"].as_str().unwrap();
-    let other = token("globex", "bob", Role::Member);
+    let other = token("globex", "bob", Role::Operator);
     for (auth, query) in [
         (other.as_str(), vec![("limit", "10"), ("cursor", cursor)]),
         (
@@ -654,6 +654,7 @@ async fn routes_methods_and_openapi() {
         "GET /jobs/{id}",
         "GET /jobs/{id}/events",
         "GET /jobs/{id}/items",
+        "GET /me",
         "GET /metrics",
         "GET /openapi.json",
         "GET /queues",
@@ -690,7 +691,7 @@ async fn cancel_ends_a_queued_job_and_refuses_finished_or_foreign_ones() {
     assert_eq!(
         call(
             &api,
-            request("POST", &path, Some(&token("globex", "bob", Role::Member)))
+            request("POST", &path, Some(&token("globex", "bob", Role::Operator)))
         )
         .await
         .0,
@@ -996,9 +997,14 @@ async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
     );
 
     assert_eq!(
-        get_with(&api, &token("globex", "mallory", Role::Member), &path, &[])
-            .await
-            .status,
+        get_with(
+            &api,
+            &token("globex", "mallory", Role::Operator),
+            &path,
+            &[]
+        )
+        .await
+        .status,
         404,
         "another tenant's job"
     );
@@ -1103,7 +1109,7 @@ async fn retry_creates_a_linked_job_over_exactly_the_failed_items() {
             request(
                 "POST",
                 &format!("/jobs/{id}/retry"),
-                Some(&token("globex", "mallory", Role::Member))
+                Some(&token("globex", "mallory", Role::Operator))
             )
         )
         .await
@@ -1159,7 +1165,7 @@ async fn a_hidden_job_is_listed_as_hidden_and_unhide_puts_it_back_in_its_place()
             request(
                 "POST",
                 &path,
-                Some(&token("globex", "mallory", Role::Member))
+                Some(&token("globex", "mallory", Role::Operator))
             )
         )
         .await
@@ -1178,7 +1184,11 @@ async fn a_hidden_job_is_listed_as_hidden_and_unhide_puts_it_back_in_its_place()
     assert_eq!(
         call(
             &api,
-            request("POST", &path, Some(&token("ops", "root", Role::Admin)))
+            request(
+                "POST",
+                &path,
+                Some(&token("ops", "root", Role::PlatformAdmin))
+            )
         )
         .await
         .0,
@@ -1205,9 +1215,13 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
                 .to_string(),
         );
     }
-    let theirs = post(&api, &token("globex", "bob", Role::Member), embedding_job())
-        .await
-        .1["id"]
+    let theirs = post(
+        &api,
+        &token("globex", "bob", Role::Operator),
+        embedding_job(),
+    )
+    .await
+    .1["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1291,7 +1305,7 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
         json!({"action": "hide", "filter": {"tenant": "globex"}}),
     )
     .await;
-    assert_eq!(status, 404, "another tenant's list");
+    assert_eq!(status, 403, "naming another tenant");
 }
 
 mod audit;
@@ -1301,6 +1315,83 @@ mod metrics;
 mod queues;
 
 mod schedules;
+
+/// Every operation of the OpenAPI document has a row in the role table, and its route and
+/// method reach that row; the table has no operation the document lacks.
+#[test]
+fn every_documented_operation_has_its_row_in_the_role_table() {
+    let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json parses");
+    let mut documented = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(id) = operation["operationId"].as_str() else {
+                continue; // path-level parameters
+            };
+            if id == "openApi" {
+                continue; // public: the document itself
+            }
+            let concrete = path.replace("{id}", "01JDEMO00000000000000000000");
+            let routed = route(&concrete)
+                .and_then(|r| operation_of(&r, &method.to_ascii_uppercase()))
+                .map(Operation::operation_id);
+            assert_eq!(routed, Some(id), "{method} {path}");
+            documented.push(id);
+        }
+    }
+    documented.sort_unstable();
+    let mut table: Vec<&str> = Operation::ALL.iter().map(|o| o.operation_id()).collect();
+    table.sort_unstable();
+    assert_eq!(documented, table);
+}
+
+#[tokio::test]
+async fn me_names_the_caller_and_the_operations_its_role_may_call() {
+    let api = api();
+    let (status, me) = call(
+        &api,
+        request("GET", "/me", Some(&token("acme", "vera", Role::Viewer))),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&me["user"], &me["tenant"], &me["role"]),
+        (&json!("vera"), &json!("acme"), &json!("viewer"))
+    );
+    let operations = me["operations"].as_array().unwrap();
+    assert!(operations.contains(&json!("listJobs")));
+    assert!(!operations.contains(&json!("createJob")));
+    assert!(!operations.contains(&json!("getQueueHealth")));
+}
+
+#[tokio::test]
+async fn a_viewer_is_refused_every_write_before_anything_is_written() {
+    let api = api();
+    let viewer = token("acme", "vera", Role::Viewer);
+    let body =
+        json!({"type": "ai_text_embedding", "params": example_params(JobType::AiTextEmbedding)});
+    let mut create = request("POST", "/jobs", Some(&viewer));
+    create
+        .headers
+        .push(("content-type".into(), "application/json".into()));
+    create.body = serde_json::to_vec(&body).unwrap();
+    let (status, err) = call(&api, create).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    assert_eq!(api.store.job_count(), 0, "nothing written");
+    assert!(api.queue.sent.lock().unwrap().is_empty(), "nothing sent");
+    let (status, _) = call(
+        &api,
+        request(
+            "POST",
+            "/jobs/01JDEMO00000000000000000000/cancel",
+            Some(&viewer),
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "refused before the job is even looked up");
+}
 
 /// The served OpenAPI document lists every registered type, with its label and a params
 /// schema, and no other.

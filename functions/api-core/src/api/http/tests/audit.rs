@@ -81,7 +81,7 @@ async fn each_action_is_recorded_with_who_where_and_outcome() {
         let actor = entry.event.actor.as_ref().unwrap();
         assert_eq!(
             (actor.sub.as_str(), actor.role, actor.tenant.as_str()),
-            ("alice", Role::Member, "acme")
+            ("alice", Role::Operator, "acme")
         );
         assert_eq!(entry.event.origin.request_id.as_deref(), Some(request_id));
         assert_eq!(entry.event.origin.source_ip.as_deref(), Some("203.0.113.9"));
@@ -120,7 +120,7 @@ async fn each_action_is_recorded_with_who_where_and_outcome() {
             request(
                 "DELETE",
                 &format!("/jobs/{ended}"),
-                Some(&token("globex", "mallory", Role::Member))
+                Some(&token("globex", "mallory", Role::Operator))
             )
         )
         .await
@@ -306,7 +306,7 @@ async fn the_timeline_lists_a_job_s_events_in_order_with_started_and_pages() {
     assert_eq!(all["next_cursor"], Value::Null);
     assert_eq!(
         all["items"][0]["actor"],
-        json!({"sub": "alice", "role": "member", "tenant": "acme"})
+        json!({"sub": "alice", "role": "operator", "tenant": "acme"})
     );
     assert!(
         all["items"][1].get("actor").is_none(),
@@ -337,15 +337,20 @@ async fn the_timeline_lists_a_job_s_events_in_order_with_started_and_pages() {
     assert_eq!(paged, kinds, "every event once, in order, across pages");
 
     assert_eq!(
-        events(&api, &token("globex", "mallory", Role::Member), &id, &[])
+        events(&api, &token("globex", "mallory", Role::Operator), &id, &[])
             .await
             .0,
         404
     );
     assert_eq!(
-        events(&api, &token("globex", "root", Role::Admin), &id, &[])
-            .await
-            .0,
+        events(
+            &api,
+            &token("globex", "root", Role::PlatformAdmin),
+            &id,
+            &[]
+        )
+        .await
+        .0,
         200
     );
     assert_eq!(events(&api, &member(), &id, &[("limit", "0")]).await.0, 400);
@@ -360,13 +365,13 @@ async fn the_timeline_lists_a_job_s_events_in_order_with_started_and_pages() {
 #[tokio::test]
 async fn admins_list_the_trail_by_time_range_across_shards_and_tenants() {
     let api = api();
-    let admin = token("ops", "root", Role::Admin);
+    let admin = token("ops", "root", Role::PlatformAdmin);
     let mut created = Vec::new();
     for n in 0..14 {
         let auth = if n % 2 == 0 {
             member()
         } else {
-            token("globex", "bob", Role::Member)
+            token("globex", "bob", Role::Operator)
         };
         created.push(
             post(&api, &auth, embedding_job()).await.1["id"]

@@ -37,7 +37,7 @@ async fn admins_see_each_type_s_waiting_and_running_jobs_and_queue_depths() {
         .unwrap()
         .push(JobType::AiTextEmbedding);
 
-    let admin = token("ops", "root", Role::Admin);
+    let admin = token("ops", "root", Role::PlatformAdmin);
     let (status, health) = call(&api, request("GET", "/queues", Some(&admin))).await;
     assert_eq!(status, 200, "{health}");
     let types = health["types"].as_array().unwrap();

@@ -403,7 +403,7 @@ async fn another_tenants_schedules_are_invisible_to_every_operation() {
     let api = api();
     let schedule = create(&api, &member(), idle_sessions()).await;
     let path = format!("/schedules/{}", schedule["id"].as_str().unwrap());
-    let bob = token("globex", "bob", Role::Member);
+    let bob = token("globex", "bob", Role::Operator);
     assert_eq!(send(&api, &bob, "GET", &path, None).await.0, 404);
     assert_eq!(
         send(&api, &bob, "PATCH", &path, Some(json!({"enabled": false})))
@@ -424,8 +424,10 @@ async fn another_tenants_schedules_are_invisible_to_every_operation() {
     req.query = vec![("tenant".into(), "acme".into())];
     assert_eq!(call(&api, req.clone()).await.0, 403);
     req.headers.retain(|(n, _)| n != "authorization");
-    req.headers
-        .push(("authorization".into(), token("ops", "root", Role::Admin)));
+    req.headers.push((
+        "authorization".into(),
+        token("ops", "root", Role::PlatformAdmin),
+    ));
     let (status, listed) = call(&api, req).await;
     assert_eq!(
         (status, listed["items"].as_array().map(Vec::len)),
