@@ -128,10 +128,7 @@ async fn api_case(case: &str, runs: u64) -> Result<()> {
         MemoryQueue::default(),
         MemorySenders::default(),
         jobs_core::memory::observers(),
-        Settings {
-            token_secret: SECRET.to_vec(),
-            retention_days: 90,
-        },
+        Settings::dev_tokens(SECRET, 90),
     );
     let claims = Claims {
         sub: "alice".into(),

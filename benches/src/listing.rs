@@ -64,10 +64,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
         ),
         MemorySenders::default(),
         jobs_core::memory::observers(),
-        Settings {
-            token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(),
-            retention_days: 90,
-        },
+        Settings::dev_tokens(b"bench-secret-bench-secret-bench-secret", 90),
     );
     let member = Caller {
         user: "user0".into(),

@@ -57,10 +57,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
         MemoryQueue::default(),
         MemorySenders::default(),
         observers(),
-        Settings {
-            token_secret: b"bench-secret-bench-secret-bench-secret".to_vec(),
-            retention_days: 90,
-        },
+        Settings::dev_tokens(b"bench-secret-bench-secret-bench-secret", 90),
     );
     let store = DynamoJobStore::new(client.clone(), env.table());
     let end = observers();

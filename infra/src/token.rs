@@ -100,7 +100,7 @@ mod tests {
         )
         .unwrap();
         let caller = jobs_api_core::tokens::TokenVerifier::new(secret.as_bytes())
-            .verify(Some(&format!("Bearer {token}")))
+            .verify(&token)
             .unwrap();
         assert!(caller.is_platform_admin() && caller.tenant == "acme");
         assert!(

@@ -40,13 +40,14 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
     ))
 }
 
-/// Builds [`AwsJobsApi`]: [`jobs`] with the token verifier and cursor key of `settings`.
+/// Builds [`AwsJobsApi`]: [`jobs`] with the token verifiers and cursor key of `settings`.
 pub fn jobs_api(
     config: &aws_config::SdkConfig,
     settings: Settings,
 ) -> Result<AwsJobsApi, SettingError> {
-    Ok(JobsApi::with_tokens(
+    Ok(JobsApi::serving(
         jobs(config, settings.retention_days)?,
-        &settings.token_secret,
+        settings,
+        None,
     ))
 }

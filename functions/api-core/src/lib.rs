@@ -8,6 +8,7 @@ pub mod api;
 pub mod aws;
 pub mod cursor;
 pub mod listing;
+pub mod oidc;
 pub mod query;
 pub mod schedule;
 pub mod scheduler;

@@ -36,16 +36,9 @@ impl TokenVerifier {
         }
     }
 
-    /// Checks an `Authorization` header value. Every failure is the same 401 to the client;
-    /// the reason is only a hint (never which part of the signature was wrong).
-    pub fn verify(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
-        let header = authorization.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+    /// Checks a token. Every failure is a 401; the reason is only a hint (never which part
+    /// of the signature was wrong).
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let claims = decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -67,6 +60,17 @@ impl TokenVerifier {
             origin: jobs_core::domain::audit::Origin::default(),
         })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value; a `401` otherwise.
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, ApiError> {
+    let header = authorization.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))
 }
 
 /// Mints a token (used by `infra token` and the tests, never by the service).
@@ -106,9 +110,7 @@ mod tests {
     #[test]
     fn valid_token_yields_the_caller() {
         let token = mint(SECRET, &claims(Role::Operator)).unwrap();
-        let caller = TokenVerifier::new(SECRET)
-            .verify(Some(&bearer(&token)))
-            .unwrap();
+        let caller = TokenVerifier::new(SECRET).verify(&token).unwrap();
         assert_eq!(
             caller,
             Caller {
@@ -161,7 +163,9 @@ mod tests {
             Some(bearer(&format!("{header_none}.{payload}."))),
         ];
         for case in cases {
-            let err = v.verify(case.as_deref()).unwrap_err();
+            let err = bearer_token(case.as_deref())
+                .and_then(|token| v.verify(token))
+                .unwrap_err();
             assert_eq!(err.status(), 401, "{case:?}");
         }
     }
@@ -186,7 +190,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             TokenVerifier::new(SECRET)
-                .verify(Some(&bearer(&token)))
+                .verify(&token)
                 .unwrap_err()
                 .status(),
             401

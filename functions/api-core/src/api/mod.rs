@@ -12,7 +12,8 @@ mod queues;
 pub(crate) mod schedules;
 
 use crate::cursor::CursorCodec;
-use crate::tokens::TokenVerifier;
+use crate::oidc::{Fetch, HttpFetch, OidcSettings, OidcVerifier};
+use crate::tokens::{TokenVerifier, bearer_token};
 use jobs_core::clock;
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
@@ -36,18 +37,33 @@ pub use schedules::{
 };
 
 pub struct Settings {
-    /// Secret that signs tokens (and, derived, cursors).
+    /// Secret that signs dev tokens (and, derived, cursors).
     pub token_secret: Vec<u8>,
     /// Days a job record is kept (DynamoDB TTL); also how far back listings look.
     pub retention_days: u32,
+    /// Whether HS256 tokens signed with `token_secret` are accepted (development only).
+    pub dev_tokens: bool,
+    /// The identity provider whose tokens are accepted; `None`: OIDC is off.
+    pub oidc: Option<OidcSettings>,
 }
 
 /// Shortest accepted token secret: HS256 keys shorter than the hash are weak.
 pub const MIN_SECRET_BYTES: usize = 32;
 
 impl Settings {
-    /// Reads `TOKEN_SECRET` (at least [`MIN_SECRET_BYTES`]) and `RETENTION_DAYS` (default
-    /// 90); the error names the variable.
+    /// Dev tokens signed with `token_secret`, no identity provider (tests and benches).
+    pub fn dev_tokens(token_secret: &[u8], retention_days: u32) -> Settings {
+        Settings {
+            token_secret: token_secret.to_vec(),
+            retention_days,
+            dev_tokens: true,
+            oidc: None,
+        }
+    }
+
+    /// Reads `TOKEN_SECRET` (at least [`MIN_SECRET_BYTES`]), `RETENTION_DAYS` (default 90),
+    /// `DEV_TOKENS` (`true` or `false`, default `false`) and the `OIDC_*` settings
+    /// ([`OidcSettings::from_env`]); the error names the variable.
     pub fn from_env() -> Result<Settings, SettingError> {
         let token_secret = env::required("TOKEN_SECRET")?;
         if token_secret.len() < MIN_SECRET_BYTES {
@@ -59,6 +75,8 @@ impl Settings {
         Ok(Settings {
             token_secret: token_secret.into_bytes(),
             retention_days: env::parsed_or("RETENTION_DAYS", 90)?,
+            dev_tokens: env::parsed_or("DEV_TOKENS", false)?,
+            oidc: OidcSettings::from_env()?,
         })
     }
 }
@@ -100,7 +118,10 @@ impl<P: ServicePorts> Jobs<P> {
 /// listings' cursors. Dereferences to [`Jobs`], whose operations it serves too.
 pub struct JobsApi<P: ServicePorts> {
     jobs: Jobs<P>,
-    tokens: TokenVerifier,
+    /// HS256 dev tokens, when `DevTokens` is on.
+    dev_tokens: Option<TokenVerifier>,
+    /// The identity provider's tokens, when `OidcIssuer` is set.
+    oidc: Option<OidcVerifier>,
     cursors: CursorCodec,
 }
 
@@ -121,31 +142,56 @@ impl<P: ServicePorts> JobsApi<P> {
         observers: Observers<P::Audit, P::Bus>,
         settings: Settings,
     ) -> Self {
-        JobsApi::with_tokens(
-            Jobs::new(
-                store,
-                inputs,
-                queue,
-                senders,
-                observers,
-                settings.retention_days,
-            ),
-            &settings.token_secret,
-        )
+        let jobs = Jobs::new(
+            store,
+            inputs,
+            queue,
+            senders,
+            observers,
+            settings.retention_days,
+        );
+        JobsApi::serving(jobs, settings, None)
     }
 
-    /// `jobs` serving requests: tokens verified with `token_secret`, which also keys the
-    /// cursors.
-    pub fn with_tokens(jobs: Jobs<P>, token_secret: &[u8]) -> Self {
+    /// `jobs` serving requests: dev tokens verified with the settings' secret (which also
+    /// keys the cursors) when they are on, the identity provider's through `oidc` (its
+    /// settings, over `fetch`: [`HttpFetch`] unless given).
+    pub fn serving(jobs: Jobs<P>, settings: Settings, fetch: Option<Box<dyn Fetch>>) -> Self {
+        let oidc = settings.oidc.map(|oidc| {
+            let fetch = fetch.unwrap_or_else(|| Box::new(HttpFetch::new()));
+            OidcVerifier::new(oidc, fetch)
+        });
         JobsApi {
             jobs,
-            tokens: TokenVerifier::new(token_secret),
-            cursors: CursorCodec::new(token_secret),
+            dev_tokens: settings
+                .dev_tokens
+                .then(|| TokenVerifier::new(&settings.token_secret)),
+            oidc,
+            cursors: CursorCodec::new(&settings.token_secret),
         }
     }
 
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
-        self.tokens.verify(authorization)
+    /// The identity provider's verifier, when OIDC is on.
+    pub fn oidc(&self) -> Option<&OidcVerifier> {
+        self.oidc.as_ref()
+    }
+
+    /// The caller an `Authorization` header names: an HS256 token goes to the dev verifier
+    /// (when dev tokens are on), anything else to the identity provider's (when OIDC is on).
+    /// A refusal is a `401` whose message is the reason, a `403` for a token without a role
+    /// of ours, or a `503` when the provider's keys cannot be fetched.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let token = bearer_token(authorization)?;
+        let hs256 = jsonwebtoken::decode_header(token)
+            .is_ok_and(|h| h.alg == jsonwebtoken::Algorithm::HS256);
+        match (&self.dev_tokens, &self.oidc) {
+            (Some(dev), _) if hs256 => dev.verify(token),
+            (_, Some(oidc)) => oidc.verify(token).await.map_err(ApiError::from),
+            (Some(dev), None) => dev.verify(token),
+            (None, None) => Err(ApiError::unauthorized(
+                "this stack accepts no tokens: set OidcIssuer or DevTokens",
+            )),
+        }
     }
 
     /// A job the caller may see; anything else (unknown, hidden, other tenant) is a 404.

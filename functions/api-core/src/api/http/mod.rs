@@ -212,9 +212,15 @@ impl<P: ServicePorts> JobsApi<P> {
                 if err.status() >= 500 {
                     tracing::error!(code = ?err.code, "request failed");
                 } else {
-                    tracing::info!(status = err.status(), code = ?err.code, field = ?err.field, "request refused");
+                    tracing::info!(status = err.status(), code = ?err.code, field = ?err.field, reason = %err.message, "request refused");
                 }
                 let response = HttpResponse::error(&err);
+                if err.status() == 401 {
+                    return response.with_header(
+                        "www-authenticate",
+                        www_authenticate(request.header("authorization").is_some(), &err.message),
+                    );
+                }
                 match route(&request.path) {
                     Some(route) if err.code == ErrorCode::MethodNotAllowed => {
                         response.with_header("allow", route.allowed_methods())
@@ -256,7 +262,7 @@ impl<P: ServicePorts> JobsApi<P> {
                 "a request header is larger than 8 KiB",
             ));
         }
-        let mut caller = self.authenticate(request.header("authorization"))?;
+        let mut caller = self.authenticate(request.header("authorization")).await?;
         caller.origin = Origin::new(
             request.request_id.clone(),
             request.source_ip.clone(),
@@ -431,6 +437,20 @@ impl<P: ServicePorts> JobsApi<P> {
             _ => Err(method_not_allowed()),
         }
     }
+}
+
+/// The challenge of a `401` (RFC 6750 §3): no error code when the request carried no
+/// credentials, else `invalid_token` with the reason (quotes and backslashes dropped, as a
+/// quoted-string allows them only escaped).
+fn www_authenticate(had_credentials: bool, reason: &str) -> String {
+    if !had_credentials {
+        return "Bearer".into();
+    }
+    let reason: String = reason
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
+        .collect();
+    format!("Bearer error=\"invalid_token\", error_description=\"{reason}\"")
 }
 
 fn method_not_allowed() -> ApiError {

@@ -22,10 +22,7 @@ fn api() -> Api {
         MemoryQueue::default(),
         MemorySenders::default(),
         jobs_core::memory::observers(),
-        Settings {
-            token_secret: SECRET.to_vec(),
-            retention_days: 90,
-        },
+        Settings::dev_tokens(SECRET, 90),
     )
 }
 
@@ -333,15 +330,54 @@ async fn members_cannot_create_for_or_see_other_tenants() {
 }
 
 #[tokio::test]
-async fn auth_failures_are_401_with_a_body() {
+async fn auth_failures_are_401_with_a_body_and_an_rfc_6750_challenge() {
     let api = api();
-    for auth in [None, Some("Bearer nope"), Some("Basic dXNlcjpwYXNz")] {
-        let (status, err) = call(&api, request("GET", "/jobs", auth)).await;
+    for (auth, challenge) in [
+        (None, "Bearer"),
+        (
+            Some("Bearer nope"),
+            "Bearer error=\"invalid_token\", error_description=\"invalid token\"",
+        ),
+        (
+            Some("Basic dXNlcjpwYXNz"),
+            "Bearer error=\"invalid_token\", error_description=\"Authorization must be `Bearer <token>`\"",
+        ),
+    ] {
+        let response = api.handle(request("GET", "/jobs", auth)).await;
+        let err: Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(
-            (status, err["error"]["code"].as_str()),
+            (response.status, err["error"]["code"].as_str()),
             (401, Some("unauthorized"))
         );
+        let header = response
+            .headers
+            .iter()
+            .find(|(n, _)| n == "www-authenticate")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(header, Some(challenge), "{auth:?}");
     }
+}
+
+#[tokio::test]
+async fn with_dev_tokens_off_an_hs256_token_is_401() {
+    let settings = Settings {
+        dev_tokens: false,
+        ..Settings::dev_tokens(SECRET, 90)
+    };
+    let api = Api::serving(
+        crate::api::Jobs::new(
+            MemoryStore::default(),
+            MemoryInputs::default(),
+            MemoryQueue::default(),
+            MemorySenders::default(),
+            jobs_core::memory::observers(),
+            90,
+        ),
+        settings,
+        None,
+    );
+    let (status, _) = call(&api, request("GET", "/jobs", Some(&member()))).await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]
