@@ -19,10 +19,12 @@ pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
 /// Template parameters for LocalStack, beside [`LOCALSTACK_RELEASE_WINDOW`]: a short worker
 /// timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
-pub const LOCALSTACK_PARAMETERS: [(&str, &str); 3] = [
+/// Dev tokens (`infra token`) are on in LocalStack.
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 4] = [
     ("WorkerTimeout", "10"),
     ("WorkQueueVisibilityTimeout", "60"),
     ("SesMaxSendRate", "100"),
+    ("DevTokens", "true"),
 ];
 
 pub struct DeployOptions<'a> {
@@ -30,6 +32,8 @@ pub struct DeployOptions<'a> {
     pub artifacts_bucket: &'a str,
     pub architecture: &'a str,
     pub token_secret: &'a str,
+    /// `--param Name=Value` overrides, applied last.
+    pub overrides: &'a [(String, String)],
 }
 
 /// What `sam package` does: each function's `CodeUri` (a crate folder) becomes the S3
@@ -97,6 +101,15 @@ pub async fn deploy(
                     .build(),
             );
         }
+    }
+    for (key, value) in options.overrides {
+        parameters.retain(|p| p.parameter_key() != Some(key.as_str()));
+        parameters.push(
+            Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build(),
+        );
     }
     let capabilities = [Capability::CapabilityIam, Capability::CapabilityAutoExpand];
     let existing = current_status(target, options.stack).await?;

@@ -37,6 +37,9 @@ enum Command {
         /// Bucket for function zips (created if missing).
         #[arg(long, default_value = "jobs-artifacts", env = "JOBS_ARTIFACTS_BUCKET")]
         artifacts_bucket: String,
+        /// A template parameter, `Name=Value` (repeatable), e.g. `--param OidcIssuer=https://…`.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
     },
     /// Print the stack's outputs (API URL, Jobs page URL, table and queue names).
     Outputs {
@@ -62,6 +65,17 @@ enum Command {
     Seed,
     /// Delete the stack (after emptying its input bucket).
     Destroy,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value))
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Ok((name.to_string(), value.to_string()))
+        }
+        _ => Err("write Name=Value, Name a template parameter".into()),
+    }
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -120,6 +134,7 @@ async fn main() -> Result<()> {
             arch,
             profile,
             artifacts_bucket,
+            params,
         } => {
             let template = read_template()?;
             let profile = profile.unwrap_or_else(|| default_profile(cli.aws).into());
@@ -132,6 +147,7 @@ async fn main() -> Result<()> {
                 artifacts_bucket: &artifacts_bucket,
                 architecture: &arch,
                 token_secret: &secret,
+                overrides: &params,
             };
             deploy::deploy(&target, &template, &built, &options).await?;
             print_outputs(&target, &cli.stack, false).await?;
