@@ -1,7 +1,7 @@
-//! `make bench` (or `cargo run --profile bench-tools -p jobs-bench -- [all|pipeline|listing|fairness|init|cpu]`):
+//! `make bench` (or `cargo run --profile bench-tools -p jobs-bench -- [all|pipeline|listing|fairness|metrics|init|cpu|tokens]`):
 //! each benchmark runs our design and its naive baseline in the same command and prints
 //! our figure, the baseline's and the ratio. Needs LocalStack with the stack deployed
-//! (`make up`), except `init` and `cpu`.
+//! (`make up`), except `init`, `cpu` and `tokens`.
 
 mod counting;
 mod cpu;
@@ -10,6 +10,7 @@ mod listing;
 mod metrics;
 mod pipeline;
 mod process;
+mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -186,6 +187,9 @@ async fn run(which: &str) -> Result<()> {
     if all || which == "cpu" {
         rows.extend(cpu::run()?);
     }
+    if all || which == "tokens" {
+        rows.extend(tokens::run().await?);
+    }
     if all || which == "pipeline" || which == "listing" || which == "fairness" || which == "metrics"
     {
         let env = Env::load().await?;
@@ -204,7 +208,7 @@ async fn run(which: &str) -> Result<()> {
     }
     if rows.is_empty() {
         anyhow::bail!(
-            "unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init or cpu"
+            "unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init, cpu or tokens"
         );
     }
     print(&rows, &mut terminal)?;
