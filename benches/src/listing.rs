@@ -39,13 +39,16 @@ fn nth_of_tenant(i: usize) -> usize {
 /// The stack's table, bucket and queues; doubles for senders and observers.
 struct ListingBenchPorts;
 
-impl jobs_core::ports::ServicePorts for ListingBenchPorts {
+impl jobs_core::ports::WorkerPorts for ListingBenchPorts {
     type Store = DynamoJobStore;
     type Inputs = S3InputStore;
     type Queue = SqsWorkQueue;
-    type Senders = MemorySenders;
     type Audit = jobs_core::memory::MemoryAudit;
     type Bus = jobs_core::memory::MemoryBus;
+}
+
+impl jobs_core::ports::ServicePorts for ListingBenchPorts {
+    type Senders = MemorySenders;
 }
 
 pub async fn run(env: &Env) -> Result<Vec<Row>> {

@@ -30,13 +30,16 @@ const ITEMS_PER_JOB: u64 = 100;
 /// The stack's table and audit log; doubles for the rest.
 struct MetricsBenchPorts;
 
-impl jobs_core::ports::ServicePorts for MetricsBenchPorts {
+impl jobs_core::ports::WorkerPorts for MetricsBenchPorts {
     type Store = DynamoJobStore;
     type Inputs = MemoryInputs;
     type Queue = MemoryQueue;
-    type Senders = MemorySenders;
     type Audit = DynamoAuditLog;
     type Bus = MemoryBus;
+}
+
+impl jobs_core::ports::ServicePorts for MetricsBenchPorts {
+    type Senders = MemorySenders;
 }
 
 pub async fn run(env: &Env) -> Result<Vec<Row>> {

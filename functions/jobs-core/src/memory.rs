@@ -782,12 +782,7 @@ impl SenderIdentities for MemorySenders {
 pub struct MemoryPorts;
 
 impl crate::ports::ServicePorts for MemoryPorts {
-    type Store = MemoryStore;
-    type Inputs = MemoryInputs;
-    type Queue = MemoryQueue;
     type Senders = MemorySenders;
-    type Audit = MemoryAudit;
-    type Bus = MemoryBus;
 }
 
 impl crate::ports::WorkerPorts for MemoryPorts {

@@ -422,18 +422,6 @@ pub trait EventBus: Send + Sync {
     -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The adapters the jobs service (the API and the scheduler's tick) works over, named
-/// once, so that its types and their impls take one parameter (`Jobs<P>`, `JobsApi<P>` in
-/// jobs-api-core). `aws::AwsPorts` names the AWS adapters; tests name their doubles.
-pub trait ServicePorts {
-    type Store: JobStore;
-    type Inputs: InputStore;
-    type Queue: WorkQueue;
-    type Senders: SenderIdentities;
-    type Audit: AuditLog;
-    type Bus: EventBus;
-}
-
 /// The adapters a worker runs over, named once, so that `Worker<P, W>` takes one parameter
 /// for them. `aws::AwsPorts` names the AWS adapters; tests name their doubles.
 pub trait WorkerPorts {
@@ -442,4 +430,12 @@ pub trait WorkerPorts {
     type Queue: WorkQueue;
     type Audit: AuditLog;
     type Bus: EventBus;
+}
+
+/// The adapters the jobs service (the API and the scheduler's tick) works over: a worker's,
+/// with a store that also serves the API's reads and writes, and SES's identities. Named
+/// once, so that its types and their impls take one parameter (`Jobs<P>`, `JobsApi<P>` in
+/// jobs-api-core). `aws::AwsPorts` names the AWS adapters; tests name their doubles.
+pub trait ServicePorts: WorkerPorts<Store: JobStore> {
+    type Senders: SenderIdentities;
 }

@@ -52,12 +52,7 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 pub struct AwsPorts;
 
 impl crate::ports::ServicePorts for AwsPorts {
-    type Store = DynamoJobStore;
-    type Inputs = S3InputStore;
-    type Queue = SqsWorkQueue;
     type Senders = SesSenderIdentities;
-    type Audit = DynamoAuditLog;
-    type Bus = EventBridgeBus;
 }
 
 impl crate::ports::WorkerPorts for AwsPorts {
