@@ -1,5 +1,6 @@
 # The two commands of the README, and their parts.
-#   make up    LocalStack + the deployed stack + demo jobs; prints the API URL, Jobs page URL and a dev token
+#   make up    LocalStack + the local identity provider + the deployed stack + demo jobs; prints the
+#              API URL, Jobs page URL, the demo users and a dev token
 #   make test  everything CI runs: template and Rust lint, executor tests, deploy, unit + end-to-end + browser
 #              tests, then the API fuzz and the IAM check (security-test)
 SHELL := /bin/bash
@@ -7,7 +8,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 INFRA := bash infra/run.sh
 
-.PHONY: up test localstack lint rust-lint executor-test deploy cargo-test browser-test security-test bench aws-build valgrind seed token down destroy
+.PHONY: up test localstack oidc lint rust-lint executor-test deploy cargo-test browser-test security-test bench aws-build valgrind seed token down destroy
 
 up: localstack deploy seed token
 
@@ -15,6 +16,10 @@ test: localstack lint rust-lint executor-test deploy cargo-test browser-test sec
 
 localstack:
 	bash localstack/start.sh
+
+# The local OpenID Connect provider (localstack/oidc) the stack's OidcIssuer points at.
+oidc:
+	bash localstack/oidc/oidc.sh start
 
 # cfn-lint comes from LocalStack's pinned venv in host mode; otherwise from a venv of its own.
 # Then `sam validate --lint` (SAM's transform + cfn-lint) from the AWS tooling venv
@@ -32,8 +37,12 @@ lint:
 executor-test:
 	bash localstack/test.sh
 
-deploy:
-	$(INFRA) deploy
+# Deploys with the local provider as OidcIssuer (dev tokens stay on in LocalStack), then
+# registers the Jobs page's URL (it holds the API id) as the provider's redirect URI.
+OIDC_PARAMS := --param OidcIssuer=http://127.0.0.1:4580 --param OidcAudience=jobs-api --param OidcClientId=jobs-page --param OidcLeewaySeconds=1
+deploy: oidc
+	$(INFRA) deploy $(OIDC_PARAMS)
+	bash localstack/oidc/oidc.sh register "$$(INFRA_QUIET=1 $(INFRA) outputs --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).JobsPageUrl))')"
 
 # rustfmt (rustfmt.toml) and clippy with every warning an error, over every target.
 rust-lint:
@@ -79,4 +88,5 @@ destroy:
 	$(INFRA) destroy
 
 down:
+	bash localstack/oidc/oidc.sh stop
 	bash localstack/stop.sh

@@ -394,3 +394,21 @@ pub fn fresh_tenant(prefix: &str) -> String {
 pub fn embedding_job(text: &str) -> Value {
     json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "d1", "text": text}]}})
 }
+
+/// An access token of the local identity provider (`localstack/oidc`) for a demo user,
+/// through its login form (`token.mjs`: Authorization Code + PKCE over HTTP, no browser).
+/// `client` `jobs-short` gives a token that lasts 5 s.
+pub fn idp_token(login: &str, password: &str, client: &str) -> String {
+    let script = infra::repo_root().join("localstack/oidc/token.mjs");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .args(["--user", login, "--password", password, "--client", client])
+        .output()
+        .expect("node runs localstack/oidc/token.mjs");
+    assert!(
+        out.status.success(),
+        "token.mjs {login}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
