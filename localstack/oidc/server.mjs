@@ -165,6 +165,10 @@ const server = http.createServer((req, res) => {
     // One line per request: no query string (codes, states), no bodies, no tokens.
     console.log(JSON.stringify({ at: new Date().toISOString(), method: req.method, path: req.url.split('?')[0], status: res.statusCode, ms: Date.now() - started }));
   });
+  if (req.url === '/favicon.ico') {
+    res.writeHead(204).end();
+    return;
+  }
   if (req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((err) => {
       if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' });

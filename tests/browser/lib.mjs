@@ -59,7 +59,7 @@ export async function openPage(browser, { width = 1400, height = 900, path = '' 
 
 export async function signIn(page, token) {
   await page.locator('#token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Use this token' }).click();
   await page.locator('#console').waitFor({ state: 'visible' });
 }
 

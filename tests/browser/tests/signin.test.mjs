@@ -15,14 +15,18 @@ function forgedToken(claims) {
   return `${head}.${createHmac('sha256', randomBytes(32)).update(head).digest('base64url')}`;
 }
 
-test('the page is served with its CSP and asks for a token first', async () => {
+test('the page is served with its CSP and asks for a sign-in first: the provider, or a dev token', async () => {
   const response = await fetch(env.pageUrl);
   assert.equal(response.status, 200);
-  assert.match(response.headers.get('content-security-policy') || '', /script-src 'self'/);
+  const csp = response.headers.get('content-security-policy') || '';
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /connect-src 'self' http:\/\/127\.0\.0\.1:4580;/, 'the issuer, nothing wider');
   const s = await openPage(browser);
   await s.page.locator('#signin').waitFor();
   assert.equal(await s.page.locator('#console').isVisible(), false);
-  assert.equal(await s.page.locator('#token').evaluate((t) => t === document.activeElement), true, 'token box has focus');
+  const provider = s.page.getByRole('button', { name: 'Sign in with your identity provider' });
+  assert.equal(await provider.evaluate((b) => b === document.activeElement), true, 'the provider button has focus');
+  assert.equal(await s.page.locator('#token').isVisible(), true, 'dev tokens are on in LocalStack: the paste card shows');
   await shot(s.page, '01-sign-in');
   await expectNoSeriousAxeViolations(s.page, 'sign-in');
   s.assertClean();
@@ -94,10 +98,10 @@ test('a token the API refuses (401) sends the user back to sign-in with a clear 
   const { page } = s;
   const exp = Math.floor(Date.now() / 1000) + 600;
   await page.locator('#token').fill(forgedToken({ sub: 'mallory', tenant: 'acme', role: 'admin', exp }));
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Use this token' }).click();
   const message = page.locator('#signin-message');
   await message.waitFor({ state: 'visible' });
-  assert.match(await message.textContent(), /did not accept the token.*Paste a new token/);
+  assert.match(await message.textContent(), /did not accept the token.*Sign in again/);
   assert.equal(await page.locator('#console').isVisible(), false);
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused token is not kept');
   await shot(page, '03-sign-in-after-401');
@@ -105,10 +109,10 @@ test('a token the API refuses (401) sends the user back to sign-in with a clear 
 
   // Garbage and expired tokens are caught before any request.
   await page.locator('#token').fill('not a token');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Use this token' }).click();
   assert.match(await message.textContent(), /not a bearer token/);
   await page.locator('#token').fill(forgedToken({ sub: 'x', tenant: 'acme', role: 'member', exp: 1000 }));
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Use this token' }).click();
   assert.match(await message.textContent(), /expired/);
   s.assertClean(/status of 401/);
   await s.close();

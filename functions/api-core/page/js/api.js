@@ -35,7 +35,7 @@ export async function api(path, { method = 'GET', body } = {}) {
     e.message || `The API answered ${response.status}.`, e.field || null);
   if (response.status === 401) {
     err.handled = true;
-    signOut(`Your session ended: the API did not accept the token (${err.message}). Paste a new token to continue.`, 'error');
+    signOut(`Your session ended: the API did not accept the token (${err.message}). Sign in again to continue; your filters are kept.`, 'error');
   }
   throw err;
 }

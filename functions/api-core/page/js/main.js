@@ -16,7 +16,7 @@
 // Every module that this file (or a module it imports) imports must be served by
 // functions/jobs-core/src/api/http/page.rs: a unit test there checks it.
 
-import { savedToken, signIn, showSignIn } from './signin.js';
+import { savedToken, signIn, showSignIn, resumeSignIn } from './signin.js';
 import './filters.js';    // the search and filters, in the URL
 import './list.js';       // the jobs table and "Load more"
 import './polling.js';    // queued and running rows kept fresh
@@ -28,5 +28,9 @@ import './schedules.js';  // the Schedules view
 import './schedule-dialog.js'; // creating and editing a schedule
 import './views.js';      // Jobs or Schedules, by the URL's hash
 
-const saved = savedToken();
-if (saved) signIn(saved); else showSignIn('');
+// A return from the identity provider's sign-in, else the token of an earlier sign-in in
+// this tab, else the sign-in card.
+if (!(await resumeSignIn())) {
+  const saved = savedToken();
+  if (saved) signIn(saved); else showSignIn('');
+}

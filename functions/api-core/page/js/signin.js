@@ -1,10 +1,11 @@
-// Signing in and out. The token is pasted in and kept in this tab only (sessionStorage).
-// Its claims are read for display only (who, tenant, admin?): the API verifies the
-// signature, and nothing here trusts the claims for access.
+// Signing in and out: with the identity provider (oidc.js), or by pasting a dev token when
+// the stack accepts them. The token is kept in this tab only (sessionStorage). Who the
+// caller is and what its role may do come from GET me: the API verifies the token.
 
 import { $ } from './dom.js';
 import { state, isAdmin, may } from './state.js';
 import { api } from './api.js';
+import { provider, devTokens, beginSignIn, completeSignIn, endProviderSession } from './oidc.js';
 import { filtersFromUrl, writeForm } from './filters.js';
 import { reload, clearList } from './list.js';
 import { clearQueues } from './metrics.js';
@@ -41,12 +42,14 @@ export function showSignIn(message, kind = 'error') {
   jobsView.hidden = true;
   who.hidden = true;
   signin.hidden = false;
+  $('signin-provider').hidden = !provider;
+  signinForm.hidden = !devTokens;
   signinMessage.hidden = !message;
   signinMessage.textContent = message || '';
   signinMessage.className = `notice notice-${kind}`;
   signinMessage.setAttribute('role', kind === 'error' ? 'alert' : 'status');
   tokenField.value = '';
-  tokenField.focus();
+  (provider ? $('signin-oidc') : tokenField).focus();
 }
 
 export async function signIn(raw) {
@@ -112,5 +115,21 @@ function showConsole() {
   showView();
 }
 
+// A return from the provider's sign-in: the token it gave, or why it failed.
+export async function resumeSignIn() {
+  try {
+    const token = await completeSignIn();
+    if (token) await signIn(token);
+    return Boolean(token);
+  } catch (err) {
+    showSignIn(`Could not sign in: ${err.message}.`);
+    return true;
+  }
+}
+
 signinForm.addEventListener('submit', (event) => { event.preventDefault(); signIn(tokenField.value); });
-$('sign-out').addEventListener('click', () => signOut('You signed out. Paste a token to sign in again.', 'info'));
+$('signin-oidc').addEventListener('click', () => beginSignIn().catch((err) => showSignIn(`Could not reach the identity provider: ${err.message}.`)));
+$('sign-out').addEventListener('click', async () => {
+  signOut('You signed out.', 'info');
+  await endProviderSession();
+});

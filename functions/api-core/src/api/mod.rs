@@ -14,6 +14,7 @@ pub(crate) mod schedules;
 use crate::cursor::CursorCodec;
 use crate::oidc::{Fetch, HttpFetch, OidcSettings, OidcVerifier};
 use crate::tokens::{TokenVerifier, bearer_token};
+use http::page::{PageConfig, PageOidc};
 use jobs_core::clock;
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
@@ -45,6 +46,9 @@ pub struct Settings {
     pub dev_tokens: bool,
     /// The identity provider whose tokens are accepted; `None`: OIDC is off.
     pub oidc: Option<OidcSettings>,
+    /// The page's client id at the provider (`OIDC_CLIENT_ID`) and the scopes it asks for
+    /// (`OIDC_SCOPES`); without a client id the page offers no provider sign-in.
+    pub page_client: Option<(String, String)>,
 }
 
 /// Shortest accepted token secret: HS256 keys shorter than the hash are weak.
@@ -58,6 +62,7 @@ impl Settings {
             retention_days,
             dev_tokens: true,
             oidc: None,
+            page_client: None,
         }
     }
 
@@ -77,6 +82,16 @@ impl Settings {
             retention_days: env::parsed_or("RETENTION_DAYS", 90)?,
             dev_tokens: env::parsed_or("DEV_TOKENS", false)?,
             oidc: OidcSettings::from_env()?,
+            page_client: std::env::var("OIDC_CLIENT_ID")
+                .ok()
+                .filter(|id| !id.trim().is_empty())
+                .map(|id| {
+                    let scopes = std::env::var("OIDC_SCOPES")
+                        .ok()
+                        .filter(|s| !s.trim().is_empty())
+                        .unwrap_or_else(|| "openid profile".into());
+                    (id, scopes)
+                }),
         })
     }
 }
@@ -123,6 +138,8 @@ pub struct JobsApi<P: ServicePorts> {
     /// The identity provider's tokens, when `OidcIssuer` is set.
     oidc: Option<OidcVerifier>,
     cursors: CursorCodec,
+    /// How the page signs in.
+    page: PageConfig,
 }
 
 impl<P: ServicePorts> std::ops::Deref for JobsApi<P> {
@@ -157,6 +174,17 @@ impl<P: ServicePorts> JobsApi<P> {
     /// keys the cursors) when they are on, the identity provider's through `oidc` (its
     /// settings, over `fetch`: [`HttpFetch`] unless given).
     pub fn serving(jobs: Jobs<P>, settings: Settings, fetch: Option<Box<dyn Fetch>>) -> Self {
+        let page = PageConfig {
+            oidc: settings.oidc.as_ref().and_then(|oidc| {
+                let (client_id, scopes) = settings.page_client.clone()?;
+                Some(PageOidc {
+                    issuer: oidc.issuer.clone(),
+                    client_id,
+                    scopes,
+                })
+            }),
+            dev_tokens: settings.dev_tokens,
+        };
         let oidc = settings.oidc.map(|oidc| {
             let fetch = fetch.unwrap_or_else(|| Box::new(HttpFetch::new()));
             OidcVerifier::new(oidc, fetch)
@@ -168,7 +196,13 @@ impl<P: ServicePorts> JobsApi<P> {
                 .then(|| TokenVerifier::new(&settings.token_secret)),
             oidc,
             cursors: CursorCodec::new(&settings.token_secret),
+            page,
         }
+    }
+
+    /// How the page signs in.
+    pub fn page_config(&self) -> &PageConfig {
+        &self.page
     }
 
     /// The identity provider's verifier, when OIDC is on.

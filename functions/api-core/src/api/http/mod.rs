@@ -10,7 +10,7 @@ use jobs_core::domain::auth::Operation;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::ServicePorts;
 
-mod page;
+pub mod page;
 
 /// Largest accepted request body. Lambda's own limit for a synchronous event is 6 MB;
 /// refusing earlier gives a clear 413 instead of a gateway error.
@@ -237,7 +237,7 @@ impl<P: ServicePorts> JobsApi<P> {
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource"))?;
         if let Route::Page = route {
             return match method {
-                "GET" | "HEAD" => page::serve(&request.path)
+                "GET" | "HEAD" => page::serve(&request.path, self.page_config())
                     .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource")),
                 _ => Err(method_not_allowed()),
             };

@@ -29,8 +29,39 @@ macro_rules! module {
     };
 }
 
+/// How the page signs in, given to it in index.html's `<meta name="jobs-config">`: the
+/// identity provider (a public client: Authorization Code + PKCE), and whether the
+/// paste-a-dev-token card shows.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PageConfig {
+    pub oidc: Option<PageOidc>,
+    pub dev_tokens: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PageOidc {
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: String,
+}
+
+impl PageConfig {
+    /// The issuer's origin (`scheme://host[:port]`), which the CSP's `connect-src` gains.
+    fn issuer_origin(&self) -> Option<String> {
+        let issuer = &self.oidc.as_ref()?.issuer;
+        let (scheme, rest) = issuer.split_once("://")?;
+        let host = rest.split('/').next()?;
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        };
+        (matches!(scheme, "https" | "http") && safe(host)).then(|| format!("{scheme}://{host}"))
+    }
+}
+
 /// index.html first (it is served with the job types filled in, see [`INDEX`]).
-const ASSETS: [Asset; 20] = [
+const ASSETS: [Asset; 21] = [
     Asset {
         path: "/",
         content_type: HTML,
@@ -47,6 +78,7 @@ const ASSETS: [Asset; 20] = [
     module!("state.js"),
     module!("api.js"),
     module!("signin.js"),
+    module!("oidc.js"),
     module!("filters.js"),
     module!("views.js"),
     module!("job-parts.js"),
@@ -63,6 +95,9 @@ const ASSETS: [Asset; 20] = [
 
 /// Everything the page loads comes from this API; no inline script, no third parties.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Where index.html holds the page's configuration ([`PageConfig`]).
+const CONFIG_MARKER: &str = "<!-- page config -->";
 
 /// Where index.html's type filter lists the job types; filled from the registry.
 const TYPE_OPTIONS_MARKER: &str = "<!-- job type options -->";
@@ -94,22 +129,32 @@ pub fn is_page_path(path: &str) -> bool {
     ASSETS.iter().any(|a| a.path == path)
 }
 
-pub fn serve(path: &str) -> Option<HttpResponse> {
+pub fn serve(path: &str, config: &PageConfig) -> Option<HttpResponse> {
     let asset = ASSETS.iter().find(|a| a.path == path)?;
+    let csp = match config.issuer_origin() {
+        Some(origin) => CONTENT_SECURITY_POLICY.replacen(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {origin}"),
+            1,
+        ),
+        None => CONTENT_SECURITY_POLICY.to_string(),
+    };
     Some(HttpResponse {
         status: 200,
         headers: vec![
             ("content-type".into(), asset.content_type.into()),
-            (
-                "content-security-policy".into(),
-                CONTENT_SECURITY_POLICY.into(),
-            ),
+            ("content-security-policy".into(), csp),
             ("x-content-type-options".into(), "nosniff".into()),
             ("referrer-policy".into(), "no-referrer".into()),
             ("cache-control".into(), "no-cache".into()),
         ],
         body: if asset.path == "/" {
-            INDEX.as_bytes().to_vec()
+            let json = serde_json::to_string(config).unwrap_or_else(|_| "{}".into());
+            let meta = format!(
+                "<meta name=\"jobs-config\" content=\"{}\">",
+                html_text(&json)
+            );
+            INDEX.replacen(CONFIG_MARKER, &meta, 1).into_bytes()
         } else {
             asset.body.as_bytes().to_vec()
         },
@@ -164,7 +209,7 @@ mod tests {
             asset("/").contains(TYPE_OPTIONS_MARKER),
             "index.html marks where the type options go"
         );
-        let page = String::from_utf8(serve("/").unwrap().body).unwrap();
+        let page = String::from_utf8(serve("/", &PageConfig::default()).unwrap().body).unwrap();
         assert!(!page.contains(TYPE_OPTIONS_MARKER));
         for spec in &REGISTRY {
             assert!(
@@ -179,14 +224,54 @@ mod tests {
     }
 
     #[test]
+    fn the_config_and_the_issuer_s_origin_reach_the_page_and_its_csp() {
+        let config = PageConfig {
+            oidc: Some(PageOidc {
+                issuer: "https://idp.example.com/oauth2/default".into(),
+                client_id: "jobs-page".into(),
+                scopes: "openid profile".into(),
+            }),
+            dev_tokens: false,
+        };
+        let response = serve("/", &config).unwrap();
+        let page = String::from_utf8(response.body).unwrap();
+        assert!(page.contains("<meta name=\"jobs-config\" content=\"{&quot;oidc&quot;:{&quot;issuer&quot;:&quot;https://idp.example.com/oauth2/default&quot;"));
+        let csp = &response
+            .headers
+            .iter()
+            .find(|(n, _)| n == "content-security-policy")
+            .unwrap()
+            .1;
+        assert!(
+            csp.contains("connect-src 'self' https://idp.example.com;"),
+            "{csp}"
+        );
+        let odd = PageConfig {
+            oidc: Some(PageOidc {
+                issuer: "https://idp.example.com; script-src *".into(),
+                ..config.oidc.clone().unwrap()
+            }),
+            dev_tokens: false,
+        };
+        let csp = serve("/", &odd)
+            .unwrap()
+            .headers
+            .into_iter()
+            .find(|(n, _)| n == "content-security-policy")
+            .unwrap()
+            .1;
+        assert!(csp.contains("connect-src 'self';"), "nothing wider: {csp}");
+    }
+
+    #[test]
     fn every_asset_is_served_with_the_csp() {
         for a in &ASSETS {
-            let response = serve(a.path).unwrap();
+            let response = serve(a.path, &PageConfig::default()).unwrap();
             assert_eq!(response.status, 200);
             assert!(response.headers.iter().any(|(n, v)| n == "content-security-policy" && v.contains("script-src 'self'")));
         }
-        assert!(serve("/assets/nope.js").is_none());
-        assert!(serve("/assets/js/nope.js").is_none());
+        assert!(serve("/assets/nope.js", &PageConfig::default()).is_none());
+        assert!(serve("/assets/js/nope.js", &PageConfig::default()).is_none());
     }
 
     /// The CSP forbids inline scripts and styles, and the page lives under a stage path:
@@ -240,7 +325,7 @@ mod tests {
                     "{path} imports {specifier}: a module of page/js/"
                 );
                 let target = format!("/assets/js/{name}");
-                let response = serve(&target).unwrap_or_else(|| {
+                let response = serve(&target, &PageConfig::default()).unwrap_or_else(|| {
                     panic!("{path} imports {specifier}, which ASSETS does not serve")
                 });
                 assert!(
