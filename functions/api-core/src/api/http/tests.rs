@@ -1380,6 +1380,19 @@ fn every_documented_operation_has_its_row_in_the_role_table() {
     assert_eq!(documented, table);
 }
 
+/// Wherever openapi.json names a role, it names the four the server writes.
+#[test]
+fn openapi_names_the_roles_the_server_writes() {
+    let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json parses");
+    let roles: Vec<Value> = Role::ALL.iter().map(|r| json!(r.key())).collect();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Me"]["properties"]["role"]["enum"], json!(roles));
+    assert_eq!(
+        schemas["JobEvent"]["properties"]["actor"]["properties"]["role"]["enum"],
+        json!(roles)
+    );
+}
+
 #[tokio::test]
 async fn me_names_the_caller_and_the_operations_its_role_may_call() {
     let api = api();
