@@ -565,7 +565,8 @@ Resources:
                 "active_by_type",
                 "schedules_by_tenant",
                 "schedules_due",
-                "ends_pending"
+                "ends_pending",
+                "owned_by_tenant"
             ]
         );
         assert_eq!(
@@ -583,15 +584,14 @@ Resources:
                 .iter()
                 .map(|i| i.index_name.as_str())
                 .collect::<Vec<_>>(),
-            ["by_day"]
+            ["by_day", "by_tenant_day"]
         );
         // Every job index projects only what its readers need: progress writes never rewrite
         // an entry. Schedule items hold no progress; the due index holds only keys.
-        for index in
-            jobs.properties.global_secondary_indexes.iter().filter(|i| {
-                !i.index_name.starts_with("schedules_") && i.index_name != "ends_pending"
-            })
-        {
+        for index in jobs.properties.global_secondary_indexes.iter().filter(|i| {
+            !i.index_name.starts_with("schedules_")
+                && !["ends_pending", "owned_by_tenant"].contains(&i.index_name.as_str())
+        }) {
             assert_eq!(
                 index.projection.projection_type.as_deref(),
                 Some("INCLUDE"),

@@ -1,4 +1,5 @@
-// The demo users: one per role in tenants acme and globex, and a platform admin. Passwords
+// The demo users: one per role in tenants acme and globex, a platform admin, and the
+// fuzz's tenant admin. Passwords
 // are stored as scrypt hashes (N = 16384, r = 8, p = 1, 32-byte salt); the plain demo
 // passwords are in README.md, for development only.
 
@@ -18,6 +19,8 @@ export const users = [
   ['otto@globex', 'otto', 'globex', 'operator'],
   ['tom@globex', 'tom', 'globex', 'tenant_admin'],
   ['pat', 'pat', 'acme', 'platform_admin'],
+  // The API fuzz's caller (tests/security/run.sh): a tenant of its own.
+  ['fiona@fuzz', 'fiona', 'fuzz', 'tenant_admin'],
 ].map(([login, sub, tenant, role]) => ({ login, sub, tenant, role, name: sub }));
 
 /** The user whose login and password these are, or null. */

@@ -44,7 +44,7 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
     | grants(["sqs:GetQueueAttributes"], "work-queue:*", "dlq:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
-    | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day") \
+    | grants(["dynamodb:PutItem", "dynamodb:Query"], "AuditTable", "AuditTable/index/by_day", "AuditTable/index/by_tenant_day") \
     | grants(["events:PutEvents"], "JobsEventBus")
 # The scheduler creates jobs as POST /jobs does, from the due index only: no reads of job
 # reports (s3:GetObject), no audit queries, no queue inspection, no BatchGetItem.

@@ -116,3 +116,72 @@ fn kid(token: &str) -> String {
         .and_then(|h| h.kid)
         .unwrap_or_default()
 }
+
+/// An API key's life against the deployed stack: created by a tenant admin (shown once),
+/// used by a machine as its tenant and role, its first use of the day and its creation in
+/// the tenant's own audit trail (not another tenant's), revoked at once.
+#[tokio::test]
+async fn an_api_key_acts_as_its_tenant_and_role_is_audited_and_revoked_at_once() {
+    use jobs_core::domain::auth::Role;
+    use serde_json::json;
+
+    let stack = Stack::load().await;
+    let tenant = e2e::fresh_tenant("keys");
+    let admin = stack.token_as(&tenant, "tara", Role::TenantAdmin);
+    let created = stack
+        .send(
+            "POST",
+            "/api-keys",
+            Some(&admin),
+            Some(&json!({"name": "importer", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = created.body["key"].as_str().unwrap().to_string();
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    let job = stack.create(&key, &embedding_job("by key")).await;
+    assert_eq!(
+        (&job["tenant"], &job["user"]),
+        (&json!(tenant), &json!(format!("api_key:{id}")))
+    );
+    let listed = stack.send("GET", "/api-keys", Some(&admin), None).await;
+    assert_eq!(listed.body["items"][0]["id"], json!(id));
+    assert!(listed.body["items"][0]["last_used_at"].is_string());
+    assert!(listed.body["items"][0].get("key").is_none());
+
+    let trail = stack.send("GET", "/audit", Some(&admin), None).await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let kinds: Vec<&str> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["api_key_id"] == json!(id))
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["api_key_used", "api_key_created"], "newest first");
+    assert!(
+        trail.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant"] == json!(tenant)),
+        "only its own tenant's entries"
+    );
+    let other = stack.token_as(&e2e::fresh_tenant("keys-other"), "tom", Role::TenantAdmin);
+    let theirs = stack.send("GET", "/audit", Some(&other), None).await;
+    assert!(
+        !theirs.body.to_string().contains(&id),
+        "another tenant's admin does not see it"
+    );
+
+    let revoked = stack
+        .send("DELETE", &format!("/api-keys/{id}"), Some(&admin), None)
+        .await;
+    assert_eq!(revoked.status, 204);
+    let refused = stack.send("GET", "/me", Some(&key), None).await;
+    assert_eq!(
+        (refused.status, refused.body["error"]["message"].as_str()),
+        (401, Some("invalid API key"))
+    );
+}

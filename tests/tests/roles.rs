@@ -17,6 +17,8 @@ struct Fixtures {
     tenant: String,
     job: String,
     schedule: String,
+    /// A live API key's id.
+    api_key: String,
 }
 
 /// What a case expects of the caller's call.
@@ -44,10 +46,13 @@ fn reach(operation: Operation) -> Reach {
     use Operation::*;
     match operation {
         GetJob | ListJobItems | ListJobEvents | CancelJob | HideJob | UnhideJob | RetryJob
-        | GetSchedule | UpdateSchedule | DeleteSchedule | RunSchedule => Reach::Object,
-        ListJobs | GetMetrics | ListSchedules | CreateJob | CreateSchedule => Reach::NamesTenant,
+        | GetSchedule | UpdateSchedule | DeleteSchedule | RunSchedule | RevokeApiKey => {
+            Reach::Object
+        }
+        ListJobs | GetMetrics | ListSchedules | CreateJob | CreateSchedule | ListAuditEvents
+        | CreateApiKey | ListApiKeys => Reach::NamesTenant,
         BulkJobs => Reach::BulkIds,
-        GetMe | PreviewSchedule | ListAuditEvents | GetQueueHealth => Reach::Nothing,
+        GetMe | PreviewSchedule | GetQueueHealth => Reach::Nothing,
     }
 }
 
@@ -62,8 +67,10 @@ fn least_role(operation: Operation) -> Role {
         // operator: + create, cancel, hide/unhide, retry, bulk actions, schedules
         CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
         | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
-        // platform_admin: queue health, the global audit trail
-        GetQueueHealth | ListAuditEvents => Role::PlatformAdmin,
+        // tenant_admin: + its tenant's audit trail, API keys and senders
+        ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey => Role::TenantAdmin,
+        // platform_admin: queue health (and every tenant)
+        GetQueueHealth => Role::PlatformAdmin,
     }
 }
 
@@ -72,8 +79,8 @@ fn success(operation: Operation) -> u16 {
     use Operation::*;
     match operation {
         CreateJob | CancelJob | RetryJob | RunSchedule => 202,
-        CreateSchedule => 201,
-        HideJob | DeleteSchedule => 204,
+        CreateSchedule | CreateApiKey => 201,
+        HideJob | DeleteSchedule | RevokeApiKey => 204,
         _ => 200,
     }
 }
@@ -82,7 +89,7 @@ fn writes(operation: Operation) -> bool {
     least_role(operation) > Role::Viewer
         && !matches!(
             operation,
-            Operation::ListAuditEvents | Operation::GetQueueHealth
+            Operation::ListAuditEvents | Operation::GetQueueHealth | Operation::ListApiKeys
         )
 }
 
@@ -122,8 +129,15 @@ fn request(operation: Operation, f: &Fixtures) -> (&'static str, String, Option<
         ),
         DeleteSchedule => ("DELETE", format!("/schedules/{schedule}"), None),
         RunSchedule => ("POST", format!("/schedules/{schedule}/run"), None),
-        ListAuditEvents => ("GET", "/audit".into(), None),
+        ListAuditEvents => ("GET", format!("/audit?tenant={tenant}"), None),
         GetQueueHealth => ("GET", "/queues".into(), None),
+        CreateApiKey => (
+            "POST",
+            "/api-keys".into(),
+            Some(json!({"name": "matrix", "role": "viewer", "tenant": tenant})),
+        ),
+        ListApiKeys => ("GET", format!("/api-keys?tenant={tenant}"), None),
+        RevokeApiKey => ("DELETE", format!("/api-keys/{}", f.api_key), None),
     }
 }
 
@@ -177,10 +191,21 @@ async fn fresh_fixtures(stack: &Stack, tenant: &str, operation: Operation) -> Fi
         )
         .await;
     assert_eq!(schedule.status, 201, "{}", schedule.body);
+    let tenant_admin = stack.token_as(tenant, "setup", Role::TenantAdmin);
+    let key = stack
+        .send(
+            "POST",
+            "/api-keys",
+            Some(&tenant_admin),
+            Some(&json!({"name": "fixture", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
     Fixtures {
         tenant: tenant.into(),
         job,
         schedule: schedule.body["id"].as_str().unwrap().to_string(),
+        api_key: key.body["id"].as_str().unwrap().to_string(),
     }
 }
 
@@ -194,6 +219,7 @@ async fn snapshot(stack: &Stack, admin: &str, fixtures: &[&Fixtures]) -> BTreeMa
             format!("/jobs?tenant={}&limit=100", f.tenant),
             format!("/jobs?tenant={}&hidden=true&limit=100", f.tenant),
             format!("/schedules?tenant={}", f.tenant),
+            format!("/api-keys?tenant={}", f.tenant),
         ] {
             let reply = stack.send("GET", &path, Some(admin), None).await;
             seen.insert(path, json!([reply.status, reply.body]));

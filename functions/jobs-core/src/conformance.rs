@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::clock;
-use crate::domain::audit::{Audit, EventKind, JobEvent};
+use crate::domain::audit::{Audit, AuditEvent, EventKind};
 use crate::domain::chunk::{ChunkCommit, ItemFailure, Settled, Tally};
 use crate::domain::ended::JobEndEvent;
 use crate::domain::job::{JobStatus, JobType};
@@ -22,8 +22,8 @@ use crate::domain::record::{
     idempotency_pk, shard_of,
 };
 use crate::ports::{
-    AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
-    ScheduleStore, SenderIdentities, WorkMessage, WorkQueue,
+    ApiKeyStore, AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, MetricsStore,
+    ProgressStore, ScheduleStore, SenderIdentities, WorkMessage, WorkQueue,
 };
 
 /// A new ULID, as the API makes job ids.
@@ -466,6 +466,128 @@ pub async fn schedule_store<S: ScheduleStore>(store: &S) {
     );
 }
 
+/// `ApiKeyStore`: an id is taken once; a tenant lists its live keys only; a revocation
+/// guards the tenant, happens once and takes the key out of the listing; the last use is
+/// written once per interval, and never on a revoked key.
+pub async fn api_key_store<S: ApiKeyStore>(store: &S) {
+    use crate::domain::api_key::{API_KEY_SK, ApiKeyRecord, api_key_pk, owned_by};
+    let tenant = format!("t{}", fresh_id().to_lowercase());
+    let created_at = clock::format(clock::now());
+    let key = |id: &str| ApiKeyRecord {
+        pk: api_key_pk(id),
+        sk: API_KEY_SK.into(),
+        owned_by: Some(owned_by(&tenant, "api_key")),
+        id: id.into(),
+        tenant: tenant.clone(),
+        name: format!("key {id}"),
+        role: crate::domain::auth::Role::Viewer,
+        hash: "0".repeat(64),
+        created_by: "conformance".into(),
+        created_at: created_at.clone(),
+        key_expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+        expires_at: None,
+    };
+    let ids: Vec<String> = (0..2)
+        .map(|_| fresh_id().to_lowercase()[14..].to_string())
+        .collect();
+    for id in &ids {
+        assert!(store.create_api_key(&key(id)).await.unwrap());
+    }
+    assert!(
+        !store.create_api_key(&key(&ids[0])).await.unwrap(),
+        "an id is taken once"
+    );
+    assert_eq!(
+        store.get_api_key(&ids[0]).await.unwrap(),
+        Some(key(&ids[0]))
+    );
+    let mut listed: Vec<String> = store
+        .list_api_keys(&tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    listed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(
+        store
+            .list_api_keys(&format!("{tenant}x"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let (t0, t1, t2) = (
+        "2026-12-01T00:00:00.000Z",
+        "2026-12-01T00:00:30.000Z",
+        "2026-12-01T00:01:00.000Z",
+    );
+    assert!(
+        store.touch_api_key(&ids[1], t0, t0).await.unwrap(),
+        "never used"
+    );
+    assert!(
+        !store.touch_api_key(&ids[1], t1, t0).await.unwrap(),
+        "written at t0, not before t0"
+    );
+    assert!(store.touch_api_key(&ids[1], t2, t1).await.unwrap());
+    assert_eq!(
+        store
+            .get_api_key(&ids[1])
+            .await
+            .unwrap()
+            .and_then(|k| k.last_used_at),
+        Some(t2.to_string())
+    );
+
+    assert!(
+        !store
+            .revoke_api_key(&ids[0], &format!("{tenant}x"), t2, 1)
+            .await
+            .unwrap(),
+        "another tenant's key"
+    );
+    assert!(store.revoke_api_key(&ids[0], &tenant, t2, 1).await.unwrap());
+    assert!(
+        !store.revoke_api_key(&ids[0], &tenant, t2, 1).await.unwrap(),
+        "once"
+    );
+    let revoked = store.get_api_key(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            revoked.revoked_at.as_deref(),
+            revoked.owned_by,
+            revoked.expires_at
+        ),
+        (Some(t2), None, Some(1))
+    );
+    assert!(
+        !store
+            .touch_api_key(&ids[0], "2026-12-02T00:00:00.000Z", t2)
+            .await
+            .unwrap(),
+        "a revoked key is not touched"
+    );
+    let listed: Vec<String> = store
+        .list_api_keys(&tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![ids[1].clone()],
+        "a revoked key leaves the listing"
+    );
+    assert_eq!(store.get_api_key("nosuchkey000").await.unwrap(), None);
+}
+
 /// `MetricsStore`: additions to an item add up, and a read returns the items in range.
 pub async fn metrics_store<S: MetricsStore>(store: &S) {
     let pk = format!("METRIC#conformance-{}#0", fresh_id());
@@ -529,10 +651,12 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
 pub async fn audit_log<A: AuditLog>(log: A) {
     let audit = Audit::new(log, 1);
     let job_id = fresh_id();
-    let event = |at: &str, kind| JobEvent {
+    let event = |at: &str, kind| AuditEvent {
         at: at.into(),
         kind,
-        job_id: job_id.clone(),
+        job_id: Some(job_id.clone()),
+        api_key_id: None,
+        sender: None,
         tenant: "conformance".into(),
         actor: None,
         origin: Default::default(),
@@ -553,6 +677,55 @@ pub async fn audit_log<A: AuditLog>(log: A) {
     let (entries, more) = audit.log().job_entries(&job_id, None, 10).await.unwrap();
     assert!(!more);
     assert_eq!(entries, vec![first, last], "each entry once, oldest first");
+    // A tenant's day partition holds its job's entries and its own (a key's), newest first.
+    let tenant = format!("t{}", fresh_id().to_lowercase());
+    let key_entry = audit.record_of(AuditEvent {
+        job_id: None,
+        api_key_id: Some(fresh_id()),
+        tenant: tenant.clone(),
+        ..event(&ended, EventKind::ApiKeyCreated)
+    });
+    let job_entry = audit.record_of(AuditEvent {
+        tenant: tenant.clone(),
+        ..event(&started, EventKind::Created)
+    });
+    audit.log().append(&key_entry).await.unwrap();
+    audit.log().append(&job_entry).await.unwrap();
+    let day = crate::domain::audit::day_of(&ended);
+    let mut found = Vec::new();
+    for partition in crate::domain::audit::day_partitions(day, Some(&tenant)) {
+        found.extend(
+            audit
+                .log()
+                .day_entries(
+                    Some(&tenant),
+                    &partition,
+                    &started,
+                    &format!("{ended}~"),
+                    10,
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    found.sort_by(|a, b| b.sk.cmp(&a.sk));
+    assert_eq!(
+        found,
+        vec![key_entry.clone(), job_entry],
+        "the tenant's entries"
+    );
+    let everyone = audit
+        .log()
+        .day_entries(
+            None,
+            &key_entry.audit_day,
+            &ended,
+            &format!("{ended}~"),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(everyone.contains(&key_entry), "by_day holds it too");
 }
 
 /// `WorkQueue`, on an empty queue pair of `job_type`: every message sent, alone or in a

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
+use crate::domain::api_key::{ApiKeyRecord, MAX_API_KEYS, owned_by};
 use crate::domain::audit::AuditRecord;
 use crate::domain::ended::{JobEndEvent, Observers};
 use crate::domain::job::JobStatus;
@@ -16,9 +17,9 @@ use crate::ports::AuditLog;
 use crate::ports::EventBus;
 use crate::ports::MetricsStore;
 use crate::ports::{
-    ActiveJob, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry, IndexPage,
-    IndexQuery, InputStore, JobEnds, JobStore, ProgressStore, QueueDepths, ScheduleStore,
-    SenderIdentities, WorkMessage, WorkQueue,
+    ActiveJob, ApiKeyStore, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry,
+    IndexPage, IndexQuery, InputStore, JobEnds, JobStore, ProgressStore, QueueDepths,
+    ScheduleStore, SenderIdentities, WorkMessage, WorkQueue,
 };
 
 #[derive(Default)]
@@ -38,6 +39,7 @@ pub struct MemoryStore {
     /// Items written per `add_metrics` call, to assert write costs.
     pub metric_writes: Mutex<Vec<usize>>,
     schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
+    api_keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -116,6 +118,64 @@ impl MemoryStore {
                     || job.tenant.starts_with(&s.term)
                     || job.user_lc.starts_with(&s.term)
             })
+    }
+}
+
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+        let mut keys = lock(&self.api_keys);
+        if keys.contains_key(&key.id) {
+            return Ok(false);
+        }
+        keys.insert(key.id.clone(), key.clone());
+        Ok(true)
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(lock(&self.api_keys).get(id).cloned())
+    }
+
+    async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let partition = owned_by(tenant, "api_key");
+        Ok(lock(&self.api_keys)
+            .values()
+            .filter(|k| k.owned_by.as_ref() == Some(&partition))
+            .take(MAX_API_KEYS + 1)
+            .cloned()
+            .collect())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        tenant: &str,
+        at: &str,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let mut keys = lock(&self.api_keys);
+        match keys.get_mut(id) {
+            Some(key) if key.tenant == tenant && key.revoked_at.is_none() => {
+                key.revoked_at = Some(at.to_string());
+                key.owned_by = None;
+                key.expires_at = Some(ttl);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn touch_api_key(&self, id: &str, at: &str, since: &str) -> Result<bool, StoreError> {
+        let mut keys = lock(&self.api_keys);
+        match keys.get_mut(id) {
+            Some(key)
+                if key.revoked_at.is_none()
+                    && key.last_used_at.as_deref().is_none_or(|last| last < since) =>
+            {
+                key.last_used_at = Some(at.to_string());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
@@ -586,7 +646,7 @@ impl MetricsStore for MemoryStore {
     }
 }
 
-/// The audit table: entries by (pk, sk), and a `by_day` view over them.
+/// The audit table: entries by (pk, sk), and its `by_day` and `by_tenant_day` views.
 #[derive(Default)]
 pub struct MemoryAudit {
     entries: Mutex<BTreeMap<(String, String), AuditRecord>>,
@@ -630,6 +690,7 @@ impl AuditLog for MemoryAudit {
 
     async fn day_entries(
         &self,
+        tenant: Option<&str>,
         partition: &str,
         from: &str,
         to: &str,
@@ -638,7 +699,11 @@ impl AuditLog for MemoryAudit {
         let entries = lock(&self.entries);
         let mut found: Vec<AuditRecord> = entries
             .values()
-            .filter(|r| r.audit_day == partition && r.sk.as_str() >= from && r.sk.as_str() <= to)
+            .filter(|r| match tenant {
+                Some(_) => r.audit_tenant_day == partition,
+                None => r.audit_day == partition,
+            })
+            .filter(|r| r.sk.as_str() >= from && r.sk.as_str() <= to)
             .cloned()
             .collect();
         found.sort_by(|a, b| b.sk.cmp(&a.sk));
@@ -816,6 +881,11 @@ mod conformance {
     #[tokio::test]
     async fn the_schedule_store_conforms() {
         crate::conformance::schedule_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_api_key_store_conforms() {
+        crate::conformance::api_key_store(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

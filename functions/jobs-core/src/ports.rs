@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::audit::AuditRecord;
 pub use crate::domain::chunk::{
     ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, Settled, Tally,
@@ -77,7 +78,7 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
 }
 
-pub trait JobStore: JobEnds + MetricsStore + ScheduleStore {
+pub trait JobStore: JobEnds + MetricsStore + ScheduleStore + ApiKeyStore {
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
         &self,
@@ -202,6 +203,47 @@ pub trait ScheduleStore: Send + Sync {
         start: Option<IndexKey>,
         limit: u32,
     ) -> impl Future<Output = Result<IdPage, StoreError>> + Send;
+}
+
+/// API keys in the Jobs table (`APIKEY#<id>`, [`crate::domain::api_key`]). A revocation is
+/// an update that takes the key out of its tenant's index; nothing is deleted but by TTL.
+pub trait ApiKeyStore: Send + Sync {
+    /// Writes a new key; false when a key already has its id.
+    fn create_api_key(
+        &self,
+        key: &ApiKeyRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A strongly consistent read: a revocation holds from the next request on.
+    fn get_api_key(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, StoreError>> + Send;
+
+    /// A tenant's live keys (at most [`crate::domain::api_key::MAX_API_KEYS`] + 1), by id.
+    fn list_api_keys(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, StoreError>> + Send;
+
+    /// Revokes `tenant`'s live key `id` at `at`, its item removed by TTL at `ttl` (epoch
+    /// seconds); false when there is no such live key.
+    fn revoke_api_key(
+        &self,
+        id: &str,
+        tenant: &str,
+        at: &str,
+        ttl: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Sets a live key's `last_used_at` to `at` unless it is already at or after `since`:
+    /// false when another request wrote it meanwhile (or the key is gone).
+    fn touch_api_key(
+        &self,
+        id: &str,
+        at: &str,
+        since: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The end-of-job mark on the Jobs table. The writes that give a job its final status
@@ -404,10 +446,12 @@ pub trait AuditLog: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<(Vec<AuditRecord>, bool), StoreError>> + Send;
 
-    /// One `by_day` partition's entries with `from <= sk <= to`, newest first, at most
-    /// `limit`.
+    /// One day partition's entries with `from <= sk <= to`, newest first, at most `limit`:
+    /// a `by_day` partition (`<day>#<shard>`), or with `tenant` a `by_tenant_day` one
+    /// (`<tenant>#<day>#<shard>`), as [`crate::domain::audit::day_partitions`] names them.
     fn day_entries(
         &self,
+        tenant: Option<&str>,
         partition: &str,
         from: &str,
         to: &str,

@@ -1,9 +1,10 @@
 // Signing in on the page through the local identity provider (localstack/oidc): the
-// Authorization Code + PKCE flow through its login form, for two roles, and an expired
-// session that leads back to sign-in without losing the page's filters.
+// Authorization Code + PKCE flow through its login form, for each of the four roles, a
+// tenant admin's API keys, and an expired session that leads back to sign-in without
+// losing the page's filters.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, listSettled, shot } from '../lib.mjs';
+import { launch, openPage, listSettled, shot, api } from '../lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -18,8 +19,13 @@ async function signInWithProvider(page, login, password) {
   await page.locator('#console').waitFor({ state: 'visible' });
 }
 
-test('a viewer and an operator sign in through the provider and see what their role may do', async () => {
-  for (const [login, password, role, mayWrite] of [['vera@acme', 'vera-demo', 'viewer', false], ['oscar@acme', 'oscar-demo', 'operator', true]]) {
+test('each role signs in through the provider and sees what it may do', async () => {
+  for (const [login, password, role, mayWrite, keys, queues] of [
+    ['vera@acme', 'vera-demo', 'viewer', false, false, false],
+    ['oscar@acme', 'oscar-demo', 'operator', true, false, false],
+    ['tara@acme', 'tara-demo', 'tenant_admin', true, true, false],
+    ['pat', 'pat-demo', 'platform_admin', true, true, true],
+  ]) {
     const s = await openPage(browser);
     const { page } = s;
     // A wrong password stays on the provider's form.
@@ -34,7 +40,9 @@ test('a viewer and an operator sign in through the provider and see what their r
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('#console').waitFor({ state: 'visible' });
     await listSettled(page);
-    assert.equal(await page.locator('#who-role').textContent(), role);
+    assert.equal(await page.locator('#who-role').textContent(), role.replace('_', ' '));
+    assert.equal(await page.locator('#tab-keys').isVisible(), keys, 'API keys only for admins');
+    assert.equal(await page.locator('#tenant-field').isVisible(), queues, 'every tenant only for platform admins');
     assert.doesNotMatch(page.url(), /[?&](code|state)=/, 'the code leaves the URL');
     assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
     assert.equal(await page.locator('#select-all').isVisible(), mayWrite, 'checkboxes only for a role that may act');
@@ -71,5 +79,37 @@ test('an expired session leads back to sign-in and the filters survive signing i
   assert.match(page.url(), /status=completed/, 'the filters came back');
   assert.equal(await page.locator('#f-status').inputValue(), 'completed');
   s.assertClean(/status of 401/);
+  await s.close();
+});
+
+test('a tenant admin creates an API key shown once, a machine calls with it, and a revocation stops it', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signInWithProvider(page, 'tara@acme', 'tara-demo');
+  await page.locator('#tab-keys').click();
+  await page.locator('#keys').waitFor({ state: 'visible' });
+  const name = `nightly import ${Date.now()}`;
+  await page.locator('#k-name').fill(name);
+  await page.locator('#k-role').selectOption('operator');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Your new API key' });
+  await dialog.waitFor();
+  const key = await page.locator('#k-secret').inputValue();
+  assert.match(key, /^jobs_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
+  await shot(page, '11-api-key-shown-once');
+  await page.getByRole('button', { name: 'Done' }).click();
+  assert.equal(await page.locator('#k-secret').inputValue(), '', 'the key leaves the page');
+  const row = page.locator('#k-rows tr', { hasText: name });
+  await row.waitFor();
+  assert.doesNotMatch(await page.locator('#keys').textContent(), new RegExp(key.slice(18)), 'the secret is not listed');
+
+  const me = await api('GET', '/me', key);
+  assert.deepEqual([me.status, me.body.tenant, me.body.role, me.body.user], [200, 'acme', 'operator', `api_key:${key.slice(5, 17)}`]);
+
+  await row.getByRole('button', { name: `Revoke ${name}` }).click();
+  await page.getByRole('button', { name: 'Revoke key' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await api('GET', '/me', key)).status, 401, 'revoked at once');
+  s.assertClean();
   await s.close();
 });

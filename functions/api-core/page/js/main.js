@@ -26,7 +26,8 @@ import './details.js';    // one job's details panel
 import './actions.js';    // Cancel, Remove, Undo, Retry, Download
 import './schedules.js';  // the Schedules view
 import './schedule-dialog.js'; // creating and editing a schedule
-import './views.js';      // Jobs or Schedules, by the URL's hash
+import './api-keys.js';   // the API keys view
+import './views.js';      // Jobs, Schedules or API keys, by the URL's hash
 
 // A return from the identity provider's sign-in, else the token of an earlier sign-in in
 // this tab, else the sign-in card.

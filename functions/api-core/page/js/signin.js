@@ -10,6 +10,7 @@ import { filtersFromUrl, writeForm } from './filters.js';
 import { reload, clearList } from './list.js';
 import { clearQueues } from './metrics.js';
 import { clearSchedules } from './schedules.js';
+import { clearKeys } from './api-keys.js';
 import { showView, showTabs } from './views.js';
 
 const TOKEN_KEY = 'jobs.token';
@@ -86,6 +87,7 @@ export function signOut(message, kind = 'info') {
   clearQueues();
   for (const dialog of [$('confirm'), $('details'), $('s-dialog')]) if (dialog.open) dialog.close();
   clearSchedules();
+  clearKeys();
   showTabs(false);
   showSignIn(message, kind);
 }

@@ -1,5 +1,6 @@
-//! `GET /jobs/{id}/events` (a job's timeline) and `GET /audit` (every tenant's entries by
-//! time range, for admins), both read from the audit trail ([`jobs_core::domain::audit`]) by key.
+//! `GET /jobs/{id}/events` (a job's timeline) and `GET /audit` (a tenant's entries, or
+//! every tenant's for platform admins, by time range), both read from the audit trail
+//! ([`jobs_core::domain::audit`]) by key.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use super::JobsApi;
 use crate::cursor::Position;
 use jobs_core::clock::{self, DayEnd};
 use jobs_core::concurrency::in_order;
-use jobs_core::domain::audit::{JobEvent, day_of, day_partitions, started_event};
+use jobs_core::domain::audit::{AuditEvent, day_of, day_partitions, started_event};
 use jobs_core::domain::auth::{Caller, is_tenant};
 use jobs_core::error::ApiError;
 use jobs_core::ports::AuditLog;
@@ -26,7 +27,7 @@ const DEFAULT_RANGE: time::Duration = time::Duration::days(1);
 
 #[derive(Debug, Serialize)]
 pub struct EventsPage {
-    pub items: Vec<JobEvent>,
+    pub items: Vec<AuditEvent>,
     /// Pass as `cursor` for the next page; absent on the last.
     pub next_cursor: Option<String>,
 }
@@ -167,7 +168,7 @@ impl<P: ServicePorts> JobsApi<P> {
             .log()
             .job_entries(id, after.as_deref(), limit)
             .await?;
-        let mut rows: Vec<(String, JobEvent)> =
+        let mut rows: Vec<(String, AuditEvent)> =
             entries.into_iter().map(|r| (r.sk, r.event)).collect();
         // `started` sits among the stored entries by its time, on the page that covers it.
         if let Some((sk, started)) = started_event(&job)
@@ -193,10 +194,16 @@ impl<P: ServicePorts> JobsApi<P> {
         })
     }
 
-    /// Every tenant's audit entries (or one tenant's) in `[from, to]`, newest first.
-    /// Platform admins (the role table in `jobs_core::domain::auth`). Reads the `by_day`
-    /// index: each day's shards, merged.
-    pub async fn audit_events(&self, query: &AuditQuery) -> Result<EventsPage, ApiError> {
+    /// Audit entries in `[from, to]`, newest first: the caller's tenant's (a tenant admin;
+    /// naming another tenant is a `403`), or a platform admin's choice of one tenant or
+    /// every tenant. Reads the `by_tenant_day` or the `by_day` index: each day's shards,
+    /// merged.
+    pub async fn audit_events(
+        &self,
+        caller: &Caller,
+        query: &AuditQuery,
+    ) -> Result<EventsPage, ApiError> {
+        let tenant = caller.tenant_scope(query.tenant.as_deref(), "tenant")?;
         let scope = query.scope.clone();
         let upper_bound = format!("{}~", query.to);
         let (mut day, mut before) = match &query.cursor {
@@ -210,7 +217,7 @@ impl<P: ServicePorts> JobsApi<P> {
             None => (day_of(&query.to).to_string(), None),
         };
         let first_day = day_of(&query.from).to_string();
-        let mut items: Vec<(String, JobEvent)> = Vec::new();
+        let mut items: Vec<(String, AuditEvent)> = Vec::new();
         let want = query.limit as usize;
         for _ in 0..MAX_DAYS_PER_CALL {
             let upper = before.clone().unwrap_or_else(|| upper_bound.clone());
@@ -221,7 +228,7 @@ impl<P: ServicePorts> JobsApi<P> {
                     &upper,
                     before.as_deref(),
                     query.limit + 1,
-                    query.tenant.as_deref(),
+                    tenant.as_deref(),
                 )
                 .await?;
             for entry in found {
@@ -265,8 +272,8 @@ impl<P: ServicePorts> JobsApi<P> {
         before: Option<&str>,
         per_shard: u32,
         tenant: Option<&str>,
-    ) -> Result<(Vec<(String, JobEvent)>, Option<String>), ApiError> {
-        let partitions = day_partitions(day);
+    ) -> Result<(Vec<(String, AuditEvent)>, Option<String>), ApiError> {
+        let partitions = day_partitions(day, tenant);
         let reads = in_order(
             partitions
                 .iter()
@@ -274,7 +281,7 @@ impl<P: ServicePorts> JobsApi<P> {
                     self.observers
                         .audit()
                         .log()
-                        .day_entries(p, from, upper, per_shard)
+                        .day_entries(tenant, p, from, upper, per_shard)
                 })
                 .collect(),
             partitions.len(),
@@ -297,17 +304,14 @@ impl<P: ServicePorts> JobsApi<P> {
                     .map(|r| (r.sk, r.event)),
             );
         }
-        merged.retain(|(sk, event)| {
-            complete_from.as_ref().is_none_or(|c| sk >= c)
-                && tenant.is_none_or(|t| event.tenant == t)
-        });
+        merged.retain(|(sk, _)| complete_from.as_ref().is_none_or(|c| sk >= c));
         merged.sort_by(|a, b| b.0.cmp(&a.0));
         Ok((merged, complete_from))
     }
 
     fn page(
         &self,
-        items: Vec<(String, JobEvent)>,
+        items: Vec<(String, AuditEvent)>,
         next: Option<(String, Option<String>)>,
         scope: &str,
     ) -> EventsPage {

@@ -1,6 +1,7 @@
 //! The Jobs API as plain functions over the ports: what each operation does, independent of
 //! how requests arrive. `http` maps requests and responses onto these.
 
+mod api_keys;
 mod audit;
 mod bulk;
 mod create;
@@ -16,7 +17,7 @@ use crate::oidc::{Fetch, HttpFetch, OidcSettings, OidcVerifier};
 use crate::tokens::{TokenVerifier, bearer_token};
 use http::page::{PageConfig, PageOidc};
 use jobs_core::clock;
-use jobs_core::domain::audit::EventKind;
+use jobs_core::domain::audit::{EventKind, Origin};
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::ended::Observers;
 use jobs_core::domain::job::JobView;
@@ -25,6 +26,7 @@ use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::{JobStore, ServicePorts};
 
+pub use api_keys::{ApiKeyRequest, ApiKeysPage, CreatedApiKey, MAX_KEY_NAME_CHARS};
 pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
 pub use create::{CreateRequest, Created, JobLinks};
@@ -210,22 +212,31 @@ impl<P: ServicePorts> JobsApi<P> {
         self.oidc.as_ref()
     }
 
-    /// The caller an `Authorization` header names: an HS256 token goes to the dev verifier
-    /// (when dev tokens are on), anything else to the identity provider's (when OIDC is on).
-    /// A refusal is a `401` whose message is the reason, a `403` for a token without a role
-    /// of ours, or a `503` when the provider's keys cannot be fetched.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+    /// The caller an `Authorization` header names, its request from `origin`: an API key
+    /// (`jobs_…`) is looked up, an HS256 token goes to the dev verifier (when dev tokens are
+    /// on), anything else to the identity provider's (when OIDC is on). A refusal is a
+    /// `401` whose message is the reason, a `403` for a token without a role of ours, or a
+    /// `503` when the provider's keys cannot be fetched.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        origin: Origin,
+    ) -> Result<Caller, ApiError> {
         let token = bearer_token(authorization)?;
+        if token.starts_with("jobs_") {
+            return self.api_key_caller(token, origin).await;
+        }
         let hs256 = jsonwebtoken::decode_header(token)
             .is_ok_and(|h| h.alg == jsonwebtoken::Algorithm::HS256);
-        match (&self.dev_tokens, &self.oidc) {
+        let caller = match (&self.dev_tokens, &self.oidc) {
             (Some(dev), _) if hs256 => dev.verify(token),
             (_, Some(oidc)) => oidc.verify(token).await.map_err(ApiError::from),
             (Some(dev), None) => dev.verify(token),
             (None, None) => Err(ApiError::unauthorized(
                 "this stack accepts no tokens: set OidcIssuer or DevTokens",
             )),
-        }
+        };
+        caller.map(|caller| Caller { origin, ..caller })
     }
 
     /// A job the caller may see; anything else (unknown, hidden, other tenant) is a 404.

@@ -1,12 +1,13 @@
-//! The audit trail: who did what to which job, from where, with what outcome, and how each
-//! job ended. Entries live in their own table (`AUDIT_TABLE`, docs/design.md "Audit
+//! The audit trail: who did what to which job, API key or sender, from where, with what
+//! outcome, and how each job ended. Entries live in their own table (`AUDIT_TABLE`, docs/design.md "Audit
 //! trail"), are only ever appended (a conditional put; no role of the stack holds an update
 //! or delete action on the table) and expire after `AUDIT_RETENTION_DAYS`, by default
 //! longer than the jobs they describe.
 //!
-//! | item  | pk         | sk                                          | by_day index partition |
-//! |-------|------------|---------------------------------------------|------------------------|
-//! | entry | `JOB#<id>` | `<at>#<id>#0#created`, `<at>#<id>#9#ended`, or for an operator's action `<at>#<id>#5#<ulid>#<kind>` | `audit_day` = `<yyyy-mm-dd>#<shard>` |
+//! | item  | pk         | sk                                          | `by_day` index partition | `by_tenant_day` index partition |
+//! |-------|------------|---------------------------------------------|------------------------|------|
+//! | a job's entry | `JOB#<id>` | `<at>#<id>#0#created`, `<at>#<id>#9#ended`, or for an operator's action `<at>#<id>#5#<ulid>#<kind>` | `audit_day` = `<yyyy-mm-dd>#<shard>` | `audit_tenant_day` = `<tenant>#<yyyy-mm-dd>#<shard>` |
+//! | an API key's or a sender's entry | `TENANT#<tenant>` | `<at>#<key id or sender>#5#<ulid>#<kind>` | the same | the same |
 //!
 //! `at` is the fixed-width UTC time of [`crate::clock`], so string order is time order in
 //! both the job's partition and the index. Entries whose event happens once per job have a
@@ -29,7 +30,7 @@ pub const AUDIT_SHARDS: u32 = 4;
 /// Days an entry is kept when `AUDIT_RETENTION_DAYS` is not set (jobs: 90).
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
 
-/// What happened to a job.
+/// What happened to a job, an API key or a sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -43,6 +44,16 @@ pub enum EventKind {
     Retried,
     /// The job reached its final status (`status`), by whatever path.
     Ended,
+    /// A tenant admin created an API key (`api_key_id`).
+    ApiKeyCreated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
+    /// An API key was used for the first time in a UTC day (the actor is the key).
+    ApiKeyUsed,
+    /// A sender (`sender`: an address or a domain) was registered for the tenant.
+    SenderAdded,
+    /// A sender was removed from the tenant.
+    SenderRemoved,
 }
 
 impl EventKind {
@@ -55,16 +66,40 @@ impl EventKind {
             EventKind::Unhidden => "unhidden",
             EventKind::Retried => "retried",
             EventKind::Ended => "ended",
+            EventKind::ApiKeyCreated => "api_key_created",
+            EventKind::ApiKeyRevoked => "api_key_revoked",
+            EventKind::ApiKeyUsed => "api_key_used",
+            EventKind::SenderAdded => "sender_added",
+            EventKind::SenderRemoved => "sender_removed",
         }
     }
 }
 
-/// Who acted: the token's claims.
+/// Who acted: the token's claims (an API key acts as `api_key:<id>`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub sub: String,
     pub role: Role,
     pub tenant: String,
+}
+
+impl Actor {
+    pub fn of(caller: &Caller) -> Actor {
+        Actor {
+            sub: caller.actor(),
+            role: caller.role,
+            tenant: caller.tenant.clone(),
+        }
+    }
+}
+
+/// What a tenant-level entry is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject<'a> {
+    /// An API key, by id.
+    ApiKey(&'a str),
+    /// A sender: an address or a domain.
+    Sender(&'a str),
 }
 
 /// Where an operator's request came from: API Gateway's request id and source IP, and the
@@ -101,14 +136,20 @@ impl Origin {
     }
 }
 
-/// One event of a job, as `GET /jobs/{id}/events` and `GET /audit` return it.
+/// One entry of the trail, as `GET /jobs/{id}/events` and `GET /audit` return it: about a
+/// job (`job_id`), an API key (`api_key_id`) or a sender (`sender`), exactly one of them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobEvent {
+pub struct AuditEvent {
     /// RFC 3339 UTC, milliseconds.
     pub at: String,
     pub kind: EventKind,
-    pub job_id: String,
-    /// The job's tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// The tenant of the job, key or sender.
     pub tenant: String,
     /// Who acted; absent for the service's own events (started, ended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,16 +173,23 @@ pub struct AuditRecord {
     pub sk: String,
     /// The `by_day` index partition: `<yyyy-mm-dd>#<shard>`.
     pub audit_day: String,
+    /// The `by_tenant_day` index partition: `<tenant>#<yyyy-mm-dd>#<shard>` (a tenant
+    /// admin's view of its own trail).
+    pub audit_tenant_day: String,
     /// Epoch seconds after which DynamoDB TTL removes the entry.
     pub expires_at: i64,
     #[serde(flatten)]
-    pub event: JobEvent,
+    pub event: AuditEvent,
 }
 
-/// The `by_day` partitions of a day (`yyyy-mm-dd`), one per shard.
-pub fn day_partitions(day: &str) -> Vec<String> {
+/// The partitions of a day (`yyyy-mm-dd`), one per shard: `by_day`'s, or with `tenant`
+/// `by_tenant_day`'s.
+pub fn day_partitions(day: &str, tenant: Option<&str>) -> Vec<String> {
     (0..AUDIT_SHARDS)
-        .map(|shard| format!("{day}#{shard}"))
+        .map(|shard| match tenant {
+            Some(tenant) => format!("{tenant}#{day}#{shard}"),
+            None => format!("{day}#{shard}"),
+        })
         .collect()
 }
 
@@ -150,19 +198,31 @@ pub fn day_of(at: &str) -> &str {
     at.get(..10).unwrap_or(at)
 }
 
-fn shard_of(job_id: &str) -> u32 {
-    crate::domain::record::shard_of(job_id, AUDIT_SHARDS)
+fn shard_of(subject: &str) -> u32 {
+    crate::domain::record::shard_of(subject, AUDIT_SHARDS)
 }
 
-/// The sort key an event of `job_id` at `at` gets: see the module table. Within one
-/// millisecond, a job's events keep their life-cycle order (created, started, the
-/// operators' actions in the order this process recorded them, ended).
-pub fn event_sk(at: &str, job_id: &str, kind: EventKind) -> String {
+impl AuditEvent {
+    /// What the entry is about: the job id, the key id or the sender.
+    pub fn subject(&self) -> &str {
+        self.job_id
+            .as_deref()
+            .or(self.api_key_id.as_deref())
+            .or(self.sender.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// The sort key an event of `subject` (a job id, a key id, a sender) at `at` gets: see
+/// the module table. Within one millisecond, a job's events keep their life-cycle order
+/// (created, started, the operators' actions in the order this process recorded them,
+/// ended).
+pub fn event_sk(at: &str, subject: &str, kind: EventKind) -> String {
     match kind {
-        EventKind::Created => format!("{at}#{job_id}#0#created"),
-        EventKind::Started => format!("{at}#{job_id}#1#started"),
-        EventKind::Ended => format!("{at}#{job_id}#9#ended"),
-        _ => format!("{at}#{job_id}#5#{}#{}", next_ulid(), kind.key()),
+        EventKind::Created => format!("{at}#{subject}#0#created"),
+        EventKind::Started => format!("{at}#{subject}#1#started"),
+        EventKind::Ended => format!("{at}#{subject}#9#ended"),
+        _ => format!("{at}#{subject}#5#{}#{}", next_ulid(), kind.key()),
     }
 }
 
@@ -201,18 +261,55 @@ impl<A: AuditLog> Audit<A> {
     }
 
     /// The entry of `event`, with its keys and expiry.
-    pub fn record_of(&self, event: JobEvent) -> AuditRecord {
+    pub fn record_of(&self, event: AuditEvent) -> AuditRecord {
         let expires_at = crate::clock::parse(&event.at)
             .unwrap_or_else(crate::clock::now)
             .unix_timestamp()
             + i64::from(self.retention_days) * 86_400;
+        let subject = event.subject();
+        let day = format!("{}#{}", day_of(&event.at), shard_of(subject));
         AuditRecord {
-            pk: job_pk(&event.job_id),
-            sk: event_sk(&event.at, &event.job_id, event.kind),
-            audit_day: format!("{}#{}", day_of(&event.at), shard_of(&event.job_id)),
+            pk: match &event.job_id {
+                Some(id) => job_pk(id),
+                None => format!("TENANT#{}", event.tenant),
+            },
+            sk: event_sk(&event.at, subject, event.kind),
+            audit_tenant_day: format!("{}#{day}", event.tenant),
+            audit_day: day,
             expires_at,
             event,
         }
+    }
+
+    /// Records that `caller` did `kind` (an API key's or a sender's kind) to `subject` of
+    /// its `tenant` at `at` with `outcome` (`ok` or an error code).
+    pub async fn tenant_action(
+        &self,
+        tenant: &str,
+        subject: Subject<'_>,
+        kind: EventKind,
+        caller: &Caller,
+        at: &str,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
+        let (api_key_id, sender) = match subject {
+            Subject::ApiKey(id) => (Some(id.to_string()), None),
+            Subject::Sender(sender) => (None, Some(sender.to_string())),
+        };
+        let event = AuditEvent {
+            at: at.to_string(),
+            kind,
+            job_id: None,
+            api_key_id,
+            sender,
+            tenant: tenant.to_string(),
+            actor: Some(Actor::of(caller)),
+            origin: caller.origin.clone(),
+            outcome: outcome.to_string(),
+            status: None,
+            related_job: None,
+        };
+        self.log.append(&self.record_of(event)).await
     }
 
     /// Records that `caller` did `kind` to `job` at `at` with `outcome` (`ok` or an error
@@ -226,16 +323,14 @@ impl<A: AuditLog> Audit<A> {
         outcome: &str,
         related_job: Option<&str>,
     ) -> Result<(), StoreError> {
-        let event = JobEvent {
+        let event = AuditEvent {
             at: at.to_string(),
             kind,
-            job_id: job.id.clone(),
+            job_id: Some(job.id.clone()),
+            api_key_id: None,
+            sender: None,
             tenant: job.tenant.clone(),
-            actor: Some(Actor {
-                sub: caller.actor(),
-                role: caller.role,
-                tenant: caller.tenant.clone(),
-            }),
+            actor: Some(Actor::of(caller)),
             origin: caller.origin.clone(),
             outcome: outcome.to_string(),
             status: None,
@@ -247,13 +342,15 @@ impl<A: AuditLog> Audit<A> {
     /// Records how `job` (now in its final status) ended; written once per job whoever
     /// calls it, as its key is the job's `completed_at`.
     pub async fn ended(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let event = JobEvent {
+        let event = AuditEvent {
             at: job
                 .completed_at
                 .clone()
                 .unwrap_or_else(|| crate::clock::format(crate::clock::now())),
             kind: EventKind::Ended,
-            job_id: job.id.clone(),
+            job_id: Some(job.id.clone()),
+            api_key_id: None,
+            sender: None,
             tenant: job.tenant.clone(),
             actor: None,
             origin: Origin::default(),
@@ -266,13 +363,15 @@ impl<A: AuditLog> Audit<A> {
 }
 
 /// The `started` event of a job, from its record.
-pub fn started_event(job: &JobRecord) -> Option<(String, JobEvent)> {
+pub fn started_event(job: &JobRecord) -> Option<(String, AuditEvent)> {
     let at = job.started_at.clone()?;
     let sk = event_sk(&at, &job.id, EventKind::Started);
-    let event = JobEvent {
+    let event = AuditEvent {
         at,
         kind: EventKind::Started,
-        job_id: job.id.clone(),
+        job_id: Some(job.id.clone()),
+        api_key_id: None,
+        sender: None,
         tenant: job.tenant.clone(),
         actor: None,
         origin: Origin::default(),
@@ -287,11 +386,13 @@ pub fn started_event(job: &JobRecord) -> Option<(String, JobEvent)> {
 mod tests {
     use super::*;
 
-    fn event(kind: EventKind) -> JobEvent {
-        JobEvent {
+    fn event(kind: EventKind) -> AuditEvent {
+        AuditEvent {
             at: "2026-11-30T10:00:00.000Z".into(),
             kind,
-            job_id: "01JDQ0000000000000000000A1".into(),
+            job_id: Some("01JDQ0000000000000000000A1".into()),
+            api_key_id: None,
+            sender: None,
             tenant: "acme".into(),
             actor: Some(Actor {
                 sub: "alice".into(),
@@ -321,6 +422,7 @@ mod tests {
         assert_eq!(audit.record_of(event(EventKind::Created)).sk, created.sk);
         // '1' is 0x31 = 49: shard 1.
         assert_eq!(created.audit_day, "2026-11-30#1");
+        assert_eq!(created.audit_tenant_day, "acme#2026-11-30#1");
         assert_eq!(created.expires_at, 1_796_032_800 + 400 * 86_400);
         let hidden = [
             audit.record_of(event(EventKind::Hidden)),
@@ -336,7 +438,7 @@ mod tests {
             hidden[0].sk < hidden[1].sk,
             "two hides are two entries, in the order recorded"
         );
-        let ended = audit.record_of(JobEvent {
+        let ended = audit.record_of(AuditEvent {
             kind: EventKind::Ended,
             ..event(EventKind::Ended)
         });
@@ -373,6 +475,28 @@ mod tests {
             ),
             (Some("req-1"), Some("203.0.113.9"), Some("curl/8"))
         );
+    }
+
+    #[test]
+    fn a_key_or_sender_entry_lives_in_its_tenants_partition() {
+        let audit = Audit::new(crate::memory::MemoryAudit::default(), 400);
+        let key = audit.record_of(AuditEvent {
+            job_id: None,
+            api_key_id: Some("k3y1d".into()),
+            ..event(EventKind::ApiKeyCreated)
+        });
+        assert_eq!(key.pk, "TENANT#acme");
+        assert!(key.sk.starts_with("2026-11-30T10:00:00.000Z#k3y1d#5#"));
+        assert!(key.sk.ends_with("#api_key_created"));
+        assert!(key.audit_tenant_day.starts_with("acme#2026-11-30#"));
+        let json = serde_json::to_value(&key.event).unwrap();
+        assert_eq!(json["api_key_id"], "k3y1d");
+        assert!(json.get("job_id").is_none() && json.get("sender").is_none());
+        assert_eq!(
+            day_partitions("2026-11-30", Some("acme"))[3],
+            "acme#2026-11-30#3"
+        );
+        assert_eq!(day_partitions("2026-11-30", None)[0], "2026-11-30#0");
     }
 
     #[test]

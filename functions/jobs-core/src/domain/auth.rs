@@ -74,11 +74,14 @@ pub enum Operation {
     DeleteSchedule,
     RunSchedule,
     ListAuditEvents,
+    CreateApiKey,
+    ListApiKeys,
+    RevokeApiKey,
     GetQueueHealth,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 24] = [
         Operation::GetMe,
         Operation::ListJobs,
         Operation::GetJob,
@@ -99,6 +102,9 @@ impl Operation {
         Operation::DeleteSchedule,
         Operation::RunSchedule,
         Operation::ListAuditEvents,
+        Operation::CreateApiKey,
+        Operation::ListApiKeys,
+        Operation::RevokeApiKey,
         Operation::GetQueueHealth,
     ];
 
@@ -110,8 +116,9 @@ impl Operation {
             | ListSchedules | GetSchedule | PreviewSchedule => Role::Viewer,
             CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
             | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
-            // The audit trail across tenants; a tenant's own view needs its own index.
-            ListAuditEvents | GetQueueHealth => Role::PlatformAdmin,
+            // Its tenant's trail; a platform admin's reaches every tenant.
+            ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey => Role::TenantAdmin,
+            GetQueueHealth => Role::PlatformAdmin,
         }
     }
 
@@ -139,6 +146,9 @@ impl Operation {
             DeleteSchedule => "deleteSchedule",
             RunSchedule => "runSchedule",
             ListAuditEvents => "listAuditEvents",
+            CreateApiKey => "createApiKey",
+            ListApiKeys => "listApiKeys",
+            RevokeApiKey => "revokeApiKey",
             GetQueueHealth => "getQueueHealth",
         }
     }

@@ -1,8 +1,9 @@
 //! The domain: the job types (`registry`), what is stored (`job`, `record`), how params are
 //! checked (`params`), chunks and their ledger (`chunk`), the hourly job metrics
 //! (`metrics`), the audit trail's entries (`audit`), the one path of a job's end (`ended`),
-//! and who calls (`auth`). Plain types and rules over the ports; no AWS client.
+//! who calls (`auth`) and the API keys it may call with (`api_key`). Plain types and rules over the ports; no AWS client.
 
+pub mod api_key;
 pub mod audit;
 pub mod auth;
 pub mod chunk;

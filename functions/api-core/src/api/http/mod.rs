@@ -99,6 +99,8 @@ enum Route<'a> {
     Schedule(&'a str),
     ScheduleRun(&'a str),
     Me,
+    ApiKeys,
+    ApiKey(&'a str),
 }
 
 impl Route<'_> {
@@ -106,7 +108,8 @@ impl Route<'_> {
     fn allowed_methods(&self) -> &'static str {
         match self {
             Route::Page | Route::OpenApi => "GET, HEAD",
-            Route::Jobs | Route::Schedules => "GET, POST",
+            Route::Jobs | Route::Schedules | Route::ApiKeys => "GET, POST",
+            Route::ApiKey(_) => "DELETE",
             Route::Job(_) => "GET, DELETE",
             Route::Schedule(_) => "GET, PATCH, DELETE",
             Route::Bulk
@@ -137,6 +140,13 @@ fn route(path: &str) -> Option<Route<'_>> {
                 Some((id, "run")) if !id.is_empty() => Some(Route::ScheduleRun(id)),
                 _ => None,
             },
+        };
+    }
+    if let Some(rest) = trimmed.strip_prefix("/api-keys") {
+        return match rest.strip_prefix('/') {
+            None if rest.is_empty() => Some(Route::ApiKeys),
+            Some(id) if !id.is_empty() && !id.contains('/') => Some(Route::ApiKey(id)),
+            _ => None,
         };
     }
     match trimmed.strip_prefix("/jobs") {
@@ -190,6 +200,9 @@ fn operation_of(route: &Route<'_>, method: &str) -> Option<Operation> {
         (Route::Schedule(_), "PATCH") => UpdateSchedule,
         (Route::Schedule(_), "DELETE") => DeleteSchedule,
         (Route::ScheduleRun(_), "POST") => RunSchedule,
+        (Route::ApiKeys, "GET") => ListApiKeys,
+        (Route::ApiKeys, "POST") => CreateApiKey,
+        (Route::ApiKey(_), "DELETE") => RevokeApiKey,
         _ => return None,
     })
 }
@@ -262,12 +275,14 @@ impl<P: ServicePorts> JobsApi<P> {
                 "a request header is larger than 8 KiB",
             ));
         }
-        let mut caller = self.authenticate(request.header("authorization")).await?;
-        caller.origin = Origin::new(
+        let origin = Origin::new(
             request.request_id.clone(),
             request.source_ip.clone(),
             request.header("user-agent"),
         );
+        let caller = self
+            .authenticate(request.header("authorization"), origin)
+            .await?;
         let span = tracing::info_span!("request", tenant = %caller.tenant, user = %caller.user, method, job_id = tracing::field::Empty);
         let _entered = span.enter();
         // The role table, before anything is read or written.
@@ -372,7 +387,10 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             (Route::Audit, "GET") => {
                 let query = super::AuditQuery::parse(&request.query, jobs_core::clock::now())?;
-                Ok(HttpResponse::json(200, &self.audit_events(&query).await?))
+                Ok(HttpResponse::json(
+                    200,
+                    &self.audit_events(&caller, &query).await?,
+                ))
             }
             (Route::Schedules, "POST") => {
                 let body = json_body::<super::ScheduleRequest>(request)?;
@@ -432,6 +450,20 @@ impl<P: ServicePorts> JobsApi<P> {
             (Route::Job(id), "DELETE") => {
                 span.record("job_id", id);
                 self.hide_job(&caller, id).await?;
+                Ok(HttpResponse::empty(204))
+            }
+            (Route::ApiKeys, "POST") => {
+                let body = json_body::<super::ApiKeyRequest>(request)?;
+                let created = self.create_api_key(&caller, body).await?;
+                Ok(HttpResponse::json(201, &created)
+                    .with_header("location", format!("api-keys/{}", created.api_key.id)))
+            }
+            (Route::ApiKeys, "GET") => Ok(HttpResponse::json(
+                200,
+                &self.list_api_keys(&caller, &request.query).await?,
+            )),
+            (Route::ApiKey(id), "DELETE") => {
+                self.revoke_api_key(&caller, id).await?;
                 Ok(HttpResponse::empty(204))
             }
             _ => Err(method_not_allowed()),

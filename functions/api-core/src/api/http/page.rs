@@ -61,7 +61,7 @@ impl PageConfig {
 }
 
 /// index.html first (it is served with the job types filled in, see [`INDEX`]).
-const ASSETS: [Asset; 21] = [
+const ASSETS: [Asset; 22] = [
     Asset {
         path: "/",
         content_type: HTML,
@@ -91,6 +91,7 @@ const ASSETS: [Asset; 21] = [
     module!("schedules.js"),
     module!("schedule-dialog.js"),
     module!("forms.js"),
+    module!("api-keys.js"),
 ];
 
 /// Everything the page loads comes from this API; no inline script, no third parties.

@@ -656,6 +656,8 @@ async fn routes_methods_and_openapi() {
         ("POST", "/schedules/01J", "GET, PATCH, DELETE"),
         ("GET", "/schedules/01J/run", "POST"),
         ("POST", "/schedules/preview", "GET"),
+        ("PUT", "/api-keys", "GET, POST"),
+        ("GET", "/api-keys/0123456789ab", "DELETE"),
         ("POST", "/openapi.json", "GET, HEAD"),
         ("DELETE", "/", "GET, HEAD"),
     ];
@@ -706,6 +708,9 @@ async fn routes_methods_and_openapi() {
         "PATCH /schedules/{id}",
         "DELETE /schedules/{id}",
         "POST /schedules/{id}/run",
+        "GET /api-keys",
+        "POST /api-keys",
+        "DELETE /api-keys/{id}",
     ];
     expected.sort();
     assert_eq!(operations, expected);
@@ -1344,6 +1349,8 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
     assert_eq!(status, 403, "naming another tenant");
 }
 
+mod api_keys;
+
 mod audit;
 
 mod metrics;
@@ -1388,7 +1395,7 @@ fn openapi_names_the_roles_the_server_writes() {
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["Me"]["properties"]["role"]["enum"], json!(roles));
     assert_eq!(
-        schemas["JobEvent"]["properties"]["actor"]["properties"]["role"]["enum"],
+        schemas["AuditEvent"]["properties"]["actor"]["properties"]["role"]["enum"],
         json!(roles)
     );
 }

@@ -1,4 +1,4 @@
-//! The audit table (`AUDIT_TABLE`): [`AuditLog`] as conditional puts and two queries. The
+//! The audit table (`AUDIT_TABLE`): [`AuditLog`] as conditional puts and queries. The
 //! functions' roles hold `PutItem` and `Query` on it and nothing else (template.yaml), so
 //! an entry, once written, is changed or removed by TTL only.
 
@@ -13,6 +13,8 @@ use crate::ports::AuditLog;
 
 /// The index over every entry by day: partition `audit_day`, sort `sk`.
 pub const BY_DAY_INDEX: &str = "by_day";
+/// The index over a tenant's entries by day: partition `audit_tenant_day`, sort `sk`.
+pub const BY_TENANT_DAY_INDEX: &str = "by_tenant_day";
 
 #[derive(Clone)]
 pub struct DynamoAuditLog {
@@ -89,18 +91,23 @@ impl AuditLog for DynamoAuditLog {
 
     async fn day_entries(
         &self,
+        tenant: Option<&str>,
         partition: &str,
         from: &str,
         to: &str,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        let (index, attribute) = match tenant {
+            Some(_) => (BY_TENANT_DAY_INDEX, "audit_tenant_day"),
+            None => (BY_DAY_INDEX, "audit_day"),
+        };
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(BY_DAY_INDEX)
+            .index_name(index)
             .key_condition_expression("#day = :day AND #sk BETWEEN :from AND :to")
-            .expression_attribute_names("#day", "audit_day")
+            .expression_attribute_names("#day", attribute)
             .expression_attribute_names("#sk", "sk")
             .expression_attribute_values(":day", s(partition))
             .expression_attribute_values(":from", s(from))
@@ -126,7 +133,7 @@ mod tests {
     use super::*;
     use crate::aws::dynamo::test_client::{condition_failed, sent};
     use crate::aws::fake_http::FakeHttp;
-    use crate::domain::audit::{EventKind, JobEvent, Origin};
+    use crate::domain::audit::{AuditEvent, EventKind, Origin};
 
     const TABLE: &str = "audit-table";
 
@@ -142,10 +149,12 @@ mod tests {
     }
 
     fn record() -> AuditRecord {
-        Audit::new(crate::memory::MemoryAudit::default(), 400).record_of(JobEvent {
+        Audit::new(crate::memory::MemoryAudit::default(), 400).record_of(AuditEvent {
             at: "2026-11-30T10:00:00.000Z".into(),
             kind: EventKind::Created,
-            job_id: "01JDQ0000000000000000000A1".into(),
+            job_id: Some("01JDQ0000000000000000000A1".into()),
+            api_key_id: None,
+            sender: None,
             tenant: "acme".into(),
             actor: None,
             origin: Origin::default(),
@@ -172,6 +181,10 @@ mod tests {
             json!({"S": "2026-11-30T10:00:00.000Z#01JDQ0000000000000000000A1#0#created"})
         );
         assert_eq!(body["Item"]["audit_day"], json!({"S": "2026-11-30#1"}));
+        assert_eq!(
+            body["Item"]["audit_tenant_day"],
+            json!({"S": "acme#2026-11-30#1"})
+        );
         assert_eq!(body["Item"]["kind"], json!({"S": "created"}));
 
         let (log, _http) = log_answering(400, condition_failed());
@@ -186,7 +199,7 @@ mod tests {
     async fn a_jobs_entries_are_one_query_of_its_partition_oldest_first() {
         let r = record();
         let item = json!({
-            "pk": {"S": r.pk}, "sk": {"S": r.sk}, "audit_day": {"S": r.audit_day}, "expires_at": {"N": r.expires_at.to_string()},
+            "pk": {"S": r.pk}, "sk": {"S": r.sk}, "audit_day": {"S": r.audit_day}, "audit_tenant_day": {"S": r.audit_tenant_day}, "expires_at": {"N": r.expires_at.to_string()},
             "at": {"S": r.event.at}, "kind": {"S": "created"}, "job_id": {"S": r.event.job_id}, "tenant": {"S": "acme"}, "outcome": {"S": "ok"}
         });
         let (log, http) = log_answering(
@@ -216,7 +229,7 @@ mod tests {
     async fn a_days_entries_are_one_query_of_the_index_newest_first() {
         let (log, http) = log_answering(200, json!({"Items": []}));
         assert!(
-            log.day_entries("2026-11-30#2", "2026-11-30T00", "2026-11-30T12~", 21)
+            log.day_entries(None, "2026-11-30#2", "2026-11-30T00", "2026-11-30T12~", 21)
                 .await
                 .unwrap()
                 .is_empty()
@@ -233,6 +246,29 @@ mod tests {
                 "ScanIndexForward": false,
                 "Limit": 21
             })
+        );
+        let (log, http) = log_answering(200, json!({"Items": []}));
+        log.day_entries(
+            Some("acme"),
+            "acme#2026-11-30#2",
+            "2026-11-30T00",
+            "2026-11-30T12~",
+            21,
+        )
+        .await
+        .unwrap();
+        let (_, body) = sent(http);
+        assert_eq!(
+            (
+                &body["IndexName"],
+                &body["ExpressionAttributeNames"]["#day"],
+                &body["ExpressionAttributeValues"][":day"]
+            ),
+            (
+                &json!("by_tenant_day"),
+                &json!("audit_tenant_day"),
+                &json!({"S": "acme#2026-11-30#2"})
+            )
         );
     }
 }

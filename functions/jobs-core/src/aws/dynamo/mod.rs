@@ -3,6 +3,7 @@
 //! Their tests assert the exact requests each call sends: the conditions there are the
 //! exactly-once protocol (docs/design.md).
 
+mod api_keys;
 mod audit;
 mod jobs;
 mod metrics;
@@ -27,7 +28,7 @@ type Item = HashMap<String, AttributeValue>;
 pub use audit::DynamoAuditLog;
 
 /// The Jobs table (`TABLE_NAME`): the adapter of `JobStore`, `ProgressStore`, `JobEnds`,
-/// `ScheduleStore` and `MetricsStore`.
+/// `ScheduleStore`, `ApiKeyStore` and `MetricsStore`.
 #[derive(Clone)]
 pub struct DynamoJobStore {
     client: Client,

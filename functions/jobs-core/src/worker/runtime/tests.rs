@@ -262,7 +262,10 @@ pub(super) fn ended_entries(w: &TestWorker, id: &str) -> Vec<crate::domain::audi
     w.audit()
         .entries()
         .into_iter()
-        .filter(|r| r.event.job_id == id && r.event.kind == crate::domain::audit::EventKind::Ended)
+        .filter(|r| {
+            r.event.job_id.as_deref() == Some(id)
+                && r.event.kind == crate::domain::audit::EventKind::Ended
+        })
         .collect()
 }
 

@@ -20,7 +20,7 @@ fn entries_of(api: &Api, id: &str) -> Vec<AuditRecord> {
         .log()
         .entries()
         .into_iter()
-        .filter(|r| r.event.job_id == id)
+        .filter(|r| r.event.job_id.as_deref() == Some(id))
         .collect()
 }
 

@@ -235,7 +235,7 @@ async fn a_due_time_starts_one_job_as_the_owner_with_the_schedule_as_actor_howev
         .log()
         .entries()
         .into_iter()
-        .find(|r| r.event.job_id == job.id)
+        .find(|r| r.event.job_id.as_ref() == Some(&job.id))
         .unwrap();
     assert_eq!(
         created.event.actor.as_ref().map(|a| a.sub.as_str()),
@@ -485,7 +485,8 @@ async fn the_tick_finishes_a_job_end_whose_hook_failed_with_no_message_left() {
         .entries()
         .into_iter()
         .filter(|r| {
-            r.event.job_id == id && r.event.kind == jobs_core::domain::audit::EventKind::Ended
+            r.event.job_id.as_ref() == Some(&id)
+                && r.event.kind == jobs_core::domain::audit::EventKind::Ended
         })
         .count();
     assert_eq!(ended, 1);
