@@ -122,8 +122,10 @@ fn request(
 }
 
 async fn api_case(case: &str, runs: u64) -> Result<()> {
+    let store = MemoryStore::default();
+    store.register_sender("acme", "example.com");
     let api = JobsApi::<jobs_core::memory::MemoryPorts>::new(
-        MemoryStore::default(),
+        store,
         MemoryInputs::default(),
         MemoryQueue::default(),
         MemorySenders::default(),

@@ -1,5 +1,5 @@
-//! `infra seed`: demo data for every job type (a verified sender, sessions, profiles) and
-//! a few demo jobs across tenants, created through the API. The helpers are shared with
+//! `infra seed`: demo data for every job type (a verified sender, sessions, profiles), the
+//! demo tenants' senders and a few demo jobs across tenants, created through the API. The helpers are shared with
 //! the end-to-end tests.
 
 use std::collections::HashMap;
@@ -123,6 +123,13 @@ pub async fn seed_data(
     println!("seeded: verified senders, 60 sessions, 20 profiles");
     Ok(())
 }
+
+/// Each demo tenant's sender domain (a subdomain of [`DEMO_SENDER_DOMAIN`], which SES
+/// verifies): its bulk jobs send from addresses there.
+pub const DEMO_SENDERS: [(&str, &str); 2] = [
+    ("acme", "acme.example.com"),
+    ("globex", "globex.example.com"),
+];
 
 /// The demo jobs: (tenant, user, body).
 pub fn demo_jobs() -> Vec<(&'static str, &'static str, Value)> {
@@ -254,6 +261,32 @@ async fn existing_job(
 /// Returns the ids of the demo jobs, created or found.
 pub async fn seed(api_url: &str, secret: &str) -> Result<Vec<String>> {
     let client = crate::http_client().build()?;
+    let platform_admin = crate::token::dev_token(
+        secret,
+        "acme",
+        "seed",
+        jobs_core::domain::auth::Role::PlatformAdmin,
+        std::time::Duration::from_secs(600),
+    )?;
+    for (tenant, domain) in DEMO_SENDERS {
+        let body = json!({"domain": domain, "tenant": tenant});
+        let response = client
+            .post(format!("{api_url}/senders"))
+            .bearer_auth(&platform_admin)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {api_url}/senders"))?;
+        match response.status().as_u16() {
+            201 => println!("sender {domain}  {tenant}"),
+            // Registered by an earlier seed.
+            409 => println!("sender {domain}  {tenant}  (already there)"),
+            status => bail!(
+                "registering {domain} for {tenant} failed with {status}: {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
+    }
     let mut ids = Vec::new();
     let (mut created, mut present) = (0, 0);
     for (tenant, user, body) in demo_jobs() {

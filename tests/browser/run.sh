@@ -65,6 +65,7 @@ markup="$(token --tenant "$run-x" --user '<img src=x onerror=alert(1)>')"
 metrics="$(token --tenant "$run-m" --user mia)"
 scheduler="$(token --tenant "$run-s" --user sam)"
 viewer="$(token --tenant "$run-b" --user vic --role viewer)"
+markup_admin="$(token --tenant "$run-x" --user xena --role tenant_admin)"
 
 # --- demo jobs (infra seed) unless acme already has some -----------------------------------
 acme_jobs="$(curl -sf -H "Authorization: Bearer $admin" "$api_url/jobs?tenant=acme&limit=1" \
@@ -79,8 +80,8 @@ JOBS_BROWSER_ENV="$(node -e 'console.log(JSON.stringify({
     pageUrl: process.argv[1], apiUrl: process.argv[2], table: process.argv[3],
     endpoint: process.env.AWS_ENDPOINT_URL || "http://127.0.0.1:4566", python: process.argv[4], run: process.argv[5], stack: process.env.JOBS_STACK || "jobs",
     tenants: { list: process.argv[5] + "-list", live: process.argv[5] + "-live", a: process.argv[5] + "-a", b: process.argv[5] + "-b", x: process.argv[5] + "-x", m: process.argv[5] + "-m", s: process.argv[5] + "-s" },
-    tokens: { admin: process.argv[6], lister: process.argv[7], live: process.argv[8], memberA: process.argv[9], memberB: process.argv[10], markup: process.argv[11], metrics: process.argv[12], scheduler: process.argv[13], viewerB: process.argv[14] },
-  }))' "$page_url" "$api_url" "$table" "$python" "$run" "$admin" "$lister" "$live" "$member_a" "$member_b" "$markup" "$metrics" "$scheduler" "$viewer")"
+    tokens: { admin: process.argv[6], lister: process.argv[7], live: process.argv[8], memberA: process.argv[9], memberB: process.argv[10], markup: process.argv[11], metrics: process.argv[12], scheduler: process.argv[13], viewerB: process.argv[14], markupAdmin: process.argv[15] },
+  }))' "$page_url" "$api_url" "$table" "$python" "$run" "$admin" "$lister" "$live" "$member_a" "$member_b" "$markup" "$metrics" "$scheduler" "$viewer" "$markup_admin")"
 export JOBS_BROWSER_ENV
 
 say "page $page_url (run $run)"

@@ -50,6 +50,9 @@ def main() -> None:
     import boto3  # from LocalStack's venv
     boto3.client("ses", endpoint_url="http://127.0.0.1:4566", region_name="us-east-1",
                  aws_access_key_id="test", aws_secret_access_key="test").verify_email_identity(EmailAddress=sender)
+    # The tenant's own sender: a bulk job sends from nothing else.
+    admin = infra("token", "--tenant", tenant, "--user", "bench-admin", "--role", "tenant_admin")
+    call("POST", f"{api}/senders", admin, {"address": sender})
     log_start = LOG.stat().st_size
     job = call("POST", f"{api}/jobs", token, {"type": "bulk_message_sending", "params": {
         "channel": "email", "from": sender, "subject": "bench", "body": "bench",

@@ -31,8 +31,14 @@ api_url="$("$venv/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])
 tenant=fuzz
 export JOBS_API_URL="$api_url" JOBS_FUZZ_TOKEN="$(node "$ROOT/localstack/oidc/token.mjs" --user fiona@fuzz --password fiona-demo)"
 
-# The senders of generated bulk jobs are moved to this domain (hooks.py).
+# The senders of generated bulk jobs are moved to fuzz.example.com (hooks.py): SES verifies
+# its parent domain, and a platform admin assigns it to the tenant (201, or 409 when an
+# earlier run did).
 "$venv/bin/python" -c 'import boto3, os; boto3.client("ses", endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"), region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test").verify_domain_identity(Domain="example.com")'
+assigned="$(curl -s -o /dev/null -w '%{http_code}' -X POST "$api_url/senders" \
+    -H "Authorization: Bearer $(infra token --tenant ops --user fuzz-setup --admin)" \
+    -H 'Content-Type: application/json' -d "{\"domain\": \"fuzz.example.com\", \"tenant\": \"$tenant\"}")"
+case "$assigned" in 201|409) ;; *) say "assigning fuzz.example.com to $tenant answered $assigned"; exit 1 ;; esac
 
 seed="${FUZZ_SEED:-20261128}"
 seed_args=(--seed "$seed")

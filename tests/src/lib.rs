@@ -132,6 +132,33 @@ impl Stack {
         }
     }
 
+    /// Registers `<tenant>@example.com` as a sender of `tenant` (as its tenant admin) and
+    /// returns it, so that the tenant's bulk jobs may send from it (`make up` has SES verify
+    /// `example.com`).
+    pub async fn own_sender(&self, tenant: &str) -> String {
+        let address = format!("{tenant}@example.com");
+        self.register_sender(tenant, &address).await;
+        address
+    }
+
+    /// Registers `address` as a sender of `tenant` (as its tenant admin).
+    pub async fn register_sender(&self, tenant: &str, address: &str) {
+        let admin = self.token_as(
+            tenant,
+            "sender-admin",
+            jobs_core::domain::auth::Role::TenantAdmin,
+        );
+        let reply = self
+            .send(
+                "POST",
+                "/senders",
+                Some(&admin),
+                Some(&serde_json::json!({"address": address})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "registering {address}: {}", reply.body);
+    }
+
     pub async fn create(&self, token: &str, body: &Value) -> Value {
         let reply = self.send("POST", "/jobs", Some(token), Some(body)).await;
         assert_eq!(reply.status, 202, "create failed: {}", reply.body);

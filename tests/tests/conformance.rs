@@ -43,6 +43,11 @@ async fn the_dynamodb_api_key_store_conforms() {
 }
 
 #[tokio::test]
+async fn the_dynamodb_sender_store_conforms() {
+    conformance::sender_store(&store(&Stack::load().await)).await;
+}
+
+#[tokio::test]
 async fn the_dynamodb_metrics_store_conforms() {
     conformance::metrics_store(&store(&Stack::load().await)).await;
 }

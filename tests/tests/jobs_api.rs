@@ -5,10 +5,12 @@ use std::collections::HashSet;
 use e2e::{Stack, embedding_job, fresh_tenant, json};
 use serde_json::Value;
 
-fn example(t: &str) -> Value {
+/// Example params of type `t`; a bulk job sends from `<tenant>@example.com`
+/// (`Stack::own_sender`).
+fn example(t: &str, tenant: &str) -> Value {
     match t {
         "bulk_message_sending" => {
-            json!({"channel": "email", "from": "ops@example.com", "subject": "Hello", "body": "Hi there", "recipients": ["a@example.com", "b@example.com", "c@example.com"]})
+            json!({"channel": "email", "from": format!("{tenant}@example.com"), "subject": "Hello", "body": "Hi there", "recipients": ["a@example.com", "b@example.com", "c@example.com"]})
         }
         "session_termination" => json!({"user_ids": ["u1", "u2", "u3"]}),
         "ai_text_embedding" => {
@@ -33,9 +35,13 @@ async fn creating_each_type_writes_the_record_and_its_worker_picks_it_up() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("create");
     let token = stack.token(&tenant, "alice", false);
+    stack.own_sender(&tenant).await;
     for (key, label) in TYPES {
         let job = stack
-            .create(&token, &json!({"type": key, "params": example(key)}))
+            .create(
+                &token,
+                &json!({"type": key, "params": example(key, &tenant)}),
+            )
             .await;
         assert_eq!(job["type"], key);
         assert_eq!(job["type_label"], label);
@@ -246,28 +252,29 @@ async fn every_filter_and_search_narrows_the_list() {
     let tenant = fresh_tenant("filters");
     let alice = stack.token(&tenant, "alice", false);
     let bob = stack.token(&tenant, "Bob", false);
+    stack.own_sender(&tenant).await;
     let a1 = stack
         .create(
             &alice,
-            &json!({"type": "ai_text_embedding", "params": example("ai_text_embedding")}),
+            &json!({"type": "ai_text_embedding", "params": example("ai_text_embedding", &tenant)}),
         )
         .await;
     let a2 = stack
         .create(
             &alice,
-            &json!({"type": "session_termination", "params": example("session_termination")}),
+            &json!({"type": "session_termination", "params": example("session_termination", &tenant)}),
         )
         .await;
     let b1 = stack
         .create(
             &bob,
-            &json!({"type": "bulk_message_sending", "params": example("bulk_message_sending")}),
+            &json!({"type": "bulk_message_sending", "params": example("bulk_message_sending", &tenant)}),
         )
         .await;
     let b2 = stack
         .create(
             &bob,
-            &json!({"type": "profile_field_update", "params": example("profile_field_update")}),
+            &json!({"type": "profile_field_update", "params": example("profile_field_update", &tenant)}),
         )
         .await;
     let id = |j: &Value| j["id"].as_str().unwrap().to_string();

@@ -132,12 +132,19 @@ impl Drop for Proxy {
     }
 }
 
-/// Creates a bulk job of `count` recipients from a sender of its own.
-async fn bulk_job(stack: &Stack, token: &str, count: usize) -> (String, String, Vec<String>) {
+/// Creates a bulk job of `count` recipients in `tenant` (as the holder of `token`) from a
+/// sender of its own.
+async fn bulk_job(
+    stack: &Stack,
+    tenant: &str,
+    token: &str,
+    count: usize,
+) -> (String, String, Vec<String>) {
     let sender = format!(
         "pacing-{}@example.com",
         ulid::Ulid::new().to_string().to_lowercase()
     );
+    stack.register_sender(tenant, &sender).await;
     let recipients: Vec<String> = (0..count)
         .map(|i| format!("r{i}@pacing.example.org"))
         .collect();
@@ -198,9 +205,10 @@ async fn a_rate_limited_ses_gets_every_email_once_and_no_item_fails() {
     const RATE: f64 = 20.0;
     const RECIPIENTS: usize = 2_000;
     let proxy = Proxy::start(RATE, &stack.endpoint);
-    let token = stack.token(&fresh_tenant("paced"), "alice", false);
+    let tenant = fresh_tenant("paced");
+    let token = stack.token(&tenant, "alice", false);
     with_worker_env(&stack, &[("AWS_ENDPOINT_URL_SES", Some(proxy.url.clone()))], async {
-        let (id, sender, recipients) = bulk_job(&stack, &token, RECIPIENTS).await;
+        let (id, sender, recipients) = bulk_job(&stack, &tenant, &token, RECIPIENTS).await;
         // Progress shows within 10 s of the job starting.
         let watch = Instant::now();
         let started_at = loop {
@@ -262,10 +270,11 @@ async fn killing_the_worker_mid_job_repeats_few_emails_and_counts_stay_exact() {
     const KILLS: usize = 3;
     // Paced at 50 emails/s so the job runs long enough to be killed several times.
     const SEND_RATE: f64 = 50.0;
-    let token = stack.token(&fresh_tenant("crash"), "alice", false);
+    let tenant = fresh_tenant("crash");
+    let token = stack.token(&tenant, "alice", false);
     let name = worker_name();
     with_worker_env(&stack, &[("SES_MAX_SEND_RATE", Some(SEND_RATE.to_string())), ("MAXIMUM_CONCURRENCY", Some("1".into()))], async {
-        let (id, sender, _) = bulk_job(&stack, &token, RECIPIENTS).await;
+        let (id, sender, _) = bulk_job(&stack, &tenant, &token, RECIPIENTS).await;
         let mut kills = 0;
         let mut last_kill_at = 0;
         let watch = Instant::now();

@@ -19,6 +19,8 @@ struct Fixtures {
     schedule: String,
     /// A live API key's id.
     api_key: String,
+    /// A registered sender (an address).
+    sender: String,
 }
 
 /// What a case expects of the caller's call.
@@ -46,11 +48,10 @@ fn reach(operation: Operation) -> Reach {
     use Operation::*;
     match operation {
         GetJob | ListJobItems | ListJobEvents | CancelJob | HideJob | UnhideJob | RetryJob
-        | GetSchedule | UpdateSchedule | DeleteSchedule | RunSchedule | RevokeApiKey => {
-            Reach::Object
-        }
+        | GetSchedule | UpdateSchedule | DeleteSchedule | RunSchedule | RevokeApiKey
+        | DeleteSender => Reach::Object,
         ListJobs | GetMetrics | ListSchedules | CreateJob | CreateSchedule | ListAuditEvents
-        | CreateApiKey | ListApiKeys => Reach::NamesTenant,
+        | CreateApiKey | ListApiKeys | CreateSender | ListSenders => Reach::NamesTenant,
         BulkJobs => Reach::BulkIds,
         GetMe | PreviewSchedule | GetQueueHealth => Reach::Nothing,
     }
@@ -68,7 +69,8 @@ fn least_role(operation: Operation) -> Role {
         CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
         | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
         // tenant_admin: + its tenant's audit trail, API keys and senders
-        ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey => Role::TenantAdmin,
+        ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey | CreateSender
+        | ListSenders | DeleteSender => Role::TenantAdmin,
         // platform_admin: queue health (and every tenant)
         GetQueueHealth => Role::PlatformAdmin,
     }
@@ -79,8 +81,8 @@ fn success(operation: Operation) -> u16 {
     use Operation::*;
     match operation {
         CreateJob | CancelJob | RetryJob | RunSchedule => 202,
-        CreateSchedule | CreateApiKey => 201,
-        HideJob | DeleteSchedule | RevokeApiKey => 204,
+        CreateSchedule | CreateApiKey | CreateSender => 201,
+        HideJob | DeleteSchedule | RevokeApiKey | DeleteSender => 204,
         _ => 200,
     }
 }
@@ -89,7 +91,10 @@ fn writes(operation: Operation) -> bool {
     least_role(operation) > Role::Viewer
         && !matches!(
             operation,
-            Operation::ListAuditEvents | Operation::GetQueueHealth | Operation::ListApiKeys
+            Operation::ListAuditEvents
+                | Operation::GetQueueHealth
+                | Operation::ListApiKeys
+                | Operation::ListSenders
         )
 }
 
@@ -138,7 +143,22 @@ fn request(operation: Operation, f: &Fixtures) -> (&'static str, String, Option<
         ),
         ListApiKeys => ("GET", format!("/api-keys?tenant={tenant}"), None),
         RevokeApiKey => ("DELETE", format!("/api-keys/{}", f.api_key), None),
+        CreateSender => (
+            "POST",
+            "/senders".into(),
+            Some(json!({"address": fresh_address(), "tenant": tenant})),
+        ),
+        ListSenders => ("GET", format!("/senders?tenant={tenant}"), None),
+        DeleteSender => ("DELETE", format!("/senders/{}", f.sender), None),
     }
+}
+
+/// An address no tenant holds yet, at the domain SES verifies.
+fn fresh_address() -> String {
+    format!(
+        "roles-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
 }
 
 fn schedule_body(tenant: &str) -> Value {
@@ -191,21 +211,34 @@ async fn fresh_fixtures(stack: &Stack, tenant: &str, operation: Operation) -> Fi
         )
         .await;
     assert_eq!(schedule.status, 201, "{}", schedule.body);
-    let tenant_admin = stack.token_as(tenant, "setup", Role::TenantAdmin);
-    let key = stack
-        .send(
-            "POST",
-            "/api-keys",
-            Some(&tenant_admin),
-            Some(&json!({"name": "fixture", "role": "viewer"})),
-        )
-        .await;
-    assert_eq!(key.status, 201, "{}", key.body);
+    // A key and a sender for the calls that remove one, and for the shared fixtures
+    // (`GetJob`) that every refused call is tried on.
+    let shared = operation == Operation::GetJob;
+    let mut api_key = String::new();
+    if shared || operation == Operation::RevokeApiKey {
+        let tenant_admin = stack.token_as(tenant, "setup", Role::TenantAdmin);
+        let key = stack
+            .send(
+                "POST",
+                "/api-keys",
+                Some(&tenant_admin),
+                Some(&json!({"name": "fixture", "role": "viewer"})),
+            )
+            .await;
+        assert_eq!(key.status, 201, "{}", key.body);
+        api_key = key.body["id"].as_str().unwrap().to_string();
+    }
+    let mut sender = String::new();
+    if shared || operation == Operation::DeleteSender {
+        sender = fresh_address();
+        stack.register_sender(tenant, &sender).await;
+    }
     Fixtures {
         tenant: tenant.into(),
         job,
         schedule: schedule.body["id"].as_str().unwrap().to_string(),
-        api_key: key.body["id"].as_str().unwrap().to_string(),
+        api_key,
+        sender,
     }
 }
 
@@ -220,6 +253,7 @@ async fn snapshot(stack: &Stack, admin: &str, fixtures: &[&Fixtures]) -> BTreeMa
             format!("/jobs?tenant={}&hidden=true&limit=100", f.tenant),
             format!("/schedules?tenant={}", f.tenant),
             format!("/api-keys?tenant={}", f.tenant),
+            format!("/senders?tenant={}", f.tenant),
         ] {
             let reply = stack.send("GET", &path, Some(admin), None).await;
             seen.insert(path, json!([reply.status, reply.body]));

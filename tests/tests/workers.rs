@@ -28,6 +28,7 @@ async fn bulk_messages_are_sent_through_ses_with_exact_counts() {
     verify_sender(&stack.ses, &from)
         .await
         .expect("verify sender");
+    stack.register_sender(&tenant, &from).await;
     let recipients: Vec<String> = (0..120).map(|i| format!("reader{i}@example.org")).collect();
     let job = stack
         .create(&token, &json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": from, "subject": "Launch", "body": "We launched.", "recipients": recipients}}))
@@ -73,6 +74,9 @@ async fn a_sender_ses_has_not_verified_is_refused_at_create() {
     verify_domain(&stack.ses, &format!("{tenant}.example.net"))
         .await
         .expect("verify domain");
+    stack
+        .register_sender(&tenant, &format!("nobody@{tenant}.example.net"))
+        .await;
     let job = stack.create(&token, &body).await;
     let done = stack
         .wait_until_done(&token, job["id"].as_str().unwrap(), DONE_WITHIN)
@@ -383,6 +387,7 @@ async fn cancelling_mid_run_stops_further_effects() {
     verify_sender(&stack.ses, &from)
         .await
         .expect("verify sender");
+    stack.register_sender(&tenant, &from).await;
     let recipients: Vec<String> = (0..4000).map(|i| format!("r{i}@example.org")).collect();
     let job = stack.create(&token, &json!({"type": "bulk_message_sending", "params": {"channel": "email", "from": from, "subject": "s", "body": "b", "recipients": recipients}})).await;
     let id = job["id"].as_str().unwrap();

@@ -23,7 +23,7 @@ use crate::domain::record::{
 };
 use crate::ports::{
     ApiKeyStore, AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, MetricsStore,
-    ProgressStore, ScheduleStore, SenderIdentities, WorkMessage, WorkQueue,
+    ProgressStore, ScheduleStore, SenderIdentities, SenderStore, WorkMessage, WorkQueue,
 };
 
 /// A new ULID, as the API makes job ids.
@@ -470,7 +470,8 @@ pub async fn schedule_store<S: ScheduleStore>(store: &S) {
 /// guards the tenant, happens once and takes the key out of the listing; the last use is
 /// written once per interval, and never on a revoked key.
 pub async fn api_key_store<S: ApiKeyStore>(store: &S) {
-    use crate::domain::api_key::{API_KEY_SK, ApiKeyRecord, api_key_pk, owned_by};
+    use crate::domain::api_key::{API_KEY_SK, ApiKeyRecord, api_key_pk};
+    use crate::domain::record::owned_by;
     let tenant = format!("t{}", fresh_id().to_lowercase());
     let created_at = clock::format(clock::now());
     let key = |id: &str| ApiKeyRecord {
@@ -586,6 +587,83 @@ pub async fn api_key_store<S: ApiKeyStore>(store: &S) {
         "a revoked key leaves the listing"
     );
     assert_eq!(store.get_api_key("nosuchkey000").await.unwrap(), None);
+}
+
+/// `SenderStore`: an identity is registered to one tenant at a time; a batch read returns
+/// what is stored; a removal guards the tenant, happens once, leaves the listing and frees
+/// the identity for another tenant.
+pub async fn sender_store<S: SenderStore>(store: &S) {
+    use crate::domain::record::owned_by;
+    use crate::domain::sender::{SENDER_SK, SenderKind, SenderRecord, sender_pk};
+    let suffix = fresh_id().to_lowercase();
+    let (acme, globex) = (format!("a{suffix}"), format!("g{suffix}"));
+    let domain = format!("{suffix}.example.test");
+    let address = format!("news@{domain}");
+    let sender = |identity: &str, kind, tenant: &str| SenderRecord {
+        pk: sender_pk(identity),
+        sk: SENDER_SK.into(),
+        owned_by: Some(owned_by(tenant, "sender")),
+        identity: identity.into(),
+        kind,
+        tenant: tenant.into(),
+        created_by: "conformance".into(),
+        created_at: "2026-12-01T00:00:00.000Z".into(),
+        removed_at: None,
+        expires_at: None,
+    };
+    let acme_domain = sender(&domain, SenderKind::Domain, &acme);
+    assert!(store.add_sender(&acme_domain).await.unwrap());
+    assert!(
+        !store
+            .add_sender(&sender(&domain, SenderKind::Domain, &globex))
+            .await
+            .unwrap(),
+        "one tenant at a time"
+    );
+    let globex_address = sender(&address, SenderKind::Address, &globex);
+    assert!(store.add_sender(&globex_address).await.unwrap());
+    let mut read = store
+        .get_senders(&[address.clone(), domain.clone(), format!("x{domain}")])
+        .await
+        .unwrap();
+    read.sort_by(|a, b| a.pk.cmp(&b.pk));
+    let mut expected = vec![acme_domain.clone(), globex_address.clone()];
+    expected.sort_by(|a, b| a.pk.cmp(&b.pk));
+    assert_eq!(read, expected);
+    assert_eq!(
+        store.list_senders(&acme).await.unwrap(),
+        vec![acme_domain.clone()]
+    );
+
+    let at = "2026-12-02T00:00:00.000Z";
+    assert!(
+        !store.remove_sender(&domain, &globex, at, 1).await.unwrap(),
+        "another tenant's"
+    );
+    assert!(store.remove_sender(&domain, &acme, at, 1).await.unwrap());
+    assert!(
+        !store.remove_sender(&domain, &acme, at, 1).await.unwrap(),
+        "once"
+    );
+    assert!(store.list_senders(&acme).await.unwrap().is_empty());
+    let removed = store
+        .get_senders(std::slice::from_ref(&domain))
+        .await
+        .unwrap();
+    assert_eq!(
+        removed
+            .first()
+            .map(|r| (r.removed_at.as_deref(), r.owned_by.clone())),
+        Some((Some(at), None))
+    );
+    assert!(
+        store
+            .add_sender(&sender(&domain, SenderKind::Domain, &globex))
+            .await
+            .unwrap(),
+        "a removed identity is free again"
+    );
+    assert_eq!(store.list_senders(&globex).await.unwrap().len(), 2);
 }
 
 /// `MetricsStore`: additions to an item add up, and a read returns the items in range.

@@ -5,13 +5,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use crate::domain::api_key::{ApiKeyRecord, MAX_API_KEYS, owned_by};
+use crate::domain::api_key::{ApiKeyRecord, MAX_API_KEYS};
 use crate::domain::audit::AuditRecord;
 use crate::domain::ended::{JobEndEvent, Observers};
 use crate::domain::job::JobStatus;
 use crate::domain::job::JobType;
 use crate::domain::metrics::{MetricAdd, MetricItem};
+use crate::domain::record::owned_by;
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
+use crate::domain::sender::{MAX_SENDERS, SenderRecord};
 use crate::error::StoreError;
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
@@ -19,7 +21,7 @@ use crate::ports::MetricsStore;
 use crate::ports::{
     ActiveJob, ApiKeyStore, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry,
     IndexPage, IndexQuery, InputStore, JobEnds, JobStore, ProgressStore, QueueDepths,
-    ScheduleStore, SenderIdentities, WorkMessage, WorkQueue,
+    ScheduleStore, SenderIdentities, SenderStore, WorkMessage, WorkQueue,
 };
 
 #[derive(Default)]
@@ -40,6 +42,7 @@ pub struct MemoryStore {
     pub metric_writes: Mutex<Vec<usize>>,
     schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
     api_keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
+    senders: Mutex<BTreeMap<String, SenderRecord>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -83,6 +86,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MemoryStore {
     pub fn insert(&self, job: JobRecord) {
         lock(&self.jobs).insert(job.id.clone(), job);
+    }
+
+    /// Registers `identity` (an address or a domain, lower case) as `tenant`'s sender, as
+    /// `POST /senders` would (test setup).
+    pub fn register_sender(&self, tenant: &str, identity: &str) {
+        use crate::domain::sender::{SENDER_SK, SenderKind, sender_pk};
+        let kind = if identity.contains('@') {
+            SenderKind::Address
+        } else {
+            SenderKind::Domain
+        };
+        lock(&self.senders).insert(
+            identity.to_string(),
+            SenderRecord {
+                pk: sender_pk(identity),
+                sk: SENDER_SK.into(),
+                owned_by: Some(owned_by(tenant, "sender")),
+                identity: identity.into(),
+                kind,
+                tenant: tenant.into(),
+                created_by: "setup".into(),
+                created_at: crate::clock::format(crate::clock::now()),
+                removed_at: None,
+                expires_at: None,
+            },
+        );
     }
 
     pub fn job(&self, id: &str) -> Option<JobRecord> {
@@ -172,6 +201,58 @@ impl ApiKeyStore for MemoryStore {
                     && key.last_used_at.as_deref().is_none_or(|last| last < since) =>
             {
                 key.last_used_at = Some(at.to_string());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl SenderStore for MemoryStore {
+    async fn add_sender(&self, sender: &SenderRecord) -> Result<bool, StoreError> {
+        let mut senders = lock(&self.senders);
+        if senders
+            .get(&sender.identity)
+            .is_some_and(SenderRecord::is_registered)
+        {
+            return Ok(false);
+        }
+        senders.insert(sender.identity.clone(), sender.clone());
+        Ok(true)
+    }
+
+    async fn get_senders(&self, identities: &[String]) -> Result<Vec<SenderRecord>, StoreError> {
+        let senders = lock(&self.senders);
+        Ok(identities
+            .iter()
+            .filter_map(|identity| senders.get(identity).cloned())
+            .collect())
+    }
+
+    async fn list_senders(&self, tenant: &str) -> Result<Vec<SenderRecord>, StoreError> {
+        let partition = owned_by(tenant, "sender");
+        let mut listed: Vec<SenderRecord> = lock(&self.senders)
+            .values()
+            .filter(|s| s.owned_by.as_ref() == Some(&partition))
+            .cloned()
+            .collect();
+        listed.sort_by(|a, b| a.pk.cmp(&b.pk));
+        listed.truncate(MAX_SENDERS + 1);
+        Ok(listed)
+    }
+
+    async fn remove_sender(
+        &self,
+        identity: &str,
+        tenant: &str,
+        at: &str,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        match lock(&self.senders).get_mut(identity) {
+            Some(sender) if sender.tenant == tenant && sender.is_registered() => {
+                sender.removed_at = Some(at.to_string());
+                sender.owned_by = None;
+                sender.expires_at = Some(ttl);
                 Ok(true)
             }
             _ => Ok(false),
@@ -886,6 +967,11 @@ mod conformance {
     #[tokio::test]
     async fn the_api_key_store_conforms() {
         crate::conformance::api_key_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_sender_store_conforms() {
+        crate::conformance::sender_store(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

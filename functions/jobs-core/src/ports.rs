@@ -12,6 +12,7 @@ use crate::domain::ended::JobEndEvent;
 use crate::domain::job::{JobStatus, JobType};
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
+use crate::domain::sender::SenderRecord;
 use crate::error::StoreError;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
@@ -78,7 +79,7 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
 }
 
-pub trait JobStore: JobEnds + MetricsStore + ScheduleStore + ApiKeyStore {
+pub trait JobStore: JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore {
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
         &self,
@@ -243,6 +244,40 @@ pub trait ApiKeyStore: Send + Sync {
         id: &str,
         at: &str,
         since: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Senders in the Jobs table (`SENDER#<identity>`, [`crate::domain::sender`]): each
+/// address or domain belongs to one tenant at a time. A removal is an update that takes it
+/// out of its tenant's index; nothing is deleted but by TTL.
+pub trait SenderStore: Send + Sync {
+    /// Registers a sender; false when a registered one has its identity (any tenant's).
+    fn add_sender(
+        &self,
+        sender: &SenderRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The stored senders (registered or removed) among `identities` (at most 100),
+    /// strongly consistent, in any order.
+    fn get_senders(
+        &self,
+        identities: &[String],
+    ) -> impl Future<Output = Result<Vec<SenderRecord>, StoreError>> + Send;
+
+    /// A tenant's registered senders (at most [`crate::domain::sender::MAX_SENDERS`] + 1).
+    fn list_senders(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<SenderRecord>, StoreError>> + Send;
+
+    /// Removes `tenant`'s registered sender `identity` at `at`, its item removed by TTL at
+    /// `ttl`; false when there is no such registered sender.
+    fn remove_sender(
+        &self,
+        identity: &str,
+        tenant: &str,
+        at: &str,
+        ttl: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 

@@ -63,10 +63,13 @@ test('a viewer sees no Cancel, no ❌, no checkboxes and no schedule form, and t
 
 test('markup in user, params and errors is shown as text, never as HTML', async () => {
   const token = env.tokens.markup;
+  // The tenant's own sender: a bulk job sends from nothing else.
+  const from = `news-${env.run}@example.com`;
+  assert.equal((await api('POST', '/senders', env.tokens.markupAdmin, { address: from })).status, 201);
   const job = await createJob(token, {
     type: 'bulk_message_sending',
     params: {
-      channel: 'email', from: 'news@example.com', subject: `Hello ${MARKUP}`,
+      channel: 'email', from, subject: `Hello ${MARKUP}`,
       body: `<script>alert(2)</script>`, recipients: ['a@example.com', 'b@example.com', 'c@example.com'],
     },
   });

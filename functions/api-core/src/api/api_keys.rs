@@ -10,10 +10,11 @@ use super::JobsApi;
 use jobs_core::clock;
 use jobs_core::domain::api_key::{
     API_KEY_SK, ApiKeyRecord, ApiKeyView, LAST_USED_INTERVAL_SECONDS, MAX_API_KEYS,
-    REVOKED_KEPT_DAYS, api_key_pk, owned_by, parse_key,
+    REVOKED_KEPT_DAYS, api_key_pk, parse_key,
 };
 use jobs_core::domain::audit::{EventKind, Origin, Subject};
 use jobs_core::domain::auth::{Caller, Role};
+use jobs_core::domain::record::owned_by;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::{ApiKeyStore, ServicePorts};
 
@@ -81,6 +82,29 @@ pub(crate) fn hash_of(key: &str) -> String {
 fn refused(reason: &str) -> ApiError {
     tracing::info!(reason, "API key refused");
     ApiError::unauthorized("invalid API key")
+}
+
+/// The tenant a listing's only parameter, `tenant`, names as the caller may use it: its
+/// own by default; another one is a platform admin's only (`403`); a malformed one `400`.
+pub(crate) fn named_tenant(
+    caller: &Caller,
+    params: &[(String, String)],
+) -> Result<String, ApiError> {
+    let mut named = None;
+    for (name, value) in crate::query::checked(params, &["tenant"])? {
+        if name == "tenant" {
+            if !jobs_core::domain::auth::is_tenant(value) {
+                return Err(ApiError::bad_param(
+                    "tenant",
+                    "must be a tenant id (lower-case letters, digits, - and _)",
+                ));
+            }
+            named = Some(value);
+        }
+    }
+    Ok(caller
+        .tenant_scope(named, "tenant")?
+        .unwrap_or_else(|| caller.tenant.clone()))
 }
 
 impl<P: ServicePorts> JobsApi<P> {
@@ -191,21 +215,7 @@ impl<P: ServicePorts> JobsApi<P> {
         caller: &Caller,
         params: &[(String, String)],
     ) -> Result<ApiKeysPage, ApiError> {
-        let mut named = None;
-        for (name, value) in crate::query::checked(params, &["tenant"])? {
-            if name == "tenant" {
-                if !jobs_core::domain::auth::is_tenant(value) {
-                    return Err(ApiError::bad_param(
-                        "tenant",
-                        "must be a tenant id (lower-case letters, digits, - and _)",
-                    ));
-                }
-                named = Some(value);
-            }
-        }
-        let tenant = caller
-            .tenant_scope(named, "tenant")?
-            .unwrap_or_else(|| caller.tenant.clone());
+        let tenant = named_tenant(caller, params)?;
         let now = clock::format(clock::now());
         let items = self
             .store

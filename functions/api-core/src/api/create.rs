@@ -59,7 +59,8 @@ impl<P: ServicePorts> Jobs<P> {
     }
 
     /// What `POST /jobs` checks before anything is written: the type, the tenant the
-    /// caller may create in, the params, and a bulk job's sender. Errors name the field.
+    /// caller may create in, the params, and a bulk job's sender (verified by SES and one
+    /// of the tenant's senders). Errors name the field.
     pub(crate) async fn validate_request(
         &self,
         caller: &Caller,
@@ -81,13 +82,21 @@ impl<P: ServicePorts> Jobs<P> {
             .tenant_scope(request.tenant.as_deref(), "tenant")?
             .unwrap_or_else(|| caller.tenant.clone());
         let valid = params::validate(job_type, request.params)?;
-        if let Some(sender) = &valid.sender
-            && !self.senders.is_verified(sender).await?
-        {
-            return Err(ApiError::invalid(
-                "params.from",
-                "is not a verified SES identity: verify the address or its domain first",
-            ));
+        if let Some(sender) = &valid.sender {
+            if !self.senders.is_verified(sender).await? {
+                return Err(ApiError::invalid(
+                    "params.from",
+                    "is not a verified SES identity: verify the address or its domain first",
+                ));
+            }
+            if !self.may_send_from(&tenant, sender).await? {
+                return Err(ApiError::invalid(
+                    "params.from",
+                    format!(
+                        "is not one of tenant {tenant}'s senders: a tenant admin registers it (POST /senders)"
+                    ),
+                ));
+            }
         }
         Ok((job_type, tenant, valid))
     }

@@ -11,6 +11,7 @@ mod list;
 mod metrics;
 mod queues;
 pub(crate) mod schedules;
+mod senders;
 
 use crate::cursor::CursorCodec;
 use crate::oidc::{Fetch, HttpFetch, OidcSettings, OidcVerifier};
@@ -38,6 +39,7 @@ pub use schedules::{
     MAX_SCHEDULE_PARAMS_BYTES, PREVIEW_RUNS, Preview, ScheduleListQuery, SchedulePatch,
     ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing,
 };
+pub use senders::{SenderRequest, SendersPage};
 
 pub struct Settings {
     /// Secret that signs dev tokens (and, derived, cursors).

@@ -13,11 +13,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::auth::Role;
+#[cfg(test)]
+use crate::domain::record::owned_by;
 
 pub const API_KEY_SK: &str = "APIKEY";
-/// A tenant's live API keys and senders: partition `owned_by` (`<tenant>#api_key`,
-/// `<tenant>#sender`), sorted by `pk`. Sparse: a revoked key or a removed sender leaves it.
-pub const OWNED_INDEX: &str = "owned_by_tenant";
 /// Live keys a tenant may hold at once.
 pub const MAX_API_KEYS: usize = 50;
 /// `last_used_at` is written at most this often per key, not on every request.
@@ -27,11 +26,6 @@ pub const REVOKED_KEPT_DAYS: i64 = 1;
 
 pub fn api_key_pk(id: &str) -> String {
     format!("APIKEY#{id}")
-}
-
-/// The `owned_by` partition of a tenant's live objects of one kind (`api_key`, `sender`).
-pub fn owned_by(tenant: &str, kind: &str) -> String {
-    format!("{tenant}#{kind}")
 }
 
 /// An API key as stored: never its secret.

@@ -77,11 +77,14 @@ pub enum Operation {
     CreateApiKey,
     ListApiKeys,
     RevokeApiKey,
+    CreateSender,
+    ListSenders,
+    DeleteSender,
     GetQueueHealth,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 24] = [
+    pub const ALL: [Operation; 27] = [
         Operation::GetMe,
         Operation::ListJobs,
         Operation::GetJob,
@@ -105,6 +108,9 @@ impl Operation {
         Operation::CreateApiKey,
         Operation::ListApiKeys,
         Operation::RevokeApiKey,
+        Operation::CreateSender,
+        Operation::ListSenders,
+        Operation::DeleteSender,
         Operation::GetQueueHealth,
     ];
 
@@ -117,7 +123,8 @@ impl Operation {
             CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
             | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
             // Its tenant's trail; a platform admin's reaches every tenant.
-            ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey => Role::TenantAdmin,
+            ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey | CreateSender
+            | ListSenders | DeleteSender => Role::TenantAdmin,
             GetQueueHealth => Role::PlatformAdmin,
         }
     }
@@ -149,6 +156,9 @@ impl Operation {
             CreateApiKey => "createApiKey",
             ListApiKeys => "listApiKeys",
             RevokeApiKey => "revokeApiKey",
+            CreateSender => "createSender",
+            ListSenders => "listSenders",
+            DeleteSender => "deleteSender",
             GetQueueHealth => "getQueueHealth",
         }
     }

@@ -1,7 +1,8 @@
 //! The domain: the job types (`registry`), what is stored (`job`, `record`), how params are
 //! checked (`params`), chunks and their ledger (`chunk`), the hourly job metrics
 //! (`metrics`), the audit trail's entries (`audit`), the one path of a job's end (`ended`),
-//! who calls (`auth`) and the API keys it may call with (`api_key`). Plain types and rules over the ports; no AWS client.
+//! who calls (`auth`), the API keys it may call with (`api_key`) and the senders a tenant
+//! may send from (`sender`). Plain types and rules over the ports; no AWS client.
 
 pub mod api_key;
 pub mod audit;
@@ -13,3 +14,4 @@ pub mod metrics;
 pub mod params;
 pub mod record;
 pub mod registry;
+pub mod sender;

@@ -339,6 +339,15 @@ pub const DUE_SHARDS: u32 = 4;
 /// Runs kept on a schedule, newest first.
 pub const MAX_SCHEDULE_RUNS: usize = 10;
 
+/// A tenant's live API keys and senders: partition `owned_by` (`<tenant>#api_key`,
+/// `<tenant>#sender`), sorted by `pk`. Sparse: a revoked key or a removed sender leaves it.
+pub const OWNED_INDEX: &str = "owned_by_tenant";
+
+/// The `owned_by` partition of a tenant's live objects of one kind (`api_key`, `sender`).
+pub fn owned_by(tenant: &str, kind: &str) -> String {
+    format!("{tenant}#{kind}")
+}
+
 pub fn schedule_pk(id: &str) -> String {
     format!("SCHED#{id}")
 }

@@ -101,6 +101,8 @@ enum Route<'a> {
     Me,
     ApiKeys,
     ApiKey(&'a str),
+    Senders,
+    Sender(&'a str),
 }
 
 impl Route<'_> {
@@ -108,8 +110,8 @@ impl Route<'_> {
     fn allowed_methods(&self) -> &'static str {
         match self {
             Route::Page | Route::OpenApi => "GET, HEAD",
-            Route::Jobs | Route::Schedules | Route::ApiKeys => "GET, POST",
-            Route::ApiKey(_) => "DELETE",
+            Route::Jobs | Route::Schedules | Route::ApiKeys | Route::Senders => "GET, POST",
+            Route::ApiKey(_) | Route::Sender(_) => "DELETE",
             Route::Job(_) => "GET, DELETE",
             Route::Schedule(_) => "GET, PATCH, DELETE",
             Route::Bulk
@@ -146,6 +148,15 @@ fn route(path: &str) -> Option<Route<'_>> {
         return match rest.strip_prefix('/') {
             None if rest.is_empty() => Some(Route::ApiKeys),
             Some(id) if !id.is_empty() && !id.contains('/') => Some(Route::ApiKey(id)),
+            _ => None,
+        };
+    }
+    if let Some(rest) = trimmed.strip_prefix("/senders") {
+        return match rest.strip_prefix('/') {
+            None if rest.is_empty() => Some(Route::Senders),
+            Some(sender) if !sender.is_empty() && !sender.contains('/') => {
+                Some(Route::Sender(sender))
+            }
             _ => None,
         };
     }
@@ -203,6 +214,9 @@ fn operation_of(route: &Route<'_>, method: &str) -> Option<Operation> {
         (Route::ApiKeys, "GET") => ListApiKeys,
         (Route::ApiKeys, "POST") => CreateApiKey,
         (Route::ApiKey(_), "DELETE") => RevokeApiKey,
+        (Route::Senders, "GET") => ListSenders,
+        (Route::Senders, "POST") => CreateSender,
+        (Route::Sender(_), "DELETE") => DeleteSender,
         _ => return None,
     })
 }
@@ -464,6 +478,21 @@ impl<P: ServicePorts> JobsApi<P> {
             )),
             (Route::ApiKey(id), "DELETE") => {
                 self.revoke_api_key(&caller, id).await?;
+                Ok(HttpResponse::empty(204))
+            }
+            (Route::Senders, "POST") => {
+                let body = json_body::<super::SenderRequest>(request)?;
+                Ok(HttpResponse::json(
+                    201,
+                    &self.create_sender(&caller, body).await?,
+                ))
+            }
+            (Route::Senders, "GET") => Ok(HttpResponse::json(
+                200,
+                &self.list_senders(&caller, &request.query).await?,
+            )),
+            (Route::Sender(sender), "DELETE") => {
+                self.remove_sender(&caller, sender).await?;
                 Ok(HttpResponse::empty(204))
             }
             _ => Err(method_not_allowed()),

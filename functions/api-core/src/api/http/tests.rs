@@ -15,9 +15,12 @@ const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
 type Api = JobsApi<MemoryPorts>;
 
+/// The API over in-memory adapters; tenant `acme` sends from `example.com`.
 fn api() -> Api {
+    let store = MemoryStore::default();
+    store.register_sender("acme", "example.com");
     Api::new(
-        MemoryStore::default(),
+        store,
         MemoryInputs::default(),
         MemoryQueue::default(),
         MemorySenders::default(),
@@ -658,6 +661,8 @@ async fn routes_methods_and_openapi() {
         ("POST", "/schedules/preview", "GET"),
         ("PUT", "/api-keys", "GET, POST"),
         ("GET", "/api-keys/0123456789ab", "DELETE"),
+        ("PATCH", "/senders", "GET, POST"),
+        ("GET", "/senders/a@example.com", "DELETE"),
         ("POST", "/openapi.json", "GET, HEAD"),
         ("DELETE", "/", "GET, HEAD"),
     ];
@@ -711,6 +716,9 @@ async fn routes_methods_and_openapi() {
         "GET /api-keys",
         "POST /api-keys",
         "DELETE /api-keys/{id}",
+        "GET /senders",
+        "POST /senders",
+        "DELETE /senders/{sender}",
     ];
     expected.sort();
     assert_eq!(operations, expected);
@@ -1358,6 +1366,8 @@ mod metrics;
 mod queues;
 
 mod schedules;
+
+mod senders;
 
 /// Every operation of the OpenAPI document has a row in the role table, and its route and
 /// method reach that row; the table has no operation the document lacks.

@@ -3,10 +3,10 @@
 //! Their tests assert the exact requests each call sends: the conditions there are the
 //! exactly-once protocol (docs/design.md).
 
-mod api_keys;
 mod audit;
 mod jobs;
 mod metrics;
+mod owned;
 mod progress;
 mod schedules;
 #[cfg(test)]
