@@ -4,7 +4,7 @@
 
 import { state } from './state.js';
 import { FILTER_LABELS } from './filters.js';
-import { signOut } from './signin.js';
+import { sessionEnded } from './signin.js';
 
 export class ApiError extends Error {
   constructor(status, code, message, field) {
@@ -14,7 +14,8 @@ export class ApiError extends Error {
 }
 
 // Every error becomes an ApiError from the API's {"error": {code, message, field}}. A 401
-// signs out at once (marked `handled`, so callers say nothing more).
+// ends the session at once (signin.js signs in again or out; marked `handled`, so callers
+// say nothing more).
 export async function api(path, { method = 'GET', body } = {}) {
   let response;
   try {
@@ -35,7 +36,7 @@ export async function api(path, { method = 'GET', body } = {}) {
     e.message || `The API answered ${response.status}.`, e.field || null);
   if (response.status === 401) {
     err.handled = true;
-    signOut(`Your session ended: the API did not accept the token (${err.message}). Sign in again to continue; your filters are kept.`, 'error');
+    sessionEnded(`Your session ended: the API did not accept the token (${err.message}). Sign in again to continue; your filters are kept.`);
   }
   throw err;
 }

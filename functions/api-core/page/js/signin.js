@@ -14,6 +14,11 @@ import { clearKeys } from './api-keys.js';
 import { showView, showTabs } from './views.js';
 
 const TOKEN_KEY = 'jobs.token';
+// Set while the token came from the identity provider (not pasted).
+const VIA_PROVIDER = 'jobs.via-provider';
+// When the page last went back to the provider by itself after a 401.
+const RESIGNED_AT = 'jobs.resigned-at';
+const RESIGN_EVERY_MS = 60_000;
 
 const signin = $('signin');
 const signinForm = $('signin-form');
@@ -77,9 +82,27 @@ export async function signIn(raw) {
   showConsole();
 }
 
+// The API refused the token (401): it expired, or its key was rotated away. A token of
+// the provider is renewed at once by going back to the provider, which signs in again
+// without a password while its own session lasts; the page's filters and view come back
+// with it. At most once a minute, so a token the API keeps refusing ends on the sign-in
+// card with the reason instead of a loop. Any other token: sign out with the reason.
+export function sessionEnded(message) {
+  const last = Number(sessionStorage.getItem(RESIGNED_AT) || 0);
+  if (provider && sessionStorage.getItem(VIA_PROVIDER) && Date.now() - last > RESIGN_EVERY_MS) {
+    sessionStorage.setItem(RESIGNED_AT, String(Date.now()));
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    beginSignIn().catch(() => signOut(message, 'error'));
+    return;
+  }
+  signOut(message, 'error');
+}
+
 // Forgets the token and everything shown with it, then asks for a token again.
 export function signOut(message, kind = 'info') {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(VIA_PROVIDER);
   state.token = null;
   state.claims = null;
   state.me = null;
@@ -121,7 +144,10 @@ function showConsole() {
 export async function resumeSignIn() {
   try {
     const token = await completeSignIn();
-    if (token) await signIn(token);
+    if (token) {
+      sessionStorage.setItem(VIA_PROVIDER, '1');
+      await signIn(token);
+    }
     return Boolean(token);
   } catch (err) {
     showSignIn(`Could not sign in: ${err.message}.`);
