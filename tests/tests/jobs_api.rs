@@ -423,3 +423,63 @@ async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
         got.body
     );
 }
+
+/// A tenant's create limit on the deployed stack: of 5 concurrent creates at a limit of 3,
+/// exactly 3 are accepted and 2 are `429` with `Retry-After`; a raised limit holds from the
+/// next create, without a deploy.
+#[tokio::test]
+async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("limits");
+    let admin = stack.token("ops", "root", true);
+    let path = format!("/tenants/{tenant}/limits");
+    let set = |n: u32| {
+        let (stack, admin, path) = (&stack, &admin, &path);
+        async move {
+            let reply = stack
+                .send(
+                    "PUT",
+                    path,
+                    Some(admin),
+                    Some(&json!({"creates_per_minute": n})),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    set(3).await;
+    // The count is per UTC minute: start early in one.
+    let second = jobs_core::clock::now().second();
+    if second >= 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(61 - second))).await;
+    }
+    let token = stack.token(&tenant, "alice", false);
+    let body = embedding_job("limited");
+    let replies = futures::future::join_all(
+        (0..5).map(|_| stack.send("POST", "/jobs", Some(&token), Some(&body))),
+    )
+    .await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [202, 202, 202, 429, 429]);
+    for refused in replies.iter().filter(|r| r.status == 429) {
+        let wait: u64 = refused.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(refused.error_code(), Some("too_many_requests"));
+    }
+    let usage = stack.send("GET", &path, Some(&token), None).await;
+    assert_eq!(usage.body["usage"]["creates_this_minute"], 3);
+    set(4).await;
+    assert_eq!(
+        stack
+            .send("POST", "/jobs", Some(&token), Some(&body))
+            .await
+            .status,
+        202,
+        "a raised limit holds at once"
+    );
+}

@@ -51,7 +51,8 @@ fn reach(operation: Operation) -> Reach {
         | GetSchedule | UpdateSchedule | DeleteSchedule | RunSchedule | RevokeApiKey
         | DeleteSender => Reach::Object,
         ListJobs | GetMetrics | ListSchedules | CreateJob | CreateSchedule | ListAuditEvents
-        | CreateApiKey | ListApiKeys | CreateSender | ListSenders => Reach::NamesTenant,
+        | CreateApiKey | ListApiKeys | CreateSender | ListSenders | GetTenantLimits
+        | SetTenantLimits => Reach::NamesTenant,
         BulkJobs => Reach::BulkIds,
         GetMe | PreviewSchedule | GetQueueHealth => Reach::Nothing,
     }
@@ -64,15 +65,15 @@ fn least_role(operation: Operation) -> Role {
     match operation {
         // viewer: read its tenant's jobs, items, events, metrics and schedules
         GetMe | ListJobs | GetJob | ListJobItems | ListJobEvents | GetMetrics | ListSchedules
-        | GetSchedule | PreviewSchedule => Role::Viewer,
+        | GetSchedule | PreviewSchedule | GetTenantLimits => Role::Viewer,
         // operator: + create, cancel, hide/unhide, retry, bulk actions, schedules
         CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
         | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
         // tenant_admin: + its tenant's audit trail, API keys and senders
         ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey | CreateSender
         | ListSenders | DeleteSender => Role::TenantAdmin,
-        // platform_admin: queue health (and every tenant)
-        GetQueueHealth => Role::PlatformAdmin,
+        // platform_admin: queue health, tenant settings (and every tenant)
+        GetQueueHealth | SetTenantLimits => Role::PlatformAdmin,
     }
 }
 
@@ -150,6 +151,12 @@ fn request(operation: Operation, f: &Fixtures) -> (&'static str, String, Option<
         ),
         ListSenders => ("GET", format!("/senders?tenant={tenant}"), None),
         DeleteSender => ("DELETE", format!("/senders/{}", f.sender), None),
+        GetTenantLimits => ("GET", format!("/tenants/{tenant}/limits"), None),
+        SetTenantLimits => (
+            "PUT",
+            format!("/tenants/{tenant}/limits"),
+            Some(json!({"creates_per_minute": 1000})),
+        ),
     }
 }
 

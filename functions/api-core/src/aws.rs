@@ -6,6 +6,7 @@ use jobs_core::aws::{
     SesSenderIdentities, SqsWorkQueue, s3_client,
 };
 use jobs_core::domain::ended::Observers;
+use jobs_core::domain::limits::TenantLimits;
 use jobs_core::env::{SettingError, required};
 
 use crate::api::{Jobs, JobsApi, Settings};
@@ -17,7 +18,7 @@ pub type AwsJobs = Jobs<AwsPorts>;
 pub type AwsJobsApi = JobsApi<AwsPorts>;
 
 /// Builds [`AwsJobs`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
-/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`); S3, SQS and SES clients are
+/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`, `TENANT_CREATES_PER_MINUTE`); S3, SQS and SES clients are
 /// built on first use. The error names the missing or invalid variable.
 pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJobs, SettingError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
@@ -37,7 +38,8 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
             EventBridgeBus::from_env(config)?,
         ),
         retention_days,
-    ))
+    )
+    .with_default_limits(TenantLimits::from_env()?))
 }
 
 /// Builds [`AwsJobsApi`]: [`jobs`] with the token verifiers and cursor key of `settings`.

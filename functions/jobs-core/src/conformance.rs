@@ -22,8 +22,9 @@ use crate::domain::record::{
     idempotency_pk, shard_of,
 };
 use crate::ports::{
-    ApiKeyStore, AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, MetricsStore,
-    ProgressStore, ScheduleStore, SenderIdentities, SenderStore, WorkMessage, WorkQueue,
+    ApiKeyStore, AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, LimitsStore,
+    MetricsStore, ProgressStore, ScheduleStore, SenderIdentities, SenderStore, WorkMessage,
+    WorkQueue,
 };
 
 /// A new ULID, as the API makes job ids.
@@ -664,6 +665,64 @@ pub async fn sender_store<S: SenderStore>(store: &S) {
         "a removed identity is free again"
     );
     assert_eq!(store.list_senders(&globex).await.unwrap().len(), 2);
+}
+
+/// `LimitsStore`: a tenant's limits read back as put and replaced by the next put; a
+/// minute's counter counts up to its limit and no further, each tenant and minute apart.
+pub async fn limits_store<S: LimitsStore>(store: &S) {
+    use crate::domain::limits::{LIMITS_SK, LimitsRecord, TenantLimits, tenant_pk};
+    let tenant = format!("t{}", fresh_id().to_lowercase());
+    assert_eq!(store.get_limits(&tenant).await.unwrap(), None);
+    let mut record = LimitsRecord {
+        pk: tenant_pk(&tenant),
+        sk: LIMITS_SK.into(),
+        tenant: tenant.clone(),
+        limits: TenantLimits {
+            creates_per_minute: 3,
+        },
+        updated_by: "conformance".into(),
+        updated_at: "2026-12-05T10:00:00.000Z".into(),
+    };
+    store.put_limits(&record).await.unwrap();
+    assert_eq!(
+        store.get_limits(&tenant).await.unwrap(),
+        Some(record.clone())
+    );
+    record.limits.creates_per_minute = 5;
+    store.put_limits(&record).await.unwrap();
+    assert_eq!(store.get_limits(&tenant).await.unwrap(), Some(record));
+
+    let ttl = clock::now().unix_timestamp() + 120;
+    let minute = "2026-12-05T10:00";
+    for n in 0..2 {
+        assert!(
+            store.count_create(&tenant, minute, 2, ttl).await.unwrap(),
+            "create {n}"
+        );
+    }
+    assert!(
+        !store.count_create(&tenant, minute, 2, ttl).await.unwrap(),
+        "at the limit"
+    );
+    assert!(
+        store.count_create(&tenant, minute, 3, ttl).await.unwrap(),
+        "a higher limit"
+    );
+    assert_eq!(store.creates_in(&tenant, minute).await.unwrap(), 3);
+    assert!(
+        store
+            .count_create(&tenant, "2026-12-05T10:01", 2, ttl)
+            .await
+            .unwrap(),
+        "next minute"
+    );
+    assert_eq!(
+        store
+            .creates_in(&format!("{tenant}x"), minute)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// `MetricsStore`: additions to an item add up, and a read returns the items in range.

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// A tenant's limit (e.g. creates per minute) is reached; `Retry-After` says when.
+    TooManyRequests,
     ServiceUnavailable,
 }
 
@@ -32,6 +34,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ValidationFailed => 422,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,
         }
     }
@@ -44,6 +47,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds after which a `429` may be retried (the `Retry-After` header).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -52,6 +57,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -60,6 +66,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
 
@@ -73,6 +80,14 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// A `429` that may be retried after `seconds`.
+    pub fn too_many(message: impl Into<String>, seconds: u64) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..Self::new(ErrorCode::TooManyRequests, message)
+        }
     }
 
     pub fn not_found() -> Self {

@@ -10,6 +10,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::ended::{JobEndEvent, Observers};
 use crate::domain::job::JobStatus;
 use crate::domain::job::JobType;
+use crate::domain::limits::LimitsRecord;
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::owned_by;
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
@@ -20,7 +21,7 @@ use crate::ports::EventBus;
 use crate::ports::MetricsStore;
 use crate::ports::{
     ActiveJob, ApiKeyStore, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry,
-    IndexPage, IndexQuery, InputStore, JobEnds, JobStore, ProgressStore, QueueDepths,
+    IndexPage, IndexQuery, InputStore, JobEnds, JobStore, LimitsStore, ProgressStore, QueueDepths,
     ScheduleStore, SenderIdentities, SenderStore, WorkMessage, WorkQueue,
 };
 
@@ -43,6 +44,9 @@ pub struct MemoryStore {
     schedules: Mutex<BTreeMap<String, ScheduleRecord>>,
     api_keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
     senders: Mutex<BTreeMap<String, SenderRecord>>,
+    limits: Mutex<BTreeMap<String, LimitsRecord>>,
+    /// Creates counted, by (tenant, minute).
+    creates: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -257,6 +261,42 @@ impl SenderStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+impl LimitsStore for MemoryStore {
+    async fn get_limits(&self, tenant: &str) -> Result<Option<LimitsRecord>, StoreError> {
+        Ok(lock(&self.limits).get(tenant).cloned())
+    }
+
+    async fn put_limits(&self, limits: &LimitsRecord) -> Result<(), StoreError> {
+        lock(&self.limits).insert(limits.tenant.clone(), limits.clone());
+        Ok(())
+    }
+
+    async fn count_create(
+        &self,
+        tenant: &str,
+        minute: &str,
+        limit: u32,
+        _ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let mut creates = lock(&self.creates);
+        let count = creates
+            .entry((tenant.to_string(), minute.to_string()))
+            .or_default();
+        if *count >= u64::from(limit) {
+            return Ok(false);
+        }
+        *count += 1;
+        Ok(true)
+    }
+
+    async fn creates_in(&self, tenant: &str, minute: &str) -> Result<u64, StoreError> {
+        Ok(lock(&self.creates)
+            .get(&(tenant.to_string(), minute.to_string()))
+            .copied()
+            .unwrap_or(0))
     }
 }
 
@@ -972,6 +1012,11 @@ mod conformance {
     #[tokio::test]
     async fn the_sender_store_conforms() {
         crate::conformance::sender_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_limits_store_conforms() {
+        crate::conformance::limits_store(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ pub use crate::domain::chunk::{
 };
 use crate::domain::ended::JobEndEvent;
 use crate::domain::job::{JobStatus, JobType};
+use crate::domain::limits::LimitsRecord;
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::SenderRecord;
@@ -79,7 +80,9 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
 }
 
-pub trait JobStore: JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore {
+pub trait JobStore:
+    JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore + LimitsStore
+{
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
         &self,
@@ -279,6 +282,39 @@ pub trait SenderStore: Send + Sync {
         at: &str,
         ttl: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Tenants' limits and their create counters in the Jobs table (`TENANT#<tenant>`,
+/// [`crate::domain::limits`]).
+pub trait LimitsStore: Send + Sync {
+    /// A tenant's own limits (strongly consistent: a change holds from the next create).
+    fn get_limits(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Option<LimitsRecord>, StoreError>> + Send;
+
+    /// Replaces a tenant's limits.
+    fn put_limits(
+        &self,
+        limits: &LimitsRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one create of `tenant` in `minute` if fewer than `limit` were counted there;
+    /// false (nothing counted) at the limit. The counter expires at `ttl` (epoch seconds).
+    fn count_create(
+        &self,
+        tenant: &str,
+        minute: &str,
+        limit: u32,
+        ttl: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The creates counted for `tenant` in `minute`.
+    fn creates_in(
+        &self,
+        tenant: &str,
+        minute: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// The end-of-job mark on the Jobs table. The writes that give a job its final status

@@ -35,7 +35,7 @@ test('create a schedule, run it now, find its job, and go back to the schedule',
   await page.getByRole('button', { name: 'New schedule' }).click();
   const dialog = page.locator('#s-dialog');
   await dialog.waitFor({ state: 'visible' });
-  await page.getByLabel('Name').fill('Close idle sessions');
+  await page.getByLabel('Name', { exact: true }).fill('Close idle sessions');
   assert.equal(await page.locator('#s-type').inputValue(), 'session_termination');
   assert.equal(await page.getByLabel('Which sessions').inputValue(), 'idle');
   await page.getByLabel('Idle minutes').fill('30');

@@ -1,6 +1,7 @@
 // The strip above the list: the last 24 hours of GET /metrics (items per hour, failure
-// rate, p95 wait) and the jobs running now, for the tenant the list shows (a member's
-// own; an admin's filter, or every tenant). Admins also get the queue health table.
+// rate, p95 wait), the jobs running now and the tenant's creates this minute against its
+// limit, for the tenant the list shows (a member's own; an admin's filter, or every
+// tenant). Admins also get the queue health table.
 
 import { $, el } from './dom.js';
 import { state, isAdmin } from './state.js';
@@ -17,6 +18,7 @@ const mRunning = $('m-running');
 const mItems = $('m-items');
 const mFailure = $('m-failure');
 const mWait = $('m-wait');
+const mLimit = $('m-limit');
 const mChart = $('m-chart');
 
 let metricsAt = 0;              // when the strip was last loaded (ms)
@@ -53,6 +55,14 @@ export async function loadMetrics() {
     ]);
     if (generation !== state.generation) return;
     renderMetrics(series, running);
+    // One tenant's limit: the caller's own, or the one an admin filters on.
+    const limitTenant = isAdmin() ? state.filters.tenant : state.me.tenant;
+    mLimit.hidden = !limitTenant;
+    if (limitTenant) {
+      const limits = await api(`tenants/${encodeURIComponent(limitTenant)}/limits`);
+      if (generation !== state.generation) return;
+      mLimit.textContent = `Jobs created this minute: ${limits.usage.creates_this_minute.toLocaleString()} of ${limits.creates_per_minute.toLocaleString()} (the tenant's limit)`;
+    }
     if (isAdmin()) {
       const health = await api('queues');
       if (generation !== state.generation) return;

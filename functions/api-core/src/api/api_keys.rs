@@ -116,9 +116,7 @@ impl<P: ServicePorts> JobsApi<P> {
         caller: &Caller,
         request: ApiKeyRequest,
     ) -> Result<CreatedApiKey, ApiError> {
-        let tenant = caller
-            .tenant_scope(request.tenant.as_deref(), "tenant")?
-            .unwrap_or_else(|| caller.tenant.clone());
+        let tenant = super::requested_tenant(caller, request.tenant.as_deref())?;
         let name = request.name.trim().to_string();
         if name.is_empty()
             || name.chars().count() > MAX_KEY_NAME_CHARS

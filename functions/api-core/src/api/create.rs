@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Jobs;
 use jobs_core::clock;
 use jobs_core::domain::audit::EventKind;
-use jobs_core::domain::auth::{Caller, is_tenant};
+use jobs_core::domain::auth::Caller;
 use jobs_core::domain::job::{JobType, JobView};
 use jobs_core::domain::params;
 use jobs_core::domain::record::{
@@ -72,15 +72,7 @@ impl<P: ServicePorts> Jobs<P> {
                 format!("must be one of {}", jobs_core::domain::registry::keys()),
             )
         })?;
-        if request.tenant.as_deref().is_some_and(|t| !is_tenant(t)) {
-            return Err(ApiError::invalid(
-                "tenant",
-                "must be a tenant id (lower-case letters, digits, - and _)",
-            ));
-        }
-        let tenant = caller
-            .tenant_scope(request.tenant.as_deref(), "tenant")?
-            .unwrap_or_else(|| caller.tenant.clone());
+        let tenant = super::requested_tenant(caller, request.tenant.as_deref())?;
         let valid = params::validate(job_type, request.params)?;
         if let Some(sender) = &valid.sender {
             if !self.senders.is_verified(sender).await? {
@@ -147,6 +139,8 @@ impl<P: ServicePorts> Jobs<P> {
                 Some(pk)
             }
         };
+
+        self.count_create(&tenant, now).await?;
 
         // The id's time is `created_at`'s, so the listing order (`<created_at>#<id>`) is the
         // id order, also for jobs created in the same millisecond.

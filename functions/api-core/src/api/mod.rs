@@ -7,6 +7,7 @@ mod bulk;
 mod create;
 pub mod http;
 mod items;
+mod limits;
 mod list;
 mod metrics;
 mod queues;
@@ -22,6 +23,7 @@ use jobs_core::domain::audit::{EventKind, Origin};
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::ended::Observers;
 use jobs_core::domain::job::JobView;
+use jobs_core::domain::limits::TenantLimits;
 use jobs_core::domain::record::JobRecord;
 use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
@@ -32,6 +34,7 @@ pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
 pub use create::{CreateRequest, Created, JobLinks};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
+pub use limits::{LimitsPatch, LimitsView};
 pub use list::ListPage;
 pub use metrics::{MetricsAnswer, MetricsQuery};
 pub use queues::{QueueHealth, TypeHealth};
@@ -100,6 +103,21 @@ impl Settings {
     }
 }
 
+/// The tenant a request body names in `tenant` (a create's), as the caller may use it:
+/// `422` when it is not a tenant id, `403` when it is another tenant and the caller is not
+/// a platform admin; the caller's own tenant when none is named.
+pub(crate) fn requested_tenant(caller: &Caller, named: Option<&str>) -> Result<String, ApiError> {
+    if named.is_some_and(|t| !jobs_core::domain::auth::is_tenant(t)) {
+        return Err(ApiError::invalid(
+            "tenant",
+            "must be a tenant id (lower-case letters, digits, - and _)",
+        ));
+    }
+    Ok(caller
+        .tenant_scope(named, "tenant")?
+        .unwrap_or_else(|| caller.tenant.clone()))
+}
+
 /// The jobs service: the ports every operation works over, and how long records are kept.
 /// Creating a job (`create.rs`) and the scheduler's tick (`crate::scheduler`) need nothing
 /// more; the scheduler function runs it on its own, with no token or cursor key.
@@ -111,9 +129,17 @@ pub struct Jobs<P: ServicePorts> {
     pub(crate) observers: Observers<P::Audit, P::Bus>,
     /// Days a job record is kept (DynamoDB TTL); also how far back listings look.
     pub(crate) retention_days: u32,
+    /// The limits of a tenant that has none of its own.
+    pub(crate) default_limits: TenantLimits,
 }
 
 impl<P: ServicePorts> Jobs<P> {
+    /// The same service with `limits` as every tenant's default.
+    pub fn with_default_limits(mut self, limits: TenantLimits) -> Self {
+        self.default_limits = limits;
+        self
+    }
+
     pub fn new(
         store: P::Store,
         inputs: P::Inputs,
@@ -129,6 +155,7 @@ impl<P: ServicePorts> Jobs<P> {
             senders,
             observers,
             retention_days,
+            default_limits: TenantLimits::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Jobs, JobsApi};
 use jobs_core::clock;
 use jobs_core::domain::audit::{EventKind, Subject};
-use jobs_core::domain::auth::{Caller, is_tenant};
+use jobs_core::domain::auth::Caller;
 use jobs_core::domain::params::is_email;
 use jobs_core::domain::record::owned_by;
 use jobs_core::domain::sender::{
@@ -62,15 +62,7 @@ impl<P: ServicePorts> JobsApi<P> {
         caller: &Caller,
         request: SenderRequest,
     ) -> Result<SenderView, ApiError> {
-        if request.tenant.as_deref().is_some_and(|t| !is_tenant(t)) {
-            return Err(ApiError::invalid(
-                "tenant",
-                "must be a tenant id (lower-case letters, digits, - and _)",
-            ));
-        }
-        let tenant = caller
-            .tenant_scope(request.tenant.as_deref(), "tenant")?
-            .unwrap_or_else(|| caller.tenant.clone());
+        let tenant = super::requested_tenant(caller, request.tenant.as_deref())?;
         let (identity, kind) = match (request.address, request.domain) {
             (Some(address), None) => {
                 let address = address.trim().to_ascii_lowercase();

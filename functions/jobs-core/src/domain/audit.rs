@@ -54,6 +54,8 @@ pub enum EventKind {
     SenderAdded,
     /// A sender was removed from the tenant.
     SenderRemoved,
+    /// A platform admin set the tenant's limits.
+    LimitsChanged,
 }
 
 impl EventKind {
@@ -71,6 +73,7 @@ impl EventKind {
             EventKind::ApiKeyUsed => "api_key_used",
             EventKind::SenderAdded => "sender_added",
             EventKind::SenderRemoved => "sender_removed",
+            EventKind::LimitsChanged => "limits_changed",
         }
     }
 }
@@ -100,6 +103,8 @@ pub enum Subject<'a> {
     ApiKey(&'a str),
     /// A sender: an address or a domain.
     Sender(&'a str),
+    /// The tenant's limits.
+    Limits,
 }
 
 /// Where an operator's request came from: API Gateway's request id and source IP, and the
@@ -137,7 +142,8 @@ impl Origin {
 }
 
 /// One entry of the trail, as `GET /jobs/{id}/events` and `GET /audit` return it: about a
-/// job (`job_id`), an API key (`api_key_id`) or a sender (`sender`), exactly one of them.
+/// job (`job_id`), an API key (`api_key_id`), a sender (`sender`), or (none of them) the
+/// tenant's limits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// RFC 3339 UTC, milliseconds.
@@ -295,6 +301,7 @@ impl<A: AuditLog> Audit<A> {
         let (api_key_id, sender) = match subject {
             Subject::ApiKey(id) => (Some(id.to_string()), None),
             Subject::Sender(sender) => (None, Some(sender.to_string())),
+            Subject::Limits => (None, None),
         };
         let event = AuditEvent {
             at: at.to_string(),

@@ -80,11 +80,13 @@ pub enum Operation {
     CreateSender,
     ListSenders,
     DeleteSender,
+    GetTenantLimits,
+    SetTenantLimits,
     GetQueueHealth,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 27] = [
+    pub const ALL: [Operation; 29] = [
         Operation::GetMe,
         Operation::ListJobs,
         Operation::GetJob,
@@ -111,6 +113,8 @@ impl Operation {
         Operation::CreateSender,
         Operation::ListSenders,
         Operation::DeleteSender,
+        Operation::GetTenantLimits,
+        Operation::SetTenantLimits,
         Operation::GetQueueHealth,
     ];
 
@@ -119,13 +123,13 @@ impl Operation {
         use Operation::*;
         match self {
             GetMe | ListJobs | GetJob | ListJobItems | ListJobEvents | GetMetrics
-            | ListSchedules | GetSchedule | PreviewSchedule => Role::Viewer,
+            | ListSchedules | GetSchedule | PreviewSchedule | GetTenantLimits => Role::Viewer,
             CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
             | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
             // Its tenant's trail; a platform admin's reaches every tenant.
             ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey | CreateSender
             | ListSenders | DeleteSender => Role::TenantAdmin,
-            GetQueueHealth => Role::PlatformAdmin,
+            GetQueueHealth | SetTenantLimits => Role::PlatformAdmin,
         }
     }
 
@@ -159,6 +163,8 @@ impl Operation {
             CreateSender => "createSender",
             ListSenders => "listSenders",
             DeleteSender => "deleteSender",
+            GetTenantLimits => "getTenantLimits",
+            SetTenantLimits => "setTenantLimits",
             GetQueueHealth => "getQueueHealth",
         }
     }

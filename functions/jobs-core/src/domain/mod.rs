@@ -2,7 +2,7 @@
 //! checked (`params`), chunks and their ledger (`chunk`), the hourly job metrics
 //! (`metrics`), the audit trail's entries (`audit`), the one path of a job's end (`ended`),
 //! who calls (`auth`), the API keys it may call with (`api_key`) and the senders a tenant
-//! may send from (`sender`). Plain types and rules over the ports; no AWS client.
+//! may send from (`sender`), and each tenant's limits (`limits`). Plain types and rules over the ports; no AWS client.
 
 pub mod api_key;
 pub mod audit;
@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chunk;
 pub mod ended;
 pub mod job;
+pub mod limits;
 pub mod metrics;
 pub mod params;
 pub mod record;

@@ -103,6 +103,7 @@ enum Route<'a> {
     ApiKey(&'a str),
     Senders,
     Sender(&'a str),
+    TenantLimits(&'a str),
 }
 
 impl Route<'_> {
@@ -112,6 +113,7 @@ impl Route<'_> {
             Route::Page | Route::OpenApi => "GET, HEAD",
             Route::Jobs | Route::Schedules | Route::ApiKeys | Route::Senders => "GET, POST",
             Route::ApiKey(_) | Route::Sender(_) => "DELETE",
+            Route::TenantLimits(_) => "GET, PUT",
             Route::Job(_) => "GET, DELETE",
             Route::Schedule(_) => "GET, PATCH, DELETE",
             Route::Bulk
@@ -148,6 +150,12 @@ fn route(path: &str) -> Option<Route<'_>> {
         return match rest.strip_prefix('/') {
             None if rest.is_empty() => Some(Route::ApiKeys),
             Some(id) if !id.is_empty() && !id.contains('/') => Some(Route::ApiKey(id)),
+            _ => None,
+        };
+    }
+    if let Some(rest) = trimmed.strip_prefix("/tenants/") {
+        return match rest.split_once('/') {
+            Some((tenant, "limits")) if !tenant.is_empty() => Some(Route::TenantLimits(tenant)),
             _ => None,
         };
     }
@@ -217,6 +225,8 @@ fn operation_of(route: &Route<'_>, method: &str) -> Option<Operation> {
         (Route::Senders, "GET") => ListSenders,
         (Route::Senders, "POST") => CreateSender,
         (Route::Sender(_), "DELETE") => DeleteSender,
+        (Route::TenantLimits(_), "GET") => GetTenantLimits,
+        (Route::TenantLimits(_), "PUT") => SetTenantLimits,
         _ => return None,
     })
 }
@@ -242,6 +252,9 @@ impl<P: ServicePorts> JobsApi<P> {
                     tracing::info!(status = err.status(), code = ?err.code, field = ?err.field, reason = %err.message, "request refused");
                 }
                 let response = HttpResponse::error(&err);
+                if let Some(seconds) = err.retry_after {
+                    return response.with_header("retry-after", seconds.to_string());
+                }
                 if err.status() == 401 {
                     return response.with_header(
                         "www-authenticate",
@@ -494,6 +507,17 @@ impl<P: ServicePorts> JobsApi<P> {
             (Route::Sender(sender), "DELETE") => {
                 self.remove_sender(&caller, sender).await?;
                 Ok(HttpResponse::empty(204))
+            }
+            (Route::TenantLimits(tenant), "GET") => Ok(HttpResponse::json(
+                200,
+                &self.tenant_limits(&caller, tenant).await?,
+            )),
+            (Route::TenantLimits(tenant), "PUT") => {
+                let body = json_body::<super::LimitsPatch>(request)?;
+                Ok(HttpResponse::json(
+                    200,
+                    &self.set_tenant_limits(&caller, tenant, body).await?,
+                ))
             }
             _ => Err(method_not_allowed()),
         }

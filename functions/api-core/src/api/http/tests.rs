@@ -663,6 +663,7 @@ async fn routes_methods_and_openapi() {
         ("GET", "/api-keys/0123456789ab", "DELETE"),
         ("PATCH", "/senders", "GET, POST"),
         ("GET", "/senders/a@example.com", "DELETE"),
+        ("POST", "/tenants/acme/limits", "GET, PUT"),
         ("POST", "/openapi.json", "GET, HEAD"),
         ("DELETE", "/", "GET, HEAD"),
     ];
@@ -719,6 +720,8 @@ async fn routes_methods_and_openapi() {
         "GET /senders",
         "POST /senders",
         "DELETE /senders/{sender}",
+        "GET /tenants/{tenant}/limits",
+        "PUT /tenants/{tenant}/limits",
     ];
     expected.sort();
     assert_eq!(operations, expected);
@@ -1368,6 +1371,8 @@ mod queues;
 mod schedules;
 
 mod senders;
+
+mod limits;
 
 /// Every operation of the OpenAPI document has a row in the role table, and its route and
 /// method reach that row; the table has no operation the document lacks.

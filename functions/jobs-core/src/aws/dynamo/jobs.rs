@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::{
     DynamoJobStore, Item, condition_failed_at, conditional, from_item, job_key, s, to_item,
@@ -196,49 +196,8 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
-        let mut records = Vec::with_capacity(ids.len());
-        let mut pending: Vec<Item> = ids.iter().map(|id| job_key(id)).collect();
-        // BatchGetItem may return part of the keys as unprocessed under load; retry those with
-        // a short backoff, a bounded number of times.
-        for attempt in 0..5u32 {
-            if pending.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-            }
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .build()
-                .map_err(|e| StoreError::encode("a BatchGetItem", e))?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(|e| StoreError::aws("dynamodb:BatchGetItem", e))?;
-            for item in out
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                records.push(from_item(item)?);
-            }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-        }
-        if !pending.is_empty() {
-            return Err(StoreError::Incomplete {
-                operation: "dynamodb:BatchGetItem",
-                count: pending.len(),
-                detail: "keys still unprocessed after 5 attempts".into(),
-            });
-        }
-        Ok(records)
+        self.batch_get(ids.iter().map(|id| job_key(id)).collect(), false)
+            .await
     }
 
     async fn get_idempotency(

@@ -5,6 +5,7 @@
 
 mod audit;
 mod jobs;
+mod limits;
 mod metrics;
 mod owned;
 mod progress;
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::domain::record::{ENDS_PENDING_INDEX, JOB_SK, JobRecord, job_pk};
 use crate::error::StoreError;
@@ -115,6 +116,61 @@ impl DynamoJobStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((ids, last))
+    }
+}
+
+impl DynamoJobStore {
+    /// The items at `keys` (at most 100), in any order; missing ones are left out.
+    /// `BatchGetItem` may leave keys unprocessed under load: those are asked again with a
+    /// short backoff, 5 attempts in all, and any still left are an error, never a silent
+    /// absence.
+    async fn batch_get<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut records = Vec::with_capacity(keys.len());
+        let mut pending = keys;
+        for attempt in 0..5u32 {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .set_consistent_read(consistent.then_some(true))
+                .build()
+                .map_err(|e| StoreError::encode("a BatchGetItem", e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| StoreError::aws("dynamodb:BatchGetItem", e))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                records.push(from_item(item)?);
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Incomplete {
+                operation: "dynamodb:BatchGetItem",
+                count: pending.len(),
+                detail: "keys still unprocessed after 5 attempts".into(),
+            });
+        }
+        Ok(records)
     }
 }
 

@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
-
 use super::{DynamoJobStore, Item, conditional, from_item, s, to_item};
 use crate::domain::api_key::{API_KEY_SK, ApiKeyRecord, MAX_API_KEYS, api_key_pk};
 use crate::domain::record::{OWNED_INDEX, owned_by};
@@ -162,38 +160,11 @@ impl SenderStore for DynamoJobStore {
     }
 
     async fn get_senders(&self, identities: &[String]) -> Result<Vec<SenderRecord>, StoreError> {
-        if identities.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys = identities
             .iter()
             .map(|identity| key_of(sender_pk(identity), SENDER_SK))
             .collect();
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::encode("a BatchGetItem request", e))?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, request)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:BatchGetItem", e))?;
-        if out
-            .unprocessed_keys
-            .as_ref()
-            .is_some_and(|keys| !keys.is_empty())
-        {
-            return Err(StoreError::Unavailable("the Jobs table (unprocessed keys)"));
-        }
-        out.responses
-            .and_then(|mut tables| tables.remove(&self.table))
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        self.batch_get(keys, true).await
     }
 
     async fn list_senders(&self, tenant: &str) -> Result<Vec<SenderRecord>, StoreError> {
