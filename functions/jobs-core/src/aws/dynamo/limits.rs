@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{DynamoJobStore, Item, conditional, from_item, n, s, to_item};
+use super::{DynamoJobStore, Item, conditional, n, s, to_item};
 use crate::domain::limits::{LIMITS_SK, LimitsRecord, creates_sk, tenant_pk};
 use crate::error::StoreError;
 use crate::ports::LimitsStore;
@@ -17,16 +17,7 @@ fn key_of(tenant: &str, sk: String) -> Item {
 
 impl LimitsStore for DynamoJobStore {
     async fn get_limits(&self, tenant: &str) -> Result<Option<LimitsRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(tenant, LIMITS_SK.into())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        out.item.map(from_item).transpose()
+        self.get_consistent(key_of(tenant, LIMITS_SK.into())).await
     }
 
     async fn put_limits(&self, limits: &LimitsRecord) -> Result<(), StoreError> {

@@ -120,6 +120,23 @@ impl DynamoJobStore {
 }
 
 impl DynamoJobStore {
+    /// The item at `key`, read strongly consistently; `None` when there is none.
+    async fn get_consistent<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Item,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+
     /// The items at `keys` (at most 100), in any order; missing ones are left out.
     /// `BatchGetItem` may leave keys unprocessed under load: those are asked again with a
     /// short backoff, 5 attempts in all, and any still left are an error, never a silent

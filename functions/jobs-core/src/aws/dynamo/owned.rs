@@ -38,22 +38,6 @@ impl DynamoJobStore {
         conditional(request.send().await.map(|_| ()), "dynamodb:PutItem")
     }
 
-    async fn get_owned<T: serde::de::DeserializeOwned>(
-        &self,
-        key: Item,
-    ) -> Result<Option<T>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        out.item.map(from_item).transpose()
-    }
-
     /// The live items of `tenant` of `kind`, at most `limit`: one `Query`.
     async fn list_owned<T: serde::de::DeserializeOwned>(
         &self,
@@ -116,7 +100,8 @@ impl ApiKeyStore for DynamoJobStore {
     }
 
     async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.get_owned(key_of(api_key_pk(id), API_KEY_SK)).await
+        self.get_consistent(key_of(api_key_pk(id), API_KEY_SK))
+            .await
     }
 
     async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
