@@ -149,6 +149,7 @@ fn worker(stack: &Stack) -> TestWorker {
         max_receive_count: 5,
         chunk_size: 3,
         release_window: u64::MAX,
+        window_scope: jobs_core::domain::window::WindowScope::Tenant,
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
     };

@@ -21,6 +21,7 @@ use crate::domain::record::{
     DUE_SHARDS, IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard,
     idempotency_pk, shard_of,
 };
+use crate::domain::window::{Acquired, Passed, ReleaseWindow, SlotPass, WindowChange, WindowScope};
 use crate::ports::{
     ApiKeyStore, AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, LimitsStore,
     MetricsStore, ProgressStore, ScheduleStore, SenderIdentities, SenderStore, WorkMessage,
@@ -395,6 +396,168 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
     assert!(
         !store.begin(&job.id, 3, 2, &at).await.unwrap(),
         "an ended job is not started again"
+    );
+}
+
+/// `WindowStore`: a slot is taken only below the limit and only for the job's next chunk;
+/// a job joins the line only while the window is full and keeps its turn; a pass is made
+/// once, moves the released job on, and applies its window change only on the version read.
+pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
+    let tenant = format!("conformance-{}", fresh_id());
+    let (a, b) = (queued_job(&tenant, 4), queued_job(&tenant, 4));
+    let at = clock::format(clock::now());
+    for job in [&a, &b] {
+        assert_eq!(
+            store.create(job, None).await.unwrap(),
+            CreateOutcome::Created
+        );
+        assert!(store.begin(&job.id, 4, 2, &at).await.unwrap());
+    }
+    let key = WindowScope::Tenant.key(&tenant, a.job_type, &a.id);
+    assert_eq!(
+        store.window(&key).await.unwrap(),
+        ReleaseWindow::default(),
+        "an unused window is empty"
+    );
+    assert_eq!(
+        store.acquire(&key, 1, &a.id, 0).await.unwrap(),
+        Acquired::Granted
+    );
+    assert_eq!(
+        store.load(&a.id).await.unwrap().map(|j| j.released),
+        Some(1)
+    );
+    assert_eq!(
+        store.acquire(&key, 2, &a.id, 0).await.unwrap(),
+        Acquired::Taken,
+        "chunk 0 is released already"
+    );
+    assert_eq!(
+        store.acquire(&key, 1, &b.id, 0).await.unwrap(),
+        Acquired::Full
+    );
+    assert!(
+        !store.wait(&key, 2, &b.id).await.unwrap(),
+        "not full at 2: acquire again"
+    );
+    assert!(store.wait(&key, 1, &b.id).await.unwrap());
+    assert!(
+        store.wait(&key, 1, &b.id).await.unwrap(),
+        "a second wait keeps the turn"
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.in_turn(), window.next_turn),
+        (1, vec![(b.id.as_str(), 0)], 2)
+    );
+
+    // Chunk 0 of a settles and hands its slot to b.
+    let settle = ChunkCommit {
+        after: settled(&[0, 1]),
+        tally: Tally {
+            succeeded: 2,
+            ..Tally::default()
+        },
+        done: true,
+        ..ChunkCommit::default()
+    };
+    assert!(
+        store
+            .commit_chunk(&a.id, 0, &settle, a.expires_at)
+            .await
+            .unwrap()
+    );
+    let to_b = SlotPass {
+        from_job: a.id.clone(),
+        from_chunk: 0,
+        to: Passed::To {
+            job_id: b.id.clone(),
+            chunk: 0,
+        },
+        window: Some(WindowChange {
+            version: 2,
+            next_turn: 4,
+            set: vec![(a.id.clone(), 3)],
+            remove: vec![b.id.clone()],
+            free: false,
+        }),
+    };
+    let stale = SlotPass {
+        window: Some(WindowChange {
+            version: 1,
+            ..to_b.window.clone().unwrap_or_default()
+        }),
+        ..to_b.clone()
+    };
+    assert!(
+        !store.pass(&key, &stale).await.unwrap(),
+        "a pass on a window that changed since it was read is refused"
+    );
+    assert_eq!(
+        store.load(&b.id).await.unwrap().map(|j| j.released),
+        Some(0),
+        "and changes nothing"
+    );
+    assert!(store.pass(&key, &to_b).await.unwrap());
+    assert!(
+        !store.pass(&key, &to_b).await.unwrap(),
+        "a chunk's slot is passed once"
+    );
+    assert_eq!(
+        store
+            .chunk_ledger(&a.id, 0)
+            .await
+            .unwrap()
+            .and_then(|l| l.passed),
+        Some(to_b.to.clone())
+    );
+    assert_eq!(
+        store.load(&b.id).await.unwrap().map(|j| j.released),
+        Some(1)
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.in_turn(), window.next_turn),
+        (1, vec![(a.id.as_str(), 3)], 4)
+    );
+
+    // Chunk 0 of b settles; nobody else wants the slot in this sketch: it is freed.
+    assert!(
+        store
+            .commit_chunk(&b.id, 0, &settle, b.expires_at)
+            .await
+            .unwrap()
+    );
+    let freed = SlotPass {
+        from_job: b.id.clone(),
+        from_chunk: 0,
+        to: Passed::Freed,
+        window: Some(WindowChange {
+            version: 4,
+            next_turn: 5,
+            remove: vec![a.id.clone()],
+            free: true,
+            ..WindowChange::default()
+        }),
+    };
+    assert!(store.pass(&key, &freed).await.unwrap());
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.waiting.len(), window.next_turn),
+        (0, 0, 5)
+    );
+    assert!(
+        !store
+            .pass(
+                &key,
+                &SlotPass {
+                    from_chunk: 1,
+                    ..freed.clone()
+                }
+            )
+            .await
+            .unwrap(),
+        "a chunk that is not done passes nothing"
     );
 }
 

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use super::{DynamoJobStore, condition_failed_at, conditional, job_key, n, s};
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
+use crate::domain::window::Passed;
 use crate::error::StoreError;
 use crate::ports::{ChunkCommit, ChunkLedger, ProgressStore, Settled};
 
@@ -30,12 +31,14 @@ impl ProgressStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)")
+            .update_expression("SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at), #released = if_not_exists(#released, :zero)")
             .condition_expression("#st IN (:queued, :running)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#total", "total")
             .expression_attribute_names("#chunks", "chunks_total")
             .expression_attribute_names("#started", "started_at")
+            .expression_attribute_names("#released", "released")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":running", s(JobStatus::Running.key()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
             .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
@@ -51,9 +54,10 @@ impl ProgressStore for DynamoJobStore {
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
             .key("sk", s(chunk_sk(chunk)))
-            .projection_expression("#settled, #done")
+            .projection_expression("#settled, #done, #passed")
             .expression_attribute_names("#settled", "settled")
             .expression_attribute_names("#done", "done")
+            .expression_attribute_names("#passed", "passed_to")
             .consistent_read(true)
             .send()
             .await
@@ -61,15 +65,21 @@ impl ProgressStore for DynamoJobStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
+        let passed = item
+            .get("passed_to")
+            .and_then(|p| p.as_s().ok())
+            .and_then(|p| Passed::decode(p));
         Ok(Some(match item.get("settled") {
             Some(AttributeValue::B(bytes)) => ChunkLedger {
                 settled: Settled::from_bytes(bytes.clone().into_inner()),
                 done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
+                passed,
             },
             // A ledger item from before partial commits: written once, when the chunk settled.
             _ => ChunkLedger {
                 settled: Settled::default(),
                 done: true,
+                passed,
             },
         }))
     }

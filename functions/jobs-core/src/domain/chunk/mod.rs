@@ -26,6 +26,8 @@ pub struct ChunkLedger {
     pub settled: Settled,
     /// Every item is settled, and the chunk is counted in the job's `chunks_done`.
     pub done: bool,
+    /// Where the chunk's release-window slot went once it was done (`passed_to`).
+    pub passed: Option<crate::domain::window::Passed>,
 }
 
 /// A failed item of a chunk: its position in the chunk and why.

@@ -306,7 +306,7 @@ async fn begin_moves_only_a_queued_or_running_job_and_keeps_the_first_start_time
     let (_, body) = sent(http);
     assert_eq!(
         body["UpdateExpression"],
-        "SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)"
+        "SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at), #released = if_not_exists(#released, :zero)"
     );
     assert_eq!(body["ConditionExpression"], "#st IN (:queued, :running)");
     assert_eq!(
@@ -331,13 +331,17 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
 
     let (db, http) = store_answering(
         200,
-        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": false}}}),
+        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": true}, "passed_to": {"S": "01OTHER#4"}}}),
     );
     assert_eq!(
         db.chunk_ledger(ID, 2).await.unwrap(),
         Some(ChunkLedger {
             settled: settled(&[0, 1]),
-            done: false
+            done: true,
+            passed: Some(crate::domain::window::Passed::To {
+                job_id: "01OTHER".into(),
+                chunk: 4
+            }),
         })
     );
     let (_, body) = sent(http);
@@ -346,8 +350,8 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
         json!({
             "TableName": TABLE,
             "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000002"}},
-            "ProjectionExpression": "#settled, #done",
-            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done"},
+            "ProjectionExpression": "#settled, #done, #passed",
+            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to"},
             "ConsistentRead": true
         })
     );

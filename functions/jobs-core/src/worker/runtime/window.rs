@@ -1,0 +1,164 @@
+//! Release windows ([`crate::domain::window`]): the plan takes free slots for a job's
+//! first chunks (and puts the job in line when the window is full); a settled chunk passes
+//! its slot on, exactly once, to the chunk of the job whose turn it is. A pass is recorded
+//! in the settled chunk's ledger before its message is acknowledged, so a crash anywhere
+//! leaves the message on the queue and its redelivery sends the released chunk again.
+
+use std::collections::BTreeMap;
+
+use super::Worker;
+use crate::domain::record::JobRecord;
+use crate::domain::window::{Acquired, Candidate, Passed, WindowKey, pass_slot};
+use crate::ports::{ProgressStore, WindowStore, WorkMessage, WorkQueue, WorkerPorts};
+use crate::worker::{Processor, WorkError};
+
+/// Attempts at a pass or a slot that concurrent writers keep changing.
+const ATTEMPTS: usize = 8;
+
+fn candidate(job: &JobRecord) -> Candidate {
+    Candidate {
+        job_id: job.id.clone(),
+        next_chunk: job.released,
+        chunks_total: job.chunks_total.unwrap_or(0),
+    }
+}
+
+impl<P: Processor, W: WorkerPorts> Worker<P, W> {
+    fn window_key(&self, job: &JobRecord) -> WindowKey {
+        self.settings
+            .window_scope
+            .key(&job.tenant, P::JOB_TYPE, &job.id)
+    }
+
+    /// Takes free slots for a planned job's first chunks, at most the window, and puts the
+    /// job in line when the window is full first. Returns the job's `released`. A plan
+    /// delivered again finds chunks released and takes nothing: the job already holds
+    /// slots or a place in line.
+    pub(super) async fn release_first(&self, job: &JobRecord) -> Result<u64, WorkError> {
+        let total = job.chunks_total.unwrap_or(0);
+        let mut released = job.released;
+        if released > 0 {
+            return Ok(released);
+        }
+        let key = self.window_key(job);
+        let limit = self.settings.release_window;
+        let mut taken = 0;
+        let mut tries = 0;
+        while released < total && taken < limit {
+            match self.store.acquire(&key, limit, &job.id, released).await? {
+                Acquired::Granted => {
+                    released += 1;
+                    taken += 1;
+                    continue;
+                }
+                Acquired::Full if self.store.wait(&key, limit, &job.id).await? => {
+                    tracing::info!(released, "release window full; job waits its turn");
+                    break;
+                }
+                Acquired::Full => {}
+                Acquired::Taken => {
+                    released = self
+                        .store
+                        .load(&job.id)
+                        .await?
+                        .map_or(total, |j| j.released);
+                }
+            }
+            tries += 1;
+            if tries >= ATTEMPTS {
+                return Err(WorkError::Transient(
+                    "the release window kept changing".into(),
+                ));
+            }
+        }
+        Ok(released)
+    }
+
+    /// Passes the slot of settled chunk `chunk` of `job` on, exactly once, and sends the
+    /// chunk released into it. On a later delivery of the settled chunk, sends that chunk
+    /// again unless it has run (its ledger item exists).
+    pub(super) async fn pass_on(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
+        let key = self.window_key(job);
+        for _ in 0..ATTEMPTS {
+            let Some(ledger) = self.store.chunk_ledger(&job.id, chunk).await? else {
+                return Ok(());
+            };
+            if let Some(passed) = ledger.passed {
+                if let Passed::To { job_id, chunk } = passed
+                    && self.store.chunk_ledger(&job_id, chunk).await?.is_none()
+                {
+                    tracing::info!(to = %job_id, chunk, "released chunk sent again");
+                    if let Some(to) = self.store.load(&job_id).await? {
+                        self.send_chunk(&to, chunk).await?;
+                    }
+                }
+                return Ok(());
+            }
+            let window = self.store.window(&key).await?;
+            let Some(own) = self.store.load(&job.id).await? else {
+                return Ok(());
+            };
+            // The waiting jobs in turn order, up to the first that has a chunk to release;
+            // the ones gone or done on the way leave the line.
+            let mut records: BTreeMap<String, Option<JobRecord>> = BTreeMap::new();
+            for (id, _) in window.in_turn() {
+                let record = if id == own.id {
+                    Some(own.clone())
+                } else {
+                    self.store.load(id).await?
+                };
+                let wants = record.as_ref().is_some_and(|r| candidate(r).wants());
+                records.insert(id.to_string(), record);
+                if wants {
+                    break;
+                }
+            }
+            let looked_at: BTreeMap<String, Option<Candidate>> = records
+                .iter()
+                .map(|(id, r)| (id.clone(), r.as_ref().map(candidate)))
+                .collect();
+            let pass = pass_slot(&window, &candidate(&own), chunk, &looked_at);
+            if !self.store.pass(&key, &pass).await? {
+                tracing::info!("release window changed under the pass; reading it again");
+                continue;
+            }
+            match &pass.to {
+                Passed::To { job_id, chunk } => {
+                    let to = match records.remove(job_id).flatten() {
+                        Some(record) => record,
+                        None => own,
+                    };
+                    tracing::debug!(to = %job_id, chunk, "slot passed");
+                    self.send_chunk(&to, *chunk).await?;
+                }
+                Passed::Freed => tracing::debug!("slot freed"),
+            }
+            return Ok(());
+        }
+        Err(WorkError::Transient(
+            "the release window kept changing".into(),
+        ))
+    }
+
+    /// Sends `job`'s chunk `chunk` (its items cut again, as the plan cut them).
+    pub(super) async fn send_chunk(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
+        let params = self.params(job).await?;
+        let chunks = self.chunks(job, &params).await?;
+        let Some(items) = usize::try_from(chunk).ok().and_then(|n| chunks.get(n)) else {
+            tracing::warn!(
+                chunk,
+                "the job's items no longer cut into its planned chunks"
+            );
+            return Ok(());
+        };
+        let message = WorkMessage::Chunk {
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            chunk,
+            items: items.clone(),
+            retry_since: None,
+        };
+        self.queue.send(P::JOB_TYPE, &message).await?;
+        Ok(())
+    }
+}
