@@ -209,8 +209,9 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     }
 
     /// Handles a batch, its messages one after another (a chunk runs alone, so it settles
-    /// soon and commits once); a message not started `DEADLINE_MARGIN` (3 s) before
-    /// `deadline` is handed on. The response names the messages to retry.
+    /// soon and commits once) with tenants taking turns ([`in_turns`]); a message not
+    /// started `DEADLINE_MARGIN` (3 s) before `deadline` is handed on. The response names
+    /// the messages to retry.
     pub async fn handle_batch_until(
         &self,
         event: SqsEvent,
@@ -219,7 +220,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         let deadline = deadline
             .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
         let mut response = SqsBatchResponse::default();
-        for record in &event.records {
+        for record in in_turns(&event.records) {
             // Boxed: the message's future is deep enough to overflow the compiler's layout
             // recursion limit when nested in the Lambda runtime's.
             if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
@@ -340,6 +341,31 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         self.params_cache.put(&job.input_key, params.clone());
         Ok(params)
     }
+}
+
+/// The order a batch's messages run in: tenants take turns (each tenant's first message,
+/// then each one's second, …), each tenant's messages in the order received. A tenant with
+/// one message in a batch full of another tenant's runs first. Unreadable messages take
+/// turns as one more tenant (each is acknowledged at once).
+fn in_turns(records: &[SqsMessage]) -> Vec<&SqsMessage> {
+    #[derive(serde::Deserialize)]
+    struct Tenant {
+        tenant: String,
+    }
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut ranked: Vec<(usize, &SqsMessage)> = records
+        .iter()
+        .map(|record| {
+            let tenant = serde_json::from_str::<Tenant>(record.body.as_deref().unwrap_or(""))
+                .map(|t| t.tenant)
+                .unwrap_or_default();
+            let turn = seen.entry(tenant).or_default();
+            *turn += 1;
+            (*turn, record)
+        })
+        .collect();
+    ranked.sort_by_key(|(turn, _)| *turn);
+    ranked.into_iter().map(|(_, record)| record).collect()
 }
 
 /// What a chunk delivery brings besides its items.

@@ -319,6 +319,25 @@ async fn a_tenants_jobs_share_its_window_and_take_turns() {
     }
 }
 
+#[test]
+fn in_a_batch_tenants_take_turns_each_in_the_order_received() {
+    let records: Vec<SqsMessage> = [("a", "1"), ("a", "2"), ("a", "3"), ("b", "4"), ("a", "5")]
+        .iter()
+        .map(|(tenant, id)| {
+            let body = WorkMessage::Plan {
+                job_id: (*id).into(),
+                tenant: (*tenant).into(),
+            };
+            message(id, &body, 1)
+        })
+        .collect();
+    let order: Vec<&str> = super::in_turns(&records)
+        .iter()
+        .filter_map(|m| m.message_id.as_deref())
+        .collect();
+    assert_eq!(order, ["1", "4", "2", "3", "5"]);
+}
+
 #[tokio::test]
 async fn with_the_job_scope_each_job_has_its_own_window() {
     let w = Worker::new(
