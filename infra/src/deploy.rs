@@ -19,12 +19,14 @@ pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
 /// Template parameters for LocalStack, beside [`LOCALSTACK_RELEASE_WINDOW`]: a short worker
 /// timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
-/// Dev tokens (`infra token`) are on in LocalStack.
-pub const LOCALSTACK_PARAMETERS: [(&str, &str); 4] = [
+/// Dev tokens (`infra token`) are on in LocalStack; SQS fair queues are off (LocalStack 4.4
+/// rejects `MessageGroupId` on a standard queue).
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 5] = [
     ("WorkerTimeout", "10"),
     ("WorkQueueVisibilityTimeout", "60"),
     ("SesMaxSendRate", "100"),
     ("DevTokens", "true"),
+    ("SqsFairQueues", "false"),
 ];
 
 pub struct DeployOptions<'a> {

@@ -31,7 +31,8 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
         SqsWorkQueue::new(
             LazyClient::new(config, aws_sdk_sqs::Client::new),
             SqsWorkQueue::url_prefix_from_env()?,
-        ),
+        )
+        .with_fair_queues(SqsWorkQueue::fair_queues_from_env()?),
         SesSenderIdentities::new(LazyClient::new(config, aws_sdk_ses::Client::new)),
         Observers::new(
             DynamoAuditLog::from_env(dynamodb)?,

@@ -559,6 +559,68 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             .unwrap(),
         "a chunk that is not done passes nothing"
     );
+
+    // The commit that settles a chunk passes its slot in the same transaction.
+    let c = queued_job(&tenant, 4);
+    assert_eq!(
+        store.create(&c, None).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert!(store.begin(&c.id, 4, 2, &at).await.unwrap());
+    assert_eq!(
+        store.acquire(&key, 1, &c.id, 0).await.unwrap(),
+        Acquired::Granted
+    );
+    let passing = |chunk: u64| ChunkCommit {
+        pass: Some((
+            key.clone(),
+            SlotPass {
+                from_job: c.id.clone(),
+                from_chunk: 0,
+                to: Passed::To {
+                    job_id: c.id.clone(),
+                    chunk,
+                },
+                window: None,
+            },
+        )),
+        ..settle.clone()
+    };
+    assert!(
+        !store
+            .commit_chunk(&c.id, 0, &passing(5), c.expires_at)
+            .await
+            .unwrap(),
+        "a pass the job's released no longer matches refuses the commit"
+    );
+    let refused = store.load(&c.id).await.unwrap().expect("the job");
+    assert_eq!(
+        (refused.succeeded, refused.released),
+        (0, 1),
+        "and writes nothing"
+    );
+    assert!(
+        store
+            .commit_chunk(&c.id, 0, &passing(1), c.expires_at)
+            .await
+            .unwrap()
+    );
+    let counted = store.load(&c.id).await.unwrap().expect("the job");
+    assert_eq!(
+        (counted.succeeded, counted.chunks_done, counted.released),
+        (2, 1, 2)
+    );
+    assert_eq!(
+        store
+            .chunk_ledger(&c.id, 0)
+            .await
+            .unwrap()
+            .and_then(|l| l.passed),
+        Some(Passed::To {
+            job_id: c.id.clone(),
+            chunk: 1
+        })
+    );
 }
 
 /// `ScheduleStore`: a new schedule's id is taken once; every later write is conditional on

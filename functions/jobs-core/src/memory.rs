@@ -583,6 +583,52 @@ impl JobStore for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Whether `pass`'s conditions hold: the released job is still at that chunk and the
+    /// window at the version read.
+    fn pass_holds(
+        jobs: &BTreeMap<String, JobRecord>,
+        windows: &BTreeMap<WindowKey, ReleaseWindow>,
+        key: &WindowKey,
+        pass: &SlotPass,
+    ) -> bool {
+        if let Passed::To { job_id, chunk } = &pass.to
+            && jobs.get(job_id).is_none_or(|j| j.released != *chunk)
+        {
+            return false;
+        }
+        pass.window
+            .as_ref()
+            .is_none_or(|change| windows.get(key).map_or(0, |w| w.next_turn) == change.version)
+    }
+
+    fn apply_pass(
+        jobs: &mut BTreeMap<String, JobRecord>,
+        windows: &mut BTreeMap<WindowKey, ReleaseWindow>,
+        key: &WindowKey,
+        pass: &SlotPass,
+    ) {
+        if let Some(change) = &pass.window {
+            let window = windows.entry(key.clone()).or_default();
+            for id in &change.remove {
+                window.waiting.remove(id);
+            }
+            for (id, turn) in &change.set {
+                window.waiting.insert(id.clone(), *turn);
+            }
+            window.next_turn = change.next_turn;
+            if change.free {
+                window.in_flight = window.in_flight.saturating_sub(1);
+            }
+        }
+        if let Passed::To { job_id, chunk } = &pass.to
+            && let Some(job) = jobs.get_mut(job_id)
+        {
+            job.released = chunk + 1;
+        }
+    }
+}
+
 impl WindowStore for MemoryStore {
     async fn window(&self, key: &WindowKey) -> Result<ReleaseWindow, StoreError> {
         Ok(lock(&self.windows).get(key).cloned().unwrap_or_default())
@@ -631,32 +677,10 @@ impl WindowStore for MemoryStore {
         else {
             return Ok(false);
         };
-        if let Passed::To { job_id, chunk } = &pass.to
-            && jobs.get(job_id).is_none_or(|j| j.released != *chunk)
-        {
+        if !Self::pass_holds(&jobs, &windows, key, pass) {
             return Ok(false);
         }
-        if let Some(change) = &pass.window {
-            let window = windows.entry(key.clone()).or_default();
-            if window.next_turn != change.version {
-                return Ok(false);
-            }
-            for id in &change.remove {
-                window.waiting.remove(id);
-            }
-            for (id, turn) in &change.set {
-                window.waiting.insert(id.clone(), *turn);
-            }
-            window.next_turn = change.next_turn;
-            if change.free {
-                window.in_flight = window.in_flight.saturating_sub(1);
-            }
-        }
-        if let Passed::To { job_id, chunk } = &pass.to
-            && let Some(job) = jobs.get_mut(job_id)
-        {
-            job.released = chunk + 1;
-        }
+        Self::apply_pass(&mut jobs, &mut windows, key, pass);
         from.passed = Some(pass.to.clone());
         Ok(true)
     }
@@ -703,16 +727,29 @@ impl ProgressStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut ledger = lock(&self.ledger);
         let mut jobs = lock(&self.jobs);
+        if !jobs.contains_key(id) {
+            return Err(StoreError::Corrupt(format!(
+                "no job {id} for chunk {chunk}"
+            )));
+        }
+        let key = (id.to_string(), chunk);
+        if ledger.get(&key).map(|l| &l.settled) != commit.before.as_ref() {
+            return Ok(false);
+        }
+        if let Some((window_key, pass)) = &commit.pass {
+            let mut windows = lock(&self.windows);
+            if !Self::pass_holds(&jobs, &windows, window_key, pass) {
+                return Ok(false);
+            }
+            Self::apply_pass(&mut jobs, &mut windows, window_key, pass);
+        }
         let Some(job) = jobs.get_mut(id) else {
             return Err(StoreError::Corrupt(format!(
                 "no job {id} for chunk {chunk}"
             )));
         };
-        let key = (id.to_string(), chunk);
-        if ledger.get(&key).map(|l| &l.settled) != commit.before.as_ref() {
-            return Ok(false);
-        }
         let entry = ledger.entry(key).or_default();
+        entry.passed = commit.pass.as_ref().map(|(_, pass)| pass.to.clone());
         entry.settled = commit.after.clone();
         let mut outcomes = lock(&self.outcomes);
         let outcomes = outcomes

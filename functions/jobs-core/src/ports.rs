@@ -507,6 +507,15 @@ pub enum WorkMessage {
     },
 }
 
+impl WorkMessage {
+    /// The tenant of the job the message is for.
+    pub fn tenant(&self) -> &str {
+        match self {
+            WorkMessage::Plan { tenant, .. } | WorkMessage::Chunk { tenant, .. } => tenant,
+        }
+    }
+}
+
 pub trait WorkQueue: Send + Sync {
     fn send(
         &self,

@@ -49,6 +49,17 @@ impl FakeHttp {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// An SQS client over `http`.
+    pub fn sqs(http: SharedHttpClient) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+            .http_client(http)
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     /// A DynamoDB client over `http` (this fake, or a wrapper of it).
     pub fn dynamodb(http: SharedHttpClient) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::Config::builder()

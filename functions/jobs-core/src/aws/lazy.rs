@@ -27,6 +27,19 @@ impl<C> LazyClient<C> {
         self.client.get_or_init(|| (self.build)(&self.config))
     }
 
+    /// A client built already (adapter tests over a fake HTTP client).
+    #[cfg(test)]
+    pub fn ready(client: C) -> LazyClient<C> {
+        fn never<C>(_: &aws_config::SdkConfig) -> C {
+            unreachable!("a ready client is never built")
+        }
+        LazyClient {
+            config: aws_config::SdkConfig::builder().build(),
+            build: never::<C>,
+            client: OnceLock::from(client),
+        }
+    }
+
     #[cfg(test)]
     fn is_built(&self) -> bool {
         self.client.get().is_some()

@@ -62,7 +62,8 @@ async fn serve<P: Processor>(
         SqsWorkQueue::new(
             LazyClient::new(config, aws_sdk_sqs::Client::new),
             SqsWorkQueue::url_prefix_from_env()?,
-        ),
+        )
+        .with_fair_queues(SqsWorkQueue::fair_queues_from_env()?),
         Observers::new(
             DynamoAuditLog::from_env(dynamodb)?,
             EventBridgeBus::from_env(config)?,

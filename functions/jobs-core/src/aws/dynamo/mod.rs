@@ -318,6 +318,20 @@ where
     }
 }
 
+/// For a `TransactWriteItems` that failed: true when it was cancelled because a condition
+/// failed or another transaction held one of its items (read again and retry).
+fn refused_or_conflicted(error: &TransactWriteItemsError) -> bool {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+        return false;
+    };
+    cancelled.cancellation_reasons().iter().any(|r| {
+        matches!(
+            r.code(),
+            Some("ConditionalCheckFailed" | "TransactionConflict")
+        )
+    })
+}
+
 /// For a `TransactWriteItems` that failed: true when it was cancelled because the condition
 /// of its `index`-th item failed (the transaction's whole effect is then "already done").
 fn condition_failed_at(error: &TransactWriteItemsError, index: usize) -> bool {

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::{DynamoJobStore, condition_failed_at, conditional, job_key, n, s};
+use super::{
+    DynamoJobStore, condition_failed_at, conditional, job_key, n, refused_or_conflicted, s,
+};
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
 use crate::domain::window::Passed;
@@ -152,6 +154,12 @@ impl ProgressStore for DynamoJobStore {
                     AttributeValue::L(commit.cancelled.iter().map(|p| n(u64::from(*p))).collect()),
                 );
         }
+        if let Some((_, pass)) = &commit.pass {
+            ledger_set.push_str(", #passed = :passed");
+            ledger = ledger
+                .expression_attribute_names("#passed", "passed_to")
+                .expression_attribute_values(":passed", s(pass.to.encode()));
+        }
         let ledger = ledger
             .update_expression(format!(
                 "{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"
@@ -201,6 +209,33 @@ impl ProgressStore for DynamoJobStore {
                 .expression_attribute_names("#paced", "paced_at")
                 .expression_attribute_values(":paced", s(paced_at));
         }
+        // The slot goes to the job's own next chunk: its `released` moves on in this update.
+        let mut others = Vec::new();
+        if let Some((key, pass)) = &commit.pass {
+            match &pass.to {
+                Passed::To {
+                    job_id,
+                    chunk: next,
+                } if job_id == id => {
+                    job_set.push("#released = :next_release");
+                    job = job
+                        .condition_expression("attribute_exists(pk) AND #released = :release")
+                        .expression_attribute_names("#released", "released")
+                        .expression_attribute_values(":release", n(*next))
+                        .expression_attribute_values(":next_release", n(next + 1));
+                }
+                Passed::To {
+                    job_id,
+                    chunk: next,
+                } => {
+                    others.push(super::window::release(&self.table, job_id, *next)?);
+                }
+                Passed::Freed => {}
+            }
+            if let Some(change) = &pass.window {
+                others.push(super::window::window_update(&self.table, key, change)?);
+            }
+        }
         let expression = if job_set.is_empty() {
             job_add
         } else {
@@ -210,17 +245,21 @@ impl ProgressStore for DynamoJobStore {
             .update_expression(expression)
             .build()
             .map_err(|e| StoreError::encode("an Update", e))?;
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(ledger).build())
-            .transact_items(TransactWriteItem::builder().update(job).build())
-            .send()
-            .await;
-        match result.map_err(|e| e.into_service_error()) {
+            .transact_items(TransactWriteItem::builder().update(job).build());
+        for item in others {
+            request = request.transact_items(item);
+        }
+        match request.send().await.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
-            // The first item is the ledger entry: another delivery committed to it since it was read.
+            // The first item is the ledger entry: another delivery committed to it since it
+            // was read. Any other refusal is the slot's pass (the job moved on, or the window
+            // changed): the caller reads again either way.
             Err(error) if condition_failed_at(&error, 0) => Ok(false),
+            Err(error) if commit.pass.is_some() && refused_or_conflicted(&error) => Ok(false),
             Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }
     }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::{DynamoJobStore, Item, conditional, job_key, n, s};
 use crate::domain::record::{chunk_sk, job_pk};
-use crate::domain::window::{Acquired, Passed, ReleaseWindow, SlotPass, WindowKey};
+use crate::domain::window::{Acquired, Passed, ReleaseWindow, SlotPass, WindowChange, WindowKey};
 use crate::error::StoreError;
 use crate::ports::WindowStore;
 
@@ -40,8 +40,61 @@ fn reasons(error: &TransactWriteItemsError) -> Vec<String> {
         .collect()
 }
 
+/// The window takes `change`, only if its `next_turn` is still `change.version`.
+pub(super) fn window_update(
+    table: &str,
+    key: &WindowKey,
+    change: &WindowChange,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut window = Update::builder()
+        .table_name(table)
+        .set_key(Some(key_of(key)))
+        .expression_attribute_names("#next_turn", "next_turn")
+        .expression_attribute_values(":version", n(change.version))
+        .expression_attribute_values(":next_turn", n(change.next_turn));
+    window = if change.version == 0 {
+        window.condition_expression("attribute_not_exists(#next_turn) OR #next_turn = :version")
+    } else {
+        window.condition_expression("#next_turn = :version")
+    };
+    let mut set = vec!["#next_turn = :next_turn".to_string()];
+    let mut remove = Vec::new();
+    if !change.set.is_empty() || !change.remove.is_empty() {
+        window = window.expression_attribute_names("#waiting", "waiting");
+    }
+    for (i, (job_id, turn)) in change.set.iter().enumerate() {
+        set.push(format!("#waiting.#set{i} = :turn{i}"));
+        window = window
+            .expression_attribute_names(format!("#set{i}"), job_id)
+            .expression_attribute_values(format!(":turn{i}"), n(*turn));
+    }
+    for (i, job_id) in change.remove.iter().enumerate() {
+        remove.push(format!("#waiting.#remove{i}"));
+        window = window.expression_attribute_names(format!("#remove{i}"), job_id);
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    if change.free {
+        expression.push_str(" ADD #in_flight :minus_one");
+        window = window
+            .expression_attribute_names("#in_flight", "in_flight")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()));
+    }
+    let window = window
+        .update_expression(expression)
+        .build()
+        .map_err(|e| StoreError::encode("an Update", e))?;
+    Ok(TransactWriteItem::builder().update(window).build())
+}
+
 /// The job's `released` moves from `chunk` to `chunk + 1`.
-fn release(table: &str, job_id: &str, chunk: u64) -> Result<TransactWriteItem, StoreError> {
+pub(super) fn release(
+    table: &str,
+    job_id: &str,
+    chunk: u64,
+) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(job_key(job_id)))
@@ -168,59 +221,11 @@ impl WindowStore for DynamoJobStore {
             request = request.transact_items(release(&self.table, job_id, *chunk)?);
         }
         if let Some(change) = &pass.window {
-            let mut window = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_of(key)))
-                .expression_attribute_names("#next_turn", "next_turn")
-                .expression_attribute_values(":version", n(change.version))
-                .expression_attribute_values(":next_turn", n(change.next_turn));
-            window = if change.version == 0 {
-                window.condition_expression(
-                    "attribute_not_exists(#next_turn) OR #next_turn = :version",
-                )
-            } else {
-                window.condition_expression("#next_turn = :version")
-            };
-            let mut set = vec!["#next_turn = :next_turn".to_string()];
-            let mut remove = Vec::new();
-            if !change.set.is_empty() || !change.remove.is_empty() {
-                window = window.expression_attribute_names("#waiting", "waiting");
-            }
-            for (i, (job_id, turn)) in change.set.iter().enumerate() {
-                set.push(format!("#waiting.#set{i} = :turn{i}"));
-                window = window
-                    .expression_attribute_names(format!("#set{i}"), job_id)
-                    .expression_attribute_values(format!(":turn{i}"), n(*turn));
-            }
-            for (i, job_id) in change.remove.iter().enumerate() {
-                remove.push(format!("#waiting.#remove{i}"));
-                window = window.expression_attribute_names(format!("#remove{i}"), job_id);
-            }
-            let mut expression = format!("SET {}", set.join(", "));
-            if !remove.is_empty() {
-                expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-            }
-            if change.free {
-                expression.push_str(" ADD #in_flight :minus_one");
-                window = window
-                    .expression_attribute_names("#in_flight", "in_flight")
-                    .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()));
-            }
-            let window = window
-                .update_expression(expression)
-                .build()
-                .map_err(|e| StoreError::encode("an Update", e))?;
-            request = request.transact_items(TransactWriteItem::builder().update(window).build());
+            request = request.transact_items(window_update(&self.table, key, change)?);
         }
         match request.send().await.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
-            Err(error)
-                if reasons(&error)
-                    .iter()
-                    .any(|r| r == "ConditionalCheckFailed" || r == "TransactionConflict") =>
-            {
-                Ok(false)
-            }
+            Err(error) if super::refused_or_conflicted(&error) => Ok(false),
             Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }
     }
@@ -234,7 +239,6 @@ mod tests {
         ID, TABLE, job_key as job_key_json, sent, store, store_answering, transaction_cancelled,
     };
     use super::*;
-    use crate::domain::window::WindowChange;
 
     fn tenant_window() -> WindowKey {
         WindowKey {

@@ -67,4 +67,11 @@ pub struct ChunkCommit {
     pub done: bool,
     /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
     pub paced_at: Option<String>,
+    /// With `done`: where the chunk's release-window slot goes, written in the same
+    /// transaction (`crate::ports::WindowStore::pass` says what it writes and when it is
+    /// refused: then the commit is refused too).
+    pub pass: Option<(
+        crate::domain::window::WindowKey,
+        crate::domain::window::SlotPass,
+    )>,
 }

@@ -1,19 +1,27 @@
 //! Release windows ([`crate::domain::window`]): the plan takes free slots for a job's
 //! first chunks (and puts the job in line when the window is full); a settled chunk passes
-//! its slot on, exactly once, to the chunk of the job whose turn it is. A pass is recorded
-//! in the settled chunk's ledger before its message is acknowledged, so a crash anywhere
-//! leaves the message on the queue and its redelivery sends the released chunk again.
+//! its slot on, exactly once, to the chunk of the job whose turn it is, in the transaction
+//! of the commit that settles it (`commit.rs`). The pass is in the chunk's ledger before its
+//! message is acknowledged, so a crash anywhere leaves the message on the queue and its
+//! redelivery sends the released chunk again.
 
 use std::collections::BTreeMap;
 
 use super::Worker;
 use crate::domain::record::JobRecord;
-use crate::domain::window::{Acquired, Candidate, Passed, WindowKey, pass_slot};
+use crate::domain::window::{Acquired, Candidate, Passed, SlotPass, WindowKey, pass_slot};
 use crate::ports::{ProgressStore, WindowStore, WorkMessage, WorkQueue, WorkerPorts};
 use crate::worker::{Processor, WorkError};
 
 /// Attempts at a pass or a slot that concurrent writers keep changing.
 const ATTEMPTS: usize = 8;
+
+/// A slot pass decided from what was read, and the record of the job it releases a chunk of.
+pub(super) struct Decided {
+    pub(super) key: WindowKey,
+    pub(super) pass: SlotPass,
+    pub(super) to: Option<JobRecord>,
+}
 
 fn candidate(job: &JobRecord) -> Candidate {
     Candidate {
@@ -74,11 +82,64 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         Ok(released)
     }
 
-    /// Passes the slot of settled chunk `chunk` of `job` on, exactly once, and sends the
-    /// chunk released into it. On a later delivery of the settled chunk, sends that chunk
-    /// again unless it has run (its ledger item exists).
-    pub(super) async fn pass_on(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
+    /// Where the slot of chunk `chunk` of `job`, about to settle or settled, goes: the
+    /// window and the jobs in line read now. `None` when the job is gone.
+    pub(super) async fn decide_pass(
+        &self,
+        job: &JobRecord,
+        chunk: u64,
+    ) -> Result<Option<Decided>, WorkError> {
         let key = self.window_key(job);
+        let window = self.store.window(&key).await?;
+        let Some(own) = self.store.load(&job.id).await? else {
+            return Ok(None);
+        };
+        // The waiting jobs in turn order, up to the first that has a chunk to release; the
+        // ones gone or done on the way leave the line.
+        let mut records: BTreeMap<String, Option<JobRecord>> = BTreeMap::new();
+        for (id, _) in window.in_turn() {
+            let record = if id == own.id {
+                Some(own.clone())
+            } else {
+                self.store.load(id).await?
+            };
+            let wants = record.as_ref().is_some_and(|r| candidate(r).wants());
+            records.insert(id.to_string(), record);
+            if wants {
+                break;
+            }
+        }
+        let looked_at: BTreeMap<String, Option<Candidate>> = records
+            .iter()
+            .map(|(id, r)| (id.clone(), r.as_ref().map(candidate)))
+            .collect();
+        let pass = pass_slot(&window, &candidate(&own), chunk, &looked_at);
+        let to = match &pass.to {
+            Passed::To { job_id, .. } if *job_id == own.id => Some(own),
+            Passed::To { job_id, .. } => records.remove(job_id).flatten(),
+            Passed::Freed => None,
+        };
+        Ok(Some(Decided { key, pass, to }))
+    }
+
+    /// Sends the chunk a pass released.
+    pub(super) async fn send_passed(&self, decided: &Decided) -> Result<(), WorkError> {
+        match (&decided.pass.to, &decided.to) {
+            (Passed::To { job_id, chunk }, Some(to)) => {
+                tracing::debug!(to = %job_id, chunk, "slot passed");
+                self.send_chunk(to, *chunk).await
+            }
+            _ => {
+                tracing::debug!("slot freed");
+                Ok(())
+            }
+        }
+    }
+
+    /// For a settled chunk whose commit did not pass its slot (a duplicate delivery, or a
+    /// concurrent one committed first): passes it on now if nobody has, exactly once, and
+    /// sends the chunk released into it unless that chunk has run (its ledger item exists).
+    pub(super) async fn pass_on(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
         for _ in 0..ATTEMPTS {
             let Some(ledger) = self.store.chunk_ledger(&job.id, chunk).await? else {
                 return Ok(());
@@ -94,46 +155,13 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 }
                 return Ok(());
             }
-            let window = self.store.window(&key).await?;
-            let Some(own) = self.store.load(&job.id).await? else {
+            let Some(decided) = self.decide_pass(job, chunk).await? else {
                 return Ok(());
             };
-            // The waiting jobs in turn order, up to the first that has a chunk to release;
-            // the ones gone or done on the way leave the line.
-            let mut records: BTreeMap<String, Option<JobRecord>> = BTreeMap::new();
-            for (id, _) in window.in_turn() {
-                let record = if id == own.id {
-                    Some(own.clone())
-                } else {
-                    self.store.load(id).await?
-                };
-                let wants = record.as_ref().is_some_and(|r| candidate(r).wants());
-                records.insert(id.to_string(), record);
-                if wants {
-                    break;
-                }
+            if self.store.pass(&decided.key, &decided.pass).await? {
+                return self.send_passed(&decided).await;
             }
-            let looked_at: BTreeMap<String, Option<Candidate>> = records
-                .iter()
-                .map(|(id, r)| (id.clone(), r.as_ref().map(candidate)))
-                .collect();
-            let pass = pass_slot(&window, &candidate(&own), chunk, &looked_at);
-            if !self.store.pass(&key, &pass).await? {
-                tracing::info!("release window changed under the pass; reading it again");
-                continue;
-            }
-            match &pass.to {
-                Passed::To { job_id, chunk } => {
-                    let to = match records.remove(job_id).flatten() {
-                        Some(record) => record,
-                        None => own,
-                    };
-                    tracing::debug!(to = %job_id, chunk, "slot passed");
-                    self.send_chunk(&to, *chunk).await?;
-                }
-                Passed::Freed => tracing::debug!("slot freed"),
-            }
-            return Ok(());
+            tracing::info!("release window changed under the pass; reading it again");
         }
         Err(WorkError::Transient(
             "the release window kept changing".into(),
