@@ -14,7 +14,6 @@ use crate::domain::limits::LimitsRecord;
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::SenderRecord;
-use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
 use crate::error::StoreError;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
@@ -378,51 +377,9 @@ pub struct QueueDepths {
     pub dlq_messages: u64,
 }
 
-/// Release windows ([`crate::domain::window`]) in the Jobs table: per tenant and type (or
-/// per job), the chunk messages released and not yet settled and the jobs waiting for a
-/// slot. Every write is per plan or per settled chunk, never per item.
-pub trait WindowStore: Send + Sync {
-    /// The window, strongly consistent; the default (empty) one before its first write.
-    fn window(
-        &self,
-        key: &WindowKey,
-    ) -> impl Future<Output = Result<ReleaseWindow, StoreError>> + Send;
-
-    /// Releases job `job_id`'s chunk `chunk` into a free slot, in one transaction: the
-    /// window's `in_flight` goes up by one if it is below `limit`, and the job's `released`
-    /// moves from `chunk` to `chunk + 1`.
-    fn acquire(
-        &self,
-        key: &WindowKey,
-        limit: u64,
-        job_id: &str,
-        chunk: u64,
-    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send;
-
-    /// Puts job `job_id` in the window's line (keeping its turn if it is there), only while
-    /// the window is full (`in_flight >= limit`). False when it is not: acquire again.
-    fn wait(
-        &self,
-        key: &WindowKey,
-        limit: u64,
-        job_id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Passes a settled chunk's slot on, exactly once, in one transaction: the settled
-    /// chunk's ledger records `pass.to` (only if it is done and has no pass yet), the job
-    /// released into the slot moves its `released` on (only if it is still that chunk), and
-    /// the window takes `pass.window` (only if its `next_turn` is still the version read).
-    /// False when a condition failed: re-read and decide again.
-    fn pass(
-        &self,
-        key: &WindowKey,
-        pass: &SlotPass,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-}
-
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or
 /// per chunk commit, never per item.
-pub trait ProgressStore: JobEnds + MetricsStore + WindowStore {
+pub trait ProgressStore: JobEnds + MetricsStore {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 

@@ -142,10 +142,6 @@ pub struct JobRecord {
     /// Chunks whose outcome is committed; the job completes when this reaches `chunks_total`.
     #[serde(default)]
     pub chunks_done: u64,
-    /// Chunks released on the queue so far: chunks `0..released` (set to 0 by the plan;
-    /// each release moves it on by one, [`crate::domain::window`]).
-    #[serde(default)]
-    pub released: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested_at: Option<String>,
     pub created_at: String,
@@ -244,7 +240,6 @@ impl JobRecord {
             cancelled: 0,
             chunks_total: None,
             chunks_done: 0,
-            released: 0,
             cancel_requested_at: None,
             created_at: job.created_at,
             started_at: None,

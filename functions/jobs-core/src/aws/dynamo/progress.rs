@@ -7,12 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::{
-    DynamoJobStore, condition_failed_at, conditional, job_key, n, refused_or_conflicted, s,
-};
+use super::{DynamoJobStore, condition_failed_at, conditional, job_key, n, s};
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
-use crate::domain::window::Passed;
 use crate::error::StoreError;
 use crate::ports::{ChunkCommit, ChunkLedger, ProgressStore, Settled};
 
@@ -33,14 +30,12 @@ impl ProgressStore for DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(job_key(id)))
-            .update_expression("SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at), #released = if_not_exists(#released, :zero)")
+            .update_expression("SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)")
             .condition_expression("#st IN (:queued, :running)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#total", "total")
             .expression_attribute_names("#chunks", "chunks_total")
             .expression_attribute_names("#started", "started_at")
-            .expression_attribute_names("#released", "released")
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":running", s(JobStatus::Running.key()))
             .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
             .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
@@ -56,10 +51,9 @@ impl ProgressStore for DynamoJobStore {
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
             .key("sk", s(chunk_sk(chunk)))
-            .projection_expression("#settled, #done, #passed")
+            .projection_expression("#settled, #done")
             .expression_attribute_names("#settled", "settled")
             .expression_attribute_names("#done", "done")
-            .expression_attribute_names("#passed", "passed_to")
             .consistent_read(true)
             .send()
             .await
@@ -67,21 +61,15 @@ impl ProgressStore for DynamoJobStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let passed = item
-            .get("passed_to")
-            .and_then(|p| p.as_s().ok())
-            .and_then(|p| Passed::decode(p));
         Ok(Some(match item.get("settled") {
             Some(AttributeValue::B(bytes)) => ChunkLedger {
                 settled: Settled::from_bytes(bytes.clone().into_inner()),
                 done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
-                passed,
             },
             // A ledger item from before partial commits: written once, when the chunk settled.
             _ => ChunkLedger {
                 settled: Settled::default(),
                 done: true,
-                passed,
             },
         }))
     }
@@ -154,12 +142,6 @@ impl ProgressStore for DynamoJobStore {
                     AttributeValue::L(commit.cancelled.iter().map(|p| n(u64::from(*p))).collect()),
                 );
         }
-        if let Some((_, pass)) = &commit.pass {
-            ledger_set.push_str(", #passed = :passed");
-            ledger = ledger
-                .expression_attribute_names("#passed", "passed_to")
-                .expression_attribute_values(":passed", s(pass.to.encode()));
-        }
         let ledger = ledger
             .update_expression(format!(
                 "{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"
@@ -209,33 +191,6 @@ impl ProgressStore for DynamoJobStore {
                 .expression_attribute_names("#paced", "paced_at")
                 .expression_attribute_values(":paced", s(paced_at));
         }
-        // The slot goes to the job's own next chunk: its `released` moves on in this update.
-        let mut others = Vec::new();
-        if let Some((key, pass)) = &commit.pass {
-            match &pass.to {
-                Passed::To {
-                    job_id,
-                    chunk: next,
-                } if job_id == id => {
-                    job_set.push("#released = :next_release");
-                    job = job
-                        .condition_expression("attribute_exists(pk) AND #released = :release")
-                        .expression_attribute_names("#released", "released")
-                        .expression_attribute_values(":release", n(*next))
-                        .expression_attribute_values(":next_release", n(next + 1));
-                }
-                Passed::To {
-                    job_id,
-                    chunk: next,
-                } => {
-                    others.push(super::window::release(&self.table, job_id, *next)?);
-                }
-                Passed::Freed => {}
-            }
-            if let Some(change) = &pass.window {
-                others.push(super::window::window_update(&self.table, key, change)?);
-            }
-        }
         let expression = if job_set.is_empty() {
             job_add
         } else {
@@ -245,21 +200,17 @@ impl ProgressStore for DynamoJobStore {
             .update_expression(expression)
             .build()
             .map_err(|e| StoreError::encode("an Update", e))?;
-        let mut request = self
+        let result = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(ledger).build())
-            .transact_items(TransactWriteItem::builder().update(job).build());
-        for item in others {
-            request = request.transact_items(item);
-        }
-        match request.send().await.map_err(|e| e.into_service_error()) {
+            .transact_items(TransactWriteItem::builder().update(job).build())
+            .send()
+            .await;
+        match result.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
-            // The first item is the ledger entry: another delivery committed to it since it
-            // was read. Any other refusal is the slot's pass (the job moved on, or the window
-            // changed): the caller reads again either way.
+            // The first item is the ledger entry: another delivery committed to it since it was read.
             Err(error) if condition_failed_at(&error, 0) => Ok(false),
-            Err(error) if commit.pass.is_some() && refused_or_conflicted(&error) => Ok(false),
             Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }
     }

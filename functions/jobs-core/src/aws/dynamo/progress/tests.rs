@@ -38,7 +38,6 @@ async fn a_first_commit_creates_the_ledger_item_and_adds_to_the_counters_in_one_
         }],
         done: false,
         paced_at: Some("2026-11-30T10:00:00.000Z".into()),
-        pass: None,
     };
     assert!(
         db.commit_chunk(ID, 7, &commit, 1_800_000_000)
@@ -153,100 +152,6 @@ async fn cancelled_items_are_listed_by_position_in_the_ledger() {
     assert_eq!(
         ledger["ExpressionAttributeValues"][":cancelled_items"],
         json!({"L": [{"N": "1"}, {"N": "2"}]})
-    );
-}
-
-#[tokio::test]
-async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction() {
-    use crate::domain::window::{Passed, SlotPass, WindowChange, WindowKey};
-    let key = WindowKey {
-        pk: "TENANT#acme".into(),
-        sk: "WINDOW#profile_field_update".into(),
-    };
-    let commit = |to: Passed, window: Option<WindowChange>| ChunkCommit {
-        after: settled(&[0, 1]),
-        tally: Tally {
-            succeeded: 2,
-            ..Tally::default()
-        },
-        done: true,
-        pass: Some((
-            key.clone(),
-            SlotPass {
-                from_job: ID.into(),
-                from_chunk: 3,
-                to,
-                window,
-            },
-        )),
-        ..ChunkCommit::default()
-    };
-    // The job goes on with its own next chunk: two items, as any commit.
-    let (db, http) = store();
-    let own = Passed::To {
-        job_id: ID.into(),
-        chunk: 12,
-    };
-    assert!(db.commit_chunk(ID, 3, &commit(own, None), 0).await.unwrap());
-    let (_, body) = sent(http);
-    let items = body["TransactItems"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
-    assert!(
-        items[0]["Update"]["UpdateExpression"]
-            .as_str()
-            .unwrap()
-            .contains("#passed = :passed")
-    );
-    assert_eq!(
-        items[0]["Update"]["ExpressionAttributeValues"][":passed"],
-        json!({"S": format!("{ID}#12")})
-    );
-    assert_eq!(
-        items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one SET #released = :next_release"
-    );
-    assert_eq!(
-        items[1]["Update"]["ConditionExpression"],
-        "attribute_exists(pk) AND #released = :release"
-    );
-    assert_eq!(
-        (
-            &items[1]["Update"]["ExpressionAttributeValues"][":release"],
-            &items[1]["Update"]["ExpressionAttributeValues"][":next_release"]
-        ),
-        (&json!({"N": "12"}), &json!({"N": "13"}))
-    );
-    // The slot goes to another job in line: its released and the window join the transaction.
-    let (db, http) = store();
-    let other = Passed::To {
-        job_id: "01OTHER".into(),
-        chunk: 0,
-    };
-    let change = WindowChange {
-        version: 4,
-        next_turn: 6,
-        set: vec![(ID.into(), 5)],
-        ..WindowChange::default()
-    };
-    assert!(
-        db.commit_chunk(ID, 3, &commit(other.clone(), Some(change.clone())), 0)
-            .await
-            .unwrap()
-    );
-    let (_, body) = sent(http);
-    let items = body["TransactItems"].as_array().unwrap();
-    assert_eq!(items.len(), 4);
-    assert_eq!(items[2]["Update"]["Key"]["pk"], json!({"S": "JOB#01OTHER"}));
-    assert_eq!(items[3]["Update"]["Key"]["pk"], json!({"S": "TENANT#acme"}));
-    // Refused on the window or the other job: reported, not an error; the caller reads again.
-    let (db, _) = store_answering(
-        400,
-        transaction_cancelled(&["None", "None", "None", "ConditionalCheckFailed"]),
-    );
-    assert!(
-        !db.commit_chunk(ID, 3, &commit(other, Some(change)), 0)
-            .await
-            .unwrap()
     );
 }
 
@@ -401,7 +306,7 @@ async fn begin_moves_only_a_queued_or_running_job_and_keeps_the_first_start_time
     let (_, body) = sent(http);
     assert_eq!(
         body["UpdateExpression"],
-        "SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at), #released = if_not_exists(#released, :zero)"
+        "SET #st = :running, #total = :total, #chunks = :chunks, #started = if_not_exists(#started, :at)"
     );
     assert_eq!(body["ConditionExpression"], "#st IN (:queued, :running)");
     assert_eq!(
@@ -426,17 +331,13 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
 
     let (db, http) = store_answering(
         200,
-        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": true}, "passed_to": {"S": "01OTHER#4"}}}),
+        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": false}}}),
     );
     assert_eq!(
         db.chunk_ledger(ID, 2).await.unwrap(),
         Some(ChunkLedger {
             settled: settled(&[0, 1]),
-            done: true,
-            passed: Some(crate::domain::window::Passed::To {
-                job_id: "01OTHER".into(),
-                chunk: 4
-            }),
+            done: false
         })
     );
     let (_, body) = sent(http);
@@ -445,8 +346,8 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
         json!({
             "TableName": TABLE,
             "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000002"}},
-            "ProjectionExpression": "#settled, #done, #passed",
-            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to"},
+            "ProjectionExpression": "#settled, #done",
+            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done"},
             "ConsistentRead": true
         })
     );
