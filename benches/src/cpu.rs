@@ -195,6 +195,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         max_receive_count: 5,
         chunk_size: size,
         release_window: u64::MAX,
+        window_scope: jobs_core::domain::window::WindowScope::Tenant,
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
     };

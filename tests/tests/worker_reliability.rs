@@ -16,10 +16,11 @@ use jobs_core::domain::audit::Audit;
 use jobs_core::domain::ended::Observers;
 use jobs_core::domain::job::JobType;
 use jobs_core::domain::record::{JobRecord, NewJob};
+use jobs_core::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
 use jobs_core::memory::MemoryQueue;
 use jobs_core::ports::{
     ChunkCommit, ChunkLedger, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
-    WorkMessage,
+    WindowStore, WorkMessage,
 };
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Disposition, Worker, WorkerSettings};
@@ -70,6 +71,43 @@ impl ProgressStore for Counting {
             self.completions.fetch_add(1, Ordering::SeqCst);
         }
         Ok(done)
+    }
+}
+
+impl WindowStore for Counting {
+    async fn window(&self, key: &WindowKey) -> Result<ReleaseWindow, jobs_core::error::StoreError> {
+        self.inner.window(key).await
+    }
+    async fn hold_first(
+        &self,
+        job_id: &str,
+        chains: u64,
+    ) -> Result<(), jobs_core::error::StoreError> {
+        self.inner.hold_first(job_id, chains).await
+    }
+    async fn acquire(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+        heads: &[u64],
+    ) -> Result<Acquired, jobs_core::error::StoreError> {
+        self.inner.acquire(key, limit, job_id, heads).await
+    }
+    async fn wait(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.wait(key, limit, job_id).await
+    }
+    async fn pass(
+        &self,
+        key: &WindowKey,
+        pass: &SlotPass,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.pass(key, pass).await
     }
 }
 
@@ -149,6 +187,7 @@ fn worker(stack: &Stack) -> TestWorker {
         max_receive_count: 5,
         chunk_size: 3,
         release_window: u64::MAX,
+        window_scope: jobs_core::domain::window::WindowScope::Tenant,
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
     };

@@ -21,6 +21,7 @@ use crate::domain::record::{
     DUE_SHARDS, IdempotencyRecord, JobRecord, NewJob, NewSchedule, ScheduleRecord, end_shard,
     idempotency_pk, shard_of,
 };
+use crate::domain::window::{Acquired, Passed, ReleaseWindow, SlotPass, WindowChange, WindowScope};
 use crate::ports::{
     ApiKeyStore, AuditLog, CreateOutcome, EventBus, InputStore, JobEnds, JobStore, LimitsStore,
     MetricsStore, ProgressStore, ScheduleStore, SenderIdentities, SenderStore, WorkMessage,
@@ -395,6 +396,300 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
     assert!(
         !store.begin(&job.id, 3, 2, &at).await.unwrap(),
         "an ended job is not started again"
+    );
+}
+
+/// `WindowStore`: a job's first chain heads are held once; a slot is taken only below the
+/// limit and only for a head still held; a job joins the line only while the window is
+/// full and keeps its turn; a pass is made once, moves the heads it names, and applies its
+/// window change only on the version read (a lone free: only while nobody waits); a
+/// settling commit carrying a pass that no longer holds writes nothing.
+pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
+    let tenant = format!("conformance-{}", fresh_id());
+    let (a, b) = (queued_job(&tenant, 4), queued_job(&tenant, 4));
+    let at = clock::format(clock::now());
+    for job in [&a, &b] {
+        assert_eq!(
+            store.create(job, None).await.unwrap(),
+            CreateOutcome::Created
+        );
+        assert!(store.begin(&job.id, 4, 2, &at).await.unwrap());
+        store.hold_first(&job.id, 2).await.unwrap();
+    }
+    store.hold_first(&a.id, 1).await.unwrap();
+    let held = |id: String| async move {
+        store
+            .load(&id)
+            .await
+            .unwrap()
+            .map(|j| j.held_heads())
+            .unwrap_or_default()
+    };
+    assert_eq!(held(a.id.clone()).await, vec![0, 1], "held once");
+    let key = WindowScope::Tenant.key(&tenant, a.job_type, &a.id);
+    assert_eq!(
+        store.window(&key).await.unwrap(),
+        ReleaseWindow::default(),
+        "an unused window is empty"
+    );
+    assert_eq!(
+        store.acquire(&key, 1, &a.id, &[0]).await.unwrap(),
+        Acquired::Granted
+    );
+    assert_eq!(held(a.id.clone()).await, vec![1]);
+    assert_eq!(
+        store.acquire(&key, 2, &a.id, &[0]).await.unwrap(),
+        Acquired::Taken,
+        "chunk 0 is released already"
+    );
+    assert_eq!(
+        store.acquire(&key, 1, &b.id, &[0]).await.unwrap(),
+        Acquired::Full
+    );
+    assert!(
+        !store.wait(&key, 2, &b.id).await.unwrap(),
+        "not full at 2: acquire again"
+    );
+    assert!(store.wait(&key, 1, &b.id).await.unwrap());
+    assert!(
+        store.wait(&key, 1, &b.id).await.unwrap(),
+        "a second wait keeps the turn"
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.in_turn(), window.next_turn),
+        (1, vec![(b.id.as_str(), 0)], 2)
+    );
+
+    // Chunk 0 of a settles and hands its slot to b's head 0.
+    let settle = ChunkCommit {
+        after: settled(&[0, 1]),
+        tally: Tally {
+            succeeded: 2,
+            ..Tally::default()
+        },
+        done: true,
+        ..ChunkCommit::default()
+    };
+    assert!(
+        store
+            .commit_chunk(&a.id, 0, &settle, a.expires_at)
+            .await
+            .unwrap()
+    );
+    let to_b = SlotPass {
+        from_job: a.id.clone(),
+        from_chunk: 0,
+        to: Passed::To {
+            job_id: b.id.clone(),
+            chunk: 0,
+        },
+        take: Some((b.id.clone(), 0)),
+        hold: None,
+        window: Some(WindowChange {
+            version: 2,
+            next_turn: 4,
+            set: vec![(a.id.clone(), 3)],
+            remove: vec![],
+            free: false,
+        }),
+    };
+    let stale = SlotPass {
+        window: Some(WindowChange {
+            version: 1,
+            ..to_b.window.clone().unwrap_or_default()
+        }),
+        ..to_b.clone()
+    };
+    assert!(
+        !store.pass(&key, &stale).await.unwrap(),
+        "a pass on a window that changed since it was read is refused"
+    );
+    assert_eq!(held(b.id.clone()).await, vec![0, 1], "and changes nothing");
+    assert!(store.pass(&key, &to_b).await.unwrap());
+    assert!(
+        !store.pass(&key, &to_b).await.unwrap(),
+        "a chunk's slot is passed once"
+    );
+    assert_eq!(
+        store
+            .chunk_ledger(&a.id, 0)
+            .await
+            .unwrap()
+            .and_then(|l| l.passed),
+        Some(to_b.to.clone())
+    );
+    assert_eq!(held(b.id.clone()).await, vec![1]);
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.in_turn(), window.next_turn),
+        (1, vec![(b.id.as_str(), 0), (a.id.as_str(), 3)], 4)
+    );
+
+    // Chunk 0 of b settles; in this sketch nobody wants the slot: it is freed.
+    assert!(
+        store
+            .commit_chunk(&b.id, 0, &settle, b.expires_at)
+            .await
+            .unwrap()
+    );
+    let freed = SlotPass {
+        from_job: b.id.clone(),
+        from_chunk: 0,
+        to: Passed::Freed,
+        take: None,
+        hold: Some(2),
+        window: Some(WindowChange {
+            version: 4,
+            next_turn: 5,
+            remove: vec![a.id.clone(), b.id.clone()],
+            free: true,
+            ..WindowChange::default()
+        }),
+    };
+    assert!(store.pass(&key, &freed).await.unwrap());
+    assert_eq!(
+        held(b.id.clone()).await,
+        vec![1, 2],
+        "the hold joins b's heads"
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.waiting.len(), window.next_turn),
+        (0, 0, 5)
+    );
+    assert!(
+        !store
+            .pass(
+                &key,
+                &SlotPass {
+                    from_chunk: 1,
+                    ..freed.clone()
+                }
+            )
+            .await
+            .unwrap(),
+        "a chunk that is not done passes nothing"
+    );
+
+    // The commit that settles a chunk passes its slot in the same transaction.
+    let c = queued_job(&tenant, 4);
+    assert_eq!(
+        store.create(&c, None).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert!(store.begin(&c.id, 4, 2, &at).await.unwrap());
+    store.hold_first(&c.id, 2).await.unwrap();
+    assert_eq!(
+        store.acquire(&key, 1, &c.id, &[0]).await.unwrap(),
+        Acquired::Granted
+    );
+    let passing = |head: u64| ChunkCommit {
+        pass: Some((
+            key.clone(),
+            SlotPass {
+                from_job: c.id.clone(),
+                from_chunk: 0,
+                to: Passed::To {
+                    job_id: c.id.clone(),
+                    chunk: head,
+                },
+                take: Some((c.id.clone(), head)),
+                hold: None,
+                window: None,
+            },
+        )),
+        ..settle.clone()
+    };
+    assert!(
+        !store
+            .commit_chunk(&c.id, 0, &passing(5), c.expires_at)
+            .await
+            .unwrap(),
+        "a pass that takes a head the job does not hold refuses the commit"
+    );
+    let refused = store.load(&c.id).await.unwrap().expect("the job");
+    assert_eq!(
+        (refused.succeeded, refused.held_heads()),
+        (0, vec![1]),
+        "and writes nothing"
+    );
+    assert!(
+        store
+            .commit_chunk(&c.id, 0, &passing(1), c.expires_at)
+            .await
+            .unwrap()
+    );
+    let counted = store.load(&c.id).await.unwrap().expect("the job");
+    assert_eq!(
+        (counted.succeeded, counted.chunks_done, counted.held_heads()),
+        (2, 1, vec![])
+    );
+    assert_eq!(
+        store
+            .chunk_ledger(&c.id, 0)
+            .await
+            .unwrap()
+            .and_then(|l| l.passed),
+        Some(Passed::To {
+            job_id: c.id.clone(),
+            chunk: 1
+        })
+    );
+
+    // Several heads are taken at once only if all fit; a free needs no version (frees
+    // commute), but is refused while a job waits.
+    let d = queued_job(&tenant, 4);
+    assert_eq!(
+        store.create(&d, None).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert!(store.begin(&d.id, 4, 2, &at).await.unwrap());
+    store.hold_first(&d.id, 3).await.unwrap();
+    assert_eq!(
+        store.acquire(&key, 2, &d.id, &[0, 1]).await.unwrap(),
+        Acquired::Full,
+        "room for one of two heads takes neither"
+    );
+    assert_eq!(held(d.id.clone()).await, vec![0, 1, 2]);
+    assert_eq!(
+        store.acquire(&key, 3, &d.id, &[0, 1]).await.unwrap(),
+        Acquired::Granted
+    );
+    assert_eq!(held(d.id.clone()).await, vec![2]);
+    for chunk in [0, 1] {
+        assert!(
+            store
+                .commit_chunk(&d.id, chunk, &settle, d.expires_at)
+                .await
+                .unwrap()
+        );
+    }
+    let free = |chunk: u64| SlotPass {
+        from_job: d.id.clone(),
+        from_chunk: chunk,
+        to: Passed::Freed,
+        take: None,
+        hold: None,
+        window: Some(WindowChange {
+            free: true,
+            ..WindowChange::default()
+        }),
+    };
+    assert!(
+        store.pass(&key, &free(0)).await.unwrap(),
+        "a free applies whatever the version read"
+    );
+    assert!(store.wait(&key, 2, &d.id).await.unwrap());
+    assert!(
+        !store.pass(&key, &free(1)).await.unwrap(),
+        "a free is refused while a job waits"
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.in_turn().len()),
+        (2, 1),
+        "and changes nothing"
     );
 }
 

@@ -15,6 +15,7 @@ use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::owned_by;
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::{MAX_SENDERS, SenderRecord};
+use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
 use crate::error::StoreError;
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
@@ -22,7 +23,7 @@ use crate::ports::MetricsStore;
 use crate::ports::{
     ActiveJob, ApiKeyStore, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry,
     IndexPage, IndexQuery, InputStore, JobEnds, JobStore, LimitsStore, ProgressStore, QueueDepths,
-    ScheduleStore, SenderIdentities, SenderStore, WorkMessage, WorkQueue,
+    ScheduleStore, SenderIdentities, SenderStore, WindowStore, WorkMessage, WorkQueue,
 };
 
 #[derive(Default)]
@@ -47,6 +48,10 @@ pub struct MemoryStore {
     limits: Mutex<BTreeMap<String, LimitsRecord>>,
     /// Creates counted, by (tenant, minute).
     creates: Mutex<BTreeMap<(String, String), u64>>,
+    /// Release windows, by key.
+    windows: Mutex<BTreeMap<WindowKey, ReleaseWindow>>,
+    /// Jobs whose first chain heads were held (`held` exists, even empty).
+    held_once: Mutex<HashSet<String>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -580,6 +585,140 @@ impl JobStore for MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Whether `pass`'s conditions hold: the head it takes is still held and the window at
+    /// the version read.
+    fn pass_holds(
+        jobs: &BTreeMap<String, JobRecord>,
+        windows: &BTreeMap<WindowKey, ReleaseWindow>,
+        key: &WindowKey,
+        pass: &SlotPass,
+    ) -> bool {
+        if let Some((job_id, chunk)) = &pass.take
+            && jobs
+                .get(job_id)
+                .is_none_or(|j| !j.held.contains_key(&chunk.to_string()))
+        {
+            return false;
+        }
+        pass.window.as_ref().is_none_or(|change| {
+            let window = windows.get(key);
+            if change.frees_only() {
+                window.is_none_or(|w| w.waiting.is_empty())
+            } else {
+                window.map_or(0, |w| w.next_turn) == change.version
+            }
+        })
+    }
+
+    fn apply_pass(
+        jobs: &mut BTreeMap<String, JobRecord>,
+        windows: &mut BTreeMap<WindowKey, ReleaseWindow>,
+        key: &WindowKey,
+        pass: &SlotPass,
+    ) {
+        if let Some(change) = &pass.window {
+            let window = windows.entry(key.clone()).or_default();
+            for id in &change.remove {
+                window.waiting.remove(id);
+            }
+            for (id, turn) in &change.set {
+                window.waiting.insert(id.clone(), *turn);
+            }
+            if !change.frees_only() {
+                window.next_turn = change.next_turn;
+            }
+            if change.free {
+                window.in_flight = window.in_flight.saturating_sub(1);
+            }
+        }
+        if let Some((job_id, chunk)) = &pass.take
+            && let Some(job) = jobs.get_mut(job_id)
+        {
+            job.held.remove(&chunk.to_string());
+        }
+        if let Some(chunk) = pass.hold
+            && let Some(job) = jobs.get_mut(&pass.from_job)
+        {
+            job.held.insert(chunk.to_string(), true);
+        }
+    }
+}
+
+impl WindowStore for MemoryStore {
+    async fn window(&self, key: &WindowKey) -> Result<ReleaseWindow, StoreError> {
+        Ok(lock(&self.windows).get(key).cloned().unwrap_or_default())
+    }
+
+    async fn hold_first(&self, job_id: &str, chains: u64) -> Result<(), StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let mut held_once = lock(&self.held_once);
+        if let Some(job) = jobs.get_mut(job_id)
+            && held_once.insert(job_id.to_string())
+        {
+            job.held = (0..chains).map(|c| (c.to_string(), true)).collect();
+        }
+        Ok(())
+    }
+
+    async fn acquire(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+        heads: &[u64],
+    ) -> Result<Acquired, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        let count = heads.len() as u64;
+        if window.in_flight.saturating_add(count) > limit {
+            return Ok(Acquired::Full);
+        }
+        let Some(job) = jobs
+            .get_mut(job_id)
+            .filter(|j| heads.iter().all(|h| j.held.contains_key(&h.to_string())))
+        else {
+            return Ok(Acquired::Taken);
+        };
+        window.in_flight += count;
+        for head in heads {
+            job.held.remove(&head.to_string());
+        }
+        Ok(Acquired::Granted)
+    }
+
+    async fn wait(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        if window.in_flight < limit {
+            return Ok(false);
+        }
+        let turn = window.next_turn;
+        window.waiting.entry(job_id.to_string()).or_insert(turn);
+        window.next_turn += 1;
+        Ok(true)
+    }
+
+    async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
+        let mut ledger = lock(&self.ledger);
+        let mut jobs = lock(&self.jobs);
+        let mut windows = lock(&self.windows);
+        let Some(from) = ledger
+            .get_mut(&(pass.from_job.clone(), pass.from_chunk))
+            .filter(|l| l.done && l.passed.is_none())
+        else {
+            return Ok(false);
+        };
+        if !Self::pass_holds(&jobs, &windows, key, pass) {
+            return Ok(false);
+        }
+        Self::apply_pass(&mut jobs, &mut windows, key, pass);
+        from.passed = Some(pass.to.clone());
+        Ok(true)
+    }
+}
+
 impl ProgressStore for MemoryStore {
     async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         Ok(self.job(id))
@@ -621,16 +760,29 @@ impl ProgressStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut ledger = lock(&self.ledger);
         let mut jobs = lock(&self.jobs);
+        if !jobs.contains_key(id) {
+            return Err(StoreError::Corrupt(format!(
+                "no job {id} for chunk {chunk}"
+            )));
+        }
+        let key = (id.to_string(), chunk);
+        if ledger.get(&key).map(|l| &l.settled) != commit.before.as_ref() {
+            return Ok(false);
+        }
+        if let Some((window_key, pass)) = &commit.pass {
+            let mut windows = lock(&self.windows);
+            if !Self::pass_holds(&jobs, &windows, window_key, pass) {
+                return Ok(false);
+            }
+            Self::apply_pass(&mut jobs, &mut windows, window_key, pass);
+        }
         let Some(job) = jobs.get_mut(id) else {
             return Err(StoreError::Corrupt(format!(
                 "no job {id} for chunk {chunk}"
             )));
         };
-        let key = (id.to_string(), chunk);
-        if ledger.get(&key).map(|l| &l.settled) != commit.before.as_ref() {
-            return Ok(false);
-        }
         let entry = ledger.entry(key).or_default();
+        entry.passed = commit.pass.as_ref().map(|(_, pass)| pass.to.clone());
         entry.settled = commit.after.clone();
         let mut outcomes = lock(&self.outcomes);
         let outcomes = outcomes
@@ -1017,6 +1169,11 @@ mod conformance {
     #[tokio::test]
     async fn the_limits_store_conforms() {
         crate::conformance::limits_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_window_store_conforms() {
+        crate::conformance::window_store(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

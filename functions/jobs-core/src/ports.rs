@@ -14,6 +14,7 @@ use crate::domain::limits::LimitsRecord;
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::SenderRecord;
+use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
 use crate::error::StoreError;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
@@ -377,9 +378,60 @@ pub struct QueueDepths {
     pub dlq_messages: u64,
 }
 
+/// Release windows ([`crate::domain::window`]) in the Jobs table: per tenant and type (or
+/// per job), the chunk messages released and not yet settled and the jobs waiting for a
+/// slot. Every write is per plan or per settled chunk, never per item.
+pub trait WindowStore: Send + Sync {
+    /// The window, strongly consistent; the default (empty) one before its first write.
+    fn window(
+        &self,
+        key: &WindowKey,
+    ) -> impl Future<Output = Result<ReleaseWindow, StoreError>> + Send;
+
+    /// Holds the heads of job `job_id`'s first `chains` chains (chunks `0..chains`), once:
+    /// a plan delivered again leaves the job's `held` as it is.
+    fn hold_first(
+        &self,
+        job_id: &str,
+        chains: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Releases job `job_id`'s held chain heads `heads` (at most
+    /// [`HEADS_PER_ACQUIRE`](crate::domain::window::HEADS_PER_ACQUIRE)) into free slots, in
+    /// one transaction: the window's `in_flight` goes up by `heads.len()` if that keeps it
+    /// at most `limit`, and every head leaves the job's `held` (only if all are there).
+    fn acquire(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+        heads: &[u64],
+    ) -> impl Future<Output = Result<Acquired, StoreError>> + Send;
+
+    /// Puts job `job_id` in the window's line (keeping its turn if it is there), only while
+    /// the window is full (`in_flight >= limit`). False when it is not: acquire again.
+    fn wait(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Passes a settled chunk's slot on, exactly once, in one transaction: the settled
+    /// chunk's ledger records `pass.to` (only if it is done and has no pass yet), `pass.take`
+    /// leaves its job's `held` (only if it is there), `pass.hold` joins the settled chunk's
+    /// job's `held`, and the window takes `pass.window` (only if its `next_turn` is still the
+    /// version read). False when a condition failed: re-read and decide again.
+    fn pass(
+        &self,
+        key: &WindowKey,
+        pass: &SlotPass,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or
 /// per chunk commit, never per item.
-pub trait ProgressStore: JobEnds + MetricsStore {
+pub trait ProgressStore: JobEnds + MetricsStore + WindowStore {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 

@@ -2,7 +2,8 @@
 //! checked (`params`), chunks and their ledger (`chunk`), the hourly job metrics
 //! (`metrics`), the audit trail's entries (`audit`), the one path of a job's end (`ended`),
 //! who calls (`auth`), the API keys it may call with (`api_key`) and the senders a tenant
-//! may send from (`sender`), and each tenant's limits (`limits`). Plain types and rules over the ports; no AWS client.
+//! may send from (`sender`), each tenant's limits (`limits`) and release windows
+//! (`window`). Plain types and rules over the ports; no AWS client.
 
 pub mod api_key;
 pub mod audit;
@@ -16,3 +17,4 @@ pub mod params;
 pub mod record;
 pub mod registry;
 pub mod sender;
+pub mod window;

@@ -11,6 +11,8 @@
 //! attribute per index). Hiding a job removes them, which drops it from every list index;
 //! nothing else ever writes them, so progress updates cannot bring a hidden job back.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -142,6 +144,11 @@ pub struct JobRecord {
     /// Chunks whose outcome is committed; the job completes when this reaches `chunks_total`.
     #[serde(default)]
     pub chunks_done: u64,
+    /// The job's held chain heads ([`crate::domain::window`]): chunks waiting for a slot of
+    /// the job's release window, by chunk number (decimal) → `true`. The plan sets the heads
+    /// of the W chains, `0..min(W, chunks_total)`; a slot taken for a head removes it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held: BTreeMap<String, bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested_at: Option<String>,
     pub created_at: String,
@@ -240,6 +247,7 @@ impl JobRecord {
             cancelled: 0,
             chunks_total: None,
             chunks_done: 0,
+            held: BTreeMap::new(),
             cancel_requested_at: None,
             created_at: job.created_at,
             started_at: None,
@@ -276,6 +284,13 @@ impl JobRecord {
                 month,
             ],
         )
+    }
+
+    /// The held chain heads, smallest first.
+    pub fn held_heads(&self) -> Vec<u64> {
+        let mut heads: Vec<u64> = self.held.keys().filter_map(|k| k.parse().ok()).collect();
+        heads.sort_unstable();
+        heads
     }
 
     /// What the job is waiting for at `now`: only an active job, not being cancelled, waits.

@@ -12,6 +12,7 @@ mod progress;
 mod schedules;
 #[cfg(test)]
 mod test_client;
+mod window;
 
 use std::collections::HashMap;
 
@@ -315,6 +316,20 @@ where
         }
         Err(err) => Err(StoreError::aws(operation, err)),
     }
+}
+
+/// For a `TransactWriteItems` that failed: true when it was cancelled because a condition
+/// failed or another transaction held one of its items (read again and retry).
+fn refused_or_conflicted(error: &TransactWriteItemsError) -> bool {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+        return false;
+    };
+    cancelled.cancellation_reasons().iter().any(|r| {
+        matches!(
+            r.code(),
+            Some("ConditionalCheckFailed" | "TransactionConflict")
+        )
+    })
 }
 
 /// For a `TransactWriteItems` that failed: true when it was cancelled because the condition

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
-use super::{DynamoJobStore, condition_failed_at, conditional, job_key, n, s};
+use super::{
+    DynamoJobStore, condition_failed_at, conditional, job_key, n, refused_or_conflicted, s,
+};
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
+use crate::domain::window::Passed;
 use crate::error::StoreError;
 use crate::ports::{ChunkCommit, ChunkLedger, ProgressStore, Settled};
 
@@ -51,9 +54,10 @@ impl ProgressStore for DynamoJobStore {
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
             .key("sk", s(chunk_sk(chunk)))
-            .projection_expression("#settled, #done")
+            .projection_expression("#settled, #done, #passed")
             .expression_attribute_names("#settled", "settled")
             .expression_attribute_names("#done", "done")
+            .expression_attribute_names("#passed", "passed_to")
             .consistent_read(true)
             .send()
             .await
@@ -61,15 +65,21 @@ impl ProgressStore for DynamoJobStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
+        let passed = item
+            .get("passed_to")
+            .and_then(|p| p.as_s().ok())
+            .and_then(|p| Passed::decode(p));
         Ok(Some(match item.get("settled") {
             Some(AttributeValue::B(bytes)) => ChunkLedger {
                 settled: Settled::from_bytes(bytes.clone().into_inner()),
                 done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
+                passed,
             },
             // A ledger item from before partial commits: written once, when the chunk settled.
             _ => ChunkLedger {
                 settled: Settled::default(),
                 done: true,
+                passed,
             },
         }))
     }
@@ -142,6 +152,12 @@ impl ProgressStore for DynamoJobStore {
                     AttributeValue::L(commit.cancelled.iter().map(|p| n(u64::from(*p))).collect()),
                 );
         }
+        if let Some((_, pass)) = &commit.pass {
+            ledger_set.push_str(", #passed = :passed");
+            ledger = ledger
+                .expression_attribute_names("#passed", "passed_to")
+                .expression_attribute_values(":passed", s(pass.to.encode()));
+        }
         let ledger = ledger
             .update_expression(format!(
                 "{ledger_set} ADD #succeeded :s, #failed :f, #cancelled :c"
@@ -191,26 +207,64 @@ impl ProgressStore for DynamoJobStore {
                 .expression_attribute_names("#paced", "paced_at")
                 .expression_attribute_values(":paced", s(paced_at));
         }
-        let expression = if job_set.is_empty() {
+        // The pass's changes to this job's `held` go in this update; another job's, and the
+        // window's, are more items of the transaction.
+        let mut others = Vec::new();
+        let mut job_remove = None;
+        if let Some((key, pass)) = &commit.pass {
+            match &pass.take {
+                Some((job_id, head)) if job_id == id => {
+                    job_remove = Some("#held.#take");
+                    job = job
+                        .condition_expression(
+                            "attribute_exists(pk) AND attribute_exists(#held.#take)",
+                        )
+                        .expression_attribute_names("#held", "held")
+                        .expression_attribute_names("#take", head.to_string());
+                }
+                Some((job_id, head)) => {
+                    others.push(super::window::take(&self.table, job_id, &[*head])?);
+                }
+                None => {}
+            }
+            if let Some(head) = pass.hold {
+                job_set.push("#held.#hold = :true");
+                job = job
+                    .expression_attribute_names("#held", "held")
+                    .expression_attribute_names("#hold", head.to_string())
+                    .expression_attribute_values(":true", AttributeValue::Bool(true));
+            }
+            if let Some(change) = &pass.window {
+                others.push(super::window::window_update(&self.table, key, change)?);
+            }
+        }
+        let mut expression = if job_set.is_empty() {
             job_add
         } else {
             format!("{job_add} SET {}", job_set.join(", "))
         };
+        if let Some(path) = job_remove {
+            expression.push_str(&format!(" REMOVE {path}"));
+        }
         let job = job
             .update_expression(expression)
             .build()
             .map_err(|e| StoreError::encode("an Update", e))?;
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(ledger).build())
-            .transact_items(TransactWriteItem::builder().update(job).build())
-            .send()
-            .await;
-        match result.map_err(|e| e.into_service_error()) {
+            .transact_items(TransactWriteItem::builder().update(job).build());
+        for item in others {
+            request = request.transact_items(item);
+        }
+        match request.send().await.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
-            // The first item is the ledger entry: another delivery committed to it since it was read.
+            // The first item is the ledger entry: another delivery committed to it since it
+            // was read. Any other refusal is the slot's pass (the job moved on, or the window
+            // changed): the caller reads again either way.
             Err(error) if condition_failed_at(&error, 0) => Ok(false),
+            Err(error) if commit.pass.is_some() && refused_or_conflicted(&error) => Ok(false),
             Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }
     }

@@ -26,6 +26,8 @@ pub struct ChunkLedger {
     pub settled: Settled,
     /// Every item is settled, and the chunk is counted in the job's `chunks_done`.
     pub done: bool,
+    /// Where the chunk's release-window slot went once it was done (`passed_to`).
+    pub passed: Option<crate::domain::window::Passed>,
 }
 
 /// A failed item of a chunk: its position in the chunk and why.
@@ -65,4 +67,11 @@ pub struct ChunkCommit {
     pub done: bool,
     /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
     pub paced_at: Option<String>,
+    /// With `done`: where the chunk's release-window slot goes, written in the same
+    /// transaction (`crate::ports::WindowStore::pass` says what it writes and when it is
+    /// refused: then the commit is refused too).
+    pub pass: Option<(
+        crate::domain::window::WindowKey,
+        crate::domain::window::SlotPass,
+    )>,
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::Worker;
+use super::window::Decided;
 use crate::clock;
 use crate::domain::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
 use crate::domain::job::{ItemError, JobStatus};
@@ -18,8 +19,9 @@ use crate::domain::record::JobRecord;
 use crate::ports::{ProgressStore, WorkerPorts};
 use crate::worker::{Processor, WorkError, final_status};
 
-/// Attempts at a commit that finds the ledger changed by a concurrent delivery.
-const COMMIT_ATTEMPTS: usize = 4;
+/// Attempts at a commit that finds the ledger changed by a concurrent delivery, or the
+/// release window by another chunk's pass.
+const COMMIT_ATTEMPTS: usize = 8;
 
 /// How one item of a chunk is settled.
 pub(super) enum Settle {
@@ -43,6 +45,8 @@ pub(super) struct ChunkProgress {
     pub(super) last_commit: Instant,
     /// When this delivery started on the chunk.
     pub(super) started: Instant,
+    /// The slot pass the commit that settled the chunk wrote: its chunk is still to send.
+    pub(super) passed: Option<Decided>,
 }
 
 impl ChunkProgress {
@@ -80,6 +84,13 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 paced_at: progress.paced_at.clone(),
                 ..ChunkCommit::default()
             };
+            // The commit that settles the chunk passes its slot on in the same transaction.
+            let decided = if commit.done {
+                self.decide_pass(job, chunk).await?
+            } else {
+                None
+            };
+            commit.pass = decided.as_ref().map(|d| (d.key.clone(), d.pass.clone()));
             for (position, settle) in &progress.uncommitted {
                 match settle {
                     Settle::Succeeded => commit.tally.succeeded += 1,
@@ -136,6 +147,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 progress.before = Some(commit.after);
                 progress.uncommitted.clear();
                 progress.paced_at = None;
+                progress.passed = decided;
                 return Ok(());
             }
             let theirs: ChunkLedger = self
@@ -161,7 +173,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             progress.before = Some(theirs.settled);
         }
         Err(WorkError::Transient(
-            "the chunk's ledger kept changing under concurrent deliveries".into(),
+            "the chunk's ledger or release window kept changing under concurrent writers".into(),
         ))
     }
 

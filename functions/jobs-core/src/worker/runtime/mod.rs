@@ -17,22 +17,24 @@
 //! the chunk settling: never because the queue's receive count ran out while the
 //! downstream was busy.
 //!
-//! Fairness: a job never has more than `release_window` (W) chunk messages released and not
-//! yet settled. The plan releases chunks `0..W`; chunk `n`, once settled, releases chunk
-//! `n + W`. Each chunk has exactly one releaser, so there is no frontier to store and no
-//! extra write. The release happens before the chunk's message is acknowledged, on the
-//! first delivery and on any duplicate: a crash after the last commit leaves the message
-//! on the queue, and its redelivery releases `n + W` again (the ledger absorbs the
-//! duplicate). Jobs of one type interleave: a later job waits behind at most W chunks of an
-//! earlier one.
+//! Fairness: a tenant never has more than `release_window` (W) chunk messages of one type
+//! released and not yet settled, however many jobs it starts (its release window). The plan
+//! takes free slots for a job's first chunks, or puts the job in line; a settled chunk
+//! passes its slot, exactly once (recorded in its ledger item), to the next chunk of the job
+//! whose turn it is. The pass happens before the chunk's message is acknowledged, on the
+//! first delivery and on any duplicate: a crash after the last commit leaves the message on
+//! the queue, and its redelivery makes or repeats the pass (the ledger absorbs a duplicate
+//! chunk). Tenants interleave on a queue: another tenant's job waits behind at most W chunks
+//! of each tenant.
 //!
-//! The parts: `plan.rs` expands a job into chunks and releases them; `run.rs` works a
-//! chunk's items (retries, checkpoints, continuations); `commit.rs` records outcomes
-//! exactly once and completes the job. The chunk ledger's types are `crate::domain::chunk`.
+//! The parts: `plan.rs` expands a job into chunks; `window.rs` releases them into the
+//! release window; `run.rs` works a chunk's items (retries, checkpoints, continuations);
+//! `commit.rs` records outcomes exactly once and completes the job. The chunk ledger's types are `crate::domain::chunk`.
 
 mod commit;
 mod plan;
 mod run;
+mod window;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,6 +50,7 @@ use crate::clock;
 use crate::domain::ended::Observers;
 use crate::domain::job::{JobStatus, JobType};
 use crate::domain::record::JobRecord;
+use crate::domain::window::WindowScope;
 use crate::env::{self, SettingError};
 use crate::ports::WorkerPorts;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
@@ -56,7 +59,7 @@ use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 /// hands itself on, and a message not started by then is handed on unchanged.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 /// Jobs whose params and chunks a warm worker keeps: jobs of one type interleave.
-const CACHED_JOBS: usize = 8;
+const CACHED_JOBS: usize = 32;
 
 /// How a worker runs its type's messages.
 pub struct WorkerSettings {
@@ -66,8 +69,12 @@ pub struct WorkerSettings {
     pub max_receive_count: u32,
     /// Most items in one chunk (the type's registry `chunk_size`).
     pub chunk_size: usize,
-    /// Most chunk messages of one job released and not yet settled (`RELEASE_WINDOW`).
+    /// Most chunk messages of one release window released and not yet settled
+    /// (`RELEASE_WINDOW`).
     pub release_window: u64,
+    /// What one release window counts (`RELEASE_WINDOW_SCOPE`: `tenant`, the default, or
+    /// `job`).
+    pub window_scope: WindowScope,
     /// Most time a running chunk goes without committing its settled items
     /// (`CHECKPOINT_INTERVAL_SECONDS`): a crash repeats at most what ran in that time.
     pub checkpoint_interval: Duration,
@@ -77,8 +84,8 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// `MAX_RECEIVE_COUNT`, `RELEASE_WINDOW`, `CHECKPOINT_INTERVAL_SECONDS` and
-    /// `RETRY_BUDGET_SECONDS` from the environment; the chunk size from `job_type`'s
+    /// `MAX_RECEIVE_COUNT`, `RELEASE_WINDOW`, `RELEASE_WINDOW_SCOPE` (optional),
+    /// `CHECKPOINT_INTERVAL_SECONDS` and `RETRY_BUDGET_SECONDS` from the environment; the chunk size from `job_type`'s
     /// registry entry.
     pub fn from_env(job_type: JobType) -> Result<WorkerSettings, SettingError> {
         let release_window: u64 = env::parsed("RELEASE_WINDOW")?;
@@ -88,10 +95,16 @@ impl WorkerSettings {
                 reason: "must be at least 1".into(),
             });
         }
+        let scope = env::parsed_or("RELEASE_WINDOW_SCOPE", "tenant".to_string())?;
+        let window_scope = WindowScope::parse(&scope).ok_or_else(|| SettingError::Invalid {
+            name: "RELEASE_WINDOW_SCOPE".into(),
+            reason: format!("{scope:?} is neither \"tenant\" nor \"job\""),
+        })?;
         Ok(WorkerSettings {
             max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?,
             chunk_size: job_type.spec().chunk_size,
             release_window,
+            window_scope,
             checkpoint_interval: Duration::from_secs(env::parsed("CHECKPOINT_INTERVAL_SECONDS")?),
             retry_budget: Duration::from_secs(env::parsed("RETRY_BUDGET_SECONDS")?),
         })

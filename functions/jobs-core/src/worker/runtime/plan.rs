@@ -1,6 +1,5 @@
 //! Planning: a `plan` message expands its job into numbered chunks, marks it running and
-//! releases the first `release_window` chunks; each settled chunk releases the one a
-//! window after it. The item list is the same whoever computes it (for types whose worker
+//! releases its first chunks into free slots of its release window (`window.rs`). The item list is the same whoever computes it (for types whose worker
 //! finds the items, the list the first plan stored), so chunk `n` is always the same items.
 
 use std::sync::Arc;
@@ -76,17 +75,21 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             tracing::info!("job no longer queued or running; plan acknowledged");
             return Ok(Disposition::Ack);
         }
-        let window = usize::try_from(self.settings.release_window).unwrap_or(usize::MAX);
-        let messages: Vec<WorkMessage> = chunks
+        let Some(job) = self.store.load(job_id).await? else {
+            return Ok(Disposition::Ack);
+        };
+        let released = self.release_first(&job).await?;
+        let messages: Vec<WorkMessage> = released
             .iter()
-            .take(window)
-            .enumerate()
-            .map(|(n, items)| WorkMessage::Chunk {
-                job_id: job_id.into(),
-                tenant: tenant.into(),
-                chunk: n as u64,
-                items: items.clone(),
-                retry_since: None,
+            .filter_map(|&n| {
+                let items = chunks.get(usize::try_from(n).ok()?)?;
+                Some(WorkMessage::Chunk {
+                    job_id: job_id.into(),
+                    tenant: tenant.into(),
+                    chunk: n,
+                    items: items.clone(),
+                    retry_since: None,
+                })
             })
             .collect();
         self.queue.send_all(P::JOB_TYPE, &messages).await?;
@@ -123,7 +126,11 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// The job's items in chunks, as the plan cuts them: the same list every time (for live
     /// sources, the list the first plan stored), so chunk `n` is the same items whoever
     /// computes it. Kept for the last few jobs.
-    async fn chunks(&self, job: &JobRecord, params: &P::Params) -> Result<Chunks, WorkError> {
+    pub(super) async fn chunks(
+        &self,
+        job: &JobRecord,
+        params: &P::Params,
+    ) -> Result<Chunks, WorkError> {
         if let Some(chunks) = self.chunks_cache.get(&job.id) {
             return Ok(chunks);
         }
@@ -134,38 +141,6 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         );
         self.chunks_cache.put(&job.id, chunks.clone());
         Ok(chunks)
-    }
-
-    /// Releases the chunk that chunk `committed` is the releaser of (`committed + W`), if
-    /// the job has one.
-    pub(super) async fn release_after(
-        &self,
-        job: &JobRecord,
-        committed: u64,
-    ) -> Result<(), WorkError> {
-        let next = committed.saturating_add(self.settings.release_window);
-        if job.chunks_total.is_none_or(|total| next >= total) {
-            return Ok(());
-        }
-        let params = self.params(job).await?;
-        let chunks = self.chunks(job, &params).await?;
-        let Some(items) = usize::try_from(next).ok().and_then(|n| chunks.get(n)) else {
-            tracing::warn!(
-                next,
-                "the job's items no longer cut into its planned chunks"
-            );
-            return Ok(());
-        };
-        let message = WorkMessage::Chunk {
-            job_id: job.id.clone(),
-            tenant: job.tenant.clone(),
-            chunk: next,
-            items: items.clone(),
-            retry_since: None,
-        };
-        self.queue.send(P::JOB_TYPE, &message).await?;
-        tracing::debug!(next, "chunk released");
-        Ok(())
     }
 
     /// The job's items; for live sources, the list the first plan stored.

@@ -48,7 +48,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         let ledger = self.store.chunk_ledger(job_id, chunk).await?;
         if ledger.as_ref().is_some_and(|l| l.done) {
             tracing::info!("chunk already settled (duplicate delivery)");
-            self.release_after(&job, chunk).await?;
+            self.pass_on(&job, chunk).await?;
             self.finish_if_done(job_id).await?;
             return Ok(Disposition::Ack);
         }
@@ -76,6 +76,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             items: items.len(),
             last_commit: Instant::now(),
             started: Instant::now(),
+            passed: None,
         };
         let end = if job.cancel_requested_at.is_some() || job.status == JobStatus::Cancelled {
             self.cancel_rest(&job, chunk, &mut progress, &[]).await?;
@@ -87,7 +88,10 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         if let RunEnd::HandedOn = end {
             return Ok(Disposition::Ack);
         }
-        self.release_after(&job, chunk).await?;
+        match &progress.passed {
+            Some(decided) => self.send_passed(decided).await?,
+            None => self.pass_on(&job, chunk).await?,
+        }
         self.finish_if_done(job_id).await?;
         Ok(Disposition::Ack)
     }

@@ -8,7 +8,9 @@ use serde_json::json;
 use super::*;
 use crate::domain::job::JobType;
 use crate::domain::record::NewJob;
+use crate::domain::window::WindowScope;
 use crate::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemoryStore};
+use crate::ports::WindowStore;
 use crate::worker::scripted::Scripted;
 
 pub(super) type TestWorker = Worker<Scripted, MemoryPorts>;
@@ -22,6 +24,7 @@ fn settings(release_window: u64) -> WorkerSettings {
         max_receive_count: 3,
         chunk_size: 2,
         release_window,
+        window_scope: crate::domain::window::WindowScope::Tenant,
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_millis(300),
     }
@@ -107,8 +110,13 @@ pub(super) fn queued_chunks(w: &TestWorker, id: &str) -> Vec<u64> {
 }
 
 pub(super) fn job<P: Processor>(w: &Worker<P, MemoryPorts>, items: &[&str]) -> String {
+    job_of(w, "acme", items)
+}
+
+/// A queued job of `tenant` over `items`.
+fn job_of<P: Processor>(w: &Worker<P, MemoryPorts>, tenant: &str, items: &[&str]) -> String {
     let id = ulid::Ulid::new().to_string();
-    let input_key = format!("inputs/acme/{id}.json");
+    let input_key = format!("inputs/{tenant}/{id}.json");
     w.inputs.objects.lock().unwrap().insert(
         input_key.clone(),
         serde_json::to_vec(&json!({"items": items})).unwrap(),
@@ -116,7 +124,7 @@ pub(super) fn job<P: Processor>(w: &Worker<P, MemoryPorts>, items: &[&str]) -> S
     w.store.insert(JobRecord::new(NewJob {
         id: id.clone(),
         job_type: JobType::ProfileFieldUpdate,
-        tenant: "acme".into(),
+        tenant: tenant.into(),
         user: "alice".into(),
         created_at: "2026-11-28T10:00:00.000Z".into(),
         month: "2026-11".into(),
@@ -224,18 +232,91 @@ async fn a_release_lost_after_the_commit_is_sent_again_by_the_redelivery() {
 }
 
 #[tokio::test]
-async fn a_later_job_waits_behind_a_window_not_behind_a_whole_job() {
+async fn another_tenants_job_waits_behind_a_window_not_behind_a_whole_job() {
     let w = worker_with_window(1);
     let big: Vec<String> = (0..40).map(|i| format!("big-{i}")).collect();
-    let big = job(&w, &big.iter().map(String::as_str).collect::<Vec<_>>());
-    let small = job(&w, &["small"]);
+    let big = job_of(
+        &w,
+        "acme",
+        &big.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let small = job_of(&w, "globex", &["small"]);
     deliver(&w, &plan(&big), 1).await;
-    deliver(&w, &plan(&small), 1).await;
+    deliver(
+        &w,
+        &WorkMessage::Plan {
+            job_id: small.clone(),
+            tenant: "globex".into(),
+        },
+        1,
+    )
+    .await;
     assert_eq!(
         (queued_chunks(&w, &big), queued_chunks(&w, &small)),
         (vec![0], vec![0]),
-        "one chunk of each job queued, in order"
+        "one chunk of each tenant queued, in order"
     );
+}
+
+/// Delivers the queue's messages one at a time, oldest first, each `times` times, and
+/// returns the chunks released as `<job letter><chunk>` in the order they were sent.
+async fn run_in_order(w: &TestWorker, names: &[(&str, &str)], times: u32) -> Vec<String> {
+    let name = |id: &str| names.iter().find(|(i, _)| *i == id).map_or("?", |(_, n)| n);
+    let mut released = Vec::new();
+    let mut queue: std::collections::VecDeque<WorkMessage> = w.queue.drain().into();
+    while let Some(m) = queue.pop_front() {
+        if let WorkMessage::Chunk { job_id, chunk, .. } = &m {
+            released.push(format!("{}{chunk}", name(job_id)));
+        }
+        for attempt in 1..=times {
+            assert_eq!(deliver(w, &m, attempt).await, Disposition::Ack);
+        }
+        queue.extend(w.queue.drain());
+    }
+    released
+}
+
+#[tokio::test]
+async fn a_tenants_jobs_share_its_window_and_take_turns() {
+    for times in [1, 2] {
+        let w = worker_with_window(2);
+        let items: Vec<String> = (0..8).map(|i| format!("item-{i}")).collect();
+        let items: Vec<&str> = items.iter().map(String::as_str).collect();
+        let (a, b, c) = (job(&w, &items), job(&w, &items), job(&w, &items[..2]));
+        for id in [&a, &b, &c] {
+            deliver(&w, &plan(id), 1).await;
+        }
+        let key = WindowScope::Tenant.key("acme", JobType::ProfileFieldUpdate, &a);
+        let window = w.store.window(&key).await.unwrap();
+        assert_eq!(
+            (window.in_flight, window.in_turn()),
+            (2, vec![(b.as_str(), 0), (c.as_str(), 1)]),
+            "a took the tenant's two slots; b and c wait their turn"
+        );
+        let mut order = run_in_order(&w, &[(&a, "a"), (&b, "b"), (&c, "c")], times).await;
+        // A duplicate of a settled chunk sends the chunk it released again while that one
+        // has not run: the ledger absorbs it. The first sends are the order of turns.
+        let mut seen = std::collections::HashSet::new();
+        order.retain(|chunk| seen.insert(chunk.clone()));
+        assert_eq!(
+            order,
+            ["a0", "a1", "b0", "c0", "a2", "b1", "a3", "b3", "b2"],
+            "every settled chunk hands its slot to the job whose turn it is (times {times})"
+        );
+        for id in [&a, &b, &c] {
+            let done = w.store.job(id).unwrap();
+            assert_eq!(
+                (done.status, done.succeeded, done.held_heads()),
+                (JobStatus::Completed, done.total, vec![])
+            );
+        }
+        let window = w.store.window(&key).await.unwrap();
+        assert_eq!(
+            (window.in_flight, window.waiting.len()),
+            (0, 0),
+            "every slot freed once, whatever the duplicates"
+        );
+    }
 }
 
 #[test]
@@ -255,6 +336,68 @@ fn in_a_batch_tenants_take_turns_each_in_the_order_received() {
         .filter_map(|m| m.message_id.as_deref())
         .collect();
     assert_eq!(order, ["1", "4", "2", "3", "5"]);
+}
+
+#[tokio::test]
+async fn with_the_job_scope_each_job_has_its_own_window() {
+    let w = Worker::new(
+        Scripted,
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        crate::memory::observers(),
+        WorkerSettings {
+            window_scope: WindowScope::Job,
+            ..settings(1)
+        },
+    );
+    let big: Vec<String> = (0..40).map(|i| format!("big-{i}")).collect();
+    let big = job(&w, &big.iter().map(String::as_str).collect::<Vec<_>>());
+    let small = job(&w, &["small"]);
+    deliver(&w, &plan(&big), 1).await;
+    deliver(&w, &plan(&small), 1).await;
+    assert_eq!(
+        (queued_chunks(&w, &big), queued_chunks(&w, &small)),
+        (vec![0], vec![0]),
+        "one chunk of each job queued"
+    );
+}
+
+#[tokio::test]
+async fn a_pass_lost_after_its_write_is_sent_again_and_a_chunk_that_ran_is_not() {
+    let w = worker_with_window(1);
+    let (a, b) = (job(&w, &["a1", "a2"]), job(&w, &["b1"]));
+    deliver(&w, &plan(&a), 1).await;
+    deliver(&w, &plan(&b), 1).await;
+    let a0 = w.queue.drain();
+    assert_eq!(deliver(&w, &a0[0], 1).await, Disposition::Ack);
+    // The process died after the pass was written: the message to b is lost with it.
+    let lost = w.queue.drain();
+    assert_eq!(queued_chunks_of(&lost, &b), vec![0]);
+    assert_eq!(deliver(&w, &a0[0], 2).await, Disposition::Ack);
+    let again = w.queue.drain();
+    assert_eq!(
+        queued_chunks_of(&again, &b),
+        vec![0],
+        "the redelivery sends the released chunk again"
+    );
+    assert_eq!(deliver(&w, &again[0], 1).await, Disposition::Ack);
+    w.queue.drain();
+    assert_eq!(deliver(&w, &a0[0], 3).await, Disposition::Ack);
+    assert!(
+        w.queue.drain().is_empty(),
+        "once the released chunk has run, a late duplicate sends nothing"
+    );
+}
+
+fn queued_chunks_of(messages: &[WorkMessage], id: &str) -> Vec<u64> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            WorkMessage::Chunk { job_id, chunk, .. } if job_id == id => Some(*chunk),
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ async fn a_first_commit_creates_the_ledger_item_and_adds_to_the_counters_in_one_
         }],
         done: false,
         paced_at: Some("2026-11-30T10:00:00.000Z".into()),
+        pass: None,
     };
     assert!(
         db.commit_chunk(ID, 7, &commit, 1_800_000_000)
@@ -153,6 +154,123 @@ async fn cancelled_items_are_listed_by_position_in_the_ledger() {
         ledger["ExpressionAttributeValues"][":cancelled_items"],
         json!({"L": [{"N": "1"}, {"N": "2"}]})
     );
+}
+
+#[tokio::test]
+async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction() {
+    use crate::domain::window::{Passed, SlotPass, WindowChange, WindowKey};
+    let key = WindowKey {
+        pk: "TENANT#acme".into(),
+        sk: "WINDOW#profile_field_update".into(),
+    };
+    let commit = |pass: SlotPass| ChunkCommit {
+        after: settled(&[0, 1]),
+        tally: Tally {
+            succeeded: 2,
+            ..Tally::default()
+        },
+        done: true,
+        pass: Some((key.clone(), pass)),
+        ..ChunkCommit::default()
+    };
+    let pass = |to: Passed| SlotPass {
+        from_job: ID.into(),
+        from_chunk: 3,
+        to,
+        take: None,
+        hold: None,
+        window: None,
+    };
+    // The job goes on with its chain: the same two items and conditions as any commit.
+    let (db, http) = store();
+    let own = Passed::To {
+        job_id: ID.into(),
+        chunk: 13,
+    };
+    assert!(
+        db.commit_chunk(ID, 3, &commit(pass(own.clone())), 0)
+            .await
+            .unwrap()
+    );
+    let (_, body) = sent(http);
+    let items = body["TransactItems"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(
+        items[0]["Update"]["UpdateExpression"]
+            .as_str()
+            .unwrap()
+            .contains("#passed = :passed")
+    );
+    assert_eq!(
+        items[0]["Update"]["ExpressionAttributeValues"][":passed"],
+        json!({"S": format!("{ID}#13")})
+    );
+    assert_eq!(
+        items[1]["Update"]["UpdateExpression"],
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one"
+    );
+    assert_eq!(
+        items[1]["Update"]["ConditionExpression"],
+        "attribute_exists(pk)"
+    );
+    // Its chain has ended: it takes one of its held heads, in the same update.
+    let (db, http) = store();
+    let from_held = SlotPass {
+        take: Some((ID.into(), 5)),
+        ..pass(Passed::To {
+            job_id: ID.into(),
+            chunk: 5,
+        })
+    };
+    assert!(db.commit_chunk(ID, 3, &commit(from_held), 0).await.unwrap());
+    let (_, body) = sent(http);
+    let items = body["TransactItems"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[1]["Update"]["UpdateExpression"],
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one REMOVE #held.#take"
+    );
+    assert_eq!(
+        items[1]["Update"]["ConditionExpression"],
+        "attribute_exists(pk) AND attribute_exists(#held.#take)"
+    );
+    // The slot goes to another job in line: its held head and the window join the
+    // transaction, and this job holds its chain's next chunk.
+    let (db, http) = store();
+    let to_other = SlotPass {
+        take: Some(("01OTHER".into(), 0)),
+        hold: Some(13),
+        window: Some(WindowChange {
+            version: 4,
+            next_turn: 6,
+            set: vec![(ID.into(), 5)],
+            ..WindowChange::default()
+        }),
+        ..pass(Passed::To {
+            job_id: "01OTHER".into(),
+            chunk: 0,
+        })
+    };
+    assert!(
+        db.commit_chunk(ID, 3, &commit(to_other.clone()), 0)
+            .await
+            .unwrap()
+    );
+    let (_, body) = sent(http);
+    let items = body["TransactItems"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(
+        items[1]["Update"]["UpdateExpression"],
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one SET #held.#hold = :true"
+    );
+    assert_eq!(items[2]["Update"]["Key"]["pk"], json!({"S": "JOB#01OTHER"}));
+    assert_eq!(items[3]["Update"]["Key"]["pk"], json!({"S": "TENANT#acme"}));
+    // Refused on the window or the other job: reported, not an error; the caller reads again.
+    let (db, _) = store_answering(
+        400,
+        transaction_cancelled(&["None", "None", "None", "ConditionalCheckFailed"]),
+    );
+    assert!(!db.commit_chunk(ID, 3, &commit(to_other), 0).await.unwrap());
 }
 
 #[tokio::test]
@@ -331,13 +449,17 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
 
     let (db, http) = store_answering(
         200,
-        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": false}}}),
+        json!({"Item": {"settled": {"B": "Aw=="}, "done": {"BOOL": true}, "passed_to": {"S": "01OTHER#4"}}}),
     );
     assert_eq!(
         db.chunk_ledger(ID, 2).await.unwrap(),
         Some(ChunkLedger {
             settled: settled(&[0, 1]),
-            done: false
+            done: true,
+            passed: Some(crate::domain::window::Passed::To {
+                job_id: "01OTHER".into(),
+                chunk: 4
+            }),
         })
     );
     let (_, body) = sent(http);
@@ -346,8 +468,8 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
         json!({
             "TableName": TABLE,
             "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000002"}},
-            "ProjectionExpression": "#settled, #done",
-            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done"},
+            "ProjectionExpression": "#settled, #done, #passed",
+            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to"},
             "ConsistentRead": true
         })
     );

@@ -1,0 +1,509 @@
+//! Release windows: how many chunk messages a tenant (or, with the job scope, a job) has
+//! released on a job type's queue and not yet settled, and which of its jobs wait for a
+//! slot. The worker runtime (`worker/runtime/window.rs`) takes slots when it plans a job
+//! and passes a settled chunk's slot on, exactly once, to the next chunk: the job whose
+//! turn it is. The rules are in `docs/design.md` (Fairness: release windows).
+
+use std::collections::BTreeMap;
+
+use crate::domain::job::JobType;
+
+/// What one release window counts: every job of a tenant and type, or one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowScope {
+    /// Every job of the tenant and type shares one window (the default): a tenant's share
+    /// of a queue does not grow with the number of jobs it starts.
+    Tenant,
+    /// Each job has its own window: a tenant with N jobs holds N windows.
+    Job,
+}
+
+impl WindowScope {
+    /// `tenant` or `job` (`RELEASE_WINDOW_SCOPE`).
+    pub fn parse(value: &str) -> Option<WindowScope> {
+        match value {
+            "tenant" => Some(WindowScope::Tenant),
+            "job" => Some(WindowScope::Job),
+            _ => None,
+        }
+    }
+
+    /// The key of the window job `job_id` of `tenant` releases its chunks into.
+    pub fn key(self, tenant: &str, job_type: JobType, job_id: &str) -> WindowKey {
+        match self {
+            WindowScope::Tenant => WindowKey {
+                pk: format!("TENANT#{tenant}"),
+                sk: format!("WINDOW#{}", job_type.key()),
+            },
+            WindowScope::Job => WindowKey {
+                pk: crate::domain::record::job_pk(job_id),
+                sk: "WINDOW".into(),
+            },
+        }
+    }
+}
+
+/// A release window's item in the Jobs table: `TENANT#<tenant>` / `WINDOW#<type key>`, or
+/// `JOB#<id>` / `WINDOW` with the job scope.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WindowKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// A release window as last read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReleaseWindow {
+    /// Chunk messages released and not yet settled.
+    pub in_flight: u64,
+    /// Jobs with chunks to release that wait for a slot, by job id, with their turn: the
+    /// lowest turn goes first.
+    pub waiting: BTreeMap<String, u64>,
+    /// The turn the next job to join `waiting` gets. Every write that changes `waiting`
+    /// raises it, so it is also the item's version.
+    pub next_turn: u64,
+}
+
+impl ReleaseWindow {
+    /// The waiting jobs in turn order (oldest turn first, then job id).
+    pub fn in_turn(&self) -> Vec<(&str, u64)> {
+        let mut waiting: Vec<(&str, u64)> = self
+            .waiting
+            .iter()
+            .map(|(id, turn)| (id.as_str(), *turn))
+            .collect();
+        waiting.sort_by_key(|&(id, turn)| (turn, id));
+        waiting
+    }
+}
+
+/// Where a settled chunk's slot went, recorded in the chunk's ledger item (`passed_to`)
+/// by the write that moves it: exactly once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Passed {
+    /// Chunk `chunk` of job `job_id` was released into it.
+    To { job_id: String, chunk: u64 },
+    /// No job had a chunk to release: the window has one slot more.
+    Freed,
+}
+
+impl Passed {
+    /// `<job id>#<chunk>`, or `-` for [`Passed::Freed`].
+    pub fn encode(&self) -> String {
+        match self {
+            Passed::To { job_id, chunk } => format!("{job_id}#{chunk}"),
+            Passed::Freed => "-".into(),
+        }
+    }
+
+    /// The inverse of [`Passed::encode`]; `None` for anything else.
+    pub fn decode(value: &str) -> Option<Passed> {
+        if value == "-" {
+            return Some(Passed::Freed);
+        }
+        let (job_id, chunk) = value.rsplit_once('#')?;
+        Some(Passed::To {
+            job_id: job_id.to_string(),
+            chunk: chunk.parse().ok()?,
+        })
+    }
+}
+
+/// The changes a slot pass makes to its window, applied only if the window's `next_turn`
+/// is still `version`; a change that only frees a slot ([`WindowChange::frees_only`])
+/// applies instead only if nobody waits, whatever the version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowChange {
+    /// `next_turn` as read.
+    pub version: u64,
+    /// `next_turn` after the change (always above `version`).
+    pub next_turn: u64,
+    /// Waiting jobs to add or move to the back, with their new turns.
+    pub set: Vec<(String, u64)>,
+    /// Jobs that no longer wait: their last chunk is released, or they are gone.
+    pub remove: Vec<String>,
+    /// The slot is freed: `in_flight` goes down by one.
+    pub free: bool,
+}
+
+impl WindowChange {
+    /// It frees a slot and leaves the line alone. Such a change needs no version: frees
+    /// commute with each other and with taking a free slot, and its condition (nobody
+    /// waits) is the one a job joining the line refutes (`in_flight >= limit` to join, an
+    /// empty line to free), so a slot is never freed while a job waits for one.
+    pub fn frees_only(&self) -> bool {
+        self.free && self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// One slot pass: settled chunk `from_chunk` of job `from_job` hands its slot to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotPass {
+    pub from_job: String,
+    pub from_chunk: u64,
+    pub to: Passed,
+    /// A held chain head the pass releases: removed from that job's `held` (only if it is
+    /// still there). `None` when `to` is the next chunk of the settled chunk's own chain.
+    pub take: Option<(String, u64)>,
+    /// The settled chunk's chain goes on later: its next chunk joins `from_job`'s `held`.
+    pub hold: Option<u64>,
+    /// `None` when the window's item is left as it is.
+    pub window: Option<WindowChange>,
+}
+
+/// Most chain heads one acquire releases: each adds a path and a condition to the job's
+/// update, and DynamoDB caps an expression at 4 KB ("Expression parameters", DynamoDB
+/// Developer Guide, Service quotas).
+pub const HEADS_PER_ACQUIRE: usize = 25;
+
+/// The outcome of taking free slots for some of a job's held chain heads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// The chunks are released: the window counts them and they left the job's `held`.
+    Granted,
+    /// The window has no room for them all.
+    Full,
+    /// A chunk is no longer in the job's `held` (someone else released it).
+    Taken,
+}
+
+/// A job in line, as its record says now: its smallest held chain head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub job_id: String,
+    /// The chunk it would release (`None`: it holds no chain head, it no longer waits).
+    pub next: Option<u64>,
+    /// It holds another chain head after `next`.
+    pub more: bool,
+}
+
+impl Candidate {
+    /// It has a chunk to release.
+    pub fn wants(&self) -> bool {
+        self.next.is_some()
+    }
+}
+
+/// The job whose chunk settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settling {
+    pub job_id: String,
+    /// The next chunk of the settled chunk's chain (`chunk + W`), if the job has it.
+    pub chain_next: Option<u64>,
+    /// The job's own held chain heads, as a candidate.
+    pub held: Candidate,
+}
+
+/// Where the slot of settled chunk `from_chunk` of job `own` goes, given the window as
+/// read and the waiting jobs looked at (`waiting`, by id: `None` for a job that is gone).
+/// The caller looks at the line in turn order up to the first job that has a chunk to
+/// release; the jobs after it keep their places.
+///
+/// The rule: the waiting job with the lowest turn takes the slot for its smallest held
+/// chain head and goes to the back of the line (or leaves it, with its last head); the
+/// settled chunk's chain is then held by its job, which joins the back of the line before
+/// it. With nobody else waiting, the job goes on with its chain (`chunk + W`: no write
+/// beyond the settling commit's own), or with its smallest held head once the chain ends;
+/// with nobody wanting the slot, it is freed.
+pub fn pass_slot(
+    window: &ReleaseWindow,
+    own: &Settling,
+    from_chunk: u64,
+    waiting: &BTreeMap<String, Option<Candidate>>,
+) -> SlotPass {
+    let mut change = WindowChange {
+        version: window.next_turn,
+        ..WindowChange::default()
+    };
+    let own_wants = own.chain_next.is_some() || own.held.wants();
+    let own_in_line = window.waiting.contains_key(&own.job_id);
+    // The other jobs in line that want the slot, in turn order, and whether `own` (in line
+    // with held heads) is ahead of them all.
+    let mut others: Vec<&Candidate> = Vec::new();
+    let mut own_ahead = false;
+    for (id, _) in window.in_turn() {
+        if id == own.job_id {
+            if own.held.wants() {
+                own_ahead = others.is_empty();
+            } else {
+                change.remove.push(id.to_string());
+            }
+            continue;
+        }
+        match waiting.get(id).map(Option::as_ref) {
+            Some(Some(candidate)) if candidate.wants() => others.push(candidate),
+            Some(_) => change.remove.push(id.to_string()),
+            // Not looked at: it keeps its place behind the taker.
+            None => {}
+        }
+    }
+    let mut pass = SlotPass {
+        from_job: own.job_id.clone(),
+        from_chunk,
+        to: Passed::Freed,
+        take: None,
+        hold: None,
+        window: None,
+    };
+    let mut next_turn = window.next_turn + 1;
+    if own_wants && (own_ahead || others.is_empty()) {
+        // `own` takes the slot: its chain's next chunk, else its smallest held head.
+        let still_held = match own.chain_next {
+            Some(next) => {
+                pass.to = Passed::To {
+                    job_id: own.job_id.clone(),
+                    chunk: next,
+                };
+                own.held.wants()
+            }
+            None => {
+                let head = own.held.next.unwrap_or_default();
+                pass.to = Passed::To {
+                    job_id: own.job_id.clone(),
+                    chunk: head,
+                };
+                pass.take = Some((own.job_id.clone(), head));
+                own.held.more
+            }
+        };
+        if own_in_line && !still_held {
+            change.remove.push(own.job_id.clone());
+        } else if own_in_line && !others.is_empty() {
+            // It had its turn: to the back of the line.
+            change.set.push((own.job_id.clone(), next_turn));
+            next_turn += 1;
+        }
+        if change.set.is_empty() && change.remove.is_empty() {
+            // Nobody else waits: nothing to write beyond the settling commit's own.
+            return pass;
+        }
+    } else if let Some(taker) = others.first() {
+        // The job whose turn it is takes the slot for its smallest held head; `own`'s chain
+        // waits in its `held`, and `own` joins the back of the line before the taker.
+        let head = taker.next.unwrap_or_default();
+        pass.to = Passed::To {
+            job_id: taker.job_id.clone(),
+            chunk: head,
+        };
+        pass.take = Some((taker.job_id.clone(), head));
+        if let Some(next) = own.chain_next {
+            pass.hold = Some(next);
+            if !own_in_line {
+                change.set.push((own.job_id.clone(), next_turn));
+                next_turn += 1;
+            }
+        }
+        if taker.more {
+            change.set.push((taker.job_id.clone(), next_turn));
+            next_turn += 1;
+        } else {
+            change.remove.push(taker.job_id.clone());
+        }
+    } else {
+        change.free = true;
+    }
+    change.next_turn = if change.frees_only() {
+        window.next_turn
+    } else {
+        next_turn
+    };
+    pass.window = Some(change);
+    pass
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting_job(id: &str, next: Option<u64>, more: bool) -> Candidate {
+        Candidate {
+            job_id: id.into(),
+            next,
+            more,
+        }
+    }
+
+    fn settling(id: &str, chain_next: Option<u64>, held: Option<u64>, more: bool) -> Settling {
+        Settling {
+            job_id: id.into(),
+            chain_next,
+            held: waiting_job(id, held, more),
+        }
+    }
+
+    fn window(in_flight: u64, waiting: &[(&str, u64)], next_turn: u64) -> ReleaseWindow {
+        ReleaseWindow {
+            in_flight,
+            waiting: waiting.iter().map(|(id, t)| (id.to_string(), *t)).collect(),
+            next_turn,
+        }
+    }
+
+    fn records(jobs: &[Candidate]) -> BTreeMap<String, Option<Candidate>> {
+        jobs.iter()
+            .map(|c| (c.job_id.clone(), Some(c.clone())))
+            .collect()
+    }
+
+    fn to(job_id: &str, chunk: u64) -> Passed {
+        Passed::To {
+            job_id: job_id.into(),
+            chunk,
+        }
+    }
+
+    #[test]
+    fn alone_a_job_goes_on_with_its_chain_and_nothing_else_is_written() {
+        let pass = pass_slot(
+            &window(3, &[], 7),
+            &settling("a", Some(12), None, false),
+            2,
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            pass,
+            SlotPass {
+                from_job: "a".into(),
+                from_chunk: 2,
+                to: to("a", 12),
+                take: None,
+                hold: None,
+                window: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_waiting_job_with_the_lowest_turn_takes_the_slot_and_the_giver_holds_its_chain() {
+        let waiting = records(&[
+            waiting_job("b", Some(0), true),
+            waiting_job("c", Some(2), false),
+        ]);
+        let pass = pass_slot(
+            &window(10, &[("c", 4), ("b", 3)], 5),
+            &settling("a", Some(12), None, false),
+            2,
+            &waiting,
+        );
+        assert_eq!(
+            (pass.to, pass.take, pass.hold),
+            (to("b", 0), Some(("b".to_string(), 0)), Some(12))
+        );
+        assert_eq!(
+            pass.window,
+            Some(WindowChange {
+                version: 5,
+                next_turn: 8,
+                set: vec![("a".into(), 6), ("b".into(), 7)],
+                remove: vec![],
+                free: false,
+            }),
+            "a joins behind c, b goes to the back"
+        );
+    }
+
+    #[test]
+    fn a_job_given_its_last_held_head_leaves_the_line() {
+        let waiting = records(&[waiting_job("b", Some(3), false)]);
+        let pass = pass_slot(
+            &window(10, &[("b", 0)], 1),
+            &settling("a", None, None, false),
+            8,
+            &waiting,
+        );
+        assert_eq!(
+            (
+                pass.to,
+                pass.hold,
+                pass.window.map(|w| (w.set, w.remove, w.free))
+            ),
+            (
+                to("b", 3),
+                None,
+                Some((vec![], vec!["b".to_string()], false))
+            )
+        );
+    }
+
+    #[test]
+    fn first_in_line_a_job_goes_on_with_its_chain_then_with_its_held_heads() {
+        let pass = pass_slot(
+            &window(10, &[("a", 1), ("b", 2)], 3),
+            &settling("a", Some(14), Some(5), true),
+            4,
+            &records(&[waiting_job("b", Some(0), false)]),
+        );
+        assert_eq!(
+            (
+                pass.to,
+                pass.take,
+                pass.window.map(|w| (w.set, w.next_turn))
+            ),
+            (to("a", 14), None, Some((vec![("a".to_string(), 4)], 5))),
+            "its turn: it goes on with its chain, and to the back of the line"
+        );
+        let pass = pass_slot(
+            &window(10, &[("a", 1)], 3),
+            &settling("a", None, Some(5), false),
+            4,
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            (pass.to, pass.take, pass.window.map(|w| w.remove)),
+            (
+                to("a", 5),
+                Some(("a".to_string(), 5)),
+                Some(vec!["a".to_string()])
+            ),
+            "its last held head: it leaves the line"
+        );
+    }
+
+    #[test]
+    fn waiting_jobs_gone_or_done_are_removed_and_the_slot_freed_when_nobody_wants_it() {
+        let mut waiting = records(&[waiting_job("c", None, false)]);
+        waiting.insert("b".into(), None);
+        let pass = pass_slot(
+            &window(2, &[("b", 0), ("c", 1)], 2),
+            &settling("a", None, None, false),
+            8,
+            &waiting,
+        );
+        assert_eq!(pass.to, Passed::Freed);
+        assert_eq!(
+            pass.window,
+            Some(WindowChange {
+                version: 2,
+                next_turn: 3,
+                set: vec![],
+                remove: vec!["b".into(), "c".into()],
+                free: true,
+            })
+        );
+    }
+
+    #[test]
+    fn jobs_not_looked_at_keep_their_places() {
+        let waiting = records(&[waiting_job("b", Some(0), true)]);
+        let pass = pass_slot(
+            &window(10, &[("b", 1), ("c", 2)], 3),
+            &settling("a", Some(9), None, false),
+            4,
+            &waiting,
+        );
+        let change = pass.window.unwrap();
+        assert_eq!(
+            (change.set, change.remove),
+            (vec![("a".to_string(), 4), ("b".to_string(), 5)], vec![]),
+            "c keeps turn 2, ahead of both"
+        );
+    }
+
+    #[test]
+    fn passed_round_trips_through_its_ledger_encoding() {
+        for passed in [Passed::Freed, to("01JOB", 12)] {
+            assert_eq!(Passed::decode(&passed.encode()), Some(passed));
+        }
+        assert_eq!(Passed::decode("no-chunk"), None);
+    }
+}

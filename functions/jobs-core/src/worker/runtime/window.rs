@@ -1,0 +1,233 @@
+//! Release windows ([`crate::domain::window`]): the plan takes free slots for a job's
+//! first chunks (and puts the job in line when the window is full); a settled chunk passes
+//! its slot on, exactly once, to the chunk of the job whose turn it is, in the transaction
+//! of the commit that settles it (`commit.rs`). The pass is in the chunk's ledger before its
+//! message is acknowledged, so a crash anywhere leaves the message on the queue and its
+//! redelivery sends the released chunk again.
+
+use std::collections::BTreeMap;
+
+use super::Worker;
+use crate::domain::record::JobRecord;
+use crate::domain::window::{
+    Acquired, Candidate, HEADS_PER_ACQUIRE, Passed, Settling, SlotPass, WindowKey, pass_slot,
+};
+use crate::ports::{ProgressStore, WindowStore, WorkMessage, WorkQueue, WorkerPorts};
+use crate::worker::{Processor, WorkError};
+
+/// Attempts at a pass or a slot that concurrent writers keep changing.
+const ATTEMPTS: usize = 8;
+
+/// A slot pass decided from what was read, and the record of the job it releases a chunk of.
+pub(super) struct Decided {
+    pub(super) key: WindowKey,
+    pub(super) pass: SlotPass,
+    pub(super) to: Option<JobRecord>,
+}
+
+fn candidate(job: &JobRecord) -> Candidate {
+    let heads = job.held_heads();
+    Candidate {
+        job_id: job.id.clone(),
+        next: heads.first().copied(),
+        more: heads.len() > 1,
+    }
+}
+
+impl<P: Processor, W: WorkerPorts> Worker<P, W> {
+    fn window_key(&self, job: &JobRecord) -> WindowKey {
+        self.settings
+            .window_scope
+            .key(&job.tenant, P::JOB_TYPE, &job.id)
+    }
+
+    /// The job's W chains start held (chunk `c` heads chain `c`: `c, c + W, c + 2W, …`);
+    /// the plan takes free slots for their heads, at most the window, a group of heads per
+    /// transaction, and puts the job in line when the window is full first. Returns the
+    /// chunks released among the first W, which the plan sends (a plan delivered again
+    /// sends them again: duplicates are absorbed by the ledger).
+    pub(super) async fn release_first(&self, job: &JobRecord) -> Result<Vec<u64>, WorkError> {
+        let total = job.chunks_total.unwrap_or(0);
+        let limit = self.settings.release_window;
+        let chains = total.min(limit);
+        self.store.hold_first(&job.id, chains).await?;
+        let Some(job) = self.store.load(&job.id).await? else {
+            return Ok(Vec::new());
+        };
+        let key = self.window_key(&job);
+        let mut heads = job.held_heads();
+        let mut tries = 0;
+        while !heads.is_empty() {
+            let room = limit.saturating_sub(self.store.window(&key).await?.in_flight);
+            let count = heads
+                .len()
+                .min(HEADS_PER_ACQUIRE)
+                .min(usize::try_from(room).unwrap_or(usize::MAX));
+            let outcome = if count == 0 {
+                if self.store.wait(&key, limit, &job.id).await? {
+                    tracing::info!("release window full; job waits its turn");
+                    break;
+                }
+                None
+            } else {
+                Some(
+                    self.store
+                        .acquire(&key, limit, &job.id, &heads[..count])
+                        .await?,
+                )
+            };
+            match outcome {
+                Some(Acquired::Granted) => {
+                    heads.drain(..count);
+                    continue;
+                }
+                Some(Acquired::Taken) => {
+                    heads = self
+                        .store
+                        .load(&job.id)
+                        .await?
+                        .map(|j| j.held_heads())
+                        .unwrap_or_default();
+                }
+                Some(Acquired::Full) | None => {}
+            }
+            tries += 1;
+            if tries >= ATTEMPTS {
+                return Err(WorkError::Transient(
+                    "the release window kept changing".into(),
+                ));
+            }
+        }
+        let held = self
+            .store
+            .load(&job.id)
+            .await?
+            .map(|j| j.held_heads())
+            .unwrap_or_default();
+        Ok((0..chains).filter(|c| !held.contains(c)).collect())
+    }
+
+    /// Where the slot of chunk `chunk` of `job`, about to settle or settled, goes: the
+    /// window and the jobs in line read now. `None` when the job is gone.
+    pub(super) async fn decide_pass(
+        &self,
+        job: &JobRecord,
+        chunk: u64,
+    ) -> Result<Option<Decided>, WorkError> {
+        let key = self.window_key(job);
+        let window = self.store.window(&key).await?;
+        let total = job.chunks_total.unwrap_or(0);
+        let chain_next = chunk
+            .checked_add(self.settings.release_window)
+            .filter(|next| *next < total);
+        // Nobody waits and the chain goes on: the slot stays with the job whatever it holds
+        // (`pass_slot`'s first rule), so the record in hand serves without reading it again.
+        let own = if window.waiting.is_empty() && chain_next.is_some() {
+            job.clone()
+        } else {
+            let Some(own) = self.store.load(&job.id).await? else {
+                return Ok(None);
+            };
+            own
+        };
+        // The waiting jobs in turn order, up to the first that has a chunk to release; the
+        // ones gone or done on the way leave the line.
+        let mut records: BTreeMap<String, Option<JobRecord>> = BTreeMap::new();
+        for (id, _) in window.in_turn() {
+            let record = if id == own.id {
+                Some(own.clone())
+            } else {
+                self.store.load(id).await?
+            };
+            let wants = record.as_ref().is_some_and(|r| candidate(r).wants());
+            records.insert(id.to_string(), record);
+            if wants {
+                break;
+            }
+        }
+        let looked_at: BTreeMap<String, Option<Candidate>> = records
+            .iter()
+            .map(|(id, r)| (id.clone(), r.as_ref().map(candidate)))
+            .collect();
+        let settling = Settling {
+            job_id: own.id.clone(),
+            chain_next,
+            held: candidate(&own),
+        };
+        let pass = pass_slot(&window, &settling, chunk, &looked_at);
+        let to = match &pass.to {
+            Passed::To { job_id, .. } if *job_id == own.id => Some(own),
+            Passed::To { job_id, .. } => records.remove(job_id).flatten(),
+            Passed::Freed => None,
+        };
+        Ok(Some(Decided { key, pass, to }))
+    }
+
+    /// Sends the chunk a pass released.
+    pub(super) async fn send_passed(&self, decided: &Decided) -> Result<(), WorkError> {
+        match (&decided.pass.to, &decided.to) {
+            (Passed::To { job_id, chunk }, Some(to)) => {
+                tracing::debug!(to = %job_id, chunk, "slot passed");
+                self.send_chunk(to, *chunk).await
+            }
+            _ => {
+                tracing::debug!("slot freed");
+                Ok(())
+            }
+        }
+    }
+
+    /// For a settled chunk whose commit did not pass its slot (a duplicate delivery, or a
+    /// concurrent one committed first): passes it on now if nobody has, exactly once, and
+    /// sends the chunk released into it unless that chunk has run (its ledger item exists).
+    pub(super) async fn pass_on(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
+        for _ in 0..ATTEMPTS {
+            let Some(ledger) = self.store.chunk_ledger(&job.id, chunk).await? else {
+                return Ok(());
+            };
+            if let Some(passed) = ledger.passed {
+                if let Passed::To { job_id, chunk } = passed
+                    && self.store.chunk_ledger(&job_id, chunk).await?.is_none()
+                {
+                    tracing::info!(to = %job_id, chunk, "released chunk sent again");
+                    if let Some(to) = self.store.load(&job_id).await? {
+                        self.send_chunk(&to, chunk).await?;
+                    }
+                }
+                return Ok(());
+            }
+            let Some(decided) = self.decide_pass(job, chunk).await? else {
+                return Ok(());
+            };
+            if self.store.pass(&decided.key, &decided.pass).await? {
+                return self.send_passed(&decided).await;
+            }
+            tracing::info!("release window changed under the pass; reading it again");
+        }
+        Err(WorkError::Transient(
+            "the release window kept changing".into(),
+        ))
+    }
+
+    /// Sends `job`'s chunk `chunk` (its items cut again, as the plan cut them).
+    pub(super) async fn send_chunk(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
+        let params = self.params(job).await?;
+        let chunks = self.chunks(job, &params).await?;
+        let Some(items) = usize::try_from(chunk).ok().and_then(|n| chunks.get(n)) else {
+            tracing::warn!(
+                chunk,
+                "the job's items no longer cut into its planned chunks"
+            );
+            return Ok(());
+        };
+        let message = WorkMessage::Chunk {
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            chunk,
+            items: items.clone(),
+            retry_since: None,
+        };
+        self.queue.send(P::JOB_TYPE, &message).await?;
+        Ok(())
+    }
+}
