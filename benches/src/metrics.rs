@@ -101,10 +101,7 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
         let job = jobs_core::ports::JobStore::get(&store, &id)
             .await?
             .context("the job")?;
-        // Jobs written by the store, not the API: not counted in a tenant's usage, so the
-        // hook writes nothing for the limits and sends nothing.
-        end.on_job_end(&store, &jobs_core::memory::MemoryQueue::default(), &job)
-            .await?;
+        end.on_job_end(&store, &job).await?;
     }
     let counts = counter.take();
     let per_job = counts.metric_writes as f64 / WRITE_JOBS as f64;

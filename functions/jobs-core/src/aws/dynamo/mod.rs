@@ -12,7 +12,6 @@ mod progress;
 mod schedules;
 #[cfg(test)]
 mod test_client;
-mod usage;
 mod window;
 
 use std::collections::HashMap;
