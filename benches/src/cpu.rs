@@ -198,6 +198,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         window_scope: jobs_core::domain::window::WindowScope::Tenant,
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
+        default_limits: jobs_core::domain::limits::TenantLimits::default(),
     };
     let worker = Worker::<_, MemoryPorts>::new(
         Scripted,

@@ -28,15 +28,20 @@ struct Api {
 }
 
 impl Api {
-    async fn create(&self, tenant: &str, documents: usize) -> Result<String> {
-        let docs: Vec<Value> = (0..documents).map(|i| json!({"id": format!("doc-{i}"), "text": format!("Fairness benchmark document {i}: the quick brown fox.")})).collect();
-        let token = infra::token::dev_token(
+    /// An operator's dev token for `tenant`, valid one hour.
+    fn token(&self, tenant: &str) -> Result<String> {
+        infra::token::dev_token(
             &self.secret,
             tenant,
             "bench",
             jobs_core::domain::auth::Role::Operator,
             Duration::from_secs(3600),
-        )?;
+        )
+    }
+
+    async fn create(&self, tenant: &str, documents: usize) -> Result<String> {
+        let docs: Vec<Value> = (0..documents).map(|i| json!({"id": format!("doc-{i}"), "text": format!("Fairness benchmark document {i}: the quick brown fox.")})).collect();
+        let token = self.token(tenant)?;
         let reply: Value = self
             .http
             .post(format!("{}/jobs", self.url))
@@ -54,13 +59,7 @@ impl Api {
     }
 
     async fn job(&self, tenant: &str, id: &str) -> Result<Value> {
-        let token = infra::token::dev_token(
-            &self.secret,
-            tenant,
-            "bench",
-            jobs_core::domain::auth::Role::Operator,
-            Duration::from_secs(3600),
-        )?;
+        let token = self.token(tenant)?;
         Ok(self
             .http
             .get(format!("{}/jobs/{id}", self.url))
@@ -87,13 +86,7 @@ impl Api {
     }
 
     async fn cancel(&self, tenant: &str, id: &str) -> Result<()> {
-        let token = infra::token::dev_token(
-            &self.secret,
-            tenant,
-            "bench",
-            jobs_core::domain::auth::Role::Operator,
-            Duration::from_secs(3600),
-        )?;
+        let token = self.token(tenant)?;
         let status = self
             .http
             .post(format!("{}/jobs/{id}/cancel", self.url))

@@ -264,6 +264,7 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
             window_scope: jobs_core::domain::window::WindowScope::Tenant,
             checkpoint_interval: std::time::Duration::from_secs(2),
             retry_budget: std::time::Duration::from_secs(600),
+            default_limits: jobs_core::domain::limits::TenantLimits::default(),
         },
     ));
     counter.take();

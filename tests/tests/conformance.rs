@@ -53,6 +53,11 @@ async fn the_dynamodb_limits_store_conforms() {
 }
 
 #[tokio::test]
+async fn the_dynamodb_usage_store_conforms() {
+    conformance::usage_store(&store(&Stack::load().await)).await;
+}
+
+#[tokio::test]
 async fn the_dynamodb_window_store_conforms() {
     conformance::window_store(&store(&Stack::load().await)).await;
 }

@@ -483,3 +483,138 @@ async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
         "a raised limit holds at once"
     );
 }
+
+/// A tenant's running and queued limits on the deployed stack, on Profile Field Update's
+/// queue (bulk.rs leaves hundreds of AI Text Embedding jobs on theirs). With
+/// `max_running_jobs` 1 a big job runs; of 5 concurrent creates at `max_queued_jobs` 3 exactly 3 are accepted (the
+/// others `429` with `Retry-After`) and wait with `waiting_for: "tenant_limit"`; a raised
+/// `max_running_jobs` starts the first in line while the big job still runs (no deploy);
+/// cancelling the big job starts the next; all complete, started in creation order.
+#[tokio::test]
+async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("running");
+    let admin = stack.token("ops", "root", true);
+    let path = format!("/tenants/{tenant}/limits");
+    let set = |body: Value| {
+        let (stack, admin, path) = (&stack, &admin, &path);
+        async move {
+            let reply = stack.send("PUT", path, Some(admin), Some(&body)).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    };
+    set(json!({"max_running_jobs": 1, "max_queued_jobs": 3})).await;
+    let token = stack.token(&tenant, "alice", false);
+    // Users that do not exist: each item fails after its write is tried, so the job runs
+    // through every item and ends; 3,000 of them keep it running for several seconds.
+    let users: Vec<String> = (0..3_000).map(|i| format!("ghost-{i}")).collect();
+    let big = stack
+        .create(
+            &token,
+            &json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de-DE", "user_ids": users}}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Running: its plan took the tenant's one running slot.
+    loop {
+        let job = stack
+            .send("GET", &format!("/jobs/{big}"), Some(&token), None)
+            .await
+            .body;
+        if job["status"] == "running" {
+            break;
+        }
+        assert_eq!(job["status"], "queued", "{job}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let body = json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de-DE", "user_ids": ["ghost"]}});
+    let replies = futures::future::join_all(
+        (0..5).map(|_| stack.send("POST", "/jobs", Some(&token), Some(&body))),
+    )
+    .await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [202, 202, 202, 429, 429]);
+    for refused in replies.iter().filter(|r| r.status == 429) {
+        assert!(refused.headers.contains_key("retry-after"));
+    }
+    let mut small: Vec<String> = replies
+        .iter()
+        .filter(|r| r.status == 202)
+        .map(|r| r.body["id"].as_str().unwrap().to_string())
+        .collect();
+    small.sort();
+    for id in &small {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let job = stack
+                .send("GET", &format!("/jobs/{id}"), Some(&token), None)
+                .await
+                .body;
+            if job["waiting_for"] == "tenant_limit" {
+                assert_eq!(job["status"], "queued");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{job}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let usage = stack.send("GET", &path, Some(&token), None).await.body;
+    assert_eq!(
+        (
+            usage["usage"]["queued_jobs"].as_u64(),
+            usage["usage"]["running_jobs"]["profile_field_update"].as_u64(),
+            usage["usage"]["waiting_jobs"]["profile_field_update"].as_u64()
+        ),
+        (Some(3), Some(1), Some(3)),
+        "{usage}"
+    );
+
+    // A raised limit starts the first in line while the big job runs.
+    set(json!({"max_running_jobs": 2})).await;
+    let first = stack
+        .wait_until_done(&token, &small[0], std::time::Duration::from_secs(60))
+        .await;
+    let running = stack
+        .send("GET", &format!("/jobs/{big}"), Some(&token), None)
+        .await
+        .body;
+    assert_eq!(
+        (first["status"].as_str(), running["status"].as_str()),
+        (Some("failed"), Some("running")),
+        "the first in line ran beside the big job: {running}"
+    );
+    // The big job ends (cancelled): the rest start.
+    let cancel = stack
+        .send("POST", &format!("/jobs/{big}/cancel"), Some(&token), None)
+        .await;
+    assert_eq!(cancel.status, 202, "{}", cancel.body);
+    let mut started = Vec::new();
+    for id in &small {
+        let done = stack
+            .wait_until_done(&token, id, std::time::Duration::from_secs(60))
+            .await;
+        // Its one user does not exist: the job ran and ended failed.
+        assert_eq!(done["status"], "failed", "{done}");
+        started.push(done["started_at"].as_str().unwrap().to_string());
+    }
+    let mut in_order = started.clone();
+    in_order.sort();
+    assert_eq!(started, in_order, "started in creation order");
+    stack
+        .wait_until_done(&token, &big, std::time::Duration::from_secs(60))
+        .await;
+    let usage = stack.send("GET", &path, Some(&token), None).await.body;
+    assert_eq!(
+        (
+            usage["usage"]["queued_jobs"].as_u64(),
+            usage["usage"]["running_jobs"]["profile_field_update"].as_u64(),
+            usage["usage"]["waiting_jobs"]["profile_field_update"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "every job taken off once: {usage}"
+    );
+}

@@ -15,12 +15,15 @@ use jobs_core::aws::{
 use jobs_core::domain::audit::Audit;
 use jobs_core::domain::ended::Observers;
 use jobs_core::domain::job::JobType;
+use jobs_core::domain::limits::{Admission, LimitsRecord, UsageCounts};
+use jobs_core::domain::record::IdempotencyRecord;
 use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
+use jobs_core::error::StoreError;
 use jobs_core::memory::MemoryQueue;
 use jobs_core::ports::{
-    ChunkCommit, ChunkLedger, InputStore, JobEnds, JobStore, MetricsStore, ProgressStore,
-    WindowStore, WorkMessage,
+    ChunkCommit, ChunkLedger, CreateOutcome, InputStore, JobEnds, JobStore, LimitsStore,
+    MetricsStore, ProgressStore, UsageStore, WindowStore, WorkMessage,
 };
 use jobs_core::worker::scripted::Scripted;
 use jobs_core::worker::{Disposition, Worker, WorkerSettings};
@@ -128,6 +131,60 @@ impl MetricsStore for Counting {
     }
 }
 
+impl LimitsStore for Counting {
+    async fn get_limits(&self, tenant: &str) -> Result<Option<LimitsRecord>, StoreError> {
+        self.inner.get_limits(tenant).await
+    }
+    async fn put_limits(&self, limits: &LimitsRecord) -> Result<(), StoreError> {
+        self.inner.put_limits(limits).await
+    }
+    async fn count_create(
+        &self,
+        tenant: &str,
+        minute: &str,
+        limit: u32,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.count_create(tenant, minute, limit, ttl).await
+    }
+    async fn creates_in(&self, tenant: &str, minute: &str) -> Result<u64, StoreError> {
+        self.inner.creates_in(tenant, minute).await
+    }
+}
+
+impl UsageStore for Counting {
+    async fn usage(&self, tenant: &str) -> Result<UsageCounts, StoreError> {
+        self.inner.usage(tenant).await
+    }
+    async fn create_counted(
+        &self,
+        job: &JobRecord,
+        idempotency: Option<&IdempotencyRecord>,
+        max_queued: u32,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.inner
+            .create_counted(job, idempotency, max_queued)
+            .await
+    }
+    async fn admit(&self, job: &JobRecord, max_running: u32) -> Result<Admission, StoreError> {
+        self.inner.admit(job, max_running).await
+    }
+    async fn join_line(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        self.inner.join_line(job).await
+    }
+    async fn release_usage(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        self.inner.release_usage(job).await
+    }
+    async fn first_waiting(
+        &self,
+        tenant: &str,
+        job_type: JobType,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.first_waiting(tenant, job_type, count).await
+    }
+}
+
 impl JobEnds for Counting {
     async fn claim_end(
         &self,
@@ -190,6 +247,7 @@ fn worker(stack: &Stack) -> TestWorker {
         window_scope: jobs_core::domain::window::WindowScope::Tenant,
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
+        default_limits: jobs_core::domain::limits::TenantLimits::default(),
     };
     // The stack's audit table and event bus: job ends are recorded and announced for real.
     let observers = Observers::new(

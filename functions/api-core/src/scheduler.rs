@@ -55,7 +55,7 @@ impl<P: ServicePorts> Jobs<P> {
     /// ([`jobs_core::domain::ended::Observers::sweep`]).
     pub async fn tick(&self, now: OffsetDateTime) -> Result<TickReport, StoreError> {
         let mut report = self.run_due_schedules(now).await?;
-        report.ends_handled = self.observers.sweep(&self.store, now).await?;
+        report.ends_handled = self.observers.sweep(&self.store, &self.queue, now).await?;
         Ok(report)
     }
 

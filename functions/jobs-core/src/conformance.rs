@@ -51,6 +51,19 @@ pub fn queued_job(tenant: &str, total: u64) -> JobRecord {
     })
 }
 
+/// The commit that settles a two-item chunk, both items succeeded.
+fn settles_two() -> ChunkCommit {
+    ChunkCommit {
+        after: settled(&[0, 1]),
+        tally: Tally {
+            succeeded: 2,
+            ..Tally::default()
+        },
+        done: true,
+        ..ChunkCommit::default()
+    }
+}
+
 fn settled(positions: &[usize]) -> Settled {
     let mut settled = Settled::default();
     positions.iter().for_each(|p| settled.insert(*p));
@@ -292,15 +305,7 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
         "no ledger before the first commit"
     );
 
-    let first = ChunkCommit {
-        after: settled(&[0, 1]),
-        tally: Tally {
-            succeeded: 2,
-            ..Tally::default()
-        },
-        done: true,
-        ..ChunkCommit::default()
-    };
+    let first = settles_two();
     assert!(
         store
             .commit_chunk(&job.id, 0, &first, job.expires_at)
@@ -462,15 +467,7 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
     );
 
     // Chunk 0 of a settles and hands its slot to b's head 0.
-    let settle = ChunkCommit {
-        after: settled(&[0, 1]),
-        tally: Tally {
-            succeeded: 2,
-            ..Tally::default()
-        },
-        done: true,
-        ..ChunkCommit::default()
-    };
+    let settle = settles_two();
     assert!(
         store
             .commit_chunk(&a.id, 0, &settle, a.expires_at)
@@ -690,6 +687,110 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
         (window.in_flight, window.in_turn().len()),
         (2, 1),
         "and changes nothing"
+    );
+}
+
+/// `UsageStore`: a counted create beyond `max_queued` writes nothing; a job is admitted
+/// once, only below `max_running` and, when not in line, only with nobody of its type in
+/// line; it joins the line once; an end is taken off the usage once; the line gives its
+/// oldest job.
+pub async fn usage_store<S: JobStore + ProgressStore>(store: &S) {
+    use crate::domain::limits::Admission;
+    let tenant = format!("conformance-{}", fresh_id().to_lowercase());
+    let counted = || {
+        let mut job = queued_job(&tenant, 2);
+        job.counted = true;
+        job
+    };
+    let (a, b, c) = (counted(), counted(), counted());
+    let job_type = a.job_type;
+    for job in [&a, &b] {
+        assert_eq!(
+            store.create_counted(job, None, 2).await.unwrap(),
+            CreateOutcome::Created
+        );
+    }
+    assert_eq!(
+        store.create_counted(&c, None, 2).await.unwrap(),
+        CreateOutcome::QueueFull
+    );
+    assert!(
+        store.get(&c.id).await.unwrap().is_none(),
+        "a refused create writes nothing"
+    );
+    assert_eq!(store.usage(&tenant).await.unwrap().queued, 2);
+
+    assert_eq!(store.admit(&a, 1).await.unwrap(), Admission::Admitted);
+    assert_eq!(
+        store.admit(&a, 1).await.unwrap(),
+        Admission::Changed,
+        "admitted once"
+    );
+    assert_eq!(store.admit(&b, 1).await.unwrap(), Admission::Full);
+    assert!(store.join_line(&b).await.unwrap());
+    assert!(!store.join_line(&b).await.unwrap(), "in line once");
+    assert_eq!(
+        store.admit(&b, 2).await.unwrap(),
+        Admission::Changed,
+        "b is not as read: it is in line now"
+    );
+    let usage = store.usage(&tenant).await.unwrap();
+    assert_eq!(
+        (
+            usage.queued,
+            usage.running(job_type),
+            usage.waiting(job_type)
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        store.first_waiting(&tenant, job_type, 2).await.unwrap(),
+        vec![b.id.clone()]
+    );
+
+    let d = counted();
+    assert_eq!(
+        store.create_counted(&d, None, 10).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.admit(&d, 5).await.unwrap(),
+        Admission::Full,
+        "a job not in line does not pass one in line"
+    );
+
+    let a_now = store.load(&a.id).await.unwrap().expect("a");
+    assert!(a_now.admitted);
+    assert!(store.release_usage(&a_now).await.unwrap());
+    assert!(
+        !store.release_usage(&a_now).await.unwrap(),
+        "an end is taken off once"
+    );
+    assert_eq!(store.usage(&tenant).await.unwrap().running(job_type), 0);
+
+    let b_now = store.load(&b.id).await.unwrap().expect("b");
+    assert_eq!(store.admit(&b_now, 1).await.unwrap(), Admission::Admitted);
+    assert!(
+        store
+            .first_waiting(&tenant, job_type, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let d_now = store.load(&d.id).await.unwrap().expect("d");
+    assert!(store.release_usage(&d_now).await.unwrap());
+    let usage = store.usage(&tenant).await.unwrap();
+    assert_eq!(
+        (
+            usage.queued,
+            usage.running(job_type),
+            usage.waiting(job_type)
+        ),
+        (0, 1, 0)
+    );
+    assert!(
+        !store.release_usage(&queued_job(&tenant, 1)).await.unwrap(),
+        "a job that is not counted is never taken off"
     );
 }
 
@@ -974,6 +1075,7 @@ pub async fn limits_store<S: LimitsStore>(store: &S) {
         tenant: tenant.clone(),
         limits: TenantLimits {
             creates_per_minute: 3,
+            ..TenantLimits::default()
         },
         updated_by: "conformance".into(),
         updated_at: "2026-12-05T10:00:00.000Z".into(),

@@ -2,7 +2,7 @@
 //! them (sparse indexes, descending keyset pages, `Limit` before the filter). For tests and
 //! benchmarks of the domain without AWS.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Mutex;
 
 use crate::domain::api_key::{ApiKeyRecord, MAX_API_KEYS};
@@ -10,7 +10,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::ended::{JobEndEvent, Observers};
 use crate::domain::job::JobStatus;
 use crate::domain::job::JobType;
-use crate::domain::limits::LimitsRecord;
+use crate::domain::limits::{Admission, LimitsRecord, UsageCounts};
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::owned_by;
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
@@ -23,7 +23,7 @@ use crate::ports::MetricsStore;
 use crate::ports::{
     ActiveJob, ApiKeyStore, ChunkCommit, ChunkLedger, ChunkOutcomes, CreateOutcome, IndexEntry,
     IndexPage, IndexQuery, InputStore, JobEnds, JobStore, LimitsStore, ProgressStore, QueueDepths,
-    ScheduleStore, SenderIdentities, SenderStore, WindowStore, WorkMessage, WorkQueue,
+    ScheduleStore, SenderIdentities, SenderStore, UsageStore, WindowStore, WorkMessage, WorkQueue,
 };
 
 #[derive(Default)]
@@ -52,6 +52,10 @@ pub struct MemoryStore {
     windows: Mutex<BTreeMap<WindowKey, ReleaseWindow>>,
     /// Jobs whose first chain heads were held (`held` exists, even empty).
     held_once: Mutex<HashSet<String>>,
+    /// Tenants' usage items, by tenant.
+    usage: Mutex<BTreeMap<String, UsageCounts>>,
+    /// Tenants' lines of jobs waiting for a running slot, by (tenant, type key): job ids.
+    lines: Mutex<BTreeMap<(String, String), BTreeSet<String>>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -302,6 +306,129 @@ impl LimitsStore for MemoryStore {
             .get(&(tenant.to_string(), minute.to_string()))
             .copied()
             .unwrap_or(0))
+    }
+}
+
+impl UsageStore for MemoryStore {
+    async fn usage(&self, tenant: &str) -> Result<UsageCounts, StoreError> {
+        Ok(lock(&self.usage).get(tenant).cloned().unwrap_or_default())
+    }
+
+    async fn create_counted(
+        &self,
+        job: &JobRecord,
+        idem: Option<&IdempotencyRecord>,
+        max_queued: u32,
+    ) -> Result<CreateOutcome, StoreError> {
+        // Locks in one order everywhere: jobs, usage, lines, idempotency.
+        let mut jobs = lock(&self.jobs);
+        let mut usage = lock(&self.usage);
+        let counts = usage.entry(job.tenant.clone()).or_default();
+        if counts.queued >= u64::from(max_queued) {
+            return Ok(CreateOutcome::QueueFull);
+        }
+        let mut records = lock(&self.idempotency);
+        if let Some(idem) = idem {
+            if records.contains_key(&idem.pk) {
+                return Ok(CreateOutcome::IdempotencyKeyTaken);
+            }
+            records.insert(idem.pk.clone(), idem.clone());
+        }
+        counts.queued += 1;
+        jobs.insert(job.id.clone(), job.clone());
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn admit(&self, job: &JobRecord, max_running: u32) -> Result<Admission, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let mut usage = lock(&self.usage);
+        let mut lines = lock(&self.lines);
+        let Some(stored) = jobs.get_mut(&job.id).filter(|j| {
+            j.status == JobStatus::Queued && !j.admitted && j.limit_wait == job.limit_wait
+        }) else {
+            return Ok(Admission::Changed);
+        };
+        let counts = usage.entry(job.tenant.clone()).or_default();
+        let key = job.job_type.key().to_string();
+        if counts.running(job.job_type) >= u64::from(max_running)
+            || (!job.limit_wait && counts.waiting(job.job_type) > 0)
+        {
+            return Ok(Admission::Full);
+        }
+        stored.admitted = true;
+        stored.limit_wait = false;
+        *counts.running.entry(key.clone()).or_default() += 1;
+        counts.queued = counts.queued.saturating_sub(1);
+        if job.limit_wait {
+            let waiting = counts.waiting.entry(key.clone()).or_default();
+            *waiting = waiting.saturating_sub(1);
+            if let Some(line) = lines.get_mut(&(job.tenant.clone(), key)) {
+                line.remove(&job.id);
+            }
+        }
+        Ok(Admission::Admitted)
+    }
+
+    async fn join_line(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let Some(stored) = jobs
+            .get_mut(&job.id)
+            .filter(|j| j.status == JobStatus::Queued && !j.admitted && !j.limit_wait)
+        else {
+            return Ok(false);
+        };
+        stored.limit_wait = true;
+        let key = job.job_type.key().to_string();
+        *lock(&self.usage)
+            .entry(job.tenant.clone())
+            .or_default()
+            .waiting
+            .entry(key.clone())
+            .or_default() += 1;
+        lock(&self.lines)
+            .entry((job.tenant.clone(), key))
+            .or_default()
+            .insert(job.id.clone());
+        Ok(true)
+    }
+
+    async fn release_usage(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        if !job.counted {
+            return Ok(false);
+        }
+        let mut jobs = lock(&self.jobs);
+        let Some(stored) = jobs.get_mut(&job.id).filter(|j| !j.usage_released) else {
+            return Ok(false);
+        };
+        stored.usage_released = true;
+        let mut usage = lock(&self.usage);
+        let counts = usage.entry(job.tenant.clone()).or_default();
+        let key = job.job_type.key().to_string();
+        let less = |n: &mut u64| *n = n.saturating_sub(1);
+        if job.admitted {
+            less(counts.running.entry(key).or_default());
+        } else {
+            less(&mut counts.queued);
+            if job.limit_wait {
+                less(counts.waiting.entry(key.clone()).or_default());
+                if let Some(line) = lock(&self.lines).get_mut(&(job.tenant.clone(), key)) {
+                    line.remove(&job.id);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn first_waiting(
+        &self,
+        tenant: &str,
+        job_type: JobType,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(lock(&self.lines)
+            .get(&(tenant.to_string(), job_type.key().to_string()))
+            .map(|line| line.iter().take(count).cloned().collect())
+            .unwrap_or_default())
     }
 }
 
@@ -1174,6 +1301,11 @@ mod conformance {
     #[tokio::test]
     async fn the_window_store_conforms() {
         crate::conformance::window_store(&MemoryStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn the_usage_store_conforms() {
+        crate::conformance::usage_store(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

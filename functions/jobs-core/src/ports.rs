@@ -10,7 +10,7 @@ pub use crate::domain::chunk::{
 };
 use crate::domain::ended::JobEndEvent;
 use crate::domain::job::{JobStatus, JobType};
-use crate::domain::limits::LimitsRecord;
+use crate::domain::limits::{Admission, LimitsRecord, UsageCounts};
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::SenderRecord;
@@ -79,10 +79,12 @@ pub enum CreateOutcome {
     Created,
     /// The idempotency record already exists (and has not expired).
     IdempotencyKeyTaken,
+    /// The tenant has its `max_queued_jobs` queued ([`UsageStore::create_counted`]).
+    QueueFull,
 }
 
 pub trait JobStore:
-    JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore + LimitsStore
+    JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore + UsageStore
 {
     /// Writes a new job, and its idempotency record if given, atomically.
     fn create(
@@ -431,7 +433,57 @@ pub trait WindowStore: Send + Sync {
 
 /// The progress side of the Jobs table, as the workers use it. Every write is per job or
 /// per chunk commit, never per item.
-pub trait ProgressStore: JobEnds + MetricsStore + WindowStore {
+/// What each tenant uses of its limits ([`crate::domain::limits`]): queued jobs, running
+/// and waiting jobs per type, and the line of waiting jobs. Every write changes the usage
+/// item in the transaction of the job write that causes it, conditional on the job's state,
+/// so a job is counted once however often a step is retried.
+pub trait UsageStore: LimitsStore {
+    /// The tenant's usage, strongly consistent; zeros before its first counted job.
+    fn usage(&self, tenant: &str) -> impl Future<Output = Result<UsageCounts, StoreError>> + Send;
+
+    /// As [`JobStore::create`], and counts the job (`job.counted` must be set) as queued
+    /// if its tenant has fewer than `max_queued` queued: [`CreateOutcome::QueueFull`]
+    /// otherwise, with nothing written. Concurrent creates at the limit: exactly the limit
+    /// is accepted.
+    fn create_counted(
+        &self,
+        job: &JobRecord,
+        idempotency: Option<&IdempotencyRecord>,
+        max_queued: u32,
+    ) -> impl Future<Output = Result<CreateOutcome, StoreError>> + Send;
+
+    /// Starts counting queued `job` as running, if its tenant runs fewer than
+    /// `max_running` of its type and, for a job not in line, none of its type waits: the job
+    /// is `admitted` (and leaves the line), in one transaction with the usage item.
+    fn admit(
+        &self,
+        job: &JobRecord,
+        max_running: u32,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// Puts queued `job` in its tenant's line for its type (`limit_wait`, an entry
+    /// `WAIT#<type>#<id>`, the `waiting_<type>` count). False when the job is no longer
+    /// as read (admitted, ended, or in line already).
+    fn join_line(&self, job: &JobRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes ended `job` off its tenant's usage, once (`usage_released`): running if it
+    /// was admitted, else queued (and its place in line). False when done before, or for a
+    /// job that is not counted.
+    fn release_usage(
+        &self,
+        job: &JobRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `count` jobs first in their tenant's line for `job_type`, oldest first.
+    fn first_waiting(
+        &self,
+        tenant: &str,
+        job_type: JobType,
+        count: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+pub trait ProgressStore: JobEnds + MetricsStore + WindowStore + UsageStore {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 

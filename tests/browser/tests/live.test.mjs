@@ -331,7 +331,7 @@ test('the metrics strip shows the last 24 hours of a tenant: items per hour, fai
   assert.equal(await strip.locator('#m-failure').innerText(), '50.0 %');
   assert.equal(await strip.locator('#m-running').innerText(), '0');
   assert.match(await strip.locator('#m-wait').innerText(), /^≤ /);
-  assert.match(await strip.locator('#m-limit').innerText(), /^Jobs created this minute: \d+ of 1,000 \(the tenant's limit\)$/);
+  assert.match(await strip.locator('#m-limit').innerText(), /^Tenant's limits: created this minute \d+ of 1,000 · queued \d+ of 1,000 · running .* \(of 100 per type\) · waiting for the limit \d+$/);
   const chart = strip.getByRole('img');
   assert.match(await chart.getAttribute('aria-label'), /3 succeeded and 3 failed in all/);
   assert.equal(await chart.locator('g').count(), 24, 'one bar per hour');

@@ -13,7 +13,9 @@ const STATUS_LABELS = {
 };
 
 // What an active job is waiting for (the API's `waiting_for`), instead of a bare 0 %.
-const WAITING = { capacity: 'waiting for capacity', rate_limit: 'paced by a rate limit' };
+const WAITING = {
+  capacity: 'waiting for capacity', rate_limit: 'paced by a rate limit', tenant_limit: "waiting for the tenant's limit",
+};
 
 export function statusBadge(job) {
   // Cancel is cooperative: the job stays running until a worker notices the request.

@@ -61,7 +61,7 @@ export async function loadMetrics() {
     if (limitTenant) {
       const limits = await api(`tenants/${encodeURIComponent(limitTenant)}/limits`);
       if (generation !== state.generation) return;
-      mLimit.textContent = `Jobs created this minute: ${limits.usage.creates_this_minute.toLocaleString()} of ${limits.creates_per_minute.toLocaleString()} (the tenant's limit)`;
+      mLimit.textContent = limitsText(limits);
     }
     if (isAdmin()) {
       const health = await api('queues');
@@ -134,4 +134,19 @@ function renderMetrics(series, running) {
     : 'No items were processed in the last 24 hours.';
   const axis = svg('line', { class: 'm-axis', x1: 0, y1: height - 0.5, x2: buckets.length * width, y2: height - 0.5 });
   mChart.replaceChildren(svg('svg', { viewBox: `0 0 ${buckets.length * width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label }, axis, ...bars));
+}
+
+// A tenant's usage against its limits (GET /tenants/{tenant}/limits), in one line.
+export function limitsText(limits) {
+  const n = (v) => Number(v || 0).toLocaleString();
+  const { usage } = limits;
+  const running = Object.entries(usage.running_jobs || {}).filter(([, v]) => v > 0)
+    .map(([type, v]) => `${type.replaceAll('_', ' ')} ${n(v)}`);
+  const waiting = Object.values(usage.waiting_jobs || {}).reduce((a, b) => a + b, 0);
+  return [
+    `Tenant's limits: created this minute ${n(usage.creates_this_minute)} of ${n(limits.creates_per_minute)}`,
+    `queued ${n(usage.queued_jobs)} of ${n(limits.max_queued_jobs)}`,
+    `running ${running.length ? running.join(', ') : 0} (of ${n(limits.max_running_jobs)} per type)`,
+    `waiting for the limit ${n(waiting)}`,
+  ].join(' · ');
 }

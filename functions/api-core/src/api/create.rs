@@ -8,6 +8,7 @@ use jobs_core::clock;
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::job::{JobType, JobView};
+use jobs_core::domain::limits::QUEUE_FULL_RETRY_SECONDS;
 use jobs_core::domain::params;
 use jobs_core::domain::record::{
     IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk,
@@ -15,8 +16,8 @@ use jobs_core::domain::record::{
 };
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::{
-    CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, WorkMessage,
-    WorkQueue,
+    CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, UsageStore,
+    WorkMessage, WorkQueue,
 };
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -140,7 +141,7 @@ impl<P: ServicePorts> Jobs<P> {
             }
         };
 
-        self.count_create(&tenant, now).await?;
+        let limits = self.count_create(&tenant, now).await?;
 
         // The id's time is `created_at`'s, so the listing order (`<created_at>#<id>`) is the
         // id order, also for jobs created in the same millisecond.
@@ -163,6 +164,7 @@ impl<P: ServicePorts> Jobs<P> {
         });
         record.retry_of = links.retry_of;
         record.schedule_id = links.schedule_id;
+        record.counted = true;
         let idempotency_record = idempotency.map(|pk| IdempotencyRecord {
             pk,
             sk: IDEMPOTENCY_SK.to_string(),
@@ -172,10 +174,23 @@ impl<P: ServicePorts> Jobs<P> {
         });
         match self
             .store
-            .create(&record, idempotency_record.as_ref())
+            .create_counted(&record, idempotency_record.as_ref(), limits.max_queued_jobs)
             .await?
         {
             CreateOutcome::Created => {}
+            CreateOutcome::QueueFull => {
+                tracing::info!(
+                    max_queued_jobs = limits.max_queued_jobs,
+                    "create refused: tenant limit"
+                );
+                return Err(ApiError::too_many(
+                    format!(
+                        "tenant {tenant} has {} jobs queued, its limit; retry in {QUEUE_FULL_RETRY_SECONDS} s",
+                        limits.max_queued_jobs
+                    ),
+                    QUEUE_FULL_RETRY_SECONDS,
+                ));
+            }
             CreateOutcome::IdempotencyKeyTaken => {
                 // A concurrent request with the same key won the race: answer as it did.
                 let pk = idempotency_record.map(|r| r.pk).unwrap_or_default();
@@ -292,7 +307,9 @@ impl<P: ServicePorts> Jobs<P> {
         let ended = async {
             self.store.fail_queued(&job.id, reason, &at).await?;
             if let Some(now) = self.store.get(&job.id).await? {
-                self.observers.on_job_end(&self.store, &now).await?;
+                self.observers
+                    .on_job_end(&self.store, &self.queue, &now)
+                    .await?;
             }
             Ok::<(), jobs_core::error::StoreError>(())
         };

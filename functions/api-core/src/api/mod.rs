@@ -304,7 +304,9 @@ impl<P: ServicePorts> JobsApi<P> {
                     )
                     .await?;
                 // A queued job ended here: its end takes the one on-job-end path.
-                self.observers.on_job_end(&self.store, &now).await?;
+                self.observers
+                    .on_job_end(&self.store, &self.queue, &now)
+                    .await?;
                 return Ok(view);
             }
             job = self.visible_job(caller, id).await?;

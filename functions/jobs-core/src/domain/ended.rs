@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::domain::audit::Audit;
 use crate::domain::job::{JobStatus, JobType};
+use crate::domain::limits::wake_first;
 use crate::domain::record::JobRecord;
 use crate::error::StoreError;
-use crate::ports::{AuditLog, EventBus, JobEnds, MetricsStore};
+use crate::ports::{AuditLog, EventBus, JobEnds, MetricsStore, UsageStore, WorkQueue};
 
 /// The `source` of every event the service puts on its bus.
 pub const EVENT_SOURCE: &str = "jobs";
@@ -104,14 +105,16 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
     /// Runs the end-of-job steps for `job` if it has ended and they are still pending:
     /// claims them ([`JobEnds::claim_end`]), then the audit trail's `ended` entry (one per
     /// job: a repeat overwrites it), the event on the bus (at least once, one `event_id`),
-    /// the job metrics, and the mark's removal. When two callers meet one end at once (the
+    /// the job metrics, its tenant's usage (and a running slot it freed to the job first
+    /// in line), and the mark's removal. When two callers meet one end at once (the
     /// API's cancel of a queued job and the worker's plan message, say), one claims it and
     /// the other leaves it, so the end is counted once. An error leaves the mark, and its
     /// claim goes stale after [`CLAIM_SECONDS`] for the next caller (a redelivery, the
     /// sweep); only a crash between the metrics and the mark's removal counts an end twice.
-    pub async fn on_job_end<E: JobEnds + MetricsStore>(
+    pub async fn on_job_end<E: JobEnds + MetricsStore + UsageStore, Q: WorkQueue>(
         &self,
         ends: &E,
+        queue: &Q,
         job: &JobRecord,
     ) -> Result<(), StoreError> {
         let Some(mark) = job
@@ -138,6 +141,12 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
                 self.audit.retention_days(),
             ))
             .await?;
+            // The job's place in its tenant's limits; a running slot it freed goes to the
+            // job first in line (woken again by a retried hook: a duplicate plan).
+            ends.release_usage(job).await?;
+            if job.admitted {
+                wake_first(ends, queue, &job.tenant, job.job_type, 1).await?;
+            }
             ends.end_handled(&job.id).await
         };
         if let Err(err) = steps.await {
@@ -154,9 +163,10 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
     /// [`SWEEP_AFTER_SECONDS`] at `now` (e.g. a job the API failed whose hook failed too),
     /// at most 100 per shard of the `ends_pending` index. Returns how many it finished; a
     /// job whose hook fails again stays for the next sweep, and the sweep reads on past it.
-    pub async fn sweep<S: crate::ports::JobStore>(
+    pub async fn sweep<S: crate::ports::JobStore, Q: WorkQueue>(
         &self,
         store: &S,
+        queue: &Q,
         now: time::OffsetDateTime,
     ) -> Result<u32, StoreError> {
         let before = crate::clock::format(now - time::Duration::seconds(SWEEP_AFTER_SECONDS));
@@ -172,7 +182,7 @@ impl<A: AuditLog, B: EventBus> Observers<A, B> {
                     let Some(job) = store.get(&id).await? else {
                         continue;
                     };
-                    match self.on_job_end(store, &job).await {
+                    match self.on_job_end(store, queue, &job).await {
                         Ok(()) => handled += 1,
                         Err(err) => {
                             tracing::error!(job_id = %id, tenant = %job.tenant, error = %err, "a pending job end failed again")

@@ -189,6 +189,9 @@ pub enum Waiting {
     /// A chunk met a downstream rate limit within the last [`Waiting::PACED_FOR_SECONDS`]:
     /// the job runs at the pace the downstream allows.
     RateLimit,
+    /// The tenant runs its `max_running_jobs` of this type: the job starts, in creation
+    /// order, as they end.
+    TenantLimit,
 }
 
 impl Waiting {

@@ -189,6 +189,19 @@ pub struct JobRecord {
     /// sparse `active_by_type` index (queue health). The writes that end a job remove it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<String>,
+    /// The job counts against its tenant's limits ([`crate::domain::limits`]): set by the
+    /// API's create; jobs written otherwise (fixtures, jobs from before the limits) do not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted: bool,
+    /// A counted job has taken one of its tenant's running slots (`max_running_jobs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admitted: bool,
+    /// A counted job is in its tenant's line for a running slot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub limit_wait: bool,
+    /// A counted job's end has been taken off its tenant's usage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_released: bool,
     /// Epoch seconds after which DynamoDB TTL removes the record.
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,6 +277,10 @@ impl JobRecord {
             ending: None,
             end_claimed_at: None,
             active: Some(active),
+            counted: false,
+            admitted: false,
+            limit_wait: false,
+            usage_released: false,
             expires_at: job.expires_at,
         }
     }
@@ -299,6 +316,9 @@ impl JobRecord {
             || self.cancel_requested_at.is_some()
         {
             return None;
+        }
+        if self.limit_wait && self.status == JobStatus::Queued {
+            return Some(Waiting::TenantLimit);
         }
         let paced = self.paced_at.as_deref().and_then(crate::clock::parse);
         if paced.is_some_and(|at| (now - at).whole_seconds() < Waiting::PACED_FOR_SECONDS) {
@@ -616,6 +636,13 @@ mod tests {
         let mut job = record();
         job.status = JobStatus::Queued;
         assert_eq!(job.waiting_for(now), Some(Waiting::Capacity), "queued");
+        job.limit_wait = true;
+        assert_eq!(
+            job.waiting_for(now),
+            Some(Waiting::TenantLimit),
+            "in its tenant's line"
+        );
+        job.limit_wait = false;
         job.status = JobStatus::Running;
         assert_eq!(
             job.waiting_for(now),

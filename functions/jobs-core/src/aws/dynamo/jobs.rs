@@ -147,14 +147,17 @@ fn string_key(item: &Item) -> IndexKey {
         .collect()
 }
 
-impl JobStore for DynamoJobStore {
-    async fn create(
+impl DynamoJobStore {
+    /// Writes a new job, with its idempotency record and `usage` (the tenant's queued
+    /// count, [`crate::ports::UsageStore::create_counted`]) if given, in one transaction.
+    pub(super) async fn create_with(
         &self,
         job: &JobRecord,
         idempotency: Option<&IdempotencyRecord>,
+        usage: Option<TransactWriteItem>,
     ) -> Result<CreateOutcome, StoreError> {
         let job_item = to_item(job)?;
-        let Some(idem) = idempotency else {
+        if idempotency.is_none() && usage.is_none() {
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -164,31 +167,49 @@ impl JobStore for DynamoJobStore {
                 .await
                 .map_err(|e| StoreError::aws("dynamodb:PutItem", e))?;
             return Ok(CreateOutcome::Created);
-        };
-        // An expired record that TTL has not swept yet counts as absent.
-        let mut idem_put = self.put(
-            to_item(idem)?,
-            "attribute_not_exists(pk) OR expires_at < :now",
-        )?;
-        if let Some(put) = idem_put.put.as_mut() {
-            put.expression_attribute_values = Some(HashMap::from([(
-                ":now".to_string(),
-                AttributeValue::N(created_epoch(idem).to_string()),
-            )]));
         }
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
-            .transact_items(self.put(job_item, "attribute_not_exists(pk)")?)
-            .transact_items(idem_put)
-            .send()
-            .await;
-        match result.map_err(|e| e.into_service_error()) {
+            .transact_items(self.put(job_item, "attribute_not_exists(pk)")?);
+        if let Some(idem) = idempotency {
+            // An expired record that TTL has not swept yet counts as absent.
+            let mut idem_put = self.put(
+                to_item(idem)?,
+                "attribute_not_exists(pk) OR expires_at < :now",
+            )?;
+            if let Some(put) = idem_put.put.as_mut() {
+                put.expression_attribute_values = Some(HashMap::from([(
+                    ":now".to_string(),
+                    AttributeValue::N(created_epoch(idem).to_string()),
+                )]));
+            }
+            request = request.transact_items(idem_put);
+        }
+        let usage_at = if idempotency.is_some() { 2 } else { 1 };
+        if let Some(usage) = usage {
+            request = request.transact_items(usage);
+        }
+        match request.send().await.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(CreateOutcome::Created),
-            // The second item is the idempotency record: its key is taken.
-            Err(error) if condition_failed_at(&error, 1) => Ok(CreateOutcome::IdempotencyKeyTaken),
+            // The idempotency record's key is taken.
+            Err(error) if idempotency.is_some() && condition_failed_at(&error, 1) => {
+                Ok(CreateOutcome::IdempotencyKeyTaken)
+            }
+            // The tenant's queued count is at its limit.
+            Err(error) if condition_failed_at(&error, usage_at) => Ok(CreateOutcome::QueueFull),
             Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
         }
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    async fn create(
+        &self,
+        job: &JobRecord,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.create_with(job, idempotency, None).await
     }
 
     async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {

@@ -12,6 +12,7 @@ mod progress;
 mod schedules;
 #[cfg(test)]
 mod test_client;
+mod usage;
 mod window;
 
 use std::collections::HashMap;

@@ -185,7 +185,9 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         };
         if job.status.is_terminal() {
             // Ended by a delivery that crashed before its end steps ran: run them now.
-            self.observers.on_job_end(&self.store, &job).await?;
+            self.observers
+                .on_job_end(&self.store, &self.queue, &job)
+                .await?;
             return Ok(());
         }
         if job.status != JobStatus::Running || job.chunks_total != Some(job.chunks_done) {
@@ -204,7 +206,9 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             job.status = status;
             job.completed_at = Some(at.clone());
             job.end_pending = Some(at);
-            self.observers.on_job_end(&self.store, &job).await?;
+            self.observers
+                .on_job_end(&self.store, &self.queue, &job)
+                .await?;
         }
         Ok(())
     }
@@ -376,8 +380,8 @@ mod tests {
         // worker for the plan message that was already on the queue.
         let read_by_both = w.store.load(&id).await.unwrap().unwrap();
         let (api, worker) = tokio::join!(
-            w.observers.on_job_end(&w.store, &read_by_both),
-            w.observers.on_job_end(&w.store, &read_by_both)
+            w.observers.on_job_end(&w.store, &w.queue, &read_by_both),
+            w.observers.on_job_end(&w.store, &w.queue, &read_by_both)
         );
         api.unwrap();
         worker.unwrap();
@@ -409,7 +413,10 @@ mod tests {
         let mut claimed = w.store.job(&id).unwrap();
         claimed.end_claimed_at = Some(clock::format(clock::now()));
         w.store.insert(claimed.clone());
-        w.observers.on_job_end(&w.store, &claimed).await.unwrap();
+        w.observers
+            .on_job_end(&w.store, &w.queue, &claimed)
+            .await
+            .unwrap();
         assert!(
             w.store.job(&id).unwrap().end_pending.is_some(),
             "another caller is handling it"
@@ -420,7 +427,10 @@ mod tests {
             clock::now() - time::Duration::seconds(crate::domain::ended::CLAIM_SECONDS + 1),
         ));
         w.store.insert(claimed.clone());
-        w.observers.on_job_end(&w.store, &claimed).await.unwrap();
+        w.observers
+            .on_job_end(&w.store, &w.queue, &claimed)
+            .await
+            .unwrap();
         let job = w.store.job(&id).unwrap();
         assert_eq!((job.end_pending, job.end_claimed_at), (None, None));
         assert_eq!(cancelled_ends_counted(&w).await, 1);

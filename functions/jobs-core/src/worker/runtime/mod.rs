@@ -31,6 +31,7 @@
 //! release window; `run.rs` works a chunk's items (retries, checkpoints, continuations);
 //! `commit.rs` records outcomes exactly once and completes the job. The chunk ledger's types are `crate::domain::chunk`.
 
+mod admission;
 mod commit;
 mod plan;
 mod run;
@@ -49,6 +50,7 @@ use super::{Processor, WorkError};
 use crate::clock;
 use crate::domain::ended::Observers;
 use crate::domain::job::{JobStatus, JobType};
+use crate::domain::limits::TenantLimits;
 use crate::domain::record::JobRecord;
 use crate::domain::window::WindowScope;
 use crate::env::{self, SettingError};
@@ -81,6 +83,8 @@ pub struct WorkerSettings {
     /// How long a chunk's unsettled items may keep failing, with no item of the chunk
     /// settling, before they are recorded as failed (`RETRY_BUDGET_SECONDS`).
     pub retry_budget: Duration,
+    /// The limits of a tenant that has none of its own ([`TenantLimits::from_env`]).
+    pub default_limits: TenantLimits,
 }
 
 impl WorkerSettings {
@@ -107,6 +111,7 @@ impl WorkerSettings {
             window_scope,
             checkpoint_interval: Duration::from_secs(env::parsed("CHECKPOINT_INTERVAL_SECONDS")?),
             retry_budget: Duration::from_secs(env::parsed("RETRY_BUDGET_SECONDS")?),
+            default_limits: TenantLimits::from_env()?,
         })
     }
 }

@@ -24,7 +24,12 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             if job.status == JobStatus::Cancelled && job.chunks_total.is_none() && job.total > 0 {
                 self.list_cancelled_items(&job).await?;
             }
-            self.observers.on_job_end(&self.store, &job).await?;
+            self.observers
+                .on_job_end(&self.store, &self.queue, &job)
+                .await?;
+            return Ok(Disposition::Ack);
+        }
+        if !self.admitted(&job).await? {
             return Ok(Disposition::Ack);
         }
         let params = match self.params(&job).await {

@@ -27,6 +27,7 @@ fn settings(release_window: u64) -> WorkerSettings {
         window_scope: crate::domain::window::WindowScope::Tenant,
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_millis(300),
+        default_limits: crate::domain::limits::TenantLimits::default(),
     }
 }
 

@@ -139,3 +139,90 @@ async fn only_a_platform_admin_sets_limits_and_bad_values_name_the_field() {
         404
     );
 }
+
+#[tokio::test]
+async fn creates_past_max_queued_jobs_are_429_until_a_queued_job_leaves() {
+    let api = api();
+    let platform = token("ops", "pat", Role::PlatformAdmin);
+    let (status, set) = put_limits(
+        &api,
+        &platform,
+        "acme",
+        json!({"max_queued_jobs": 2, "max_running_jobs": 7}),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            set["max_queued_jobs"].as_u64(),
+            set["max_running_jobs"].as_u64(),
+            set["creates_per_minute"].as_u64()
+        ),
+        (200, Some(2), Some(7), Some(1_000)),
+        "the others keep their value: {set}"
+    );
+    let operator = member();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, job) = post(&api, &operator, embedding_job()).await;
+        assert_eq!(status, 202);
+        ids.push(job["id"].as_str().unwrap().to_string());
+    }
+    let mut third = request("POST", "/jobs", Some(&operator));
+    third.body = serde_json::to_vec(&embedding_job()).unwrap();
+    let response = api.handle(third).await;
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(
+        (response.status, body["error"]["code"].as_str()),
+        (429, Some("too_many_requests")),
+        "{body}"
+    );
+    assert!(
+        response
+            .headers
+            .iter()
+            .any(|(n, v)| n == "retry-after" && v == "10"),
+        "{:?}",
+        response.headers
+    );
+    let viewer = token("acme", "vera", Role::Viewer);
+    let (_, limits) = call(&api, request("GET", "/tenants/acme/limits", Some(&viewer))).await;
+    assert_eq!(limits["usage"]["queued_jobs"], 2, "{limits}");
+
+    // A queued job that ends (here: cancelled) leaves its place to the next create.
+    let (status, _) = call(
+        &api,
+        request("POST", &format!("/jobs/{}/cancel", ids[0]), Some(&operator)),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (_, limits) = call(&api, request("GET", "/tenants/acme/limits", Some(&viewer))).await;
+    assert_eq!(limits["usage"]["queued_jobs"], 1, "{limits}");
+    assert_eq!(post(&api, &operator, embedding_job()).await.0, 202);
+}
+
+#[tokio::test]
+async fn bad_job_limits_name_their_field_and_an_empty_change_is_refused() {
+    let api = api();
+    let platform = token("ops", "pat", Role::PlatformAdmin);
+    for (field, bad) in [
+        ("max_running_jobs", json!(0)),
+        ("max_running_jobs", json!(10_001)),
+        ("max_running_jobs", json!(null)),
+        ("max_queued_jobs", json!(-3)),
+        ("max_queued_jobs", json!(1_000_001)),
+        ("max_queued_jobs", json!("5")),
+    ] {
+        let (status, err) = put_limits(&api, &platform, "acme", json!({ field: bad })).await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{field}: {bad}"
+        );
+    }
+    let (status, err) = put_limits(&api, &platform, "acme", json!({})).await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("body"))
+    );
+}

@@ -37,7 +37,10 @@ async fn end(api: &Api, id: &str, status: jobs_core::JobStatus, succeeded: u64, 
     assert!(api.store.commit_chunk(id, 0, &commit, 0).await.unwrap());
     assert!(api.store.complete(id, status, &at).await.unwrap());
     let job = api.store.job(id).unwrap();
-    api.observers.on_job_end(&api.store, &job).await.unwrap();
+    api.observers
+        .on_job_end(&api.store, &api.queue, &job)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
