@@ -424,6 +424,14 @@ async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
     );
 }
 
+/// `PUT /tenants/{tenant}/limits` as a platform admin; the answer must be `200`.
+async fn set_limits(stack: &Stack, tenant: &str, body: Value) {
+    let admin = stack.token("ops", "root", true);
+    let path = format!("/tenants/{tenant}/limits");
+    let reply = stack.send("PUT", &path, Some(&admin), Some(&body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 /// A tenant's create limit on the deployed stack: of 5 concurrent creates at a limit of 3,
 /// exactly 3 are accepted and 2 are `429` with `Retry-After`; a raised limit holds from the
 /// next create, without a deploy.
@@ -431,23 +439,8 @@ async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
 async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("limits");
-    let admin = stack.token("ops", "root", true);
     let path = format!("/tenants/{tenant}/limits");
-    let set = |n: u32| {
-        let (stack, admin, path) = (&stack, &admin, &path);
-        async move {
-            let reply = stack
-                .send(
-                    "PUT",
-                    path,
-                    Some(admin),
-                    Some(&json!({"creates_per_minute": n})),
-                )
-                .await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-        }
-    };
-    set(3).await;
+    set_limits(&stack, &tenant, json!({"creates_per_minute": 3})).await;
     // The count is per UTC minute: start early in one.
     let second = jobs_core::clock::now().second();
     if second >= 45 {
@@ -473,7 +466,7 @@ async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
     }
     let usage = stack.send("GET", &path, Some(&token), None).await;
     assert_eq!(usage.body["usage"]["creates_this_minute"], 3);
-    set(4).await;
+    set_limits(&stack, &tenant, json!({"creates_per_minute": 4})).await;
     assert_eq!(
         stack
             .send("POST", "/jobs", Some(&token), Some(&body))
@@ -494,16 +487,13 @@ async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
 async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("running");
-    let admin = stack.token("ops", "root", true);
     let path = format!("/tenants/{tenant}/limits");
-    let set = |body: Value| {
-        let (stack, admin, path) = (&stack, &admin, &path);
-        async move {
-            let reply = stack.send("PUT", path, Some(admin), Some(&body)).await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-        }
-    };
-    set(json!({"max_running_jobs": 1, "max_queued_jobs": 3})).await;
+    set_limits(
+        &stack,
+        &tenant,
+        json!({"max_running_jobs": 1, "max_queued_jobs": 3}),
+    )
+    .await;
     let token = stack.token(&tenant, "alice", false);
     // Users that do not exist: each item fails after its write is tried, so the job runs
     // through every item and ends; 3,000 of them keep it running for several seconds.
@@ -574,7 +564,7 @@ async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end(
     );
 
     // A raised limit starts the first in line while the big job runs.
-    set(json!({"max_running_jobs": 2})).await;
+    set_limits(&stack, &tenant, json!({"max_running_jobs": 2})).await;
     let first = stack
         .wait_until_done(&token, &small[0], std::time::Duration::from_secs(60))
         .await;
