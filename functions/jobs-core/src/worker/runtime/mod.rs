@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
 use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -62,6 +63,11 @@ use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 /// Jobs whose params and chunks a warm worker keeps: jobs of one type interleave.
 const CACHED_JOBS: usize = 32;
+/// Most messages of a batch worked at the same time. The work is waiting on AWS (DynamoDB,
+/// SES, Bedrock), so a batch takes about as long as its slowest message instead of the sum
+/// of all: a message of another tenant received just after the batch waits that long. 10 is
+/// the template's `BatchSize`.
+const MESSAGES_AT_ONCE: usize = 10;
 
 /// How a worker runs its type's messages.
 pub struct WorkerSettings {
@@ -213,10 +219,9 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         self.handle_batch_until(event, None).await
     }
 
-    /// Handles a batch, its messages one after another (a chunk runs alone, so it settles
-    /// soon and commits once) with tenants taking turns ([`in_turns`]); a message not
-    /// started `DEADLINE_MARGIN` (3 s) before `deadline` is handed on. The response names
-    /// the messages to retry.
+    /// Handles a batch: up to [`MESSAGES_AT_ONCE`] of its messages at a time, started with
+    /// tenants taking turns ([`in_turns`]); a message not started `DEADLINE_MARGIN` (3 s)
+    /// before `deadline` is handed on. The response names the messages to retry.
     pub async fn handle_batch_until(
         &self,
         event: SqsEvent,
@@ -224,11 +229,20 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     ) -> SqsBatchResponse {
         let deadline = deadline
             .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
+        let dispositions: Vec<(&SqsMessage, Disposition)> =
+            futures_util::stream::iter(in_turns(&event.records))
+                .map(|record| async move {
+                    // Boxed: the message's future is deep enough to overflow the compiler's
+                    // layout recursion limit when nested in the Lambda runtime's.
+                    let disposition = Box::pin(self.handle_message_until(record, deadline)).await;
+                    (record, disposition)
+                })
+                .buffer_unordered(MESSAGES_AT_ONCE)
+                .collect()
+                .await;
         let mut response = SqsBatchResponse::default();
-        for record in in_turns(&event.records) {
-            // Boxed: the message's future is deep enough to overflow the compiler's layout
-            // recursion limit when nested in the Lambda runtime's.
-            if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
+        for (record, disposition) in dispositions {
+            if disposition == Disposition::Retry {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -348,7 +362,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     }
 }
 
-/// The order a batch's messages run in: tenants take turns (each tenant's first message,
+/// The order a batch's messages start in: tenants take turns (each tenant's first message,
 /// then each one's second, …), each tenant's messages in the order received. A tenant with
 /// one message in a batch full of another tenant's runs first. Unreadable messages take
 /// turns as one more tenant (each is acknowledged at once).
