@@ -31,7 +31,7 @@ use jobs_core::ports::{JobStore, ServicePorts};
 
 pub use api_keys::{ApiKeyRequest, ApiKeysPage, CreatedApiKey, MAX_KEY_NAME_CHARS};
 pub use audit::{AuditQuery, EventsPage};
-pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
+pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS, TIME_BUDGET};
 pub use create::{CreateRequest, Created, JobLinks};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use limits::{LimitsPatch, LimitsView};

@@ -1360,6 +1360,101 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
     assert_eq!(status, 403, "naming another tenant");
 }
 
+#[tokio::test]
+async fn a_bulk_call_out_of_time_starts_no_more_rounds_and_says_what_it_did_not_reach() {
+    let api = api();
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        ids.push(
+            post(&api, &member(), embedding_job()).await.1["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let alice = jobs_core::domain::auth::Caller {
+        user: "alice".into(),
+        tenant: "acme".into(),
+        role: Role::Operator,
+        origin: Default::default(),
+    };
+    let outcomes = |answer: &crate::api::BulkAnswer| -> Vec<(String, crate::api::BulkOutcome)> {
+        answer
+            .results
+            .iter()
+            .map(|r| (r.id.clone(), r.outcome))
+            .collect()
+    };
+    let request = |body: Value| serde_json::from_value::<crate::api::BulkRequest>(body).unwrap();
+
+    // By ids, with no time at all: the first round of 10 runs, the rest are not attempted.
+    let answer = api
+        .bulk_within(
+            &alice,
+            request(json!({"action": "cancel", "ids": ids})),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    let expected: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let outcome = if i < 10 {
+                crate::api::BulkOutcome::Done
+            } else {
+                crate::api::BulkOutcome::NotAttempted
+            };
+            (id.clone(), outcome)
+        })
+        .collect();
+    assert_eq!(outcomes(&answer), expected);
+    let cancelled = ids
+        .iter()
+        .filter(|id| api.store.job(id).unwrap().status == jobs_core::JobStatus::Cancelled)
+        .count();
+    assert_eq!(cancelled, 10, "a job not attempted is untouched");
+
+    // By filter: each call works one round and its cursor continues after it, so every
+    // matching job is reached once.
+    let mut cursor: Option<String> = None;
+    let mut reached = Vec::new();
+    let mut calls = 0;
+    loop {
+        let mut body = json!({"action": "hide", "filter": {"type": "ai_text_embedding"}});
+        if let Some(c) = &cursor {
+            body["cursor"] = json!(c);
+        }
+        let answer = api
+            .bulk_within(&alice, request(body), std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        calls += 1;
+        assert!(
+            answer.results.len() <= 10,
+            "one round per call: {:?}",
+            outcomes(&answer)
+        );
+        reached.extend(outcomes(&answer));
+        cursor = answer.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+        assert!(calls < 10, "the cursor moves on");
+    }
+    assert_eq!(calls, 3);
+    let mut reached_ids: Vec<_> = reached.iter().map(|(id, _)| id.clone()).collect();
+    reached_ids.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(reached_ids, all, "every job once");
+    assert!(
+        reached
+            .iter()
+            .all(|(_, o)| *o == crate::api::BulkOutcome::Done)
+    );
+}
+
 mod api_keys;
 
 mod audit;
