@@ -42,7 +42,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures_util::StreamExt;
 use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -229,17 +228,18 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     ) -> SqsBatchResponse {
         let deadline = deadline
             .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
-        let dispositions: Vec<(&SqsMessage, Disposition)> =
-            futures_util::stream::iter(in_turns(&event.records))
-                .map(|record| async move {
-                    // Boxed: the message's future is deep enough to overflow the compiler's
-                    // layout recursion limit when nested in the Lambda runtime's.
-                    let disposition = Box::pin(self.handle_message_until(record, deadline)).await;
-                    (record, disposition)
-                })
-                .buffer_unordered(MESSAGES_AT_ONCE)
-                .collect()
-                .await;
+        // Collected first: a stream over a closure that borrows the records is not `Send`
+        // for every lifetime, which a spawned caller needs.
+        let handling: Vec<_> = in_turns(&event.records)
+            .into_iter()
+            .map(|record| async move {
+                // Boxed: the message's future is deep enough to overflow the compiler's
+                // layout recursion limit when nested in the Lambda runtime's.
+                let disposition = Box::pin(self.handle_message_until(record, deadline)).await;
+                (record, disposition)
+            })
+            .collect();
+        let dispositions = crate::concurrency::in_order(handling, MESSAGES_AT_ONCE).await;
         let mut response = SqsBatchResponse::default();
         for (record, disposition) in dispositions {
             if disposition == Disposition::Retry {
