@@ -13,6 +13,7 @@ mod metrics;
 mod queues;
 pub(crate) mod schedules;
 mod senders;
+mod uploads;
 
 use crate::cursor::CursorCodec;
 use crate::oidc::{Fetch, HttpFetch, OidcSettings, OidcVerifier};
@@ -36,6 +37,9 @@ pub use create::{CreateRequest, Created, JobLinks};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use limits::{LimitsPatch, LimitsView};
 pub use list::ListPage;
+pub use uploads::{
+    CreatedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key,
+};
 pub use metrics::{MetricsAnswer, MetricsQuery};
 pub use queues::{QueueHealth, TypeHealth};
 pub use schedules::{
