@@ -608,3 +608,134 @@ async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end(
         "every job taken off once: {usage}"
     );
 }
+
+/// The `PUT` an upload's answer describes, to `url` (the answer's own or a changed one).
+fn upload_put(stack: &Stack, url: &str, upload: &Value, body: &'static str) -> reqwest::RequestBuilder {
+    let mut put = stack.http.put(url).body(body);
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    put
+}
+
+#[tokio::test]
+async fn an_upload_url_writes_one_file_of_its_tenant_with_the_declared_type_and_nothing_else() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("upload");
+    let operator = stack.token(&tenant, "alice", false);
+    let created = stack
+        .send(
+            "POST",
+            "/uploads",
+            Some(&operator),
+            Some(&json!({"content_type": "text/csv"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let upload = created.body;
+    let (id, url) = (
+        upload["upload_id"].as_str().unwrap(),
+        upload["url"].as_str().unwrap(),
+    );
+    assert_eq!(upload["method"], "PUT");
+    assert_eq!(upload["max_bytes"], 5u64 * 1024 * 1024 * 1024);
+    assert_eq!(upload["headers"]["if-none-match"], "*");
+    assert_eq!(upload["headers"]["content-type"], "text/csv");
+
+    // A tampered URL (another key, here another tenant's) or a changed signed header is
+    // refused, and writes nothing.
+    let elsewhere = url.replace(&format!("uploads/{tenant}/"), "uploads/someone-else/");
+    assert_ne!(elsewhere, url);
+    let tampered = stack.reply(upload_put(&stack, &elsewhere, &upload, "email\n")).await;
+    assert_eq!(tampered.status, 403, "{}", tampered.body);
+    let retyped = stack
+        .reply(upload_put(&stack, url, &upload, "email\n").header("content-type", "text/plain"))
+        .await;
+    assert_eq!(retyped.status, 403, "{}", retyped.body);
+
+    // The URL as given writes the file once, under the tenant's prefix, with its type.
+    let first = stack.reply(upload_put(&stack, url, &upload, "email\na@example.com\n")).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = stack.reply(upload_put(&stack, url, &upload, "email\nb@example.com\n")).await;
+    assert_eq!(second.status, 412, "written once: {}", second.body);
+    let s3 = jobs_core::aws::s3_client(&stack.config);
+    let object = s3
+        .get_object()
+        .bucket(&stack.outputs["InputBucketName"])
+        .key(format!("uploads/{tenant}/{id}"))
+        .send()
+        .await
+        .expect("the uploaded file");
+    assert_eq!(object.content_type(), Some("text/csv"));
+    let body = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"email\na@example.com\n");
+
+    // The page's origin may PUT from a browser; another origin may not.
+    for (origin, allowed) in [("http://127.0.0.1:4566", true), ("https://evil.example", false)] {
+        let preflight = stack
+            .http
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type,if-none-match")
+            .send()
+            .await
+            .unwrap();
+        let allow = preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(
+            allow.as_deref() == Some(origin),
+            allowed,
+            "{origin}: {} {allow:?}",
+            preflight.status()
+        );
+    }
+
+    // Only what a job reads (the unit tests name every refused field), never by a viewer.
+    let refused = stack
+        .send(
+            "POST",
+            "/uploads",
+            Some(&operator),
+            Some(&json!({"content_type": "text/plain"})),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.error_field()),
+        (422, Some("content_type"))
+    );
+    let viewer = stack.token_as(&tenant, "vera", jobs_core::domain::auth::Role::Viewer);
+    let refused = stack
+        .send(
+            "POST",
+            "/uploads",
+            Some(&viewer),
+            Some(&json!({"content_type": "text/csv"})),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn an_expired_presigned_url_is_refused_by_the_bucket() {
+    let stack = Stack::load().await;
+    let s3 = jobs_core::aws::s3_client(&stack.config);
+    let presigned = s3
+        .put_object()
+        .bucket(&stack.outputs["InputBucketName"])
+        .key(format!("uploads/{}/expired", fresh_tenant("expired")))
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(1))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let late = stack
+        .reply(stack.http.put(presigned.uri()).body("email\n"))
+        .await;
+    assert_eq!(late.status, 403, "{}", late.body);
+}

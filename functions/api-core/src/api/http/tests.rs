@@ -664,6 +664,7 @@ async fn routes_methods_and_openapi() {
         ("PATCH", "/senders", "GET, POST"),
         ("GET", "/senders/a@example.com", "DELETE"),
         ("POST", "/tenants/acme/limits", "GET, PUT"),
+        ("GET", "/uploads", "POST"),
         ("POST", "/openapi.json", "GET, HEAD"),
         ("DELETE", "/", "GET, HEAD"),
     ];
@@ -704,6 +705,7 @@ async fn routes_methods_and_openapi() {
         "GET /queues",
         "POST /jobs",
         "POST /jobs/bulk",
+        "POST /uploads",
         "POST /jobs/{id}/cancel",
         "POST /jobs/{id}/retry",
         "POST /jobs/{id}/unhide",
@@ -1453,6 +1455,42 @@ async fn a_bulk_call_out_of_time_starts_no_more_rounds_and_says_what_it_did_not_
             .iter()
             .all(|(_, o)| *o == crate::api::BulkOutcome::Done)
     );
+}
+
+#[tokio::test]
+async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_only() {
+    let api = api();
+    let mut req = request("POST", "/uploads", Some(&member()));
+    req.body = serde_json::to_vec(&json!({"content_type": "application/x-ndjson", "content_encoding": "gzip"})).unwrap();
+    let (status, upload) = call(&api, req).await;
+    assert_eq!(status, 201, "{upload}");
+    let id = upload["upload_id"].as_str().unwrap();
+    assert_eq!(id.len(), 26, "a ULID: {id}");
+    assert_eq!(upload["url"], format!("memory:///uploads/acme/{id}?expires=900"));
+    assert_eq!(upload["method"], "PUT");
+    assert_eq!(
+        upload["headers"],
+        json!({"content-type": "application/x-ndjson", "content-encoding": "gzip", "if-none-match": "*"})
+    );
+    assert_eq!(upload["max_bytes"], crate::api::MAX_UPLOAD_BYTES);
+    let expires = clock::parse(upload["expires_at"].as_str().unwrap()).unwrap();
+    let left = (expires - clock::now()).whole_seconds();
+    assert!((890..=900).contains(&left), "15 minutes: {left} s");
+
+    for (body, field) in [
+        (json!({"content_type": "text/plain"}), "content_type"),
+        (json!({}), "body"),
+        (json!({"content_type": "text/csv", "content_encoding": "br"}), "content_encoding"),
+        (json!({"content_type": "text/csv", "size": 1}), "body"),
+    ] {
+        let mut req = request("POST", "/uploads", Some(&member()));
+        req.body = serde_json::to_vec(&body).unwrap();
+        let (status, err) = call(&api, req).await;
+        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+    }
+    let mut req = request("POST", "/uploads", Some(&token("acme", "vera", Role::Viewer)));
+    req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
+    assert_eq!(call(&api, req).await.0, 403, "a viewer may not upload");
 }
 
 mod api_keys;
