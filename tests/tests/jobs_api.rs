@@ -610,7 +610,12 @@ async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end(
 }
 
 /// The `PUT` an upload's answer describes, to `url` (the answer's own or a changed one).
-fn upload_put(stack: &Stack, url: &str, upload: &Value, body: &'static str) -> reqwest::RequestBuilder {
+fn upload_put(
+    stack: &Stack,
+    url: &str,
+    upload: &Value,
+    body: &'static str,
+) -> reqwest::RequestBuilder {
     let mut put = stack.http.put(url).body(body);
     for (name, value) in upload["headers"].as_object().unwrap() {
         put = put.header(name.as_str(), value.as_str().unwrap());
@@ -646,7 +651,9 @@ async fn an_upload_url_writes_one_file_of_its_tenant_with_the_declared_type_and_
     // refused, and writes nothing.
     let elsewhere = url.replace(&format!("uploads/{tenant}/"), "uploads/someone-else/");
     assert_ne!(elsewhere, url);
-    let tampered = stack.reply(upload_put(&stack, &elsewhere, &upload, "email\n")).await;
+    let tampered = stack
+        .reply(upload_put(&stack, &elsewhere, &upload, "email\n"))
+        .await;
     assert_eq!(tampered.status, 403, "{}", tampered.body);
     let retyped = stack
         .reply(upload_put(&stack, url, &upload, "email\n").header("content-type", "text/plain"))
@@ -654,9 +661,13 @@ async fn an_upload_url_writes_one_file_of_its_tenant_with_the_declared_type_and_
     assert_eq!(retyped.status, 403, "{}", retyped.body);
 
     // The URL as given writes the file once, under the tenant's prefix, with its type.
-    let first = stack.reply(upload_put(&stack, url, &upload, "email\na@example.com\n")).await;
+    let first = stack
+        .reply(upload_put(&stack, url, &upload, "email\na@example.com\n"))
+        .await;
     assert_eq!(first.status, 200, "{}", first.body);
-    let second = stack.reply(upload_put(&stack, url, &upload, "email\nb@example.com\n")).await;
+    let second = stack
+        .reply(upload_put(&stack, url, &upload, "email\nb@example.com\n"))
+        .await;
     assert_eq!(second.status, 412, "written once: {}", second.body);
     let s3 = jobs_core::aws::s3_client(&stack.config);
     let object = s3
@@ -671,13 +682,19 @@ async fn an_upload_url_writes_one_file_of_its_tenant_with_the_declared_type_and_
     assert_eq!(&body[..], b"email\na@example.com\n");
 
     // The page's origin may PUT from a browser; another origin may not.
-    for (origin, allowed) in [("http://127.0.0.1:4566", true), ("https://evil.example", false)] {
+    for (origin, allowed) in [
+        ("http://127.0.0.1:4566", true),
+        ("https://evil.example", false),
+    ] {
         let preflight = stack
             .http
             .request(reqwest::Method::OPTIONS, url)
             .header("origin", origin)
             .header("access-control-request-method", "PUT")
-            .header("access-control-request-headers", "content-type,if-none-match")
+            .header(
+                "access-control-request-headers",
+                "content-type,if-none-match",
+            )
             .send()
             .await
             .unwrap();

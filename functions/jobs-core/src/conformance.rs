@@ -1211,7 +1211,11 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
         .presign_put(&upload, &plain, std::time::Duration::from_secs(900))
         .await
         .unwrap();
-    assert!(!put.headers.contains_key("content-encoding"), "{:?}", put.headers);
+    assert!(
+        !put.headers.contains_key("content-encoding"),
+        "{:?}",
+        put.headers
+    );
 }
 
 /// `AuditLog`: an append is idempotent (the same entry twice is one), and a job's entries

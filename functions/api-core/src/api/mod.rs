@@ -37,9 +37,6 @@ pub use create::{CreateRequest, Created, JobLinks};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use limits::{LimitsPatch, LimitsView};
 pub use list::ListPage;
-pub use uploads::{
-    CreatedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key,
-};
 pub use metrics::{MetricsAnswer, MetricsQuery};
 pub use queues::{QueueHealth, TypeHealth};
 pub use schedules::{
@@ -47,6 +44,9 @@ pub use schedules::{
     ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing,
 };
 pub use senders::{SenderRequest, SendersPage};
+pub use uploads::{
+    CreatedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key,
+};
 
 pub struct Settings {
     /// Secret that signs dev tokens (and, derived, cursors).

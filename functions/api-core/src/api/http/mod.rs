@@ -344,7 +344,10 @@ impl<P: ServicePorts> JobsApi<P> {
             }
             (Route::Uploads, "POST") => {
                 let body = json_body::<super::UploadRequest>(request)?;
-                Ok(HttpResponse::json(201, &self.create_upload(&caller, body).await?))
+                Ok(HttpResponse::json(
+                    201,
+                    &self.create_upload(&caller, body).await?,
+                ))
             }
             (Route::Bulk, "POST") => {
                 let body = json_body::<super::BulkRequest>(request)?;

@@ -1461,12 +1461,18 @@ async fn a_bulk_call_out_of_time_starts_no_more_rounds_and_says_what_it_did_not_
 async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_only() {
     let api = api();
     let mut req = request("POST", "/uploads", Some(&member()));
-    req.body = serde_json::to_vec(&json!({"content_type": "application/x-ndjson", "content_encoding": "gzip"})).unwrap();
+    req.body = serde_json::to_vec(
+        &json!({"content_type": "application/x-ndjson", "content_encoding": "gzip"}),
+    )
+    .unwrap();
     let (status, upload) = call(&api, req).await;
     assert_eq!(status, 201, "{upload}");
     let id = upload["upload_id"].as_str().unwrap();
     assert_eq!(id.len(), 26, "a ULID: {id}");
-    assert_eq!(upload["url"], format!("memory:///uploads/acme/{id}?expires=900"));
+    assert_eq!(
+        upload["url"],
+        format!("memory:///uploads/acme/{id}?expires=900")
+    );
     assert_eq!(upload["method"], "PUT");
     assert_eq!(
         upload["headers"],
@@ -1480,15 +1486,26 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
     for (body, field) in [
         (json!({"content_type": "text/plain"}), "content_type"),
         (json!({}), "body"),
-        (json!({"content_type": "text/csv", "content_encoding": "br"}), "content_encoding"),
-        (json!({"content_type": "text/csv", "size": 1}), "body"),
+        (
+            json!({"content_type": "text/csv", "content_encoding": "br"}),
+            "content_encoding",
+        ),
+        (json!({"content_type": "text/csv", "size": 1}), "size"),
     ] {
         let mut req = request("POST", "/uploads", Some(&member()));
         req.body = serde_json::to_vec(&body).unwrap();
         let (status, err) = call(&api, req).await;
-        assert_eq!((status, err["error"]["field"].as_str()), (422, Some(field)), "{body}: {err}");
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
     }
-    let mut req = request("POST", "/uploads", Some(&token("acme", "vera", Role::Viewer)));
+    let mut req = request(
+        "POST",
+        "/uploads",
+        Some(&token("acme", "vera", Role::Viewer)),
+    );
     req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
     assert_eq!(call(&api, req).await.0, 403, "a viewer may not upload");
 }
