@@ -27,9 +27,14 @@ pub const UPLOAD_CONTENT_TYPES: [&str; 2] = ["text/csv", "application/x-ndjson"]
 pub struct UploadRequest {
     /// One of [`UPLOAD_CONTENT_TYPES`].
     pub content_type: String,
-    /// `gzip` when the file is compressed.
-    #[serde(default)]
+    /// `gzip` when the file is compressed; left out when not (`null` is refused).
+    #[serde(default, deserialize_with = "not_null")]
     pub content_encoding: Option<String>,
+}
+
+/// A field that, when given, is a string.
+fn not_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 /// `201`: where and how to `PUT` the file. The `headers` are signed: the `PUT` must send

@@ -1491,6 +1491,10 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
             "content_encoding",
         ),
         (json!({"content_type": "text/csv", "size": 1}), "size"),
+        (
+            json!({"content_type": "text/csv", "content_encoding": null}),
+            "content_encoding",
+        ),
     ] {
         let mut req = request("POST", "/uploads", Some(&member()));
         req.body = serde_json::to_vec(&body).unwrap();
