@@ -20,9 +20,11 @@ pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
 /// timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
 /// Dev tokens (`infra token`) are on in LocalStack; SQS fair queues are off (LocalStack 4.4
-/// rejects `MessageGroupId` on a standard queue).
-pub const LOCALSTACK_PARAMETERS: [(&str, &str); 5] = [
+/// rejects `MessageGroupId` on a standard queue). The page is served from LocalStack's own
+/// origin, which may upload to the input bucket.
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 6] = [
     ("WorkerTimeout", "10"),
+    ("PageOrigins", "http://127.0.0.1:4566,http://localhost:4566"),
     ("WorkQueueVisibilityTimeout", "60"),
     ("SesMaxSendRate", "100"),
     ("DevTokens", "true"),

@@ -45,6 +45,7 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*") \
     | grants(["dynamodb:DeleteItem"], "JobsTable") \
     | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/inputs/*") \
+    | grants(["s3:PutObject"], "InputBucket/uploads/*") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
     | grants(["sqs:GetQueueAttributes"], "work-queue:*", "dlq:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \

@@ -424,6 +424,14 @@ async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
     );
 }
 
+/// `PUT /tenants/{tenant}/limits` as a platform admin; the answer must be `200`.
+async fn set_limits(stack: &Stack, tenant: &str, body: Value) {
+    let admin = stack.token("ops", "root", true);
+    let path = format!("/tenants/{tenant}/limits");
+    let reply = stack.send("PUT", &path, Some(&admin), Some(&body)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
 /// A tenant's create limit on the deployed stack: of 5 concurrent creates at a limit of 3,
 /// exactly 3 are accepted and 2 are `429` with `Retry-After`; a raised limit holds from the
 /// next create, without a deploy.
@@ -431,23 +439,8 @@ async fn the_location_of_a_created_job_resolves_to_it_under_the_stage_path() {
 async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("limits");
-    let admin = stack.token("ops", "root", true);
     let path = format!("/tenants/{tenant}/limits");
-    let set = |n: u32| {
-        let (stack, admin, path) = (&stack, &admin, &path);
-        async move {
-            let reply = stack
-                .send(
-                    "PUT",
-                    path,
-                    Some(admin),
-                    Some(&json!({"creates_per_minute": n})),
-                )
-                .await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-        }
-    };
-    set(3).await;
+    set_limits(&stack, &tenant, json!({"creates_per_minute": 3})).await;
     // The count is per UTC minute: start early in one.
     let second = jobs_core::clock::now().second();
     if second >= 45 {
@@ -473,7 +466,7 @@ async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
     }
     let usage = stack.send("GET", &path, Some(&token), None).await;
     assert_eq!(usage.body["usage"]["creates_this_minute"], 3);
-    set(4).await;
+    set_limits(&stack, &tenant, json!({"creates_per_minute": 4})).await;
     assert_eq!(
         stack
             .send("POST", "/jobs", Some(&token), Some(&body))
@@ -494,16 +487,13 @@ async fn concurrent_creates_at_the_tenants_limit_accept_exactly_the_limit() {
 async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end() {
     let stack = Stack::load().await;
     let tenant = fresh_tenant("running");
-    let admin = stack.token("ops", "root", true);
     let path = format!("/tenants/{tenant}/limits");
-    let set = |body: Value| {
-        let (stack, admin, path) = (&stack, &admin, &path);
-        async move {
-            let reply = stack.send("PUT", path, Some(admin), Some(&body)).await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
-        }
-    };
-    set(json!({"max_running_jobs": 1, "max_queued_jobs": 3})).await;
+    set_limits(
+        &stack,
+        &tenant,
+        json!({"max_running_jobs": 1, "max_queued_jobs": 3}),
+    )
+    .await;
     let token = stack.token(&tenant, "alice", false);
     // Users that do not exist: each item fails after its write is tried, so the job runs
     // through every item and ends; 3,000 of them keep it running for several seconds.
@@ -574,7 +564,7 @@ async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end(
     );
 
     // A raised limit starts the first in line while the big job runs.
-    set(json!({"max_running_jobs": 2})).await;
+    set_limits(&stack, &tenant, json!({"max_running_jobs": 2})).await;
     let first = stack
         .wait_until_done(&token, &small[0], std::time::Duration::from_secs(60))
         .await;
@@ -617,4 +607,152 @@ async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end(
         (Some(0), Some(0), Some(0)),
         "every job taken off once: {usage}"
     );
+}
+
+/// The `PUT` an upload's answer describes, to `url` (the answer's own or a changed one).
+fn upload_put(
+    stack: &Stack,
+    url: &str,
+    upload: &Value,
+    body: &'static str,
+) -> reqwest::RequestBuilder {
+    let mut put = stack.http.put(url).body(body);
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    put
+}
+
+#[tokio::test]
+async fn an_upload_url_writes_one_file_of_its_tenant_with_the_declared_type_and_nothing_else() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("upload");
+    let operator = stack.token(&tenant, "alice", false);
+    let created = stack
+        .send(
+            "POST",
+            "/uploads",
+            Some(&operator),
+            Some(&json!({"content_type": "text/csv"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let upload = created.body;
+    let (id, url) = (
+        upload["upload_id"].as_str().unwrap(),
+        upload["url"].as_str().unwrap(),
+    );
+    assert_eq!(upload["method"], "PUT");
+    assert_eq!(upload["max_bytes"], 5u64 * 1024 * 1024 * 1024);
+    assert_eq!(upload["headers"]["if-none-match"], "*");
+    assert_eq!(upload["headers"]["content-type"], "text/csv");
+
+    // A tampered URL (another key, here another tenant's) or a changed signed header is
+    // refused, and writes nothing.
+    let elsewhere = url.replace(&format!("uploads/{tenant}/"), "uploads/someone-else/");
+    assert_ne!(elsewhere, url);
+    let tampered = stack
+        .reply(upload_put(&stack, &elsewhere, &upload, "email\n"))
+        .await;
+    assert_eq!(tampered.status, 403, "{}", tampered.body);
+    let retyped = stack
+        .reply(upload_put(&stack, url, &upload, "email\n").header("content-type", "text/plain"))
+        .await;
+    assert_eq!(retyped.status, 403, "{}", retyped.body);
+
+    // The URL as given writes the file once, under the tenant's prefix, with its type.
+    let first = stack
+        .reply(upload_put(&stack, url, &upload, "email\na@example.com\n"))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = stack
+        .reply(upload_put(&stack, url, &upload, "email\nb@example.com\n"))
+        .await;
+    assert_eq!(second.status, 412, "written once: {}", second.body);
+    let s3 = jobs_core::aws::s3_client(&stack.config);
+    let object = s3
+        .get_object()
+        .bucket(&stack.outputs["InputBucketName"])
+        .key(format!("uploads/{tenant}/{id}"))
+        .send()
+        .await
+        .expect("the uploaded file");
+    assert_eq!(object.content_type(), Some("text/csv"));
+    let body = object.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"email\na@example.com\n");
+
+    // The page's origin may PUT from a browser; another origin may not.
+    for (origin, allowed) in [
+        ("http://127.0.0.1:4566", true),
+        ("https://evil.example", false),
+    ] {
+        let preflight = stack
+            .http
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header(
+                "access-control-request-headers",
+                "content-type,if-none-match",
+            )
+            .send()
+            .await
+            .unwrap();
+        let allow = preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(
+            allow.as_deref() == Some(origin),
+            allowed,
+            "{origin}: {} {allow:?}",
+            preflight.status()
+        );
+    }
+
+    // Only what a job reads (the unit tests name every refused field), never by a viewer.
+    let refused = stack
+        .send(
+            "POST",
+            "/uploads",
+            Some(&operator),
+            Some(&json!({"content_type": "text/plain"})),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.error_field()),
+        (422, Some("content_type"))
+    );
+    let viewer = stack.token_as(&tenant, "vera", jobs_core::domain::auth::Role::Viewer);
+    let refused = stack
+        .send(
+            "POST",
+            "/uploads",
+            Some(&viewer),
+            Some(&json!({"content_type": "text/csv"})),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn an_expired_presigned_url_is_refused_by_the_bucket() {
+    let stack = Stack::load().await;
+    let s3 = jobs_core::aws::s3_client(&stack.config);
+    let presigned = s3
+        .put_object()
+        .bucket(&stack.outputs["InputBucketName"])
+        .key(format!("uploads/{}/expired", fresh_tenant("expired")))
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(1))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let late = stack
+        .reply(stack.http.put(presigned.uri()).body("email\n"))
+        .await;
+    assert_eq!(late.status, 403, "{}", late.body);
 }

@@ -54,7 +54,8 @@ fn reach(operation: Operation) -> Reach {
         | CreateApiKey | ListApiKeys | CreateSender | ListSenders | GetTenantLimits
         | SetTenantLimits => Reach::NamesTenant,
         BulkJobs => Reach::BulkIds,
-        GetMe | PreviewSchedule | GetQueueHealth => Reach::Nothing,
+        // An upload lands in the caller's own tenant; it names nothing of another's.
+        GetMe | PreviewSchedule | GetQueueHealth | CreateUpload => Reach::Nothing,
     }
 }
 
@@ -66,9 +67,9 @@ fn least_role(operation: Operation) -> Role {
         // viewer: read its tenant's jobs, items, events, metrics and schedules
         GetMe | ListJobs | GetJob | ListJobItems | ListJobEvents | GetMetrics | ListSchedules
         | GetSchedule | PreviewSchedule | GetTenantLimits => Role::Viewer,
-        // operator: + create, cancel, hide/unhide, retry, bulk actions, schedules
-        CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
-        | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
+        // operator: + create, cancel, hide/unhide, retry, bulk actions, uploads, schedules
+        CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateUpload
+        | CreateSchedule | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
         // tenant_admin: + its tenant's audit trail, API keys and senders
         ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey | CreateSender
         | ListSenders | DeleteSender => Role::TenantAdmin,
@@ -82,7 +83,7 @@ fn success(operation: Operation) -> u16 {
     use Operation::*;
     match operation {
         CreateJob | CancelJob | RetryJob | RunSchedule => 202,
-        CreateSchedule | CreateApiKey | CreateSender => 201,
+        CreateSchedule | CreateApiKey | CreateSender | CreateUpload => 201,
         HideJob | DeleteSchedule | RevokeApiKey | DeleteSender => 204,
         _ => 200,
     }
@@ -152,6 +153,11 @@ fn request(operation: Operation, f: &Fixtures) -> (&'static str, String, Option<
         ListSenders => ("GET", format!("/senders?tenant={tenant}"), None),
         DeleteSender => ("DELETE", format!("/senders/{}", f.sender), None),
         GetTenantLimits => ("GET", format!("/tenants/{tenant}/limits"), None),
+        CreateUpload => (
+            "POST",
+            "/uploads".into(),
+            Some(json!({"content_type": "text/csv"})),
+        ),
         SetTenantLimits => (
             "PUT",
             format!("/tenants/{tenant}/limits"),

@@ -1178,6 +1178,44 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
         "written only the first time"
     );
     assert_eq!(inputs.get(&once).await.unwrap(), Some(b"first".to_vec()));
+
+    // A presigned upload names its key and signs the headers its PUT must send.
+    let upload = format!("uploads/conformance/{}", fresh_id());
+    let gzip = crate::ports::UploadFormat {
+        content_type: "text/csv".into(),
+        content_encoding: Some("gzip".into()),
+    };
+    let put = inputs
+        .presign_put(&upload, &gzip, std::time::Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(put.method, "PUT");
+    assert!(put.url.contains(&upload), "{}", put.url);
+    for (header, value) in [
+        ("content-type", "text/csv"),
+        ("content-encoding", "gzip"),
+        ("if-none-match", "*"),
+    ] {
+        assert_eq!(
+            put.headers.get(header).map(String::as_str),
+            Some(value),
+            "{header} in {:?}",
+            put.headers
+        );
+    }
+    let plain = crate::ports::UploadFormat {
+        content_type: "application/x-ndjson".into(),
+        content_encoding: None,
+    };
+    let put = inputs
+        .presign_put(&upload, &plain, std::time::Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert!(
+        !put.headers.contains_key("content-encoding"),
+        "{:?}",
+        put.headers
+    );
 }
 
 /// `AuditLog`: an append is idempotent (the same entry twice is one), and a job's entries

@@ -1147,6 +1147,31 @@ pub struct MemoryInputs {
 }
 
 impl InputStore for MemoryInputs {
+    /// A `memory:` URL naming the key and the expiry in seconds; nothing can `PUT` to it.
+    async fn presign_put(
+        &self,
+        key: &str,
+        format: &crate::ports::UploadFormat,
+        expires_in: std::time::Duration,
+    ) -> Result<crate::ports::PresignedPut, StoreError> {
+        Ok(crate::ports::PresignedPut {
+            method: "PUT".into(),
+            url: format!("memory:///{key}?expires={}", expires_in.as_secs()),
+            headers: [
+                Some(("content-type", format.content_type.clone())),
+                Some(("if-none-match", "*".to_string())),
+                format
+                    .content_encoding
+                    .clone()
+                    .map(|e| ("content-encoding", e)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        })
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         lock(&self.objects).insert(key.to_string(), body);
         Ok(())

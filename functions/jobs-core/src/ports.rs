@@ -532,8 +532,35 @@ pub trait SenderIdentities: Send + Sync {
     fn is_verified(&self, address: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Where the full params of a job live (they can exceed a DynamoDB item or SQS message).
+/// A presigned single-part upload: the client sends `method` to `url` with every one of
+/// `headers` (they are signed: another value, or a missing one, is refused with `403`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PresignedPut {
+    pub method: String,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// What an upload's `PUT` must declare: its media type, and `gzip` when compressed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadFormat {
+    pub content_type: String,
+    pub content_encoding: Option<String>,
+}
+
+/// Where the full params of a job live (they can exceed a DynamoDB item or SQS message),
+/// and where uploaded files land.
 pub trait InputStore: Send + Sync {
+    /// A URL that writes `key` once (signed `If-None-Match: *`: a second `PUT` is `412`),
+    /// with `format`'s `Content-Type` and `Content-Encoding`, valid for `expires_in`
+    /// (at most 7 days: S3's limit for SigV4 presigned URLs).
+    fn presign_put(
+        &self,
+        key: &str,
+        format: &UploadFormat,
+        expires_in: std::time::Duration,
+    ) -> impl Future<Output = Result<PresignedPut, StoreError>> + Send;
+
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;

@@ -48,6 +48,11 @@ test('a running job\'s bar moves to 100 % by itself; finished jobs are not re-fe
   await listSettled(page);
   await waitForText(progressText(page, job.id), /^0 %\s*0\/10\s*waiting for capacity$/);
   assert.equal(await statusText(page, job.id).textContent(), 'queued');
+  // Past its tenant's running limit, a queued job waits in the tenant's line.
+  setJob(job.id, { limit_wait: true });
+  await waitForText(progressText(page, job.id), /^0 %\s*0\/10\s*waiting for the tenant's limit$/);
+  assert.equal(await statusText(page, job.id).textContent(), 'queued');
+  setJob(job.id, { limit_wait: null });
 
   setProgress(job.id, { status: 'running', succeeded: 3 });
   await waitForText(progressText(page, job.id), /^30 %\s*3\/10$/);

@@ -35,7 +35,7 @@ function select(id, on) {
 }
 
 // Hides or cancels the selection: the ticked rows by id, or every job matching the
-// filters (1,000 per request, following next_cursor).
+// filters (1,000 per request at most, following next_cursor).
 async function bulkAction(action) {
   const what = state.allMatching ? 'all jobs matching these filters' : `${state.selected.size} job${state.selected.size === 1 ? '' : 's'}`;
   const ok = await confirmDialog(action === 'hide'
@@ -54,10 +54,15 @@ async function bulkAction(action) {
         toast(`${action === 'hide' ? 'Removing' : 'Cancelling'}… ${counts.done} done so far.`);
       } while (cursor);
     } else {
-      const ids = [...state.selected];
-      for (let i = 0; i < ids.length; i += 1000) {
-        const answer = await api('jobs/bulk', { method: 'POST', body: { action, ids: ids.slice(i, i + 1000) } });
-        for (const r of answer.results) counts[r.outcome] += 1;
+      // A call that runs out of time answers `not_attempted` for the jobs it did not
+      // reach (it always works some): they go again with the next call.
+      let pending = [...state.selected];
+      while (pending.length) {
+        const answer = await api('jobs/bulk', { method: 'POST', body: { action, ids: pending.slice(0, 1000) } });
+        const again = answer.results.filter((r) => r.outcome === 'not_attempted').map((r) => r.id);
+        for (const r of answer.results) if (r.outcome !== 'not_attempted') counts[r.outcome] += 1;
+        pending = again.concat(pending.slice(1000));
+        if (pending.length) toast(`${action === 'hide' ? 'Removing' : 'Cancelling'}… ${counts.done} done so far.`);
       }
     }
   } catch (err) {

@@ -1,10 +1,17 @@
 //! `POST /jobs/bulk`: hide or cancel many jobs at once, named by id or by the list's
 //! filter, at most [`MAX_BULK_JOBS`] per call, with every job's outcome in the answer.
+//!
+//! The jobs are worked in rounds of [`CONCURRENCY`]; no round starts after
+//! [`TIME_BUDGET`], so a call answers inside the API function's timeout whatever the
+//! store's latency: jobs named by id that were not reached are `not_attempted`, and a
+//! filter's `next_cursor` starts after the last round worked.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::JobsApi;
-use crate::listing::{ListRequest, MAX_LIMIT};
+use crate::listing::ListRequest;
 use jobs_core::concurrency::in_order;
 use jobs_core::domain::auth::Caller;
 use jobs_core::error::{ApiError, ErrorCode};
@@ -12,8 +19,13 @@ use jobs_core::ports::ServicePorts;
 
 /// Most jobs one call acts on; with a filter, the answer's `next_cursor` continues.
 pub const MAX_BULK_JOBS: usize = 1_000;
-/// Jobs acted on at once (each is a read and a conditional write).
+/// Jobs acted on at once, a round (each is a read and a conditional write; a cancel also
+/// runs the job's end: audit, event, metrics, the tenant's usage and line).
 const CONCURRENCY: usize = 10;
+/// Time after which a call starts no more rounds. The API function's `Timeout` is 15 s
+/// (template.yaml, `Globals`): the budget leaves 5 s for the round in progress and the
+/// answer.
+pub const TIME_BUDGET: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,6 +69,8 @@ pub enum BulkOutcome {
     AlreadyEnded,
     /// The job could not be acted on now (the store failed); try it again.
     Failed,
+    /// The call's time ran out before this job was reached; send it again.
+    NotAttempted,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,13 +113,27 @@ impl BulkFilter {
 impl<P: ServicePorts> JobsApi<P> {
     /// Applies `request.action` to the jobs it names: its `ids`, or up to
     /// [`MAX_BULK_JOBS`] jobs matching its `filter` (as `GET /jobs` lists them, so a member
-    /// reaches only its tenant).
+    /// reaches only its tenant), starting no round after [`TIME_BUDGET`].
     pub async fn bulk(
         &self,
         caller: &Caller,
         request: BulkRequest,
     ) -> Result<BulkAnswer, ApiError> {
-        let (ids, next_cursor) = match (request.ids, request.filter) {
+        self.bulk_within(caller, request, TIME_BUDGET).await
+    }
+
+    /// [`Self::bulk`] with its time budget given: the first round always runs.
+    pub async fn bulk_within(
+        &self,
+        caller: &Caller,
+        request: BulkRequest,
+        budget: Duration,
+    ) -> Result<BulkAnswer, ApiError> {
+        let started = std::time::Instant::now();
+        let in_time = || started.elapsed() < budget;
+        let action = request.action;
+        let mut results = Vec::new();
+        let next_cursor = match (request.ids, request.filter) {
             (Some(ids), None) => {
                 if ids.is_empty() || ids.len() > MAX_BULK_JOBS {
                     return Err(ApiError::invalid(
@@ -117,16 +145,35 @@ impl<P: ServicePorts> JobsApi<P> {
                     return Err(ApiError::invalid("cursor", "goes with a filter only"));
                 }
                 let mut seen = std::collections::HashSet::new();
-                (
-                    ids.into_iter()
-                        .filter(|id| seen.insert(id.clone()))
-                        .collect::<Vec<_>>(),
-                    None,
-                )
+                let ids: Vec<String> = ids
+                    .into_iter()
+                    .filter(|id| seen.insert(id.clone()))
+                    .collect();
+                for round in ids.chunks(CONCURRENCY) {
+                    if results.is_empty() || in_time() {
+                        results.extend(self.act_on(caller, action, round).await);
+                    } else {
+                        results.extend(round.iter().map(|id| BulkResult {
+                            id: id.clone(),
+                            outcome: BulkOutcome::NotAttempted,
+                        }));
+                    }
+                }
+                None
             }
             (None, Some(filter)) => {
-                self.matching(caller, &filter, request.cursor.as_deref())
-                    .await?
+                let mut cursor = request.cursor;
+                loop {
+                    let room = MAX_BULK_JOBS - results.len();
+                    let (ids, next) = self
+                        .matching(caller, &filter, cursor.as_deref(), room.min(CONCURRENCY))
+                        .await?;
+                    results.extend(self.act_on(caller, action, &ids).await);
+                    cursor = next;
+                    if cursor.is_none() || results.len() >= MAX_BULK_JOBS || !in_time() {
+                        break cursor;
+                    }
+                }
             }
             _ => {
                 return Err(ApiError::invalid(
@@ -135,18 +182,7 @@ impl<P: ServicePorts> JobsApi<P> {
                 ));
             }
         };
-        let action = request.action;
-        let outcomes = in_order(
-            ids.iter().map(|id| self.act(caller, action, id)).collect(),
-            CONCURRENCY,
-        )
-        .await;
-        let results = ids
-            .into_iter()
-            .zip(outcomes)
-            .map(|(id, outcome)| BulkResult { id, outcome })
-            .collect();
-        tracing::info!(action = ?action, "bulk action done");
+        tracing::info!(action = ?action, jobs = results.len(), "bulk action done");
         Ok(BulkAnswer {
             action,
             results,
@@ -154,28 +190,37 @@ impl<P: ServicePorts> JobsApi<P> {
         })
     }
 
-    /// The ids of up to [`MAX_BULK_JOBS`] jobs matching `filter` from `cursor` on, and the
-    /// cursor after them when more may match.
+    /// Acts on `ids` at the same time; their outcomes in the same order.
+    async fn act_on(&self, caller: &Caller, action: BulkAction, ids: &[String]) -> Vec<BulkResult> {
+        let outcomes = in_order(
+            ids.iter().map(|id| self.act(caller, action, id)).collect(),
+            CONCURRENCY,
+        )
+        .await;
+        ids.iter()
+            .zip(outcomes)
+            .map(|(id, outcome)| BulkResult {
+                id: id.clone(),
+                outcome,
+            })
+            .collect()
+    }
+
+    /// The ids of up to `limit` jobs matching `filter` from `cursor` on (one list page), and
+    /// the cursor after them when more may match.
     async fn matching(
         &self,
         caller: &Caller,
         filter: &BulkFilter,
         cursor: Option<&str>,
+        limit: usize,
     ) -> Result<(Vec<String>, Option<String>), ApiError> {
-        let mut ids = Vec::new();
-        let mut cursor = cursor.map(str::to_string);
-        while ids.len() < MAX_BULK_JOBS {
-            let limit = (MAX_BULK_JOBS - ids.len()).min(MAX_LIMIT as usize) as u32;
-            let request =
-                ListRequest::parse(&filter.query(cursor.as_deref(), limit)).map_err(in_filter)?;
-            let page = self.list_jobs(caller, &request).await.map_err(in_filter)?;
-            ids.extend(page.items.into_iter().map(|j| j.id));
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
-        Ok((ids, cursor))
+        let request = ListRequest::parse(&filter.query(cursor, limit as u32)).map_err(in_filter)?;
+        let page = self.list_jobs(caller, &request).await.map_err(in_filter)?;
+        Ok((
+            page.items.into_iter().map(|j| j.id).collect(),
+            page.next_cursor,
+        ))
     }
 
     async fn act(&self, caller: &Caller, action: BulkAction, id: &str) -> BulkOutcome {

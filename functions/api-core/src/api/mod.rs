@@ -13,6 +13,7 @@ mod metrics;
 mod queues;
 pub(crate) mod schedules;
 mod senders;
+mod uploads;
 
 use crate::cursor::CursorCodec;
 use crate::oidc::{Fetch, HttpFetch, OidcSettings, OidcVerifier};
@@ -31,7 +32,7 @@ use jobs_core::ports::{JobStore, ServicePorts};
 
 pub use api_keys::{ApiKeyRequest, ApiKeysPage, CreatedApiKey, MAX_KEY_NAME_CHARS};
 pub use audit::{AuditQuery, EventsPage};
-pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS};
+pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS, TIME_BUDGET};
 pub use create::{CreateRequest, Created, JobLinks};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use limits::{LimitsPatch, LimitsView};
@@ -43,6 +44,9 @@ pub use schedules::{
     ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing,
 };
 pub use senders::{SenderRequest, SendersPage};
+pub use uploads::{
+    CreatedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key,
+};
 
 pub struct Settings {
     /// Secret that signs dev tokens (and, derived, cursors).

@@ -2,7 +2,9 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use super::LazyClient;
 use crate::error::StoreError;
-use crate::ports::InputStore;
+use aws_sdk_s3::presigning::PresigningConfig;
+
+use crate::ports::{InputStore, PresignedPut, UploadFormat};
 
 pub struct S3InputStore {
     client: LazyClient<aws_sdk_s3::Client>,
@@ -19,6 +21,36 @@ impl S3InputStore {
 }
 
 impl InputStore for S3InputStore {
+    async fn presign_put(
+        &self,
+        key: &str,
+        format: &UploadFormat,
+        expires_in: std::time::Duration,
+    ) -> Result<PresignedPut, StoreError> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| StoreError::aws("s3:PutObject presign", e))?;
+        let presigned = self
+            .client
+            .get()
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type(&format.content_type)
+            .set_content_encoding(format.content_encoding.clone())
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::aws("s3:PutObject presign", e))?;
+        Ok(PresignedPut {
+            method: presigned.method().to_string(),
+            url: presigned.uri().to_string(),
+            headers: presigned
+                .headers()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+        })
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         self.client
             .get()

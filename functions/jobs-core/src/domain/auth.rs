@@ -83,10 +83,11 @@ pub enum Operation {
     GetTenantLimits,
     SetTenantLimits,
     GetQueueHealth,
+    CreateUpload,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 29] = [
+    pub const ALL: [Operation; 30] = [
         Operation::GetMe,
         Operation::ListJobs,
         Operation::GetJob,
@@ -116,6 +117,7 @@ impl Operation {
         Operation::GetTenantLimits,
         Operation::SetTenantLimits,
         Operation::GetQueueHealth,
+        Operation::CreateUpload,
     ];
 
     /// The least role that may call the operation.
@@ -125,7 +127,7 @@ impl Operation {
             GetMe | ListJobs | GetJob | ListJobItems | ListJobEvents | GetMetrics
             | ListSchedules | GetSchedule | PreviewSchedule | GetTenantLimits => Role::Viewer,
             CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
-            | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
+            | UpdateSchedule | DeleteSchedule | RunSchedule | CreateUpload => Role::Operator,
             // Its tenant's trail; a platform admin's reaches every tenant.
             ListAuditEvents | CreateApiKey | ListApiKeys | RevokeApiKey | CreateSender
             | ListSenders | DeleteSender => Role::TenantAdmin,
@@ -166,6 +168,7 @@ impl Operation {
             GetTenantLimits => "getTenantLimits",
             SetTenantLimits => "setTenantLimits",
             GetQueueHealth => "getQueueHealth",
+            CreateUpload => "createUpload",
         }
     }
 

@@ -104,6 +104,7 @@ enum Route<'a> {
     Senders,
     Sender(&'a str),
     TenantLimits(&'a str),
+    Uploads,
 }
 
 impl Route<'_> {
@@ -117,6 +118,7 @@ impl Route<'_> {
             Route::Job(_) => "GET, DELETE",
             Route::Schedule(_) => "GET, PATCH, DELETE",
             Route::Bulk
+            | Route::Uploads
             | Route::Cancel(_)
             | Route::Retry(_)
             | Route::Unhide(_)
@@ -175,6 +177,7 @@ fn route(path: &str) -> Option<Route<'_>> {
         _ if trimmed == "/metrics" => Some(Route::Metrics),
         _ if trimmed == "/queues" => Some(Route::Queues),
         _ if trimmed == "/me" => Some(Route::Me),
+        _ if trimmed == "/uploads" => Some(Route::Uploads),
         Some("") => Some(Route::Jobs),
         Some("/bulk") => Some(Route::Bulk),
         Some(rest) => {
@@ -224,6 +227,7 @@ fn operation_of(route: &Route<'_>, method: &str) -> Option<Operation> {
         (Route::ApiKey(_), "DELETE") => RevokeApiKey,
         (Route::Senders, "GET") => ListSenders,
         (Route::Senders, "POST") => CreateSender,
+        (Route::Uploads, "POST") => CreateUpload,
         (Route::Sender(_), "DELETE") => DeleteSender,
         (Route::TenantLimits(_), "GET") => GetTenantLimits,
         (Route::TenantLimits(_), "PUT") => SetTenantLimits,
@@ -337,6 +341,13 @@ impl<P: ServicePorts> JobsApi<P> {
                 } else {
                     response
                 })
+            }
+            (Route::Uploads, "POST") => {
+                let body = json_body::<super::UploadRequest>(request)?;
+                Ok(HttpResponse::json(
+                    201,
+                    &self.create_upload(&caller, body).await?,
+                ))
             }
             (Route::Bulk, "POST") => {
                 let body = json_body::<super::BulkRequest>(request)?;

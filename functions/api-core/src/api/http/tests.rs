@@ -664,6 +664,7 @@ async fn routes_methods_and_openapi() {
         ("PATCH", "/senders", "GET, POST"),
         ("GET", "/senders/a@example.com", "DELETE"),
         ("POST", "/tenants/acme/limits", "GET, PUT"),
+        ("GET", "/uploads", "POST"),
         ("POST", "/openapi.json", "GET, HEAD"),
         ("DELETE", "/", "GET, HEAD"),
     ];
@@ -704,6 +705,7 @@ async fn routes_methods_and_openapi() {
         "GET /queues",
         "POST /jobs",
         "POST /jobs/bulk",
+        "POST /uploads",
         "POST /jobs/{id}/cancel",
         "POST /jobs/{id}/retry",
         "POST /jobs/{id}/unhide",
@@ -1358,6 +1360,158 @@ async fn bulk_actions_report_every_job_s_outcome_and_never_reach_another_tenant(
     )
     .await;
     assert_eq!(status, 403, "naming another tenant");
+}
+
+#[tokio::test]
+async fn a_bulk_call_out_of_time_starts_no_more_rounds_and_says_what_it_did_not_reach() {
+    let api = api();
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        ids.push(
+            post(&api, &member(), embedding_job()).await.1["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let alice = jobs_core::domain::auth::Caller {
+        user: "alice".into(),
+        tenant: "acme".into(),
+        role: Role::Operator,
+        origin: Default::default(),
+    };
+    let outcomes = |answer: &crate::api::BulkAnswer| -> Vec<(String, crate::api::BulkOutcome)> {
+        answer
+            .results
+            .iter()
+            .map(|r| (r.id.clone(), r.outcome))
+            .collect()
+    };
+    let request = |body: Value| serde_json::from_value::<crate::api::BulkRequest>(body).unwrap();
+
+    // By ids, with no time at all: the first round of 10 runs, the rest are not attempted.
+    let answer = api
+        .bulk_within(
+            &alice,
+            request(json!({"action": "cancel", "ids": ids})),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    let expected: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let outcome = if i < 10 {
+                crate::api::BulkOutcome::Done
+            } else {
+                crate::api::BulkOutcome::NotAttempted
+            };
+            (id.clone(), outcome)
+        })
+        .collect();
+    assert_eq!(outcomes(&answer), expected);
+    let cancelled = ids
+        .iter()
+        .filter(|id| api.store.job(id).unwrap().status == jobs_core::JobStatus::Cancelled)
+        .count();
+    assert_eq!(cancelled, 10, "a job not attempted is untouched");
+
+    // By filter: each call works one round and its cursor continues after it, so every
+    // matching job is reached once.
+    let mut cursor: Option<String> = None;
+    let mut reached = Vec::new();
+    let mut calls = 0;
+    loop {
+        let mut body = json!({"action": "hide", "filter": {"type": "ai_text_embedding"}});
+        if let Some(c) = &cursor {
+            body["cursor"] = json!(c);
+        }
+        let answer = api
+            .bulk_within(&alice, request(body), std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        calls += 1;
+        assert!(
+            answer.results.len() <= 10,
+            "one round per call: {:?}",
+            outcomes(&answer)
+        );
+        reached.extend(outcomes(&answer));
+        cursor = answer.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+        assert!(calls < 10, "the cursor moves on");
+    }
+    assert_eq!(calls, 3);
+    let mut reached_ids: Vec<_> = reached.iter().map(|(id, _)| id.clone()).collect();
+    reached_ids.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(reached_ids, all, "every job once");
+    assert!(
+        reached
+            .iter()
+            .all(|(_, o)| *o == crate::api::BulkOutcome::Done)
+    );
+}
+
+#[tokio::test]
+async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_only() {
+    let api = api();
+    let mut req = request("POST", "/uploads", Some(&member()));
+    req.body = serde_json::to_vec(
+        &json!({"content_type": "application/x-ndjson", "content_encoding": "gzip"}),
+    )
+    .unwrap();
+    let (status, upload) = call(&api, req).await;
+    assert_eq!(status, 201, "{upload}");
+    let id = upload["upload_id"].as_str().unwrap();
+    assert_eq!(id.len(), 26, "a ULID: {id}");
+    assert_eq!(
+        upload["url"],
+        format!("memory:///uploads/acme/{id}?expires=900")
+    );
+    assert_eq!(upload["method"], "PUT");
+    assert_eq!(
+        upload["headers"],
+        json!({"content-type": "application/x-ndjson", "content-encoding": "gzip", "if-none-match": "*"})
+    );
+    assert_eq!(upload["max_bytes"], crate::api::MAX_UPLOAD_BYTES);
+    let expires = clock::parse(upload["expires_at"].as_str().unwrap()).unwrap();
+    let left = (expires - clock::now()).whole_seconds();
+    assert!((890..=900).contains(&left), "15 minutes: {left} s");
+
+    for (body, field) in [
+        (json!({"content_type": "text/plain"}), "content_type"),
+        (json!({}), "body"),
+        (
+            json!({"content_type": "text/csv", "content_encoding": "br"}),
+            "content_encoding",
+        ),
+        (json!({"content_type": "text/csv", "size": 1}), "size"),
+        (
+            json!({"content_type": "text/csv", "content_encoding": null}),
+            "content_encoding",
+        ),
+    ] {
+        let mut req = request("POST", "/uploads", Some(&member()));
+        req.body = serde_json::to_vec(&body).unwrap();
+        let (status, err) = call(&api, req).await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
+    }
+    let mut req = request(
+        "POST",
+        "/uploads",
+        Some(&token("acme", "vera", Role::Viewer)),
+    );
+    req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
+    assert_eq!(call(&api, req).await.0, 403, "a viewer may not upload");
 }
 
 mod api_keys;

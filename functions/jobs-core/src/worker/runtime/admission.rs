@@ -86,7 +86,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{TestWorker, deliver, job, plan, worker};
+    use super::super::tests::{TestWorker, deliver, job, plan, worker, worker_with_window};
     use crate::domain::job::{JobStatus, Waiting};
     use crate::domain::limits::{LIMITS_SK, LimitsRecord, TenantLimits, tenant_pk};
     use crate::ports::{LimitsStore, UsageStore};
@@ -101,16 +101,15 @@ mod tests {
         id
     }
 
-    #[tokio::test]
-    async fn jobs_beyond_the_running_limit_wait_and_start_in_creation_order_as_others_end() {
-        let w = worker();
+    /// Sets `acme`'s `max_running_jobs`.
+    async fn limit_running(w: &TestWorker, max_running_jobs: u32) {
         w.store
             .put_limits(&LimitsRecord {
                 pk: tenant_pk("acme"),
                 sk: LIMITS_SK.into(),
                 tenant: "acme".into(),
                 limits: TenantLimits {
-                    max_running_jobs: 1,
+                    max_running_jobs,
                     ..TenantLimits::default()
                 },
                 updated_by: "test".into(),
@@ -118,6 +117,44 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn jobs_that_end_together_start_as_many_in_line_within_two_trips_through_the_queue() {
+        let w = worker_with_window(10);
+        limit_running(&w, 3).await;
+        let mut ids = Vec::new();
+        for item in ["a", "b", "c", "d", "e", "f"] {
+            ids.push(counted_job(&w, &[item]).await);
+        }
+        for id in &ids {
+            deliver(&w, &plan(id), 1).await;
+        }
+        let admitted = |w: &TestWorker| {
+            ids.iter()
+                .filter(|id| w.store.job(id).unwrap().admitted)
+                .count()
+        };
+        assert_eq!(admitted(&w), 3);
+        // The three running jobs end before anything they send is delivered.
+        let chunks = w.queue.drain();
+        assert_eq!(chunks.len(), 3, "{chunks:?}");
+        for m in &chunks {
+            assert_eq!(deliver(&w, m, 1).await, Disposition::Ack);
+        }
+        // Two trips through the queue: what is queued now, then what that sent.
+        for _ in 0..2 {
+            for m in w.queue.drain() {
+                assert_eq!(deliver(&w, &m, 1).await, Disposition::Ack);
+            }
+        }
+        assert_eq!(admitted(&w), 6, "the three in line started");
+    }
+
+    #[tokio::test]
+    async fn jobs_beyond_the_running_limit_wait_and_start_in_creation_order_as_others_end() {
+        let w = worker();
+        limit_running(&w, 1).await;
         let mut ids = Vec::new();
         for items in [&["a1", "a2", "a3"][..], &["b1"], &["c1", "c2"]] {
             ids.push(counted_job(&w, items).await);

@@ -31,7 +31,7 @@ fn settings(release_window: u64) -> WorkerSettings {
     }
 }
 
-fn worker_with_window(release_window: u64) -> TestWorker {
+pub(super) fn worker_with_window(release_window: u64) -> TestWorker {
     Worker::new(
         Scripted,
         MemoryStore::default(),
