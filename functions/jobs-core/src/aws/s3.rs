@@ -20,6 +20,16 @@ impl S3InputStore {
     }
 }
 
+impl S3InputStore {
+    /// A `PutObject` of `key` in the bucket.
+    fn put_object(
+        &self,
+        key: &str,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        self.client.get().put_object().bucket(&self.bucket).key(key)
+    }
+}
+
 impl InputStore for S3InputStore {
     async fn presign_put(
         &self,
@@ -30,11 +40,7 @@ impl InputStore for S3InputStore {
         let config = PresigningConfig::expires_in(expires_in)
             .map_err(|e| StoreError::aws("s3:PutObject presign", e))?;
         let presigned = self
-            .client
-            .get()
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+            .put_object(key)
             .if_none_match("*")
             .content_type(&format.content_type)
             .set_content_encoding(format.content_encoding.clone())
@@ -52,11 +58,7 @@ impl InputStore for S3InputStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
-        self.client
-            .get()
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+        self.put_object(key)
             .content_type("application/json")
             .body(ByteStream::from(body))
             .send()
@@ -90,11 +92,7 @@ impl InputStore for S3InputStore {
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .get()
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+            .put_object(key)
             .if_none_match("*")
             .content_type("application/json")
             .body(ByteStream::from(body))
