@@ -1178,6 +1178,10 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
         "written only the first time"
     );
     assert_eq!(inputs.get(&once).await.unwrap(), Some(b"first".to_vec()));
+    let head = inputs.head(&once).await.unwrap().expect("stored");
+    assert_eq!(head.bytes, 5);
+    assert_eq!(head.content_type.as_deref(), Some("application/json"));
+    assert_eq!(inputs.head(&format!("{key}.absent")).await.unwrap(), None);
 
     // A presigned upload names its key and signs the headers its PUT must send.
     let upload = format!("uploads/conformance/{}", fresh_id());

@@ -1144,9 +1144,35 @@ pub fn observers() -> Observers<MemoryAudit, MemoryBus> {
 #[derive(Default)]
 pub struct MemoryInputs {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// The declared `(content_type, content_encoding)` of objects that have one (uploads).
+    pub formats: Mutex<BTreeMap<String, crate::ports::UploadFormat>>,
+}
+
+impl MemoryInputs {
+    /// Stores `body` under `key` as a client's `PUT` to a presigned URL would.
+    pub fn upload(&self, key: &str, format: crate::ports::UploadFormat, body: Vec<u8>) {
+        lock(&self.objects).insert(key.to_string(), body);
+        lock(&self.formats).insert(key.to_string(), format);
+    }
 }
 
 impl InputStore for MemoryInputs {
+    async fn head(&self, key: &str) -> Result<Option<crate::ports::ObjectHead>, StoreError> {
+        let Some(bytes) = lock(&self.objects).get(key).map(|b| b.len() as u64) else {
+            return Ok(None);
+        };
+        let format = lock(&self.formats).get(key).cloned();
+        Ok(Some(crate::ports::ObjectHead {
+            bytes,
+            content_type: Some(
+                format
+                    .as_ref()
+                    .map_or("application/json".to_string(), |f| f.content_type.clone()),
+            ),
+            content_encoding: format.and_then(|f| f.content_encoding),
+        }))
+    }
+
     /// A `memory:` URL naming the key and the expiry in seconds; nothing can `PUT` to it.
     async fn presign_put(
         &self,

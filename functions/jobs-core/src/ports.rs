@@ -548,9 +548,22 @@ pub struct UploadFormat {
     pub content_encoding: Option<String>,
 }
 
+/// What S3 says of a stored object (`HeadObject`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// Its size in bytes.
+    pub bytes: u64,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+}
+
 /// Where the full params of a job live (they can exceed a DynamoDB item or SQS message),
 /// and where uploaded files land.
 pub trait InputStore: Send + Sync {
+    /// The size and declared type of the object under `key`; `None` when there is none.
+    fn head(&self, key: &str)
+    -> impl Future<Output = Result<Option<ObjectHead>, StoreError>> + Send;
+
     /// A URL that writes `key` once (signed `If-None-Match: *`: a second `PUT` is `412`),
     /// with `format`'s `Content-Type` and `Content-Encoding`, valid for `expires_in`
     /// (at most 7 days: S3's limit for SigV4 presigned URLs).

@@ -4,7 +4,7 @@ use super::LazyClient;
 use crate::error::StoreError;
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::ports::{InputStore, PresignedPut, UploadFormat};
+use crate::ports::{InputStore, ObjectHead, PresignedPut, UploadFormat};
 
 pub struct S3InputStore {
     client: LazyClient<aws_sdk_s3::Client>,
@@ -21,6 +21,26 @@ impl S3InputStore {
 }
 
 impl InputStore for S3InputStore {
+    async fn head(&self, key: &str) -> Result<Option<ObjectHead>, StoreError> {
+        match self
+            .client
+            .get()
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectHead {
+                bytes: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                content_type: out.content_type().map(str::to_string),
+                content_encoding: out.content_encoding().map(str::to_string),
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(StoreError::aws("s3:HeadObject", err)),
+        }
+    }
+
     async fn presign_put(
         &self,
         key: &str,

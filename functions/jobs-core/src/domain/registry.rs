@@ -32,6 +32,9 @@ pub struct JobTypeSpec {
     /// Decodes `params` as this type's params type and checks its limits; the error names
     /// the offending field (`params.recipients[3]`).
     pub validate: fn(Value) -> Result<ValidParams, ApiError>,
+    /// The same for a job whose items come from an uploaded file: every param but the
+    /// item list ([`params::validate_for_file`] leaves the item field empty).
+    pub validate_file: fn(Value) -> Result<ValidParams, ApiError>,
     /// Where the job's items are, for its item report and a retry of its failed items.
     pub items: ItemSource,
     /// The crate under `functions/` whose binary is this type's worker.
@@ -79,6 +82,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 50,
         max_items: params::MAX_RECIPIENTS,
         validate: params::validate_as::<params::BulkMessageParams>,
+        validate_file: params::validate_file_as::<params::BulkMessageParams>,
         items: ItemSource::Param("recipients"),
         worker_crate: "worker-bulk-message",
     },
@@ -89,6 +93,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::SessionTerminationParams>,
+        validate_file: params::validate_file_as::<params::SessionTerminationParams>,
         items: ItemSource::Snapshot {
             retry: session_retry,
         },
@@ -101,6 +106,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 16,
         max_items: params::MAX_DOCUMENTS,
         validate: params::validate_as::<params::EmbeddingParams>,
+        validate_file: params::validate_file_as::<params::EmbeddingParams>,
         items: ItemSource::Param("documents"),
         worker_crate: "worker-ai-embedding",
     },
@@ -111,6 +117,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::ProfileFieldParams>,
+        validate_file: params::validate_file_as::<params::ProfileFieldParams>,
         items: ItemSource::Param("user_ids"),
         worker_crate: "worker-profile-update",
     },
