@@ -30,6 +30,26 @@ pub struct CreateRequest {
     #[serde(default)]
     pub tenant: Option<String>,
     pub params: Value,
+    /// Where the items come from when not from `params`: an uploaded file.
+    #[serde(default)]
+    pub input: Option<JobInput>,
+}
+
+/// A job's items from a file: an upload of the caller's tenant (`POST /uploads`), used by
+/// one job only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobInput {
+    pub upload_id: String,
+}
+
+/// An uploaded file a new job reads its items from, as `HeadObject` found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    pub key: String,
+    pub bytes: u64,
+    pub content_type: String,
+    pub content_encoding: Option<String>,
 }
 
 /// The jobs or schedule a new job comes from.
@@ -74,7 +94,10 @@ impl<P: ServicePorts> Jobs<P> {
             )
         })?;
         let tenant = super::requested_tenant(caller, request.tenant.as_deref())?;
-        let valid = params::validate(job_type, request.params)?;
+        let valid = match &request.input {
+            None => params::validate(job_type, request.params)?,
+            Some(_) => params::validate_for_file(job_type, request.params)?,
+        };
         if let Some(sender) = &valid.sender {
             if !self.senders.is_verified(sender).await? {
                 return Err(ApiError::invalid(
@@ -242,6 +265,41 @@ impl<P: ServicePorts> Jobs<P> {
         Ok(Created {
             job: record.view(),
             replayed: false,
+        })
+    }
+
+    /// The file of upload `upload_id` of `tenant`: `422` naming `input.upload_id` when it
+    /// is not an upload id, nothing was uploaded under it in this tenant (or the URL
+    /// expired unused), or the file is empty or over [`super::MAX_UPLOAD_BYTES`].
+    pub(crate) async fn uploaded_file(
+        &self,
+        tenant: &str,
+        upload_id: &str,
+    ) -> Result<UploadedFile, ApiError> {
+        let refused = |why: &str| ApiError::invalid("input.upload_id", why.to_string());
+        if ulid::Ulid::from_string(upload_id).is_err() {
+            return Err(refused("is not an upload id (POST /uploads answers one)"));
+        }
+        let key = super::upload_key(tenant, upload_id);
+        let head = self.inputs.head(&key).await?.ok_or_else(|| {
+            refused("names no uploaded file of this tenant: upload the file first")
+        })?;
+        if head.bytes == 0 || head.bytes > super::MAX_UPLOAD_BYTES {
+            return Err(refused(&format!(
+                "the file holds {} bytes: it must hold 1 to {}",
+                head.bytes,
+                super::MAX_UPLOAD_BYTES
+            )));
+        }
+        let content_type = head
+            .content_type
+            .filter(|t| super::UPLOAD_CONTENT_TYPES.contains(&t.as_str()))
+            .ok_or_else(|| refused("the file is neither text/csv nor application/x-ndjson"))?;
+        Ok(UploadedFile {
+            key,
+            bytes: head.bytes,
+            content_type,
+            content_encoding: head.content_encoding,
         })
     }
 

@@ -285,6 +285,7 @@ impl<P: ServicePorts> JobsApi<P> {
             job_type: job.job_type.key().to_string(),
             tenant: Some(job.tenant.clone()),
             params,
+            input: None,
         };
         let created = self
             .create(

@@ -1514,6 +1514,43 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
     assert_eq!(call(&api, req).await.0, 403, "a viewer may not upload");
 }
 
+#[tokio::test]
+async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
+    let api = api();
+    let csv = jobs_core::ports::UploadFormat {
+        content_type: "text/csv".into(),
+        content_encoding: None,
+    };
+    let id = ulid::Ulid::new().to_string();
+    let key = crate::api::upload_key("acme", &id);
+    api.inputs.upload(&key, csv.clone(), b"email\na@example.com\n".to_vec());
+    assert_eq!(
+        api.uploaded_file("acme", &id).await.unwrap(),
+        crate::api::create::UploadedFile {
+            key,
+            bytes: 20,
+            content_type: "text/csv".into(),
+            content_encoding: None,
+        }
+    );
+    let empty = ulid::Ulid::new().to_string();
+    api.inputs.upload(&crate::api::upload_key("acme", &empty), csv, Vec::new());
+    let never = ulid::Ulid::new().to_string();
+    for (tenant, upload_id) in [
+        ("globex", id.as_str()),
+        ("acme", "not-an-upload"),
+        ("acme", never.as_str()),
+        ("acme", empty.as_str()),
+    ] {
+        let err = api.uploaded_file(tenant, upload_id).await.unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            (jobs_core::error::ErrorCode::ValidationFailed, Some("input.upload_id")),
+            "{tenant} {upload_id}: {err:?}"
+        );
+    }
+}
+
 mod api_keys;
 
 mod audit;
