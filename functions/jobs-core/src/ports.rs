@@ -561,8 +561,10 @@ pub struct ObjectHead {
 /// and where uploaded files land.
 pub trait InputStore: Send + Sync {
     /// The size and declared type of the object under `key`; `None` when there is none.
-    fn head(&self, key: &str)
-    -> impl Future<Output = Result<Option<ObjectHead>, StoreError>> + Send;
+    fn head(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectHead>, StoreError>> + Send;
 
     /// A URL that writes `key` once (signed `If-None-Match: *`: a second `PUT` is `412`),
     /// with `format`'s `Content-Type` and `Content-Encoding`, valid for `expires_in`

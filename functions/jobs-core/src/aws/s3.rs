@@ -32,7 +32,10 @@ impl InputStore for S3InputStore {
             .await
         {
             Ok(out) => Ok(Some(ObjectHead {
-                bytes: out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                bytes: out
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
                 content_type: out.content_type().map(str::to_string),
                 content_encoding: out.content_encoding().map(str::to_string),
             })),

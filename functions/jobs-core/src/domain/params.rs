@@ -524,28 +524,86 @@ mod tests {
         let file = |t: JobType, params: Value| validate_for_file(t, params);
         let bulk_file = json!({"channel": "email", "from": "ops@example.com", "subject": "Hi", "body": "Hello"});
         let valid = file(JobType::BulkMessageSending, bulk_file.clone()).unwrap();
-        assert_eq!((valid.total, valid.sender.as_deref()), (0, Some("ops@example.com")));
-        assert_eq!(valid.params["recipients"], json!([]), "stored with an empty list");
-        assert_eq!(valid.summary["recipients"], Value::Null, "counted by the plan");
+        assert_eq!(
+            (valid.total, valid.sender.as_deref()),
+            (0, Some("ops@example.com"))
+        );
+        assert_eq!(
+            valid.params["recipients"],
+            json!([]),
+            "stored with an empty list"
+        );
+        assert_eq!(
+            valid.summary["recipients"],
+            Value::Null,
+            "counted by the plan"
+        );
 
         let refusals = [
-            (JobType::BulkMessageSending, bulk(json!(["a@example.com"])), "params.recipients"),
-            (JobType::BulkMessageSending, json!({"channel": "sms", "from": "ops@example.com", "subject": "Hi", "body": "Hello"}), "params.channel"),
-            (JobType::AiTextEmbedding, json!({"documents": []}), "params.documents"),
-            (JobType::AiTextEmbedding, json!({"model": "nope"}), "params.model"),
-            (JobType::ProfileFieldUpdate, json!({"field": "email", "value": 1}), "params.field"),
-            (JobType::ProfileFieldUpdate, json!({"field": "plan", "value": 1, "user_ids": ["u1"]}), "params.user_ids"),
-            (JobType::SessionTermination, json!({"all_users": true}), "params"),
+            (
+                JobType::BulkMessageSending,
+                bulk(json!(["a@example.com"])),
+                "params.recipients",
+            ),
+            (
+                JobType::BulkMessageSending,
+                json!({"channel": "sms", "from": "ops@example.com", "subject": "Hi", "body": "Hello"}),
+                "params.channel",
+            ),
+            (
+                JobType::AiTextEmbedding,
+                json!({"documents": []}),
+                "params.documents",
+            ),
+            (
+                JobType::AiTextEmbedding,
+                json!({"model": "nope"}),
+                "params.model",
+            ),
+            (
+                JobType::ProfileFieldUpdate,
+                json!({"field": "email", "value": 1}),
+                "params.field",
+            ),
+            (
+                JobType::ProfileFieldUpdate,
+                json!({"field": "plan", "value": 1, "user_ids": ["u1"]}),
+                "params.user_ids",
+            ),
+            (
+                JobType::SessionTermination,
+                json!({"all_users": true}),
+                "params",
+            ),
         ];
         for (t, params, field) in refusals {
             let err = file(t, params.clone()).expect_err(&params.to_string());
             assert_eq!(err.field.as_deref(), Some(field), "{params}: {err:?}");
         }
-        assert_eq!(file(JobType::AiTextEmbedding, json!({})).unwrap().params["model"], "hashing-v1");
-        assert_eq!(file(JobType::ProfileFieldUpdate, json!({"field": "plan", "value": "pro"})).unwrap().total, 0);
-        assert_eq!(file(JobType::SessionTermination, json!({})).unwrap().summary, json!({"selection": "file"}));
+        assert_eq!(
+            file(JobType::AiTextEmbedding, json!({})).unwrap().params["model"],
+            "hashing-v1"
+        );
+        assert_eq!(
+            file(
+                JobType::ProfileFieldUpdate,
+                json!({"field": "plan", "value": "pro"})
+            )
+            .unwrap()
+            .total,
+            0
+        );
+        assert_eq!(
+            file(JobType::SessionTermination, json!({}))
+                .unwrap()
+                .summary,
+            json!({"selection": "file"})
+        );
         // Inline params still need their items.
-        assert_eq!(field_of(JobType::BulkMessageSending, bulk_file).as_deref(), Some("params.recipients"));
+        assert_eq!(
+            field_of(JobType::BulkMessageSending, bulk_file).as_deref(),
+            Some("params")
+        );
     }
 
     #[test]

@@ -1523,7 +1523,8 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
     };
     let id = ulid::Ulid::new().to_string();
     let key = crate::api::upload_key("acme", &id);
-    api.inputs.upload(&key, csv.clone(), b"email\na@example.com\n".to_vec());
+    api.inputs
+        .upload(&key, csv.clone(), b"email\na@example.com\n".to_vec());
     assert_eq!(
         api.uploaded_file("acme", &id).await.unwrap(),
         crate::api::create::UploadedFile {
@@ -1534,7 +1535,8 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
         }
     );
     let empty = ulid::Ulid::new().to_string();
-    api.inputs.upload(&crate::api::upload_key("acme", &empty), csv, Vec::new());
+    api.inputs
+        .upload(&crate::api::upload_key("acme", &empty), csv, Vec::new());
     let never = ulid::Ulid::new().to_string();
     for (tenant, upload_id) in [
         ("globex", id.as_str()),
@@ -1545,7 +1547,10 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
         let err = api.uploaded_file(tenant, upload_id).await.unwrap_err();
         assert_eq!(
             (err.code, err.field.as_deref()),
-            (jobs_core::error::ErrorCode::ValidationFailed, Some("input.upload_id")),
+            (
+                jobs_core::error::ErrorCode::ValidationFailed,
+                Some("input.upload_id")
+            ),
             "{tenant} {upload_id}: {err:?}"
         );
     }
