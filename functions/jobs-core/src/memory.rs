@@ -1207,6 +1207,29 @@ impl InputStore for MemoryInputs {
         Ok(lock(&self.objects).get(key).cloned())
     }
 
+    async fn open(&self, key: &str) -> Result<Option<crate::ports::ByteReader>, StoreError> {
+        Ok(lock(&self.objects)
+            .get(key)
+            .cloned()
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as crate::ports::ByteReader))
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.objects).get(key).map(|bytes| {
+            let len = bytes.len() as u64;
+            let (start, end) = (
+                start.min(len),
+                end.unwrap_or(len).clamp(start.min(len), len),
+            );
+            bytes[start as usize..end as usize].to_vec()
+        }))
+    }
+
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
         let mut objects = lock(&self.objects);
         if objects.contains_key(key) {

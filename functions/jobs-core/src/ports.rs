@@ -548,6 +548,9 @@ pub struct UploadFormat {
     pub content_encoding: Option<String>,
 }
 
+/// An object's bytes as they arrive ([`InputStore::open`]).
+pub type ByteReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
 /// What S3 says of a stored object (`HeadObject`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectHead {
@@ -579,6 +582,22 @@ pub trait InputStore: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// The object under `key` as a stream of bytes (read as it arrives, never held whole);
+    /// `None` when there is none.
+    fn open(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ByteReader>, StoreError>> + Send;
+
+    /// Bytes `start..end` of the object under `key` (`end: None`: to its end; a range past
+    /// its end holds what there is); `None` when there is no object.
+    fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Writes only if nothing is stored under `key` yet; false when something was.
     fn put_if_absent(

@@ -111,6 +111,65 @@ impl InputStore for S3InputStore {
         }
     }
 
+    async fn open(&self, key: &str) -> Result<Option<crate::ports::ByteReader>, StoreError> {
+        match self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(Box::new(out.body.into_async_read()))),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        }
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        // HTTP ranges are inclusive; an empty range is no request at all.
+        let range = match end {
+            Some(end) if end <= start => return Ok(Some(Vec::new())),
+            Some(end) => format!("bytes={start}-{}", end - 1),
+            None => format!("bytes={start}-"),
+        };
+        match self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::aws("s3:GetObject body", e))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            // 416: the range starts past the object's end.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 416) =>
+            {
+                Ok(Some(Vec::new()))
+            }
+            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        }
+    }
+
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {
         let result = self
             .client

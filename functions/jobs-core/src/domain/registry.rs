@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use crate::domain::file::{self, FileRows};
 use crate::domain::job::JobType;
 use crate::domain::params::{self, ValidParams};
 use crate::error::ApiError;
@@ -37,6 +38,8 @@ pub struct JobTypeSpec {
     pub validate_file: fn(Value) -> Result<ValidParams, ApiError>,
     /// Where the job's items are, for its item report and a retry of its failed items.
     pub items: ItemSource,
+    /// How a file's rows become this type's items ([`crate::domain::file`]).
+    pub file: &'static FileRows,
     /// The crate under `functions/` whose binary is this type's worker.
     pub worker_crate: &'static str,
 }
@@ -84,6 +87,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         validate: params::validate_as::<params::BulkMessageParams>,
         validate_file: params::validate_file_as::<params::BulkMessageParams>,
         items: ItemSource::Param("recipients"),
+        file: &file::BULK_MESSAGE_ROWS,
         worker_crate: "worker-bulk-message",
     },
     JobTypeSpec {
@@ -97,6 +101,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         items: ItemSource::Snapshot {
             retry: session_retry,
         },
+        file: &file::SESSION_ROWS,
         worker_crate: "worker-session-termination",
     },
     JobTypeSpec {
@@ -108,6 +113,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         validate: params::validate_as::<params::EmbeddingParams>,
         validate_file: params::validate_file_as::<params::EmbeddingParams>,
         items: ItemSource::Param("documents"),
+        file: &file::EMBEDDING_ROWS,
         worker_crate: "worker-ai-embedding",
     },
     JobTypeSpec {
@@ -119,6 +125,7 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         validate: params::validate_as::<params::ProfileFieldParams>,
         validate_file: params::validate_file_as::<params::ProfileFieldParams>,
         items: ItemSource::Param("user_ids"),
+        file: &file::PROFILE_ROWS,
         worker_crate: "worker-profile-update",
     },
 ];
