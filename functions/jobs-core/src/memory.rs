@@ -56,6 +56,8 @@ pub struct MemoryStore {
     usage: Mutex<BTreeMap<String, UsageCounts>>,
     /// Tenants' lines of jobs waiting for a running slot, by (tenant, type key): job ids.
     lines: Mutex<BTreeMap<(String, String), BTreeSet<String>>>,
+    /// Uploads used by a job, by upload key.
+    uploads_used: Mutex<HashSet<String>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -328,10 +330,17 @@ impl UsageStore for MemoryStore {
             return Ok(CreateOutcome::QueueFull);
         }
         let mut records = lock(&self.idempotency);
-        if let Some(idem) = idem {
-            if records.contains_key(&idem.pk) {
-                return Ok(CreateOutcome::IdempotencyKeyTaken);
+        if idem.is_some_and(|idem| records.contains_key(&idem.pk)) {
+            return Ok(CreateOutcome::IdempotencyKeyTaken);
+        }
+        let mut used = lock(&self.uploads_used);
+        if let Some(file) = &job.file {
+            if used.contains(&file.key) {
+                return Ok(CreateOutcome::UploadUsed);
             }
+            used.insert(file.key.clone());
+        }
+        if let Some(idem) = idem {
             records.insert(idem.pk.clone(), idem.clone());
         }
         counts.queued += 1;
@@ -508,13 +517,19 @@ impl JobStore for MemoryStore {
         job: &JobRecord,
         idem: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError> {
+        let mut records = lock(&self.idempotency);
+        if idem.is_some_and(|idem| records.contains_key(&idem.pk)) {
+            return Ok(CreateOutcome::IdempotencyKeyTaken);
+        }
+        if let Some(file) = &job.file
+            && !lock(&self.uploads_used).insert(file.key.clone())
+        {
+            return Ok(CreateOutcome::UploadUsed);
+        }
         if let Some(idem) = idem {
-            let mut records = lock(&self.idempotency);
-            if records.contains_key(&idem.pk) {
-                return Ok(CreateOutcome::IdempotencyKeyTaken);
-            }
             records.insert(idem.pk.clone(), idem.clone());
         }
+        drop(records);
         self.insert(job.clone());
         Ok(CreateOutcome::Created)
     }

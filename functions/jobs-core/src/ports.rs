@@ -81,12 +81,16 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
     /// The tenant has its `max_queued_jobs` queued ([`UsageStore::create_counted`]).
     QueueFull,
+    /// The job's uploaded file (`job.file`) has already given another job its items.
+    UploadUsed,
 }
 
 pub trait JobStore:
     JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore + UsageStore
 {
-    /// Writes a new job, and its idempotency record if given, atomically.
+    /// Writes a new job, and its idempotency record if given, atomically. A job from an
+    /// uploaded file (`job.file`) also marks the upload used, in the same write:
+    /// [`CreateOutcome::UploadUsed`] when another job used it first.
     fn create(
         &self,
         job: &JobRecord,

@@ -7,6 +7,7 @@ use super::Jobs;
 use jobs_core::clock;
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
+use jobs_core::domain::file::JobFile;
 use jobs_core::domain::job::{JobType, JobView};
 use jobs_core::domain::limits::QUEUE_FULL_RETRY_SECONDS;
 use jobs_core::domain::params;
@@ -41,15 +42,6 @@ pub struct CreateRequest {
 #[serde(deny_unknown_fields)]
 pub struct JobInput {
     pub upload_id: String,
-}
-
-/// An uploaded file a new job reads its items from, as `HeadObject` found it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UploadedFile {
-    pub key: String,
-    pub bytes: u64,
-    pub content_type: String,
-    pub content_encoding: Option<String>,
 }
 
 /// The jobs or schedule a new job comes from.
@@ -126,11 +118,19 @@ impl<P: ServicePorts> Jobs<P> {
         idempotency_key: Option<&str>,
         links: JobLinks,
     ) -> Result<Created, ApiError> {
+        let upload_id = request.input.as_ref().map(|i| i.upload_id.clone());
         let (job_type, tenant, valid) = self.validate_request(caller, request).await?;
+        let file = match &upload_id {
+            Some(id) => Some(self.uploaded_file(&tenant, id).await?),
+            None => None,
+        };
         let stored_params = serde_json::to_vec(&valid.params)
             .map_err(|e| ApiError::invalid("params", e.to_string()))?;
         let mut hashed: Vec<&[u8]> =
             vec![job_type.key().as_bytes(), tenant.as_bytes(), &stored_params];
+        if let Some(id) = &upload_id {
+            hashed.push(id.as_bytes());
+        }
         if let Some(original) = &links.retry_of {
             hashed.push(original.as_bytes());
         }
@@ -185,6 +185,7 @@ impl<P: ServicePorts> Jobs<P> {
             input_key,
             expires_at: now.unix_timestamp() + i64::from(self.retention_days) * 86_400,
         });
+        record.file = file;
         record.retry_of = links.retry_of;
         record.schedule_id = links.schedule_id;
         record.counted = true;
@@ -212,6 +213,13 @@ impl<P: ServicePorts> Jobs<P> {
                         limits.max_queued_jobs
                     ),
                     QUEUE_FULL_RETRY_SECONDS,
+                ));
+            }
+            CreateOutcome::UploadUsed => {
+                return Err(ApiError::field(
+                    ErrorCode::Conflict,
+                    "input.upload_id",
+                    "this upload has already given a job its items: upload the file again",
                 ));
             }
             CreateOutcome::IdempotencyKeyTaken => {
@@ -275,7 +283,7 @@ impl<P: ServicePorts> Jobs<P> {
         &self,
         tenant: &str,
         upload_id: &str,
-    ) -> Result<UploadedFile, ApiError> {
+    ) -> Result<JobFile, ApiError> {
         let refused = |why: &str| ApiError::invalid("input.upload_id", why.to_string());
         if ulid::Ulid::from_string(upload_id).is_err() {
             return Err(refused("is not an upload id (POST /uploads answers one)"));
@@ -295,7 +303,7 @@ impl<P: ServicePorts> Jobs<P> {
             .content_type
             .filter(|t| super::UPLOAD_CONTENT_TYPES.contains(&t.as_str()))
             .ok_or_else(|| refused("the file is neither text/csv nor application/x-ndjson"))?;
-        Ok(UploadedFile {
+        Ok(JobFile {
             key,
             bytes: head.bytes,
             content_type,

@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 use crate::domain::params::{
     MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_USER_ID_CHARS, is_email, is_user_id,
 };
+use crate::error::StoreError;
+use crate::ports::InputStore;
 
 /// Most items one file may hold.
 pub const MAX_FILE_ITEMS: u64 = 10_000_000;
@@ -109,6 +111,66 @@ pub fn segment_key(input_key: &str, n: u32) -> String {
 /// A file job's chunk index, beside its input.
 pub fn index_key(input_key: &str) -> String {
     format!("{}.items/index", input_key.trim_end_matches(".json"))
+}
+
+/// The items of the chunk that starts at `from` and ends where `to` starts (the next
+/// index entry): one ranged read of its segment. `Ok(None)` when the segment is gone;
+/// `Err` says why its bytes are not an item list.
+pub async fn read_chunk<I: InputStore>(
+    inputs: &I,
+    input_key: &str,
+    from: ChunkStart,
+    to: ChunkStart,
+) -> Result<Option<Vec<Value>>, ReadError> {
+    let end = (to.segment == from.segment).then_some(u64::from(to.offset));
+    let Some(data) = inputs
+        .get_range(
+            &segment_key(input_key, from.segment),
+            u64::from(from.offset),
+            end,
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    data.split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(serde_json::from_slice)
+        .collect::<Result<Vec<Value>, _>>()
+        .map(Some)
+        .map_err(|e| ReadError::Unreadable(e.to_string()))
+}
+
+/// Chunk `n`'s index entry and the next: one ranged read of the index. `Ok(None)` when the
+/// index is gone or has no chunk `n`.
+pub async fn chunk_bounds<I: InputStore>(
+    inputs: &I,
+    input_key: &str,
+    n: u64,
+) -> Result<Option<(ChunkStart, ChunkStart)>, ReadError> {
+    let start = n.saturating_mul(INDEX_ENTRY_BYTES);
+    let bytes = inputs
+        .get_range(
+            &index_key(input_key),
+            start,
+            Some(start.saturating_add(2 * INDEX_ENTRY_BYTES)),
+        )
+        .await?;
+    Ok(
+        bytes.and_then(|bytes| match ChunkStart::decode_all(&bytes)[..] {
+            [from, to] => Some((from, to)),
+            _ => None,
+        }),
+    )
+}
+
+/// Why a file job's item list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the job's item list is unreadable: {0}")]
+    Unreadable(String),
 }
 
 /// A row that is not a valid item: it fails with `reason` (which names its line).

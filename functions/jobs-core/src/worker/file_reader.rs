@@ -188,7 +188,7 @@ async fn next_record(
             }
             *line += 1;
             quotes += buf[from..].iter().filter(|b| **b == b'"').count();
-            if quotes % 2 == 0 {
+            if quotes.is_multiple_of(2) {
                 break;
             }
         }

@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::Worker;
 use crate::domain::chunk::{ChunkCutter, MAX_CHUNK_BYTES};
 use crate::domain::file::{
-    ChunkStart, INDEX_ENTRY_BYTES, JobFile, index_key, invalid_item, segment_key,
+    ChunkStart, INDEX_ENTRY_BYTES, JobFile, ReadError, chunk_bounds, index_key, invalid_item,
+    read_chunk, segment_key,
 };
 use crate::domain::record::JobRecord;
 use crate::ports::{InputStore, WorkerPorts};
@@ -114,38 +115,22 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         n: u64,
     ) -> Result<Option<Vec<Value>>, WorkError> {
         let missing = || WorkError::Rejected("the job's item list is missing".into());
-        let start = n.saturating_mul(INDEX_ENTRY_BYTES);
-        let bytes = self
-            .inputs
-            .get_range(
-                &index_key(&job.input_key),
-                start,
-                Some(start.saturating_add(2 * INDEX_ENTRY_BYTES)),
-            )
-            .await?
-            .ok_or_else(missing)?;
-        let [from, to] = ChunkStart::decode_all(&bytes)[..] else {
+        let Some((from, to)) = chunk_bounds(&self.inputs, &job.input_key, n).await? else {
             return Ok(None);
         };
-        let end = (to.segment == from.segment).then_some(u64::from(to.offset));
-        let data = self
-            .inputs
-            .get_range(
-                &segment_key(&job.input_key, from.segment),
-                u64::from(from.offset),
-                end,
-            )
+        read_chunk(&self.inputs, &job.input_key, from, to)
             .await?
-            .ok_or_else(missing)?;
-        data.split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                serde_json::from_slice(line).map_err(|e| {
-                    WorkError::Rejected(format!("the job's item list is unreadable: {e}"))
-                })
-            })
-            .collect::<Result<Vec<Value>, WorkError>>()
+            .ok_or_else(missing)
             .map(Some)
+    }
+}
+
+impl From<ReadError> for WorkError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::Store(err) => err.into(),
+            ReadError::Unreadable(_) => WorkError::Rejected(err.to_string()),
+        }
     }
 }
 
