@@ -24,25 +24,26 @@ pub(super) struct FilePlan {
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// Writes the item list of `job` from its `file`; `Ok(Err(reason))` when the file is
     /// refused (the job then fails with that reason, and nothing of it runs). A plan
-    /// delivered again finds the index already written and reads its closing entry
-    /// instead: the list is written once, and the same bytes whoever writes it.
+    /// delivered again after the job began reads the index's closing entry instead; before
+    /// that, writing again writes the same bytes.
     pub(super) async fn plan_file(
         &self,
         job: &JobRecord,
         file: &JobFile,
     ) -> Result<Result<FilePlan, String>, WorkError> {
         let index = index_key(&job.input_key);
-        if let Some(head) = self.inputs.head(&index).await? {
-            let last = head.bytes.saturating_sub(INDEX_ENTRY_BYTES);
+        if let Some(chunks) = job.chunks_total {
+            // Begun: the index is written; its closing entry holds the total.
+            let at = chunks.saturating_mul(INDEX_ENTRY_BYTES);
             let bytes = self
                 .inputs
-                .get_range(&index, last, None)
+                .get_range(&index, at, Some(at + INDEX_ENTRY_BYTES))
                 .await?
                 .unwrap_or_default();
             if let [closing] = ChunkStart::decode_all(&bytes)[..] {
                 return Ok(Ok(FilePlan {
                     total: closing.position,
-                    chunks: last / INDEX_ENTRY_BYTES,
+                    chunks,
                 }));
             }
         }
