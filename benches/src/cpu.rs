@@ -199,6 +199,7 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
         default_limits: jobs_core::domain::limits::TenantLimits::default(),
+        segment_bytes: jobs_core::domain::file::SEGMENT_BYTES,
     };
     let worker = Worker::<_, MemoryPorts>::new(
         Scripted,

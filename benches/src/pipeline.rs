@@ -265,6 +265,7 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
             checkpoint_interval: std::time::Duration::from_secs(2),
             retry_budget: std::time::Duration::from_secs(600),
             default_limits: jobs_core::domain::limits::TenantLimits::default(),
+            segment_bytes: jobs_core::domain::file::SEGMENT_BYTES,
         },
     ));
     counter.take();

@@ -32,7 +32,9 @@ def worker(key, *target):
     return (
         grants(LOGS, f"log-group:{key.replace('_', '-')}:*")
         | grants(JOB_PROGRESS, "JobsTable")
-        | grants(["s3:GetObject"], "InputBucket/inputs/*")
+        | grants(["s3:GetObject"], "InputBucket/inputs/*", "InputBucket/uploads/*")
+        # a job's item list, written by its plan from the job's uploaded file
+        | grants(["s3:PutObject"], "InputBucket/inputs/*")
         | grants(OWN_QUEUE, f"work-queue:{key}")
         | grants(["dynamodb:PutItem"], "AuditTable")
         | grants(["events:PutEvents"], "JobsEventBus")
@@ -45,7 +47,8 @@ API = grants(LOGS, "log-group:api:*") \
     | grants(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], "JobsTable", "JobsTable/index/*") \
     | grants(["dynamodb:DeleteItem"], "JobsTable") \
     | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/inputs/*") \
-    | grants(["s3:PutObject"], "InputBucket/uploads/*") \
+    | grants(["s3:PutObject", "s3:GetObject"], "InputBucket/uploads/*") \
+    | grants(["s3:ListBucket"], "InputBucket") \
     | grants(["sqs:SendMessage"], "work-queue:*") \
     | grants(["sqs:GetQueueAttributes"], "work-queue:*", "dlq:*") \
     | grants(["ses:ListIdentities", "ses:GetIdentityVerificationAttributes"], "*") \
@@ -71,8 +74,6 @@ WORKERS = {
     "session_termination": worker(
         "session_termination",
         grants(["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], "SessionsTable", "SessionsTable/index/by_user"),
-        # the item list of a live selection, stored once by the first plan
-        grants(["s3:PutObject"], "InputBucket/inputs/*"),
     ),
     "ai_text_embedding": worker(
         "ai_text_embedding",

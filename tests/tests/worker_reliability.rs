@@ -248,6 +248,7 @@ fn worker(stack: &Stack) -> TestWorker {
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
         default_limits: jobs_core::domain::limits::TenantLimits::default(),
+        segment_bytes: jobs_core::domain::file::SEGMENT_BYTES,
     };
     // The stack's audit table and event bus: job ends are recorded and announced for real.
     let observers = Observers::new(

@@ -792,6 +792,27 @@ pub async fn usage_store<S: JobStore + ProgressStore>(store: &S) {
         !store.release_usage(&queued_job(&tenant, 1)).await.unwrap(),
         "a job that is not counted is never taken off"
     );
+
+    // An uploaded file gives one job its items: a second job from it writes nothing.
+    let file = crate::domain::file::JobFile {
+        key: format!("uploads/{tenant}/{}", fresh_id()),
+        content_type: "text/csv".into(),
+        content_encoding: None,
+        bytes: 10,
+    };
+    let (mut first, mut second) = (counted(), counted());
+    first.file = Some(file.clone());
+    second.file = Some(file);
+    assert_eq!(
+        store.create_counted(&first, None, 10).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.create_counted(&second, None, 10).await.unwrap(),
+        CreateOutcome::UploadUsed
+    );
+    assert!(store.get(&second.id).await.unwrap().is_none());
+    assert_eq!(store.usage(&tenant).await.unwrap().queued, 1);
 }
 
 /// `ScheduleStore`: a new schedule's id is taken once; every later write is conditional on
@@ -1178,6 +1199,49 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
         "written only the first time"
     );
     assert_eq!(inputs.get(&once).await.unwrap(), Some(b"first".to_vec()));
+    let head = inputs.head(&once).await.unwrap().expect("stored");
+    assert_eq!(head.bytes, 5);
+    assert_eq!(head.content_type.as_deref(), Some("application/json"));
+    assert_eq!(inputs.head(&format!("{key}.absent")).await.unwrap(), None);
+
+    // Ranges are half-open; past the end holds what there is; a stream reads it all.
+    for (start, end, want) in [
+        (0, Some(2), &b"fi"[..]),
+        (2, None, b"rst"),
+        (3, Some(99), b"st"),
+        (9, None, b""),
+        (4, Some(4), b""),
+    ] {
+        assert_eq!(
+            inputs
+                .get_range(&once, start, end)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(want),
+            "{start}..{end:?}"
+        );
+    }
+    assert_eq!(
+        inputs
+            .get_range(&format!("{key}.absent"), 0, None)
+            .await
+            .unwrap(),
+        None
+    );
+    let mut streamed = Vec::new();
+    let mut reader = inputs.open(&once).await.unwrap().expect("stored");
+    tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut streamed)
+        .await
+        .unwrap();
+    assert_eq!(streamed, b"first");
+    assert!(
+        inputs
+            .open(&format!("{key}.absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A presigned upload names its key and signs the headers its PUT must send.
     let upload = format!("uploads/conformance/{}", fresh_id());

@@ -56,6 +56,8 @@ pub struct MemoryStore {
     usage: Mutex<BTreeMap<String, UsageCounts>>,
     /// Tenants' lines of jobs waiting for a running slot, by (tenant, type key): job ids.
     lines: Mutex<BTreeMap<(String, String), BTreeSet<String>>>,
+    /// Uploads used by a job, by upload key.
+    uploads_used: Mutex<HashSet<String>>,
 }
 
 /// A keys-only index page as DynamoDB reads it: entries `(sort value, pk)` in sort order,
@@ -328,10 +330,17 @@ impl UsageStore for MemoryStore {
             return Ok(CreateOutcome::QueueFull);
         }
         let mut records = lock(&self.idempotency);
-        if let Some(idem) = idem {
-            if records.contains_key(&idem.pk) {
-                return Ok(CreateOutcome::IdempotencyKeyTaken);
+        if idem.is_some_and(|idem| records.contains_key(&idem.pk)) {
+            return Ok(CreateOutcome::IdempotencyKeyTaken);
+        }
+        let mut used = lock(&self.uploads_used);
+        if let Some(file) = &job.file {
+            if used.contains(&file.key) {
+                return Ok(CreateOutcome::UploadUsed);
             }
+            used.insert(file.key.clone());
+        }
+        if let Some(idem) = idem {
             records.insert(idem.pk.clone(), idem.clone());
         }
         counts.queued += 1;
@@ -508,13 +517,19 @@ impl JobStore for MemoryStore {
         job: &JobRecord,
         idem: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError> {
+        let mut records = lock(&self.idempotency);
+        if idem.is_some_and(|idem| records.contains_key(&idem.pk)) {
+            return Ok(CreateOutcome::IdempotencyKeyTaken);
+        }
+        if let Some(file) = &job.file
+            && !lock(&self.uploads_used).insert(file.key.clone())
+        {
+            return Ok(CreateOutcome::UploadUsed);
+        }
         if let Some(idem) = idem {
-            let mut records = lock(&self.idempotency);
-            if records.contains_key(&idem.pk) {
-                return Ok(CreateOutcome::IdempotencyKeyTaken);
-            }
             records.insert(idem.pk.clone(), idem.clone());
         }
+        drop(records);
         self.insert(job.clone());
         Ok(CreateOutcome::Created)
     }
@@ -1144,9 +1159,35 @@ pub fn observers() -> Observers<MemoryAudit, MemoryBus> {
 #[derive(Default)]
 pub struct MemoryInputs {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// The declared `(content_type, content_encoding)` of objects that have one (uploads).
+    pub formats: Mutex<BTreeMap<String, crate::ports::UploadFormat>>,
+}
+
+impl MemoryInputs {
+    /// Stores `body` under `key` as a client's `PUT` to a presigned URL would.
+    pub fn upload(&self, key: &str, format: crate::ports::UploadFormat, body: Vec<u8>) {
+        lock(&self.objects).insert(key.to_string(), body);
+        lock(&self.formats).insert(key.to_string(), format);
+    }
 }
 
 impl InputStore for MemoryInputs {
+    async fn head(&self, key: &str) -> Result<Option<crate::ports::ObjectHead>, StoreError> {
+        let Some(bytes) = lock(&self.objects).get(key).map(|b| b.len() as u64) else {
+            return Ok(None);
+        };
+        let format = lock(&self.formats).get(key).cloned();
+        Ok(Some(crate::ports::ObjectHead {
+            bytes,
+            content_type: Some(
+                format
+                    .as_ref()
+                    .map_or("application/json".to_string(), |f| f.content_type.clone()),
+            ),
+            content_encoding: format.and_then(|f| f.content_encoding),
+        }))
+    }
+
     /// A `memory:` URL naming the key and the expiry in seconds; nothing can `PUT` to it.
     async fn presign_put(
         &self,
@@ -1179,6 +1220,29 @@ impl InputStore for MemoryInputs {
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(lock(&self.objects).get(key).cloned())
+    }
+
+    async fn open(&self, key: &str) -> Result<Option<crate::ports::ByteReader>, StoreError> {
+        Ok(lock(&self.objects)
+            .get(key)
+            .cloned()
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as crate::ports::ByteReader))
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(lock(&self.objects).get(key).map(|bytes| {
+            let len = bytes.len() as u64;
+            let (start, end) = (
+                start.min(len),
+                end.unwrap_or(len).clamp(start.min(len), len),
+            );
+            bytes[start as usize..end as usize].to_vec()
+        }))
     }
 
     async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, StoreError> {

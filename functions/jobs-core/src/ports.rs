@@ -81,12 +81,16 @@ pub enum CreateOutcome {
     IdempotencyKeyTaken,
     /// The tenant has its `max_queued_jobs` queued ([`UsageStore::create_counted`]).
     QueueFull,
+    /// The job's uploaded file (`job.file`) has already given another job its items.
+    UploadUsed,
 }
 
 pub trait JobStore:
     JobEnds + MetricsStore + ScheduleStore + ApiKeyStore + SenderStore + UsageStore
 {
-    /// Writes a new job, and its idempotency record if given, atomically.
+    /// Writes a new job, and its idempotency record if given, atomically. A job from an
+    /// uploaded file (`job.file`) also marks the upload used, in the same write:
+    /// [`CreateOutcome::UploadUsed`] when another job used it first.
     fn create(
         &self,
         job: &JobRecord,
@@ -548,9 +552,27 @@ pub struct UploadFormat {
     pub content_encoding: Option<String>,
 }
 
+/// An object's bytes as they arrive ([`InputStore::open`]).
+pub type ByteReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// What S3 says of a stored object (`HeadObject`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// Its size in bytes.
+    pub bytes: u64,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+}
+
 /// Where the full params of a job live (they can exceed a DynamoDB item or SQS message),
 /// and where uploaded files land.
 pub trait InputStore: Send + Sync {
+    /// The size and declared type of the object under `key`; `None` when there is none.
+    fn head(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectHead>, StoreError>> + Send;
+
     /// A URL that writes `key` once (signed `If-None-Match: *`: a second `PUT` is `412`),
     /// with `format`'s `Content-Type` and `Content-Encoding`, valid for `expires_in`
     /// (at most 7 days: S3's limit for SigV4 presigned URLs).
@@ -564,6 +586,22 @@ pub trait InputStore: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// The object under `key` as a stream of bytes (read as it arrives, never held whole);
+    /// `None` when there is none.
+    fn open(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ByteReader>, StoreError>> + Send;
+
+    /// Bytes `start..end` of the object under `key` (`end: None`: to its end; a range past
+    /// its end holds what there is); `None` when there is no object.
+    fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Writes only if nothing is stored under `key` yet; false when something was.
     fn put_if_absent(

@@ -7,6 +7,7 @@ use super::Jobs;
 use jobs_core::clock;
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
+use jobs_core::domain::file::JobFile;
 use jobs_core::domain::job::{JobType, JobView};
 use jobs_core::domain::limits::QUEUE_FULL_RETRY_SECONDS;
 use jobs_core::domain::params;
@@ -30,6 +31,17 @@ pub struct CreateRequest {
     #[serde(default)]
     pub tenant: Option<String>,
     pub params: Value,
+    /// Where the items come from when not from `params`: an uploaded file.
+    #[serde(default)]
+    pub input: Option<JobInput>,
+}
+
+/// A job's items from a file: an upload of the caller's tenant (`POST /uploads`), used by
+/// one job only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobInput {
+    pub upload_id: String,
 }
 
 /// The jobs or schedule a new job comes from.
@@ -74,7 +86,10 @@ impl<P: ServicePorts> Jobs<P> {
             )
         })?;
         let tenant = super::requested_tenant(caller, request.tenant.as_deref())?;
-        let valid = params::validate(job_type, request.params)?;
+        let valid = match &request.input {
+            None => params::validate(job_type, request.params)?,
+            Some(_) => params::validate_for_file(job_type, request.params)?,
+        };
         if let Some(sender) = &valid.sender {
             if !self.senders.is_verified(sender).await? {
                 return Err(ApiError::invalid(
@@ -103,11 +118,19 @@ impl<P: ServicePorts> Jobs<P> {
         idempotency_key: Option<&str>,
         links: JobLinks,
     ) -> Result<Created, ApiError> {
+        let upload_id = request.input.as_ref().map(|i| i.upload_id.clone());
         let (job_type, tenant, valid) = self.validate_request(caller, request).await?;
+        let file = match &upload_id {
+            Some(id) => Some(self.uploaded_file(&tenant, id).await?),
+            None => None,
+        };
         let stored_params = serde_json::to_vec(&valid.params)
             .map_err(|e| ApiError::invalid("params", e.to_string()))?;
         let mut hashed: Vec<&[u8]> =
             vec![job_type.key().as_bytes(), tenant.as_bytes(), &stored_params];
+        if let Some(id) = &upload_id {
+            hashed.push(id.as_bytes());
+        }
         if let Some(original) = &links.retry_of {
             hashed.push(original.as_bytes());
         }
@@ -162,6 +185,7 @@ impl<P: ServicePorts> Jobs<P> {
             input_key,
             expires_at: now.unix_timestamp() + i64::from(self.retention_days) * 86_400,
         });
+        record.file = file;
         record.retry_of = links.retry_of;
         record.schedule_id = links.schedule_id;
         record.counted = true;
@@ -189,6 +213,13 @@ impl<P: ServicePorts> Jobs<P> {
                         limits.max_queued_jobs
                     ),
                     QUEUE_FULL_RETRY_SECONDS,
+                ));
+            }
+            CreateOutcome::UploadUsed => {
+                return Err(ApiError::field(
+                    ErrorCode::Conflict,
+                    "input.upload_id",
+                    "this upload has already given a job its items: upload the file again",
                 ));
             }
             CreateOutcome::IdempotencyKeyTaken => {
@@ -242,6 +273,41 @@ impl<P: ServicePorts> Jobs<P> {
         Ok(Created {
             job: record.view(),
             replayed: false,
+        })
+    }
+
+    /// The file of upload `upload_id` of `tenant`: `422` naming `input.upload_id` when it
+    /// is not an upload id, nothing was uploaded under it in this tenant (or the URL
+    /// expired unused), or the file is empty or over [`super::MAX_UPLOAD_BYTES`].
+    pub(crate) async fn uploaded_file(
+        &self,
+        tenant: &str,
+        upload_id: &str,
+    ) -> Result<JobFile, ApiError> {
+        let refused = |why: &str| ApiError::invalid("input.upload_id", why.to_string());
+        if ulid::Ulid::from_string(upload_id).is_err() {
+            return Err(refused("is not an upload id (POST /uploads answers one)"));
+        }
+        let key = super::upload_key(tenant, upload_id);
+        let head = self.inputs.head(&key).await?.ok_or_else(|| {
+            refused("names no uploaded file of this tenant: upload the file first")
+        })?;
+        if head.bytes == 0 || head.bytes > super::MAX_UPLOAD_BYTES {
+            return Err(refused(&format!(
+                "the file holds {} bytes: it must hold 1 to {}",
+                head.bytes,
+                super::MAX_UPLOAD_BYTES
+            )));
+        }
+        let content_type = head
+            .content_type
+            .filter(|t| super::UPLOAD_CONTENT_TYPES.contains(&t.as_str()))
+            .ok_or_else(|| refused("the file is neither text/csv nor application/x-ndjson"))?;
+        Ok(JobFile {
+            key,
+            bytes: head.bytes,
+            content_type,
+            content_encoding: head.content_encoding,
         })
     }
 

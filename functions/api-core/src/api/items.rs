@@ -14,6 +14,7 @@ use super::create::{CreateRequest, Created};
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::chunk::{MAX_CHUNK_BYTES, chunk_items};
+use jobs_core::domain::file;
 use jobs_core::domain::job::JobStatus;
 use jobs_core::domain::record::{JobRecord, snapshot_key};
 use jobs_core::domain::registry::ItemSource;
@@ -25,6 +26,17 @@ pub const MAX_ITEMS_PAGE: usize = 1_000;
 const DEFAULT_ITEMS_PAGE: usize = 100;
 /// Ledger items read per query.
 const LEDGER_PAGE: u32 = 100;
+/// Most chunks of a file job one page reads (each one ranged read of its item list): a
+/// page can end short of `limit`, with a `next_cursor`.
+const FILE_CHUNKS_PER_PAGE: usize = 50;
+
+/// A job's chunks, as the item report reads them.
+enum Chunks {
+    /// Inline items, cut as the worker cuts them.
+    Inline(Vec<Vec<Value>>),
+    /// A file job's chunk index ([`file::ChunkStart`]), closing entry included.
+    File(Vec<file::ChunkStart>),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +209,12 @@ impl<P: ServicePorts> JobsApi<P> {
         query: &ItemsQuery,
     ) -> Result<ItemsPage, ApiError> {
         let job = self.visible_job(caller, id).await?;
+        if query.csv && job.file.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "a job from a file has no CSV report in one response: read its JSON pages",
+            ));
+        }
         let wanted = if query.csv { usize::MAX } else { query.limit };
         let (rows, next, listed) = self
             .outcomes(&job, query.cursor, query.outcome, wanted)
@@ -254,6 +272,12 @@ impl<P: ServicePorts> JobsApi<P> {
                 ),
             ));
         }
+        if job.file.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "a job from a file is not retried here: upload its failed rows as a new file",
+            ));
+        }
         let retried = |o: Outcome| {
             o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled)
         };
@@ -285,6 +309,7 @@ impl<P: ServicePorts> JobsApi<P> {
             job_type: job.job_type.key().to_string(),
             tenant: Some(job.tenant.clone()),
             params,
+            input: None,
         };
         let created = self
             .create(
@@ -347,30 +372,51 @@ impl<P: ServicePorts> JobsApi<P> {
         outcome: Option<Outcome>,
         wanted: usize,
     ) -> Result<Outcomes, ApiError> {
-        let Some(items) = self.item_list(job).await? else {
-            return Ok((Vec::new(), None, false));
-        };
         let unrun = if job.status == JobStatus::Cancelled {
             Outcome::Cancelled
         } else {
             Outcome::Pending
         };
-        let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES)
-            .map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
-        let starts: Vec<u64> = chunks
+        // A file job's chunks are read from its item list as the page reaches them, at most
+        // FILE_CHUNKS_PER_PAGE per page; inline items are cut here as the worker cut them.
+        let (chunks, starts, scan) = if job.file.is_some() {
+            let Some(index) = self.inputs.get(&file::index_key(&job.input_key)).await? else {
+                return Ok((Vec::new(), None, false));
+            };
+            let entries = file::ChunkStart::decode_all(&index);
+            let starts = entries.iter().map(|e| e.position).collect::<Vec<u64>>();
+            (Chunks::File(entries), starts, FILE_CHUNKS_PER_PAGE)
+        } else {
+            let Some(items) = self.item_list(job).await? else {
+                return Ok((Vec::new(), None, false));
+            };
+            let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES)
+                .map_err(|e| ApiError::new(ErrorCode::Conflict, e.to_string()))?;
+            let starts: Vec<u64> = chunks
+                .iter()
+                .scan(0u64, |at, c| {
+                    let start = *at;
+                    *at += c.len() as u64;
+                    Some(start)
+                })
+                .collect();
+            (Chunks::Inline(chunks), starts, usize::MAX)
+        };
+        let count = match &chunks {
+            Chunks::Inline(c) => c.len(),
+            // The closing entry starts no chunk.
+            Chunks::File(entries) => entries.len().saturating_sub(1),
+        };
+        let first = starts[..count]
             .iter()
-            .scan(0u64, |at, c| {
-                let start = *at;
-                *at += c.len() as u64;
-                Some(start)
-            })
-            .collect();
-        let first = starts.iter().rposition(|s| *s <= from).unwrap_or(0);
-        // Every ledger item from that chunk on (a job has at most a few hundred chunks).
+            .rposition(|s| *s <= from)
+            .unwrap_or(0);
+        let last = first.saturating_add(scan).min(count);
+        // The ledger items of the chunks this page reads.
         let mut ledgers = std::collections::HashMap::new();
         let mut next = first as u64;
         // An unplanned job has no ledger items.
-        while job.chunks_total.is_some() {
+        while job.chunks_total.is_some() && next < last as u64 {
             let (page, more) = self
                 .store
                 .chunk_outcomes(&job.id, next, LEDGER_PAGE)
@@ -383,7 +429,22 @@ impl<P: ServicePorts> JobsApi<P> {
             }
         }
         let mut rows = Vec::new();
-        for (n, chunk) in chunks.iter().enumerate().skip(first) {
+        for n in first..last {
+            let read;
+            let chunk: &[Value] = match &chunks {
+                Chunks::Inline(c) => &c[n],
+                Chunks::File(entries) => {
+                    read =
+                        file::read_chunk(&self.inputs, &job.input_key, entries[n], entries[n + 1])
+                            .await
+                            .map_err(|e| match e {
+                                file::ReadError::Store(e) => ApiError::from(e),
+                                other => ApiError::new(ErrorCode::Conflict, other.to_string()),
+                            })?
+                            .unwrap_or_default();
+                    &read
+                }
+            };
             let ledger: Option<&ChunkOutcomes> = ledgers.get(&(n as u64));
             for (i, item) in chunk.iter().enumerate() {
                 let position = starts[n] + i as u64;
@@ -415,6 +476,9 @@ impl<P: ServicePorts> JobsApi<P> {
                     item.clone(),
                 ));
             }
+        }
+        if last < count {
+            return Ok((rows, Some(starts[last]), true));
         }
         Ok((rows, None, true))
     }

@@ -185,6 +185,7 @@ pub(crate) fn job_request(schedule: &ScheduleRecord) -> Result<CreateRequest, Ap
         job_type: schedule.job_type.key().to_string(),
         tenant: Some(schedule.tenant.clone()),
         params,
+        input: None,
     })
 }
 
@@ -276,6 +277,7 @@ impl<P: ServicePorts> JobsApi<P> {
             job_type: request.job_type,
             tenant: request.tenant,
             params: request.params,
+            input: None,
         };
         let (job_type, tenant, _) = self.validate_request(caller, job).await?;
         let enabled = request.enabled.unwrap_or(true);
@@ -369,6 +371,7 @@ impl<P: ServicePorts> JobsApi<P> {
                     job_type: current.job_type.key().to_string(),
                     tenant: Some(current.tenant.clone()),
                     params: params.clone(),
+                    input: None,
                 };
                 self.validate_request(caller, job).await?;
                 Some(text)

@@ -4,7 +4,7 @@ use super::LazyClient;
 use crate::error::StoreError;
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::ports::{InputStore, PresignedPut, UploadFormat};
+use crate::ports::{InputStore, ObjectHead, PresignedPut, UploadFormat};
 
 pub struct S3InputStore {
     client: LazyClient<aws_sdk_s3::Client>,
@@ -31,6 +31,29 @@ impl S3InputStore {
 }
 
 impl InputStore for S3InputStore {
+    async fn head(&self, key: &str) -> Result<Option<ObjectHead>, StoreError> {
+        match self
+            .client
+            .get()
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(ObjectHead {
+                bytes: out
+                    .content_length()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                content_type: out.content_type().map(str::to_string),
+                content_encoding: out.content_encoding().map(str::to_string),
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(StoreError::aws("s3:HeadObject", err)),
+        }
+    }
+
     async fn presign_put(
         &self,
         key: &str,
@@ -86,6 +109,65 @@ impl InputStore for S3InputStore {
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
             Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        }
+    }
+
+    async fn open(&self, key: &str) -> Result<Option<crate::ports::ByteReader>, StoreError> {
+        match self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(Box::new(out.body.into_async_read()))),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        }
+    }
+
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        // HTTP ranges are inclusive; an empty range is no request at all.
+        let range = match end {
+            Some(end) if end <= start => return Ok(Some(Vec::new())),
+            Some(end) => format!("bytes={start}-{}", end - 1),
+            None => format!("bytes={start}-"),
+        };
+        match self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::aws("s3:GetObject body", e))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            // 416: the range starts past the object's end.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 416) =>
+            {
+                Ok(Some(Vec::new()))
+            }
             Err(err) => Err(StoreError::aws("s3:GetObject", err)),
         }
     }

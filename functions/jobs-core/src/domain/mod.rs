@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod chunk;
 pub mod ended;
+pub mod file;
 pub mod job;
 pub mod limits;
 pub mod metrics;

@@ -135,11 +135,38 @@ pub trait JobParams: DeserializeOwned {
 
     /// Checks the limits and returns the params in their stored form.
     fn check(self) -> Result<ValidParams, ApiError>;
+
+    /// Checks params whose items come from an uploaded file (`input.upload_id`): all but
+    /// the item list, which the file gives (and `total` is 0 until the plan counts it).
+    fn check_for_file(self) -> Result<ValidParams, ApiError>;
 }
 
 /// Validates the params of a job of `job_type` (its registry entry's `validate`).
 pub fn validate(job_type: JobType, params: Value) -> Result<ValidParams, ApiError> {
     (job_type.spec().validate)(params)
+}
+
+/// Validates the params of a job of `job_type` whose items come from a file: the type's
+/// item field (`recipients`, `documents`, `user_ids`) must be left out (`422` naming it).
+pub fn validate_for_file(job_type: JobType, mut params: Value) -> Result<ValidParams, ApiError> {
+    if let crate::domain::registry::ItemSource::Param(field) = job_type.spec().items
+        && let Some(object) = params.as_object_mut()
+    {
+        if object.contains_key(field) {
+            return Err(ApiError::invalid(
+                format!("params.{field}"),
+                "the items come from input.upload_id: leave this out",
+            ));
+        }
+        object.insert(field.to_string(), Value::Array(Vec::new()));
+    }
+    (job_type.spec().validate_file)(params)
+}
+
+/// Decodes `params` as `P` and checks them for a job whose items come from a file: each
+/// registry entry's `validate_file`.
+pub fn validate_file_as<P: JobParams>(params: Value) -> Result<ValidParams, ApiError> {
+    decode::<P>(params)?.check_for_file()
 }
 
 /// Decodes `params` as `P` and checks them: what each registry entry's `validate` is.
@@ -185,8 +212,9 @@ fn stored<T: Serialize>(params: &T, summary: Value, total: usize) -> Result<Vali
     })
 }
 
-impl JobParams for BulkMessageParams {
-    fn check(self) -> Result<ValidParams, ApiError> {
+impl BulkMessageParams {
+    /// Everything but the recipients.
+    fn check_message(&self) -> Result<(), ApiError> {
         if self.channel != "email" {
             return Err(ApiError::invalid("params.channel", "must be \"email\""));
         }
@@ -203,7 +231,20 @@ impl JobParams for BulkMessageParams {
                 "must not contain line breaks",
             ));
         }
-        text_len("params.body", &self.body, MAX_BODY_CHARS)?;
+        text_len("params.body", &self.body, MAX_BODY_CHARS)
+    }
+
+    fn summary(&self, recipients: Option<usize>) -> Value {
+        json!({
+            "channel": self.channel, "from": self.from, "subject": self.subject,
+            "recipients": recipients,
+        })
+    }
+}
+
+impl JobParams for BulkMessageParams {
+    fn check(self) -> Result<ValidParams, ApiError> {
+        self.check_message()?;
         count("params.recipients", self.recipients.len(), MAX_RECIPIENTS)?;
         if let Some(i) = self.recipients.iter().position(|r| !is_email(r)) {
             return Err(ApiError::invalid(
@@ -211,13 +252,19 @@ impl JobParams for BulkMessageParams {
                 "must be a valid email address",
             ));
         }
-        let summary = json!({
-            "channel": self.channel, "from": self.from, "subject": self.subject,
-            "recipients": self.recipients.len(),
-        });
+        let summary = self.summary(Some(self.recipients.len()));
         Ok(ValidParams {
             sender: Some(self.from.clone()),
             ..stored(&self, summary, self.recipients.len())?
+        })
+    }
+
+    fn check_for_file(self) -> Result<ValidParams, ApiError> {
+        self.check_message()?;
+        let summary = self.summary(None);
+        Ok(ValidParams {
+            sender: Some(self.from.clone()),
+            ..stored(&self, summary, 0)?
         })
     }
 }
@@ -271,16 +318,38 @@ impl JobParams for SessionTerminationParams {
         };
         stored(&self, summary, total)
     }
+
+    /// A file names the users (`user_id`) or sessions (`session_id`): no selection in params.
+    fn check_for_file(self) -> Result<ValidParams, ApiError> {
+        if self.user_ids.is_some()
+            || self.session_ids.is_some()
+            || self.all_users.is_some()
+            || self.idle_for_seconds.is_some()
+        {
+            return Err(ApiError::invalid(
+                "params",
+                "the users or sessions come from input.upload_id: give no selection",
+            ));
+        }
+        stored(&self, json!({"selection": "file"}), 0)
+    }
 }
 
-impl JobParams for EmbeddingParams {
-    fn check(self) -> Result<ValidParams, ApiError> {
+impl EmbeddingParams {
+    fn check_model(&self) -> Result<(), ApiError> {
         if !EMBEDDING_MODELS.contains(&self.model.as_str()) {
             return Err(ApiError::invalid(
                 "params.model",
                 format!("must be one of {}", EMBEDDING_MODELS.join(", ")),
             ));
         }
+        Ok(())
+    }
+}
+
+impl JobParams for EmbeddingParams {
+    fn check(self) -> Result<ValidParams, ApiError> {
+        self.check_model()?;
         count("params.documents", self.documents.len(), MAX_DOCUMENTS)?;
         let mut seen = std::collections::HashSet::with_capacity(self.documents.len());
         for (i, doc) in self.documents.iter().enumerate() {
@@ -304,12 +373,16 @@ impl JobParams for EmbeddingParams {
         let summary = json!({"model": self.model, "documents": self.documents.len()});
         stored(&self, summary, self.documents.len())
     }
+
+    fn check_for_file(self) -> Result<ValidParams, ApiError> {
+        self.check_model()?;
+        stored(&self, json!({"model": self.model, "documents": null}), 0)
+    }
 }
 
-impl JobParams for ProfileFieldParams {
-    const NULLABLE: &'static [&'static str] = &["value"];
-
-    fn check(self) -> Result<ValidParams, ApiError> {
+impl ProfileFieldParams {
+    /// The field and value; the kind of value for the summary.
+    fn check_update(&self) -> Result<&'static str, ApiError> {
         if !is_field_name(&self.field) {
             return Err(ApiError::invalid(
                 "params.field",
@@ -340,10 +413,25 @@ impl JobParams for ProfileFieldParams {
                 ));
             }
         };
+        Ok(value_kind)
+    }
+}
+
+impl JobParams for ProfileFieldParams {
+    const NULLABLE: &'static [&'static str] = &["value"];
+
+    fn check(self) -> Result<ValidParams, ApiError> {
+        let value_kind = self.check_update()?;
         user_ids("params.user_ids", &self.user_ids)?;
         let summary =
             json!({"field": self.field, "value": value_kind, "users": self.user_ids.len()});
         stored(&self, summary, self.user_ids.len())
+    }
+
+    fn check_for_file(self) -> Result<ValidParams, ApiError> {
+        let value_kind = self.check_update()?;
+        let summary = json!({"field": self.field, "value": value_kind, "users": null});
+        stored(&self, summary, 0)
     }
 }
 
@@ -429,6 +517,93 @@ mod tests {
     fn bulk(recipients: Value) -> Value {
         json!({"channel": "email", "from": "ops@example.com", "subject": "Hi",
                "body": "Hello", "recipients": recipients})
+    }
+
+    #[test]
+    fn params_for_a_file_check_all_but_the_items_which_they_must_leave_out() {
+        let file = |t: JobType, params: Value| validate_for_file(t, params);
+        let bulk_file = json!({"channel": "email", "from": "ops@example.com", "subject": "Hi", "body": "Hello"});
+        let valid = file(JobType::BulkMessageSending, bulk_file.clone()).unwrap();
+        assert_eq!(
+            (valid.total, valid.sender.as_deref()),
+            (0, Some("ops@example.com"))
+        );
+        assert_eq!(
+            valid.params["recipients"],
+            json!([]),
+            "stored with an empty list"
+        );
+        assert_eq!(
+            valid.summary["recipients"],
+            Value::Null,
+            "counted by the plan"
+        );
+
+        let refusals = [
+            (
+                JobType::BulkMessageSending,
+                bulk(json!(["a@example.com"])),
+                "params.recipients",
+            ),
+            (
+                JobType::BulkMessageSending,
+                json!({"channel": "sms", "from": "ops@example.com", "subject": "Hi", "body": "Hello"}),
+                "params.channel",
+            ),
+            (
+                JobType::AiTextEmbedding,
+                json!({"documents": []}),
+                "params.documents",
+            ),
+            (
+                JobType::AiTextEmbedding,
+                json!({"model": "nope"}),
+                "params.model",
+            ),
+            (
+                JobType::ProfileFieldUpdate,
+                json!({"field": "email", "value": 1}),
+                "params.field",
+            ),
+            (
+                JobType::ProfileFieldUpdate,
+                json!({"field": "plan", "value": 1, "user_ids": ["u1"]}),
+                "params.user_ids",
+            ),
+            (
+                JobType::SessionTermination,
+                json!({"all_users": true}),
+                "params",
+            ),
+        ];
+        for (t, params, field) in refusals {
+            let err = file(t, params.clone()).expect_err(&params.to_string());
+            assert_eq!(err.field.as_deref(), Some(field), "{params}: {err:?}");
+        }
+        assert_eq!(
+            file(JobType::AiTextEmbedding, json!({})).unwrap().params["model"],
+            "hashing-v1"
+        );
+        assert_eq!(
+            file(
+                JobType::ProfileFieldUpdate,
+                json!({"field": "plan", "value": "pro"})
+            )
+            .unwrap()
+            .total,
+            0
+        );
+        assert_eq!(
+            file(JobType::SessionTermination, json!({}))
+                .unwrap()
+                .summary,
+            json!({"selection": "file"})
+        );
+        // Inline params still need their items.
+        assert_eq!(
+            field_of(JobType::BulkMessageSending, bulk_file).as_deref(),
+            Some("params")
+        );
     }
 
     #[test]

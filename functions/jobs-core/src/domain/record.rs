@@ -159,6 +159,9 @@ pub struct JobRecord {
     pub summary: Value,
     /// Where the full, validated params are stored (the input store).
     pub input_key: String,
+    /// The uploaded file the job's items come from, when not from its params.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<crate::domain::file::JobFile>,
     #[serde(default)]
     pub errors: Vec<ItemError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,6 +270,7 @@ impl JobRecord {
             completed_at: None,
             summary: job.summary,
             input_key: job.input_key,
+            file: None,
             errors: Vec::new(),
             hidden_at: None,
             retry_of: None,

@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use crate::domain::file::{self, FileRows};
 use crate::domain::job::JobType;
 use crate::domain::params::{self, ValidParams};
 use crate::error::ApiError;
@@ -32,8 +33,13 @@ pub struct JobTypeSpec {
     /// Decodes `params` as this type's params type and checks its limits; the error names
     /// the offending field (`params.recipients[3]`).
     pub validate: fn(Value) -> Result<ValidParams, ApiError>,
+    /// The same for a job whose items come from an uploaded file: every param but the
+    /// item list ([`params::validate_for_file`] leaves the item field empty).
+    pub validate_file: fn(Value) -> Result<ValidParams, ApiError>,
     /// Where the job's items are, for its item report and a retry of its failed items.
     pub items: ItemSource,
+    /// How a file's rows become this type's items ([`crate::domain::file`]).
+    pub file: &'static FileRows,
     /// The crate under `functions/` whose binary is this type's worker.
     pub worker_crate: &'static str,
 }
@@ -79,7 +85,9 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 50,
         max_items: params::MAX_RECIPIENTS,
         validate: params::validate_as::<params::BulkMessageParams>,
+        validate_file: params::validate_file_as::<params::BulkMessageParams>,
         items: ItemSource::Param("recipients"),
+        file: &file::BULK_MESSAGE_ROWS,
         worker_crate: "worker-bulk-message",
     },
     JobTypeSpec {
@@ -89,9 +97,11 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::SessionTerminationParams>,
+        validate_file: params::validate_file_as::<params::SessionTerminationParams>,
         items: ItemSource::Snapshot {
             retry: session_retry,
         },
+        file: &file::SESSION_ROWS,
         worker_crate: "worker-session-termination",
     },
     JobTypeSpec {
@@ -101,7 +111,9 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 16,
         max_items: params::MAX_DOCUMENTS,
         validate: params::validate_as::<params::EmbeddingParams>,
+        validate_file: params::validate_file_as::<params::EmbeddingParams>,
         items: ItemSource::Param("documents"),
+        file: &file::EMBEDDING_ROWS,
         worker_crate: "worker-ai-embedding",
     },
     JobTypeSpec {
@@ -111,7 +123,9 @@ pub static REGISTRY: [JobTypeSpec; 4] = [
         chunk_size: 100,
         max_items: params::MAX_USER_IDS,
         validate: params::validate_as::<params::ProfileFieldParams>,
+        validate_file: params::validate_file_as::<params::ProfileFieldParams>,
         items: ItemSource::Param("user_ids"),
+        file: &file::PROFILE_ROWS,
         worker_crate: "worker-profile-update",
     },
 ];

@@ -3,6 +3,7 @@
 
 pub mod emf;
 mod failure;
+mod file_reader;
 mod pacing;
 mod runtime;
 

@@ -1514,6 +1514,90 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
     assert_eq!(call(&api, req).await.0, 403, "a viewer may not upload");
 }
 
+#[tokio::test]
+async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
+    let api = api();
+    let csv = jobs_core::ports::UploadFormat {
+        content_type: "text/csv".into(),
+        content_encoding: None,
+    };
+    let id = ulid::Ulid::new().to_string();
+    let key = crate::api::upload_key("acme", &id);
+    api.inputs
+        .upload(&key, csv.clone(), b"email\na@example.com\n".to_vec());
+    assert_eq!(
+        api.uploaded_file("acme", &id).await.unwrap(),
+        jobs_core::domain::file::JobFile {
+            key,
+            bytes: 20,
+            content_type: "text/csv".into(),
+            content_encoding: None,
+        }
+    );
+    let empty = ulid::Ulid::new().to_string();
+    api.inputs
+        .upload(&crate::api::upload_key("acme", &empty), csv, Vec::new());
+    let never = ulid::Ulid::new().to_string();
+    for (tenant, upload_id) in [
+        ("globex", id.as_str()),
+        ("acme", "not-an-upload"),
+        ("acme", never.as_str()),
+        ("acme", empty.as_str()),
+    ] {
+        let err = api.uploaded_file(tenant, upload_id).await.unwrap_err();
+        assert_eq!(
+            (err.code, err.field.as_deref()),
+            (
+                jobs_core::error::ErrorCode::ValidationFailed,
+                Some("input.upload_id")
+            ),
+            "{tenant} {upload_id}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_from_an_upload_is_queued_at_once_and_the_upload_gives_one_job_only() {
+    let api = api();
+    let id = ulid::Ulid::new().to_string();
+    api.inputs.upload(
+        &crate::api::upload_key("acme", &id),
+        jobs_core::ports::UploadFormat {
+            content_type: "text/csv".into(),
+            content_encoding: None,
+        },
+        b"user_id\nu1\n".to_vec(),
+    );
+    let body = json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de"}, "input": {"upload_id": id}});
+    let (status, job) = post(&api, &member(), body.clone()).await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(
+        (job["status"].as_str(), job["progress"]["total"].as_u64()),
+        (Some("queued"), Some(0))
+    );
+    let stored = api.store.job(job["id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        stored.file.map(|f| (f.key, f.bytes)),
+        Some((format!("uploads/acme/{id}"), 11))
+    );
+    let (status, again) = post(&api, &member(), body).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["field"], "input.upload_id");
+    let both = json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de", "user_ids": ["u1"]}, "input": {"upload_id": id}});
+    let (status, refused) = post(&api, &member(), both).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (422, Some("params.user_ids"))
+    );
+    let other = token("globex", "gina", Role::Operator);
+    let theirs = json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de"}, "input": {"upload_id": id}});
+    let (status, refused) = post(&api, &other, theirs).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (422, Some("input.upload_id"))
+    );
+}
+
 mod api_keys;
 
 mod audit;

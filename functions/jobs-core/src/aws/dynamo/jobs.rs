@@ -141,6 +141,12 @@ fn created_epoch(idem: &IdempotencyRecord) -> i64 {
     idem.expires_at - crate::domain::record::IDEMPOTENCY_TTL_SECONDS
 }
 
+/// The item that marks an upload as used by a job: `UPLOAD#<upload key>` / `UPLOAD`.
+fn upload_claim_pk(upload_key: &str) -> String {
+    format!("UPLOAD#{upload_key}")
+}
+const UPLOAD_CLAIM_SK: &str = "UPLOAD";
+
 fn string_key(item: &Item) -> IndexKey {
     item.iter()
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
@@ -157,7 +163,7 @@ impl DynamoJobStore {
         usage: Option<TransactWriteItem>,
     ) -> Result<CreateOutcome, StoreError> {
         let job_item = to_item(job)?;
-        if idempotency.is_none() && usage.is_none() {
+        if idempotency.is_none() && usage.is_none() && job.file.is_none() {
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -186,7 +192,29 @@ impl DynamoJobStore {
             }
             request = request.transact_items(idem_put);
         }
-        let usage_at = if idempotency.is_some() { 2 } else { 1 };
+        let mut next = if idempotency.is_some() { 2 } else { 1 };
+        // A job from an uploaded file uses it up: a second job from it is refused.
+        let upload_at = job.file.as_ref().map(|file| {
+            let at = next;
+            next += 1;
+            (at, file)
+        });
+        if let Some((_, file)) = upload_at {
+            let claim = HashMap::from([
+                (
+                    "pk".to_string(),
+                    AttributeValue::S(upload_claim_pk(&file.key)),
+                ),
+                ("sk".to_string(), AttributeValue::S(UPLOAD_CLAIM_SK.into())),
+                ("job_id".to_string(), AttributeValue::S(job.id.clone())),
+                (
+                    "expires_at".to_string(),
+                    AttributeValue::N(job.expires_at.to_string()),
+                ),
+            ]);
+            request = request.transact_items(self.put(claim, "attribute_not_exists(pk)")?);
+        }
+        let usage_at = next;
         if let Some(usage) = usage {
             request = request.transact_items(usage);
         }
@@ -195,6 +223,9 @@ impl DynamoJobStore {
             // The idempotency record's key is taken.
             Err(error) if idempotency.is_some() && condition_failed_at(&error, 1) => {
                 Ok(CreateOutcome::IdempotencyKeyTaken)
+            }
+            Err(error) if upload_at.is_some_and(|(at, _)| condition_failed_at(&error, at)) => {
+                Ok(CreateOutcome::UploadUsed)
             }
             // The tenant's queued count is at its limit.
             Err(error) if condition_failed_at(&error, usage_at) => Ok(CreateOutcome::QueueFull),

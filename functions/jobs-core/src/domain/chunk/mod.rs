@@ -6,7 +6,7 @@
 mod cutting;
 mod settled;
 
-pub use cutting::{MAX_CHUNK_BYTES, chunk_items};
+pub use cutting::{ChunkCutter, MAX_CHUNK_BYTES, chunk_items};
 pub use settled::Settled;
 
 use crate::domain::job::ItemError;

@@ -33,6 +33,7 @@
 
 mod admission;
 mod commit;
+mod file;
 mod plan;
 mod run;
 mod window;
@@ -85,6 +86,9 @@ pub struct WorkerSettings {
     pub retry_budget: Duration,
     /// The limits of a tenant that has none of its own ([`TenantLimits::from_env`]).
     pub default_limits: TenantLimits,
+    /// Where a file job's item list starts a new segment
+    /// ([`crate::domain::file::SEGMENT_BYTES`]).
+    pub segment_bytes: usize,
 }
 
 impl WorkerSettings {
@@ -112,6 +116,7 @@ impl WorkerSettings {
             checkpoint_interval: Duration::from_secs(env::parsed("CHECKPOINT_INTERVAL_SECONDS")?),
             retry_budget: Duration::from_secs(env::parsed("RETRY_BUDGET_SECONDS")?),
             default_limits: TenantLimits::from_env()?,
+            segment_bytes: crate::domain::file::SEGMENT_BYTES,
         })
     }
 }

@@ -36,45 +36,31 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             Ok(params) => params,
             Err(WorkError::Rejected(reason)) => {
                 tracing::error!(%reason, "job cannot be planned; failing it");
-                let total = job.total.max(1);
-                self.store
-                    .begin(job_id, total, 1, &clock::format(clock::now()))
-                    .await?;
-                let commit = ChunkCommit {
-                    after: settled_all(total),
-                    tally: Tally {
-                        failed: total,
-                        ..Tally::default()
-                    },
-                    errors: vec![ItemError {
-                        item: "*".into(),
-                        reason: reason.clone(),
-                    }],
-                    failures: vec![ItemFailure {
-                        position: 0,
-                        reason,
-                    }],
-                    done: true,
-                    ..ChunkCommit::default()
-                };
-                self.store
-                    .commit_chunk(job_id, 0, &commit, job.expires_at)
-                    .await?;
-                self.finish_if_done(job_id).await?;
+                self.fail_plan(&job, reason).await?;
                 return Ok(Disposition::Ack);
             }
             Err(err) => return Err(err),
         };
-        let chunks = self.chunks(&job, &params).await?;
-        let total = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        // Inline items are cut here and kept; a file's are written by `plan_file` and read
+        // back chunk by chunk.
+        let (total, count, chunks) = match &job.file {
+            Some(file) => match self.plan_file(&job, file).await? {
+                Ok(plan) => (plan.total, plan.chunks, None),
+                Err(reason) => {
+                    tracing::warn!(%reason, "the job's file is refused; failing the job");
+                    self.fail_plan(&job, reason).await?;
+                    return Ok(Disposition::Ack);
+                }
+            },
+            None => {
+                let chunks = self.chunks(&job, &params).await?;
+                let total = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+                (total, chunks.len() as u64, Some(chunks))
+            }
+        };
         if !self
             .store
-            .begin(
-                job_id,
-                total,
-                chunks.len() as u64,
-                &clock::format(clock::now()),
-            )
+            .begin(job_id, total, count, &clock::format(clock::now()))
             .await?
         {
             tracing::info!("job no longer queued or running; plan acknowledged");
@@ -84,28 +70,77 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             return Ok(Disposition::Ack);
         };
         let released = self.release_first(&job).await?;
-        let messages: Vec<WorkMessage> = released
-            .iter()
-            .filter_map(|&n| {
-                let items = chunks.get(usize::try_from(n).ok()?)?;
-                Some(WorkMessage::Chunk {
+        let mut messages = Vec::with_capacity(released.len());
+        for n in released {
+            let items = match &chunks {
+                Some(chunks) => usize::try_from(n).ok().and_then(|i| chunks.get(i)).cloned(),
+                None => self.file_chunk(&job, n).await?,
+            };
+            if let Some(items) = items {
+                messages.push(WorkMessage::Chunk {
                     job_id: job_id.into(),
                     tenant: tenant.into(),
                     chunk: n,
-                    items: items.clone(),
+                    items,
                     retry_since: None,
-                })
-            })
-            .collect();
+                });
+            }
+        }
         self.queue.send_all(P::JOB_TYPE, &messages).await?;
         tracing::info!(
             total,
-            chunks = chunks.len(),
+            chunks = count,
             released = messages.len(),
             "job planned"
         );
         self.finish_if_done(job_id).await?;
         Ok(Disposition::Ack)
+    }
+
+    /// Ends a job that cannot be planned as failed, with `reason` as its one error: its
+    /// items (at least one) count as failed.
+    async fn fail_plan(&self, job: &JobRecord, reason: String) -> Result<(), WorkError> {
+        let total = job.total.max(1);
+        self.store
+            .begin(&job.id, total, 1, &clock::format(clock::now()))
+            .await?;
+        let commit = ChunkCommit {
+            after: settled_all(total),
+            tally: Tally {
+                failed: total,
+                ..Tally::default()
+            },
+            errors: vec![ItemError {
+                item: "*".into(),
+                reason: reason.clone(),
+            }],
+            failures: vec![ItemFailure {
+                position: 0,
+                reason,
+            }],
+            done: true,
+            ..ChunkCommit::default()
+        };
+        self.store
+            .commit_chunk(&job.id, 0, &commit, job.expires_at)
+            .await?;
+        self.finish_if_done(&job.id).await?;
+        Ok(())
+    }
+
+    /// The items of chunk `n` of `job`, as the plan cut them; `None` when the job has no
+    /// chunk `n`.
+    pub(super) async fn chunk_values(
+        &self,
+        job: &JobRecord,
+        n: u64,
+    ) -> Result<Option<Vec<serde_json::Value>>, WorkError> {
+        if job.file.is_some() {
+            return self.file_chunk(job, n).await;
+        }
+        let params = self.params(job).await?;
+        let chunks = self.chunks(job, &params).await?;
+        Ok(usize::try_from(n).ok().and_then(|i| chunks.get(i)).cloned())
     }
 
     /// A job cancelled before its plan has every item cancelled. A type whose worker finds

@@ -141,6 +141,10 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             let mut positions = Vec::with_capacity(step.len());
             let mut items = Vec::with_capacity(step.len());
             for position in step {
+                if let Some(reason) = crate::domain::file::invalid_reason(&raw[position]) {
+                    progress.settle(position, Settle::Failed(reason.to_string()));
+                    continue;
+                }
                 match serde_json::from_value::<P::Item>(raw[position].clone()) {
                     Ok(item) => {
                         positions.push(position);
@@ -151,7 +155,11 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     }
                 }
             }
-            let mut results = self.processor.process(job, &params, &items).await;
+            let mut results = if items.is_empty() {
+                Vec::new()
+            } else {
+                self.processor.process(job, &params, &items).await
+            };
             if results.len() != items.len() {
                 let reason = format!("{} outcomes for {} items", results.len(), items.len());
                 results = vec![Err(WorkError::Rejected(reason)); items.len()];

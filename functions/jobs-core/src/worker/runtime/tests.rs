@@ -28,6 +28,7 @@ fn settings(release_window: u64) -> WorkerSettings {
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_millis(300),
         default_limits: crate::domain::limits::TenantLimits::default(),
+        segment_bytes: crate::domain::file::SEGMENT_BYTES,
     }
 }
 
@@ -796,4 +797,89 @@ pub(super) async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
         }
     }
     counted
+}
+
+/// A queued job of tenant `acme` whose items come from `body`, uploaded as a CSV.
+fn file_job(w: &TestWorker, body: &str) -> String {
+    let id = job(w, &[]);
+    let key = format!("uploads/acme/{id}");
+    w.inputs
+        .objects
+        .lock()
+        .unwrap()
+        .insert(key.clone(), body.as_bytes().to_vec());
+    let mut record = w.store.job(&id).unwrap();
+    record.file = Some(crate::domain::file::JobFile {
+        key,
+        content_type: "text/csv".into(),
+        content_encoding: None,
+        bytes: body.len() as u64,
+    });
+    w.store.insert(record);
+    id
+}
+
+#[tokio::test]
+async fn a_file_job_runs_its_rows_in_chunks_read_by_range_and_bad_rows_fail_with_their_line() {
+    // 30-byte segments: the list spans several, and no chunk is split between two.
+    let w = Worker::new(
+        Scripted,
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        crate::memory::observers(),
+        WorkerSettings {
+            segment_bytes: 30,
+            ..settings(2)
+        },
+    );
+    let id = file_job(&w, "user_id\nu1\nu2\n\nfail-u3\n\"\"\nu5\nu6\nu7\n");
+    deliver(&w, &plan(&id), 1).await;
+    // Delivered again before any chunk ran: the list is read back, not written again.
+    let index = crate::domain::file::index_key(&w.store.job(&id).unwrap().input_key);
+    let written = w.inputs.objects.lock().unwrap().get(&index).cloned();
+    deliver(&w, &plan(&id), 1).await;
+    assert_eq!(
+        w.inputs.objects.lock().unwrap().get(&index).cloned(),
+        written
+    );
+    let segments = w
+        .inputs
+        .objects
+        .lock()
+        .unwrap()
+        .keys()
+        .filter(|k| k.ends_with(".ndjson"))
+        .count();
+    assert!(segments >= 2, "{segments} segments");
+    run_queue(&w, 2).await;
+    let done = w.store.job(&id).unwrap();
+    assert_eq!(
+        (
+            done.status,
+            done.total,
+            done.succeeded,
+            done.failed,
+            done.chunks_total
+        ),
+        (JobStatus::CompletedWithErrors, 7, 5, 2, Some(4))
+    );
+    let mut reasons: Vec<String> = done.errors.iter().map(|e| e.reason.clone()).collect();
+    reasons.sort();
+    assert_eq!(reasons, vec!["fail-u3 is broken", "line 6: no user_id"]);
+}
+
+#[tokio::test]
+async fn a_refused_file_fails_its_job_with_one_error_and_runs_nothing() {
+    let w = worker();
+    let id = file_job(&w, "user_id,colour\nu1,red\n");
+    deliver(&w, &plan(&id), 1).await;
+    run_queue(&w, 1).await;
+    let done = w.store.job(&id).unwrap();
+    assert_eq!((done.status, done.succeeded), (JobStatus::Failed, 0));
+    assert_eq!(
+        done.errors[0].reason,
+        "line 1: unknown column \"colour\": the columns are user_id"
+    );
+    assert!(queued_chunks(&w, &id).is_empty());
 }

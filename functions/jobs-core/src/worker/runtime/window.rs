@@ -209,11 +209,10 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         ))
     }
 
-    /// Sends `job`'s chunk `chunk` (its items cut again, as the plan cut them).
+    /// Sends `job`'s chunk `chunk` (its items cut again, or read from its file's item
+    /// list, as the plan cut them).
     pub(super) async fn send_chunk(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
-        let params = self.params(job).await?;
-        let chunks = self.chunks(job, &params).await?;
-        let Some(items) = usize::try_from(chunk).ok().and_then(|n| chunks.get(n)) else {
+        let Some(items) = self.chunk_values(job, chunk).await? else {
             tracing::warn!(
                 chunk,
                 "the job's items no longer cut into its planned chunks"
@@ -224,7 +223,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
             chunk,
-            items: items.clone(),
+            items,
             retry_since: None,
         };
         self.queue.send(P::JOB_TYPE, &message).await?;

@@ -1,0 +1,173 @@
+//! Jobs from uploaded files, end to end: a presigned PUT to LocalStack's S3, `POST /jobs`
+//! with `input.upload_id`, the worker's streaming plan and ranged chunk reads, the item
+//! report of the bad rows.
+
+use std::io::Write;
+use std::time::Duration;
+
+use e2e::{Reply, Stack, fresh_tenant, json};
+use serde_json::Value;
+
+/// Uploads `body` through `POST /uploads` and its presigned PUT; the upload id.
+async fn upload(stack: &Stack, token: &str, format: Value, body: Vec<u8>) -> String {
+    let created = stack
+        .send("POST", "/uploads", Some(token), Some(&format))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let answer = created.body;
+    let mut put = stack.http.put(answer["url"].as_str().unwrap()).body(body);
+    for (name, value) in answer["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    let stored = stack.reply(put).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    answer["upload_id"].as_str().unwrap().to_string()
+}
+
+fn from_file(upload_id: &str) -> Value {
+    json!({"type": "session_termination", "params": {}, "input": {"upload_id": upload_id}})
+}
+
+/// Every failed item of job `id`, following `next_cursor`.
+async fn failed_items(stack: &Stack, token: &str, id: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let page: Reply = stack
+            .send(
+                "GET",
+                &format!("/jobs/{id}/items?outcome=failed&limit=1000&cursor={cursor}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        rows.extend(page.body["items"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return rows,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_of_20_000_rows_from_a_csv_counts_exactly_and_lists_each_bad_row_by_its_line() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("file");
+    let token = stack.token(&tenant, "alice", false);
+    // 20,000 rows; every 1,000th has no session id (its line: row + 1, after the header).
+    let mut csv = String::from("session_id\n");
+    let mut bad_lines = Vec::new();
+    for row in 1..=20_000u64 {
+        if row % 1_000 == 0 {
+            csv.push_str("\"\"\n");
+            bad_lines.push(row + 1);
+        } else {
+            csv.push_str(&format!("s-{row}\n"));
+        }
+    }
+    let id = upload(
+        &stack,
+        &token,
+        json!({"content_type": "text/csv"}),
+        csv.into_bytes(),
+    )
+    .await;
+    let job = stack.create(&token, &from_file(&id)).await;
+    assert_eq!(
+        (job["status"].as_str(), job["progress"]["total"].as_u64()),
+        (Some("queued"), Some(0))
+    );
+    let job_id = job["id"].as_str().unwrap();
+
+    let again = stack
+        .send("POST", "/jobs", Some(&token), Some(&from_file(&id)))
+        .await;
+    assert_eq!(
+        (again.status, again.error_field()),
+        (409, Some("input.upload_id")),
+        "an upload gives one job its items: {}",
+        again.body
+    );
+    let other = stack.token(&fresh_tenant("file-other"), "bob", false);
+    let theirs = stack
+        .send("POST", "/jobs", Some(&other), Some(&from_file(&id)))
+        .await;
+    assert_eq!(
+        (theirs.status, theirs.error_field()),
+        (422, Some("input.upload_id"))
+    );
+
+    let done = stack
+        .wait_until_done(&token, job_id, Duration::from_secs(240))
+        .await;
+    assert_eq!(done["status"], "completed_with_errors", "{done}");
+    assert_eq!(
+        done["progress"],
+        json!({"total": 20_000, "succeeded": 19_980, "failed": 20, "cancelled": 0, "percent": 100})
+    );
+    let failed = failed_items(&stack, &token, job_id).await;
+    let mut reported: Vec<String> = failed
+        .iter()
+        .map(|row| row["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    reported.sort();
+    let mut expected: Vec<String> = bad_lines
+        .iter()
+        .map(|line| format!("line {line}: no session_id"))
+        .collect();
+    expected.sort();
+    assert_eq!(reported, expected, "each bad row once, by its line");
+}
+
+#[tokio::test]
+async fn a_gzip_ndjson_file_runs_and_a_file_that_is_not_what_it_says_fails_its_job() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("file-gz");
+    let token = stack.token(&tenant, "alice", false);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"{\"user_id\":\"u1\"}\n{\"user_id\":\"u2\"}\n{\"user_id\":\"u3\"}\n")
+        .unwrap();
+    let id = upload(
+        &stack,
+        &token,
+        json!({"content_type": "application/x-ndjson", "content_encoding": "gzip"}),
+        gz.finish().unwrap(),
+    )
+    .await;
+    let job = stack.create(&token, &from_file(&id)).await;
+    let done = stack
+        .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["progress"]["succeeded"].as_u64()
+        ),
+        (Some("completed"), Some(3)),
+        "{done}"
+    );
+
+    for (body, reason) in [
+        (
+            &b"name\nann\n"[..],
+            "line 1: exactly one of the columns user_id, session_id",
+        ),
+        (b"session_id\ns1\nJos\xe9\n", "line 3: not UTF-8"),
+    ] {
+        let id = upload(
+            &stack,
+            &token,
+            json!({"content_type": "text/csv"}),
+            body.to_vec(),
+        )
+        .await;
+        let job = stack.create(&token, &from_file(&id)).await;
+        let done = stack
+            .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
+            .await;
+        assert_eq!(done["status"], "failed", "{done}");
+        assert_eq!(done["progress"]["succeeded"], 0);
+        assert_eq!(done["errors"][0]["reason"], reason, "{done}");
+    }
+}
