@@ -17,8 +17,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use crate::domain::params::{
-    MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_USER_ID_CHARS, is_email, is_user_id,
+    MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_USER_ID_CHARS, Recipient, is_email, is_user_id,
 };
 use crate::error::StoreError;
 use crate::ports::InputStore;
@@ -210,6 +212,31 @@ impl Row<'_> {
         }
     }
 
+    /// Every column but `except` that has a value, by name.
+    pub fn others(&self, except: &str) -> Result<BTreeMap<String, String>, String> {
+        let mut fields = BTreeMap::new();
+        match self {
+            Row::Csv {
+                header,
+                fields: values,
+            } => {
+                for (name, value) in header.iter().zip(values.iter()) {
+                    if name != except && !value.is_empty() {
+                        fields.insert(name.clone(), value.to_string());
+                    }
+                }
+            }
+            Row::Json(object) => {
+                for name in object.keys().filter(|k| *k != except) {
+                    if let Some(value) = self.get(name)? {
+                        fields.insert(name.clone(), value.to_string());
+                    }
+                }
+            }
+        }
+        Ok(fields)
+    }
+
     fn required(&self, name: &str) -> Result<&str, String> {
         self.get(name)?.ok_or_else(|| format!("no {name}"))
     }
@@ -256,7 +283,8 @@ fn columns_are(
     Ok(())
 }
 
-/// Bulk Message Sending: `email`, and any other columns (the recipient's fields).
+/// Bulk Message Sending: `email`, and any other columns: the recipient's fields
+/// ([`crate::domain::template`]).
 pub static BULK_MESSAGE_ROWS: FileRows = FileRows {
     columns: |c| columns_are(c, &["email"], &[], true),
     item: |row| {
@@ -264,7 +292,16 @@ pub static BULK_MESSAGE_ROWS: FileRows = FileRows {
         if !is_email(email) {
             return Err("email is not an email address".into());
         }
-        Ok(Value::String(email.to_string()))
+        let fields = row.others("email")?;
+        let recipient = if fields.is_empty() {
+            Recipient::Address(email.to_string())
+        } else {
+            Recipient::WithFields {
+                email: email.to_string(),
+                fields,
+            }
+        };
+        serde_json::to_value(recipient).map_err(|e| e.to_string())
     },
 };
 
@@ -353,7 +390,12 @@ mod tests {
         let header = vec!["email".to_string(), "first_name".to_string()];
         assert_eq!(
             (BULK_MESSAGE_ROWS.item)(&csv_row(&header, &["a@example.com", "Ann"])),
-            Ok(json!("a@example.com"))
+            Ok(json!({"email": "a@example.com", "fields": {"first_name": "Ann"}}))
+        );
+        assert_eq!(
+            (BULK_MESSAGE_ROWS.item)(&csv_row(&header, &["a@example.com", ""])),
+            Ok(json!("a@example.com")),
+            "no other value: a plain address"
         );
         assert_eq!(
             (BULK_MESSAGE_ROWS.item)(&csv_row(&header, &["", "Ann"])),

@@ -473,9 +473,19 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                (2, Ok(Value::from("a@example.com"))),
+                (
+                    2,
+                    Ok(
+                        serde_json::json!({"email": "a@example.com", "fields": {"first_name": "Ann"}})
+                    )
+                ),
                 (3, Err("email is not an email address".into())),
-                (4, Ok(Value::from("c@example.com"))),
+                (
+                    4,
+                    Ok(
+                        serde_json::json!({"email": "c@example.com", "fields": {"first_name": "Multi\nline"}})
+                    )
+                ),
                 (6, Err("no email".into())),
                 (7, Err("3 values for 2 columns".into())),
             ]
