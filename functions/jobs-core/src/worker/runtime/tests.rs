@@ -799,6 +799,21 @@ pub(super) async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
     counted
 }
 
+/// A worker with a window of 2 whose file plans write segments of 30 bytes.
+fn small_segments() -> TestWorker {
+    Worker::new(
+        Scripted,
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        crate::memory::observers(),
+        WorkerSettings {
+            segment_bytes: 30,
+            ..settings(2)
+        },
+    )
+}
+
 /// A queued job of tenant `acme` whose items come from `body`, uploaded as a CSV.
 fn file_job(w: &TestWorker, body: &str) -> String {
     let id = job(w, &[]);
@@ -822,17 +837,7 @@ fn file_job(w: &TestWorker, body: &str) -> String {
 #[tokio::test]
 async fn a_file_job_runs_its_rows_in_chunks_read_by_range_and_bad_rows_fail_with_their_line() {
     // 30-byte segments: the list spans several, and no chunk is split between two.
-    let w = Worker::new(
-        Scripted,
-        MemoryStore::default(),
-        MemoryInputs::default(),
-        MemoryQueue::default(),
-        crate::memory::observers(),
-        WorkerSettings {
-            segment_bytes: 30,
-            ..settings(2)
-        },
-    );
+    let w = small_segments();
     let id = file_job(&w, "user_id\nu1\nu2\n\nfail-u3\n\"\"\nu5\nu6\nu7\n");
     deliver(&w, &plan(&id), 1).await;
     // Delivered again before any chunk ran: the list is read back, not written again.
@@ -895,19 +900,6 @@ async fn a_plan_out_of_time_pauses_at_a_chunk_boundary_and_the_next_run_continue
             }
         }))
         .collect();
-    let small_segments = || {
-        Worker::new(
-            Scripted,
-            MemoryStore::default(),
-            MemoryInputs::default(),
-            MemoryQueue::default(),
-            crate::memory::observers(),
-            WorkerSettings {
-                segment_bytes: 30,
-                ..settings(2)
-            },
-        )
-    };
     // One run, no deadline.
     let whole = small_segments();
     let whole_id = file_job(&whole, &csv);
