@@ -161,9 +161,12 @@ pub fn item_label(item: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Object(map) => match (map.get("id"), map.iter().next()) {
             (Some(Value::String(id)), _) => id.clone(),
-            // A recipient with its fields (a bulk job from a file).
+            // A recipient with its fields, or a user with its own value (jobs from files).
             _ if map.get("email").is_some_and(Value::is_string) => {
                 map["email"].as_str().unwrap_or_default().to_string()
+            }
+            _ if map.get("user_id").is_some_and(Value::is_string) => {
+                map["user_id"].as_str().unwrap_or_default().to_string()
             }
             // A row that is not an item: its line.
             _ if map.contains_key("invalid") => {
@@ -508,6 +511,7 @@ mod tests {
             item_label(&json!({"email": "a@example.com", "fields": {"first_name": "Ann"}})),
             "a@example.com"
         );
+        assert_eq!(item_label(&json!({"user_id": "u1", "value": "fr"})), "u1");
         assert_eq!(
             item_label(&jobs_core::domain::file::invalid_item(12, "no email")),
             "line 12"

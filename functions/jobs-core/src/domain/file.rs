@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use crate::domain::params::{
-    MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_USER_ID_CHARS, Recipient, is_email, is_user_id,
+    MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_FIELD_VALUE_CHARS, MAX_USER_ID_CHARS,
+    ProfileTarget, Recipient, is_email, is_user_id,
 };
 use crate::error::StoreError;
 use crate::ports::InputStore;
@@ -339,9 +340,19 @@ pub static EMBEDDING_ROWS: FileRows = FileRows {
     },
 };
 
-/// Profile Field Update: `user_id`.
+/// Profile Field Update: `user_id`, and optionally `value` (a string), which overrides the
+/// job's `value` for that user; an empty `value` leaves the job's.
 pub static PROFILE_ROWS: FileRows = FileRows {
-    columns: |c| columns_are(c, &["user_id"], &[], false),
+    columns: |c| {
+        let plain: Vec<&str> = c.iter().copied().filter(|n| *n != "value").collect();
+        columns_are(&plain, &["user_id"], &[], false).map_err(|why| {
+            if why.starts_with("unknown") {
+                format!("{why} (and optionally value)")
+            } else {
+                why
+            }
+        })
+    },
     item: |row| {
         let id = row.required("user_id")?;
         if !is_user_id(id) {
@@ -349,7 +360,17 @@ pub static PROFILE_ROWS: FileRows = FileRows {
                 "user_id must be 1 to {MAX_USER_ID_CHARS} printable characters"
             ));
         }
-        Ok(Value::String(id.to_string()))
+        let target = match row.get("value")? {
+            None => ProfileTarget::User(id.to_string()),
+            Some(value) if value.chars().count() > MAX_FIELD_VALUE_CHARS => {
+                return Err(format!("value is over {MAX_FIELD_VALUE_CHARS} characters"));
+            }
+            Some(value) => ProfileTarget::WithValue {
+                user_id: id.to_string(),
+                value: value.to_string(),
+            },
+        };
+        serde_json::to_value(target).map_err(|e| e.to_string())
     },
 };
 
@@ -373,7 +394,7 @@ mod tests {
         assert!(check(&SESSION_ROWS, &["user_id", "session_id"]).is_err());
         assert_eq!(
             check(&PROFILE_ROWS, &["user_id", "colour"]),
-            Err("unknown column \"colour\": the columns are user_id".into())
+            Err("unknown column \"colour\": the columns are user_id (and optionally value)".into())
         );
         assert_eq!(
             check(&EMBEDDING_ROWS, &["id", "text", "id"]),
@@ -416,6 +437,17 @@ mod tests {
             (EMBEDDING_ROWS.item)(&Row::Json(object)),
             Ok(json!({"id": "d1", "text": "hello"}))
         );
+        let header = vec!["user_id".to_string(), "value".to_string()];
+        assert_eq!(
+            (PROFILE_ROWS.item)(&csv_row(&header, &["u1", "fr"])),
+            Ok(json!({"user_id": "u1", "value": "fr"}))
+        );
+        assert_eq!(
+            (PROFILE_ROWS.item)(&csv_row(&header, &["u1", ""])),
+            Ok(json!("u1")),
+            "an empty value leaves the job's"
+        );
+        assert_eq!((PROFILE_ROWS.columns)(&["value", "user_id"]), Ok(()));
         let object = json!({"user_id": 7});
         assert_eq!(
             (PROFILE_ROWS.item)(&Row::Json(object.as_object().unwrap())),

@@ -78,6 +78,23 @@ impl Recipient {
     }
 }
 
+/// One user of a Profile Field Update job: a user id (the job's `value`), or, from a
+/// file with a `value` column, a user id with its own value (a string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileTarget {
+    User(String),
+    WithValue { user_id: String, value: String },
+}
+
+impl ProfileTarget {
+    pub fn user_id(&self) -> &str {
+        match self {
+            ProfileTarget::User(id) | ProfileTarget::WithValue { user_id: id, .. } => id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionTerminationParams {

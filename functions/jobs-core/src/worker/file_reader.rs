@@ -599,7 +599,10 @@ mod tests {
                 (4, Err("not a JSON object".into())),
                 (
                     5,
-                    Err("unknown column \"x\": the columns are user_id".into())
+                    Err(
+                        "unknown column \"x\": the columns are user_id (and optionally value)"
+                            .into()
+                    )
                 ),
                 (6, Ok(Value::from("u3"))),
             ]

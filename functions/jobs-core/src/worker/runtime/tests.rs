@@ -884,7 +884,7 @@ async fn a_refused_file_fails_its_job_with_one_error_and_runs_nothing() {
     assert_eq!((done.status, done.succeeded), (JobStatus::Failed, 0));
     assert_eq!(
         done.errors[0].reason,
-        "line 1: unknown column \"colour\": the columns are user_id"
+        "line 1: unknown column \"colour\": the columns are user_id (and optionally value)"
     );
     assert!(queued_chunks(&w, &id).is_empty());
 }
