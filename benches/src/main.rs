@@ -1,4 +1,4 @@
-//! `make bench` (or `cargo run --profile bench-tools -p jobs-bench -- [all|pipeline|listing|fairness|metrics|init|cpu|tokens]`):
+//! `make bench` (or `cargo run --profile bench-tools -p jobs-bench -- [all|pipeline|listing|fairness|metrics|init|cpu|tokens|large]`):
 //! each benchmark runs our design and its naive baseline in the same command and prints
 //! our figure, the baseline's and the ratio. Needs LocalStack with the stack deployed
 //! (`make up`), except `init`, `cpu` and `tokens`.
@@ -6,6 +6,7 @@
 mod counting;
 mod cpu;
 mod fairness;
+mod large;
 mod listing;
 mod metrics;
 mod pipeline;
@@ -138,6 +139,11 @@ fn figure(x: f64) -> String {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("large-case") => large::case_main(
+            args.get(2).map_or("", String::as_str),
+            args.get(3).and_then(|n| n.parse().ok()).unwrap_or(0),
+            args.get(4).and_then(|n| n.parse().ok()).unwrap_or(0),
+        ),
         Some("cpu-case") => cpu::case(
             args.get(2).map_or("", String::as_str),
             args.get(3).and_then(|n| n.parse().ok()).unwrap_or(1),
@@ -190,9 +196,12 @@ async fn run(which: &str) -> Result<()> {
     if all || which == "tokens" {
         rows.extend(tokens::run().await?);
     }
-    if all || which == "pipeline" || which == "listing" || which == "fairness" || which == "metrics"
-    {
+    if all || ["pipeline", "listing", "fairness", "metrics", "large"].contains(&which) {
         let env = Env::load().await?;
+        // Not in `all`: it writes a 0.39 GB file and plans it twice (minutes).
+        if which == "large" {
+            rows.extend(large::run(&env).await?);
+        }
         if all || which == "fairness" {
             rows.extend(fairness::run(&env).await?);
         }
@@ -208,7 +217,7 @@ async fn run(which: &str) -> Result<()> {
     }
     if rows.is_empty() {
         anyhow::bail!(
-            "unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init, cpu or tokens"
+            "unknown benchmark {which}: all, pipeline, listing, fairness, metrics, init, cpu, tokens or large"
         );
     }
     print(&rows, &mut terminal)?;

@@ -35,6 +35,8 @@ def worker(key, *target):
         | grants(["s3:GetObject"], "InputBucket/inputs/*", "InputBucket/uploads/*")
         # a job's item list, written by its plan from the job's uploaded file
         | grants(["s3:PutObject"], "InputBucket/inputs/*")
+        # so that a missing object (a plan's checkpoint before the first) is 404, not 403
+        | grants(["s3:ListBucket"], "InputBucket")
         | grants(OWN_QUEUE, f"work-queue:{key}")
         | grants(["dynamodb:PutItem"], "AuditTable")
         | grants(["events:PutEvents"], "JobsEventBus")

@@ -171,3 +171,187 @@ async fn a_gzip_ndjson_file_runs_and_a_file_that_is_not_what_it_says_fails_its_j
         assert_eq!(done["errors"][0]["reason"], reason, "{done}");
     }
 }
+
+#[tokio::test]
+async fn a_bulk_job_from_a_file_sends_each_recipient_its_own_fields() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("file-mail");
+    let token = stack.token(&tenant, "alice", false);
+    let from = stack.own_sender(&tenant).await;
+    // Line 4 has no first_name (the default fills it); line 5 has no plan (no default:
+    // it fails); line 6's value holds {{…}}, sent as it is.
+    let csv = "email,first_name,plan\n\
+               ann@example.org,Ann,Pro\n\
+               bob@example.org,Bob,Free\n\
+               cy@example.org,,Team\n\
+               dee@example.org,Dee,\n\
+               eve@example.org,{{plan}},Pro\n";
+    let id = upload(
+        &stack,
+        &token,
+        json!({"content_type": "text/csv"}),
+        csv.into(),
+    )
+    .await;
+    let job = stack
+        .create(
+            &token,
+            &json!({"type": "bulk_message_sending", "input": {"upload_id": id}, "params": {
+                "channel": "email", "from": from,
+                "subject": "Your {{plan}} plan",
+                "body": "Hi {{first_name | \"there\"}}, thanks for choosing {{plan}}."}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        (
+            done["progress"]["succeeded"].as_u64(),
+            done["progress"]["failed"].as_u64()
+        ),
+        (Some(4), Some(1)),
+        "{done}"
+    );
+    assert_eq!(done["errors"][0]["item"], "dee@example.org");
+    assert!(
+        done["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no plan for {{plan}}"),
+        "{done}"
+    );
+    let mut sent: Vec<(String, String, String)> = stack
+        .sent_mail(&from)
+        .await
+        .iter()
+        .map(|m| {
+            (
+                m["Destination"]["ToAddresses"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                m["Subject"].as_str().unwrap_or_default().to_string(),
+                m["Body"]["text_part"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    sent.sort();
+    let expected = [
+        (
+            "ann@example.org",
+            "Your Pro plan",
+            "Hi Ann, thanks for choosing Pro.",
+        ),
+        (
+            "bob@example.org",
+            "Your Free plan",
+            "Hi Bob, thanks for choosing Free.",
+        ),
+        (
+            "cy@example.org",
+            "Your Team plan",
+            "Hi there, thanks for choosing Team.",
+        ),
+        (
+            "eve@example.org",
+            "Your Pro plan",
+            "Hi {{plan}}, thanks for choosing Pro.",
+        ),
+    ]
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+    assert_eq!(sent, expected);
+
+    let broken = stack
+        .send(
+            "POST",
+            "/jobs",
+            Some(&token),
+            Some(&json!({"type": "bulk_message_sending", "input": {"upload_id": ulid_like()}, "params": {
+                "channel": "email", "from": from, "subject": "Hi", "body": "Hi {{first_name"}})),
+        )
+        .await;
+    assert_eq!(
+        (broken.status, broken.error_field()),
+        (422, Some("params.body")),
+        "{}",
+        broken.body
+    );
+}
+
+/// An upload id that was never handed out.
+fn ulid_like() -> String {
+    "01KBN0000000000000000000000".chars().take(26).collect()
+}
+
+#[tokio::test]
+async fn a_profile_file_s_value_column_overrides_the_job_s_value_per_user() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("file-value");
+    let token = stack.token(&tenant, "alice", false);
+    let table = stack.outputs["ProfilesTableName"].clone();
+    infra::seed::put_items(
+        &stack.dynamo,
+        &table,
+        vec![
+            infra::seed::profile(&tenant, "u1", "Ann"),
+            infra::seed::profile(&tenant, "u2", "Ben"),
+        ],
+    )
+    .await
+    .expect("seed profiles");
+    let csv = "user_id,value\nu1,fr-FR\nu2,\nghost,it-IT\n";
+    let id = upload(
+        &stack,
+        &token,
+        json!({"content_type": "text/csv"}),
+        csv.into(),
+    )
+    .await;
+    let job = stack
+        .create(
+            &token,
+            &json!({"type": "profile_field_update", "input": {"upload_id": id}, "params": {"field": "locale", "value": "de-DE"}}),
+        )
+        .await;
+    let done = stack
+        .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        (
+            done["progress"]["succeeded"].as_u64(),
+            done["progress"]["failed"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{done}"
+    );
+    assert_eq!(done["errors"][0]["item"], "ghost");
+    for (user, locale) in [("u1", "fr-FR"), ("u2", "de-DE")] {
+        let item = stack
+            .dynamo
+            .get_item()
+            .table_name(&table)
+            .key(
+                "tenant",
+                aws_sdk_dynamodb::types::AttributeValue::S(tenant.clone()),
+            )
+            .key(
+                "user_id",
+                aws_sdk_dynamodb::types::AttributeValue::S(user.into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
+            .expect("the profile");
+        assert_eq!(
+            item["locale"].as_s().ok().map(String::as_str),
+            Some(locale),
+            "{user}"
+        );
+    }
+}

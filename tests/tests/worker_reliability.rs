@@ -47,6 +47,17 @@ impl ProgressStore for Counting {
     ) -> Result<bool, jobs_core::error::StoreError> {
         self.inner.begin(id, total, chunks, at).await
     }
+    async fn lease_plan(
+        &self,
+        id: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.lease_plan(id, until, now).await
+    }
+    async fn plan_paused(&self, id: &str, rows: u64) -> Result<(), jobs_core::error::StoreError> {
+        self.inner.plan_paused(id, rows).await
+    }
     async fn chunk_ledger(
         &self,
         id: &str,

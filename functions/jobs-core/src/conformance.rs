@@ -402,6 +402,34 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
         !store.begin(&job.id, 3, 2, &at).await.unwrap(),
         "an ended job is not started again"
     );
+
+    // One plan at a time reads a queued job's file: a lease until a time, given up at a pause.
+    let planned = queued_job("conformance", 5);
+    store.create(&planned, None).await.unwrap();
+    assert!(store.lease_plan(&planned.id, 2_000, 1_000).await.unwrap());
+    assert!(
+        !store.lease_plan(&planned.id, 2_500, 1_500).await.unwrap(),
+        "held until 2,000"
+    );
+    store.plan_paused(&planned.id, 1_234).await.unwrap();
+    let paused = store.load(&planned.id).await.unwrap().expect("job");
+    assert_eq!(
+        (paused.planned_rows, paused.plan_lease),
+        (Some(1_234), None)
+    );
+    assert!(store.lease_plan(&planned.id, 3_000, 1_600).await.unwrap());
+    assert!(
+        store.lease_plan(&planned.id, 9_000, 3_001).await.unwrap(),
+        "a lease whose time ran out is taken"
+    );
+    store
+        .begin(&planned.id, 5, 1, "2026-12-05T00:00:00Z")
+        .await
+        .unwrap();
+    assert!(
+        !store.lease_plan(&planned.id, 20_000, 10_000).await.unwrap(),
+        "only a queued job's plan is leased"
+    );
 }
 
 /// `WindowStore`: a job's first chain heads are held once; a slot is taken only below the
@@ -1230,14 +1258,14 @@ pub async fn input_store<I: InputStore>(inputs: &I) {
         None
     );
     let mut streamed = Vec::new();
-    let mut reader = inputs.open(&once).await.unwrap().expect("stored");
+    let mut reader = inputs.open(&once, 0).await.unwrap().expect("stored");
     tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut streamed)
         .await
         .unwrap();
     assert_eq!(streamed, b"first");
     assert!(
         inputs
-            .open(&format!("{key}.absent"))
+            .open(&format!("{key}.absent"), 0)
             .await
             .unwrap()
             .is_none()

@@ -889,6 +889,31 @@ impl ProgressStore for MemoryStore {
         }
     }
 
+    async fn lease_plan(&self, id: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        match jobs
+            .get_mut(id)
+            .filter(|j| j.status == JobStatus::Queued && j.plan_lease.is_none_or(|held| held < now))
+        {
+            Some(job) => {
+                job.plan_lease = Some(until);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn plan_paused(&self, id: &str, rows: u64) -> Result<(), StoreError> {
+        if let Some(job) = lock(&self.jobs)
+            .get_mut(id)
+            .filter(|j| j.status == JobStatus::Queued)
+        {
+            job.planned_rows = Some(rows);
+            job.plan_lease = None;
+        }
+        Ok(())
+    }
+
     async fn chunk_ledger(&self, id: &str, chunk: u64) -> Result<Option<ChunkLedger>, StoreError> {
         Ok(lock(&self.ledger).get(&(id.to_string(), chunk)).cloned())
     }
@@ -1222,11 +1247,15 @@ impl InputStore for MemoryInputs {
         Ok(lock(&self.objects).get(key).cloned())
     }
 
-    async fn open(&self, key: &str) -> Result<Option<crate::ports::ByteReader>, StoreError> {
-        Ok(lock(&self.objects)
-            .get(key)
-            .cloned()
-            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as crate::ports::ByteReader))
+    async fn open(
+        &self,
+        key: &str,
+        from: u64,
+    ) -> Result<Option<crate::ports::ByteReader>, StoreError> {
+        Ok(lock(&self.objects).get(key).map(|bytes| {
+            let from = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
+            Box::new(std::io::Cursor::new(bytes[from..].to_vec())) as crate::ports::ByteReader
+        }))
     }
 
     async fn get_range(

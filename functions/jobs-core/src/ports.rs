@@ -501,6 +501,24 @@ pub trait ProgressStore: JobEnds + MetricsStore + WindowStore + UsageStore {
         at: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Takes the plan of queued job `id` until `until` (epoch seconds): only one plan of a
+    /// job reads its file at a time. False when another plan holds it and `now` is before
+    /// its `until`, or the job is not queued.
+    fn lease_plan(
+        &self,
+        id: &str,
+        until: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// A queued job's plan stopped after reading `rows` rows of its file (`planned_rows`,
+    /// shown as the job's rows read) and gives up its lease.
+    fn plan_paused(
+        &self,
+        id: &str,
+        rows: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The chunk's ledger item, strongly consistent; `None` before its first commit.
     fn chunk_ledger(
         &self,
@@ -587,11 +605,12 @@ pub trait InputStore: Send + Sync {
 
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
-    /// The object under `key` as a stream of bytes (read as it arrives, never held whole);
-    /// `None` when there is none.
+    /// The object under `key` from byte `from` on, as a stream of bytes (read as it
+    /// arrives, never held whole); `None` when there is none.
     fn open(
         &self,
         key: &str,
+        from: u64,
     ) -> impl Future<Output = Result<Option<ByteReader>, StoreError>> + Send;
 
     /// Bytes `start..end` of the object under `key` (`end: None`: to its end; a range past

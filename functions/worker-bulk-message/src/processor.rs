@@ -10,11 +10,13 @@
 //! SES has no idempotency key: sends in flight when a process crashes are sent again.
 //! The runtime's checkpoints bound how many.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use jobs_core::JobType;
-use jobs_core::domain::params::{BulkMessageParams, is_email};
+use jobs_core::domain::params::{BulkMessageParams, Recipient, is_email};
 use jobs_core::domain::record::JobRecord;
+use jobs_core::domain::template::Template;
 use jobs_core::worker::{AdaptiveRate, ItemOutcome, ItemResult, Processor, WorkError, in_order};
 
 /// Emails sent at once: enough to hide SES latency.
@@ -70,11 +72,41 @@ impl BulkMessages {
             .get_or_init(|| AdaptiveRate::new(account / self.processes, account))
     }
 
-    async fn send(&self, params: &BulkMessageParams, recipient: &str) -> ItemResult {
+    /// Sends `params.from`'s message to `recipient`; `personal` (a job from a file): its
+    /// subject and body are templates filled with the recipient's fields.
+    async fn send(
+        &self,
+        params: &BulkMessageParams,
+        personal: Option<&(Template, Template)>,
+        recipient: &Recipient,
+    ) -> ItemResult {
+        let address = recipient.email();
         // Chunk messages are not trusted: re-check what the API validated.
-        if !is_email(recipient) {
+        if !is_email(address) {
             return Ok(ItemOutcome::Rejected("not a valid email address".into()));
         }
+        let (subject, body) = match personal {
+            None => (params.subject.clone(), params.body.clone()),
+            Some((subject, body)) => {
+                let none = BTreeMap::new();
+                let fields = match recipient {
+                    Recipient::WithFields { fields, .. } => fields,
+                    Recipient::Address(_) => &none,
+                };
+                let rendered = subject
+                    .render(fields)
+                    .and_then(|s| body.render(fields).map(|b| (s, b)));
+                match rendered {
+                    Ok((subject, _)) if subject.contains(['\r', '\n']) => {
+                        return Ok(ItemOutcome::Rejected(
+                            "the subject would hold a line break".into(),
+                        ));
+                    }
+                    Ok(texts) => texts,
+                    Err(reason) => return Ok(ItemOutcome::Rejected(reason)),
+                }
+            }
+        };
         let content = |text: &str| {
             aws_sdk_ses::types::Content::builder()
                 .data(text)
@@ -83,10 +115,10 @@ impl BulkMessages {
                 .map_err(|e| WorkError::Rejected(e.to_string()))
         };
         let message = aws_sdk_ses::types::Message::builder()
-            .subject(content(&params.subject)?)
+            .subject(content(&subject)?)
             .body(
                 aws_sdk_ses::types::Body::builder()
-                    .text(content(&params.body)?)
+                    .text(content(&body)?)
                     .build(),
             )
             .build();
@@ -98,7 +130,7 @@ impl BulkMessages {
                 .source(&params.from)
                 .destination(
                     aws_sdk_ses::types::Destination::builder()
-                        .to_addresses(recipient)
+                        .to_addresses(address)
                         .build(),
                 )
                 .message(message)
@@ -114,28 +146,48 @@ impl Processor for BulkMessages {
     const JOB_TYPE: JobType = JobType::BulkMessageSending;
     const STEP: usize = CONCURRENCY;
     type Params = BulkMessageParams;
-    type Item = String;
+    type Item = Recipient;
 
     async fn items(
         &self,
         _job: &JobRecord,
         params: &BulkMessageParams,
-    ) -> Result<Vec<String>, WorkError> {
-        Ok(params.recipients.clone())
+    ) -> Result<Vec<Recipient>, WorkError> {
+        Ok(params
+            .recipients
+            .iter()
+            .cloned()
+            .map(Recipient::Address)
+            .collect())
     }
 
-    fn label(recipient: &String) -> String {
-        recipient.clone()
+    fn label(recipient: &Recipient) -> String {
+        recipient.email().to_string()
     }
 
     async fn process(
         &self,
-        _job: &JobRecord,
+        job: &JobRecord,
         params: &BulkMessageParams,
-        recipients: &[String],
+        recipients: &[Recipient],
     ) -> Vec<ItemResult> {
+        // A job from a file is personal; the API checked both templates at create.
+        let personal = match job.file {
+            None => None,
+            Some(_) => match Template::parse(&params.subject)
+                .and_then(|s| Template::parse(&params.body).map(|b| (s, b)))
+            {
+                Ok(templates) => Some(templates),
+                Err(reason) => {
+                    return vec![Err(WorkError::Rejected(reason)); recipients.len()];
+                }
+            },
+        };
         in_order(
-            recipients.iter().map(|r| self.send(params, r)).collect(),
+            recipients
+                .iter()
+                .map(|r| self.send(params, personal.as_ref(), r))
+                .collect(),
             CONCURRENCY,
         )
         .await

@@ -1,9 +1,10 @@
 //! Sets (or, for `null`, removes) one field on each user's profile in the Profiles table
-//! (`tenant`, `user_id`). A user without a profile is a failed item; nothing is created.
+//! (`tenant`, `user_id`): the job's `value`, or the user's own from a file's `value`
+//! column. A user without a profile is a failed item; nothing is created.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use jobs_core::JobType;
-use jobs_core::domain::params::{ProfileFieldParams, is_user_id};
+use jobs_core::domain::params::{ProfileFieldParams, ProfileTarget, is_user_id};
 use jobs_core::domain::record::JobRecord;
 use jobs_core::worker::{ItemOutcome, ItemResult, Processor, WorkError, in_order};
 use serde_json::Value;
@@ -25,8 +26,18 @@ impl ProfileUpdates {
         tenant: &str,
         params: &ProfileFieldParams,
         value: &Option<AttributeValue>,
-        user: &str,
+        target: &ProfileTarget,
     ) -> ItemResult {
+        let user = target.user_id();
+        // A file's row may carry its own value (a string) for this user.
+        let own;
+        let value = match target {
+            ProfileTarget::WithValue { value, .. } => {
+                own = Some(AttributeValue::S(value.clone()));
+                &own
+            }
+            ProfileTarget::User(_) => value,
+        };
         if !is_user_id(user) {
             return Ok(ItemOutcome::Rejected("not a valid user id".into()));
         }
@@ -75,25 +86,30 @@ impl Processor for ProfileUpdates {
     const JOB_TYPE: JobType = JobType::ProfileFieldUpdate;
     const STEP: usize = CONCURRENCY;
     type Params = ProfileFieldParams;
-    type Item = String;
+    type Item = ProfileTarget;
 
     async fn items(
         &self,
         _job: &JobRecord,
         params: &ProfileFieldParams,
-    ) -> Result<Vec<String>, WorkError> {
-        Ok(params.user_ids.clone())
+    ) -> Result<Vec<ProfileTarget>, WorkError> {
+        Ok(params
+            .user_ids
+            .iter()
+            .cloned()
+            .map(ProfileTarget::User)
+            .collect())
     }
 
-    fn label(user: &String) -> String {
-        user.clone()
+    fn label(target: &ProfileTarget) -> String {
+        target.user_id().to_string()
     }
 
     async fn process(
         &self,
         job: &JobRecord,
         params: &ProfileFieldParams,
-        users: &[String],
+        users: &[ProfileTarget],
     ) -> Vec<ItemResult> {
         match attribute(&params.value) {
             Ok(value) => {

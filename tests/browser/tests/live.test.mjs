@@ -53,6 +53,10 @@ test('a running job\'s bar moves to 100 % by itself; finished jobs are not re-fe
   await waitForText(progressText(page, job.id), /^0 %\s*0\/10\s*waiting for the tenant's limit$/);
   assert.equal(await statusText(page, job.id).textContent(), 'queued');
   setJob(job.id, { limit_wait: null });
+  // A job from a large file whose plan runs over several invocations: rows read so far.
+  setJob(job.id, { total: 0, planned_rows: 12345 });
+  await waitForText(progressText(page, job.id), /^0 %\s*0\/0\s*planning: 12,345 rows read$/);
+  setJob(job.id, { total: 10, planned_rows: null });
 
   setProgress(job.id, { status: 'running', succeeded: 3 });
   await waitForText(progressText(page, job.id), /^30 %\s*3\/10$/);

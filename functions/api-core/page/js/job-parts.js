@@ -51,8 +51,12 @@ export function progressBar(job, label) {
       el('span', { className: 'pct' }, `${percent} %`),
       el('span', { className: 'counts' }, `${succeeded}/${total}`),
       failed > 0 ? el('span', { className: 'failed' }, `${failed} failed`) : null,
-      // Criteria-based jobs (e.g. idle sessions) learn their total when a worker plans them.
-      total === 0 && ACTIVE.has(job.status) ? el('span', {}, 'counting items…') : null,
+      // Criteria-based jobs (e.g. idle sessions) learn their total when a worker plans them;
+      // a job from a large file says how many of its rows its plan has read.
+      total === 0 && ACTIVE.has(job.status)
+        ? el('span', { className: 'planning' },
+          job.rows_read != null ? `planning: ${job.rows_read.toLocaleString('en')} rows read` : 'counting items…')
+        : null,
       WAITING[job.waiting_for] && total > 0 ? el('span', { className: 'waiting' }, WAITING[job.waiting_for]) : null));
 }
 

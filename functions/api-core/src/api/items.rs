@@ -154,12 +154,24 @@ impl ItemsQuery {
 }
 
 /// How an item is named in reports: a string item is itself; an object with an `id` is its
-/// id; a one-key object `{"user": "u1"}` is `user u1`.
+/// id, with an `email` its address; a file's row that is not an item is `line N`; a
+/// one-key object `{"user": "u1"}` is `user u1`.
 pub fn item_label(item: &Value) -> String {
     match item {
         Value::String(s) => s.clone(),
         Value::Object(map) => match (map.get("id"), map.iter().next()) {
             (Some(Value::String(id)), _) => id.clone(),
+            // A recipient with its fields, or a user with its own value (jobs from files).
+            _ if map.get("email").is_some_and(Value::is_string) => {
+                map["email"].as_str().unwrap_or_default().to_string()
+            }
+            _ if map.get("user_id").is_some_and(Value::is_string) => {
+                map["user_id"].as_str().unwrap_or_default().to_string()
+            }
+            // A row that is not an item: its line.
+            _ if map.contains_key("invalid") => {
+                format!("line {}", map.get("line").unwrap_or(&Value::Null))
+            }
             (_, Some((key, Value::String(value)))) if map.len() == 1 => format!("{key} {value}"),
             _ => item.to_string(),
         },
@@ -495,6 +507,15 @@ mod tests {
         assert_eq!(item_label(&json!({"id": "doc-1", "text": "long"})), "doc-1");
         assert_eq!(item_label(&json!({"user": "u1"})), "user u1");
         assert_eq!(item_label(&json!({"session": "s1"})), "session s1");
+        assert_eq!(
+            item_label(&json!({"email": "a@example.com", "fields": {"first_name": "Ann"}})),
+            "a@example.com"
+        );
+        assert_eq!(item_label(&json!({"user_id": "u1", "value": "fr"})), "u1");
+        assert_eq!(
+            item_label(&jobs_core::domain::file::invalid_item(12, "no email")),
+            "line 12"
+        );
     }
 
     #[test]

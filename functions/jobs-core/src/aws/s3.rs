@@ -28,6 +28,50 @@ impl S3InputStore {
     ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
         self.client.get().put_object().bucket(&self.bucket).key(key)
     }
+
+    /// `GetObject` of `key`, of `range` (an HTTP `Range`) when given; `None` when there is
+    /// no such key. A range that starts past the object's end (`416`) is an empty body.
+    async fn get_object(
+        &self,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StoreError> {
+        match self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_range(range)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out)),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 416) =>
+            {
+                Ok(Some(
+                    aws_sdk_s3::operation::get_object::GetObjectOutput::builder().build(),
+                ))
+            }
+            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        }
+    }
+}
+
+/// An object's whole body.
+async fn collect(
+    out: aws_sdk_s3::operation::get_object::GetObjectOutput,
+) -> Result<Vec<u8>, StoreError> {
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| StoreError::aws("s3:GetObject body", e))?;
+    Ok(bytes.into_bytes().to_vec())
 }
 
 impl InputStore for S3InputStore {
@@ -91,42 +135,22 @@ impl InputStore for S3InputStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match self
-            .client
-            .get()
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| StoreError::aws("s3:GetObject body", e))?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        match self.get_object(key, None).await? {
+            Some(out) => collect(out).await.map(Some),
+            None => Ok(None),
         }
     }
 
-    async fn open(&self, key: &str) -> Result<Option<crate::ports::ByteReader>, StoreError> {
-        match self
-            .client
-            .get()
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(Box::new(out.body.into_async_read()))),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
-        }
+    async fn open(
+        &self,
+        key: &str,
+        from: u64,
+    ) -> Result<Option<crate::ports::ByteReader>, StoreError> {
+        let range = (from > 0).then(|| format!("bytes={from}-"));
+        Ok(self
+            .get_object(key, range)
+            .await?
+            .map(|out| Box::new(out.body.into_async_read()) as crate::ports::ByteReader))
     }
 
     async fn get_range(
@@ -141,34 +165,9 @@ impl InputStore for S3InputStore {
             Some(end) => format!("bytes={start}-{}", end - 1),
             None => format!("bytes={start}-"),
         };
-        match self
-            .client
-            .get()
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(range)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let bytes = out
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| StoreError::aws("s3:GetObject body", e))?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            // 416: the range starts past the object's end.
-            Err(err)
-                if err
-                    .raw_response()
-                    .is_some_and(|r| r.status().as_u16() == 416) =>
-            {
-                Ok(Some(Vec::new()))
-            }
-            Err(err) => Err(StoreError::aws("s3:GetObject", err)),
+        match self.get_object(key, Some(range)).await? {
+            Some(out) => collect(out).await.map(Some),
+            None => Ok(None),
         }
     }
 

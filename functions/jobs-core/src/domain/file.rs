@@ -17,8 +17,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use crate::domain::params::{
-    MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_USER_ID_CHARS, is_email, is_user_id,
+    MAX_DOCUMENT_CHARS, MAX_DOCUMENT_ID_CHARS, MAX_FIELD_VALUE_CHARS, MAX_USER_ID_CHARS,
+    ProfileTarget, Recipient, is_email, is_user_id,
 };
 use crate::error::StoreError;
 use crate::ports::InputStore;
@@ -210,6 +213,31 @@ impl Row<'_> {
         }
     }
 
+    /// Every column but `except` that has a value, by name.
+    pub fn others(&self, except: &str) -> Result<BTreeMap<String, String>, String> {
+        let mut fields = BTreeMap::new();
+        match self {
+            Row::Csv {
+                header,
+                fields: values,
+            } => {
+                for (name, value) in header.iter().zip(values.iter()) {
+                    if name != except && !value.is_empty() {
+                        fields.insert(name.clone(), value.to_string());
+                    }
+                }
+            }
+            Row::Json(object) => {
+                for name in object.keys().filter(|k| *k != except) {
+                    if let Some(value) = self.get(name)? {
+                        fields.insert(name.clone(), value.to_string());
+                    }
+                }
+            }
+        }
+        Ok(fields)
+    }
+
     fn required(&self, name: &str) -> Result<&str, String> {
         self.get(name)?.ok_or_else(|| format!("no {name}"))
     }
@@ -256,7 +284,8 @@ fn columns_are(
     Ok(())
 }
 
-/// Bulk Message Sending: `email`, and any other columns (the recipient's fields).
+/// Bulk Message Sending: `email`, and any other columns: the recipient's fields
+/// ([`crate::domain::template`]).
 pub static BULK_MESSAGE_ROWS: FileRows = FileRows {
     columns: |c| columns_are(c, &["email"], &[], true),
     item: |row| {
@@ -264,7 +293,16 @@ pub static BULK_MESSAGE_ROWS: FileRows = FileRows {
         if !is_email(email) {
             return Err("email is not an email address".into());
         }
-        Ok(Value::String(email.to_string()))
+        let fields = row.others("email")?;
+        let recipient = if fields.is_empty() {
+            Recipient::Address(email.to_string())
+        } else {
+            Recipient::WithFields {
+                email: email.to_string(),
+                fields,
+            }
+        };
+        serde_json::to_value(recipient).map_err(|e| e.to_string())
     },
 };
 
@@ -302,9 +340,19 @@ pub static EMBEDDING_ROWS: FileRows = FileRows {
     },
 };
 
-/// Profile Field Update: `user_id`.
+/// Profile Field Update: `user_id`, and optionally `value` (a string), which overrides the
+/// job's `value` for that user; an empty `value` leaves the job's.
 pub static PROFILE_ROWS: FileRows = FileRows {
-    columns: |c| columns_are(c, &["user_id"], &[], false),
+    columns: |c| {
+        let plain: Vec<&str> = c.iter().copied().filter(|n| *n != "value").collect();
+        columns_are(&plain, &["user_id"], &[], false).map_err(|why| {
+            if why.starts_with("unknown") {
+                format!("{why} (and optionally value)")
+            } else {
+                why
+            }
+        })
+    },
     item: |row| {
         let id = row.required("user_id")?;
         if !is_user_id(id) {
@@ -312,7 +360,17 @@ pub static PROFILE_ROWS: FileRows = FileRows {
                 "user_id must be 1 to {MAX_USER_ID_CHARS} printable characters"
             ));
         }
-        Ok(Value::String(id.to_string()))
+        let target = match row.get("value")? {
+            None => ProfileTarget::User(id.to_string()),
+            Some(value) if value.chars().count() > MAX_FIELD_VALUE_CHARS => {
+                return Err(format!("value is over {MAX_FIELD_VALUE_CHARS} characters"));
+            }
+            Some(value) => ProfileTarget::WithValue {
+                user_id: id.to_string(),
+                value: value.to_string(),
+            },
+        };
+        serde_json::to_value(target).map_err(|e| e.to_string())
     },
 };
 
@@ -336,7 +394,7 @@ mod tests {
         assert!(check(&SESSION_ROWS, &["user_id", "session_id"]).is_err());
         assert_eq!(
             check(&PROFILE_ROWS, &["user_id", "colour"]),
-            Err("unknown column \"colour\": the columns are user_id".into())
+            Err("unknown column \"colour\": the columns are user_id (and optionally value)".into())
         );
         assert_eq!(
             check(&EMBEDDING_ROWS, &["id", "text", "id"]),
@@ -353,7 +411,12 @@ mod tests {
         let header = vec!["email".to_string(), "first_name".to_string()];
         assert_eq!(
             (BULK_MESSAGE_ROWS.item)(&csv_row(&header, &["a@example.com", "Ann"])),
-            Ok(json!("a@example.com"))
+            Ok(json!({"email": "a@example.com", "fields": {"first_name": "Ann"}}))
+        );
+        assert_eq!(
+            (BULK_MESSAGE_ROWS.item)(&csv_row(&header, &["a@example.com", ""])),
+            Ok(json!("a@example.com")),
+            "no other value: a plain address"
         );
         assert_eq!(
             (BULK_MESSAGE_ROWS.item)(&csv_row(&header, &["", "Ann"])),
@@ -374,6 +437,17 @@ mod tests {
             (EMBEDDING_ROWS.item)(&Row::Json(object)),
             Ok(json!({"id": "d1", "text": "hello"}))
         );
+        let header = vec!["user_id".to_string(), "value".to_string()];
+        assert_eq!(
+            (PROFILE_ROWS.item)(&csv_row(&header, &["u1", "fr"])),
+            Ok(json!({"user_id": "u1", "value": "fr"}))
+        );
+        assert_eq!(
+            (PROFILE_ROWS.item)(&csv_row(&header, &["u1", ""])),
+            Ok(json!("u1")),
+            "an empty value leaves the job's"
+        );
+        assert_eq!((PROFILE_ROWS.columns)(&["value", "user_id"]), Ok(()));
         let object = json!({"user_id": 7});
         assert_eq!(
             (PROFILE_ROWS.item)(&Row::Json(object.as_object().unwrap())),

@@ -177,6 +177,9 @@ pub struct JobView {
     pub schedule_id: Option<String>,
     pub params_summary: serde_json::Value,
     pub errors: Vec<ItemError>,
+    /// A queued job from a file whose plan pauses between invocations: rows of the file
+    /// read so far (else `null`).
+    pub rows_read: Option<u64>,
 }
 
 /// What an active job is waiting for.

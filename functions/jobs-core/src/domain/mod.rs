@@ -18,4 +18,5 @@ pub mod params;
 pub mod record;
 pub mod registry;
 pub mod sender;
+pub mod template;
 pub mod window;

@@ -13,6 +13,7 @@
 //!   `user_ids` 1..=10,000.
 //! - user ids: 1..=128 printable characters.
 
+use crate::domain::template::Template;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -54,6 +55,44 @@ pub struct BulkMessageParams {
     pub subject: String,
     pub body: String,
     pub recipients: Vec<String>,
+}
+
+/// One recipient of a Bulk Message Sending job: an address (inline jobs, and files with
+/// no other column), or an address with the recipient's fields (a file's other columns),
+/// which fill the subject's and body's `{{field}}`s ([`Template`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Recipient {
+    Address(String),
+    WithFields {
+        email: String,
+        fields: std::collections::BTreeMap<String, String>,
+    },
+}
+
+impl Recipient {
+    pub fn email(&self) -> &str {
+        match self {
+            Recipient::Address(email) | Recipient::WithFields { email, .. } => email,
+        }
+    }
+}
+
+/// One user of a Profile Field Update job: a user id (the job's `value`), or, from a
+/// file with a `value` column, a user id with its own value (a string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileTarget {
+    User(String),
+    WithValue { user_id: String, value: String },
+}
+
+impl ProfileTarget {
+    pub fn user_id(&self) -> &str {
+        match self {
+            ProfileTarget::User(id) | ProfileTarget::WithValue { user_id: id, .. } => id,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -259,8 +298,11 @@ impl JobParams for BulkMessageParams {
         })
     }
 
+    /// From a file, the subject and body are templates ([`Template`]): checked here.
     fn check_for_file(self) -> Result<ValidParams, ApiError> {
         self.check_message()?;
+        Template::parse(&self.subject).map_err(|why| ApiError::invalid("params.subject", why))?;
+        Template::parse(&self.body).map_err(|why| ApiError::invalid("params.body", why))?;
         let summary = self.summary(None);
         Ok(ValidParams {
             sender: Some(self.from.clone()),
@@ -549,6 +591,16 @@ mod tests {
                 JobType::BulkMessageSending,
                 json!({"channel": "sms", "from": "ops@example.com", "subject": "Hi", "body": "Hello"}),
                 "params.channel",
+            ),
+            (
+                JobType::BulkMessageSending,
+                json!({"channel": "email", "from": "ops@example.com", "subject": "Hi", "body": "Hello {{first_name"}),
+                "params.body",
+            ),
+            (
+                JobType::BulkMessageSending,
+                json!({"channel": "email", "from": "ops@example.com", "subject": "Hi {{name | there}}", "body": "Hello"}),
+                "params.subject",
             ),
             (
                 JobType::AiTextEmbedding,

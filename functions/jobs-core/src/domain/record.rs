@@ -162,6 +162,13 @@ pub struct JobRecord {
     /// The uploaded file the job's items come from, when not from its params.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<crate::domain::file::JobFile>,
+    /// Rows of its file a queued job's plan has read so far (set at each pause of a plan
+    /// that runs over several invocations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_rows: Option<u64>,
+    /// Until when (epoch seconds) a plan holds the reading of the job's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_lease: Option<i64>,
     #[serde(default)]
     pub errors: Vec<ItemError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,6 +278,8 @@ impl JobRecord {
             summary: job.summary,
             input_key: job.input_key,
             file: None,
+            planned_rows: None,
+            plan_lease: None,
             errors: Vec::new(),
             hidden_at: None,
             retry_of: None,
@@ -357,6 +366,9 @@ impl JobRecord {
             retry_of: self.retry_of.clone(),
             retries: by_creation(&self.retries),
             schedule_id: self.schedule_id.clone(),
+            rows_read: self
+                .planned_rows
+                .filter(|_| self.status == JobStatus::Queued),
             params_summary: self.summary.clone(),
             errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
         }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::GzipDecoder;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, ReadBuf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
 use crate::domain::file::{
     FileRows, JobFile, MAX_DECOMPRESSED_BYTES, MAX_FILE_ITEMS, MAX_ROW_BYTES, Row,
@@ -170,13 +170,13 @@ impl Csv {
 async fn next_record(
     reader: &mut BufReader<Guard>,
     buf: &mut Vec<u8>,
-    line: &mut u64,
+    at: &mut Position,
     gzip: bool,
 ) -> Result<Option<u64>, FileError> {
     loop {
         buf.clear();
         let mut quotes = 0usize;
-        let start = *line + 1;
+        let start = at.line + 1;
         loop {
             let from = buf.len();
             let n = reader
@@ -186,7 +186,8 @@ async fn next_record(
             if n == 0 {
                 break;
             }
-            *line += 1;
+            at.line += 1;
+            at.consumed += n as u64;
             quotes += buf[from..].iter().filter(|b| **b == b'"').count();
             if quotes.is_multiple_of(2) {
                 break;
@@ -202,10 +203,17 @@ async fn next_record(
     }
 }
 
+/// Where a file's next row starts: the decoded bytes and the lines before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    pub consumed: u64,
+    pub line: u64,
+}
+
 struct Source {
     reader: BufReader<Guard>,
-    /// Lines read so far.
-    line: u64,
+    /// Where the next row starts.
+    at: Position,
     buf: Vec<u8>,
     /// For a CSV file: its parser and header; JSON lines have neither.
     csv: Option<Csv>,
@@ -228,6 +236,62 @@ impl FileReader {
         file: &JobFile,
         rows: &'static FileRows,
     ) -> Result<FileReader, FileError> {
+        let mut reader = FileReader::start(body, file, rows, Position::default(), 0);
+        if file.is_csv() {
+            reader.read_header().await?;
+        }
+        Ok(reader)
+    }
+
+    /// Continues reading `file` where [`FileReader::position`] said the next row starts,
+    /// after `rows_read` rows. `body` is the file from byte `at.consumed` on (a ranged read)
+    /// when it is not gzip; a gzip file cannot be entered in its middle, so `body` is then
+    /// the whole file and the bytes before `at` are decoded again and dropped. `header` is
+    /// the CSV's, as [`FileReader::header`] gave it.
+    pub async fn resume(
+        body: ByteReader,
+        file: &JobFile,
+        rows: &'static FileRows,
+        at: Position,
+        rows_read: u64,
+        header: Vec<String>,
+    ) -> Result<FileReader, FileError> {
+        if !file.is_gzip() {
+            let mut reader = FileReader::start(body, file, rows, at, rows_read);
+            reader.source.header = header;
+            return Ok(reader);
+        }
+        let mut reader = FileReader::open(body, file, rows).await?;
+        let skip = at.consumed.saturating_sub(reader.source.at.consumed);
+        let mut before = (&mut reader.source.reader).take(skip);
+        tokio::io::copy(&mut before, &mut tokio::io::sink())
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let guard = reader.source.reader.get_mut();
+        (guard.line, guard.row_line) = (at.line, at.line + 1);
+        reader.source.at = at;
+        reader.read = rows_read;
+        Ok(reader)
+    }
+
+    /// Where the next row starts.
+    pub fn position(&self) -> Position {
+        self.source.at
+    }
+
+    /// A CSV's header row (empty for JSON lines).
+    pub fn header(&self) -> &[String] {
+        &self.source.header
+    }
+
+    /// A reader of `body` whose first byte is at `at`, before any header is read.
+    fn start(
+        body: ByteReader,
+        file: &JobFile,
+        rows: &'static FileRows,
+        at: Position,
+        read: u64,
+    ) -> FileReader {
         let gzip = file.is_gzip();
         let decoded: ByteReader = if gzip {
             let mut decoder = GzipDecoder::new(BufReader::new(body));
@@ -240,52 +304,59 @@ impl FileReader {
             inner: decoded,
             csv: file.is_csv(),
             in_quotes: false,
-            total: 0,
+            total: at.consumed,
             row_bytes: 0,
-            line: 0,
-            row_line: 1,
+            line: at.line,
+            row_line: at.line + 1,
         };
-        let mut source = Source {
-            reader: BufReader::new(guard),
-            line: 0,
-            buf: Vec::new(),
-            csv: None,
-            header: Vec::new(),
-        };
-        if file.is_csv() {
-            let mut csv = Csv {
-                parser: csv_core::Reader::new(),
-                fields: Vec::new(),
-                ends: Vec::new(),
-            };
-            let no_header = || {
-                FileError::Refused(
-                    "line 1: no header row (the first line names the columns)".into(),
-                )
-            };
-            let start = next_record(&mut source.reader, &mut source.buf, &mut source.line, gzip)
-                .await?
-                .ok_or_else(no_header)?;
-            if start != 1 {
-                return Err(no_header());
-            }
-            let header: Vec<String> = csv
-                .split(&source.buf)
-                .ok_or_else(|| FileError::Refused("line 1: not UTF-8".into()))?
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let names: Vec<&str> = header.iter().map(String::as_str).collect();
-            (rows.columns)(&names).map_err(|why| FileError::Refused(format!("line 1: {why}")))?;
-            source.header = header;
-            source.csv = Some(csv);
-        }
-        Ok(FileReader {
-            source,
+        FileReader {
+            source: Source {
+                reader: BufReader::new(guard),
+                at,
+                buf: Vec::new(),
+                csv: file.is_csv().then(|| Csv {
+                    parser: csv_core::Reader::new(),
+                    fields: Vec::new(),
+                    ends: Vec::new(),
+                }),
+                header: Vec::new(),
+            },
             rows,
             gzip,
-            read: 0,
-        })
+            read,
+        }
+    }
+
+    /// Reads and checks a CSV's header row.
+    async fn read_header(&mut self) -> Result<(), FileError> {
+        let no_header = || {
+            FileError::Refused("line 1: no header row (the first line names the columns)".into())
+        };
+        let source = &mut self.source;
+        let start = next_record(
+            &mut source.reader,
+            &mut source.buf,
+            &mut source.at,
+            self.gzip,
+        )
+        .await?
+        .ok_or_else(no_header)?;
+        let Some(csv) = source.csv.as_mut() else {
+            return Ok(());
+        };
+        if start != 1 {
+            return Err(no_header());
+        }
+        let header: Vec<String> = csv
+            .split(&source.buf)
+            .ok_or_else(|| FileError::Refused("line 1: not UTF-8".into()))?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let names: Vec<&str> = header.iter().map(String::as_str).collect();
+        (self.rows.columns)(&names).map_err(|why| FileError::Refused(format!("line 1: {why}")))?;
+        source.header = header;
+        Ok(())
     }
 
     /// The next row; `None` at the end of the file.
@@ -296,7 +367,7 @@ impl FileReader {
                 let Some(line) = next_record(
                     &mut source.reader,
                     &mut source.buf,
-                    &mut source.line,
+                    &mut source.at,
                     self.gzip,
                 )
                 .await?
@@ -318,7 +389,7 @@ impl FileReader {
                 ReadRow { line, item }
             }
             None => loop {
-                let (reader, line, buf) = (&mut source.reader, &mut source.line, &mut source.buf);
+                let (reader, buf) = (&mut source.reader, &mut source.buf);
                 buf.clear();
                 let n = reader
                     .read_until(b'\n', buf)
@@ -327,7 +398,9 @@ impl FileReader {
                 if n == 0 {
                     return Ok(None);
                 }
-                *line += 1;
+                source.at.line += 1;
+                source.at.consumed += n as u64;
+                let line = source.at.line;
                 let text = std::str::from_utf8(buf)
                     .map_err(|_| FileError::Refused(format!("line {line}: not UTF-8")))?;
                 if text.trim().is_empty() {
@@ -341,7 +414,7 @@ impl FileReader {
                             .and_then(|()| (self.rows.item)(&Row::Json(&object)))
                     }
                 };
-                break ReadRow { line: *line, item };
+                break ReadRow { line, item };
             },
         };
         self.read += 1;
@@ -400,9 +473,19 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                (2, Ok(Value::from("a@example.com"))),
+                (
+                    2,
+                    Ok(
+                        serde_json::json!({"email": "a@example.com", "fields": {"first_name": "Ann"}})
+                    )
+                ),
                 (3, Err("email is not an email address".into())),
-                (4, Ok(Value::from("c@example.com"))),
+                (
+                    4,
+                    Ok(
+                        serde_json::json!({"email": "c@example.com", "fields": {"first_name": "Multi\nline"}})
+                    )
+                ),
                 (6, Err("no email".into())),
                 (7, Err("3 values for 2 columns".into())),
             ]
@@ -452,6 +535,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reader_resumes_where_it_stopped_in_plain_and_gzip_files() {
+        let csv = "email\r\na@example.com\r\n\r\n\"b@example.com\"\r\nnope\r\nc@example.com\r\n";
+        for gzipped in [false, true] {
+            let file = file("text/csv", gzipped);
+            let bytes = if gzipped {
+                gzip(csv.as_bytes())
+            } else {
+                csv.as_bytes().to_vec()
+            };
+            let all = read_all(bytes.clone(), &file, &BULK_MESSAGE_ROWS)
+                .await
+                .unwrap();
+            let mut first = FileReader::open(
+                Box::new(io::Cursor::new(bytes.clone())),
+                &file,
+                &BULK_MESSAGE_ROWS,
+            )
+            .await
+            .unwrap();
+            first.next().await.unwrap().unwrap();
+            first.next().await.unwrap().unwrap();
+            let (at, header) = (first.position(), first.header().to_vec());
+            let body = if gzipped {
+                bytes
+            } else {
+                bytes[at.consumed as usize..].to_vec()
+            };
+            let mut rest = FileReader::resume(
+                Box::new(io::Cursor::new(body)),
+                &file,
+                &BULK_MESSAGE_ROWS,
+                at,
+                2,
+                header,
+            )
+            .await
+            .unwrap();
+            let mut tail = Vec::new();
+            while let Some(row) = rest.next().await.unwrap() {
+                tail.push((row.line, row.item));
+            }
+            assert_eq!(tail, all[2..], "gzip: {gzipped}");
+            assert_eq!(tail[0].0, 5, "lines count from the file's start");
+        }
+    }
+
+    #[tokio::test]
     async fn json_lines_are_objects_of_string_columns() {
         let ndjson = "{\"user_id\":\"u1\"}\n\n{\"user_id\":7}\n[1]\n{\"user_id\":\"u2\",\"x\":\"y\"}\n{\"user_id\":\"u3\"}";
         let rows = read_all(
@@ -469,7 +599,10 @@ mod tests {
                 (4, Err("not a JSON object".into())),
                 (
                     5,
-                    Err("unknown column \"x\": the columns are user_id".into())
+                    Err(
+                        "unknown column \"x\": the columns are user_id (and optionally value)"
+                            .into()
+                    )
                 ),
                 (6, Ok(Value::from("u3"))),
             ]

@@ -3,7 +3,7 @@
 
 pub mod emf;
 mod failure;
-mod file_reader;
+pub mod file_reader;
 mod pacing;
 mod runtime;
 
@@ -18,7 +18,10 @@ use crate::error::StoreError;
 
 pub use crate::concurrency::in_order;
 pub use pacing::AdaptiveRate;
-pub use runtime::{Disposition, Worker, WorkerSettings, final_status};
+pub use runtime::{
+    Checkpoint, Disposition, ItemList, Planned, Worker, WorkerSettings, final_status,
+    write_item_list,
+};
 pub mod lambda;
 #[cfg(any(test, feature = "test-support"))]
 pub mod scripted;

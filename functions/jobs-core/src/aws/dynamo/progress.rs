@@ -47,6 +47,41 @@ impl ProgressStore for DynamoJobStore {
         conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
 
+    async fn lease_plan(&self, id: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("SET #lease = :until")
+            .condition_expression(
+                "#st = :queued AND (attribute_not_exists(#lease) OR #lease < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#lease", "plan_lease")
+            .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
+    async fn plan_paused(&self, id: &str, rows: u64) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(id)))
+            .update_expression("SET #rows = :rows REMOVE #lease")
+            .condition_expression("#st = :queued")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#rows", "planned_rows")
+            .expression_attribute_names("#lease", "plan_lease")
+            .expression_attribute_values(":queued", s(JobStatus::Queued.key()))
+            .expression_attribute_values(":rows", AttributeValue::N(rows.to_string()));
+        // A job cancelled meanwhile keeps its status; its next plan message ends it.
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem").map(drop)
+    }
+
     async fn chunk_ledger(&self, id: &str, chunk: u64) -> Result<Option<ChunkLedger>, StoreError> {
         let out = self
             .client

@@ -35,6 +35,8 @@ mod admission;
 mod commit;
 mod file;
 mod plan;
+
+pub use file::{Checkpoint, ItemList, Planned, write_item_list};
 mod run;
 mod window;
 
@@ -285,7 +287,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     .map_err(WorkError::from);
             }
             match message {
-                WorkMessage::Plan { job_id, tenant } => self.plan(&job_id, &tenant).await,
+                WorkMessage::Plan { job_id, tenant } => self.plan(&job_id, &tenant, deadline).await,
                 WorkMessage::Chunk {
                     job_id,
                     tenant,

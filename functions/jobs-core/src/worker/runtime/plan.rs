@@ -3,8 +3,10 @@
 //! finds the items, the list the first plan stored), so chunk `n` is always the same items.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::commit::settled_all;
+use super::file::Planned;
 use super::{Chunks, Disposition, Worker};
 use crate::clock;
 use crate::domain::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
@@ -15,8 +17,15 @@ use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::worker::{Processor, WorkError};
 
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
-    /// Expands a job into numbered chunk messages and marks it running.
-    pub(super) async fn plan(&self, job_id: &str, tenant: &str) -> Result<Disposition, WorkError> {
+    /// Expands a job into numbered chunk messages and marks it running. A job from a file
+    /// whose reading does not finish before `deadline` records how far it got and sends its
+    /// plan message again.
+    pub(super) async fn plan(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Disposition, WorkError> {
         let Some(job) = self.job_for(job_id, tenant).await? else {
             return Ok(Disposition::Ack);
         };
@@ -44,14 +53,30 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         // Inline items are cut here and kept; a file's are written by `plan_file` and read
         // back chunk by chunk.
         let (total, count, chunks) = match &job.file {
-            Some(file) => match self.plan_file(&job, file).await? {
-                Ok(plan) => (plan.total, plan.chunks, None),
-                Err(reason) => {
-                    tracing::warn!(%reason, "the job's file is refused; failing the job");
-                    self.fail_plan(&job, reason).await?;
+            Some(file) => {
+                if job.chunks_total.is_none() && !self.lease_plan(&job, deadline).await? {
+                    tracing::info!("another plan reads the job's file; acknowledged");
                     return Ok(Disposition::Ack);
                 }
-            },
+                match self.plan_file(&job, file, deadline).await? {
+                    Planned::Done(list) => (list.total, list.chunks, None),
+                    Planned::Refused(reason) => {
+                        tracing::warn!(%reason, "the job's file is refused; failing the job");
+                        self.fail_plan(&job, reason).await?;
+                        return Ok(Disposition::Ack);
+                    }
+                    Planned::Paused(checkpoint) => {
+                        self.store.plan_paused(job_id, checkpoint.total).await?;
+                        let again = WorkMessage::Plan {
+                            job_id: job_id.into(),
+                            tenant: tenant.into(),
+                        };
+                        self.queue.send(P::JOB_TYPE, &again).await?;
+                        tracing::info!(rows = checkpoint.total, "plan handed on");
+                        return Ok(Disposition::Ack);
+                    }
+                }
+            }
             None => {
                 let chunks = self.chunks(&job, &params).await?;
                 let total = chunks.iter().map(|c| c.len() as u64).sum::<u64>();
@@ -95,6 +120,21 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         );
         self.finish_if_done(job_id).await?;
         Ok(Disposition::Ack)
+    }
+
+    /// Takes the reading of `job`'s file until 30 s past `deadline` (15 minutes without
+    /// one, a Lambda's longest run): a duplicate plan message finds it taken, and one
+    /// delivered after a crash finds it expired.
+    async fn lease_plan(
+        &self,
+        job: &JobRecord,
+        deadline: Option<Instant>,
+    ) -> Result<bool, WorkError> {
+        let now = clock::now().unix_timestamp();
+        let left = deadline.map_or(900, |d| {
+            d.saturating_duration_since(Instant::now()).as_secs() as i64
+        });
+        Ok(self.store.lease_plan(&job.id, now + left + 30, now).await?)
     }
 
     /// Ends a job that cannot be planned as failed, with `reason` as its one error: its

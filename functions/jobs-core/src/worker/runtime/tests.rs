@@ -799,6 +799,21 @@ pub(super) async fn cancelled_ends_counted(w: &TestWorker) -> u64 {
     counted
 }
 
+/// A worker with a window of 2 whose file plans write segments of 30 bytes.
+fn small_segments() -> TestWorker {
+    Worker::new(
+        Scripted,
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        crate::memory::observers(),
+        WorkerSettings {
+            segment_bytes: 30,
+            ..settings(2)
+        },
+    )
+}
+
 /// A queued job of tenant `acme` whose items come from `body`, uploaded as a CSV.
 fn file_job(w: &TestWorker, body: &str) -> String {
     let id = job(w, &[]);
@@ -822,17 +837,7 @@ fn file_job(w: &TestWorker, body: &str) -> String {
 #[tokio::test]
 async fn a_file_job_runs_its_rows_in_chunks_read_by_range_and_bad_rows_fail_with_their_line() {
     // 30-byte segments: the list spans several, and no chunk is split between two.
-    let w = Worker::new(
-        Scripted,
-        MemoryStore::default(),
-        MemoryInputs::default(),
-        MemoryQueue::default(),
-        crate::memory::observers(),
-        WorkerSettings {
-            segment_bytes: 30,
-            ..settings(2)
-        },
-    );
+    let w = small_segments();
     let id = file_job(&w, "user_id\nu1\nu2\n\nfail-u3\n\"\"\nu5\nu6\nu7\n");
     deliver(&w, &plan(&id), 1).await;
     // Delivered again before any chunk ran: the list is read back, not written again.
@@ -879,7 +884,60 @@ async fn a_refused_file_fails_its_job_with_one_error_and_runs_nothing() {
     assert_eq!((done.status, done.succeeded), (JobStatus::Failed, 0));
     assert_eq!(
         done.errors[0].reason,
-        "line 1: unknown column \"colour\": the columns are user_id"
+        "line 1: unknown column \"colour\": the columns are user_id (and optionally value)"
     );
     assert!(queued_chunks(&w, &id).is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_out_of_time_pauses_at_a_chunk_boundary_and_the_next_run_continues_it_exactly() {
+    let csv: String = std::iter::once("user_id\n".to_string())
+        .chain((0..9).map(|i| {
+            if i == 4 {
+                "\"\"\n".to_string()
+            } else {
+                format!("u{i}\n")
+            }
+        }))
+        .collect();
+    // One run, no deadline.
+    let whole = small_segments();
+    let whole_id = file_job(&whole, &csv);
+    deliver(&whole, &plan(&whole_id), 1).await;
+    // Runs with 8 s left: each stops at the first chunk boundary after its first chunk.
+    let paused = small_segments();
+    let id = file_job(&paused, &csv);
+    let mut runs = 0;
+    let mut rows_read = Vec::new();
+    while paused.store.job(&id).unwrap().chunks_total.is_none() {
+        let mut event = SqsEvent::default();
+        event.records = vec![message("p", &plan(&id), 1)];
+        let deadline = SystemTime::now() + Duration::from_secs(8);
+        paused.handle_batch_until(event, Some(deadline)).await;
+        rows_read.extend(paused.store.job(&id).unwrap().planned_rows);
+        runs += 1;
+        assert!(runs < 20, "the plan moves on at every run");
+    }
+    assert_eq!(runs, 5, "9 rows in chunks of 2: one chunk a run");
+    assert_eq!(rows_read, vec![2, 4, 6, 8, 8], "rows read, at each pause");
+    let (a, b) = (
+        whole.store.job(&whole_id).unwrap(),
+        paused.store.job(&id).unwrap(),
+    );
+    assert_eq!((a.total, a.chunks_total), (b.total, b.chunks_total));
+    for n in 0..5 {
+        assert_eq!(
+            whole.file_chunk(&a, n).await.unwrap(),
+            paused.file_chunk(&b, n).await.unwrap(),
+            "chunk {n}"
+        );
+    }
+    paused.queue.drain();
+    deliver(&paused, &plan(&id), 1).await;
+    run_queue(&paused, 1).await;
+    let done = paused.store.job(&id).unwrap();
+    assert_eq!(
+        (done.status, done.succeeded, done.failed),
+        (JobStatus::CompletedWithErrors, 8, 1)
+    );
 }
