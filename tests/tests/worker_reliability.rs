@@ -158,6 +158,15 @@ impl LimitsStore for Counting {
     ) -> Result<bool, StoreError> {
         self.inner.count_create(tenant, minute, limit, ttl).await
     }
+    async fn count_upload(
+        &self,
+        tenant: &str,
+        day: &str,
+        limit: u32,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.count_upload(tenant, day, limit, ttl).await
+    }
     async fn creates_in(&self, tenant: &str, minute: &str) -> Result<u64, StoreError> {
         self.inner.creates_in(tenant, minute).await
     }

@@ -18,7 +18,7 @@ pub type AwsJobs = Jobs<AwsPorts>;
 pub type AwsJobsApi = JobsApi<AwsPorts>;
 
 /// Builds [`AwsJobs`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
-/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`, `TENANT_CREATES_PER_MINUTE`); S3, SQS and SES clients are
+/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`, the `TENANT_*` limits); S3, SQS and SES clients are
 /// built on first use. The error names the missing or invalid variable.
 pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJobs, SettingError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
@@ -40,7 +40,11 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
         ),
         retention_days,
     )
-    .with_default_limits(TenantLimits::from_env()?))
+    .with_default_limits(TenantLimits::from_env()?)
+    .with_uploads_per_day(jobs_core::env::parsed_or(
+        "TENANT_UPLOADS_PER_DAY",
+        jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
+    )?))
 }
 
 /// Builds [`AwsJobsApi`]: [`jobs`] with the token verifiers and cursor key of `settings`.

@@ -1169,6 +1169,27 @@ pub async fn limits_store<S: LimitsStore>(store: &S) {
             .unwrap(),
         0
     );
+
+    // A day's uploads have their own counter.
+    let day = "2026-12-05";
+    for _ in 0..2 {
+        assert!(store.count_upload(&tenant, day, 2, ttl).await.unwrap());
+    }
+    assert!(
+        !store.count_upload(&tenant, day, 2, ttl).await.unwrap(),
+        "at the limit"
+    );
+    assert!(
+        store
+            .count_upload(&tenant, "2026-12-06", 2, ttl)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.creates_in(&tenant, minute).await.unwrap(),
+        3,
+        "uploads are not creates"
+    );
 }
 
 /// `MetricsStore`: additions to an item add up, and a read returns the items in range.

@@ -303,6 +303,17 @@ impl LimitsStore for MemoryStore {
         Ok(true)
     }
 
+    async fn count_upload(
+        &self,
+        tenant: &str,
+        day: &str,
+        limit: u32,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.count_create(tenant, &crate::domain::limits::uploads_sk(day), limit, ttl)
+            .await
+    }
+
     async fn creates_in(&self, tenant: &str, minute: &str) -> Result<u64, StoreError> {
         Ok(lock(&self.creates)
             .get(&(tenant.to_string(), minute.to_string()))

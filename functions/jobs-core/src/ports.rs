@@ -316,6 +316,16 @@ pub trait LimitsStore: Send + Sync {
         ttl: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Counts one upload of `tenant` on `day` (`yyyy-mm-dd`) if fewer than `limit` were
+    /// counted that day; false (nothing counted) at the limit. Expires at `ttl`.
+    fn count_upload(
+        &self,
+        tenant: &str,
+        day: &str,
+        limit: u32,
+        ttl: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The creates counted for `tenant` in `minute`.
     fn creates_in(
         &self,

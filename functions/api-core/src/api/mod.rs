@@ -135,12 +135,20 @@ pub struct Jobs<P: ServicePorts> {
     pub(crate) retention_days: u32,
     /// The limits of a tenant that has none of its own.
     pub(crate) default_limits: TenantLimits,
+    /// `POST /uploads` per tenant per UTC day (`TENANT_UPLOADS_PER_DAY`).
+    pub(crate) uploads_per_day: u32,
 }
 
 impl<P: ServicePorts> Jobs<P> {
     /// The same service with `limits` as every tenant's default.
     pub fn with_default_limits(mut self, limits: TenantLimits) -> Self {
         self.default_limits = limits;
+        self
+    }
+
+    /// The same service with `limit` uploads per tenant per UTC day.
+    pub fn with_uploads_per_day(mut self, limit: u32) -> Self {
+        self.uploads_per_day = limit;
         self
     }
 
@@ -160,6 +168,7 @@ impl<P: ServicePorts> Jobs<P> {
             observers,
             retention_days,
             default_limits: TenantLimits::default(),
+            uploads_per_day: jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
         }
     }
 }

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::JobsApi;
 use jobs_core::clock;
 use jobs_core::domain::auth::Caller;
+use jobs_core::domain::limits::seconds_to_next_day;
 use jobs_core::error::ApiError;
-use jobs_core::ports::{InputStore, ServicePorts, UploadFormat};
+use jobs_core::ports::{InputStore, LimitsStore, ServicePorts, UploadFormat};
 
 /// How long an upload URL stays valid.
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(15 * 60);
@@ -81,7 +82,9 @@ impl UploadRequest {
 
 impl<P: ServicePorts> JobsApi<P> {
     /// A presigned `PUT` for one file of the caller's tenant (operators and up). `422`
-    /// naming `content_type` or `content_encoding` when they are not ones a job reads.
+    /// naming `content_type` or `content_encoding` when they are not ones a job reads;
+    /// `429` with `Retry-After` (seconds to the next UTC day) past the tenant's uploads per
+    /// day (`TENANT_UPLOADS_PER_DAY`, counted by a conditional `ADD`).
     pub async fn create_upload(
         &self,
         caller: &Caller,
@@ -89,6 +92,24 @@ impl<P: ServicePorts> JobsApi<P> {
     ) -> Result<CreatedUpload, ApiError> {
         let format = request.format()?;
         let now = clock::now();
+        let day = clock::format(now);
+        let day = day.get(..10).unwrap_or(&day);
+        let ttl = now.unix_timestamp() + 2 * 86_400;
+        if !self
+            .store
+            .count_upload(&caller.tenant, day, self.uploads_per_day, ttl)
+            .await?
+        {
+            let wait = seconds_to_next_day(now);
+            tracing::info!(limit = self.uploads_per_day, "upload refused: tenant limit");
+            return Err(ApiError::too_many(
+                format!(
+                    "tenant {} made {} uploads today (UTC), its limit; retry in {wait} s",
+                    caller.tenant, self.uploads_per_day
+                ),
+                wait,
+            ));
+        }
         let upload_id = ulid::Ulid::from_datetime(std::time::SystemTime::from(now)).to_string();
         let put = self
             .inputs

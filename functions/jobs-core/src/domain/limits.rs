@@ -62,6 +62,22 @@ pub fn creates_sk(minute: &str) -> String {
     format!("CREATES#{minute}")
 }
 
+/// The counter item's sort key of a tenant's uploads on `day` (`yyyy-mm-dd`, UTC).
+pub fn uploads_sk(day: &str) -> String {
+    format!("UPLOADS#{day}")
+}
+
+/// Uploads (`POST /uploads`) a tenant may make per UTC day, unless the stack says otherwise
+/// (`TENANT_UPLOADS_PER_DAY`, the template's `TenantUploadsPerDay`).
+pub const DEFAULT_UPLOADS_PER_DAY: u32 = 1_000;
+
+/// Seconds from `now` to the next UTC midnight, at least 1: a refused upload's `Retry-After`.
+pub fn seconds_to_next_day(now: time::OffsetDateTime) -> u64 {
+    let into_day =
+        u64::from(now.hour()) * 3_600 + u64::from(now.minute()) * 60 + u64::from(now.second());
+    (86_400 - into_day).max(1)
+}
+
 /// What a tenant may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantLimits {
@@ -236,6 +252,13 @@ mod tests {
         assert_eq!(seconds_to_next_minute(now), 53);
         let late = time::macros::datetime!(2026-12-05 10:42:59.9 UTC);
         assert_eq!(seconds_to_next_minute(late), 1);
+        assert_eq!(uploads_sk("2026-12-05"), "UPLOADS#2026-12-05");
+        assert_eq!(
+            seconds_to_next_day(now),
+            86_400 - (10 * 3_600 + 42 * 60 + 7)
+        );
+        let last = time::macros::datetime!(2026-12-05 23:59:59.5 UTC);
+        assert_eq!(seconds_to_next_day(last), 1);
         let record = LimitsRecord {
             pk: tenant_pk("acme"),
             sk: LIMITS_SK.into(),

@@ -1515,6 +1515,39 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
 }
 
 #[tokio::test]
+async fn uploads_past_the_tenant_s_daily_limit_are_429_until_the_next_day() {
+    let jobs = crate::api::Jobs::new(
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        MemorySenders::default(),
+        jobs_core::memory::observers(),
+        90,
+    )
+    .with_uploads_per_day(2);
+    let api = Api::serving(jobs, Settings::dev_tokens(SECRET, 90), None);
+    let upload = |auth: String| {
+        let mut req = request("POST", "/uploads", Some(&auth));
+        req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
+        req
+    };
+    for _ in 0..2 {
+        assert_eq!(call(&api, upload(member())).await.0, 201);
+    }
+    let refused = api.handle(upload(member())).await;
+    assert_eq!(refused.status, 429);
+    let wait: u64 = refused
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=86_400).contains(&wait), "{wait}");
+    let other = token("globex", "gina", Role::Operator);
+    assert_eq!(call(&api, upload(other)).await.0, 201, "per tenant");
+}
+
+#[tokio::test]
 async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
     let api = api();
     let csv = jobs_core::ports::UploadFormat {

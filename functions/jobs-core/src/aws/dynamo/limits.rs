@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{DynamoJobStore, Item, conditional, n, s, to_item};
-use crate::domain::limits::{LIMITS_SK, LimitsRecord, creates_sk, tenant_pk};
+use crate::domain::limits::{LIMITS_SK, LimitsRecord, creates_sk, tenant_pk, uploads_sk};
 use crate::error::StoreError;
 use crate::ports::LimitsStore;
 
@@ -13,6 +13,33 @@ fn key_of(tenant: &str, sk: String) -> Item {
         ("pk".to_string(), s(tenant_pk(tenant))),
         ("sk".to_string(), s(sk)),
     ])
+}
+
+impl DynamoJobStore {
+    /// Adds one to the counter item `sk` of `tenant` if it is below `limit`; false at it.
+    async fn count_under_limit(
+        &self,
+        tenant: &str,
+        sk: String,
+        limit: u32,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(tenant, sk)))
+            .update_expression("ADD #count :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", "expires_at")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(u64::from(limit)))
+            .expression_attribute_values(":ttl", n(ttl.max(0) as u64))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem")
+    }
 }
 
 impl LimitsStore for DynamoJobStore {
@@ -38,21 +65,19 @@ impl LimitsStore for DynamoJobStore {
         limit: u32,
         ttl: i64,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(tenant, creates_sk(minute))))
-            .update_expression("ADD #count :one SET #ttl = :ttl")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#ttl", "expires_at")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(u64::from(limit)))
-            .expression_attribute_values(":ttl", n(ttl.max(0) as u64))
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "dynamodb:UpdateItem")
+        self.count_under_limit(tenant, creates_sk(minute), limit, ttl)
+            .await
+    }
+
+    async fn count_upload(
+        &self,
+        tenant: &str,
+        day: &str,
+        limit: u32,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.count_under_limit(tenant, uploads_sk(day), limit, ttl)
+            .await
     }
 
     async fn creates_in(&self, tenant: &str, minute: &str) -> Result<u64, StoreError> {
