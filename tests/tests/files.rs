@@ -24,6 +24,34 @@ async fn upload(stack: &Stack, token: &str, format: Value, body: Vec<u8>) -> Str
     answer["upload_id"].as_str().unwrap().to_string()
 }
 
+/// Uploads `body` (a CSV unless `format` says otherwise), creates the job `job(upload_id)`
+/// and waits at most 60 s for it to end; the ended job.
+async fn run_from_file(
+    stack: &Stack,
+    token: &str,
+    format: Value,
+    body: Vec<u8>,
+    job: impl Fn(&str) -> Value,
+) -> Value {
+    let id = upload(stack, token, format, body).await;
+    let created = stack.create(token, &job(&id)).await;
+    stack
+        .wait_until_done(
+            token,
+            created["id"].as_str().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await
+}
+
+/// A job's (succeeded, failed).
+fn counts(job: &Value) -> (Option<u64>, Option<u64>) {
+    (
+        job["progress"]["succeeded"].as_u64(),
+        job["progress"]["failed"].as_u64(),
+    )
+}
+
 fn from_file(upload_id: &str) -> Value {
     json!({"type": "session_termination", "params": {}, "input": {"upload_id": upload_id}})
 }
@@ -128,17 +156,14 @@ async fn a_gzip_ndjson_file_runs_and_a_file_that_is_not_what_it_says_fails_its_j
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(b"{\"user_id\":\"u1\"}\n{\"user_id\":\"u2\"}\n{\"user_id\":\"u3\"}\n")
         .unwrap();
-    let id = upload(
+    let done = run_from_file(
         &stack,
         &token,
         json!({"content_type": "application/x-ndjson", "content_encoding": "gzip"}),
         gz.finish().unwrap(),
+        from_file,
     )
     .await;
-    let job = stack.create(&token, &from_file(&id)).await;
-    let done = stack
-        .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
-        .await;
     assert_eq!(
         (
             done["status"].as_str(),
@@ -155,17 +180,14 @@ async fn a_gzip_ndjson_file_runs_and_a_file_that_is_not_what_it_says_fails_its_j
         ),
         (b"session_id\ns1\nJos\xe9\n", "line 3: not UTF-8"),
     ] {
-        let id = upload(
+        let done = run_from_file(
             &stack,
             &token,
             json!({"content_type": "text/csv"}),
             body.to_vec(),
+            from_file,
         )
         .await;
-        let job = stack.create(&token, &from_file(&id)).await;
-        let done = stack
-            .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
-            .await;
         assert_eq!(done["status"], "failed", "{done}");
         assert_eq!(done["progress"]["succeeded"], 0);
         assert_eq!(done["errors"][0]["reason"], reason, "{done}");
@@ -186,33 +208,20 @@ async fn a_bulk_job_from_a_file_sends_each_recipient_its_own_fields() {
                cy@example.org,,Team\n\
                dee@example.org,Dee,\n\
                eve@example.org,{{plan}},Pro\n";
-    let id = upload(
+    let done = run_from_file(
         &stack,
         &token,
         json!({"content_type": "text/csv"}),
         csv.into(),
-    )
-    .await;
-    let job = stack
-        .create(
-            &token,
-            &json!({"type": "bulk_message_sending", "input": {"upload_id": id}, "params": {
+        |id| {
+            json!({"type": "bulk_message_sending", "input": {"upload_id": id}, "params": {
                 "channel": "email", "from": from,
                 "subject": "Your {{plan}} plan",
-                "body": "Hi {{first_name | \"there\"}}, thanks for choosing {{plan}}."}}),
-        )
-        .await;
-    let done = stack
-        .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
-        .await;
-    assert_eq!(
-        (
-            done["progress"]["succeeded"].as_u64(),
-            done["progress"]["failed"].as_u64()
-        ),
-        (Some(4), Some(1)),
-        "{done}"
-    );
+                "body": "Hi {{first_name | \"there\"}}, thanks for choosing {{plan}}."}})
+        },
+    )
+    .await;
+    assert_eq!(counts(&done), (Some(4), Some(1)), "{done}");
     assert_eq!(done["errors"][0]["item"], "dee@example.org");
     assert!(
         done["errors"][0]["reason"]
@@ -304,30 +313,17 @@ async fn a_profile_file_s_value_column_overrides_the_job_s_value_per_user() {
     .await
     .expect("seed profiles");
     let csv = "user_id,value\nu1,fr-FR\nu2,\nghost,it-IT\n";
-    let id = upload(
+    let done = run_from_file(
         &stack,
         &token,
         json!({"content_type": "text/csv"}),
         csv.into(),
+        |id| {
+            json!({"type": "profile_field_update", "input": {"upload_id": id}, "params": {"field": "locale", "value": "de-DE"}})
+        },
     )
     .await;
-    let job = stack
-        .create(
-            &token,
-            &json!({"type": "profile_field_update", "input": {"upload_id": id}, "params": {"field": "locale", "value": "de-DE"}}),
-        )
-        .await;
-    let done = stack
-        .wait_until_done(&token, job["id"].as_str().unwrap(), Duration::from_secs(60))
-        .await;
-    assert_eq!(
-        (
-            done["progress"]["succeeded"].as_u64(),
-            done["progress"]["failed"].as_u64()
-        ),
-        (Some(2), Some(1)),
-        "{done}"
-    );
+    assert_eq!(counts(&done), (Some(2), Some(1)), "{done}");
     assert_eq!(done["errors"][0]["item"], "ghost");
     for (user, locale) in [("u1", "fr-FR"), ("u2", "de-DE")] {
         let item = stack

@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::Worker;
 use crate::domain::chunk::{ChunkCutter, MAX_CHUNK_BYTES};
 use crate::domain::file::{
-    ChunkStart, FileRows, INDEX_ENTRY_BYTES, JobFile, ReadError, chunk_bounds, index_key,
-    invalid_item, read_chunk, segment_key,
+    ChunkStart, FileRows, JobFile, ReadError, chunk_bounds, index_key, invalid_item, read_chunk,
+    segment_key,
 };
 use crate::domain::record::JobRecord;
 use crate::ports::{InputStore, WorkerPorts};
@@ -238,21 +238,16 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         file: &JobFile,
         deadline: Option<Instant>,
     ) -> Result<Planned, WorkError> {
-        if let Some(chunks) = job.chunks_total {
-            // Begun: the index is written; its closing entry holds the total.
-            let at = chunks.saturating_mul(INDEX_ENTRY_BYTES);
-            let bytes = self
-                .inputs
-                .get_range(&index_key(&job.input_key), at, Some(at + INDEX_ENTRY_BYTES))
-                .await?
-                .unwrap_or_default();
-            if let [closing] = ChunkStart::decode_all(&bytes)[..] {
-                return Ok(Planned::Done(ItemList {
-                    total: closing.position,
-                    chunks,
-                    segments: closing.segment,
-                }));
-            }
+        // Begun: the index is written; the entry after the last chunk's holds the total.
+        if let Some(chunks) = job.chunks_total.filter(|n| *n > 0)
+            && let Some((_, closing)) =
+                chunk_bounds(&self.inputs, &job.input_key, chunks - 1).await?
+        {
+            return Ok(Planned::Done(ItemList {
+                total: closing.position,
+                chunks,
+                segments: closing.segment,
+            }));
         }
         write_item_list(
             &self.inputs,
