@@ -136,11 +136,15 @@ pub async fn read_chunk<I: InputStore>(
     else {
         return Ok(None);
     };
+    parse_lines(&data).map(Some)
+}
+
+/// The items of a piece of an item list: one JSON value per line.
+pub fn parse_lines(data: &[u8]) -> Result<Vec<Value>, ReadError> {
     data.split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
         .map(serde_json::from_slice)
         .collect::<Result<Vec<Value>, _>>()
-        .map(Some)
         .map_err(|e| ReadError::Unreadable(e.to_string()))
 }
 
@@ -184,6 +188,12 @@ pub fn invalid_item(line: u64, reason: &str) -> Value {
 /// The reason an item of a file job fails without running, if it is an invalid row.
 pub fn invalid_reason(item: &Value) -> Option<&str> {
     item.get("invalid")?.as_str()
+}
+
+/// How reports name an invalid row: `line N`.
+pub fn invalid_label(item: &Value) -> Option<String> {
+    invalid_reason(item)?;
+    Some(format!("line {}", item.get("line").unwrap_or(&Value::Null)))
 }
 
 /// One row of a file: its values by column name. An empty CSV cell is a missing value.
