@@ -48,9 +48,7 @@ pub use schedules::{
     ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing,
 };
 pub use senders::{SenderRequest, SendersPage};
-pub use uploads::{
-    CreatedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key,
-};
+pub use uploads::{CreatedUpload, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key};
 
 pub struct Settings {
     /// Secret that signs dev tokens (and, derived, cursors).
@@ -141,6 +139,8 @@ pub struct Jobs<P: ServicePorts> {
     pub(crate) default_limits: TenantLimits,
     /// `POST /uploads` per tenant per UTC day (`TENANT_UPLOADS_PER_DAY`).
     pub(crate) uploads_per_day: u32,
+    /// What a new job's file is read under (`FILE_*`), kept with the job.
+    pub(crate) file_limits: jobs_core::domain::file::FileLimits,
 }
 
 impl<P: ServicePorts> Jobs<P> {
@@ -153,6 +153,12 @@ impl<P: ServicePorts> Jobs<P> {
     /// The same service with `limit` uploads per tenant per UTC day.
     pub fn with_uploads_per_day(mut self, limit: u32) -> Self {
         self.uploads_per_day = limit;
+        self
+    }
+
+    /// The same service with `limits` for the files of new jobs.
+    pub fn with_file_limits(mut self, limits: jobs_core::domain::file::FileLimits) -> Self {
+        self.file_limits = limits;
         self
     }
 
@@ -173,6 +179,7 @@ impl<P: ServicePorts> Jobs<P> {
             retention_days,
             default_limits: TenantLimits::default(),
             uploads_per_day: jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
+            file_limits: jobs_core::domain::file::FileLimits::default(),
         }
     }
 }

@@ -1578,7 +1578,7 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
         upload["headers"],
         json!({"content-type": "application/x-ndjson", "content-encoding": "gzip", "if-none-match": "*"})
     );
-    assert_eq!(upload["max_bytes"], crate::api::MAX_UPLOAD_BYTES);
+    assert_eq!(upload["max_bytes"], jobs_core::domain::file::MAX_FILE_BYTES);
     let expires = clock::parse(upload["expires_at"].as_str().unwrap()).unwrap();
     let left = (expires - clock::now()).whole_seconds();
     assert!((890..=900).contains(&left), "15 minutes: {left} s");
@@ -1665,6 +1665,7 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
             bytes: 20,
             content_type: "text/csv".into(),
             content_encoding: None,
+            limits: Default::default(),
         }
     );
     let empty = ulid::Ulid::new().to_string();
@@ -1687,6 +1688,55 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
             "{tenant} {upload_id}: {err:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_service_s_file_limits_bound_uploads_and_travel_with_the_job() {
+    use jobs_core::domain::file::FileLimits;
+    let limits = FileLimits {
+        max_bytes: 12,
+        max_rows: 3,
+        ..FileLimits::default()
+    };
+    let jobs = crate::api::Jobs::new(
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        MemorySenders::default(),
+        jobs_core::memory::observers(),
+        90,
+    )
+    .with_file_limits(limits);
+    let api = Api::serving(jobs, Settings::dev_tokens(SECRET, 90), None);
+    let mut req = request("POST", "/uploads", Some(&member()));
+    req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
+    assert_eq!(call(&api, req).await.1["max_bytes"], 12);
+    let csv = jobs_core::ports::UploadFormat {
+        content_type: "text/csv".into(),
+        content_encoding: None,
+    };
+    let (small, big) = (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
+    api.inputs.upload(
+        &crate::api::upload_key("acme", &small),
+        csv.clone(),
+        b"user_id\nu1\n".to_vec(),
+    );
+    api.inputs.upload(
+        &crate::api::upload_key("acme", &big),
+        csv,
+        b"user_id\nu1\nu2\n".to_vec(),
+    );
+    assert_eq!(
+        api.uploaded_file("acme", &small).await.unwrap().limits,
+        limits
+    );
+    let err = api.uploaded_file("acme", &big).await.unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("input.upload_id"));
+    assert!(
+        err.message.contains("holds 14 bytes: it must hold 1 to 12"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]

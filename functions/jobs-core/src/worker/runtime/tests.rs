@@ -829,6 +829,7 @@ fn file_job(w: &TestWorker, body: &str) -> String {
         content_type: "text/csv".into(),
         content_encoding: None,
         bytes: body.len() as u64,
+        limits: Default::default(),
     });
     w.store.insert(record);
     id
