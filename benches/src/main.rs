@@ -3,6 +3,7 @@
 //! our figure, the baseline's and the ratio. Needs LocalStack with the stack deployed
 //! (`make up`), except `init`, `cpu` and `tokens`.
 
+mod cost;
 mod counting;
 mod cpu;
 mod fairness;

@@ -79,6 +79,7 @@ pub async fn deploy(
     };
     upload_code(target, options.artifacts_bucket, built).await?;
     let body = packaged_template(template, options.artifacts_bucket, built);
+    let template_url = upload_template(target, options.artifacts_bucket, &body).await?;
     let cfn = target.cloudformation();
     let mut parameters = vec![
         Parameter::builder()
@@ -139,19 +140,24 @@ pub async fn deploy(
             eprintln!("creating stack {}", options.stack);
             cfn.create_stack()
                 .stack_name(options.stack)
-                .template_body(&body)
+                .template_url(&template_url)
                 .set_parameters(Some(parameters))
                 .set_capabilities(Some(capabilities.to_vec()))
                 .send()
                 .await
-                .context("CreateStack")?;
+                .map_err(|err| {
+                    anyhow::anyhow!(
+                        "CreateStack: {}",
+                        aws_sdk_cloudformation::error::DisplayErrorContext(&err)
+                    )
+                })?;
         }
         Some(_) => {
             eprintln!("updating stack {}", options.stack);
             let update = cfn
                 .update_stack()
                 .stack_name(options.stack)
-                .template_body(&body)
+                .template_url(&template_url)
                 .set_parameters(Some(parameters))
                 .set_capabilities(Some(capabilities.to_vec()))
                 .send()
@@ -176,6 +182,35 @@ pub async fn deploy(
     crate::tables::create_missing_indexes(target, options.stack, &tables).await?;
     eprintln!("deployed in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Puts the packaged template beside the code (`templates/<sha256>.yaml`) and answers its
+/// URL: CloudFormation takes at most 51,200 bytes as `TemplateBody`, 1 MB from S3 (AWS
+/// CloudFormation User Guide, "CloudFormation quotas"), as `sam deploy` does.
+async fn upload_template(target: &Target, bucket: &str, body: &str) -> Result<String> {
+    let key = format!(
+        "templates/{}.yaml",
+        jobs_core::domain::record::sha256_hex(&[body.as_bytes()])
+    );
+    target
+        .s3()
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await
+        .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
+    Ok(match &target.endpoint {
+        Some(endpoint) => format!("{endpoint}/{bucket}/{key}"),
+        None => {
+            let region = target
+                .config
+                .region()
+                .map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
+            format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")
+        }
+    })
 }
 
 async fn upload_code(target: &Target, bucket: &str, built: &[Built]) -> Result<()> {

@@ -314,8 +314,11 @@ mod template_tests {
         );
         assert_eq!(
             template.matches("MessageRetentionPeriod: 1209600").count(),
-            types,
-            "one DLQ per registered type, kept 14 days"
+            types + 1,
+            "one DLQ per registered type and the export queue's, kept 14 days"
         );
+        // The exporter's queue: Lambda's longest timeout, six times over.
+        assert!(template.contains("      VisibilityTimeout: 5400\n"));
+        assert!(template.contains("      Timeout: 900\n"));
     }
 }

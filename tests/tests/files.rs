@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use e2e::{Reply, Stack, fresh_tenant, json};
+use jobs_core::domain::auth::Role;
 use serde_json::Value;
 
 /// Uploads `body` through `POST /uploads` and its presigned PUT; the upload id.
@@ -146,6 +147,89 @@ async fn a_job_of_20_000_rows_from_a_csv_counts_exactly_and_lists_each_bad_row_b
         .collect();
     expected.sort();
     assert_eq!(reported, expected, "each bad row once, by its line");
+
+    // The report of all 20,000 items, written to S3 by the exporter; a viewer may ask.
+    let viewer = stack.token_as(&tenant, "vera", Role::Viewer);
+    let all = export_csv(&stack, &viewer, job_id, "all").await;
+    let lines: Vec<&str> = all.split_terminator("\r\n").collect();
+    assert_eq!(lines[0], "position,item,outcome,reason");
+    assert_eq!(lines.len(), 20_001, "a header and a row per item");
+    assert_eq!(lines[1], "0,session s-1,succeeded,");
+    assert_eq!(
+        lines[1_000],
+        "999,line 1001,failed,line 1001: no session_id"
+    );
+    assert_eq!(lines.iter().filter(|l| l.contains(",failed,")).count(), 20);
+    let only_failed = export_csv(&stack, &viewer, job_id, "failed").await;
+    let expected_csv: String = std::iter::once("position,item,outcome,reason\r\n".to_string())
+        .chain(failed.iter().map(|row| {
+            format!(
+                "{},{},failed,{}\r\n",
+                row["position"],
+                row["item"].as_str().unwrap(),
+                row["reason"].as_str().unwrap()
+            )
+        }))
+        .collect();
+    assert_eq!(
+        only_failed, expected_csv,
+        "the rows of the JSON report, as CSV"
+    );
+    let theirs = stack
+        .send(
+            "POST",
+            &format!("/jobs/{job_id}/items/export"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, 404, "another tenant's job");
+}
+
+/// Asks for job `id`'s item report of `outcome`, waits at most 60 s for the exporter to
+/// write it, and downloads it from its presigned URL.
+async fn export_csv(stack: &Stack, token: &str, id: &str, outcome: &str) -> String {
+    let asked = stack
+        .send(
+            "POST",
+            &format!("/jobs/{id}/items/export?outcome={outcome}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    assert_eq!(asked.body["status"], "pending");
+    let path = format!(
+        "/jobs/{id}/items/export/{}",
+        asked.body["export_id"].as_str().unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = stack.send("GET", &path, Some(token), None).await;
+        assert_eq!(state.status, 200, "{}", state.body);
+        match state.body["status"].as_str() {
+            Some("ready") => {
+                let url = state.body["url"].as_str().unwrap();
+                let download = stack.http.get(url).send().await.unwrap();
+                assert_eq!(download.status(), 200);
+                let disposition = download.headers()["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                assert_eq!(
+                    disposition,
+                    format!("attachment; filename=\"job-{id}-{outcome}.csv\"")
+                );
+                let body = download.text().await.unwrap();
+                assert_eq!(state.body["bytes"].as_u64(), Some(body.len() as u64));
+                return body;
+            }
+            Some("pending") if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => panic!("export of {outcome}: {}", state.body),
+        }
+    }
 }
 
 #[tokio::test]

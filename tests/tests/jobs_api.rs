@@ -496,8 +496,9 @@ async fn jobs_past_the_running_limit_wait_in_line_and_start_as_running_ones_end(
     .await;
     let token = stack.token(&tenant, "alice", false);
     // Users that do not exist: each item fails after its write is tried, so the job runs
-    // through every item and ends; 3,000 of them keep it running for several seconds.
-    let users: Vec<String> = (0..3_000).map(|i| format!("ghost-{i}")).collect();
+    // through every item and ends; 10,000 of them (the most a job takes inline) keep it
+    // running until the test cancels it (3,000 once ended first in CI).
+    let users: Vec<String> = (0..10_000).map(|i| format!("ghost-{i}")).collect();
     let big = stack
         .create(
             &token,

@@ -21,6 +21,8 @@ struct Fixtures {
     api_key: String,
     /// A registered sender (an address).
     sender: String,
+    /// An item report of `job` (shared fixtures only).
+    export: String,
 }
 
 /// What a case expects of the caller's call.
@@ -47,9 +49,9 @@ enum Reach {
 fn reach(operation: Operation) -> Reach {
     use Operation::*;
     match operation {
-        GetJob | ListJobItems | ListJobEvents | CancelJob | HideJob | UnhideJob | RetryJob
-        | GetSchedule | UpdateSchedule | DeleteSchedule | RunSchedule | RevokeApiKey
-        | DeleteSender => Reach::Object,
+        GetJob | ListJobItems | ExportJobItems | GetJobItemsExport | ListJobEvents | CancelJob
+        | HideJob | UnhideJob | RetryJob | GetSchedule | UpdateSchedule | DeleteSchedule
+        | RunSchedule | RevokeApiKey | DeleteSender => Reach::Object,
         ListJobs | GetMetrics | ListSchedules | CreateJob | CreateSchedule | ListAuditEvents
         | CreateApiKey | ListApiKeys | CreateSender | ListSenders | GetTenantLimits
         | SetTenantLimits => Reach::NamesTenant,
@@ -64,9 +66,11 @@ fn reach(operation: Operation) -> Reach {
 fn least_role(operation: Operation) -> Role {
     use Operation::*;
     match operation {
-        // viewer: read its tenant's jobs, items, events, metrics and schedules
-        GetMe | ListJobs | GetJob | ListJobItems | ListJobEvents | GetMetrics | ListSchedules
-        | GetSchedule | PreviewSchedule | GetTenantLimits => Role::Viewer,
+        // viewer: read its tenant's jobs, items (and their reports), events, metrics and
+        // schedules
+        GetMe | ListJobs | GetJob | ListJobItems | ExportJobItems | GetJobItemsExport
+        | ListJobEvents | GetMetrics | ListSchedules | GetSchedule | PreviewSchedule
+        | GetTenantLimits => Role::Viewer,
         // operator: + create, cancel, hide/unhide, retry, bulk actions, uploads, schedules
         CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateUpload
         | CreateSchedule | UpdateSchedule | DeleteSchedule | RunSchedule => Role::Operator,
@@ -82,7 +86,7 @@ fn least_role(operation: Operation) -> Role {
 fn success(operation: Operation) -> u16 {
     use Operation::*;
     match operation {
-        CreateJob | CancelJob | RetryJob | RunSchedule => 202,
+        CreateJob | CancelJob | RetryJob | RunSchedule | ExportJobItems => 202,
         CreateSchedule | CreateApiKey | CreateSender | CreateUpload => 201,
         HideJob | DeleteSchedule | RevokeApiKey | DeleteSender => 204,
         _ => 200,
@@ -109,6 +113,12 @@ fn request(operation: Operation, f: &Fixtures) -> (&'static str, String, Option<
         ListJobs => ("GET", format!("/jobs?tenant={tenant}"), None),
         GetJob => ("GET", format!("/jobs/{job}"), None),
         ListJobItems => ("GET", format!("/jobs/{job}/items"), None),
+        ExportJobItems => ("POST", format!("/jobs/{job}/items/export"), None),
+        GetJobItemsExport => (
+            "GET",
+            format!("/jobs/{job}/items/export/{}", f.export),
+            None,
+        ),
         ListJobEvents => ("GET", format!("/jobs/{job}/events"), None),
         GetMetrics => ("GET", format!("/metrics?tenant={tenant}"), None),
         ListSchedules => ("GET", format!("/schedules?tenant={tenant}"), None),
@@ -246,12 +256,26 @@ async fn fresh_fixtures(stack: &Stack, tenant: &str, operation: Operation) -> Fi
         sender = fresh_address();
         stack.register_sender(tenant, &sender).await;
     }
+    let mut export = String::new();
+    if shared {
+        let asked = stack
+            .send(
+                "POST",
+                &format!("/jobs/{job}/items/export"),
+                Some(&operator),
+                None,
+            )
+            .await;
+        assert_eq!(asked.status, 202, "{}", asked.body);
+        export = asked.body["export_id"].as_str().unwrap().to_string();
+    }
     Fixtures {
         tenant: tenant.into(),
         job,
         schedule: schedule.body["id"].as_str().unwrap().to_string(),
         api_key,
         sender,
+        export,
     }
 }
 

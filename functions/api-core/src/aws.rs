@@ -18,7 +18,8 @@ pub type AwsJobs = Jobs<AwsPorts>;
 pub type AwsJobsApi = JobsApi<AwsPorts>;
 
 /// Builds [`AwsJobs`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
-/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`, the `TENANT_*` limits); S3, SQS and SES clients are
+/// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`, the `TENANT_*` and `FILE_*`
+/// limits); S3, SQS and SES clients are
 /// built on first use. The error names the missing or invalid variable.
 pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJobs, SettingError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
@@ -44,7 +45,8 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
     .with_uploads_per_day(jobs_core::env::parsed_or(
         "TENANT_UPLOADS_PER_DAY",
         jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
-    )?))
+    )?)
+    .with_file_limits(jobs_core::domain::file::FileLimits::from_env()?))
 }
 
 /// Builds [`AwsJobsApi`]: [`jobs`] with the token verifiers and cursor key of `settings`.

@@ -827,6 +827,7 @@ pub async fn usage_store<S: JobStore + ProgressStore>(store: &S) {
         content_type: "text/csv".into(),
         content_encoding: None,
         bytes: 10,
+        limits: Default::default(),
     };
     let (mut first, mut second) = (counted(), counted());
     first.file = Some(file.clone());

@@ -1197,7 +1197,12 @@ pub struct MemoryInputs {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
     /// The declared `(content_type, content_encoding)` of objects that have one (uploads).
     pub formats: Mutex<BTreeMap<String, crate::ports::UploadFormat>>,
+    /// Multipart uploads in progress, by upload id.
+    pub multipart: Mutex<BTreeMap<String, PartsOf>>,
 }
+
+/// A multipart upload in progress: its key, and its parts by number.
+pub type PartsOf = (String, BTreeMap<i32, Vec<u8>>);
 
 impl MemoryInputs {
     /// Stores `body` under `key` as a client's `PUT` to a presigned URL would.
@@ -1293,6 +1298,63 @@ impl InputStore for MemoryInputs {
         objects.insert(key.to_string(), body);
         Ok(true)
     }
+
+    async fn create_multipart_upload(
+        &self,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<String, StoreError> {
+        let id = ulid::Ulid::new().to_string();
+        lock(&self.multipart).insert(id.clone(), (key.to_string(), BTreeMap::new()));
+        Ok(id)
+    }
+
+    /// The ETag is the part's number; S3's 5 MiB minimum is not checked here.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        match lock(&self.multipart).get_mut(upload_id) {
+            Some((of, parts)) if of == key => {
+                parts.insert(number, body);
+                Ok(number.to_string())
+            }
+            _ => Err(StoreError::Unavailable("no such multipart upload")),
+        }
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), StoreError> {
+        let Some((of, parts)) = lock(&self.multipart).remove(upload_id) else {
+            return Err(StoreError::Unavailable("no such multipart upload"));
+        };
+        if of != key || etags.len() != parts.len() {
+            return Err(StoreError::Unavailable("parts that were not uploaded"));
+        }
+        let body = parts.into_values().flatten().collect();
+        lock(&self.objects).insert(key.to_string(), body);
+        Ok(())
+    }
+
+    /// A `memory:` URL naming the key, the file name and the expiry in seconds.
+    async fn presign_get(
+        &self,
+        key: &str,
+        filename: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        Ok(format!(
+            "memory:///{key}?filename={filename}&expires={}",
+            expires_in.as_secs()
+        ))
+    }
 }
 
 #[derive(Default)]
@@ -1302,6 +1364,8 @@ pub struct MemoryQueue {
     pub dead: Mutex<Vec<JobType>>,
     /// When set, sending fails (to test the enqueue-failure path).
     pub broken: std::sync::atomic::AtomicBool,
+    /// Messages sent to the export queue.
+    pub exports: Mutex<Vec<crate::ports::ExportMessage>>,
 }
 
 impl WorkQueue for MemoryQueue {
@@ -1330,6 +1394,14 @@ impl WorkQueue for MemoryQueue {
             messages_in_flight: 0,
             dlq_messages: lock(&self.dead).iter().filter(|t| **t == job_type).count() as u64,
         })
+    }
+
+    async fn send_export(&self, message: &crate::ports::ExportMessage) -> Result<(), StoreError> {
+        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("the export queue"));
+        }
+        lock(&self.exports).push(message.clone());
+        Ok(())
     }
 }
 

@@ -638,6 +638,41 @@ pub trait InputStore: Send + Sync {
         key: &str,
         body: Vec<u8>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Starts writing `key` in parts (S3 `CreateMultipartUpload`, with `content_type`); the
+    /// upload's id. Nothing is readable under `key` until [`Self::complete_multipart_upload`].
+    fn create_multipart_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Part `number` (1 to 10,000) of upload `upload_id`; its ETag. Every part but the last
+    /// holds at least 5 MiB (S3's limits, Amazon S3 User Guide, "Multipart upload limits").
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Joins the parts (their ETags, part 1 first) into the object under `key`.
+    fn complete_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A URL that reads `key` (`GET`) for `expires_in`, which a browser saves as `filename`
+    /// (`response-content-disposition`).
+    fn presign_get(
+        &self,
+        key: &str,
+        filename: &str,
+        expires_in: std::time::Duration,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
 
 /// Messages on a type's work queue: the API asks for a plan; the plan step fans the job
@@ -690,6 +725,22 @@ pub trait WorkQueue: Send + Sync {
         &self,
         job_type: JobType,
     ) -> impl Future<Output = Result<QueueDepths, StoreError>> + Send;
+
+    /// Asks the exporter for an item report (the export queue, one for every type).
+    fn send_export(
+        &self,
+        message: &ExportMessage,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A message on the export queue: write export `export_id` of job `job_id`
+/// (`exports/<job_id>/<export_id>.json` says what to write).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportMessage {
+    pub job_id: String,
+    pub tenant: String,
+    pub export_id: String,
 }
 
 /// The hourly job metrics' side of the Jobs table (`METRIC#<scope>#<shard>` items).

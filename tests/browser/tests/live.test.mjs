@@ -284,6 +284,50 @@ test('the details of a failed job download its failed items as CSV and retry the
   await s.close();
 });
 
+test('a new job from a file: the file goes to S3 with a progress bar, the job runs its rows', async () => {
+  const s = await openPage(browser);
+  const { page } = s;
+  await signIn(page, token);
+  await listSettled(page);
+  await page.getByRole('button', { name: 'New job from a file' }).click();
+  const dialog = page.locator('#j-dialog');
+  await dialog.getByLabel('Job to run').selectOption('profile_field_update');
+  assert.match(await dialog.locator('#j-columns').textContent(), /user_id/);
+  assert.equal(await dialog.getByLabel('User ids (one per line)').count(), 0, 'the file gives the users');
+  await dialog.getByLabel('Field').fill('locale');
+  await dialog.getByLabel('Value').fill('fr');
+  // Nobody in this tenant has a profile: each user fails for it; the empty row fails by its line.
+  await dialog.locator('#j-file').setInputFiles({
+    name: 'users.csv', mimeType: 'text/csv', buffer: Buffer.from('user_id\nfile-u1\nfile-u2\n""\n'),
+  });
+  await expectNoSeriousAxeViolations(page, 'the new-job dialog');
+  await dialog.getByRole('button', { name: 'Upload and start' }).click();
+  await page.waitForFunction(() => !document.querySelector('#j-dialog').open, null, { timeout: 15000 });
+  const details = page.locator('#details');
+  await details.getByRole('button', { name: 'Download report (CSV)' }).waitFor({ timeout: 60000 });
+  const id = (await details.locator('.details-id code').textContent()).trim();
+  const job = await apiJob(id);
+  assert.equal(job.type, 'profile_field_update');
+  assert.deepEqual([job.progress.total, job.progress.failed, job.from_file], [3, 3, true], JSON.stringify(job));
+  // The error sample names the bad row by its line; the users come from the file; a job
+  // from a file is not retried here.
+  await details.locator('table.errors').getByText('line 4', { exact: true }).waitFor();
+  assert.match(await details.locator('dl.kv').last().innerText(), /Users\s+from the file/);
+  assert.equal(await details.getByRole('button', { name: /Retry failed items/ }).count(), 0);
+  assert.doesNotMatch(await details.innerText(), /^null$/m, 'no stray null in the panel');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 60000 }),
+    details.getByRole('button', { name: 'Download report (CSV)' }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), `job-${id}-all.csv`);
+  assert.equal(readFileSync(await download.path(), 'utf8'), 'position,item,outcome,reason\r\n'
+    + '0,file-u1,failed,no profile for this user\r\n1,file-u2,failed,no profile for this user\r\n'
+    + '2,line 4,failed,line 4: no user_id\r\n');
+  await shot(page, '15-job-from-a-file');
+  s.assertClean();
+  await s.close();
+});
+
 test('bulk: ticked rows are removed together; "all matching" cancels every queued job, also beyond the page', async () => {
   // More queued jobs than a page (25) holds: parked, so only the bulk cancel moves them.
   const parked = Array.from({ length: 30 }, () => parkedJob(env.tenants.live, 'lou', profileJob(1)));

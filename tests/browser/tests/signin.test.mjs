@@ -20,7 +20,9 @@ test('the page is served with its CSP and asks for a sign-in first: the provider
   assert.equal(response.status, 200);
   const csp = response.headers.get('content-security-policy') || '';
   assert.match(csp, /script-src 'self'/);
-  assert.match(csp, /connect-src 'self' http:\/\/127\.0\.0\.1:4580;/, 'the issuer, nothing wider');
+  // The identity provider, and the input bucket the page uploads job files to (here on
+  // LocalStack's own port): nothing wider.
+  assert.match(csp, /connect-src 'self' http:\/\/127\.0\.0\.1:4580 http:\/\/127\.0\.0\.1:4566;/, 'the issuer and the bucket, nothing wider');
   const s = await openPage(browser);
   await s.page.locator('#signin').waitFor();
   assert.equal(await s.page.locator('#console').isVisible(), false);

@@ -1,9 +1,9 @@
-// What the buttons on a job do: Cancel, ❌ Remove from list (and its Undo), Download failed
-// items, Retry failed items. One click handler serves the table, the box under it and the
-// details panel, by each button's `data-action` (rows are rebuilt as jobs change).
+// What the buttons on a job do: Cancel, ❌ Remove from list (and its Undo), Download the
+// report or the failed items, Retry failed items. One click handler serves the table, the
+// box under it and the details panel, by each button's `data-action` (rows are rebuilt as jobs change).
 
 import { $, el } from './dom.js';
-import { api, apiFile, describeError } from './api.js';
+import { api, describeError } from './api.js';
 import { toast, confirmDialog } from './feedback.js';
 import { clearFilters } from './filters.js';
 import { reload, retryLoad, updateJob, dropRow } from './list.js';
@@ -66,17 +66,35 @@ async function cancelJob(id) {
   }
 }
 
-async function downloadFailed(id) {
+// A report of any size: the exporter writes it to S3 (POST …/items/export), the page
+// waits for it, then the browser downloads it from its presigned URL (saved as
+// job-<id>-<outcome>.csv). Gives up waiting after 15 minutes.
+async function downloadReport(id, outcome) {
+  const what = outcome === 'failed' ? 'the failed items' : 'the report';
+  const job = encodeURIComponent(id);
   try {
-    const blob = await apiFile(`jobs/${encodeURIComponent(id)}/items?outcome=failed&format=csv`, 'text/csv');
-    const url = URL.createObjectURL(blob);
-    const a = el('a', { href: url, download: `job-${id}-failed.csv` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    const asked = await api(`jobs/${job}/items/export?outcome=${outcome}`, { method: 'POST' });
+    const path = `jobs/${job}/items/export/${encodeURIComponent(asked.export_id)}`;
+    const until = Date.now() + 15 * 60 * 1000;
+    for (let wait = 300; Date.now() < until; wait = Math.min(wait * 2, 5000)) {
+      await new Promise((resolve) => { setTimeout(resolve, wait); });
+      const ready = await api(path);
+      if (ready.status === 'ready') {
+        const a = el('a', { href: ready.url });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        return;
+      }
+      if (ready.status === 'failed') {
+        toast(`Could not write ${what}: ${ready.error}`, 'error');
+        return;
+      }
+      if (wait === 1200) toast(`Preparing ${what}: the download starts when it is written.`, 'info');
+    }
+    toast(`${what[0].toUpperCase()}${what.slice(1)} is still being written: try again in a few minutes.`, 'error');
   } catch (err) {
-    toast(`Could not download the failed items: ${describeError(err)}`, 'error');
+    if (!err.handled) toast(`Could not download ${what}: ${describeError(err)}`, 'error');
   }
 }
 
@@ -98,7 +116,8 @@ function onAction(event) {
     if (action === 'open') openDetails(id, button);
     else if (action === 'cancel') cancelJob(id);
     else if (action === 'remove') removeJob(id);
-    else if (action === 'download-failed') downloadFailed(id);
+    else if (action === 'download-failed') downloadReport(id, 'failed');
+    else if (action === 'download-report') downloadReport(id, 'all');
     else if (action === 'retry-items') retryItems(id);
     else if (action === 'show-job') showJob(id);
     else if (action === 'show-schedule') showSchedule(id);

@@ -41,15 +41,6 @@ export async function api(path, { method = 'GET', body } = {}) {
   throw err;
 }
 
-// A file from the API (e.g. a CSV report), as a Blob.
-export async function apiFile(path, accept) {
-  const response = await fetch(path, {
-    cache: 'no-store', headers: { Accept: accept, Authorization: `Bearer ${state.token}` },
-  });
-  if (!response.ok) throw new ApiError(response.status, `http_${response.status}`, `The API answered ${response.status}.`, null);
-  return response.blob();
-}
-
 // One sentence for the user: the API's message, the field it names, and what to try.
 export function describeError(err) {
   const hints = {

@@ -77,10 +77,10 @@ export function renderDetails(job) {
       ['Total items', String(p.total)], ['Succeeded', String(p.succeeded)], ['Failed', String(p.failed)],
       p.cancelled ? ['Cancelled', String(p.cancelled)] : null, ['Done', `${p.percent} %`],
     ])),
-    relatedJobs(job),
+    ...[relatedJobs(job)].filter(Boolean),
     el('section', {}, el('h3', {}, 'Timeline'), timeline(job)),
     el('section', {}, el('h3', {}, 'Parameters'),
-      params.length ? dl(params.map(([k, v]) => [humanize(k), paramValue(v)])) : el('p', { className: 'muted' }, 'No parameters.')),
+      params.length ? dl(params.map(([k, v]) => [humanize(k), v === null && job.from_file ? el('span', { className: 'muted' }, 'from the file') : paramValue(v)])) : el('p', { className: 'muted' }, 'No parameters.')),
     el('section', {}, el('h3', {}, 'Errors'), errors.length === 0
       ? el('p', { className: 'muted' }, p.failed ? 'Failures were counted but no sample was kept.' : 'No item failures.')
       : [
@@ -151,8 +151,9 @@ function failureActions(job) {
   const p = job.progress || {};
   const n = retryable(job);
   return el('div', { className: 'details-actions' },
+    el('button', { type: 'button', className: 'btn', dataset: { action: 'download-report', id: job.id } }, 'Download report (CSV)'),
     p.failed ? el('button', { type: 'button', className: 'btn', dataset: { action: 'download-failed', id: job.id } }, 'Download failed items (CSV)') : null,
-    n && may('retryJob') ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
+    n && may('retryJob') && !job.from_file ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
 }
 
 // The schedule that started the job, the job this one retries, and the jobs that retry it.

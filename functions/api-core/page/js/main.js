@@ -26,6 +26,7 @@ import './details.js';    // one job's details panel
 import './actions.js';    // Cancel, Remove, Undo, Retry, Download
 import './schedules.js';  // the Schedules view
 import './schedule-dialog.js'; // creating and editing a schedule
+import './new-job.js';    // a new job from a file
 import './api-keys.js';   // the API keys view
 import './views.js';      // Jobs, Schedules or API keys, by the URL's hash
 

@@ -30,6 +30,7 @@ const preview = $('s-preview');
 const enabled = $('s-enabled');
 const runs = $('s-runs');
 const runList = $('s-run-list');
+const params = $('s-params');
 
 let editing = null;       // the schedule edited; null for a new one
 let previewTimer = null;
@@ -97,7 +98,7 @@ export function openSchedule(s = null) {
   // A role that may not edit sees the schedule read-only.
   $('s-save').hidden = !may(s ? 'updateSchedule' : 'createSchedule');
   tenant.value = s ? s.tenant : '';
-  renderParamFields(type.value, s ? formValues(s.type, s.params || {}) : {});
+  renderParamFields(params, type.value, s ? formValues(s.type, s.params || {}) : {});
   const kind = s && s.rate ? 'rate' : 'cron';
   form.querySelector(`input[name="s-kind"][value="${kind}"]`).checked = true;
   syncTimingKind();
@@ -119,7 +120,7 @@ async function saveSchedule() {
   const s = editing;
   const jobType = type.value;
   const timing = timingKind() === 'cron' ? { cron: expr.value.trim() } : { rate: expr.value.trim() };
-  const body = { name: name.value, params: readParams(jobType), ...timing, timezone: tz.value.trim() || 'UTC', enabled: enabled.checked };
+  const body = { name: name.value, params: readParams(params, jobType), ...timing, timezone: tz.value.trim() || 'UTC', enabled: enabled.checked };
   if (!s) {
     body.type = jobType;
     if (isAdmin() && tenant.value.trim()) body.tenant = tenant.value.trim();
@@ -141,9 +142,9 @@ async function saveSchedule() {
 
 form.addEventListener('submit', (event) => { event.preventDefault(); saveSchedule(); });
 form.addEventListener('change', (event) => {
-  if (event.target === type) renderParamFields(type.value);
+  if (event.target === type) renderParamFields(params, type.value);
   else if (event.target.name === 's-kind') { syncTimingKind(); expr.value = timingKind() === 'cron' ? '0 * * * *' : 'rate(1 hour)'; schedulePreview(); }
-  else if (event.target.dataset.param) syncParamVisibility();
+  else if (event.target.dataset.param) syncParamVisibility(params);
 });
 for (const c of [expr, tz]) c.addEventListener('input', schedulePreview);
 $('s-close').addEventListener('click', () => dialog.close());

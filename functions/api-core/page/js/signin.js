@@ -133,6 +133,7 @@ function showConsole() {
   // What the role may not do is not offered (the API refuses it anyway).
   $('select-all').hidden = !may('bulkJobs');
   $('s-new').hidden = !may('createSchedule');
+  $('j-new').hidden = !may('createJob') || !may('createUpload');
   showTabs(true);
   state.filters = filtersFromUrl();
   writeForm(state.filters);

@@ -278,7 +278,8 @@ impl<P: ServicePorts> Jobs<P> {
 
     /// The file of upload `upload_id` of `tenant`: `422` naming `input.upload_id` when it
     /// is not an upload id, nothing was uploaded under it in this tenant (or the URL
-    /// expired unused), or the file is empty or over [`super::MAX_UPLOAD_BYTES`].
+    /// expired unused), or the file is empty or over the `FileMaxBytes` limit. The job
+    /// keeps the service's file limits.
     pub(crate) async fn uploaded_file(
         &self,
         tenant: &str,
@@ -292,11 +293,11 @@ impl<P: ServicePorts> Jobs<P> {
         let head = self.inputs.head(&key).await?.ok_or_else(|| {
             refused("names no uploaded file of this tenant: upload the file first")
         })?;
-        if head.bytes == 0 || head.bytes > super::MAX_UPLOAD_BYTES {
+        let most = self.file_limits.max_bytes;
+        if head.bytes == 0 || head.bytes > most {
             return Err(refused(&format!(
-                "the file holds {} bytes: it must hold 1 to {}",
-                head.bytes,
-                super::MAX_UPLOAD_BYTES
+                "the file holds {} bytes: it must hold 1 to {most}",
+                head.bytes
             )));
         }
         let content_type = head
@@ -308,6 +309,7 @@ impl<P: ServicePorts> Jobs<P> {
             bytes: head.bytes,
             content_type,
             content_encoding: head.content_encoding,
+            limits: self.file_limits,
         })
     }
 

@@ -9,8 +9,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::JobsApi;
 use super::create::{CreateRequest, Created};
+use super::{Jobs, JobsApi};
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::chunk::{MAX_CHUNK_BYTES, chunk_items};
@@ -25,7 +25,7 @@ use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ServicePorts};
 pub const MAX_ITEMS_PAGE: usize = 1_000;
 const DEFAULT_ITEMS_PAGE: usize = 100;
 /// Ledger items read per query.
-const LEDGER_PAGE: u32 = 100;
+pub(crate) const LEDGER_PAGE: u32 = 100;
 /// Most chunks of a file job one page reads (each one ranged read of its item list): a
 /// page can end short of `limit`, with a `next_cursor`.
 const FILE_CHUNKS_PER_PAGE: usize = 50;
@@ -49,7 +49,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn parse(value: &str) -> Option<Outcome> {
+    pub(crate) fn parse(value: &str) -> Option<Outcome> {
         match value {
             "succeeded" => Some(Outcome::Succeeded),
             "failed" => Some(Outcome::Failed),
@@ -169,9 +169,7 @@ pub fn item_label(item: &Value) -> String {
                 map["user_id"].as_str().unwrap_or_default().to_string()
             }
             // A row that is not an item: its line.
-            _ if map.contains_key("invalid") => {
-                format!("line {}", map.get("line").unwrap_or(&Value::Null))
-            }
+            _ if map.contains_key("invalid") => file::invalid_label(item).unwrap_or_default(),
             (_, Some((key, Value::String(value)))) if map.len() == 1 => format!("{key} {value}"),
             _ => item.to_string(),
         },
@@ -197,18 +195,53 @@ pub fn csv_field(value: &str) -> String {
 
 /// The rows as CSV, with a header line; lines end with CRLF.
 pub fn to_csv(rows: &[ItemRow]) -> String {
-    let mut out = String::from("position,item,outcome,reason\r\n");
+    let mut out = String::from(super::export::CSV_HEADER);
     for row in rows {
-        let reason = row.reason.as_deref().unwrap_or("");
-        out.push_str(&format!(
-            "{},{},{},{}\r\n",
+        out.push_str(&row_line(
             row.position,
-            csv_field(&row.item),
-            row.outcome.key(),
-            csv_field(reason)
+            &row.item,
+            row.outcome,
+            row.reason.as_deref(),
         ));
     }
     out
+}
+
+/// One CSV line (CRLF-terminated) of the item at `position`.
+pub(crate) fn csv_line(
+    position: u64,
+    item: &Value,
+    outcome: Outcome,
+    reason: Option<&str>,
+) -> String {
+    row_line(position, &item_label(item), outcome, reason)
+}
+
+fn row_line(position: u64, label: &str, outcome: Outcome, reason: Option<&str>) -> String {
+    format!(
+        "{position},{},{},{}\r\n",
+        csv_field(label),
+        outcome.key(),
+        csv_field(reason.unwrap_or(""))
+    )
+}
+
+/// The outcome of a chunk's `i`-th item (and its failure's reason) as its ledger item
+/// says; `unrun` when the chunk has none.
+pub(crate) fn outcome_of(
+    ledger: Option<&ChunkOutcomes>,
+    i: usize,
+    unrun: Outcome,
+) -> (Outcome, Option<String>) {
+    match ledger {
+        Some(l) => match l.failures.iter().find(|f| f.position as usize == i) {
+            Some(f) => (Outcome::Failed, Some(f.reason.clone())),
+            None if l.cancelled.contains(&(i as u32)) => (Outcome::Cancelled, None),
+            None if l.settled.contains(i) => (Outcome::Succeeded, None),
+            None => (Outcome::Pending, None),
+        },
+        None => (unrun, None),
+    }
 }
 
 impl<P: ServicePorts> JobsApi<P> {
@@ -340,39 +373,6 @@ impl<P: ServicePorts> JobsApi<P> {
         Ok(created)
     }
 
-    async fn stored_params(&self, job: &JobRecord) -> Result<Value, ApiError> {
-        let bytes = self
-            .inputs
-            .get(&job.input_key)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "the job's input has expired"))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's input is unreadable"))
-    }
-
-    /// The job's item list, as its worker chunks it; `None` while a list its worker finds is
-    /// not stored yet (before the plan).
-    async fn item_list(&self, job: &JobRecord) -> Result<Option<Vec<Value>>, ApiError> {
-        match job.job_type.spec().items {
-            ItemSource::Param(field) => Ok(Some(
-                self.stored_params(job)
-                    .await?
-                    .get(field)
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            )),
-            ItemSource::Snapshot { .. } => {
-                match self.inputs.get(&snapshot_key(&job.input_key)).await? {
-                    Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| {
-                        ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")
-                    }),
-                    None => Ok(None),
-                }
-            }
-        }
-    }
-
     /// Up to `wanted` rows (with each item's value) from position `from` on, of `outcome`
     /// (all when `None`), the position to continue from when more may follow, and whether
     /// the item list is known. An item of a chunk with no ledger item yet is pending, or
@@ -463,15 +463,7 @@ impl<P: ServicePorts> JobsApi<P> {
                 if position < from {
                     continue;
                 }
-                let (kind, reason) = match ledger {
-                    Some(l) => match l.failures.iter().find(|f| f.position as usize == i) {
-                        Some(f) => (Outcome::Failed, Some(f.reason.clone())),
-                        None if l.cancelled.contains(&(i as u32)) => (Outcome::Cancelled, None),
-                        None if l.settled.contains(i) => (Outcome::Succeeded, None),
-                        None => (Outcome::Pending, None),
-                    },
-                    None => (unrun, None),
-                };
+                let (kind, reason) = outcome_of(ledger, i, unrun);
                 if outcome.is_some_and(|o| o != kind) {
                     continue;
                 }
@@ -493,6 +485,41 @@ impl<P: ServicePorts> JobsApi<P> {
             return Ok((rows, Some(starts[last]), true));
         }
         Ok((rows, None, true))
+    }
+}
+
+impl<P: ServicePorts> Jobs<P> {
+    pub(crate) async fn stored_params(&self, job: &JobRecord) -> Result<Value, ApiError> {
+        let bytes = self
+            .inputs
+            .get(&job.input_key)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::Conflict, "the job's input has expired"))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| ApiError::new(ErrorCode::Conflict, "the job's input is unreadable"))
+    }
+
+    /// The job's item list, as its worker chunks it; `None` while a list its worker finds is
+    /// not stored yet (before the plan).
+    pub(crate) async fn item_list(&self, job: &JobRecord) -> Result<Option<Vec<Value>>, ApiError> {
+        match job.job_type.spec().items {
+            ItemSource::Param(field) => Ok(Some(
+                self.stored_params(job)
+                    .await?
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            ItemSource::Snapshot { .. } => {
+                match self.inputs.get(&snapshot_key(&job.input_key)).await? {
+                    Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+                        ApiError::new(ErrorCode::Conflict, "the job's item list is unreadable")
+                    }),
+                    None => Ok(None),
+                }
+            }
+        }
     }
 }
 

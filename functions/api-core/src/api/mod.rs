@@ -5,6 +5,7 @@ mod api_keys;
 mod audit;
 mod bulk;
 mod create;
+mod export;
 pub mod http;
 mod items;
 mod limits;
@@ -28,12 +29,15 @@ use jobs_core::domain::limits::TenantLimits;
 use jobs_core::domain::record::JobRecord;
 use jobs_core::env::{self, SettingError};
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::ports::{JobStore, ServicePorts};
+use jobs_core::ports::{InputStore, JobStore, ServicePorts};
 
 pub use api_keys::{ApiKeyRequest, ApiKeysPage, CreatedApiKey, MAX_KEY_NAME_CHARS};
 pub use audit::{AuditQuery, EventsPage};
 pub use bulk::{BulkAction, BulkAnswer, BulkOutcome, BulkRequest, MAX_BULK_JOBS, TIME_BUDGET};
 pub use create::{CreateRequest, Created, JobLinks};
+pub use export::{
+    CSV_HEADER, EXPORT_URL_EXPIRY, Export, ExportStatus, export_csv_key, export_key, export_outcome,
+};
 pub use items::{ItemRow, ItemsPage, ItemsQuery, Outcome, csv_field, item_label, to_csv};
 pub use limits::{LimitsPatch, LimitsView};
 pub use list::ListPage;
@@ -44,9 +48,7 @@ pub use schedules::{
     ScheduleRequest, ScheduleView, SchedulesPage, parse_preview, run_key, timing,
 };
 pub use senders::{SenderRequest, SendersPage};
-pub use uploads::{
-    CreatedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key,
-};
+pub use uploads::{CreatedUpload, UPLOAD_CONTENT_TYPES, UPLOAD_EXPIRY, UploadRequest, upload_key};
 
 pub struct Settings {
     /// Secret that signs dev tokens (and, derived, cursors).
@@ -137,6 +139,8 @@ pub struct Jobs<P: ServicePorts> {
     pub(crate) default_limits: TenantLimits,
     /// `POST /uploads` per tenant per UTC day (`TENANT_UPLOADS_PER_DAY`).
     pub(crate) uploads_per_day: u32,
+    /// What a new job's file is read under (`FILE_*`), kept with the job.
+    pub(crate) file_limits: jobs_core::domain::file::FileLimits,
 }
 
 impl<P: ServicePorts> Jobs<P> {
@@ -149,6 +153,12 @@ impl<P: ServicePorts> Jobs<P> {
     /// The same service with `limit` uploads per tenant per UTC day.
     pub fn with_uploads_per_day(mut self, limit: u32) -> Self {
         self.uploads_per_day = limit;
+        self
+    }
+
+    /// The same service with `limits` for the files of new jobs.
+    pub fn with_file_limits(mut self, limits: jobs_core::domain::file::FileLimits) -> Self {
+        self.file_limits = limits;
         self
     }
 
@@ -169,6 +179,7 @@ impl<P: ServicePorts> Jobs<P> {
             retention_days,
             default_limits: TenantLimits::default(),
             uploads_per_day: jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
+            file_limits: jobs_core::domain::file::FileLimits::default(),
         }
     }
 }
@@ -184,6 +195,8 @@ pub struct JobsApi<P: ServicePorts> {
     cursors: CursorCodec,
     /// How the page signs in.
     page: PageConfig,
+    /// Where the page's file uploads go, once known ([`JobsApi::upload_origin`]).
+    upload_origin: std::sync::OnceLock<Option<String>>,
 }
 
 impl<P: ServicePorts> std::ops::Deref for JobsApi<P> {
@@ -241,7 +254,34 @@ impl<P: ServicePorts> JobsApi<P> {
             oidc,
             cursors: CursorCodec::new(&settings.token_secret),
             page,
+            upload_origin: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The origin of the input bucket's presigned `PUT`s, where the page uploads job files
+    /// (its CSP's `connect-src` gains it): signed once, locally (no request is made).
+    /// `None` when signing fails or the URL is not `http(s)`.
+    pub async fn upload_origin(&self) -> Option<String> {
+        if let Some(origin) = self.upload_origin.get() {
+            return origin.clone();
+        }
+        let format = jobs_core::ports::UploadFormat {
+            content_type: "text/csv".into(),
+            content_encoding: None,
+        };
+        let origin = match self
+            .inputs
+            .presign_put("uploads/page", &format, std::time::Duration::from_secs(60))
+            .await
+        {
+            Ok(put) => http::page::origin_of(&put.url),
+            Err(err) => {
+                tracing::warn!(error = %err, "the page's CSP names no upload origin");
+                return None;
+            }
+        };
+        let _ = self.upload_origin.set(origin.clone());
+        origin
     }
 
     /// How the page signs in.

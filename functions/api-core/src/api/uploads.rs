@@ -15,9 +15,6 @@ use jobs_core::ports::{InputStore, LimitsStore, ServicePorts, UploadFormat};
 
 /// How long an upload URL stays valid.
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(15 * 60);
-/// The largest file one upload takes: 5 GiB, S3's limit for a single `PutObject`
-/// (Amazon S3 User Guide, "Uploading objects").
-pub const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// The media types a job's file may have: a CSV with a header row (RFC 4180), or one JSON
 /// object per line.
 pub const UPLOAD_CONTENT_TYPES: [&str; 2] = ["text/csv", "application/x-ndjson"];
@@ -48,6 +45,8 @@ pub struct CreatedUpload {
     pub headers: std::collections::BTreeMap<String, String>,
     /// RFC 3339, [`UPLOAD_EXPIRY`] after the call.
     pub expires_at: String,
+    /// The largest file a job takes (`FileMaxBytes`; at most 5 GiB, S3's limit for a
+    /// single `PutObject`).
     pub max_bytes: u64,
 }
 
@@ -126,7 +125,7 @@ impl<P: ServicePorts> JobsApi<P> {
             url: put.url,
             headers: put.headers,
             expires_at: clock::format(now + UPLOAD_EXPIRY),
-            max_bytes: MAX_UPLOAD_BYTES,
+            max_bytes: self.file_limits.max_bytes,
         })
     }
 }

@@ -191,4 +191,102 @@ impl InputStore for S3InputStore {
             Err(err) => Err(StoreError::aws("s3:PutObject", err)),
         }
     }
+
+    async fn create_multipart_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .get()
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("s3:CreateMultipartUpload", e))?;
+        out.upload_id.ok_or(StoreError::Unavailable(
+            "s3:CreateMultipartUpload's upload id",
+        ))
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .get()
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("s3:UploadPart", e))?;
+        out.e_tag
+            .ok_or(StoreError::Unavailable("s3:UploadPart's ETag"))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), StoreError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = etags
+            .iter()
+            .zip(1..)
+            .map(|(etag, number)| {
+                CompletedPart::builder()
+                    .e_tag(etag)
+                    .part_number(number)
+                    .build()
+            })
+            .collect();
+        self.client
+            .get()
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("s3:CompleteMultipartUpload", e))?;
+        Ok(())
+    }
+
+    async fn presign_get(
+        &self,
+        key: &str,
+        filename: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| StoreError::aws("s3:GetObject presign", e))?;
+        let presigned = self
+            .client
+            .get()
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename=\"{filename}\""))
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::aws("s3:GetObject presign", e))?;
+        Ok(presigned.uri().to_string())
+    }
 }

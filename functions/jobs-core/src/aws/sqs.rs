@@ -2,7 +2,7 @@ use super::LazyClient;
 use crate::domain::job::JobType;
 use crate::env::{self, SettingError};
 use crate::error::StoreError;
-use crate::ports::{QueueDepths, WorkMessage, WorkQueue};
+use crate::ports::{ExportMessage, QueueDepths, WorkMessage, WorkQueue};
 
 /// One work queue per job type, so each type's worker scales and fails on its own. A
 /// type's queue is named `<stack>-work-<type key>`, so its URL is a common prefix and the
@@ -67,6 +67,14 @@ impl SqsWorkQueue {
         format!("{prefix}{}", job_type.key())
     }
 
+    /// The URL of the export queue: named `<stack>-exports` beside the work queues.
+    pub fn export_url(&self) -> String {
+        self.url_prefix.strip_suffix("-work-").map_or_else(
+            || format!("{}exports", self.url_prefix),
+            |stack| format!("{stack}-exports"),
+        )
+    }
+
     async fn counts(&self, url: String) -> Result<(u64, u64), StoreError> {
         use aws_sdk_sqs::types::QueueAttributeName;
         let out = self
@@ -94,6 +102,20 @@ impl SqsWorkQueue {
 }
 
 impl WorkQueue for SqsWorkQueue {
+    async fn send_export(&self, message: &ExportMessage) -> Result<(), StoreError> {
+        let body = serde_json::to_string(message)
+            .map_err(|e| StoreError::encode("an export message", e))?;
+        self.client
+            .get()
+            .send_message()
+            .queue_url(self.export_url())
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("sqs:SendMessage", e))?;
+        Ok(())
+    }
+
     async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
         let body =
             serde_json::to_string(message).map_err(|e| StoreError::encode("a work message", e))?;
@@ -246,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn a_type_s_dead_letter_queue_is_named_beside_its_work_queue() {
+    fn the_dead_letter_and_export_queues_are_named_beside_the_work_queues() {
         let config = aws_config::SdkConfig::builder().build();
         let queue = SqsWorkQueue::new(
             LazyClient::new(&config, aws_sdk_sqs::Client::new),
@@ -259,6 +281,10 @@ mod tests {
         assert_eq!(
             queue.dlq_url(JobType::AiTextEmbedding),
             "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-dlq-ai_text_embedding"
+        );
+        assert_eq!(
+            queue.export_url(),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-exports"
         );
     }
 

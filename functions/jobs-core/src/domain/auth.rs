@@ -84,10 +84,12 @@ pub enum Operation {
     SetTenantLimits,
     GetQueueHealth,
     CreateUpload,
+    ExportJobItems,
+    GetJobItemsExport,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 30] = [
+    pub const ALL: [Operation; 32] = [
         Operation::GetMe,
         Operation::ListJobs,
         Operation::GetJob,
@@ -118,6 +120,8 @@ impl Operation {
         Operation::SetTenantLimits,
         Operation::GetQueueHealth,
         Operation::CreateUpload,
+        Operation::ExportJobItems,
+        Operation::GetJobItemsExport,
     ];
 
     /// The least role that may call the operation.
@@ -125,7 +129,8 @@ impl Operation {
         use Operation::*;
         match self {
             GetMe | ListJobs | GetJob | ListJobItems | ListJobEvents | GetMetrics
-            | ListSchedules | GetSchedule | PreviewSchedule | GetTenantLimits => Role::Viewer,
+            | ListSchedules | GetSchedule | PreviewSchedule | GetTenantLimits | ExportJobItems
+            | GetJobItemsExport => Role::Viewer,
             CreateJob | CancelJob | HideJob | UnhideJob | RetryJob | BulkJobs | CreateSchedule
             | UpdateSchedule | DeleteSchedule | RunSchedule | CreateUpload => Role::Operator,
             // Its tenant's trail; a platform admin's reaches every tenant.
@@ -169,6 +174,8 @@ impl Operation {
             SetTenantLimits => "setTenantLimits",
             GetQueueHealth => "getQueueHealth",
             CreateUpload => "createUpload",
+            ExportJobItems => "exportJobItems",
+            GetJobItemsExport => "getJobItemsExport",
         }
     }
 

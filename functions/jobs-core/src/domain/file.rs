@@ -36,6 +36,82 @@ pub const MAX_DECOMPRESSED_BYTES: u64 = MAX_FILE_BYTES;
 /// Most bytes of one row (a CSV record, quoted line breaks included, or a JSON line). An
 /// AI Text Embedding row holds up to 8,000 characters of text (32,000 bytes of UTF-8).
 pub const MAX_ROW_BYTES: usize = 64 * 1024;
+/// The most `FILE_MAX_ROW_BYTES` may raise [`MAX_ROW_BYTES`] to: the plan holds one row.
+pub const ROW_BYTES_CEILING: usize = 1024 * 1024;
+
+/// The limits a job's file is read under: the API's settings when the job was created
+/// (template parameters `FileMaxBytes`, `FileMaxRows`, `FileMaxRowBytes`,
+/// `FileMaxDecompressedBytes`), kept with the job so that a plan that continues across
+/// invocations reads the whole file under the same ones. Each defaults to the largest
+/// value allowed, the bound the design is measured at (`make bench BENCH=large`), except
+/// the row size, which may go up to [`ROW_BYTES_CEILING`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLimits {
+    /// Bytes of the file as uploaded, 1 to [`MAX_FILE_BYTES`].
+    pub max_bytes: u64,
+    /// Rows, 1 to [`MAX_FILE_ITEMS`].
+    pub max_rows: u64,
+    /// Bytes of one row, 1 to [`ROW_BYTES_CEILING`] ([`MAX_ROW_BYTES`] by default).
+    pub max_row_bytes: u64,
+    /// Bytes once decompressed, 1 to [`MAX_DECOMPRESSED_BYTES`].
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_bytes: MAX_FILE_BYTES,
+            max_rows: MAX_FILE_ITEMS,
+            max_row_bytes: MAX_ROW_BYTES as u64,
+            max_decompressed_bytes: MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+impl FileLimits {
+    /// Reads `FILE_MAX_BYTES`, `FILE_MAX_ROWS`, `FILE_MAX_ROW_BYTES` and
+    /// `FILE_MAX_DECOMPRESSED_BYTES` (each absent: its default); the error names the
+    /// variable that is not a whole number in its range.
+    pub fn from_env() -> Result<FileLimits, crate::env::SettingError> {
+        FileLimits::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`FileLimits::from_env`] over `var` (a variable's value by name).
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<FileLimits, crate::env::SettingError> {
+        let defaults = FileLimits::default();
+        let read = |name: &str, default: u64, most: u64| {
+            let invalid = || crate::env::SettingError::Invalid {
+                name: name.into(),
+                reason: format!("must be a whole number from 1 to {most}"),
+            };
+            let value = match var(name).filter(|v| !v.is_empty()) {
+                None => default,
+                Some(text) => text.parse().map_err(|_| invalid())?,
+            };
+            if (1..=most).contains(&value) {
+                Ok(value)
+            } else {
+                Err(invalid())
+            }
+        };
+        Ok(FileLimits {
+            max_bytes: read("FILE_MAX_BYTES", defaults.max_bytes, MAX_FILE_BYTES)?,
+            max_rows: read("FILE_MAX_ROWS", defaults.max_rows, MAX_FILE_ITEMS)?,
+            max_row_bytes: read(
+                "FILE_MAX_ROW_BYTES",
+                defaults.max_row_bytes,
+                ROW_BYTES_CEILING as u64,
+            )?,
+            max_decompressed_bytes: read(
+                "FILE_MAX_DECOMPRESSED_BYTES",
+                defaults.max_decompressed_bytes,
+                MAX_DECOMPRESSED_BYTES,
+            )?,
+        })
+    }
+}
 /// A segment of the plan's item list ends at the first chunk boundary past this size.
 pub const SEGMENT_BYTES: usize = 8 * 1024 * 1024;
 /// Bytes of one chunk index entry.
@@ -53,6 +129,9 @@ pub struct JobFile {
     pub content_encoding: Option<String>,
     /// Its size as uploaded.
     pub bytes: u64,
+    /// What it is read under (a job created before the limits were settings: the defaults).
+    #[serde(default)]
+    pub limits: FileLimits,
 }
 
 impl JobFile {
@@ -136,11 +215,15 @@ pub async fn read_chunk<I: InputStore>(
     else {
         return Ok(None);
     };
+    parse_lines(&data).map(Some)
+}
+
+/// The items of a piece of an item list: one JSON value per line.
+pub fn parse_lines(data: &[u8]) -> Result<Vec<Value>, ReadError> {
     data.split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
         .map(serde_json::from_slice)
         .collect::<Result<Vec<Value>, _>>()
-        .map(Some)
         .map_err(|e| ReadError::Unreadable(e.to_string()))
 }
 
@@ -184,6 +267,12 @@ pub fn invalid_item(line: u64, reason: &str) -> Value {
 /// The reason an item of a file job fails without running, if it is an invalid row.
 pub fn invalid_reason(item: &Value) -> Option<&str> {
     item.get("invalid")?.as_str()
+}
+
+/// How reports name an invalid row: `line N`.
+pub fn invalid_label(item: &Value) -> Option<String> {
+    invalid_reason(item)?;
+    Some(format!("line {}", item.get("line").unwrap_or(&Value::Null)))
 }
 
 /// One row of a file: its values by column name. An empty CSV cell is a missing value.

@@ -180,6 +180,8 @@ pub struct JobView {
     /// A queued job from a file whose plan pauses between invocations: rows of the file
     /// read so far (else `null`).
     pub rows_read: Option<u64>,
+    /// Whether the job's items come from an uploaded file (`input.upload_id`).
+    pub from_file: bool,
 }
 
 /// What an active job is waiting for.

@@ -371,6 +371,7 @@ impl JobRecord {
                 .filter(|_| self.status == JobStatus::Queued),
             params_summary: self.summary.clone(),
             errors: self.errors.iter().take(MAX_ERROR_SAMPLE).cloned().collect(),
+            from_file: self.file.is_some(),
         }
     }
 }

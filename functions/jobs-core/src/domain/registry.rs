@@ -262,8 +262,8 @@ mod tests {
             .count();
         assert_eq!(
             workers,
-            REGISTRY.len(),
-            "one SQS-fed worker per registered type"
+            REGISTRY.len() + 1,
+            "one SQS-fed worker per registered type, and the exporter"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Reads an uploaded file as a stream of rows ([`crate::domain::file`]): gzip decoded as it
-//! arrives, CSV records or JSON lines, with the limits checked on the bytes as they pass
-//! (a row over [`MAX_ROW_BYTES`], more than [`MAX_DECOMPRESSED_BYTES`] decoded) so that no
-//! input, however large or hostile, is held whole. Memory: one row, plus the readers'
+//! arrives, CSV records or JSON lines, with the file's [`FileLimits`] checked on the bytes
+//! as they pass (a row over `max_row_bytes`, more than `max_decompressed_bytes` decoded) so
+//! that no input, however large or hostile, is held whole. Memory: one row, plus the readers'
 //! buffers.
 
 use std::io;
@@ -12,9 +12,7 @@ use async_compression::tokio::bufread::GzipDecoder;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
-use crate::domain::file::{
-    FileRows, JobFile, MAX_DECOMPRESSED_BYTES, MAX_FILE_ITEMS, MAX_ROW_BYTES, Row,
-};
+use crate::domain::file::{FileLimits, FileRows, JobFile, Row};
 use crate::ports::ByteReader;
 
 /// One row read: its line (1-based, where it starts), and its item or why it is not one.
@@ -36,20 +34,21 @@ pub enum FileError {
 /// A limit met by the bytes passing through [`Guard`].
 #[derive(Debug, thiserror::Error)]
 enum Limit {
-    #[error("line {0}: a row over {MAX_ROW_BYTES} bytes")]
-    RowTooLong(u64),
-    #[error("the file holds more than {MAX_DECOMPRESSED_BYTES} bytes once decompressed")]
-    TooLarge,
+    #[error("line {line}: a row over {most} bytes")]
+    RowTooLong { line: u64, most: u64 },
+    #[error("the file holds more than {0} bytes once decompressed")]
+    TooLarge(u64),
 }
 
 /// Counts the bytes passing through: the decoded total, and the bytes since the last row
 /// boundary (a line break outside CSV quotes), each against its limit.
 struct Guard {
     inner: ByteReader,
+    limits: FileLimits,
     csv: bool,
     in_quotes: bool,
     total: u64,
-    row_bytes: usize,
+    row_bytes: u64,
     /// Line breaks passed, and the line the current row starts on (1-based).
     line: u64,
     row_line: u64,
@@ -67,8 +66,10 @@ impl AsyncRead for Guard {
             Poll::Ready(Ok(())) => {
                 let fresh = &buf.filled()[before..];
                 this.total += fresh.len() as u64;
-                if this.total > MAX_DECOMPRESSED_BYTES {
-                    return Poll::Ready(Err(io::Error::other(Limit::TooLarge)));
+                if this.total > this.limits.max_decompressed_bytes {
+                    return Poll::Ready(Err(io::Error::other(Limit::TooLarge(
+                        this.limits.max_decompressed_bytes,
+                    ))));
                 }
                 for &b in fresh {
                     if this.csv && b == b'"' {
@@ -83,10 +84,11 @@ impl AsyncRead for Guard {
                         }
                     }
                     this.row_bytes += 1;
-                    if this.row_bytes > MAX_ROW_BYTES {
-                        return Poll::Ready(Err(io::Error::other(Limit::RowTooLong(
-                            this.row_line,
-                        ))));
+                    if this.row_bytes > this.limits.max_row_bytes {
+                        return Poll::Ready(Err(io::Error::other(Limit::RowTooLong {
+                            line: this.row_line,
+                            most: this.limits.max_row_bytes,
+                        })));
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -226,6 +228,7 @@ pub struct FileReader {
     rows: &'static FileRows,
     gzip: bool,
     read: u64,
+    max_rows: u64,
 }
 
 impl FileReader {
@@ -302,6 +305,7 @@ impl FileReader {
         };
         let guard = Guard {
             inner: decoded,
+            limits: file.limits,
             csv: file.is_csv(),
             in_quotes: false,
             total: at.consumed,
@@ -324,6 +328,7 @@ impl FileReader {
             rows,
             gzip,
             read,
+            max_rows: file.limits.max_rows,
         }
     }
 
@@ -418,10 +423,10 @@ impl FileReader {
             },
         };
         self.read += 1;
-        if self.read > MAX_FILE_ITEMS {
+        if self.read > self.max_rows {
             return Err(FileError::Refused(format!(
-                "line {}: the file holds more than {MAX_FILE_ITEMS} rows",
-                row.line
+                "line {}: the file holds more than {} rows",
+                row.line, self.max_rows
             )));
         }
         Ok(Some(row))
@@ -440,6 +445,7 @@ mod tests {
             content_type: content_type.into(),
             content_encoding: gzip.then(|| "gzip".to_string()),
             bytes: 1,
+            limits: FileLimits::default(),
         }
     }
 
@@ -529,9 +535,104 @@ mod tests {
             )
             .contains("not valid gzip")
         );
-        let long = format!("user_id\nu1\n\"{}\"\n", "x\n".repeat(MAX_ROW_BYTES));
+        let long = format!(
+            "user_id\nu1\n\"{}\"\n",
+            "x\n".repeat(crate::domain::file::MAX_ROW_BYTES)
+        );
         let why = refused(read_all(long.into(), &csv, &PROFILE_ROWS).await);
         assert!(why.contains("line 3: a row over 65536 bytes"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn the_job_s_own_limits_refuse_rows_sizes_and_counts_past_them() {
+        let refused = |r: Result<Vec<_>, String>| r.expect_err("refused");
+        let limited = |limits: FileLimits| JobFile {
+            limits,
+            ..file("text/csv", false)
+        };
+        let small = FileLimits {
+            max_rows: 2,
+            max_row_bytes: 8,
+            max_decompressed_bytes: 40,
+            ..FileLimits::default()
+        };
+        assert_eq!(
+            read_all(
+                b"user_id\nu1\nu2\n".to_vec(),
+                &limited(small),
+                &PROFILE_ROWS
+            )
+            .await
+            .map(|rows| rows.len()),
+            Ok(2),
+            "at the limits"
+        );
+        let why = refused(
+            read_all(
+                b"user_id\nu1\nu2\nu3\n".to_vec(),
+                &limited(small),
+                &PROFILE_ROWS,
+            )
+            .await,
+        );
+        assert!(
+            why.contains("line 4: the file holds more than 2 rows"),
+            "{why}"
+        );
+        let why = refused(
+            read_all(
+                b"user_id\nu-1234567\n".to_vec(),
+                &limited(small),
+                &PROFILE_ROWS,
+            )
+            .await,
+        );
+        assert!(why.contains("line 2: a row over 8 bytes"), "{why}");
+        let padded = format!("user_id\nu1\nu2\n{}", "\n".repeat(30));
+        let why = refused(read_all(padded.into_bytes(), &limited(small), &PROFILE_ROWS).await);
+        assert!(
+            why.contains("more than 40 bytes once decompressed"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn limits_come_from_the_environment_within_their_ranges() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            FileLimits::from_vars(vars(&[])).unwrap(),
+            FileLimits::default()
+        );
+        assert_eq!(
+            FileLimits::from_vars(vars(&[
+                ("FILE_MAX_ROWS", "500"),
+                ("FILE_MAX_ROW_BYTES", "131072")
+            ]))
+            .unwrap(),
+            FileLimits {
+                max_rows: 500,
+                max_row_bytes: 131_072,
+                ..FileLimits::default()
+            }
+        );
+        for (name, value) in [
+            ("FILE_MAX_ROW_BYTES", "2097152"),
+            ("FILE_MAX_ROWS", "0"),
+            ("FILE_MAX_BYTES", "6000000000"),
+            ("FILE_MAX_DECOMPRESSED_BYTES", "lots"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(Box::new([(name, value)]));
+            let err = FileLimits::from_vars(vars(pairs)).unwrap_err().to_string();
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
     }
 
     #[tokio::test]

@@ -88,6 +88,10 @@ enum Route<'a> {
     Job(&'a str),
     Cancel(&'a str),
     Items(&'a str),
+    /// `/jobs/{id}/items/export`
+    Export(&'a str),
+    /// `/jobs/{id}/items/export/{export_id}`
+    ExportState(&'a str, &'a str),
     Retry(&'a str),
     Unhide(&'a str),
     Events(&'a str),
@@ -122,8 +126,10 @@ impl Route<'_> {
             | Route::Cancel(_)
             | Route::Retry(_)
             | Route::Unhide(_)
+            | Route::Export(_)
             | Route::ScheduleRun(_) => "POST",
             Route::Items(_)
+            | Route::ExportState(..)
             | Route::Events(_)
             | Route::Audit
             | Route::Metrics
@@ -186,6 +192,12 @@ fn route(path: &str) -> Option<Route<'_>> {
                 None if !rest.is_empty() => Some(Route::Job(rest)),
                 Some((id, "cancel")) if !id.is_empty() => Some(Route::Cancel(id)),
                 Some((id, "items")) if !id.is_empty() => Some(Route::Items(id)),
+                Some((id, "items/export")) if !id.is_empty() => Some(Route::Export(id)),
+                Some((id, rest)) if !id.is_empty() && rest.starts_with("items/export/") => {
+                    let export_id = &rest["items/export/".len()..];
+                    (!export_id.is_empty() && !export_id.contains('/'))
+                        .then_some(Route::ExportState(id, export_id))
+                }
                 Some((id, "retry")) if !id.is_empty() => Some(Route::Retry(id)),
                 Some((id, "unhide")) if !id.is_empty() => Some(Route::Unhide(id)),
                 Some((id, "events")) if !id.is_empty() => Some(Route::Events(id)),
@@ -209,6 +221,8 @@ fn operation_of(route: &Route<'_>, method: &str) -> Option<Operation> {
         (Route::Job(_), "DELETE") => HideJob,
         (Route::Cancel(_), "POST") => CancelJob,
         (Route::Items(_), "GET") => ListJobItems,
+        (Route::Export(_), "POST") => ExportJobItems,
+        (Route::ExportState(..), "GET") => GetJobItemsExport,
         (Route::Retry(_), "POST") => RetryJob,
         (Route::Unhide(_), "POST") => UnhideJob,
         (Route::Events(_), "GET") => ListJobEvents,
@@ -281,8 +295,12 @@ impl<P: ServicePorts> JobsApi<P> {
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource"))?;
         if let Route::Page = route {
             return match method {
-                "GET" | "HEAD" => page::serve(&request.path, self.page_config())
-                    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource")),
+                "GET" | "HEAD" => page::serve(
+                    &request.path,
+                    self.page_config(),
+                    self.upload_origin().await.as_deref(),
+                )
+                .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such resource")),
                 _ => Err(method_not_allowed()),
             };
         }
@@ -394,6 +412,20 @@ impl<P: ServicePorts> JobsApi<P> {
                     ],
                     body: super::to_csv(&page.items).into_bytes(),
                 })
+            }
+            (Route::Export(id), "POST") => {
+                span.record("job_id", id);
+                let outcome = super::export_outcome(&request.query)?;
+                let export = self.start_export(&caller, id, outcome).await?;
+                let location = format!("export/{}", export.export_id);
+                Ok(HttpResponse::json(202, &export).with_header("location", location))
+            }
+            (Route::ExportState(id, export_id), "GET") => {
+                span.record("job_id", id);
+                Ok(HttpResponse::json(
+                    200,
+                    &self.get_export(&caller, id, export_id).await?,
+                ))
             }
             (Route::Retry(id), "POST") => {
                 span.record("job_id", id);

@@ -48,20 +48,25 @@ pub struct PageOidc {
 impl PageConfig {
     /// The issuer's origin (`scheme://host[:port]`), which the CSP's `connect-src` gains.
     fn issuer_origin(&self) -> Option<String> {
-        let issuer = &self.oidc.as_ref()?.issuer;
-        let (scheme, rest) = issuer.split_once("://")?;
-        let host = rest.split('/').next()?;
-        let safe = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        };
-        (matches!(scheme, "https" | "http") && safe(host)).then(|| format!("{scheme}://{host}"))
+        origin_of(&self.oidc.as_ref()?.issuer)
     }
 }
 
+/// The origin (`scheme://host[:port]`) of an `http` or `https` URL whose host holds only
+/// the characters of a host name or address; `None` for anything else.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    };
+    (matches!(scheme, "https" | "http") && safe(host)).then(|| format!("{scheme}://{host}"))
+}
+
 /// index.html first (it is served with the job types filled in, see [`INDEX`]).
-const ASSETS: [Asset; 22] = [
+const ASSETS: [Asset; 23] = [
     Asset {
         path: "/",
         content_type: HTML,
@@ -90,6 +95,7 @@ const ASSETS: [Asset; 22] = [
     module!("actions.js"),
     module!("schedules.js"),
     module!("schedule-dialog.js"),
+    module!("new-job.js"),
     module!("forms.js"),
     module!("api-keys.js"),
 ];
@@ -130,15 +136,23 @@ pub fn is_page_path(path: &str) -> bool {
     ASSETS.iter().any(|a| a.path == path)
 }
 
-pub fn serve(path: &str, config: &PageConfig) -> Option<HttpResponse> {
+/// The asset at `path`, with the CSP: `connect-src` gains the identity provider's origin
+/// and `upload_origin`, where the page's file uploads go (a presigned S3 `PUT`'s origin).
+pub fn serve(path: &str, config: &PageConfig, upload_origin: Option<&str>) -> Option<HttpResponse> {
     let asset = ASSETS.iter().find(|a| a.path == path)?;
-    let csp = match config.issuer_origin() {
-        Some(origin) => CONTENT_SECURITY_POLICY.replacen(
+    let origins: Vec<String> = config
+        .issuer_origin()
+        .into_iter()
+        .chain(upload_origin.and_then(origin_of))
+        .collect();
+    let csp = if origins.is_empty() {
+        CONTENT_SECURITY_POLICY.to_string()
+    } else {
+        CONTENT_SECURITY_POLICY.replacen(
             "connect-src 'self'",
-            &format!("connect-src 'self' {origin}"),
+            &format!("connect-src 'self' {}", origins.join(" ")),
             1,
-        ),
-        None => CONTENT_SECURITY_POLICY.to_string(),
+        )
     };
     Some(HttpResponse {
         status: 200,
@@ -210,7 +224,8 @@ mod tests {
             asset("/").contains(TYPE_OPTIONS_MARKER),
             "index.html marks where the type options go"
         );
-        let page = String::from_utf8(serve("/", &PageConfig::default()).unwrap().body).unwrap();
+        let page =
+            String::from_utf8(serve("/", &PageConfig::default(), None).unwrap().body).unwrap();
         assert!(!page.contains(TYPE_OPTIONS_MARKER));
         for spec in &REGISTRY {
             assert!(
@@ -234,7 +249,7 @@ mod tests {
             }),
             dev_tokens: false,
         };
-        let response = serve("/", &config).unwrap();
+        let response = serve("/", &config, None).unwrap();
         let page = String::from_utf8(response.body).unwrap();
         assert!(page.contains("<meta name=\"jobs-config\" content=\"{&quot;oidc&quot;:{&quot;issuer&quot;:&quot;https://idp.example.com/oauth2/default&quot;"));
         let csp = &response
@@ -254,7 +269,7 @@ mod tests {
             }),
             dev_tokens: false,
         };
-        let csp = serve("/", &odd)
+        let csp = serve("/", &odd, None)
             .unwrap()
             .headers
             .into_iter()
@@ -265,14 +280,41 @@ mod tests {
     }
 
     #[test]
+    fn the_upload_origin_joins_connect_src_and_nothing_else_does() {
+        let csp_of = |upload: &str| {
+            serve("/", &PageConfig::default(), Some(upload))
+                .unwrap()
+                .headers
+                .into_iter()
+                .find(|(n, _)| n == "content-security-policy")
+                .unwrap()
+                .1
+        };
+        let csp = csp_of(
+            "https://jobs-inputs.s3.eu-west-1.amazonaws.com/uploads/t/01J?X-Amz-Signature=x",
+        );
+        assert!(
+            csp.contains("connect-src 'self' https://jobs-inputs.s3.eu-west-1.amazonaws.com;"),
+            "{csp}"
+        );
+        for odd in [
+            "memory:///uploads/t/x",
+            "https://a.example.com;script-src *",
+            "https://",
+        ] {
+            assert!(csp_of(odd).contains("connect-src 'self';"), "{odd}");
+        }
+    }
+
+    #[test]
     fn every_asset_is_served_with_the_csp() {
         for a in &ASSETS {
-            let response = serve(a.path, &PageConfig::default()).unwrap();
+            let response = serve(a.path, &PageConfig::default(), None).unwrap();
             assert_eq!(response.status, 200);
             assert!(response.headers.iter().any(|(n, v)| n == "content-security-policy" && v.contains("script-src 'self'")));
         }
-        assert!(serve("/assets/nope.js", &PageConfig::default()).is_none());
-        assert!(serve("/assets/js/nope.js", &PageConfig::default()).is_none());
+        assert!(serve("/assets/nope.js", &PageConfig::default(), None).is_none());
+        assert!(serve("/assets/js/nope.js", &PageConfig::default(), None).is_none());
     }
 
     /// The CSP forbids inline scripts and styles, and the page lives under a stage path:
@@ -326,7 +368,7 @@ mod tests {
                     "{path} imports {specifier}: a module of page/js/"
                 );
                 let target = format!("/assets/js/{name}");
-                let response = serve(&target, &PageConfig::default()).unwrap_or_else(|| {
+                let response = serve(&target, &PageConfig::default(), None).unwrap_or_else(|| {
                     panic!("{path} imports {specifier}, which ASSETS does not serve")
                 });
                 assert!(

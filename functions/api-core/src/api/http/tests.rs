@@ -3,13 +3,14 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::api::Settings;
+use crate::api::{ExportStatus, Settings, export_csv_key};
 use crate::tokens::{Claims, mint};
 use jobs_core::JobType;
 use jobs_core::clock;
 use jobs_core::domain::auth::Role;
 use jobs_core::domain::record::{JobRecord, NewJob};
 use jobs_core::memory::{MemoryInputs, MemoryPorts, MemoryQueue, MemorySenders, MemoryStore};
+use jobs_core::ports::InputStore;
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-sec";
 
@@ -699,6 +700,8 @@ async fn routes_methods_and_openapi() {
         "GET /jobs/{id}",
         "GET /jobs/{id}/events",
         "GET /jobs/{id}/items",
+        "POST /jobs/{id}/items/export",
+        "GET /jobs/{id}/items/export/{export_id}",
         "GET /me",
         "GET /metrics",
         "GET /openapi.json",
@@ -982,16 +985,21 @@ async fn get_with(api: &Api, auth: &str, path: &str, query: &[(&str, &str)]) -> 
     api.handle(req).await
 }
 
-#[tokio::test]
-async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
-    let api = api();
-    let id = settled_profile_job(
-        &api,
+/// A profile job over u0, =u1, u2, u3 and u4 whose items 1 and 3 failed; its id.
+async fn five_users_two_failed(api: &Api) -> String {
+    settled_profile_job(
+        api,
         &["u0", "=u1", "u2", "u3", "u4"],
         &[1, 3],
         jobs_core::JobStatus::CompletedWithErrors,
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
+    let api = api();
+    let id = five_users_two_failed(&api).await;
     let path = format!("/jobs/{id}/items");
     let json = |r: HttpResponse| -> Value { serde_json::from_slice(&r.body).unwrap() };
     let all = json(get_with(&api, &member(), &path, &[]).await);
@@ -1067,6 +1075,98 @@ async fn a_job_s_items_are_listed_with_their_outcomes_in_pages_and_as_csv() {
         (bad.status, json(bad)["error"]["field"].clone()),
         (400, json!("outcome"))
     );
+}
+
+#[tokio::test]
+async fn an_item_report_is_exported_to_s3_by_the_exporter_with_the_csv_s_rows() {
+    let api = api();
+    let id = five_users_two_failed(&api).await;
+    let viewer = token("acme", "vera", Role::Viewer);
+    let export_path = format!("/jobs/{id}/items/export");
+    let ask = |outcome: &str| {
+        let mut req = request("POST", &export_path, Some(&viewer));
+        req.query = vec![("outcome".into(), outcome.into())];
+        req
+    };
+    let (status, asked) = call(&api, ask("failed")).await;
+    assert_eq!(status, 202, "{asked}");
+    assert_eq!(
+        (&asked["status"], &asked["outcome"], &asked["requested_by"]),
+        (&json!("pending"), &json!("failed"), &json!("vera"))
+    );
+    let export_id = asked["export_id"].as_str().unwrap().to_string();
+    let state_path = format!("{export_path}/{export_id}");
+    let (_, pending) = call(&api, request("GET", &state_path, Some(&viewer))).await;
+    assert_eq!(
+        (&pending["status"], &pending["url"]),
+        (&json!("pending"), &Value::Null)
+    );
+
+    // The exporter's work for the message the API sent.
+    let message = api.queue.exports.lock().unwrap()[0].clone();
+    assert_eq!(
+        (message.job_id.as_str(), message.tenant.as_str()),
+        (id.as_str(), "acme")
+    );
+    let written = api.write_export(&message).await.unwrap().unwrap();
+    assert_eq!(
+        (written.rows, written.status),
+        (Some(2), ExportStatus::Ready)
+    );
+    let csv = String::from_utf8(
+        api.inputs
+            .get(&export_csv_key(&id, &export_id))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let inline = get_with(
+        &api,
+        &viewer,
+        &format!("/jobs/{id}/items"),
+        &[("outcome", "failed"), ("format", "csv")],
+    )
+    .await;
+    assert_eq!(csv.as_bytes(), inline.body, "the same rows as format=csv");
+    let (status, ready) = call(&api, request("GET", &state_path, Some(&viewer))).await;
+    assert_eq!(
+        (status, &ready["status"], &ready["rows"]),
+        (200, &json!("ready"), &json!(2))
+    );
+    assert_eq!(
+        ready["url"],
+        format!("memory:///exports/{id}/{export_id}.csv?filename=job-{id}-failed.csv&expires=900")
+    );
+    assert_eq!(
+        api.write_export(&message).await.unwrap().unwrap(),
+        written,
+        "a second delivery changes nothing"
+    );
+
+    let (_, all) = call(&api, ask("all")).await;
+    let message = api.queue.exports.lock().unwrap()[1].clone();
+    assert_eq!(all["export_id"].as_str(), Some(message.export_id.as_str()));
+    assert_eq!(
+        api.write_export(&message).await.unwrap().unwrap().rows,
+        Some(5)
+    );
+
+    let (status, bad) = call(&api, ask("lost")).await;
+    assert_eq!((status, &bad["error"]["field"]), (400, &json!("outcome")));
+    let mallory = token("globex", "mallory", Role::TenantAdmin);
+    let (status, _) = call(&api, request("POST", &export_path, Some(&mallory))).await;
+    assert_eq!(status, 404, "another tenant's job");
+    let (status, _) = call(&api, request("GET", &state_path, Some(&mallory))).await;
+    assert_eq!(status, 404, "another tenant's export");
+    for unknown in [ulid::Ulid::new().to_string(), "not-an-id".to_string()] {
+        let (status, _) = call(
+            &api,
+            request("GET", &format!("{export_path}/{unknown}"), Some(&viewer)),
+        )
+        .await;
+        assert_eq!(status, 404, "{unknown}");
+    }
 }
 
 #[tokio::test]
@@ -1478,7 +1578,7 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
         upload["headers"],
         json!({"content-type": "application/x-ndjson", "content-encoding": "gzip", "if-none-match": "*"})
     );
-    assert_eq!(upload["max_bytes"], crate::api::MAX_UPLOAD_BYTES);
+    assert_eq!(upload["max_bytes"], jobs_core::domain::file::MAX_FILE_BYTES);
     let expires = clock::parse(upload["expires_at"].as_str().unwrap()).unwrap();
     let left = (expires - clock::now()).whole_seconds();
     assert!((890..=900).contains(&left), "15 minutes: {left} s");
@@ -1565,6 +1665,7 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
             bytes: 20,
             content_type: "text/csv".into(),
             content_encoding: None,
+            limits: Default::default(),
         }
     );
     let empty = ulid::Ulid::new().to_string();
@@ -1587,6 +1688,55 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
             "{tenant} {upload_id}: {err:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_service_s_file_limits_bound_uploads_and_travel_with_the_job() {
+    use jobs_core::domain::file::FileLimits;
+    let limits = FileLimits {
+        max_bytes: 12,
+        max_rows: 3,
+        ..FileLimits::default()
+    };
+    let jobs = crate::api::Jobs::new(
+        MemoryStore::default(),
+        MemoryInputs::default(),
+        MemoryQueue::default(),
+        MemorySenders::default(),
+        jobs_core::memory::observers(),
+        90,
+    )
+    .with_file_limits(limits);
+    let api = Api::serving(jobs, Settings::dev_tokens(SECRET, 90), None);
+    let mut req = request("POST", "/uploads", Some(&member()));
+    req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
+    assert_eq!(call(&api, req).await.1["max_bytes"], 12);
+    let csv = jobs_core::ports::UploadFormat {
+        content_type: "text/csv".into(),
+        content_encoding: None,
+    };
+    let (small, big) = (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
+    api.inputs.upload(
+        &crate::api::upload_key("acme", &small),
+        csv.clone(),
+        b"user_id\nu1\n".to_vec(),
+    );
+    api.inputs.upload(
+        &crate::api::upload_key("acme", &big),
+        csv,
+        b"user_id\nu1\nu2\n".to_vec(),
+    );
+    assert_eq!(
+        api.uploaded_file("acme", &small).await.unwrap().limits,
+        limits
+    );
+    let err = api.uploaded_file("acme", &big).await.unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("input.upload_id"));
+    assert!(
+        err.message.contains("holds 14 bytes: it must hold 1 to 12"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]

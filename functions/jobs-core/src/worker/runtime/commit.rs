@@ -110,8 +110,10 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                             let item = raw.get(*position).map_or_else(
                                 || format!("item {position}"),
                                 |v| {
-                                    serde_json::from_value::<P::Item>(v.clone())
-                                        .map_or_else(|_| v.to_string(), |i| P::label(&i))
+                                    crate::domain::file::invalid_label(v).unwrap_or_else(|| {
+                                        serde_json::from_value::<P::Item>(v.clone())
+                                            .map_or_else(|_| v.to_string(), |i| P::label(&i))
+                                    })
                                 },
                             );
                             commit.errors.push(ItemError {

@@ -829,6 +829,7 @@ fn file_job(w: &TestWorker, body: &str) -> String {
         content_type: "text/csv".into(),
         content_encoding: None,
         bytes: body.len() as u64,
+        limits: Default::default(),
     });
     w.store.insert(record);
     id
@@ -869,9 +870,20 @@ async fn a_file_job_runs_its_rows_in_chunks_read_by_range_and_bad_rows_fail_with
         ),
         (JobStatus::CompletedWithErrors, 7, 5, 2, Some(4))
     );
-    let mut reasons: Vec<String> = done.errors.iter().map(|e| e.reason.clone()).collect();
-    reasons.sort();
-    assert_eq!(reasons, vec!["fail-u3 is broken", "line 6: no user_id"]);
+    let mut sample: Vec<(String, String)> = done
+        .errors
+        .iter()
+        .map(|e| (e.item.clone(), e.reason.clone()))
+        .collect();
+    sample.sort();
+    assert_eq!(
+        sample,
+        vec![
+            ("fail-u3".into(), "fail-u3 is broken".into()),
+            ("line 6".into(), "line 6: no user_id".into())
+        ],
+        "an invalid row is named by its line"
+    );
 }
 
 #[tokio::test]
