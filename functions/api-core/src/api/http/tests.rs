@@ -1614,9 +1614,9 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
     assert_eq!(call(&api, req).await.0, 403, "a viewer may not upload");
 }
 
-#[tokio::test]
-async fn uploads_past_the_tenant_s_daily_limit_are_429_until_the_next_day() {
-    let jobs = crate::api::Jobs::new(
+/// The jobs service over empty in-memory ports, records kept 90 days.
+fn memory_jobs() -> crate::api::Jobs<MemoryPorts> {
+    crate::api::Jobs::new(
         MemoryStore::default(),
         MemoryInputs::default(),
         MemoryQueue::default(),
@@ -1624,7 +1624,11 @@ async fn uploads_past_the_tenant_s_daily_limit_are_429_until_the_next_day() {
         jobs_core::memory::observers(),
         90,
     )
-    .with_uploads_per_day(2);
+}
+
+#[tokio::test]
+async fn uploads_past_the_tenant_s_daily_limit_are_429_until_the_next_day() {
+    let jobs = memory_jobs().with_uploads_per_day(2);
     let api = Api::serving(jobs, Settings::dev_tokens(SECRET, 90), None);
     let upload = |auth: String| {
         let mut req = request("POST", "/uploads", Some(&auth));
@@ -1698,15 +1702,7 @@ async fn the_service_s_file_limits_bound_uploads_and_travel_with_the_job() {
         max_rows: 3,
         ..FileLimits::default()
     };
-    let jobs = crate::api::Jobs::new(
-        MemoryStore::default(),
-        MemoryInputs::default(),
-        MemoryQueue::default(),
-        MemorySenders::default(),
-        jobs_core::memory::observers(),
-        90,
-    )
-    .with_file_limits(limits);
+    let jobs = memory_jobs().with_file_limits(limits);
     let api = Api::serving(jobs, Settings::dev_tokens(SECRET, 90), None);
     let mut req = request("POST", "/uploads", Some(&member()));
     req.body = serde_json::to_vec(&json!({"content_type": "text/csv"})).unwrap();
