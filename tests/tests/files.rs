@@ -184,6 +184,32 @@ async fn a_job_of_20_000_rows_from_a_csv_counts_exactly_and_lists_each_bad_row_b
         )
         .await;
     assert_eq!(theirs.status, 404, "another tenant's job");
+
+    // Its retry is planned from this job's item list: the 20 bad rows, each failing again
+    // by its line in the original file.
+    let retry = stack
+        .send("POST", &format!("/jobs/{job_id}/retry"), Some(&token), None)
+        .await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(
+        (retry.body["retry_of"].as_str(), retry.body["from_file"].as_bool()),
+        (Some(job_id), Some(true))
+    );
+    let retry_id = retry.body["id"].as_str().unwrap();
+    let done = stack
+        .wait_until_done(&token, retry_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        done["progress"],
+        json!({"total": 20, "succeeded": 0, "failed": 20, "cancelled": 0, "percent": 100})
+    );
+    let mut again: Vec<String> = failed_items(&stack, &token, retry_id)
+        .await
+        .iter()
+        .map(|row| row["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    again.sort();
+    assert_eq!(again, expected, "the same rows, by the same lines");
 }
 
 /// Asks for job `id`'s item report of `outcome`, waits at most 60 s for the exporter to

@@ -1670,6 +1670,7 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
             content_type: "text/csv".into(),
             content_encoding: None,
             limits: Default::default(),
+            retry: None,
         }
     );
     let empty = ulid::Ulid::new().to_string();

@@ -48,6 +48,58 @@ pub struct ChunkOutcomes {
     pub cancelled: Vec<u32>,
 }
 
+/// An item's outcome as a job's item report gives it (`GET /jobs/{id}/items`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Not settled yet (the job is still running).
+    Pending,
+}
+
+impl Outcome {
+    /// `succeeded`, `failed`, `cancelled` or `pending`.
+    pub fn parse(value: &str) -> Option<Outcome> {
+        match value {
+            "succeeded" => Some(Outcome::Succeeded),
+            "failed" => Some(Outcome::Failed),
+            "cancelled" => Some(Outcome::Cancelled),
+            "pending" => Some(Outcome::Pending),
+            _ => None,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Pending => "pending",
+        }
+    }
+}
+
+/// The outcome of item `i` of a chunk whose ledger item is `ledger`, and why it failed;
+/// `unrun` when the chunk has no ledger item (pending, or cancelled when the job was
+/// cancelled before the chunk ran).
+pub fn outcome_of(
+    ledger: Option<&ChunkOutcomes>,
+    i: usize,
+    unrun: Outcome,
+) -> (Outcome, Option<String>) {
+    match ledger {
+        Some(l) => match l.failures.iter().find(|f| f.position as usize == i) {
+            Some(f) => (Outcome::Failed, Some(f.reason.clone())),
+            None if l.cancelled.contains(&(i as u32)) => (Outcome::Cancelled, None),
+            None if l.settled.contains(i) => (Outcome::Succeeded, None),
+            None => (Outcome::Pending, None),
+        },
+        None => (unrun, None),
+    }
+}
+
 /// One commit of a chunk: the outcomes settled since its previous commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChunkCommit {

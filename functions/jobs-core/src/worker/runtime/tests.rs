@@ -830,6 +830,7 @@ fn file_job(w: &TestWorker, body: &str) -> String {
         content_encoding: None,
         bytes: body.len() as u64,
         limits: Default::default(),
+        retry: None,
     });
     w.store.insert(record);
     id
@@ -884,6 +885,85 @@ async fn a_file_job_runs_its_rows_in_chunks_read_by_range_and_bad_rows_fail_with
         ],
         "an invalid row is named by its line"
     );
+}
+
+/// A queued retry of `original`, an ended file job of `w`, as `POST /jobs/{id}/retry`
+/// creates it.
+fn file_retry(w: &TestWorker, original: &str) -> String {
+    let old = w.store.job(original).unwrap();
+    let id = job(w, &[]);
+    let mut record = w.store.job(&id).unwrap();
+    record.file = Some(crate::domain::file::JobFile {
+        retry: Some(crate::domain::file::RetriedItems {
+            job_id: old.id.clone(),
+            input_key: old.input_key.clone(),
+            chunks: old.chunks_total.unwrap(),
+            cancelled: old.status == JobStatus::Cancelled,
+        }),
+        ..old.file.clone().unwrap()
+    });
+    record.retry_of = Some(old.id.clone());
+    w.store.insert(record);
+    id
+}
+
+/// Every item of file job `job`, chunk by chunk, as its worker reads them.
+async fn file_items(w: &TestWorker, job: &str) -> Vec<serde_json::Value> {
+    let record = w.store.job(job).unwrap();
+    let mut items = Vec::new();
+    for n in 0..record.chunks_total.unwrap() {
+        items.extend(w.file_chunk(&record, n).await.unwrap().unwrap());
+    }
+    items
+}
+
+#[tokio::test]
+async fn a_file_jobs_retry_runs_exactly_its_failed_rows_read_back_from_its_item_list() {
+    let w = small_segments();
+    // 12 rows over several segments: three fail when run, the empty one is invalid.
+    let rows = [
+        "u0", "fail-u1", "u2", "u3", "\"\"", "fail-u5", "u6", "u7", "u8", "fail-u9", "u10", "u11",
+    ];
+    let id = file_job(&w, &format!("user_id\n{}\n", rows.join("\n")));
+    deliver(&w, &plan(&id), 1).await;
+    run_queue(&w, 2).await;
+    let original = w.store.job(&id).unwrap();
+    assert_eq!((original.succeeded, original.failed), (8, 4));
+    let failed: Vec<serde_json::Value> = file_items(&w, &id)
+        .await
+        .into_iter()
+        .filter(|item| item.to_string().contains("fail-") || item.get("invalid").is_some())
+        .collect();
+    assert_eq!(failed.len(), 4);
+
+    // The retry's plan with 8 s left at each run: it pauses after its first chunk and the
+    // next run continues from the retried job's next item.
+    let retry = file_retry(&w, &id);
+    let mut runs = 0;
+    while w.store.job(&retry).unwrap().chunks_total.is_none() {
+        let mut event = SqsEvent::default();
+        event.records = vec![message("p", &plan(&retry), 1)];
+        let deadline = SystemTime::now() + Duration::from_secs(8);
+        w.handle_batch_until(event, Some(deadline)).await;
+        runs += 1;
+        assert!(runs < 10, "the plan moves on at every run");
+    }
+    assert_eq!(runs, 2, "4 items in chunks of 2: one chunk a run");
+    assert_eq!(file_items(&w, &retry).await, failed, "the failed items, in order");
+    deliver(&w, &plan(&retry), 1).await;
+    run_queue(&w, 2).await;
+    let done = w.store.job(&retry).unwrap();
+    assert_eq!(
+        (done.status, done.total, done.succeeded, done.failed),
+        (JobStatus::Failed, 4, 0, 4)
+    );
+    assert!(
+        done.errors.iter().any(|e| e.reason == "line 6: no user_id"),
+        "the bad row fails again by its line: {:?}",
+        done.errors
+    );
+    // The original is unchanged.
+    assert_eq!(w.store.job(&id).unwrap().failed, 4);
 }
 
 #[tokio::test]
