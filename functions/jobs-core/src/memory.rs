@@ -977,8 +977,8 @@ impl ProgressStore for MemoryStore {
         entry.done = commit.done;
         job.succeeded += commit.tally.succeeded;
         job.failed += commit.tally.failed;
-        job.cancelled += commit.tally.cancelled;
-        job.chunks_done += u64::from(commit.done);
+        job.cancelled += commit.tally.cancelled + commit.chain_rest.items;
+        job.chunks_done += u64::from(commit.done) + commit.chain_rest.chunks;
         job.errors.extend(commit.errors.iter().cloned());
         if commit.paced_at.is_some() {
             job.paced_at.clone_from(&commit.paced_at);

@@ -299,12 +299,12 @@ impl ProgressStore for DynamoJobStore {
             .expression_attribute_names("#cancelled", "cancelled")
             .expression_attribute_values(":s", n(tally.succeeded))
             .expression_attribute_values(":f", n(tally.failed))
-            .expression_attribute_values(":c", n(tally.cancelled));
+            .expression_attribute_values(":c", n(tally.cancelled + commit.chain_rest.items));
         if commit.done {
-            job_add.push_str(", #chunks_done :one");
+            job_add.push_str(", #chunks_done :chunks");
             job = job
                 .expression_attribute_names("#chunks_done", "chunks_done")
-                .expression_attribute_values(":one", n(1));
+                .expression_attribute_values(":chunks", n(1 + commit.chain_rest.chunks));
         }
         if !commit.errors.is_empty() {
             let sample: Vec<AttributeValue> = commit

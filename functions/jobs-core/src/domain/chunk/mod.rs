@@ -100,6 +100,22 @@ pub fn outcome_of(
     }
 }
 
+/// Chunks, and the items in them, that a cancelled job's chain will not run
+/// ([`ChunkCommit::chain_rest`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainRest {
+    pub chunks: u64,
+    pub items: u64,
+}
+
+/// The chunks after `chunk` in its chain (`chunk + w`, `chunk + 2w`, …) of a job of
+/// `total` chunks.
+pub fn chain_after(chunk: u64, w: u64, total: u64) -> impl Iterator<Item = u64> {
+    (1..)
+        .map(move |k: u64| chunk.saturating_add(k.saturating_mul(w.max(1))))
+        .take_while(move |n| *n < total)
+}
+
 /// One commit of a chunk: the outcomes settled since its previous commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChunkCommit {
@@ -117,6 +133,12 @@ pub struct ChunkCommit {
     pub errors: Vec<ItemError>,
     /// The commit settles the chunk's last items: the job's `chunks_done` grows by one.
     pub done: bool,
+    /// With `done`, when the job is cancelled: the rest of the chunk's chain (the chunks
+    /// `chunk + W`, `chunk + 2W`, … that its slot would have released one after the other),
+    /// which will not run. They count as done with it and their items as cancelled, on the
+    /// job only (they have no ledger item: the item report shows them cancelled), so a
+    /// cancelled job ends in one commit per chain, whatever its size.
+    pub chain_rest: ChainRest,
     /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
     pub paced_at: Option<String>,
     /// With `done`: where the chunk's release-window slot goes, written in the same

@@ -735,6 +735,71 @@ async fn cancelling_a_running_job_cancels_the_chunks_not_yet_processed() {
     );
 }
 
+/// Cancels running job `id` of `w`, delivers `held_back` (chunk messages taken off the
+/// queue) and then whatever is queued, each message twice; the chunk messages run.
+async fn cancel_and_drain(w: &TestWorker, id: &str, held_back: &[WorkMessage]) -> usize {
+    assert!(
+        crate::ports::JobStore::cancel(&w.store, id, JobStatus::Running, "2026-12-06T10:00:01.000Z")
+            .await
+            .unwrap()
+    );
+    let mut runs = 0;
+    let mut pending = held_back.to_vec();
+    while !pending.is_empty() {
+        for m in &pending {
+            runs += 1;
+            deliver(w, m, 1).await;
+            deliver(w, m, 1).await;
+        }
+        pending = w.queue.drain();
+    }
+    runs
+}
+
+#[tokio::test]
+async fn a_cancelled_job_ends_each_chain_in_one_commit_whatever_its_length() {
+    // 39 items in chunks of 2 (the last of 1): 20 chunks in 3 chains.
+    let w = worker_with_window(3);
+    let items: Vec<String> = (0..39).map(|i| format!("item-{i}")).collect();
+    let id = job(&w, &items.iter().map(String::as_str).collect::<Vec<_>>());
+    deliver(&w, &plan(&id), 1).await;
+    let first = w.queue.drain();
+    assert_eq!(first.len(), 3);
+    // Chunk 0 runs and releases chunk 3 (its chain's next); then the cancel.
+    deliver(&w, &first[0], 1).await;
+    let runs = cancel_and_drain(&w, &id, &first[1..]).await;
+    assert_eq!(runs, 3, "chunks 1, 2 and 3, one per chain; the 16 after them never run");
+    let done = w.store.job(&id).unwrap();
+    assert_eq!(
+        (done.status, done.succeeded, done.cancelled, done.chunks_done),
+        (JobStatus::Cancelled, 2, 37, 20)
+    );
+    let (ledgers, _) = w.store.chunk_outcomes(&id, 0, 100).await.unwrap();
+    assert_eq!(
+        ledgers.iter().map(|l| l.chunk).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3],
+        "the chunks that never ran have no ledger item (the report shows them cancelled)"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_file_job_counts_its_chains_rest_from_the_chunk_index() {
+    // 21 rows in chunks of 2 (the last of 1): 11 chunks in 2 chains, over several segments.
+    let w = small_segments();
+    let rows: Vec<String> = (0..21).map(|i| format!("u{i}")).collect();
+    let id = file_job(&w, &format!("user_id\n{}\n", rows.join("\n")));
+    deliver(&w, &plan(&id), 1).await;
+    let first = w.queue.drain();
+    deliver(&w, &first[0], 1).await;
+    let runs = cancel_and_drain(&w, &id, &first[1..]).await;
+    assert_eq!(runs, 2, "chunks 1 and 2, one per chain");
+    let done = w.store.job(&id).unwrap();
+    assert_eq!(
+        (done.status, done.succeeded, done.cancelled, done.chunks_done),
+        (JobStatus::Cancelled, 2, 19, 11)
+    );
+}
+
 #[tokio::test]
 async fn a_job_whose_input_is_gone_fails_instead_of_hanging() {
     let w = worker();

@@ -124,9 +124,9 @@ async fn a_later_commit_applies_only_to_the_ledger_as_read_and_the_last_counts_t
     let job = &body["TransactItems"][1]["Update"];
     assert_eq!(
         job["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks"
     );
-    assert_eq!(job["ExpressionAttributeValues"][":one"], json!({"N": "1"}));
+    assert_eq!(job["ExpressionAttributeValues"][":chunks"], json!({"N": "1"}));
 }
 
 #[tokio::test]
@@ -207,7 +207,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
     );
     assert_eq!(
         items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks"
     );
     assert_eq!(
         items[1]["Update"]["ConditionExpression"],
@@ -228,7 +228,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
     assert_eq!(items.len(), 2);
     assert_eq!(
         items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one REMOVE #held.#take"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks REMOVE #held.#take"
     );
     assert_eq!(
         items[1]["Update"]["ConditionExpression"],
@@ -261,7 +261,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
     assert_eq!(items.len(), 4);
     assert_eq!(
         items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one SET #held.#hold = :true"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks SET #held.#hold = :true"
     );
     assert_eq!(items[2]["Update"]["Key"]["pk"], json!({"S": "JOB#01OTHER"}));
     assert_eq!(items[3]["Update"]["Key"]["pk"], json!({"S": "TENANT#acme"}));
