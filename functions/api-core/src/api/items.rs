@@ -319,6 +319,17 @@ impl<P: ServicePorts> JobsApi<P> {
                 "the job ended before its file was read: create a job from a new upload of the file",
             ));
         };
+        if self
+            .inputs
+            .head(&file::index_key(&job.input_key))
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the job's item list is gone (its file was refused, or the list expired): create a job from a new upload of the file",
+            ));
+        }
         let unrun = job.total.saturating_sub(job.succeeded + job.failed + job.cancelled);
         let again = job.failed + if cancelled { job.cancelled + unrun } else { 0 };
         if again == 0 {
