@@ -192,7 +192,10 @@ async fn a_job_of_20_000_rows_from_a_csv_counts_exactly_and_lists_each_bad_row_b
         .await;
     assert_eq!(retry.status, 202, "{}", retry.body);
     assert_eq!(
-        (retry.body["retry_of"].as_str(), retry.body["from_file"].as_bool()),
+        (
+            retry.body["retry_of"].as_str(),
+            retry.body["from_file"].as_bool()
+        ),
         (Some(job_id), Some(true))
     );
     let retry_id = retry.body["id"].as_str().unwrap();
@@ -264,7 +267,11 @@ async fn cancelling_a_file_job_of_2_000_chunks_takes_about_one_commit_per_chain(
         if now.body["progress"]["succeeded"].as_u64() > Some(0) {
             break;
         }
-        assert!(std::time::Instant::now() < until, "no chunk ran: {}", now.body);
+        assert!(
+            std::time::Instant::now() < until,
+            "no chunk ran: {}",
+            now.body
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let cancel = stack

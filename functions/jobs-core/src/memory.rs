@@ -630,7 +630,6 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
-
     async fn active_jobs(&self, partition: &str, limit: u32) -> Result<Vec<ActiveJob>, StoreError> {
         let jobs = lock(&self.jobs);
         let mut active: Vec<ActiveJob> = jobs

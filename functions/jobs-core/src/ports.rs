@@ -142,7 +142,6 @@ pub trait JobStore:
         query: &IndexQuery,
     ) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
 
-
     /// Entries of the `active_by_type` index partition `partition` (queued and running jobs),
     /// oldest first, at most `limit`.
     fn active_jobs(

@@ -26,7 +26,9 @@ use jobs_core::domain::job::JobStatus;
 use jobs_core::domain::record::JobRecord;
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
 use jobs_core::item_list::{FileItems, Ledgers};
-use jobs_core::ports::{ChunkOutcomes, ExportMessage, InputStore, JobStore, ServicePorts, WorkQueue};
+use jobs_core::ports::{
+    ChunkOutcomes, ExportMessage, InputStore, JobStore, ServicePorts, WorkQueue,
+};
 
 /// How long a report's download URL stays valid.
 pub const EXPORT_URL_EXPIRY: Duration = Duration::from_secs(15 * 60);

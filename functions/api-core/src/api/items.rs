@@ -19,7 +19,7 @@ use jobs_core::domain::job::JobStatus;
 use jobs_core::domain::record::{JobRecord, snapshot_key};
 use jobs_core::domain::registry::ItemSource;
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ServicePorts};
+use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ProgressStore, ServicePorts};
 
 /// Most rows in one JSON page.
 pub const MAX_ITEMS_PAGE: usize = 1_000;
@@ -330,7 +330,9 @@ impl<P: ServicePorts> JobsApi<P> {
                 "the job's item list is gone (its file was refused, or the list expired): create a job from a new upload of the file",
             ));
         }
-        let unrun = job.total.saturating_sub(job.succeeded + job.failed + job.cancelled);
+        let unrun = job
+            .total
+            .saturating_sub(job.succeeded + job.failed + job.cancelled);
         let again = job.failed + if cancelled { job.cancelled + unrun } else { 0 };
         if again == 0 {
             return Err(ApiError::new(
@@ -347,7 +349,13 @@ impl<P: ServicePorts> JobsApi<P> {
             }),
             ..file.clone()
         };
-        let params = self.stored_params(job).await?;
+        // As stored, with the (empty) item field the plan fills from the file.
+        let mut params = self.stored_params(job).await?;
+        if let ItemSource::Param(field) = job.job_type.spec().items
+            && let Some(map) = params.as_object_mut()
+        {
+            map.remove(field);
+        }
         self.create_retry(caller, job, params, Some(file), idempotency_key)
             .await
     }

@@ -1826,7 +1826,11 @@ async fn a_file_job_s_retry_is_a_file_job_that_reads_the_failed_items_of_the_ori
         })
     );
     assert_eq!(file.upload(), None, "the retry uses no upload");
-    let (_, original) = call(&api, request("GET", &format!("/jobs/{id}"), Some(&member()))).await;
+    let (_, original) = call(
+        &api,
+        request("GET", &format!("/jobs/{id}"), Some(&member())),
+    )
+    .await;
     assert_eq!(original["retries"], json!([stored.id]));
 }
 

@@ -12,7 +12,7 @@ use crate::domain::file::JobFile;
 use crate::domain::job::JobStatus;
 use crate::domain::record::{
     ACTIVE_INDEX, HIDDEN_PARTITIONS, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_PARTITIONS,
-    LIST_SORT_ATTRIBUTE, end_shard, job_pk,
+    LIST_SORT_ATTRIBUTE, end_shard,
 };
 use crate::error::StoreError;
 use crate::ports::{
@@ -150,10 +150,7 @@ impl DynamoJobStore {
         });
         if let Some((_, upload)) = upload_at {
             let claim = HashMap::from([
-                (
-                    "pk".to_string(),
-                    AttributeValue::S(upload_claim_pk(upload)),
-                ),
+                ("pk".to_string(), AttributeValue::S(upload_claim_pk(upload))),
                 ("sk".to_string(), AttributeValue::S(UPLOAD_CLAIM_SK.into())),
                 ("job_id".to_string(), AttributeValue::S(job.id.clone())),
                 (

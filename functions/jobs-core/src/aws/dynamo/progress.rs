@@ -14,9 +14,7 @@ use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
 use crate::domain::window::Passed;
 use crate::error::StoreError;
-use crate::ports::{
-    ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, ProgressStore, Settled,
-};
+use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, ProgressStore, Settled};
 
 /// The highest chunk number a sort key can hold (8 digits).
 const LAST_CHUNK: u64 = 99_999_999;

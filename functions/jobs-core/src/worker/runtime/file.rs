@@ -11,8 +11,8 @@ use super::Worker;
 use crate::domain::chunk::{ChunkCutter, MAX_CHUNK_BYTES};
 use crate::domain::chunk::{Outcome, outcome_of};
 use crate::domain::file::{
-    ChunkStart, FileRows, JobFile, ReadError, RetriedItems, chunk_bounds, index_key,
-    invalid_item, read_chunk, segment_key,
+    ChunkStart, FileRows, JobFile, ReadError, RetriedItems, chunk_bounds, index_key, invalid_item,
+    read_chunk, segment_key,
 };
 use crate::domain::record::JobRecord;
 use crate::item_list::{FileItems, ListedChunk};
@@ -110,7 +110,8 @@ pub async fn write_item_list<I: InputStore>(
     };
     let mut reader = match opened {
         Ok(reader) => reader,
-        Err(err) => return file_error(err).map(Planned::Refused),    };
+        Err(err) => return file_error(err).map(Planned::Refused),
+    };
     let list = ListWriter {
         inputs,
         input_key,
@@ -140,7 +141,10 @@ pub async fn write_retry_list<I: InputStore, S: ProgressStore>(
         Earlier::Paused(checkpoint, entries) => (Some(checkpoint), entries),
         Earlier::None => (None, Vec::new()),
     };
-    let at = saved.as_ref().and_then(|c| c.retried_at).unwrap_or_default();
+    let at = saved
+        .as_ref()
+        .and_then(|c| c.retried_at)
+        .unwrap_or_default();
     let mut source = Retried {
         walk: FileItems::new(
             inputs,
@@ -340,8 +344,7 @@ impl<I: InputStore> ListWriter<'_, I> {
                 Err(Ok(reason)) => return Ok(Planned::Refused(reason)),
                 Err(Err(err)) => return Err(err),
             };
-            let line =
-                serde_json::to_vec(&item).map_err(|e| WorkError::Rejected(e.to_string()))?;
+            let line = serde_json::to_vec(&item).map_err(|e| WorkError::Rejected(e.to_string()))?;
             if cutter.starts_chunk(line.len()) {
                 // Each run writes at least one chunk, so a run always moves the plan on.
                 if chunks > from.chunks && self.stop_at.is_some_and(|at| Instant::now() >= at) {

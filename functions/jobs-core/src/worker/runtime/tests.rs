@@ -778,9 +778,14 @@ async fn cancelling_a_running_job_cancels_the_chunks_not_yet_processed() {
 /// queue) and then whatever is queued, each message twice; the chunk messages run.
 async fn cancel_and_drain(w: &TestWorker, id: &str, held_back: &[WorkMessage]) -> usize {
     assert!(
-        crate::ports::JobStore::cancel(&w.store, id, JobStatus::Running, "2026-12-06T10:00:01.000Z")
-            .await
-            .unwrap()
+        crate::ports::JobStore::cancel(
+            &w.store,
+            id,
+            JobStatus::Running,
+            "2026-12-06T10:00:01.000Z"
+        )
+        .await
+        .unwrap()
     );
     let mut runs = 0;
     let mut pending = held_back.to_vec();
@@ -807,10 +812,18 @@ async fn a_cancelled_job_ends_each_chain_in_one_commit_whatever_its_length() {
     // Chunk 0 runs and releases chunk 3 (its chain's next); then the cancel.
     deliver(&w, &first[0], 1).await;
     let runs = cancel_and_drain(&w, &id, &first[1..]).await;
-    assert_eq!(runs, 3, "chunks 1, 2 and 3, one per chain; the 16 after them never run");
+    assert_eq!(
+        runs, 3,
+        "chunks 1, 2 and 3, one per chain; the 16 after them never run"
+    );
     let done = w.store.job(&id).unwrap();
     assert_eq!(
-        (done.status, done.succeeded, done.cancelled, done.chunks_done),
+        (
+            done.status,
+            done.succeeded,
+            done.cancelled,
+            done.chunks_done
+        ),
         (JobStatus::Cancelled, 2, 37, 20)
     );
     let (ledgers, _) = w.store.chunk_outcomes(&id, 0, 100).await.unwrap();
@@ -834,7 +847,12 @@ async fn a_cancelled_file_job_counts_its_chains_rest_from_the_chunk_index() {
     assert_eq!(runs, 2, "chunks 1 and 2, one per chain");
     let done = w.store.job(&id).unwrap();
     assert_eq!(
-        (done.status, done.succeeded, done.cancelled, done.chunks_done),
+        (
+            done.status,
+            done.succeeded,
+            done.cancelled,
+            done.chunks_done
+        ),
         (JobStatus::Cancelled, 2, 19, 11)
     );
 }
@@ -1053,7 +1071,11 @@ async fn a_file_jobs_retry_runs_exactly_its_failed_rows_read_back_from_its_item_
         assert!(runs < 10, "the plan moves on at every run");
     }
     assert_eq!(runs, 2, "4 items in chunks of 2: one chunk a run");
-    assert_eq!(file_items(&w, &retry).await, failed, "the failed items, in order");
+    assert_eq!(
+        file_items(&w, &retry).await,
+        failed,
+        "the failed items, in order"
+    );
     deliver(&w, &plan(&retry), 1).await;
     run_queue(&w, 2).await;
     let done = w.store.job(&retry).unwrap();
