@@ -144,8 +144,6 @@ impl BulkMessages {
 
 impl Processor for BulkMessages {
     const JOB_TYPE: JobType = JobType::BulkMessageSending;
-    /// One at a time: every chunk waits on the tenant's one SES sending rate.
-    const MESSAGES_AT_ONCE: usize = 1;
     const STEP: usize = CONCURRENCY;
     type Params = BulkMessageParams;
     type Item = Recipient;

@@ -84,13 +84,6 @@ pub trait Processor: Send + Sync + 'static {
     /// repeats at most a step plus what was done since the last checkpoint. By default a
     /// whole chunk.
     const STEP: usize = usize::MAX;
-    /// Most messages of one batch worked at the same time. The work waits on AWS
-    /// (DynamoDB, Bedrock), so a batch then takes about as long as its slowest message
-    /// instead of the sum of all, and a message of another tenant received just after the
-    /// batch waits no longer than that. 10 (the template's `BatchSize`) by default; a type
-    /// paced by one shared rate (SES) takes 1, or its chunks would all wait on that rate
-    /// at once, past the invocation's deadline.
-    const MESSAGES_AT_ONCE: usize = 10;
 
     /// The job's stored params.
     type Params: DeserializeOwned + Send + Sync + 'static;

@@ -220,9 +220,10 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         self.handle_batch_until(event, None).await
     }
 
-    /// Handles a batch: up to [`Processor::MESSAGES_AT_ONCE`] of its messages at a time,
-    /// started with tenants taking turns ([`in_turns`]); a message not started `DEADLINE_MARGIN` (3 s)
-    /// before `deadline` is handed on. The response names the messages to retry.
+    /// Handles a batch, its messages one after another (a chunk runs alone, so it settles
+    /// soon and commits once) with tenants taking turns ([`in_turns`]); a message not
+    /// started `DEADLINE_MARGIN` (3 s) before `deadline` is handed on. The response names
+    /// the messages to retry.
     pub async fn handle_batch_until(
         &self,
         event: SqsEvent,
@@ -230,21 +231,11 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     ) -> SqsBatchResponse {
         let deadline = deadline
             .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
-        // Collected first: a stream over a closure that borrows the records is not `Send`
-        // for every lifetime, which a spawned caller needs.
-        let handling: Vec<_> = in_turns(&event.records)
-            .into_iter()
-            .map(|record| async move {
-                // Boxed: the message's future is deep enough to overflow the compiler's
-                // layout recursion limit when nested in the Lambda runtime's.
-                let disposition = Box::pin(self.handle_message_until(record, deadline)).await;
-                (record, disposition)
-            })
-            .collect();
-        let dispositions = crate::concurrency::in_order(handling, P::MESSAGES_AT_ONCE.max(1)).await;
         let mut response = SqsBatchResponse::default();
-        for (record, disposition) in dispositions {
-            if disposition == Disposition::Retry {
+        for record in in_turns(&event.records) {
+            // Boxed: the message's future is deep enough to overflow the compiler's layout
+            // recursion limit when nested in the Lambda runtime's.
+            if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -364,7 +355,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     }
 }
 
-/// The order a batch's messages start in: tenants take turns (each tenant's first message,
+/// The order a batch's messages run in: tenants take turns (each tenant's first message,
 /// then each one's second, …), each tenant's messages in the order received. A tenant with
 /// one message in a batch full of another tenant's runs first. Unreadable messages take
 /// turns as one more tenant (each is acknowledged at once).

@@ -1,6 +1,5 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -49,9 +48,6 @@ pub(super) fn worker_with_window(release_window: u64) -> TestWorker {
 struct OneByOne {
     delay: Duration,
     seen: Mutex<Vec<Value>>,
-    /// `process` calls under way now, and the most there ever were.
-    running: AtomicUsize,
-    most: AtomicUsize,
 }
 
 impl Processor for OneByOne {
@@ -75,10 +71,7 @@ impl Processor for OneByOne {
         items: &[Value],
     ) -> Vec<super::super::ItemResult> {
         self.seen.lock().unwrap().extend(items.iter().cloned());
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
         Scripted.process(job, params, items).await
     }
 }
@@ -95,8 +88,6 @@ fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
         OneByOne {
             delay,
             seen: Mutex::new(Vec::new()),
-            running: AtomicUsize::new(0),
-            most: AtomicUsize::new(0),
         },
         MemoryStore::default(),
         MemoryInputs::default(),
@@ -347,36 +338,6 @@ fn in_a_batch_tenants_take_turns_each_in_the_order_received() {
         .filter_map(|m| m.message_id.as_deref())
         .collect();
     assert_eq!(order, ["1", "4", "2", "3", "5"]);
-}
-
-#[tokio::test]
-async fn a_batch_works_up_to_ten_of_its_messages_at_the_same_time() {
-    let w = one_by_one(Duration::from_millis(50), Duration::from_secs(60));
-    // Twelve tenants' one-item jobs: twelve chunk messages in one batch.
-    let (mut ids, mut event) = (Vec::new(), SqsEvent::default());
-    for i in 0..12 {
-        let tenant = format!("tenant-{i}");
-        let id = job_of(&w, &tenant, &["a"]);
-        let planned = WorkMessage::Plan {
-            job_id: id.clone(),
-            tenant,
-        };
-        assert_eq!(deliver(&w, &planned, 1).await, Disposition::Ack);
-        for chunk in w.queue.drain() {
-            event.records.push(message(&format!("m{i}"), &chunk, 1));
-        }
-        ids.push(id);
-    }
-    assert_eq!(event.records.len(), 12);
-    assert!(w.handle_batch(event).await.batch_item_failures.is_empty());
-    assert_eq!(
-        w.processor.most.load(Ordering::SeqCst),
-        <OneByOne as Processor>::MESSAGES_AT_ONCE,
-        "ten at a time, never more"
-    );
-    for id in &ids {
-        assert_eq!(w.store.job(id).unwrap().succeeded, 1, "job {id}");
-    }
 }
 
 #[tokio::test]
