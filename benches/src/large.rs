@@ -464,6 +464,7 @@ pub fn case_main(which: &str, rows: u64, bytes: u64) -> Result<()> {
             content_encoding: None,
             bytes,
             limits: Default::default(),
+            retry: None,
         };
         let started = Instant::now();
         let (total, chunks, segments) = match which {

@@ -184,6 +184,119 @@ async fn a_job_of_20_000_rows_from_a_csv_counts_exactly_and_lists_each_bad_row_b
         )
         .await;
     assert_eq!(theirs.status, 404, "another tenant's job");
+
+    // Its retry is planned from this job's item list: the 20 bad rows, each failing again
+    // by its line in the original file.
+    let retry = stack
+        .send("POST", &format!("/jobs/{job_id}/retry"), Some(&token), None)
+        .await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(
+        (
+            retry.body["retry_of"].as_str(),
+            retry.body["from_file"].as_bool()
+        ),
+        (Some(job_id), Some(true))
+    );
+    let retry_id = retry.body["id"].as_str().unwrap();
+    let done = stack
+        .wait_until_done(&token, retry_id, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        done["progress"],
+        json!({"total": 20, "succeeded": 0, "failed": 20, "cancelled": 0, "percent": 100})
+    );
+    let mut again: Vec<String> = failed_items(&stack, &token, retry_id)
+        .await
+        .iter()
+        .map(|row| row["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    again.sort();
+    assert_eq!(again, expected, "the same rows, by the same lines");
+}
+
+/// The ledger items of job `id`: one per chunk that ran or settled its items.
+async fn ledger_items(stack: &Stack, id: &str) -> usize {
+    use aws_sdk_dynamodb::types::{AttributeValue, Select};
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let page = stack
+            .dynamo
+            .query()
+            .table_name(stack.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :chunk)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("JOB#{id}")))
+            .expression_attribute_values(":chunk", AttributeValue::S("CHUNK#".into()))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("Query");
+        count += page.count() as usize;
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return count;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_file_job_of_2_000_chunks_takes_about_one_commit_per_chain() {
+    let stack = Stack::load().await;
+    let tenant = fresh_tenant("file-cancel");
+    let token = stack.token(&tenant, "alice", false);
+    // 200,000 sessions in chunks of 100: 2,000 chunks, 200 in each of the window's 10 chains.
+    let csv: String = std::iter::once("session_id\n".to_string())
+        .chain((0..200_000).map(|i| format!("s-{i}\n")))
+        .collect();
+    let upload_id = upload(
+        &stack,
+        &token,
+        json!({"content_type": "text/csv"}),
+        csv.into_bytes(),
+    )
+    .await;
+    let job = stack.create(&token, &from_file(&upload_id)).await;
+    let id = job["id"].as_str().unwrap();
+    let path = format!("/jobs/{id}");
+    // Cancelled once chunks have run.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = stack.send("GET", &path, Some(&token), None).await;
+        if now.body["progress"]["succeeded"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no chunk ran: {}",
+            now.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cancel = stack
+        .send("POST", &format!("{path}/cancel"), Some(&token), None)
+        .await;
+    assert_eq!(cancel.status, 202, "{}", cancel.body);
+    let done = stack
+        .wait_until_done(&token, id, Duration::from_secs(120))
+        .await;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    let progress = &done["progress"];
+    let (succeeded, cancelled) = (
+        progress["succeeded"].as_u64().unwrap(),
+        progress["cancelled"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        (progress["total"].as_u64(), progress["failed"].as_u64()),
+        (Some(200_000), Some(0))
+    );
+    assert_eq!(succeeded + cancelled, 200_000, "every item counted once");
+    let ran = ledger_items(&stack, id).await;
+    assert!(
+        ran < 200,
+        "{ran} of 2,000 chunks have a ledger item: the rest of each chain ended with one commit"
+    );
 }
 
 /// Asks for job `id`'s item report of `outcome`, waits at most 60 s for the exporter to

@@ -65,6 +65,14 @@ impl ProgressStore for Counting {
     ) -> Result<Option<ChunkLedger>, jobs_core::error::StoreError> {
         self.inner.chunk_ledger(id, chunk).await
     }
+    async fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<(Vec<jobs_core::ports::ChunkOutcomes>, bool), jobs_core::error::StoreError> {
+        self.inner.chunk_outcomes(id, from, limit).await
+    }
     async fn commit_chunk(
         &self,
         id: &str,

@@ -202,6 +202,7 @@ impl<P: ServicePorts> Jobs<P> {
         let links = JobLinks {
             retry_of: None,
             schedule_id: Some(schedule.id.clone()),
+            file: None,
         };
         let created = match job_request(schedule) {
             Ok(request) => {

@@ -828,6 +828,7 @@ pub async fn usage_store<S: JobStore + ProgressStore>(store: &S) {
         content_encoding: None,
         bytes: 10,
         limits: Default::default(),
+        retry: None,
     };
     let (mut first, mut second) = (counted(), counted());
     first.file = Some(file.clone());

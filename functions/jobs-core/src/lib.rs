@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod domain;
 pub mod env;
 pub mod error;
+pub mod item_list;
 pub mod logging;
 /// In-memory doubles of the ports, for tests and benches only (the `test-support`
 /// feature); the deployed functions are built without it (`infra` checks).

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use crate::domain::api_key::{ApiKeyRecord, MAX_API_KEYS};
 use crate::domain::audit::AuditRecord;
 use crate::domain::ended::{JobEndEvent, Observers};
+use crate::domain::file::JobFile;
 use crate::domain::job::JobStatus;
 use crate::domain::job::JobType;
 use crate::domain::limits::{Admission, LimitsRecord, UsageCounts};
@@ -345,11 +346,11 @@ impl UsageStore for MemoryStore {
             return Ok(CreateOutcome::IdempotencyKeyTaken);
         }
         let mut used = lock(&self.uploads_used);
-        if let Some(file) = &job.file {
-            if used.contains(&file.key) {
+        if let Some(upload) = job.file.as_ref().and_then(JobFile::upload) {
+            if used.contains(upload) {
                 return Ok(CreateOutcome::UploadUsed);
             }
-            used.insert(file.key.clone());
+            used.insert(upload.to_string());
         }
         if let Some(idem) = idem {
             records.insert(idem.pk.clone(), idem.clone());
@@ -532,8 +533,8 @@ impl JobStore for MemoryStore {
         if idem.is_some_and(|idem| records.contains_key(&idem.pk)) {
             return Ok(CreateOutcome::IdempotencyKeyTaken);
         }
-        if let Some(file) = &job.file
-            && !lock(&self.uploads_used).insert(file.key.clone())
+        if let Some(upload) = job.file.as_ref().and_then(JobFile::upload)
+            && !lock(&self.uploads_used).insert(upload.to_string())
         {
             return Ok(CreateOutcome::UploadUsed);
         }
@@ -627,20 +628,6 @@ impl JobStore for MemoryStore {
             job.active = None;
         }
         Ok(())
-    }
-
-    async fn chunk_outcomes(
-        &self,
-        id: &str,
-        from: u64,
-        limit: u32,
-    ) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
-        let outcomes = lock(&self.outcomes);
-        let mut all = outcomes
-            .range((id.to_string(), from)..=(id.to_string(), u64::MAX))
-            .map(|(_, o)| o.clone());
-        let page: Vec<ChunkOutcomes> = all.by_ref().take(limit.max(1) as usize).collect();
-        Ok((page, all.next().is_some()))
     }
 
     async fn active_jobs(&self, partition: &str, limit: u32) -> Result<Vec<ActiveJob>, StoreError> {
@@ -873,6 +860,20 @@ impl WindowStore for MemoryStore {
 }
 
 impl ProgressStore for MemoryStore {
+    async fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
+        let outcomes = lock(&self.outcomes);
+        let mut all = outcomes
+            .range((id.to_string(), from)..=(id.to_string(), u64::MAX))
+            .map(|(_, o)| o.clone());
+        let page: Vec<ChunkOutcomes> = all.by_ref().take(limit.max(1) as usize).collect();
+        Ok((page, all.next().is_some()))
+    }
+
     async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         Ok(self.job(id))
     }
@@ -975,8 +976,8 @@ impl ProgressStore for MemoryStore {
         entry.done = commit.done;
         job.succeeded += commit.tally.succeeded;
         job.failed += commit.tally.failed;
-        job.cancelled += commit.tally.cancelled;
-        job.chunks_done += u64::from(commit.done);
+        job.cancelled += commit.tally.cancelled + commit.chain_rest.items;
+        job.chunks_done += u64::from(commit.done) + commit.chain_rest.chunks;
         job.errors.extend(commit.errors.iter().cloned());
         if commit.paced_at.is_some() {
             job.paced_at.clone_from(&commit.paced_at);

@@ -142,15 +142,6 @@ pub trait JobStore:
         query: &IndexQuery,
     ) -> impl Future<Output = Result<IndexPage, StoreError>> + Send;
 
-    /// The ledger items of job `id` from chunk `from` on, in chunk order, at most `limit`;
-    /// the second value is true when more follow.
-    fn chunk_outcomes(
-        &self,
-        id: &str,
-        from: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<(Vec<ChunkOutcomes>, bool), StoreError>> + Send;
-
     /// Entries of the `active_by_type` index partition `partition` (queued and running jobs),
     /// oldest first, at most `limit`.
     fn active_jobs(
@@ -528,6 +519,15 @@ pub trait ProgressStore: JobEnds + MetricsStore + WindowStore + UsageStore {
         id: &str,
         rows: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The ledger items of job `id` from chunk `from` on, in chunk order, at most `limit`;
+    /// the second value is true when more follow.
+    fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<(Vec<ChunkOutcomes>, bool), StoreError>> + Send;
 
     /// The chunk's ledger item, strongly consistent; `None` before its first commit.
     fn chunk_ledger(

@@ -309,11 +309,9 @@ test('a new job from a file: the file goes to S3 with a progress bar, the job ru
   const job = await apiJob(id);
   assert.equal(job.type, 'profile_field_update');
   assert.deepEqual([job.progress.total, job.progress.failed, job.from_file], [3, 3, true], JSON.stringify(job));
-  // The error sample names the bad row by its line; the users come from the file; a job
-  // from a file is not retried here.
+  // The error sample names the bad row by its line; the users come from the file.
   await details.locator('table.errors').getByText('line 4', { exact: true }).waitFor();
   assert.match(await details.locator('dl.kv').last().innerText(), /Users\s+from the file/);
-  assert.equal(await details.getByRole('button', { name: /Retry failed items/ }).count(), 0);
   assert.doesNotMatch(await details.innerText(), /^null$/m, 'no stray null in the panel');
   const [download] = await Promise.all([
     page.waitForEvent('download', { timeout: 60000 }),
@@ -324,6 +322,17 @@ test('a new job from a file: the file goes to S3 with a progress bar, the job ru
     + '0,file-u1,failed,no profile for this user\r\n1,file-u2,failed,no profile for this user\r\n'
     + '2,line 4,failed,line 4: no user_id\r\n');
   await shot(page, '15-job-from-a-file');
+  // The retry's plan reads the failed items from this job's item list: the bad row fails
+  // again with its reason.
+  await details.getByRole('button', { name: 'Retry failed items (3)' }).click();
+  await details.getByText('Retry of').waitFor();
+  const retryId = (await details.locator('.details-id code').textContent()).trim();
+  assert.notEqual(retryId, id, 'the details show the retry');
+  await details.getByRole('button', { name: 'Download report (CSV)' }).waitFor({ timeout: 60000 });
+  const retry = await apiJob(retryId);
+  assert.deepEqual([retry.retry_of, retry.from_file, retry.progress.total, retry.progress.failed],
+    [id, true, 3, 3], JSON.stringify(retry));
+  await details.locator('table.errors').getByText('line 4', { exact: true }).waitFor();
   s.assertClean();
   await s.close();
 });

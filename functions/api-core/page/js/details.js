@@ -153,7 +153,7 @@ function failureActions(job) {
   return el('div', { className: 'details-actions' },
     el('button', { type: 'button', className: 'btn', dataset: { action: 'download-report', id: job.id } }, 'Download report (CSV)'),
     p.failed ? el('button', { type: 'button', className: 'btn', dataset: { action: 'download-failed', id: job.id } }, 'Download failed items (CSV)') : null,
-    n && may('retryJob') && !job.from_file ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
+    n && may('retryJob') ? el('button', { type: 'button', className: 'btn', dataset: { action: 'retry-items', id: job.id } }, `Retry failed items (${n})`) : null);
 }
 
 // The schedule that started the job, the job this one retries, and the jobs that retry it.

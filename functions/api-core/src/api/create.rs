@@ -51,6 +51,8 @@ pub struct JobLinks {
     pub retry_of: Option<String>,
     /// The schedule that starts it.
     pub schedule_id: Option<String>,
+    /// A retry of a file job: where its items come from ([`JobFile::retry`]).
+    pub file: Option<JobFile>,
 }
 
 #[derive(Debug)]
@@ -72,12 +74,14 @@ impl<P: ServicePorts> Jobs<P> {
     }
 
     /// What `POST /jobs` checks before anything is written: the type, the tenant the
-    /// caller may create in, the params, and a bulk job's sender (verified by SES and one
-    /// of the tenant's senders). Errors name the field.
+    /// caller may create in, the params (those of a job whose items come from a file when
+    /// `from_file`), and a bulk job's sender (verified by SES and one of the tenant's
+    /// senders). Errors name the field.
     pub(crate) async fn validate_request(
         &self,
         caller: &Caller,
         request: CreateRequest,
+        from_file: bool,
     ) -> Result<(JobType, String, params::ValidParams), ApiError> {
         let job_type = JobType::parse(&request.job_type).ok_or_else(|| {
             ApiError::invalid(
@@ -86,9 +90,10 @@ impl<P: ServicePorts> Jobs<P> {
             )
         })?;
         let tenant = super::requested_tenant(caller, request.tenant.as_deref())?;
-        let valid = match &request.input {
-            None => params::validate(job_type, request.params)?,
-            Some(_) => params::validate_for_file(job_type, request.params)?,
+        let valid = if from_file {
+            params::validate_for_file(job_type, request.params)?
+        } else {
+            params::validate(job_type, request.params)?
         };
         if let Some(sender) = &valid.sender {
             if !self.senders.is_verified(sender).await? {
@@ -119,10 +124,11 @@ impl<P: ServicePorts> Jobs<P> {
         links: JobLinks,
     ) -> Result<Created, ApiError> {
         let upload_id = request.input.as_ref().map(|i| i.upload_id.clone());
-        let (job_type, tenant, valid) = self.validate_request(caller, request).await?;
+        let from_file = upload_id.is_some() || links.file.is_some();
+        let (job_type, tenant, valid) = self.validate_request(caller, request, from_file).await?;
         let file = match &upload_id {
             Some(id) => Some(self.uploaded_file(&tenant, id).await?),
-            None => None,
+            None => links.file,
         };
         let stored_params = serde_json::to_vec(&valid.params)
             .map_err(|e| ApiError::invalid("params", e.to_string()))?;
@@ -310,6 +316,7 @@ impl<P: ServicePorts> Jobs<P> {
             content_type,
             content_encoding: head.content_encoding,
             limits: self.file_limits,
+            retry: None,
         })
     }
 

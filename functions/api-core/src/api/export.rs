@@ -11,23 +11,21 @@
 //! of ledger items. A second delivery of a message whose export has ended does nothing; one
 //! that comes while it is pending writes it again, whole.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::items::{LEDGER_PAGE, Outcome, csv_line, outcome_of};
+use super::items::{Outcome, csv_line, outcome_of};
 use super::{Jobs, JobsApi};
 use jobs_core::clock;
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::chunk::{MAX_CHUNK_BYTES, chunk_items};
-use jobs_core::domain::file::{
-    ChunkStart, INDEX_ENTRY_BYTES, ReadError, SEGMENT_BYTES, index_key, parse_lines, segment_key,
-};
+use jobs_core::domain::file::{ReadError, SEGMENT_BYTES};
 use jobs_core::domain::job::JobStatus;
 use jobs_core::domain::record::JobRecord;
 use jobs_core::error::{ApiError, ErrorCode, StoreError};
+use jobs_core::item_list::{FileItems, Ledgers};
 use jobs_core::ports::{
     ChunkOutcomes, ExportMessage, InputStore, JobStore, ServicePorts, WorkQueue,
 };
@@ -37,8 +35,6 @@ pub const EXPORT_URL_EXPIRY: Duration = Duration::from_secs(15 * 60);
 /// Bytes of CSV per uploaded part: S3 takes at most 10,000 parts of at least 5 MiB but the
 /// last, so 8 MiB parts hold reports up to 78 GiB.
 const PART_BYTES: usize = SEGMENT_BYTES;
-/// Chunks of a file job whose index entries one ranged read brings.
-const INDEX_WINDOW: u64 = 1_000;
 /// The CSV's first line.
 pub const CSV_HEADER: &str = "position,item,outcome,reason\r\n";
 
@@ -287,7 +283,6 @@ impl<P: ServicePorts> Jobs<P> {
         )
         .await?;
         out.buffer.extend_from_slice(CSV_HEADER.as_bytes());
-        let mut ledgers = Ledgers::new(&self.store, &job.id, job.chunks_total.is_some());
         let not_listed =
             || ExportError::Refused("the job's items are not listed yet: export it later".into());
         if job.file.is_none() {
@@ -300,6 +295,7 @@ impl<P: ServicePorts> Jobs<P> {
             let items = items.ok_or_else(not_listed)?;
             let chunks = chunk_items(&items, job.job_type.spec().chunk_size, MAX_CHUNK_BYTES)
                 .map_err(|e| ExportError::Refused(e.to_string()))?;
+            let mut ledgers = Ledgers::new(&self.store, &job.id, job.chunks_total.is_some());
             let mut position = 0u64;
             for (n, chunk) in chunks.iter().enumerate() {
                 let ledger = ledgers.take(n as u64).await?;
@@ -309,97 +305,26 @@ impl<P: ServicePorts> Jobs<P> {
             }
         } else {
             let chunks = job.chunks_total.ok_or_else(not_listed)?;
-            let mut segment: Option<(u32, Vec<u8>)> = None;
-            let mut n = 0u64;
-            while n < chunks {
-                let at = n.saturating_mul(INDEX_ENTRY_BYTES);
-                let entries = self
-                    .inputs
-                    .get_range(
-                        &index_key(&job.input_key),
-                        at,
-                        Some(at + (INDEX_WINDOW + 1) * INDEX_ENTRY_BYTES),
-                    )
-                    .await?
-                    .map(|bytes| ChunkStart::decode_all(&bytes))
-                    .unwrap_or_default();
-                if entries.len() < 2 {
-                    return Err(ExportError::Refused(
-                        "the job's item list has expired".into(),
-                    ));
-                }
-                for pair in entries.windows(2) {
-                    let (from, to) = (pair[0], pair[1]);
-                    if segment.as_ref().is_none_or(|(s, _)| *s != from.segment) {
-                        let bytes = self
-                            .inputs
-                            .get(&segment_key(&job.input_key, from.segment))
-                            .await?
-                            .ok_or_else(|| {
-                                ExportError::Refused("the job's item list has expired".into())
-                            })?;
-                        segment = Some((from.segment, bytes));
-                    }
-                    let bytes = segment.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
-                    let start = (from.offset as usize).min(bytes.len());
-                    let end = if to.segment == from.segment {
-                        (to.offset as usize).clamp(start, bytes.len())
-                    } else {
-                        bytes.len()
-                    };
-                    let chunk = parse_lines(&bytes[start..end])?;
-                    let ledger = ledgers.take(n).await?;
-                    out.rows(&chunk, from.position, ledger.as_ref(), unrun, wanted);
-                    out.flush_full().await?;
-                    n += 1;
-                }
+            let mut walk = FileItems::new(
+                &self.inputs,
+                &self.store,
+                &job.id,
+                &job.input_key,
+                chunks,
+                0,
+            );
+            while let Some(chunk) = walk.next().await? {
+                out.rows(
+                    &chunk.items,
+                    chunk.position,
+                    chunk.ledger.as_ref(),
+                    unrun,
+                    wanted,
+                );
+                out.flush_full().await?;
             }
         }
         Ok(out.complete().await?)
-    }
-}
-
-/// A job's ledger items read in chunk order, a page at a time.
-struct Ledgers<'a, S> {
-    store: &'a S,
-    job_id: &'a str,
-    next: u64,
-    buffer: VecDeque<ChunkOutcomes>,
-    more: bool,
-}
-
-impl<'a, S: JobStore> Ledgers<'a, S> {
-    /// `planned`: whether the job has chunks (an unplanned one has no ledger item).
-    fn new(store: &'a S, job_id: &'a str, planned: bool) -> Self {
-        Ledgers {
-            store,
-            job_id,
-            next: 0,
-            buffer: VecDeque::new(),
-            more: planned,
-        }
-    }
-
-    /// Chunk `chunk`'s ledger item; `None` when it has none. Chunks are asked for in order.
-    async fn take(&mut self, chunk: u64) -> Result<Option<ChunkOutcomes>, StoreError> {
-        loop {
-            while self.buffer.front().is_some_and(|l| l.chunk < chunk) {
-                self.buffer.pop_front();
-            }
-            match self.buffer.front() {
-                Some(l) if l.chunk == chunk => return Ok(self.buffer.pop_front()),
-                Some(_) => return Ok(None),
-                None if !self.more => return Ok(None),
-                None => {}
-            }
-            let (page, more) = self
-                .store
-                .chunk_outcomes(self.job_id, self.next.max(chunk), LEDGER_PAGE)
-                .await?;
-            self.more = more && !page.is_empty();
-            self.next = page.last().map_or(self.next, |l| l.chunk + 1);
-            self.buffer.extend(page);
-        }
     }
 }
 

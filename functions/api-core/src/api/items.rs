@@ -14,18 +14,16 @@ use super::{Jobs, JobsApi};
 use jobs_core::domain::audit::EventKind;
 use jobs_core::domain::auth::Caller;
 use jobs_core::domain::chunk::{MAX_CHUNK_BYTES, chunk_items};
-use jobs_core::domain::file;
+use jobs_core::domain::file::{self, JobFile, RetriedItems};
 use jobs_core::domain::job::JobStatus;
 use jobs_core::domain::record::{JobRecord, snapshot_key};
 use jobs_core::domain::registry::ItemSource;
 use jobs_core::error::{ApiError, ErrorCode};
-use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ServicePorts};
+use jobs_core::ports::{ChunkOutcomes, InputStore, JobStore, ProgressStore, ServicePorts};
 
 /// Most rows in one JSON page.
 pub const MAX_ITEMS_PAGE: usize = 1_000;
 const DEFAULT_ITEMS_PAGE: usize = 100;
-/// Ledger items read per query.
-pub(crate) const LEDGER_PAGE: u32 = 100;
 /// Most chunks of a file job one page reads (each one ranged read of its item list): a
 /// page can end short of `limit`, with a `next_cursor`.
 const FILE_CHUNKS_PER_PAGE: usize = 50;
@@ -38,36 +36,7 @@ enum Chunks {
     File(Vec<file::ChunkStart>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    Cancelled,
-    /// Not settled yet (the job is still running).
-    Pending,
-}
-
-impl Outcome {
-    pub(crate) fn parse(value: &str) -> Option<Outcome> {
-        match value {
-            "succeeded" => Some(Outcome::Succeeded),
-            "failed" => Some(Outcome::Failed),
-            "cancelled" => Some(Outcome::Cancelled),
-            "pending" => Some(Outcome::Pending),
-            _ => None,
-        }
-    }
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::Cancelled => "cancelled",
-            Outcome::Pending => "pending",
-        }
-    }
-}
+pub use jobs_core::domain::chunk::{Outcome, outcome_of};
 
 /// One item of a job: its position in the job's item list, how it is named, its outcome.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -226,24 +195,6 @@ fn row_line(position: u64, label: &str, outcome: Outcome, reason: Option<&str>) 
     )
 }
 
-/// The outcome of a chunk's `i`-th item (and its failure's reason) as its ledger item
-/// says; `unrun` when the chunk has none.
-pub(crate) fn outcome_of(
-    ledger: Option<&ChunkOutcomes>,
-    i: usize,
-    unrun: Outcome,
-) -> (Outcome, Option<String>) {
-    match ledger {
-        Some(l) => match l.failures.iter().find(|f| f.position as usize == i) {
-            Some(f) => (Outcome::Failed, Some(f.reason.clone())),
-            None if l.cancelled.contains(&(i as u32)) => (Outcome::Cancelled, None),
-            None if l.settled.contains(i) => (Outcome::Succeeded, None),
-            None => (Outcome::Pending, None),
-        },
-        None => (unrun, None),
-    }
-}
-
 impl<P: ServicePorts> JobsApi<P> {
     /// The items of a job the caller may see, from `query.cursor` on, of `query.outcome`
     /// (all when `None`); for CSV, every such item (`next_cursor` is then `None`).
@@ -317,11 +268,8 @@ impl<P: ServicePorts> JobsApi<P> {
                 ),
             ));
         }
-        if job.file.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "a job from a file is not retried here: upload its failed rows as a new file",
-            ));
+        if let Some(file) = &job.file {
+            return self.retry_file(caller, job, file, idempotency_key).await;
         }
         let retried = |o: Outcome| {
             o == Outcome::Failed || (job.status == JobStatus::Cancelled && o == Outcome::Cancelled)
@@ -350,6 +298,78 @@ impl<P: ServicePorts> JobsApi<P> {
                 retry(items).map_err(|e| ApiError::new(ErrorCode::Conflict, e))?
             }
         };
+        self.create_retry(caller, job, params, None, idempotency_key)
+            .await
+    }
+
+    /// The retry of a file job: a job whose plan reads the items to run again from `job`'s
+    /// item list and ledger ([`RetriedItems`]) and writes them as its own, so that a job
+    /// of any size is retried without the API reading its items.
+    async fn retry_file(
+        &self,
+        caller: &Caller,
+        job: &JobRecord,
+        file: &JobFile,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
+        let cancelled = job.status == JobStatus::Cancelled;
+        let Some(chunks) = job.chunks_total.filter(|n| *n > 0) else {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the job ended before its file was read: create a job from a new upload of the file",
+            ));
+        };
+        if self
+            .inputs
+            .head(&file::index_key(&job.input_key))
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the job's item list is gone (its file was refused, or the list expired): create a job from a new upload of the file",
+            ));
+        }
+        let unrun = job
+            .total
+            .saturating_sub(job.succeeded + job.failed + job.cancelled);
+        let again = job.failed + if cancelled { job.cancelled + unrun } else { 0 };
+        if again == 0 {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "the job has no failed items to retry",
+            ));
+        }
+        let file = JobFile {
+            retry: Some(RetriedItems {
+                job_id: job.id.clone(),
+                input_key: job.input_key.clone(),
+                chunks,
+                cancelled,
+            }),
+            ..file.clone()
+        };
+        // As stored, with the (empty) item field the plan fills from the file.
+        let mut params = self.stored_params(job).await?;
+        if let ItemSource::Param(field) = job.job_type.spec().items
+            && let Some(map) = params.as_object_mut()
+        {
+            map.remove(field);
+        }
+        self.create_retry(caller, job, params, Some(file), idempotency_key)
+            .await
+    }
+
+    /// Creates the retry of `job` with `params` (and, for a file job, its `file`), and
+    /// links the two.
+    async fn create_retry(
+        &self,
+        caller: &Caller,
+        job: &JobRecord,
+        params: Value,
+        file: Option<JobFile>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
         let request = CreateRequest {
             job_type: job.job_type.key().to_string(),
             tenant: Some(job.tenant.clone()),
@@ -364,6 +384,7 @@ impl<P: ServicePorts> JobsApi<P> {
                 super::create::JobLinks {
                     retry_of: Some(job.id.clone()),
                     schedule_id: None,
+                    file,
                 },
             )
             .await?;
@@ -431,7 +452,7 @@ impl<P: ServicePorts> JobsApi<P> {
         while job.chunks_total.is_some() && next < last as u64 {
             let (page, more) = self
                 .store
-                .chunk_outcomes(&job.id, next, LEDGER_PAGE)
+                .chunk_outcomes(&job.id, next, jobs_core::item_list::LEDGER_PAGE)
                 .await?;
             next = page.last().map_or(next, |l| l.chunk + 1);
             let empty = page.is_empty();

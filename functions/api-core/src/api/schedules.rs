@@ -279,7 +279,7 @@ impl<P: ServicePorts> JobsApi<P> {
             params: request.params,
             input: None,
         };
-        let (job_type, tenant, _) = self.validate_request(caller, job).await?;
+        let (job_type, tenant, _) = self.validate_request(caller, job, false).await?;
         let enabled = request.enabled.unwrap_or(true);
         let id = ulid::Ulid::from_datetime(std::time::SystemTime::from(now)).to_string();
         let schedule = ScheduleRecord::new(NewSchedule {
@@ -373,7 +373,7 @@ impl<P: ServicePorts> JobsApi<P> {
                     params: params.clone(),
                     input: None,
                 };
-                self.validate_request(caller, job).await?;
+                self.validate_request(caller, job, false).await?;
                 Some(text)
             }
             None => None,
@@ -451,6 +451,7 @@ impl<P: ServicePorts> JobsApi<P> {
         let links = JobLinks {
             retry_of: None,
             schedule_id: Some(schedule.id.clone()),
+            file: None,
         };
         let result = self
             .create(caller, job_request(&schedule)?, idempotency_key, links)

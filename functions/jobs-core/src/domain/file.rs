@@ -132,9 +132,30 @@ pub struct JobFile {
     /// What it is read under (a job created before the limits were settings: the defaults).
     #[serde(default)]
     pub limits: FileLimits,
+    /// Set on a retry of a file job (whose other fields are then the retried job's file):
+    /// its items are the retried job's items to run again, not the file's rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetriedItems>,
+}
+
+/// The items a retry of a file job runs again (`POST /jobs/{id}/retry`): those of job
+/// `job_id` that failed and, when that job was cancelled, those cancelled or never run, in
+/// its order. Its plan reads them from that job's item list (beside `input_key`, `chunks`
+/// chunks) and ledger, and writes them as its own item list: a file written by the service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetriedItems {
+    pub job_id: String,
+    pub input_key: String,
+    pub chunks: u64,
+    pub cancelled: bool,
 }
 
 impl JobFile {
+    /// The upload this job uses up (`None` for a retry, whose items another job read).
+    pub fn upload(&self) -> Option<&str> {
+        self.retry.is_none().then_some(self.key.as_str())
+    }
+
     pub fn is_csv(&self) -> bool {
         self.content_type == "text/csv"
     }
@@ -257,6 +278,9 @@ pub enum ReadError {
     Store(#[from] StoreError),
     #[error("the job's item list is unreadable: {0}")]
     Unreadable(String),
+    /// Its segments or index are gone (the input bucket's lifecycle rule removed them).
+    #[error("the job's item list has expired")]
+    Expired,
 }
 
 /// A row that is not a valid item: it fails with `reason` (which names its line).

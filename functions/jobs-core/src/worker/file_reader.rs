@@ -446,6 +446,7 @@ mod tests {
             content_encoding: gzip.then(|| "gzip".to_string()),
             bytes: 1,
             limits: FileLimits::default(),
+            retry: None,
         }
     }
 

@@ -19,8 +19,8 @@ use crate::error::StoreError;
 pub use crate::concurrency::in_order;
 pub use pacing::AdaptiveRate;
 pub use runtime::{
-    Checkpoint, Disposition, ItemList, Planned, Worker, WorkerSettings, final_status,
-    write_item_list,
+    Checkpoint, Disposition, ItemAt, ItemList, Planned, Worker, WorkerSettings, final_status,
+    write_item_list, write_retry_list,
 };
 pub mod lambda;
 #[cfg(any(test, feature = "test-support"))]

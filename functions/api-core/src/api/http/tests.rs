@@ -1670,6 +1670,7 @@ async fn a_job_s_upload_must_be_a_non_empty_file_of_its_own_tenant() {
             content_type: "text/csv".into(),
             content_encoding: None,
             limits: Default::default(),
+            retry: None,
         }
     );
     let empty = ulid::Ulid::new().to_string();
@@ -1775,6 +1776,62 @@ async fn a_job_from_an_upload_is_queued_at_once_and_the_upload_gives_one_job_onl
         (status, refused["error"]["field"].as_str()),
         (422, Some("input.upload_id"))
     );
+}
+
+#[tokio::test]
+async fn a_file_job_s_retry_is_a_file_job_that_reads_the_failed_items_of_the_original() {
+    let api = api();
+    let upload = ulid::Ulid::new().to_string();
+    api.inputs.upload(
+        &crate::api::upload_key("acme", &upload),
+        jobs_core::ports::UploadFormat {
+            content_type: "text/csv".into(),
+            content_encoding: None,
+        },
+        b"user_id\nu1\nu2\n".to_vec(),
+    );
+    let body = json!({"type": "profile_field_update", "params": {"field": "locale", "value": "de"}, "input": {"upload_id": upload}});
+    let (status, job) = post(&api, &member(), body).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    // As its worker leaves it: 2 items in one chunk, one failed.
+    let mut ended = api.store.job(&id).unwrap();
+    (ended.status, ended.total, ended.succeeded, ended.failed) =
+        (jobs_core::JobStatus::CompletedWithErrors, 2, 1, 1);
+    ended.chunks_total = Some(1);
+    ended.chunks_done = 1;
+    api.store.insert(ended.clone());
+    let retry_path = format!("/jobs/{id}/retry");
+    let (status, refused) = call(&api, request("POST", &retry_path, Some(&member()))).await;
+    assert_eq!(status, 409, "no item list yet: {refused}");
+    api.inputs.objects.lock().unwrap().insert(
+        jobs_core::domain::file::index_key(&ended.input_key),
+        vec![0; 32],
+    );
+    let (status, retry) = call(&api, request("POST", &retry_path, Some(&member()))).await;
+    assert_eq!(status, 202, "{retry}");
+    assert_eq!(
+        (retry["retry_of"].as_str(), retry["from_file"].as_bool()),
+        (Some(id.as_str()), Some(true))
+    );
+    let stored = api.store.job(retry["id"].as_str().unwrap()).unwrap();
+    let file = stored.file.unwrap();
+    assert_eq!(
+        file.retry,
+        Some(jobs_core::domain::file::RetriedItems {
+            job_id: id.clone(),
+            input_key: ended.input_key.clone(),
+            chunks: 1,
+            cancelled: false,
+        })
+    );
+    assert_eq!(file.upload(), None, "the retry uses no upload");
+    let (_, original) = call(
+        &api,
+        request("GET", &format!("/jobs/{id}"), Some(&member())),
+    )
+    .await;
+    assert_eq!(original["retries"], json!([stored.id]));
 }
 
 mod api_keys;

@@ -8,15 +8,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use super::{
     DynamoJobStore, Item, condition_failed_at, conditional, from_item, job_key, s, to_item,
 };
+use crate::domain::file::JobFile;
 use crate::domain::job::JobStatus;
 use crate::domain::record::{
     ACTIVE_INDEX, HIDDEN_PARTITIONS, IDEMPOTENCY_SK, IdempotencyRecord, JobRecord, LIST_PARTITIONS,
-    LIST_SORT_ATTRIBUTE, chunk_sk, end_shard, job_pk,
+    LIST_SORT_ATTRIBUTE, end_shard,
 };
 use crate::error::StoreError;
 use crate::ports::{
-    ActiveJob, ChunkOutcomes, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery,
-    ItemFailure, JobStore, Settled,
+    ActiveJob, CreateOutcome, IndexEntry, IndexKey, IndexPage, IndexQuery, JobStore,
 };
 
 /// `a = :p0, b = :p1, c = :p2`: the job's partitions ([`JobRecord::list_keys`]) into `attributes`.
@@ -72,58 +72,6 @@ fn guarded(
     }
 }
 
-/// The highest chunk number a sort key can hold (8 digits).
-const LAST_CHUNK: u64 = 99_999_999;
-
-/// A ledger item's outcomes; a number that does not fit is a corrupt item.
-fn chunk_outcomes(item: &Item) -> Result<ChunkOutcomes, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("ledger item: {what}"));
-    let number = |v: &AttributeValue| v.as_n().ok().and_then(|n| n.parse::<u32>().ok());
-    let chunk = item
-        .get("sk")
-        .and_then(|v| v.as_s().ok())
-        .and_then(|sk| sk.strip_prefix("CHUNK#"))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| corrupt("sk"))?;
-    let settled = match item.get("settled") {
-        Some(AttributeValue::B(bytes)) => Settled::from_bytes(bytes.clone().into_inner()),
-        _ => Settled::default(),
-    };
-    let failures = match item.get("failures") {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .map(|f| {
-                let m = f.as_m().map_err(|_| corrupt("failures"))?;
-                Ok(ItemFailure {
-                    position: m
-                        .get("position")
-                        .and_then(number)
-                        .ok_or_else(|| corrupt("failures.position"))?,
-                    reason: m
-                        .get("reason")
-                        .and_then(|r| r.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?,
-        _ => Vec::new(),
-    };
-    let cancelled = match item.get("cancelled_items") {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .map(|p| number(p).ok_or_else(|| corrupt("cancelled_items")))
-            .collect::<Result<Vec<_>, _>>()?,
-        _ => Vec::new(),
-    };
-    Ok(ChunkOutcomes {
-        chunk,
-        settled,
-        failures,
-        cancelled,
-    })
-}
-
 impl DynamoJobStore {
     fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
@@ -163,7 +111,8 @@ impl DynamoJobStore {
         usage: Option<TransactWriteItem>,
     ) -> Result<CreateOutcome, StoreError> {
         let job_item = to_item(job)?;
-        if idempotency.is_none() && usage.is_none() && job.file.is_none() {
+        let upload = job.file.as_ref().and_then(JobFile::upload);
+        if idempotency.is_none() && usage.is_none() && upload.is_none() {
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -194,17 +143,14 @@ impl DynamoJobStore {
         }
         let mut next = if idempotency.is_some() { 2 } else { 1 };
         // A job from an uploaded file uses it up: a second job from it is refused.
-        let upload_at = job.file.as_ref().map(|file| {
+        let upload_at = upload.map(|upload| {
             let at = next;
             next += 1;
-            (at, file)
+            (at, upload)
         });
-        if let Some((_, file)) = upload_at {
+        if let Some((_, upload)) = upload_at {
             let claim = HashMap::from([
-                (
-                    "pk".to_string(),
-                    AttributeValue::S(upload_claim_pk(&file.key)),
-                ),
+                ("pk".to_string(), AttributeValue::S(upload_claim_pk(upload))),
                 ("sk".to_string(), AttributeValue::S(UPLOAD_CLAIM_SK.into())),
                 ("job_id".to_string(), AttributeValue::S(job.id.clone())),
                 (
@@ -324,40 +270,6 @@ impl JobStore for DynamoJobStore {
             .await;
         // Not queued any more (already planned or cancelled): nothing to mark.
         conditional(result.map(|_| ()), "dynamodb:UpdateItem").map(|_| ())
-    }
-
-    async fn chunk_outcomes(
-        &self,
-        id: &str,
-        from: u64,
-        limit: u32,
-    ) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :last")
-            .projection_expression("#sk, #settled, #done, #failures, #cancelled_items")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_names("#settled", "settled")
-            .expression_attribute_names("#done", "done")
-            .expression_attribute_names("#failures", "failures")
-            .expression_attribute_names("#cancelled_items", "cancelled_items")
-            .expression_attribute_values(":pk", s(job_pk(id)))
-            .expression_attribute_values(":from", s(chunk_sk(from)))
-            .expression_attribute_values(":last", s(chunk_sk(LAST_CHUNK)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
-        let chunks = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(chunk_outcomes)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((chunks, out.last_evaluated_key.is_some()))
     }
 
     async fn active_jobs(&self, partition: &str, limit: u32) -> Result<Vec<ActiveJob>, StoreError> {

@@ -8,15 +8,101 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::{
-    DynamoJobStore, condition_failed_at, conditional, job_key, n, refused_or_conflicted, s,
+    DynamoJobStore, Item, condition_failed_at, conditional, job_key, n, refused_or_conflicted, s,
 };
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
 use crate::domain::window::Passed;
 use crate::error::StoreError;
-use crate::ports::{ChunkCommit, ChunkLedger, ProgressStore, Settled};
+use crate::ports::{ChunkCommit, ChunkLedger, ChunkOutcomes, ItemFailure, ProgressStore, Settled};
+
+/// The highest chunk number a sort key can hold (8 digits).
+const LAST_CHUNK: u64 = 99_999_999;
+
+/// A ledger item's outcomes; a number that does not fit is a corrupt item.
+fn chunk_outcomes(item: &Item) -> Result<ChunkOutcomes, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("ledger item: {what}"));
+    let number = |v: &AttributeValue| v.as_n().ok().and_then(|n| n.parse::<u32>().ok());
+    let chunk = item
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|sk| sk.strip_prefix("CHUNK#"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| corrupt("sk"))?;
+    let settled = match item.get("settled") {
+        Some(AttributeValue::B(bytes)) => Settled::from_bytes(bytes.clone().into_inner()),
+        _ => Settled::default(),
+    };
+    let failures = match item.get("failures") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|f| {
+                let m = f.as_m().map_err(|_| corrupt("failures"))?;
+                Ok(ItemFailure {
+                    position: m
+                        .get("position")
+                        .and_then(number)
+                        .ok_or_else(|| corrupt("failures.position"))?,
+                    reason: m
+                        .get("reason")
+                        .and_then(|r| r.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?,
+        _ => Vec::new(),
+    };
+    let cancelled = match item.get("cancelled_items") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|p| number(p).ok_or_else(|| corrupt("cancelled_items")))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    Ok(ChunkOutcomes {
+        chunk,
+        settled,
+        failures,
+        cancelled,
+    })
+}
 
 impl ProgressStore for DynamoJobStore {
+    async fn chunk_outcomes(
+        &self,
+        id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<(Vec<ChunkOutcomes>, bool), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :last")
+            .projection_expression("#sk, #settled, #done, #failures, #cancelled_items")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_names("#settled", "settled")
+            .expression_attribute_names("#done", "done")
+            .expression_attribute_names("#failures", "failures")
+            .expression_attribute_names("#cancelled_items", "cancelled_items")
+            .expression_attribute_values(":pk", s(job_pk(id)))
+            .expression_attribute_values(":from", s(chunk_sk(from)))
+            .expression_attribute_values(":last", s(chunk_sk(LAST_CHUNK)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:Query", e))?;
+        let chunks = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(chunk_outcomes)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((chunks, out.last_evaluated_key.is_some()))
+    }
+
     async fn load(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
         self.job(id, true).await
     }
@@ -211,12 +297,12 @@ impl ProgressStore for DynamoJobStore {
             .expression_attribute_names("#cancelled", "cancelled")
             .expression_attribute_values(":s", n(tally.succeeded))
             .expression_attribute_values(":f", n(tally.failed))
-            .expression_attribute_values(":c", n(tally.cancelled));
+            .expression_attribute_values(":c", n(tally.cancelled + commit.chain_rest.items));
         if commit.done {
-            job_add.push_str(", #chunks_done :one");
+            job_add.push_str(", #chunks_done :chunks");
             job = job
                 .expression_attribute_names("#chunks_done", "chunks_done")
-                .expression_attribute_values(":one", n(1));
+                .expression_attribute_values(":chunks", n(1 + commit.chain_rest.chunks));
         }
         if !commit.errors.is_empty() {
             let sample: Vec<AttributeValue> = commit

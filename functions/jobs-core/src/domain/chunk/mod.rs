@@ -48,6 +48,74 @@ pub struct ChunkOutcomes {
     pub cancelled: Vec<u32>,
 }
 
+/// An item's outcome as a job's item report gives it (`GET /jobs/{id}/items`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Not settled yet (the job is still running).
+    Pending,
+}
+
+impl Outcome {
+    /// `succeeded`, `failed`, `cancelled` or `pending`.
+    pub fn parse(value: &str) -> Option<Outcome> {
+        match value {
+            "succeeded" => Some(Outcome::Succeeded),
+            "failed" => Some(Outcome::Failed),
+            "cancelled" => Some(Outcome::Cancelled),
+            "pending" => Some(Outcome::Pending),
+            _ => None,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Pending => "pending",
+        }
+    }
+}
+
+/// The outcome of item `i` of a chunk whose ledger item is `ledger`, and why it failed;
+/// `unrun` when the chunk has no ledger item (pending, or cancelled when the job was
+/// cancelled before the chunk ran).
+pub fn outcome_of(
+    ledger: Option<&ChunkOutcomes>,
+    i: usize,
+    unrun: Outcome,
+) -> (Outcome, Option<String>) {
+    match ledger {
+        Some(l) => match l.failures.iter().find(|f| f.position as usize == i) {
+            Some(f) => (Outcome::Failed, Some(f.reason.clone())),
+            None if l.cancelled.contains(&(i as u32)) => (Outcome::Cancelled, None),
+            None if l.settled.contains(i) => (Outcome::Succeeded, None),
+            None => (Outcome::Pending, None),
+        },
+        None => (unrun, None),
+    }
+}
+
+/// Chunks, and the items in them, that a cancelled job's chain will not run
+/// ([`ChunkCommit::chain_rest`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainRest {
+    pub chunks: u64,
+    pub items: u64,
+}
+
+/// The chunks after `chunk` in its chain (`chunk + w`, `chunk + 2w`, …) of a job of
+/// `total` chunks.
+pub fn chain_after(chunk: u64, w: u64, total: u64) -> impl Iterator<Item = u64> {
+    (1..)
+        .map(move |k: u64| chunk.saturating_add(k.saturating_mul(w.max(1))))
+        .take_while(move |n| *n < total)
+}
+
 /// One commit of a chunk: the outcomes settled since its previous commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChunkCommit {
@@ -65,6 +133,12 @@ pub struct ChunkCommit {
     pub errors: Vec<ItemError>,
     /// The commit settles the chunk's last items: the job's `chunks_done` grows by one.
     pub done: bool,
+    /// With `done`, when the job is cancelled: the rest of the chunk's chain (the chunks
+    /// `chunk + W`, `chunk + 2W`, … that its slot would have released one after the other),
+    /// which will not run. They count as done with it and their items as cancelled, on the
+    /// job only (they have no ledger item: the item report shows them cancelled), so a
+    /// cancelled job ends in one commit per chain, whatever its size.
+    pub chain_rest: ChainRest,
     /// When the chunk was last slowed by a downstream limit (the job's `paced_at`).
     pub paced_at: Option<String>,
     /// With `done`: where the chunk's release-window slot goes, written in the same

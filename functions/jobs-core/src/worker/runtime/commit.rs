@@ -13,10 +13,13 @@ use serde_json::Value;
 use super::Worker;
 use super::window::Decided;
 use crate::clock;
-use crate::domain::chunk::{ChunkCommit, ChunkLedger, ItemFailure, Settled};
+use crate::domain::chunk::{
+    ChainRest, ChunkCommit, ChunkLedger, ItemFailure, Settled, chain_after,
+};
+use crate::domain::file::{ChunkStart, index_key};
 use crate::domain::job::{ItemError, JobStatus};
 use crate::domain::record::JobRecord;
-use crate::ports::{ProgressStore, WorkerPorts};
+use crate::ports::{InputStore, ProgressStore, WorkerPorts};
 use crate::worker::{Processor, WorkError, final_status};
 
 /// Attempts at a commit that finds the ledger changed by a concurrent delivery, or the
@@ -47,6 +50,8 @@ pub(super) struct ChunkProgress {
     pub(super) started: Instant,
     /// The slot pass the commit that settled the chunk wrote: its chunk is still to send.
     pub(super) passed: Option<Decided>,
+    /// The job is cancelled: the commit that settles the chunk ends its chain.
+    pub(super) cancelling: bool,
 }
 
 impl ChunkProgress {
@@ -84,9 +89,16 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 paced_at: progress.paced_at.clone(),
                 ..ChunkCommit::default()
             };
-            // The commit that settles the chunk passes its slot on in the same transaction.
+            // The commit that settles the chunk passes its slot on in the same transaction;
+            // for a cancelled job, it also ends the chunk's chain.
+            let rest = if commit.done && progress.cancelling {
+                self.chain_rest(job, chunk).await?
+            } else {
+                None
+            };
+            commit.chain_rest = rest.unwrap_or_default();
             let decided = if commit.done {
-                self.decide_pass(job, chunk).await?
+                self.decide_pass(job, chunk, rest.is_some()).await?
             } else {
                 None
             };
@@ -134,6 +146,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     failed = commit.tally.failed,
                     cancelled = commit.tally.cancelled,
                     done = commit.done,
+                    chain_rest = commit.chain_rest.chunks,
                     "chunk committed"
                 );
                 let chunk_ms = commit.done.then(|| {
@@ -177,6 +190,56 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         Err(WorkError::Transient(
             "the chunk's ledger or release window kept changing under concurrent writers".into(),
         ))
+    }
+
+    /// The chunks after `chunk` in its chain and the items in them: a file job's from its
+    /// chunk index (one `GetObject`, 16 bytes a chunk), inline ones as the plan cut them.
+    /// `None` when they cannot be counted (the params or the index are unreadable): the
+    /// chain then runs on, each chunk cancelling its items, as before.
+    async fn chain_rest(
+        &self,
+        job: &JobRecord,
+        chunk: u64,
+    ) -> Result<Option<ChainRest>, WorkError> {
+        let total = job.chunks_total.unwrap_or(0);
+        let w = self.settings.release_window;
+        let chunks = chain_after(chunk, w, total).count() as u64;
+        if chunks == 0 {
+            return Ok(Some(ChainRest::default()));
+        }
+        let items: Option<u64> = if job.file.is_some() {
+            let index = self.inputs.get(&index_key(&job.input_key)).await?;
+            let entries = index.map(|bytes| ChunkStart::decode_all(&bytes));
+            entries.and_then(|entries| {
+                chain_after(chunk, w, total)
+                    .map(|n| {
+                        let at = usize::try_from(n).ok()?;
+                        let (from, to) = (entries.get(at)?, entries.get(at + 1)?);
+                        to.position.checked_sub(from.position)
+                    })
+                    .sum()
+            })
+        } else {
+            match self.params(job).await {
+                Ok(params) => {
+                    let cut = self.chunks(job, &params).await?;
+                    chain_after(chunk, w, total)
+                        .map(|n| {
+                            usize::try_from(n)
+                                .ok()
+                                .and_then(|at| cut.get(at))
+                                .map(|c| c.len() as u64)
+                        })
+                        .sum()
+                }
+                Err(WorkError::Rejected(_)) => None,
+                Err(err) => return Err(err),
+            }
+        };
+        if items.is_none() {
+            tracing::warn!("the rest of the chain cannot be counted; it runs on");
+        }
+        Ok(items.map(|items| ChainRest { chunks, items }))
     }
 
     /// Completes the job if every chunk is committed. The conditional write lets exactly

@@ -36,7 +36,7 @@ mod commit;
 mod file;
 mod plan;
 
-pub use file::{Checkpoint, ItemList, Planned, write_item_list};
+pub use file::{Checkpoint, ItemAt, ItemList, Planned, write_item_list, write_retry_list};
 mod run;
 mod window;
 

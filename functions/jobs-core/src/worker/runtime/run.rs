@@ -77,6 +77,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             last_commit: Instant::now(),
             started: Instant::now(),
             passed: None,
+            cancelling: false,
         };
         let end = if job.cancel_requested_at.is_some() || job.status == JobStatus::Cancelled {
             self.cancel_rest(&job, chunk, &mut progress, &[]).await?;
@@ -243,7 +244,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         Ok(RunEnd::Settled)
     }
 
-    /// Settles every item still open as cancelled, and commits.
+    /// Settles every item still open as cancelled, and commits; the commit that settles
+    /// the chunk ends its chain ([`crate::domain::chunk::ChunkCommit::chain_rest`]).
     pub(super) async fn cancel_rest(
         &self,
         job: &JobRecord,
@@ -251,6 +253,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         progress: &mut ChunkProgress,
         raw: &[Value],
     ) -> Result<(), WorkError> {
+        progress.cancelling = true;
         for position in progress.settled.missing(progress.items) {
             progress.settle(position, Settle::Cancelled);
         }

@@ -735,6 +735,89 @@ async fn cancelling_a_running_job_cancels_the_chunks_not_yet_processed() {
     );
 }
 
+/// Cancels running job `id` of `w`, delivers `held_back` (chunk messages taken off the
+/// queue) and then whatever is queued, each message twice; the chunk messages run.
+async fn cancel_and_drain(w: &TestWorker, id: &str, held_back: &[WorkMessage]) -> usize {
+    assert!(
+        crate::ports::JobStore::cancel(
+            &w.store,
+            id,
+            JobStatus::Running,
+            "2026-12-06T10:00:01.000Z"
+        )
+        .await
+        .unwrap()
+    );
+    let mut runs = 0;
+    let mut pending = held_back.to_vec();
+    while !pending.is_empty() {
+        for m in &pending {
+            runs += 1;
+            deliver(w, m, 1).await;
+            deliver(w, m, 1).await;
+        }
+        pending = w.queue.drain();
+    }
+    runs
+}
+
+#[tokio::test]
+async fn a_cancelled_job_ends_each_chain_in_one_commit_whatever_its_length() {
+    // 39 items in chunks of 2 (the last of 1): 20 chunks in 3 chains.
+    let w = worker_with_window(3);
+    let items: Vec<String> = (0..39).map(|i| format!("item-{i}")).collect();
+    let id = job(&w, &items.iter().map(String::as_str).collect::<Vec<_>>());
+    deliver(&w, &plan(&id), 1).await;
+    let first = w.queue.drain();
+    assert_eq!(first.len(), 3);
+    // Chunk 0 runs and releases chunk 3 (its chain's next); then the cancel.
+    deliver(&w, &first[0], 1).await;
+    let runs = cancel_and_drain(&w, &id, &first[1..]).await;
+    assert_eq!(
+        runs, 3,
+        "chunks 1, 2 and 3, one per chain; the 16 after them never run"
+    );
+    let done = w.store.job(&id).unwrap();
+    assert_eq!(
+        (
+            done.status,
+            done.succeeded,
+            done.cancelled,
+            done.chunks_done
+        ),
+        (JobStatus::Cancelled, 2, 37, 20)
+    );
+    let (ledgers, _) = w.store.chunk_outcomes(&id, 0, 100).await.unwrap();
+    assert_eq!(
+        ledgers.iter().map(|l| l.chunk).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3],
+        "the chunks that never ran have no ledger item (the report shows them cancelled)"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_file_job_counts_its_chains_rest_from_the_chunk_index() {
+    // 21 rows in chunks of 2 (the last of 1): 11 chunks in 2 chains, over several segments.
+    let w = small_segments();
+    let rows: Vec<String> = (0..21).map(|i| format!("u{i}")).collect();
+    let id = file_job(&w, &format!("user_id\n{}\n", rows.join("\n")));
+    deliver(&w, &plan(&id), 1).await;
+    let first = w.queue.drain();
+    deliver(&w, &first[0], 1).await;
+    let runs = cancel_and_drain(&w, &id, &first[1..]).await;
+    assert_eq!(runs, 2, "chunks 1 and 2, one per chain");
+    let done = w.store.job(&id).unwrap();
+    assert_eq!(
+        (
+            done.status,
+            done.succeeded,
+            done.cancelled,
+            done.chunks_done
+        ),
+        (JobStatus::Cancelled, 2, 19, 11)
+    );
+}
+
 #[tokio::test]
 async fn a_job_whose_input_is_gone_fails_instead_of_hanging() {
     let w = worker();
@@ -830,6 +913,7 @@ fn file_job(w: &TestWorker, body: &str) -> String {
         content_encoding: None,
         bytes: body.len() as u64,
         limits: Default::default(),
+        retry: None,
     });
     w.store.insert(record);
     id
@@ -884,6 +968,89 @@ async fn a_file_job_runs_its_rows_in_chunks_read_by_range_and_bad_rows_fail_with
         ],
         "an invalid row is named by its line"
     );
+}
+
+/// A queued retry of `original`, an ended file job of `w`, as `POST /jobs/{id}/retry`
+/// creates it.
+fn file_retry(w: &TestWorker, original: &str) -> String {
+    let old = w.store.job(original).unwrap();
+    let id = job(w, &[]);
+    let mut record = w.store.job(&id).unwrap();
+    record.file = Some(crate::domain::file::JobFile {
+        retry: Some(crate::domain::file::RetriedItems {
+            job_id: old.id.clone(),
+            input_key: old.input_key.clone(),
+            chunks: old.chunks_total.unwrap(),
+            cancelled: old.status == JobStatus::Cancelled,
+        }),
+        ..old.file.clone().unwrap()
+    });
+    record.retry_of = Some(old.id.clone());
+    w.store.insert(record);
+    id
+}
+
+/// Every item of file job `job`, chunk by chunk, as its worker reads them.
+async fn file_items(w: &TestWorker, job: &str) -> Vec<serde_json::Value> {
+    let record = w.store.job(job).unwrap();
+    let mut items = Vec::new();
+    for n in 0..record.chunks_total.unwrap() {
+        items.extend(w.file_chunk(&record, n).await.unwrap().unwrap());
+    }
+    items
+}
+
+#[tokio::test]
+async fn a_file_jobs_retry_runs_exactly_its_failed_rows_read_back_from_its_item_list() {
+    let w = small_segments();
+    // 12 rows over several segments: three fail when run, the empty one is invalid.
+    let rows = [
+        "u0", "fail-u1", "u2", "u3", "\"\"", "fail-u5", "u6", "u7", "u8", "fail-u9", "u10", "u11",
+    ];
+    let id = file_job(&w, &format!("user_id\n{}\n", rows.join("\n")));
+    deliver(&w, &plan(&id), 1).await;
+    run_queue(&w, 2).await;
+    let original = w.store.job(&id).unwrap();
+    assert_eq!((original.succeeded, original.failed), (8, 4));
+    let failed: Vec<serde_json::Value> = file_items(&w, &id)
+        .await
+        .into_iter()
+        .filter(|item| item.to_string().contains("fail-") || item.get("invalid").is_some())
+        .collect();
+    assert_eq!(failed.len(), 4);
+
+    // The retry's plan with 8 s left at each run: it pauses after its first chunk and the
+    // next run continues from the retried job's next item.
+    let retry = file_retry(&w, &id);
+    let mut runs = 0;
+    while w.store.job(&retry).unwrap().chunks_total.is_none() {
+        let mut event = SqsEvent::default();
+        event.records = vec![message("p", &plan(&retry), 1)];
+        let deadline = SystemTime::now() + Duration::from_secs(8);
+        w.handle_batch_until(event, Some(deadline)).await;
+        runs += 1;
+        assert!(runs < 10, "the plan moves on at every run");
+    }
+    assert_eq!(runs, 2, "4 items in chunks of 2: one chunk a run");
+    assert_eq!(
+        file_items(&w, &retry).await,
+        failed,
+        "the failed items, in order"
+    );
+    deliver(&w, &plan(&retry), 1).await;
+    run_queue(&w, 2).await;
+    let done = w.store.job(&retry).unwrap();
+    assert_eq!(
+        (done.status, done.total, done.succeeded, done.failed),
+        (JobStatus::Failed, 4, 0, 4)
+    );
+    assert!(
+        done.errors.iter().any(|e| e.reason == "line 6: no user_id"),
+        "the bad row fails again by its line: {:?}",
+        done.errors
+    );
+    // The original is unchanged.
+    assert_eq!(w.store.job(&id).unwrap().failed, 4);
 }
 
 #[tokio::test]

@@ -108,18 +108,20 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     }
 
     /// Where the slot of chunk `chunk` of `job`, about to settle or settled, goes: the
-    /// window and the jobs in line read now. `None` when the job is gone.
+    /// window and the jobs in line read now. `chain_ends`: the chunk's chain stops with it
+    /// (a cancelled job's), so its next chunk is not released. `None` when the job is gone.
     pub(super) async fn decide_pass(
         &self,
         job: &JobRecord,
         chunk: u64,
+        chain_ends: bool,
     ) -> Result<Option<Decided>, WorkError> {
         let key = self.window_key(job);
         let window = self.store.window(&key).await?;
         let total = job.chunks_total.unwrap_or(0);
         let chain_next = chunk
             .checked_add(self.settings.release_window)
-            .filter(|next| *next < total);
+            .filter(|next| *next < total && !chain_ends);
         // Nobody waits and the chain goes on: the slot stays with the job whatever it holds
         // (`pass_slot`'s first rule), so the record in hand serves without reading it again.
         let own = if window.waiting.is_empty() && chain_next.is_some() {
@@ -196,7 +198,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 }
                 return Ok(());
             }
-            let Some(decided) = self.decide_pass(job, chunk).await? else {
+            let Some(decided) = self.decide_pass(job, chunk, false).await? else {
                 return Ok(());
             };
             if self.store.pass(&decided.key, &decided.pass).await? {

@@ -39,6 +39,7 @@ async fn a_first_commit_creates_the_ledger_item_and_adds_to_the_counters_in_one_
         done: false,
         paced_at: Some("2026-11-30T10:00:00.000Z".into()),
         pass: None,
+        chain_rest: Default::default(),
     };
     assert!(
         db.commit_chunk(ID, 7, &commit, 1_800_000_000)
@@ -124,9 +125,41 @@ async fn a_later_commit_applies_only_to_the_ledger_as_read_and_the_last_counts_t
     let job = &body["TransactItems"][1]["Update"];
     assert_eq!(
         job["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks"
     );
-    assert_eq!(job["ExpressionAttributeValues"][":one"], json!({"N": "1"}));
+    assert_eq!(
+        job["ExpressionAttributeValues"][":chunks"],
+        json!({"N": "1"})
+    );
+}
+
+#[tokio::test]
+async fn a_commit_that_ends_a_cancelled_job_s_chain_counts_the_rest_on_the_job_only() {
+    let (db, http) = store();
+    let commit = ChunkCommit {
+        after: settled(&[0, 1]),
+        tally: Tally {
+            cancelled: 2,
+            ..Tally::default()
+        },
+        cancelled: vec![0, 1],
+        done: true,
+        chain_rest: crate::domain::chunk::ChainRest {
+            chunks: 5,
+            items: 480,
+        },
+        ..ChunkCommit::default()
+    };
+    assert!(db.commit_chunk(ID, 3, &commit, 0).await.unwrap());
+    let (_, body) = sent(http);
+    let ledger = &body["TransactItems"][0]["Update"];
+    assert_eq!(ledger["ExpressionAttributeValues"][":c"], json!({"N": "2"}));
+    let job = &body["TransactItems"][1]["Update"];
+    assert_eq!(job["ExpressionAttributeValues"][":c"], json!({"N": "482"}));
+    assert_eq!(
+        job["ExpressionAttributeValues"][":chunks"],
+        json!({"N": "6"})
+    );
 }
 
 #[tokio::test]
@@ -207,7 +240,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
     );
     assert_eq!(
         items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks"
     );
     assert_eq!(
         items[1]["Update"]["ConditionExpression"],
@@ -228,7 +261,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
     assert_eq!(items.len(), 2);
     assert_eq!(
         items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one REMOVE #held.#take"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks REMOVE #held.#take"
     );
     assert_eq!(
         items[1]["Update"]["ConditionExpression"],
@@ -261,7 +294,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
     assert_eq!(items.len(), 4);
     assert_eq!(
         items[1]["Update"]["UpdateExpression"],
-        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :one SET #held.#hold = :true"
+        "ADD #succeeded :s, #failed :f, #cancelled :c, #chunks_done :chunks SET #held.#hold = :true"
     );
     assert_eq!(items[2]["Update"]["Key"]["pk"], json!({"S": "JOB#01OTHER"}));
     assert_eq!(items[3]["Update"]["Key"]["pk"], json!({"S": "TENANT#acme"}));
