@@ -388,8 +388,14 @@ async fn end_to_end(
     // A child does one chunk's work: our busy time per chunk.
     let chunks = (items / CHUNK_SIZE as f64).ceil();
     let map = crate::cost::distributed_map(items, CHUNK_SIZE as f64, busy / chunks);
+    // Per 1,000,000 items: the run's usage scaled, breakdowns included.
     let scale = 1e6 / items;
-    let dollars = |u: &crate::cost::Usage| u.dollars() * scale;
+    let (ours, per_item, map) = (
+        ours.scaled(scale),
+        per_item.scaled(scale),
+        map.scaled(scale),
+    );
+    let dollars = |u: &crate::cost::Usage| u.dollars();
     Ok(vec![
         Row::new(
             &format!("9. a {rows}-row file planned by the deployed worker: seconds"),
