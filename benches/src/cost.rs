@@ -55,6 +55,22 @@ impl Usage {
             + self.express_gb_seconds * EXPRESS_GB_SECOND
     }
 
+    /// The same usage `k` times over (every figure here grows with the items).
+    pub fn scaled(&self, k: f64) -> Usage {
+        Usage {
+            lambda_requests: self.lambda_requests * k,
+            lambda_gb_seconds: self.lambda_gb_seconds * k,
+            sqs_requests: self.sqs_requests * k,
+            write_units: self.write_units * k,
+            read_units: self.read_units * k,
+            s3_puts: self.s3_puts * k,
+            s3_gets: self.s3_gets * k,
+            state_transitions: self.state_transitions * k,
+            express_requests: self.express_requests * k,
+            express_gb_seconds: self.express_gb_seconds * k,
+        }
+    }
+
     /// The biggest terms, e.g. "SQS $0.0050, DynamoDB $0.0312".
     pub fn breakdown(&self) -> String {
         let terms = [
@@ -130,5 +146,9 @@ mod tests {
             + 11.0 * 0.0004 / 1e3;
         assert!((map.dollars() - expected).abs() < 1e-9);
         assert!(map.breakdown().starts_with("Lambda $0.0020, S3"));
+        // A run of 100,000 items, scaled to 1,000,000: the same as 1,000,000 per item.
+        let scaled = per_item(1e5, 1.0).scaled(10.0);
+        assert!((scaled.dollars() - naive.dollars()).abs() < 1e-9);
+        assert_eq!(scaled.breakdown(), naive.breakdown());
     }
 }
