@@ -124,6 +124,21 @@ impl WindowStore for Counting {
     ) -> Result<bool, jobs_core::error::StoreError> {
         self.inner.wait(key, limit, job_id).await
     }
+    async fn defer(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.defer(key, limit, job_id).await
+    }
+    async fn change_window(
+        &self,
+        key: &WindowKey,
+        change: &jobs_core::domain::window::WindowChange,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.change_window(key, change).await
+    }
     async fn pass(
         &self,
         key: &WindowKey,
@@ -371,6 +386,7 @@ async fn plan(w: &TestWorker, id: &str, tenant: &str) -> Vec<String> {
     let body = serde_json::to_string(&WorkMessage::Plan {
         job_id: id.into(),
         tenant: tenant.into(),
+        woken: false,
     })
     .unwrap();
     assert_eq!(

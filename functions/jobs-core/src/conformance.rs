@@ -437,6 +437,88 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
 /// full and keeps its turn; a pass is made once, moves the heads it names, and applies its
 /// window change only on the version read (a lone free: only while nobody waits); a
 /// settling commit carrying a pass that no longer holds writes nothing.
+/// Deferred plans ([`ReleaseWindow::deferred`]): a plan is put off only while its window
+/// is full; waking and leaving are versioned writes of the whole sets; a lone free is
+/// refused while a plan is deferred.
+pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
+    let tenant = format!("conformance-{}", fresh_id());
+    let (a, c, d) = (
+        queued_job(&tenant, 2),
+        queued_job(&tenant, 2),
+        queued_job(&tenant, 2),
+    );
+    let at = clock::format(clock::now());
+    for job in [&a, &c, &d] {
+        assert_eq!(
+            store.create(job, None).await.unwrap(),
+            CreateOutcome::Created
+        );
+    }
+    let key = WindowScope::Tenant.key(&tenant, a.job_type, &a.id);
+    assert!(
+        !store.defer(&key, 1, &c.id).await.unwrap(),
+        "an empty window has room: plan now"
+    );
+    assert!(store.begin(&a.id, 2, 1, &at).await.unwrap());
+    store.hold_first(&a.id, 1).await.unwrap();
+    assert_eq!(
+        store.acquire(&key, 1, &a.id, &[0]).await.unwrap(),
+        Acquired::Granted
+    );
+    assert!(!store.defer(&key, 2, &c.id).await.unwrap(), "room at 2");
+    for job in [&d, &c, &d] {
+        assert!(store.defer(&key, 1, &job.id).await.unwrap());
+    }
+    let window = store.window(&key).await.unwrap();
+    let both: std::collections::BTreeSet<String> = [c.id.clone(), d.id.clone()].into();
+    assert_eq!(
+        (window.in_flight, &window.deferred, window.woken.len()),
+        (1, &both, 0),
+        "deferred once each, whatever the repeats"
+    );
+    let lone_free = WindowChange {
+        version: window.next_turn,
+        next_turn: window.next_turn,
+        free: true,
+        ..WindowChange::default()
+    };
+    assert!(lone_free.frees_only());
+    assert!(
+        !store.change_window(&key, &lone_free).await.unwrap(),
+        "a lone free is refused while a plan is deferred"
+    );
+    let wake = window.waking(std::slice::from_ref(&c.id));
+    assert!(store.change_window(&key, &wake).await.unwrap());
+    assert!(
+        !store.change_window(&key, &wake).await.unwrap(),
+        "refused at a stale version"
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (
+            window.deferred.iter().collect::<Vec<_>>(),
+            window.woken.iter().collect::<Vec<_>>(),
+            window.in_flight
+        ),
+        (vec![&d.id], vec![&c.id], 1)
+    );
+    for job in [&c, &d] {
+        let window = store.window(&key).await.unwrap();
+        let leave = window.leaving(&job.id).unwrap();
+        assert!(store.change_window(&key, &leave).await.unwrap());
+    }
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (
+            window.deferred.len(),
+            window.woken.len(),
+            window.leaving(&c.id)
+        ),
+        (0, 0, None),
+        "emptied sets read as empty"
+    );
+}
+
 pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
     let tenant = format!("conformance-{}", fresh_id());
     let (a, b) = (queued_job(&tenant, 4), queued_job(&tenant, 4));
@@ -517,7 +599,9 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             set: vec![(a.id.clone(), 3)],
             remove: vec![],
             free: false,
+            ..WindowChange::default()
         }),
+        wake: Vec::new(),
     };
     let stale = SlotPass {
         window: Some(WindowChange {
@@ -571,6 +655,7 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             free: true,
             ..WindowChange::default()
         }),
+        wake: Vec::new(),
     };
     assert!(store.pass(&key, &freed).await.unwrap());
     assert_eq!(
@@ -622,6 +707,7 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
                 take: Some((c.id.clone(), head)),
                 hold: None,
                 window: None,
+                wake: Vec::new(),
             },
         )),
         ..settle.clone()
@@ -700,6 +786,7 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             free: true,
             ..WindowChange::default()
         }),
+        wake: Vec::new(),
     };
     assert!(
         store.pass(&key, &free(0)).await.unwrap(),
@@ -1433,6 +1520,7 @@ pub async fn work_queue<Q: WorkQueue>(queue: &Q, job_type: JobType) {
     let plan = WorkMessage::Plan {
         job_id: job_id.clone(),
         tenant: "conformance".into(),
+        woken: false,
     };
     queue.send(job_type, &plan).await.unwrap();
     // 25 chunks, each ~40 KB: three batches by count, more by size.

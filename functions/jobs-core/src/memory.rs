@@ -16,7 +16,7 @@ use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::owned_by;
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::{MAX_SENDERS, SenderRecord};
-use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
+use crate::domain::window::{Acquired, Passed, ReleaseWindow, SlotPass, WindowChange, WindowKey};
 use crate::error::StoreError;
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
@@ -744,7 +744,7 @@ impl MemoryStore {
         pass.window.as_ref().is_none_or(|change| {
             let window = windows.get(key);
             if change.frees_only() {
-                window.is_none_or(|w| w.waiting.is_empty())
+                window.is_none_or(|w| w.waiting.is_empty() && w.deferred.is_empty())
             } else {
                 window.map_or(0, |w| w.next_turn) == change.version
             }
@@ -764,6 +764,12 @@ impl MemoryStore {
             }
             for (id, turn) in &change.set {
                 window.waiting.insert(id.clone(), *turn);
+            }
+            if let Some(deferred) = &change.deferred {
+                window.deferred = deferred.clone();
+            }
+            if let Some(woken) = &change.woken {
+                window.woken = woken.clone();
             }
             if !change.frees_only() {
                 window.next_turn = change.next_turn;
@@ -837,6 +843,40 @@ impl WindowStore for MemoryStore {
         let turn = window.next_turn;
         window.waiting.entry(job_id.to_string()).or_insert(turn);
         window.next_turn += 1;
+        Ok(true)
+    }
+
+    async fn defer(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        if window.in_flight < limit {
+            return Ok(false);
+        }
+        window.deferred.insert(job_id.to_string());
+        window.next_turn += 1;
+        Ok(true)
+    }
+
+    async fn change_window(
+        &self,
+        key: &WindowKey,
+        change: &WindowChange,
+    ) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let mut windows = lock(&self.windows);
+        let pass = SlotPass {
+            from_job: String::new(),
+            from_chunk: 0,
+            to: Passed::Freed,
+            take: None,
+            hold: None,
+            window: Some(change.clone()),
+            wake: Vec::new(),
+        };
+        if !Self::pass_holds(&jobs, &windows, key, &pass) {
+            return Ok(false);
+        }
+        Self::apply_pass(&mut jobs, &mut windows, key, &pass);
         Ok(true)
     }
 
@@ -1503,6 +1543,7 @@ mod conformance {
     #[tokio::test]
     async fn the_window_store_conforms() {
         crate::conformance::window_store(&MemoryStore::default()).await;
+        crate::conformance::deferred_plans(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

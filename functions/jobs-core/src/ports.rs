@@ -14,7 +14,7 @@ use crate::domain::limits::{Admission, LimitsRecord, UsageCounts};
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::SenderRecord;
-use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
+use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowChange, WindowKey};
 use crate::error::StoreError;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
@@ -424,6 +424,24 @@ pub trait WindowStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Puts off the plan of job `job_id` (adds it to the window's `deferred`, raising
+    /// `next_turn`), only while the window is full (`in_flight >= limit`). False when it is
+    /// not: plan the job now.
+    fn defer(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Writes `change` to the window alone, only if its `next_turn` is still
+    /// `change.version`. False when it is not: re-read and decide again.
+    fn change_window(
+        &self,
+        key: &WindowKey,
+        change: &WindowChange,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Passes a settled chunk's slot on, exactly once, in one transaction: the settled
     /// chunk's ledger records `pass.to` (only if it is done and has no pass yet), `pass.take`
     /// leaves its job's `held` (only if it is there), `pass.hold` joins the settled chunk's
@@ -683,6 +701,10 @@ pub enum WorkMessage {
     Plan {
         job_id: String,
         tenant: String,
+        /// Sent again for a job whose plan was deferred, when its turn came: it is not
+        /// deferred again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        woken: bool,
     },
     Chunk {
         job_id: String,

@@ -4,7 +4,7 @@
 //! and passes a settled chunk's slot on, exactly once, to the next chunk: the job whose
 //! turn it is. The rules are in `docs/design.md` (Fairness: release windows).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::job::JobType;
 
@@ -59,9 +59,14 @@ pub struct ReleaseWindow {
     /// Jobs with chunks to release that wait for a slot, by job id, with their turn: the
     /// lowest turn goes first.
     pub waiting: BTreeMap<String, u64>,
-    /// The turn the next job to join `waiting` gets. Every write that changes `waiting`
-    /// raises it, so it is also the item's version.
+    /// The turn the next job to join `waiting` gets. Every write that changes `waiting`,
+    /// `deferred` or `woken` raises it, so it is also the item's version.
     pub next_turn: u64,
+    /// Jobs whose plan found the window full and was put off, before any of their work
+    /// (a string set: ids are ULIDs, so the set's order is the order of creation).
+    pub deferred: BTreeSet<String>,
+    /// Deferred jobs whose plan has been sent again and has not finished yet.
+    pub woken: BTreeSet<String>,
 }
 
 impl ReleaseWindow {
@@ -74,6 +79,65 @@ impl ReleaseWindow {
             .collect();
         waiting.sort_by_key(|&(id, turn)| (turn, id));
         waiting
+    }
+
+    /// The deferred jobs to wake when nobody else waits for a slot: as many as the slots
+    /// free once `in_flight_after` chunks are in flight, at least one, less those already
+    /// woken; the oldest first. A plan woken into a full window joins the line, so a
+    /// tenant's jobs beyond the first few wait unplanned, and its messages on the queue
+    /// stay about W whatever the number of jobs it starts.
+    pub fn to_wake(&self, in_flight_after: u64, limit: u64) -> Vec<String> {
+        let wanted = limit.saturating_sub(in_flight_after).max(1);
+        let count = wanted.saturating_sub(self.woken.len() as u64);
+        self.deferred
+            .iter()
+            .filter(|id| !self.woken.contains(*id))
+            .take(usize::try_from(count).unwrap_or(usize::MAX))
+            .cloned()
+            .collect()
+    }
+
+    /// The change that wakes `jobs` (out of `deferred`, into `woken`), at this version.
+    pub fn waking(&self, jobs: &[String]) -> WindowChange {
+        let mut change = WindowChange {
+            version: self.next_turn,
+            next_turn: self.next_turn + 1,
+            versioned: true,
+            ..WindowChange::default()
+        };
+        let deferred: BTreeSet<String> = self
+            .deferred
+            .iter()
+            .filter(|id| !jobs.contains(id))
+            .cloned()
+            .collect();
+        let mut woken = self.woken.clone();
+        woken.extend(jobs.iter().cloned());
+        change.deferred = Some(deferred);
+        change.woken = Some(woken);
+        change
+    }
+
+    /// The change by which woken (or deferred) job `job_id` leaves both sets, at this
+    /// version; `None` when it is in neither.
+    pub fn leaving(&self, job_id: &str) -> Option<WindowChange> {
+        if !self.deferred.contains(job_id) && !self.woken.contains(job_id) {
+            return None;
+        }
+        let without = |set: &BTreeSet<String>| {
+            set.iter()
+                .filter(|id| id.as_str() != job_id)
+                .cloned()
+                .collect::<BTreeSet<String>>()
+        };
+        Some(WindowChange {
+            version: self.next_turn,
+            next_turn: self.next_turn + 1,
+            versioned: true,
+            deferred: Some(without(&self.deferred)),
+            woken: Some(without(&self.woken)),
+            ..WindowChange::default()
+        })
     }
 }
 
@@ -111,7 +175,7 @@ impl Passed {
 
 /// The changes a slot pass makes to its window, applied only if the window's `next_turn`
 /// is still `version`; a change that only frees a slot ([`WindowChange::frees_only`])
-/// applies instead only if nobody waits, whatever the version.
+/// applies instead only if nobody waits and no job is deferred, whatever the version.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WindowChange {
     /// `next_turn` as read.
@@ -124,6 +188,13 @@ pub struct WindowChange {
     pub remove: Vec<String>,
     /// The slot is freed: `in_flight` goes down by one.
     pub free: bool,
+    /// `deferred` as it is after the change, when the change sets it.
+    pub deferred: Option<BTreeSet<String>>,
+    /// `woken` as it is after the change, when the change sets it.
+    pub woken: Option<BTreeSet<String>>,
+    /// Applied only at `version` even if it only frees a slot: the window had deferred
+    /// jobs, and a free must not pass them by unseen.
+    pub versioned: bool,
 }
 
 impl WindowChange {
@@ -132,7 +203,12 @@ impl WindowChange {
     /// waits) is the one a job joining the line refutes (`in_flight >= limit` to join, an
     /// empty line to free), so a slot is never freed while a job waits for one.
     pub fn frees_only(&self) -> bool {
-        self.free && self.set.is_empty() && self.remove.is_empty()
+        self.free
+            && self.set.is_empty()
+            && self.remove.is_empty()
+            && self.deferred.is_none()
+            && self.woken.is_none()
+            && !self.versioned
     }
 }
 
@@ -149,6 +225,8 @@ pub struct SlotPass {
     pub hold: Option<u64>,
     /// `None` when the window's item is left as it is.
     pub window: Option<WindowChange>,
+    /// Deferred jobs this pass wakes (their plans are sent after it is written).
+    pub wake: Vec<String>,
 }
 
 /// Most chain heads one acquire releases: each adds a path and a condition to the job's
@@ -204,15 +282,18 @@ pub struct Settling {
 /// settled chunk's chain is then held by its job, which joins the back of the line before
 /// it. With nobody else waiting, the job goes on with its chain (`chunk + W`: no write
 /// beyond the settling commit's own), or with its smallest held head once the chain ends;
-/// with nobody wanting the slot, it is freed.
+/// with nobody wanting the slot, it is freed. When nobody else waits for a slot, deferred
+/// jobs are woken ([`ReleaseWindow::to_wake`]; `limit` is W).
 pub fn pass_slot(
     window: &ReleaseWindow,
     own: &Settling,
     from_chunk: u64,
     waiting: &BTreeMap<String, Option<Candidate>>,
+    limit: u64,
 ) -> SlotPass {
     let mut change = WindowChange {
         version: window.next_turn,
+        versioned: !window.deferred.is_empty(),
         ..WindowChange::default()
     };
     let own_wants = own.chain_next.is_some() || own.held.wants();
@@ -244,7 +325,18 @@ pub fn pass_slot(
         take: None,
         hold: None,
         window: None,
+        wake: Vec::new(),
     };
+    if others.is_empty() && !window.deferred.is_empty() {
+        let frees = !own_wants;
+        let after = window.in_flight.saturating_sub(u64::from(frees));
+        pass.wake = window.to_wake(after, limit);
+        if !pass.wake.is_empty() {
+            let woken = window.waking(&pass.wake);
+            change.deferred = woken.deferred;
+            change.woken = woken.woken;
+        }
+    }
     let mut next_turn = window.next_turn + 1;
     if own_wants && (own_ahead || others.is_empty()) {
         // `own` takes the slot: its chain's next chunk, else its smallest held head.
@@ -273,8 +365,9 @@ pub fn pass_slot(
             change.set.push((own.job_id.clone(), next_turn));
             next_turn += 1;
         }
-        if change.set.is_empty() && change.remove.is_empty() {
-            // Nobody else waits: nothing to write beyond the settling commit's own.
+        if change.set.is_empty() && change.remove.is_empty() && pass.wake.is_empty() {
+            // Nobody else waits and nobody wakes: nothing to write beyond the settling
+            // commit's own.
             return pass;
         }
     } else if let Some(taker) = others.first() {
@@ -336,6 +429,7 @@ mod tests {
             in_flight,
             waiting: waiting.iter().map(|(id, t)| (id.to_string(), *t)).collect(),
             next_turn,
+            ..ReleaseWindow::default()
         }
     }
 
@@ -359,6 +453,7 @@ mod tests {
             &settling("a", Some(12), None, false),
             2,
             &BTreeMap::new(),
+            10,
         );
         assert_eq!(
             pass,
@@ -368,7 +463,8 @@ mod tests {
                 to: to("a", 12),
                 take: None,
                 hold: None,
-                window: None
+                window: None,
+                wake: vec![],
             }
         );
     }
@@ -384,6 +480,7 @@ mod tests {
             &settling("a", Some(12), None, false),
             2,
             &waiting,
+            10,
         );
         assert_eq!(
             (pass.to, pass.take, pass.hold),
@@ -397,6 +494,7 @@ mod tests {
                 set: vec![("a".into(), 6), ("b".into(), 7)],
                 remove: vec![],
                 free: false,
+                ..WindowChange::default()
             }),
             "a joins behind c, b goes to the back"
         );
@@ -410,6 +508,7 @@ mod tests {
             &settling("a", None, None, false),
             8,
             &waiting,
+            10,
         );
         assert_eq!(
             (
@@ -432,6 +531,7 @@ mod tests {
             &settling("a", Some(14), Some(5), true),
             4,
             &records(&[waiting_job("b", Some(0), false)]),
+            10,
         );
         assert_eq!(
             (
@@ -447,6 +547,7 @@ mod tests {
             &settling("a", None, Some(5), false),
             4,
             &BTreeMap::new(),
+            10,
         );
         assert_eq!(
             (pass.to, pass.take, pass.window.map(|w| w.remove)),
@@ -468,6 +569,7 @@ mod tests {
             &settling("a", None, None, false),
             8,
             &waiting,
+            10,
         );
         assert_eq!(pass.to, Passed::Freed);
         assert_eq!(
@@ -478,6 +580,7 @@ mod tests {
                 set: vec![],
                 remove: vec!["b".into(), "c".into()],
                 free: true,
+                ..WindowChange::default()
             })
         );
     }
@@ -490,6 +593,7 @@ mod tests {
             &settling("a", Some(9), None, false),
             4,
             &waiting,
+            10,
         );
         let change = pass.window.unwrap();
         assert_eq!(
@@ -505,5 +609,120 @@ mod tests {
             assert_eq!(Passed::decode(&passed.encode()), Some(passed));
         }
         assert_eq!(Passed::decode("no-chunk"), None);
+    }
+
+    fn deferring(in_flight: u64, deferred: &[&str], woken: &[&str]) -> ReleaseWindow {
+        ReleaseWindow {
+            in_flight,
+            next_turn: 9,
+            deferred: deferred.iter().map(|id| id.to_string()).collect(),
+            woken: woken.iter().map(|id| id.to_string()).collect(),
+            ..ReleaseWindow::default()
+        }
+    }
+
+    fn ids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn alone_in_a_full_window_a_job_goes_on_and_wakes_one_deferred_plan_if_none_is_woken() {
+        let alone = settling("a", Some(12), None, false);
+        let pass = pass_slot(
+            &deferring(10, &["d1", "d2"], &[]),
+            &alone,
+            2,
+            &BTreeMap::new(),
+            10,
+        );
+        assert_eq!((pass.to, pass.wake), (to("a", 12), vec!["d1".to_string()]));
+        assert_eq!(
+            pass.window,
+            Some(WindowChange {
+                version: 9,
+                next_turn: 10,
+                deferred: Some(ids(&["d2"])),
+                woken: Some(ids(&["d1"])),
+                versioned: true,
+                ..WindowChange::default()
+            })
+        );
+        let pass = pass_slot(
+            &deferring(10, &["d2"], &["d1"]),
+            &alone,
+            2,
+            &BTreeMap::new(),
+            10,
+        );
+        assert_eq!(
+            (pass.wake.len(), pass.window),
+            (0, None),
+            "one woken plan is enough while the window is full: nothing to write"
+        );
+    }
+
+    #[test]
+    fn a_freed_slot_wakes_as_many_deferred_plans_as_the_window_has_room_for() {
+        let last = settling("a", None, None, false);
+        let pass = pass_slot(
+            &deferring(1, &["d1", "d2", "d3", "d4"], &["d0"]),
+            &last,
+            7,
+            &BTreeMap::new(),
+            3,
+        );
+        assert_eq!(pass.to, Passed::Freed);
+        assert_eq!(
+            pass.wake,
+            ["d1", "d2"],
+            "3 free slots once this one is freed, one plan woken already"
+        );
+        let change = pass.window.unwrap();
+        assert!(change.free && !change.frees_only());
+        let pass = pass_slot(
+            &deferring(3, &["d4"], &["d1", "d2", "d3"]),
+            &last,
+            7,
+            &BTreeMap::new(),
+            3,
+        );
+        let change = pass.window.unwrap();
+        assert_eq!(pass.wake.len(), 0);
+        assert!(
+            change.free && !change.frees_only() && change.version == 9,
+            "with a plan deferred, a free is written at the version read"
+        );
+    }
+
+    #[test]
+    fn deferred_plans_are_not_woken_while_another_job_waits_in_line() {
+        let waiting = records(&[waiting_job("b", Some(0), true)]);
+        let mut window = deferring(10, &["d1"], &[]);
+        window.waiting = [("b".to_string(), 3)].into();
+        let pass = pass_slot(
+            &window,
+            &settling("a", Some(12), None, false),
+            2,
+            &waiting,
+            10,
+        );
+        assert_eq!((pass.to, pass.wake.len()), (to("b", 0), 0));
+        assert_eq!(pass.window.and_then(|w| w.deferred), None);
+    }
+
+    #[test]
+    fn a_leaving_job_leaves_both_sets_at_the_version_read() {
+        let window = deferring(2, &["d1", "d2"], &["d0"]);
+        assert_eq!(
+            (window.to_wake(1, 3), window.to_wake(2, 3)),
+            (vec!["d1".to_string()], vec![]),
+            "the free slots (at least one), less the plans woken already"
+        );
+        let leave = window.leaving("d0").unwrap();
+        assert_eq!(
+            (leave.version, leave.next_turn, leave.deferred, leave.woken),
+            (9, 10, Some(ids(&["d1", "d2"])), Some(ids(&[])))
+        );
+        assert_eq!(window.leaving("elsewhere"), None);
     }
 }

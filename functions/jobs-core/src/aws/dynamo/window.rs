@@ -53,9 +53,10 @@ pub(super) fn window_update(
     if change.frees_only() {
         let window = window
             .update_expression("ADD #in_flight :minus_one")
-            .condition_expression("attribute_not_exists(#waiting) OR size(#waiting) = :zero")
+            .condition_expression("(attribute_not_exists(#waiting) OR size(#waiting) = :zero) AND attribute_not_exists(#deferred)")
             .expression_attribute_names("#in_flight", "in_flight")
             .expression_attribute_names("#waiting", "waiting")
+            .expression_attribute_names("#deferred", "deferred")
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
             .expression_attribute_values(":zero", n(0))
             .build()
@@ -85,6 +86,21 @@ pub(super) fn window_update(
     for (i, job_id) in change.remove.iter().enumerate() {
         remove.push(format!("#waiting.#remove{i}"));
         window = window.expression_attribute_names(format!("#remove{i}"), job_id);
+    }
+    // `deferred` and `woken` are string sets, written whole at the version read; DynamoDB
+    // has no empty set, so an empty one is removed.
+    for (name, value) in [("deferred", &change.deferred), ("woken", &change.woken)] {
+        let Some(ids) = value else { continue };
+        window = window.expression_attribute_names(format!("#{name}"), name);
+        if ids.is_empty() {
+            remove.push(format!("#{name}"));
+        } else {
+            set.push(format!("#{name} = :{name}"));
+            window = window.expression_attribute_values(
+                format!(":{name}"),
+                AttributeValue::Ss(ids.iter().cloned().collect()),
+            );
+        }
     }
     let mut expression = format!("SET {}", set.join(", "));
     if !remove.is_empty() {
@@ -164,10 +180,16 @@ impl WindowStore for DynamoJobStore {
                 .collect(),
             _ => Default::default(),
         };
+        let set = |name: &str| match item.get(name) {
+            Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
+            _ => Default::default(),
+        };
         Ok(ReleaseWindow {
             in_flight: number(item.get("in_flight")),
             waiting,
             next_turn: number(item.get("next_turn")),
+            deferred: set("deferred"),
+            woken: set("woken"),
         })
     }
 
@@ -256,6 +278,43 @@ impl WindowStore for DynamoJobStore {
         conditional(result.map(|_| ()), "dynamodb:UpdateItem")
     }
 
+    async fn defer(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .update_expression("ADD #deferred :job, #next_turn :one")
+            .condition_expression("#in_flight >= :limit")
+            .expression_attribute_names("#deferred", "deferred")
+            .expression_attribute_names("#next_turn", "next_turn")
+            .expression_attribute_names("#in_flight", "in_flight")
+            .expression_attribute_values(":job", AttributeValue::Ss(vec![job_id.to_string()]))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
+    async fn change_window(
+        &self,
+        key: &WindowKey,
+        change: &WindowChange,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(window_update(&self.table, key, change)?)
+            .send()
+            .await;
+        match result.map_err(|e| e.into_service_error()) {
+            Ok(_) => Ok(true),
+            Err(error) if super::refused_or_conflicted(&error) => Ok(false),
+            Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
+        }
+    }
+
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
         let ledger = Update::builder()
             .table_name(&self.table)
@@ -295,7 +354,8 @@ mod tests {
     use serde_json::json;
 
     use super::super::test_client::{
-        ID, TABLE, job_key as job_key_json, sent, store, store_answering, transaction_cancelled,
+        ID, TABLE, condition_failed, job_key as job_key_json, sent, store, store_answering,
+        transaction_cancelled,
     };
     use super::*;
     use crate::domain::window::Passed;
@@ -393,7 +453,9 @@ mod tests {
                 set: vec![(ID.into(), 5), ("01OTHER".into(), 6)],
                 remove: vec![],
                 free: false,
+                ..WindowChange::default()
             }),
+            wake: Vec::new(),
         };
         assert!(store.pass(&tenant_window(), &pass).await.unwrap());
         let (_, body) = sent(http);
@@ -439,6 +501,7 @@ mod tests {
                 free: true,
                 ..WindowChange::default()
             }),
+            wake: Vec::new(),
         };
         let (store, http) = store_answering(200, json!({}));
         assert!(store.pass(&tenant_window(), &freed).await.unwrap());
@@ -469,9 +532,11 @@ mod tests {
             ),
             (
                 Some("ADD #in_flight :minus_one"),
-                Some("attribute_not_exists(#waiting) OR size(#waiting) = :zero")
+                Some(
+                    "(attribute_not_exists(#waiting) OR size(#waiting) = :zero) AND attribute_not_exists(#deferred)"
+                )
             ),
-            "a lone free is not versioned: it needs only an empty line"
+            "a lone free is not versioned: it needs only an empty line and no deferred plan"
         );
         let (store, _) = store_answering(
             400,
@@ -480,6 +545,74 @@ mod tests {
         assert!(
             !store.pass(&tenant_window(), &freed).await.unwrap(),
             "passed already: read again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plan_is_deferred_only_while_the_window_is_full_and_woken_at_the_version_read() {
+        let (store, http) = store_answering(200, json!({}));
+        assert!(store.defer(&tenant_window(), 10, ID).await.unwrap());
+        let (operation, body) = sent(http);
+        assert_eq!(operation, "UpdateItem");
+        assert_eq!(
+            (
+                body["UpdateExpression"].as_str(),
+                body["ConditionExpression"].as_str(),
+                &body["ExpressionAttributeValues"][":job"],
+                &body["ExpressionAttributeValues"][":limit"],
+            ),
+            (
+                Some("ADD #deferred :job, #next_turn :one"),
+                Some("#in_flight >= :limit"),
+                &json!({"SS": [ID]}),
+                &json!({"N": "10"}),
+            )
+        );
+        let window = ReleaseWindow {
+            in_flight: 10,
+            next_turn: 4,
+            deferred: ["01A".to_string(), "01B".to_string()].into(),
+            ..ReleaseWindow::default()
+        };
+        let (store, http) = store_answering(200, json!({}));
+        let wake = window.waking(&["01A".to_string()]);
+        assert!(store.change_window(&tenant_window(), &wake).await.unwrap());
+        let (_, body) = sent(http);
+        let update = &body["TransactItems"][0]["Update"];
+        assert_eq!(
+            (
+                update["UpdateExpression"].as_str(),
+                update["ConditionExpression"].as_str(),
+                &update["ExpressionAttributeValues"][":deferred"],
+                &update["ExpressionAttributeValues"][":woken"],
+                &update["ExpressionAttributeValues"][":version"],
+            ),
+            (
+                Some("SET #next_turn = :next_turn, #deferred = :deferred, #woken = :woken"),
+                Some("#next_turn = :version"),
+                &json!({"SS": ["01B"]}),
+                &json!({"SS": ["01A"]}),
+                &json!({"N": "4"}),
+            )
+        );
+        let (store, http) = store_answering(200, json!({}));
+        let woken = ReleaseWindow {
+            woken: ["01A".to_string()].into(),
+            next_turn: 5,
+            ..ReleaseWindow::default()
+        };
+        let leave = woken.leaving("01A").unwrap();
+        assert!(store.change_window(&tenant_window(), &leave).await.unwrap());
+        let (_, body) = sent(http);
+        assert_eq!(
+            body["TransactItems"][0]["Update"]["UpdateExpression"].as_str(),
+            Some("SET #next_turn = :next_turn REMOVE #deferred, #woken"),
+            "DynamoDB has no empty set: an emptied one is removed"
+        );
+        let (store, _) = store_answering(400, condition_failed());
+        assert!(
+            !store.defer(&tenant_window(), 10, ID).await.unwrap(),
+            "the window has room: plan now"
         );
     }
 }

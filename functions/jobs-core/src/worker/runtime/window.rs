@@ -1,4 +1,5 @@
-//! Release windows ([`crate::domain::window`]): the plan takes free slots for a job's
+//! Release windows ([`crate::domain::window`]): a plan finding the window full before its
+//! job started is deferred, and woken by a later pass; the plan takes free slots for a job's
 //! first chunks (and puts the job in line when the window is full); a settled chunk passes
 //! its slot on, exactly once, to the chunk of the job whose turn it is, in the transaction
 //! of the commit that settles it (`commit.rs`). The pass is in the chunk's ledger before its
@@ -21,6 +22,8 @@ const ATTEMPTS: usize = 8;
 /// A slot pass decided from what was read, and the record of the job it releases a chunk of.
 pub(super) struct Decided {
     pub(super) key: WindowKey,
+    /// The tenant of the window's jobs.
+    pub(super) tenant: String,
     pub(super) pass: SlotPass,
     pub(super) to: Option<JobRecord>,
 }
@@ -35,7 +38,7 @@ fn candidate(job: &JobRecord) -> Candidate {
 }
 
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
-    fn window_key(&self, job: &JobRecord) -> WindowKey {
+    pub(super) fn window_key(&self, job: &JobRecord) -> WindowKey {
         self.settings
             .window_scope
             .key(&job.tenant, P::JOB_TYPE, &job.id)
@@ -156,17 +159,30 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             chain_next,
             held: candidate(&own),
         };
-        let pass = pass_slot(&window, &settling, chunk, &looked_at);
+        let pass = pass_slot(
+            &window,
+            &settling,
+            chunk,
+            &looked_at,
+            self.settings.release_window,
+        );
+        let tenant = own.tenant.clone();
         let to = match &pass.to {
             Passed::To { job_id, .. } if *job_id == own.id => Some(own),
             Passed::To { job_id, .. } => records.remove(job_id).flatten(),
             Passed::Freed => None,
         };
-        Ok(Some(Decided { key, pass, to }))
+        Ok(Some(Decided {
+            key,
+            tenant,
+            pass,
+            to,
+        }))
     }
 
-    /// Sends the chunk a pass released.
+    /// Sends the chunk a pass released, and the plans of the jobs it woke.
     pub(super) async fn send_passed(&self, decided: &Decided) -> Result<(), WorkError> {
+        self.send_wakes(&decided.tenant, &decided.pass.wake).await?;
         match (&decided.pass.to, &decided.to) {
             (Passed::To { job_id, chunk }, Some(to)) => {
                 tracing::debug!(to = %job_id, chunk, "slot passed");
@@ -188,6 +204,11 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 return Ok(());
             };
             if let Some(passed) = ledger.passed {
+                // The wakes of that pass, if the process died before sending them: every
+                // job still in `woken` has a plan to run (a duplicate is acknowledged).
+                let key = self.window_key(job);
+                let woken: Vec<String> = self.store.window(&key).await?.woken.into_iter().collect();
+                self.send_wakes(&job.tenant, &woken).await?;
                 if let Passed::To { job_id, chunk } = passed
                     && self.store.chunk_ledger(&job_id, chunk).await?.is_none()
                 {
@@ -209,6 +230,105 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         Err(WorkError::Transient(
             "the release window kept changing".into(),
         ))
+    }
+
+    /// Puts off the plan of `job` when its release window is full and the job has not
+    /// started any work (no plan has read its file or taken a slot; it may hold a running
+    /// slot of its tenant's limit): its plan is sent again when a pass wakes it
+    /// (`ReleaseWindow::to_wake`). True when deferred.
+    pub(super) async fn deferred(&self, job: &JobRecord) -> Result<bool, WorkError> {
+        let untouched = job.status == crate::domain::job::JobStatus::Queued
+            && job.chunks_total.is_none()
+            && job.planned_rows.is_none()
+            && job.plan_lease.is_none()
+            && self.settings.window_scope == crate::domain::window::WindowScope::Tenant;
+        if !untouched {
+            return Ok(false);
+        }
+        let key = self.window_key(job);
+        Ok(self
+            .store
+            .defer(&key, self.settings.release_window, &job.id)
+            .await?)
+    }
+
+    /// Whether the woken plan of job `job_id` is still to run: it is in its window's
+    /// `woken` (a plan sent again for a job that left it is a duplicate).
+    pub(super) async fn still_woken(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+    ) -> Result<bool, WorkError> {
+        Ok(self.store.window(key).await?.woken.contains(job_id))
+    }
+
+    /// The end of a woken plan, whatever it did (planned the job, found it ended, put it
+    /// behind its tenant's limit): it leaves `deferred` and `woken`. First, if nobody waits
+    /// for a slot, the deferred jobs the window has room for are woken and their plans sent,
+    /// while this job is still in `woken`: a crash before it leaves repeats its plan, whose
+    /// redelivery (`again`) sends every woken plan again, so no wake is lost; a plan sent
+    /// for a job no longer in `woken` is acknowledged ([`Self::still_woken`]).
+    pub(super) async fn leave_woken(
+        &self,
+        key: &WindowKey,
+        tenant: &str,
+        job_id: &str,
+        again: bool,
+    ) -> Result<(), WorkError> {
+        let limit = self.settings.release_window;
+        for _ in 0..ATTEMPTS {
+            let mut window = self.store.window(key).await?;
+            let mut stays = window.clone();
+            stays.woken.remove(job_id);
+            stays.deferred.remove(job_id);
+            let wake = if window.waiting.is_empty() {
+                stays.to_wake(window.in_flight, limit)
+            } else {
+                Vec::new()
+            };
+            if !wake.is_empty() {
+                if !self.store.change_window(key, &window.waking(&wake)).await? {
+                    continue;
+                }
+                window = self.store.window(key).await?;
+            }
+            let send: Vec<String> = if again {
+                window
+                    .woken
+                    .iter()
+                    .filter(|id| id.as_str() != job_id)
+                    .cloned()
+                    .collect()
+            } else {
+                wake
+            };
+            self.send_wakes(tenant, &send).await?;
+            match window.leaving(job_id) {
+                Some(change) if !self.store.change_window(key, &change).await? => {}
+                _ => return Ok(()),
+            }
+        }
+        Err(WorkError::Transient(
+            "the release window kept changing".into(),
+        ))
+    }
+
+    /// Sends the plans of woken jobs `jobs` of `tenant`.
+    async fn send_wakes(&self, tenant: &str, jobs: &[String]) -> Result<(), WorkError> {
+        let messages: Vec<WorkMessage> = jobs
+            .iter()
+            .map(|id| WorkMessage::Plan {
+                job_id: id.clone(),
+                tenant: tenant.to_string(),
+                woken: true,
+            })
+            .collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(woken = ?jobs, "deferred plans woken");
+        self.queue.send_all(P::JOB_TYPE, &messages).await?;
+        Ok(())
     }
 
     /// Sends `job`'s chunk `chunk` (its items cut again, or read from its file's item

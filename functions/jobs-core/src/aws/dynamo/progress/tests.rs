@@ -213,6 +213,7 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
         take: None,
         hold: None,
         window: None,
+        wake: Vec::new(),
     };
     // The job goes on with its chain: the same two items and conditions as any commit.
     let (db, http) = store();
