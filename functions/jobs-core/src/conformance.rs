@@ -502,6 +502,10 @@ pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
         ),
         (vec![&d.id], vec![&c.id], 1)
     );
+    assert!(
+        store.defer(&key, 5, &d.id).await.unwrap(),
+        "room at 5, but plans put off earlier go first"
+    );
     for job in [&c, &d] {
         let window = store.window(&key).await.unwrap();
         let leave = window.leaving(&job.id).unwrap();

@@ -849,7 +849,7 @@ impl WindowStore for MemoryStore {
     async fn defer(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
         let mut windows = lock(&self.windows);
         let window = windows.entry(key.clone()).or_default();
-        if window.in_flight < limit {
+        if window.in_flight < limit && window.deferred.is_empty() && window.woken.is_empty() {
             return Ok(false);
         }
         window.deferred.insert(job_id.to_string());

@@ -425,8 +425,9 @@ pub trait WindowStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Puts off the plan of job `job_id` (adds it to the window's `deferred`, raising
-    /// `next_turn`), only while the window is full (`in_flight >= limit`). False when it is
-    /// not: plan the job now.
+    /// `next_turn`), only while the window is full (`in_flight >= limit`) or other plans are
+    /// deferred or woken (so plans run in the order they were put off). False otherwise:
+    /// plan the job now.
     fn defer(
         &self,
         key: &WindowKey,

@@ -285,8 +285,11 @@ impl WindowStore for DynamoJobStore {
             .table_name(&self.table)
             .set_key(Some(key_of(key)))
             .update_expression("ADD #deferred :job, #next_turn :one")
-            .condition_expression("#in_flight >= :limit")
+            .condition_expression(
+                "#in_flight >= :limit OR attribute_exists(#deferred) OR attribute_exists(#woken)",
+            )
             .expression_attribute_names("#deferred", "deferred")
+            .expression_attribute_names("#woken", "woken")
             .expression_attribute_names("#next_turn", "next_turn")
             .expression_attribute_names("#in_flight", "in_flight")
             .expression_attribute_values(":job", AttributeValue::Ss(vec![job_id.to_string()]))
@@ -563,7 +566,9 @@ mod tests {
             ),
             (
                 Some("ADD #deferred :job, #next_turn :one"),
-                Some("#in_flight >= :limit"),
+                Some(
+                    "#in_flight >= :limit OR attribute_exists(#deferred) OR attribute_exists(#woken)"
+                ),
                 &json!({"SS": [ID]}),
                 &json!({"N": "10"}),
             )

@@ -232,8 +232,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         ))
     }
 
-    /// Puts off the plan of `job` when its release window is full and the job has not
-    /// started any work (no plan has read its file or taken a slot; it may hold a running
+    /// Puts off the plan of `job` when its release window is full (or other plans are put
+    /// off: they go first) and the job has not started any work (no plan has read its file or taken a slot; it may hold a running
     /// slot of its tenant's limit): its plan is sent again when a pass wakes it
     /// (`ReleaseWindow::to_wake`). True when deferred.
     pub(super) async fn deferred(&self, job: &JobRecord) -> Result<bool, WorkError> {
