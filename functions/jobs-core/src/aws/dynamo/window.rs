@@ -311,11 +311,7 @@ impl WindowStore for DynamoJobStore {
             .transact_items(window_update(&self.table, key, change)?)
             .send()
             .await;
-        match result.map_err(|e| e.into_service_error()) {
-            Ok(_) => Ok(true),
-            Err(error) if super::refused_or_conflicted(&error) => Ok(false),
-            Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
-        }
+        super::written(result)
     }
 
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
@@ -344,11 +340,7 @@ impl WindowStore for DynamoJobStore {
         if let Some(change) = &pass.window {
             request = request.transact_items(window_update(&self.table, key, change)?);
         }
-        match request.send().await.map_err(|e| e.into_service_error()) {
-            Ok(_) => Ok(true),
-            Err(error) if super::refused_or_conflicted(&error) => Ok(false),
-            Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
-        }
+        super::written(request.send().await)
     }
 }
 

@@ -271,6 +271,23 @@ async fn another_tenants_job_waits_behind_a_window_not_behind_a_whole_job() {
     );
 }
 
+/// Every slot of acme's window freed once and every deferred plan run, whatever the
+/// duplicates (`job`: any of its jobs).
+async fn assert_window_empty(w: &TestWorker, job: &str) {
+    let key = WindowScope::Tenant.key("acme", JobType::ProfileFieldUpdate, job);
+    let window = w.store.window(&key).await.unwrap();
+    assert_eq!(
+        (
+            window.in_flight,
+            window.waiting.len(),
+            window.deferred.len(),
+            window.woken.len()
+        ),
+        (0, 0, 0, 0),
+        "{window:?}"
+    );
+}
+
 /// Delivers the queue's messages one at a time, oldest first, each `times` times, and
 /// returns the chunks released as `<job letter><chunk>` in the order they were sent.
 async fn run_in_order(w: &TestWorker, names: &[(&str, &str)], times: u32) -> Vec<String> {
@@ -332,17 +349,7 @@ async fn a_tenants_jobs_share_its_window_deferred_plans_wake_in_order_and_take_t
                 (JobStatus::Completed, done.total, vec![])
             );
         }
-        let window = w.store.window(&key).await.unwrap();
-        assert_eq!(
-            (
-                window.in_flight,
-                window.waiting.len(),
-                window.deferred.len(),
-                window.woken.len()
-            ),
-            (0, 0, 0, 0),
-            "every slot freed once and every deferred plan run, whatever the duplicates"
-        );
+        assert_window_empty(&w, &a).await;
     }
 }
 
@@ -1248,17 +1255,7 @@ async fn a_tenants_many_jobs_are_planned_a_few_at_a_time_and_another_tenant_is_n
                 (JobStatus::Completed, done.total, done.chunks_total.unwrap())
             );
         }
-        let key = WindowScope::Tenant.key("acme", JobType::ProfileFieldUpdate, &many[0]);
-        let window = w.store.window(&key).await.unwrap();
-        assert_eq!(
-            (
-                window.in_flight,
-                window.waiting.len(),
-                window.deferred.len(),
-                window.woken.len()
-            ),
-            (0, 0, 0, 0)
-        );
+        assert_window_empty(&w, &many[0]).await;
     }
 }
 
