@@ -1294,3 +1294,41 @@ async fn deferred_plans_of_small_jobs_are_woken_as_slots_free_so_the_window_stay
          {chunks_per_round:?}"
     );
 }
+
+#[tokio::test]
+async fn a_deferred_job_cancelled_before_its_turn_ends_and_its_woken_plan_wakes_the_next() {
+    use crate::ports::JobStore;
+    let w = worker_with_window(1);
+    let a = job(&w, &["a1", "a2", "a3"]);
+    let (b, c) = (job(&w, &["b1"]), job(&w, &["c1"]));
+    for id in [&a, &b, &c] {
+        deliver(&w, &plan(id), 1).await;
+    }
+    // What the API does for a queued job: it ends cancelled at once.
+    assert!(
+        w.store
+            .cancel(&b, JobStatus::Queued, &clock::format(clock::now()))
+            .await
+            .unwrap()
+    );
+    run_queue(&w, 1).await;
+    let (a, b, c) = (
+        w.store.job(&a).unwrap(),
+        w.store.job(&b).unwrap(),
+        w.store.job(&c).unwrap(),
+    );
+    assert_eq!(
+        (
+            (a.status, a.succeeded),
+            (b.status, b.cancelled),
+            (c.status, c.succeeded)
+        ),
+        (
+            (JobStatus::Completed, 3),
+            (JobStatus::Cancelled, 1),
+            (JobStatus::Completed, 1)
+        ),
+        "b's woken plan found it ended and woke c"
+    );
+    assert_window_empty(&w, &a.id).await;
+}
