@@ -132,12 +132,20 @@ impl WindowStore for Counting {
     ) -> Result<bool, jobs_core::error::StoreError> {
         self.inner.defer(key, limit, job_id).await
     }
-    async fn change_window(
+    async fn wake(
         &self,
         key: &WindowKey,
-        change: &jobs_core::domain::window::WindowChange,
+        by: &str,
+        jobs: &[String],
     ) -> Result<bool, jobs_core::error::StoreError> {
-        self.inner.change_window(key, change).await
+        self.inner.wake(key, by, jobs).await
+    }
+    async fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+    ) -> Result<(), jobs_core::error::StoreError> {
+        self.inner.leave(key, job_id).await
     }
     async fn pass(
         &self,

@@ -438,8 +438,9 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
 /// window change only on the version read (a lone free: only while nobody waits); a
 /// settling commit carrying a pass that no longer holds writes nothing.
 /// Deferred plans ([`ReleaseWindow::deferred`]): a plan is put off only while its window
-/// is full; waking and leaving are versioned writes of the whole sets; a lone free is
-/// refused while a plan is deferred.
+/// is full, or behind other deferred or woken plans while a chunk is in flight; a wake moves
+/// jobs that are still deferred into `woken` and records them on the waker; a lone free is
+/// refused while a plan is deferred that it did not see.
 pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
     let tenant = format!("conformance-{}", fresh_id());
     let (a, c, d) = (
@@ -476,49 +477,93 @@ pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
         (1, &both, 0),
         "deferred once each, whatever the repeats"
     );
-    let lone_free = WindowChange {
+    let blind_free = WindowChange {
         version: window.next_turn,
         next_turn: window.next_turn,
         free: true,
+        none_deferred: true,
         ..WindowChange::default()
     };
-    assert!(lone_free.frees_only());
+    let pass = |change: WindowChange| SlotPass {
+        from_job: a.id.clone(),
+        from_chunk: 0,
+        to: Passed::Freed,
+        take: None,
+        hold: None,
+        window: Some(change),
+    };
+    let settle = settles_two();
+    let commit = |change: WindowChange| ChunkCommit {
+        pass: Some((key.clone(), pass(change))),
+        ..settle.clone()
+    };
     assert!(
-        !store.change_window(&key, &lone_free).await.unwrap(),
-        "a lone free is refused while a plan is deferred"
+        !store
+            .commit_chunk(&a.id, 0, &commit(blind_free), 0)
+            .await
+            .unwrap(),
+        "a free that saw no deferred plan is refused once one is deferred"
     );
-    let wake = window.waking(std::slice::from_ref(&c.id));
-    assert!(store.change_window(&key, &wake).await.unwrap());
     assert!(
-        !store.change_window(&key, &wake).await.unwrap(),
-        "refused at a stale version"
+        store
+            .wake(&key, &a.id, std::slice::from_ref(&c.id))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .wake(&key, &a.id, std::slice::from_ref(&c.id))
+            .await
+            .unwrap(),
+        "c is no longer deferred"
+    );
+    assert_eq!(
+        store.load(&a.id).await.unwrap().unwrap().woke,
+        vec![c.id.clone()]
     );
     let window = store.window(&key).await.unwrap();
     assert_eq!(
         (
             window.deferred.iter().collect::<Vec<_>>(),
             window.woken.iter().collect::<Vec<_>>(),
-            window.in_flight
         ),
-        (vec![&d.id], vec![&c.id], 1)
+        (vec![&d.id], vec![&c.id])
     );
     assert!(
-        store.defer(&key, 5, &d.id).await.unwrap(),
-        "room at 5, but plans put off earlier go first"
+        store.defer(&key, 5, &a.id).await.unwrap(),
+        "room at 5, but plans put off earlier go first while a chunk is in flight"
     );
-    for job in [&c, &d] {
-        let window = store.window(&key).await.unwrap();
-        let leave = window.leaving(&job.id).unwrap();
-        assert!(store.change_window(&key, &leave).await.unwrap());
+    store.leave(&key, &a.id).await.unwrap();
+    // The settling commit frees the slot and wakes d, which is recorded in its ledger.
+    let free_and_wake = WindowChange {
+        version: window.next_turn,
+        next_turn: window.next_turn,
+        free: true,
+        wake: vec![d.id.clone()],
+        ..WindowChange::default()
+    };
+    assert!(
+        store
+            .commit_chunk(&a.id, 0, &commit(free_and_wake), 0)
+            .await
+            .unwrap()
+    );
+    let ledger = store.chunk_ledger(&a.id, 0).await.unwrap().unwrap();
+    assert_eq!(
+        (ledger.passed, ledger.woke),
+        (Some(Passed::Freed), vec![d.id.clone()])
+    );
+    assert!(
+        !store.defer(&key, 5, &a.id).await.unwrap(),
+        "nothing in flight: a plan never waits on an idle window"
+    );
+    for job in [&c, &d, &c] {
+        store.leave(&key, &job.id).await.unwrap();
     }
     let window = store.window(&key).await.unwrap();
     assert_eq!(
-        (
-            window.deferred.len(),
-            window.woken.len(),
-            window.leaving(&c.id)
-        ),
-        (0, 0, None),
+        (window.in_flight, window.deferred.len(), window.woken.len()),
+        (0, 0, 0),
         "emptied sets read as empty"
     );
 }
@@ -605,7 +650,6 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             free: false,
             ..WindowChange::default()
         }),
-        wake: Vec::new(),
     };
     let stale = SlotPass {
         window: Some(WindowChange {
@@ -659,7 +703,6 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             free: true,
             ..WindowChange::default()
         }),
-        wake: Vec::new(),
     };
     assert!(store.pass(&key, &freed).await.unwrap());
     assert_eq!(
@@ -711,7 +754,6 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
                 take: Some((c.id.clone(), head)),
                 hold: None,
                 window: None,
-                wake: Vec::new(),
             },
         )),
         ..settle.clone()
@@ -790,7 +832,6 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             free: true,
             ..WindowChange::default()
         }),
-        wake: Vec::new(),
     };
     assert!(
         store.pass(&key, &free(0)).await.unwrap(),

@@ -16,7 +16,7 @@ use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::owned_by;
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::{MAX_SENDERS, SenderRecord};
-use crate::domain::window::{Acquired, Passed, ReleaseWindow, SlotPass, WindowChange, WindowKey};
+use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
 use crate::error::StoreError;
 use crate::ports::AuditLog;
 use crate::ports::EventBus;
@@ -742,12 +742,15 @@ impl MemoryStore {
             return false;
         }
         pass.window.as_ref().is_none_or(|change| {
-            let window = windows.get(key);
-            if change.frees_only() {
-                window.is_none_or(|w| w.waiting.is_empty() && w.deferred.is_empty())
+            let window = windows.get(key).cloned().unwrap_or_default();
+            let line = if change.versioned() {
+                window.next_turn == change.version
             } else {
-                window.map_or(0, |w| w.next_turn) == change.version
-            }
+                !change.free || window.waiting.is_empty()
+            };
+            let deferred = !(change.free && change.none_deferred) || window.deferred.is_empty();
+            let wakes = change.wake.iter().all(|id| window.deferred.contains(id));
+            line && deferred && wakes
         })
     }
 
@@ -765,13 +768,11 @@ impl MemoryStore {
             for (id, turn) in &change.set {
                 window.waiting.insert(id.clone(), *turn);
             }
-            if let Some(deferred) = &change.deferred {
-                window.deferred = deferred.clone();
+            for id in &change.wake {
+                window.deferred.remove(id);
+                window.woken.insert(id.clone());
             }
-            if let Some(woken) = &change.woken {
-                window.woken = woken.clone();
-            }
-            if !change.frees_only() {
+            if change.versioned() {
                 window.next_turn = change.next_turn;
             }
             if change.free {
@@ -849,35 +850,37 @@ impl WindowStore for MemoryStore {
     async fn defer(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
         let mut windows = lock(&self.windows);
         let window = windows.entry(key.clone()).or_default();
-        if window.in_flight < limit && window.deferred.is_empty() && window.woken.is_empty() {
+        let behind_others = !(window.deferred.is_empty() && window.woken.is_empty());
+        if window.in_flight < limit && !(behind_others && window.in_flight > 0) {
             return Ok(false);
         }
         window.deferred.insert(job_id.to_string());
-        window.next_turn += 1;
         Ok(true)
     }
 
-    async fn change_window(
-        &self,
-        key: &WindowKey,
-        change: &WindowChange,
-    ) -> Result<bool, StoreError> {
-        let mut jobs = lock(&self.jobs);
+    async fn wake(&self, key: &WindowKey, by: &str, jobs: &[String]) -> Result<bool, StoreError> {
+        let mut all = lock(&self.jobs);
         let mut windows = lock(&self.windows);
-        let pass = SlotPass {
-            from_job: String::new(),
-            from_chunk: 0,
-            to: Passed::Freed,
-            take: None,
-            hold: None,
-            window: Some(change.clone()),
-            wake: Vec::new(),
-        };
-        if !Self::pass_holds(&jobs, &windows, key, &pass) {
+        let window = windows.entry(key.clone()).or_default();
+        if !jobs.iter().all(|id| window.deferred.contains(id)) {
             return Ok(false);
         }
-        Self::apply_pass(&mut jobs, &mut windows, key, &pass);
+        for id in jobs {
+            window.deferred.remove(id);
+            window.woken.insert(id.clone());
+        }
+        if let Some(job) = all.get_mut(by) {
+            job.woke = jobs.to_vec();
+        }
         Ok(true)
+    }
+
+    async fn leave(&self, key: &WindowKey, job_id: &str) -> Result<(), StoreError> {
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        window.deferred.remove(job_id);
+        window.woken.remove(job_id);
+        Ok(())
     }
 
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
@@ -895,6 +898,7 @@ impl WindowStore for MemoryStore {
         }
         Self::apply_pass(&mut jobs, &mut windows, key, pass);
         from.passed = Some(pass.to.clone());
+        from.woke = pass.woken().to_vec();
         Ok(true)
     }
 }
@@ -1002,6 +1006,11 @@ impl ProgressStore for MemoryStore {
         };
         let entry = ledger.entry(key).or_default();
         entry.passed = commit.pass.as_ref().map(|(_, pass)| pass.to.clone());
+        entry.woke = commit
+            .pass
+            .as_ref()
+            .map(|(_, pass)| pass.woken().to_vec())
+            .unwrap_or_default();
         entry.settled = commit.after.clone();
         let mut outcomes = lock(&self.outcomes);
         let outcomes = outcomes

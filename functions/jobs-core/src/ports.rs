@@ -14,7 +14,7 @@ use crate::domain::limits::{Admission, LimitsRecord, UsageCounts};
 use crate::domain::metrics::{MetricAdd, MetricItem};
 use crate::domain::record::{IdempotencyRecord, JobRecord, ListIndex, ScheduleRecord};
 use crate::domain::sender::SenderRecord;
-use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowChange, WindowKey};
+use crate::domain::window::{Acquired, ReleaseWindow, SlotPass, WindowKey};
 use crate::error::StoreError;
 
 /// A DynamoDB key of a list index entry (table and index key attributes, all strings).
@@ -424,10 +424,10 @@ pub trait WindowStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Puts off the plan of job `job_id` (adds it to the window's `deferred`, raising
-    /// `next_turn`), only while the window is full (`in_flight >= limit`) or other plans are
-    /// deferred or woken (so plans run in the order they were put off). False otherwise:
-    /// plan the job now.
+    /// Puts off the plan of job `job_id` (adds it to the window's `deferred`), only while
+    /// the window is full (`in_flight >= limit`), or while other plans are deferred or woken
+    /// and a chunk is in flight (so plans run in the order they were put off, and a plan
+    /// never waits on an idle window). False otherwise: plan the job now.
     fn defer(
         &self,
         key: &WindowKey,
@@ -435,13 +435,23 @@ pub trait WindowStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Writes `change` to the window alone, only if its `next_turn` is still
-    /// `change.version`. False when it is not: re-read and decide again.
-    fn change_window(
+    /// Wakes deferred jobs `jobs` at the end of job `by`'s woken plan, in one transaction:
+    /// they leave `deferred` (only if all are there) and join `woken`, and `by`'s item
+    /// records them (`woke`), so that a redelivery of its plan sends theirs again. False
+    /// when one of them is no longer deferred: read again.
+    fn wake(
         &self,
         key: &WindowKey,
-        change: &WindowChange,
+        by: &str,
+        jobs: &[String],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Job `job_id` leaves the window's `deferred` and `woken` (its woken plan has ended).
+    fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Passes a settled chunk's slot on, exactly once, in one transaction: the settled
     /// chunk's ledger records `pass.to` (only if it is done and has no pass yet), `pass.take`

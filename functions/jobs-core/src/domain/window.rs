@@ -59,8 +59,8 @@ pub struct ReleaseWindow {
     /// Jobs with chunks to release that wait for a slot, by job id, with their turn: the
     /// lowest turn goes first.
     pub waiting: BTreeMap<String, u64>,
-    /// The turn the next job to join `waiting` gets. Every write that changes `waiting`,
-    /// `deferred` or `woken` raises it, so it is also the item's version.
+    /// The turn the next job to join `waiting` gets. Every write that changes `waiting`
+    /// raises it, so it is also the item's version.
     pub next_turn: u64,
     /// Jobs whose plan found the window full and was put off, before any of their work
     /// (a string set: ids are ULIDs, so the set's order is the order of creation).
@@ -83,61 +83,24 @@ impl ReleaseWindow {
 
     /// The deferred jobs to wake when nobody else waits for a slot: as many as the slots
     /// free once `in_flight_after` chunks are in flight, at least one, less those already
-    /// woken; the oldest first. A plan woken into a full window joins the line, so a
-    /// tenant's jobs beyond the first few wait unplanned, and its messages on the queue
-    /// stay about W whatever the number of jobs it starts.
+    /// woken; the oldest first. When the window empties at least one is woken whatever is
+    /// woken already, so a woken plan that never finishes (one in the dead-letter queue)
+    /// holds nobody up for good. A plan woken into a full window joins the line, so a
+    /// tenant's jobs beyond the first few wait unplanned, and its messages on the queue stay
+    /// about W whatever the number of jobs it starts.
     pub fn to_wake(&self, in_flight_after: u64, limit: u64) -> Vec<String> {
-        let wanted = limit.saturating_sub(in_flight_after).max(1);
-        let count = wanted.saturating_sub(self.woken.len() as u64);
+        let room = limit.saturating_sub(in_flight_after).max(1);
+        let count = if in_flight_after == 0 {
+            room.saturating_sub(self.woken.len() as u64).max(1)
+        } else {
+            room.saturating_sub(self.woken.len() as u64)
+        };
         self.deferred
             .iter()
             .filter(|id| !self.woken.contains(*id))
             .take(usize::try_from(count).unwrap_or(usize::MAX))
             .cloned()
             .collect()
-    }
-
-    /// The change that wakes `jobs` (out of `deferred`, into `woken`), at this version.
-    pub fn waking(&self, jobs: &[String]) -> WindowChange {
-        let mut change = WindowChange {
-            version: self.next_turn,
-            next_turn: self.next_turn + 1,
-            versioned: true,
-            ..WindowChange::default()
-        };
-        let deferred: BTreeSet<String> = self
-            .deferred
-            .iter()
-            .filter(|id| !jobs.contains(id))
-            .cloned()
-            .collect();
-        let mut woken = self.woken.clone();
-        woken.extend(jobs.iter().cloned());
-        change.deferred = Some(deferred);
-        change.woken = Some(woken);
-        change
-    }
-
-    /// The change by which woken (or deferred) job `job_id` leaves both sets, at this
-    /// version; `None` when it is in neither.
-    pub fn leaving(&self, job_id: &str) -> Option<WindowChange> {
-        if !self.deferred.contains(job_id) && !self.woken.contains(job_id) {
-            return None;
-        }
-        let without = |set: &BTreeSet<String>| {
-            set.iter()
-                .filter(|id| id.as_str() != job_id)
-                .cloned()
-                .collect::<BTreeSet<String>>()
-        };
-        Some(WindowChange {
-            version: self.next_turn,
-            next_turn: self.next_turn + 1,
-            versioned: true,
-            deferred: Some(without(&self.deferred)),
-            woken: Some(without(&self.woken)),
-            ..WindowChange::default()
-        })
     }
 }
 
@@ -173,9 +136,10 @@ impl Passed {
     }
 }
 
-/// The changes a slot pass makes to its window, applied only if the window's `next_turn`
-/// is still `version`; a change that only frees a slot ([`WindowChange::frees_only`])
-/// applies instead only if nobody waits and no job is deferred, whatever the version.
+/// The changes a slot pass makes to its window. A change of the line ([`WindowChange::versioned`])
+/// applies only if the window's `next_turn` is still `version`; a free that changes no line
+/// applies only if nobody waits (and, when it saw no deferred plan, none is deferred); wakes
+/// apply only if every woken job is still deferred.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WindowChange {
     /// `next_turn` as read.
@@ -188,13 +152,12 @@ pub struct WindowChange {
     pub remove: Vec<String>,
     /// The slot is freed: `in_flight` goes down by one.
     pub free: bool,
-    /// `deferred` as it is after the change, when the change sets it.
-    pub deferred: Option<BTreeSet<String>>,
-    /// `woken` as it is after the change, when the change sets it.
-    pub woken: Option<BTreeSet<String>>,
-    /// Applied only at `version` even if it only frees a slot: the window had deferred
-    /// jobs, and a free must not pass them by unseen.
-    pub versioned: bool,
+    /// Deferred jobs woken: out of `deferred` (only if all are there), into `woken`. Their
+    /// plans are sent once the change is written.
+    pub wake: Vec<String>,
+    /// The window was read with no deferred plan: a free then needs that to hold still, so
+    /// that a plan deferred meanwhile is not passed by.
+    pub none_deferred: bool,
 }
 
 impl WindowChange {
@@ -203,12 +166,12 @@ impl WindowChange {
     /// waits) is the one a job joining the line refutes (`in_flight >= limit` to join, an
     /// empty line to free), so a slot is never freed while a job waits for one.
     pub fn frees_only(&self) -> bool {
-        self.free
-            && self.set.is_empty()
-            && self.remove.is_empty()
-            && self.deferred.is_none()
-            && self.woken.is_none()
-            && !self.versioned
+        self.free && !self.versioned()
+    }
+
+    /// It changes the line: it applies only at `version`, and raises `next_turn`.
+    pub fn versioned(&self) -> bool {
+        !self.set.is_empty() || !self.remove.is_empty()
     }
 }
 
@@ -225,8 +188,13 @@ pub struct SlotPass {
     pub hold: Option<u64>,
     /// `None` when the window's item is left as it is.
     pub window: Option<WindowChange>,
-    /// Deferred jobs this pass wakes (their plans are sent after it is written).
-    pub wake: Vec<String>,
+}
+
+impl SlotPass {
+    /// The deferred jobs the pass wakes.
+    pub fn woken(&self) -> &[String] {
+        self.window.as_ref().map_or(&[], |w| w.wake.as_slice())
+    }
 }
 
 /// Most chain heads one acquire releases: each adds a path and a condition to the job's
@@ -293,7 +261,7 @@ pub fn pass_slot(
 ) -> SlotPass {
     let mut change = WindowChange {
         version: window.next_turn,
-        versioned: !window.deferred.is_empty(),
+        none_deferred: window.deferred.is_empty(),
         ..WindowChange::default()
     };
     let own_wants = own.chain_next.is_some() || own.held.wants();
@@ -325,17 +293,11 @@ pub fn pass_slot(
         take: None,
         hold: None,
         window: None,
-        wake: Vec::new(),
     };
     if others.is_empty() && !window.deferred.is_empty() {
         let frees = !own_wants;
         let after = window.in_flight.saturating_sub(u64::from(frees));
-        pass.wake = window.to_wake(after, limit);
-        if !pass.wake.is_empty() {
-            let woken = window.waking(&pass.wake);
-            change.deferred = woken.deferred;
-            change.woken = woken.woken;
-        }
+        change.wake = window.to_wake(after, limit);
     }
     let mut next_turn = window.next_turn + 1;
     if own_wants && (own_ahead || others.is_empty()) {
@@ -365,7 +327,7 @@ pub fn pass_slot(
             change.set.push((own.job_id.clone(), next_turn));
             next_turn += 1;
         }
-        if change.set.is_empty() && change.remove.is_empty() && pass.wake.is_empty() {
+        if change.set.is_empty() && change.remove.is_empty() && change.wake.is_empty() {
             // Nobody else waits and nobody wakes: nothing to write beyond the settling
             // commit's own.
             return pass;
@@ -395,10 +357,10 @@ pub fn pass_slot(
     } else {
         change.free = true;
     }
-    change.next_turn = if change.frees_only() {
-        window.next_turn
-    } else {
+    change.next_turn = if change.versioned() {
         next_turn
+    } else {
+        window.next_turn
     };
     pass.window = Some(change);
     pass
@@ -464,7 +426,6 @@ mod tests {
                 take: None,
                 hold: None,
                 window: None,
-                wake: vec![],
             }
         );
     }
@@ -494,6 +455,7 @@ mod tests {
                 set: vec![("a".into(), 6), ("b".into(), 7)],
                 remove: vec![],
                 free: false,
+                none_deferred: true,
                 ..WindowChange::default()
             }),
             "a joins behind c, b goes to the back"
@@ -580,6 +542,7 @@ mod tests {
                 set: vec![],
                 remove: vec!["b".into(), "c".into()],
                 free: true,
+                none_deferred: true,
                 ..WindowChange::default()
             })
         );
@@ -621,7 +584,7 @@ mod tests {
         }
     }
 
-    fn ids(list: &[&str]) -> BTreeSet<String> {
+    fn ids(list: &[&str]) -> Vec<String> {
         list.iter().map(|id| id.to_string()).collect()
     }
 
@@ -635,17 +598,11 @@ mod tests {
             &BTreeMap::new(),
             10,
         );
-        assert_eq!((pass.to, pass.wake), (to("a", 12), vec!["d1".to_string()]));
-        assert_eq!(
-            pass.window,
-            Some(WindowChange {
-                version: 9,
-                next_turn: 10,
-                deferred: Some(ids(&["d2"])),
-                woken: Some(ids(&["d1"])),
-                versioned: true,
-                ..WindowChange::default()
-            })
+        assert_eq!((&pass.to, pass.woken()), (&to("a", 12), &ids(&["d1"])[..]));
+        let change = pass.window.unwrap();
+        assert!(
+            !change.versioned() && change.next_turn == 9 && !change.free,
+            "a wake alone changes no line: {change:?}"
         );
         let pass = pass_slot(
             &deferring(10, &["d2"], &["d1"]),
@@ -655,7 +612,7 @@ mod tests {
             10,
         );
         assert_eq!(
-            (pass.wake.len(), pass.window),
+            (pass.woken().len(), pass.window),
             (0, None),
             "one woken plan is enough while the window is full: nothing to write"
         );
@@ -665,7 +622,7 @@ mod tests {
     fn a_freed_slot_wakes_as_many_deferred_plans_as_the_window_has_room_for() {
         let last = settling("a", None, None, false);
         let pass = pass_slot(
-            &deferring(1, &["d1", "d2", "d3", "d4"], &["d0"]),
+            &deferring(2, &["d1", "d2", "d3", "d4"], &["d0"]),
             &last,
             7,
             &BTreeMap::new(),
@@ -673,24 +630,29 @@ mod tests {
         );
         assert_eq!(pass.to, Passed::Freed);
         assert_eq!(
-            pass.wake,
-            ["d1", "d2"],
-            "3 free slots once this one is freed, one plan woken already"
+            pass.woken(),
+            ids(&["d1"]),
+            "2 free slots once this one is freed, one plan woken already"
         );
         let change = pass.window.unwrap();
-        assert!(change.free && !change.frees_only());
+        assert!(change.free && !change.none_deferred);
         let pass = pass_slot(
-            &deferring(3, &["d4"], &["d1", "d2", "d3"]),
+            &deferring(1, &["d4"], &["d1", "d2", "d3"]),
             &last,
             7,
             &BTreeMap::new(),
             3,
         );
+        assert_eq!(
+            pass.woken(),
+            ids(&["d4"]),
+            "the window empties: one more is woken whatever is woken already"
+        );
+        let pass = pass_slot(&deferring(1, &[], &[]), &last, 7, &BTreeMap::new(), 3);
         let change = pass.window.unwrap();
-        assert_eq!(pass.wake.len(), 0);
         assert!(
-            change.free && !change.frees_only() && change.version == 9,
-            "with a plan deferred, a free is written at the version read"
+            change.frees_only() && change.none_deferred,
+            "a free that saw no deferred plan needs none to be deferred meanwhile"
         );
     }
 
@@ -706,23 +668,15 @@ mod tests {
             &waiting,
             10,
         );
-        assert_eq!((pass.to, pass.wake.len()), (to("b", 0), 0));
-        assert_eq!(pass.window.and_then(|w| w.deferred), None);
+        assert_eq!((pass.to.clone(), pass.woken().len()), (to("b", 0), 0));
     }
 
     #[test]
-    fn a_leaving_job_leaves_both_sets_at_the_version_read() {
+    fn at_most_the_free_slots_are_woken_less_the_plans_woken_already() {
         let window = deferring(2, &["d1", "d2"], &["d0"]);
         assert_eq!(
             (window.to_wake(1, 3), window.to_wake(2, 3)),
-            (vec!["d1".to_string()], vec![]),
-            "the free slots (at least one), less the plans woken already"
+            (ids(&["d1"]), vec![]),
         );
-        let leave = window.leaving("d0").unwrap();
-        assert_eq!(
-            (leave.version, leave.next_turn, leave.deferred, leave.woken),
-            (9, 10, Some(ids(&["d1", "d2"])), Some(ids(&[])))
-        );
-        assert_eq!(window.leaving("elsewhere"), None);
     }
 }

@@ -293,10 +293,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     job_id,
                     tenant,
                     woken,
-                } => {
-                    self.plan(&job_id, &tenant, woken, attempt > 1, deadline)
-                        .await
-                }
+                } => self.plan(&job_id, &tenant, woken, deadline).await,
                 WorkMessage::Chunk {
                     job_id,
                     tenant,

@@ -17,29 +17,25 @@ use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::worker::{Processor, WorkError};
 
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
-    /// A plan message: `woken` when a pass sent it again for a deferred job, `again` when
-    /// it is delivered again. A woken plan no longer in its window's `woken` has run
-    /// already; one that runs leaves `woken` at its end, whatever its outcome
-    /// (`window.rs`, `leave_woken`).
+    /// A plan message: `woken` when a pass (or another woken plan) sent it again for a
+    /// deferred job. A woken plan first sends again what its earlier run woke (a crash may
+    /// have cut that short); while its job is in `woken` it plans the job and leaves `woken`
+    /// at its end, whatever its outcome (`window.rs`, `leave_woken`); otherwise it is a
+    /// plan like any other (a duplicate is absorbed, a plan cut short resumes).
     pub(super) async fn plan(
         &self,
         job_id: &str,
         tenant: &str,
         woken: bool,
-        again: bool,
         deadline: Option<Instant>,
     ) -> Result<Disposition, WorkError> {
-        if !woken {
-            return self.plan_job(job_id, tenant, true, deadline).await;
-        }
         let key = self.settings.window_scope.key(tenant, P::JOB_TYPE, job_id);
-        if !self.still_woken(&key, job_id).await? {
-            tracing::info!("woken plan has run already; acknowledged");
-            return Ok(Disposition::Ack);
+        if !woken || !self.woken_again(&key, tenant, job_id).await? {
+            return self.plan_job(job_id, tenant, true, deadline).await;
         }
         let disposition = self.plan_job(job_id, tenant, false, deadline).await?;
         if disposition == Disposition::Ack {
-            self.leave_woken(&key, tenant, job_id, again).await?;
+            self.leave_woken(&key, tenant, job_id).await?;
         }
         Ok(disposition)
     }

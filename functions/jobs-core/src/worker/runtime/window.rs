@@ -182,7 +182,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
 
     /// Sends the chunk a pass released, and the plans of the jobs it woke.
     pub(super) async fn send_passed(&self, decided: &Decided) -> Result<(), WorkError> {
-        self.send_wakes(&decided.tenant, &decided.pass.wake).await?;
+        self.send_wakes(&decided.tenant, decided.pass.woken())
+            .await?;
         match (&decided.pass.to, &decided.to) {
             (Passed::To { job_id, chunk }, Some(to)) => {
                 tracing::debug!(to = %job_id, chunk, "slot passed");
@@ -204,11 +205,17 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 return Ok(());
             };
             if let Some(passed) = ledger.passed {
-                // The wakes of that pass, if the process died before sending them: every
-                // job still in `woken` has a plan to run (a duplicate is acknowledged).
-                let key = self.window_key(job);
-                let woken: Vec<String> = self.store.window(&key).await?.woken.into_iter().collect();
-                self.send_wakes(&job.tenant, &woken).await?;
+                // The wakes of that pass, if the process died before sending them: those
+                // still woken have a plan to run.
+                if !ledger.woke.is_empty() {
+                    let woken = self.store.window(&self.window_key(job)).await?.woken;
+                    let again: Vec<String> = ledger
+                        .woke
+                        .into_iter()
+                        .filter(|id| woken.contains(id))
+                        .collect();
+                    self.send_wakes(&job.tenant, &again).await?;
+                }
                 if let Passed::To { job_id, chunk } = passed
                     && self.store.chunk_ledger(&job_id, chunk).await?.is_none()
                 {
@@ -252,32 +259,46 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             .await?)
     }
 
-    /// Whether the woken plan of job `job_id` is still to run: it is in its window's
-    /// `woken` (a plan sent again for a job that left it is a duplicate).
-    pub(super) async fn still_woken(
+    /// The plans job `job_id`'s woken plan woke at its end that are still woken (its
+    /// item's `woke`), sent again: a redelivery of its plan repeats what a crash may have cut
+    /// short. Returns whether `job_id` itself is still woken.
+    pub(super) async fn woken_again(
         &self,
         key: &WindowKey,
+        tenant: &str,
         job_id: &str,
     ) -> Result<bool, WorkError> {
-        Ok(self.store.window(key).await?.woken.contains(job_id))
+        let woken = self.store.window(key).await?.woken;
+        if let Some(job) = self.store.load(job_id).await?
+            && !job.woke.is_empty()
+        {
+            let again: Vec<String> = job
+                .woke
+                .into_iter()
+                .filter(|id| woken.contains(id))
+                .collect();
+            self.send_wakes(tenant, &again).await?;
+        }
+        Ok(woken.contains(job_id))
     }
 
     /// The end of a woken plan, whatever it did (planned the job, found it ended, put it
-    /// behind its tenant's limit): it leaves `deferred` and `woken`. First, if nobody waits
-    /// for a slot, the deferred jobs the window has room for are woken and their plans sent,
-    /// while this job is still in `woken`: a crash before it leaves repeats its plan, whose
-    /// redelivery (`again`) sends every woken plan again, so no wake is lost; a plan sent
-    /// for a job no longer in `woken` is acknowledged ([`Self::still_woken`]).
+    /// behind its tenant's limit): if nobody waits for a slot, the deferred jobs the window
+    /// has room for are woken (recorded on this job's item, so that a redelivery sends their
+    /// plans again: [`Self::woken_again`]) and their plans sent; then the job leaves
+    /// `deferred` and `woken`.
     pub(super) async fn leave_woken(
         &self,
         key: &WindowKey,
         tenant: &str,
         job_id: &str,
-        again: bool,
     ) -> Result<(), WorkError> {
         let limit = self.settings.release_window;
         for _ in 0..ATTEMPTS {
-            let mut window = self.store.window(key).await?;
+            let window = self.store.window(key).await?;
+            if !window.woken.contains(job_id) {
+                return Ok(());
+            }
             let mut stays = window.clone();
             stays.woken.remove(job_id);
             stays.deferred.remove(job_id);
@@ -287,26 +308,13 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 Vec::new()
             };
             if !wake.is_empty() {
-                if !self.store.change_window(key, &window.waking(&wake)).await? {
+                if !self.store.wake(key, job_id, &wake).await? {
                     continue;
                 }
-                window = self.store.window(key).await?;
+                self.send_wakes(tenant, &wake).await?;
             }
-            let send: Vec<String> = if again {
-                window
-                    .woken
-                    .iter()
-                    .filter(|id| id.as_str() != job_id)
-                    .cloned()
-                    .collect()
-            } else {
-                wake
-            };
-            self.send_wakes(tenant, &send).await?;
-            match window.leaving(job_id) {
-                Some(change) if !self.store.change_window(key, &change).await? => {}
-                _ => return Ok(()),
-            }
+            self.store.leave(key, job_id).await?;
+            return Ok(());
         }
         Err(WorkError::Transient(
             "the release window kept changing".into(),

@@ -213,7 +213,6 @@ async fn the_commit_that_settles_a_chunk_passes_its_slot_in_the_same_transaction
         take: None,
         hold: None,
         window: None,
-        wake: Vec::new(),
     };
     // The job goes on with its chain: the same two items and conditions as any commit.
     let (db, http) = store();
@@ -494,6 +493,7 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
                 job_id: "01OTHER".into(),
                 chunk: 4
             }),
+            woke: Vec::new(),
         })
     );
     let (_, body) = sent(http);
@@ -502,8 +502,8 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
         json!({
             "TableName": TABLE,
             "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000002"}},
-            "ProjectionExpression": "#settled, #done, #passed",
-            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to"},
+            "ProjectionExpression": "#settled, #done, #passed, #woke",
+            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to", "#woke": "woke"},
             "ConsistentRead": true
         })
     );
