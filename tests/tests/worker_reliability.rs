@@ -144,8 +144,9 @@ impl WindowStore for Counting {
         &self,
         key: &WindowKey,
         job_id: &str,
-    ) -> Result<(), jobs_core::error::StoreError> {
-        self.inner.leave(key, job_id).await
+        seen: Option<(u64, u64)>,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.leave(key, job_id, seen).await
     }
     async fn pass(
         &self,

@@ -533,7 +533,11 @@ pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
         store.defer(&key, 5, &a.id).await.unwrap(),
         "room at 5, but plans put off earlier go first while a chunk is in flight"
     );
-    store.leave(&key, &a.id).await.unwrap();
+    assert!(
+        !store.leave(&key, &a.id, Some((1, 2))).await.unwrap(),
+        "woken has one plan, not two: refused"
+    );
+    assert!(store.leave(&key, &a.id, Some((1, 1))).await.unwrap());
     // The settling commit frees the slot and wakes d, which is recorded in its ledger.
     let free_and_wake = WindowChange {
         version: window.next_turn,
@@ -558,7 +562,7 @@ pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
         "nothing in flight: a plan never waits on an idle window"
     );
     for job in [&c, &d, &c] {
-        store.leave(&key, &job.id).await.unwrap();
+        assert!(store.leave(&key, &job.id, None).await.unwrap());
     }
     let window = store.window(&key).await.unwrap();
     assert_eq!(

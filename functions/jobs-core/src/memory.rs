@@ -749,8 +749,12 @@ impl MemoryStore {
                 !change.free || window.waiting.is_empty()
             };
             let deferred = !(change.free && change.none_deferred) || window.deferred.is_empty();
+            let seen = !change.free
+                || change
+                    .in_flight_seen
+                    .is_none_or(|seen| window.in_flight == seen);
             let wakes = change.wake.iter().all(|id| window.deferred.contains(id));
-            line && deferred && wakes
+            line && deferred && wakes && seen
         })
     }
 
@@ -870,17 +874,31 @@ impl WindowStore for MemoryStore {
             window.woken.insert(id.clone());
         }
         if let Some(job) = all.get_mut(by) {
-            job.woke = jobs.to_vec();
+            for id in jobs {
+                if !job.woke.contains(id) {
+                    job.woke.push(id.clone());
+                }
+            }
         }
         Ok(true)
     }
 
-    async fn leave(&self, key: &WindowKey, job_id: &str) -> Result<(), StoreError> {
+    async fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+        seen: Option<(u64, u64)>,
+    ) -> Result<bool, StoreError> {
         let mut windows = lock(&self.windows);
         let window = windows.entry(key.clone()).or_default();
+        if seen.is_some_and(|(in_flight, woken)| {
+            (window.in_flight, window.woken.len() as u64) != (in_flight, woken)
+        }) {
+            return Ok(false);
+        }
         window.deferred.remove(job_id);
         window.woken.remove(job_id);
-        Ok(())
+        Ok(true)
     }
 
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {

@@ -436,9 +436,10 @@ pub trait WindowStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Wakes deferred jobs `jobs` at the end of job `by`'s woken plan, in one transaction:
-    /// they leave `deferred` (only if all are there) and join `woken`, and `by`'s item
-    /// records them (`woke`), so that a redelivery of its plan sends theirs again. False
-    /// when one of them is no longer deferred: read again.
+    /// they leave `deferred` (only if all are there) and join `woken`, and `by`'s item adds
+    /// them to its `woke` (a string set: a duplicate of the plan adds, never replaces), so
+    /// that a redelivery of its plan sends theirs again. False when one of them is no
+    /// longer deferred: read again.
     fn wake(
         &self,
         key: &WindowKey,
@@ -446,12 +447,15 @@ pub trait WindowStore: Send + Sync {
         jobs: &[String],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Job `job_id` leaves the window's `deferred` and `woken` (its woken plan has ended).
+    /// Job `job_id` leaves the window's `deferred` and `woken` (its woken plan has ended);
+    /// with `seen` (`in_flight`, the size of `woken`, as read) only if both are unchanged, so
+    /// that a leave that woke nobody was decided on the window as it is. False when refused.
     fn leave(
         &self,
         key: &WindowKey,
         job_id: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        seen: Option<(u64, u64)>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Passes a settled chunk's slot on, exactly once, in one transaction: the settled
     /// chunk's ledger records `pass.to` (only if it is done and has no pass yet), `pass.take`

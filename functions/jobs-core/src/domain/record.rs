@@ -648,8 +648,16 @@ mod tests {
             "absent, not NULL: index keys must be missing"
         );
         assert!(!item.contains_key("hidden_at"));
-        let back: JobRecord = serde_dynamo::from_item(item).unwrap();
+        let back: JobRecord = serde_dynamo::from_item(item.clone()).unwrap();
         assert_eq!(back, r);
+        // `woke` is written as a string set (`ADD`, release windows).
+        let mut with_woke = item;
+        with_woke.insert(
+            "woke".into(),
+            aws_sdk_dynamodb::types::AttributeValue::Ss(vec!["01A".into(), "01B".into()]),
+        );
+        let back: JobRecord = serde_dynamo::from_item(with_woke).unwrap();
+        assert_eq!(back.woke, ["01A", "01B"]);
     }
 
     #[test]

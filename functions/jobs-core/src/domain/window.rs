@@ -88,13 +88,15 @@ impl ReleaseWindow {
     /// holds nobody up for good. A plan woken into a full window joins the line, so a
     /// tenant's jobs beyond the first few wait unplanned, and its messages on the queue stay
     /// about W whatever the number of jobs it starts.
+    /// At most [`WAKES_PER_WRITE`] at once; woken plans wake the rest.
     pub fn to_wake(&self, in_flight_after: u64, limit: u64) -> Vec<String> {
         let room = limit.saturating_sub(in_flight_after).max(1);
         let count = if in_flight_after == 0 {
             room.saturating_sub(self.woken.len() as u64).max(1)
         } else {
             room.saturating_sub(self.woken.len() as u64)
-        };
+        }
+        .min(WAKES_PER_WRITE as u64);
         self.deferred
             .iter()
             .filter(|id| !self.woken.contains(*id))
@@ -103,6 +105,11 @@ impl ReleaseWindow {
             .collect()
     }
 }
+
+/// Most deferred jobs one write wakes: each adds a condition to the window's update, and
+/// DynamoDB caps an expression at 4 KB ("Expression parameters", DynamoDB Developer Guide,
+/// Service quotas).
+pub const WAKES_PER_WRITE: usize = 25;
 
 /// Where a settled chunk's slot went, recorded in the chunk's ledger item (`passed_to`)
 /// by the write that moves it: exactly once.
@@ -158,6 +165,10 @@ pub struct WindowChange {
     /// The window was read with no deferred plan: a free then needs that to hold still, so
     /// that a plan deferred meanwhile is not passed by.
     pub none_deferred: bool,
+    /// A free that saw deferred plans and woke none applies only while `in_flight` is
+    /// still this: concurrent frees that each read the window before the others cannot all
+    /// pass by its emptying (which wakes one).
+    pub in_flight_seen: Option<u64>,
 }
 
 impl WindowChange {
@@ -299,6 +310,9 @@ pub fn pass_slot(
         let after = window.in_flight.saturating_sub(u64::from(frees));
         change.wake = window.to_wake(after, limit);
     }
+    if !window.deferred.is_empty() && change.wake.is_empty() {
+        change.in_flight_seen = Some(window.in_flight);
+    }
     let mut next_turn = window.next_turn + 1;
     if own_wants && (own_ahead || others.is_empty()) {
         // `own` takes the slot: its chain's next chunk, else its smallest held head.
@@ -321,7 +335,9 @@ pub fn pass_slot(
             }
         };
         if own_in_line && !still_held {
-            change.remove.push(own.job_id.clone());
+            if !change.remove.contains(&own.job_id) {
+                change.remove.push(own.job_id.clone());
+            }
         } else if own_in_line && !others.is_empty() {
             // It had its turn: to the back of the line.
             change.set.push((own.job_id.clone(), next_turn));
@@ -343,7 +359,9 @@ pub fn pass_slot(
         pass.take = Some((taker.job_id.clone(), head));
         if let Some(next) = own.chain_next {
             pass.hold = Some(next);
-            if !own_in_line {
+            // It holds a head again: in line, even if it was about to leave it.
+            if !own_in_line || change.remove.contains(&own.job_id) {
+                change.remove.retain(|id| *id != own.job_id);
                 change.set.push((own.job_id.clone(), next_turn));
                 next_turn += 1;
             }
@@ -677,6 +695,55 @@ mod tests {
         assert_eq!(
             (window.to_wake(1, 3), window.to_wake(2, 3)),
             (ids(&["d1"]), vec![]),
+        );
+    }
+
+    #[test]
+    fn a_job_in_line_with_no_head_left_stays_in_line_when_its_chain_is_held() {
+        // A duplicate plan put `a` in line after its heads were taken: it holds nothing.
+        let waiting = records(&[waiting_job("b", Some(0), false)]);
+        let pass = pass_slot(
+            &window(10, &[("a", 0), ("b", 1)], 2),
+            &settling("a", Some(12), None, false),
+            2,
+            &waiting,
+            10,
+        );
+        let change = pass.window.unwrap();
+        assert_eq!(
+            (pass.to, pass.hold, change.set, change.remove),
+            (
+                to("b", 0),
+                Some(12),
+                vec![("a".to_string(), 3)],
+                vec!["b".to_string()]
+            ),
+            "a holds chunk 12 and keeps a place in line; nothing is removed twice"
+        );
+        let pass = pass_slot(
+            &window(10, &[("a", 0)], 2),
+            &settling("a", None, None, false),
+            2,
+            &BTreeMap::new(),
+            10,
+        );
+        assert_eq!(pass.window.unwrap().remove, ["a"], "removed once");
+    }
+
+    #[test]
+    fn a_free_that_wakes_nobody_while_plans_are_deferred_holds_only_at_the_in_flight_read() {
+        let last = settling("a", None, None, false);
+        let pass = pass_slot(
+            &deferring(2, &["d1"], &["d0", "d2"]),
+            &last,
+            7,
+            &BTreeMap::new(),
+            2,
+        );
+        let change = pass.window.unwrap();
+        assert_eq!(
+            (change.wake.len(), change.free, change.in_flight_seen),
+            (0, true, Some(2))
         );
     }
 }

@@ -83,6 +83,10 @@ pub(super) fn window_update(
         conditions.push("(attribute_not_exists(#waiting) OR size(#waiting) = :zero)".into());
     }
     if change.free {
+        if let Some(seen) = change.in_flight_seen.filter(|_| change.free) {
+            window = window.expression_attribute_values(":seen", n(seen));
+            conditions.push("#in_flight = :seen".into());
+        }
         if change.none_deferred {
             window = window.expression_attribute_names("#deferred", "deferred");
             conditions.push("attribute_not_exists(#deferred)".into());
@@ -313,9 +317,9 @@ impl WindowStore for DynamoJobStore {
         let record = Update::builder()
             .table_name(&self.table)
             .set_key(Some(job_key(by)))
-            .update_expression("SET #woke = :woke")
+            .update_expression("ADD #woke :woke")
             .expression_attribute_names("#woke", "woke")
-            .expression_attribute_values(":woke", AttributeValue::L(jobs.iter().map(s).collect()))
+            .expression_attribute_values(":woke", AttributeValue::Ss(jobs.to_vec()))
             .build()
             .map_err(|e| StoreError::encode("an Update", e))?;
         let result = self
@@ -328,20 +332,34 @@ impl WindowStore for DynamoJobStore {
         super::written(result)
     }
 
-    async fn leave(&self, key: &WindowKey, job_id: &str) -> Result<(), StoreError> {
+    async fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+        seen: Option<(u64, u64)>,
+    ) -> Result<bool, StoreError> {
         let me = AttributeValue::Ss(vec![job_id.to_string()]);
-        self.client
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_of(key)))
             .update_expression("DELETE #deferred :me, #woken :me")
             .expression_attribute_names("#deferred", "deferred")
             .expression_attribute_names("#woken", "woken")
-            .expression_attribute_values(":me", me)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:UpdateItem", e))?;
-        Ok(())
+            .expression_attribute_values(":me", me);
+        if let Some((in_flight, woken)) = seen {
+            request = request
+                .condition_expression(if in_flight == 0 {
+                    "(attribute_not_exists(#in_flight) OR #in_flight = :in_flight) AND size(#woken) = :woken"
+                } else {
+                    "#in_flight = :in_flight AND size(#woken) = :woken"
+                })
+                .expression_attribute_names("#in_flight", "in_flight")
+                .expression_attribute_values(":in_flight", n(in_flight))
+                .expression_attribute_values(":woken", n(woken));
+        }
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
     }
 
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
@@ -632,17 +650,29 @@ mod tests {
             ),
             (
                 &job_key_json(),
-                Some("SET #woke = :woke"),
-                &json!({"L": [{"S": "01A"}, {"S": "01B"}]})
+                Some("ADD #woke :woke"),
+                &json!({"SS": ["01A", "01B"]})
             ),
             "the waker records what it woke"
         );
         let (store, http) = store_answering(200, json!({}));
-        store.leave(&tenant_window(), ID).await.unwrap();
+        assert!(
+            store
+                .leave(&tenant_window(), ID, Some((3, 2)))
+                .await
+                .unwrap()
+        );
         let (_, body) = sent(http);
         assert_eq!(
-            body["UpdateExpression"].as_str(),
-            Some("DELETE #deferred :me, #woken :me")
+            (
+                body["UpdateExpression"].as_str(),
+                body["ConditionExpression"].as_str()
+            ),
+            (
+                Some("DELETE #deferred :me, #woken :me"),
+                Some("#in_flight = :in_flight AND size(#woken) = :woken")
+            ),
+            "a leave that woke nobody holds only on the window it read"
         );
         let (store, _) = store_answering(400, condition_failed());
         assert!(

@@ -307,14 +307,22 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             } else {
                 Vec::new()
             };
+            // Waking nobody while plans stay deferred was decided on `in_flight` and `woken`
+            // as read: the leave holds only if they are unchanged.
+            let seen = if wake.is_empty() && !stays.deferred.is_empty() {
+                Some((window.in_flight, window.woken.len() as u64))
+            } else {
+                None
+            };
             if !wake.is_empty() {
                 if !self.store.wake(key, job_id, &wake).await? {
                     continue;
                 }
                 self.send_wakes(tenant, &wake).await?;
             }
-            self.store.leave(key, job_id).await?;
-            return Ok(());
+            if self.store.leave(key, job_id, seen).await? {
+                return Ok(());
+            }
         }
         Err(WorkError::Transient(
             "the release window kept changing".into(),
