@@ -722,12 +722,16 @@ mod tests {
         );
         let pass = pass_slot(
             &window(10, &[("a", 0)], 2),
-            &settling("a", None, None, false),
+            &settling("a", Some(12), None, false),
             2,
             &BTreeMap::new(),
             10,
         );
-        assert_eq!(pass.window.unwrap().remove, ["a"], "removed once");
+        assert_eq!(
+            pass.window.unwrap().remove,
+            ["a"],
+            "alone, it goes on with its chain and leaves the line once"
+        );
     }
 
     #[test]
