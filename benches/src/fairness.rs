@@ -2,7 +2,7 @@
 //! completed) of tenant B's 1-document AI Text Embedding job created while tenant A runs
 //! one 5,000-document job, or 20 jobs of 500 documents, divided by the latency of the same
 //! job on an idle stack (medians of `RUNS`); and A's throughput (one run each). Ours: one
-//! release window per tenant (`RELEASE_WINDOW_SCOPE=tenant`, LocalStack: 10 chunks).
+//! release window per tenant (`RELEASE_WINDOW_SCOPE=tenant`, LocalStack: 5 chunks).
 //! Baseline: one window per job (`RELEASE_WINDOW_SCOPE=job`), set on the worker for the
 //! run and put back.
 //!

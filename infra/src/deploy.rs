@@ -12,18 +12,21 @@ use crate::package::Built;
 use crate::target::Target;
 
 /// The template's `ReleaseWindow` in LocalStack: its SQS event source mapping polls one
-/// batch (`BatchSize` 10) at a time per queue, so a window of one batch keeps a lone job's
-/// batches full and lets a later job in after at most one batch.
-pub const LOCALSTACK_RELEASE_WINDOW: u32 = 10;
+/// batch (`WorkerBatchSize`, 5 there) at a time per queue, so a window of one batch keeps a
+/// lone job's batches full and lets another tenant's message in after at most one batch.
+/// Measured with `make bench BENCH=fairness` (docs/performance.md): a window and batch of 5
+/// instead of 10 halve the wait behind a big job and keep its throughput.
+pub const LOCALSTACK_RELEASE_WINDOW: u32 = 5;
 
-/// Template parameters for LocalStack, beside [`LOCALSTACK_RELEASE_WINDOW`]: a short worker
-/// timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
+/// Template parameters for LocalStack, beside [`LOCALSTACK_RELEASE_WINDOW`]: batches of that
+/// size; a short worker timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
 /// Dev tokens (`infra token`) are on in LocalStack; SQS fair queues are off (LocalStack 4.4
 /// rejects `MessageGroupId` on a standard queue). The page is served from LocalStack's own
 /// origin, which may upload to the input bucket.
-pub const LOCALSTACK_PARAMETERS: [(&str, &str); 6] = [
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 7] = [
     ("WorkerTimeout", "10"),
+    ("WorkerBatchSize", "5"),
     ("PageOrigins", "http://127.0.0.1:4566,http://localhost:4566"),
     ("WorkQueueVisibilityTimeout", "60"),
     ("SesMaxSendRate", "100"),

@@ -311,7 +311,7 @@ async fn a_five_thousand_item_job_fans_out_and_completes_exactly() {
 
 /// Fairness between tenants: tenant A starts 20 jobs of 160 documents (200 chunks); a
 /// one-document job of tenant B created then waits behind A's release window (`ReleaseWindow`
-/// chunks, 10 in LocalStack), not behind A's jobs. With one window per job
+/// chunks, 5 in LocalStack), not behind A's jobs. With one window per job
 /// (`RELEASE_WINDOW_SCOPE=job`) all 200 chunks are on the queue ahead of B's, and A has
 /// settled nearly all of them when B's job completes.
 #[tokio::test]

@@ -267,7 +267,9 @@ pub fn pass_slot(
             }
         };
         if own_in_line && !still_held {
-            change.remove.push(own.job_id.clone());
+            if !change.remove.contains(&own.job_id) {
+                change.remove.push(own.job_id.clone());
+            }
         } else if own_in_line && !others.is_empty() {
             // It had its turn: to the back of the line.
             change.set.push((own.job_id.clone(), next_turn));
@@ -288,7 +290,9 @@ pub fn pass_slot(
         pass.take = Some((taker.job_id.clone(), head));
         if let Some(next) = own.chain_next {
             pass.hold = Some(next);
-            if !own_in_line {
+            // It holds a head again: in line, even if it was about to leave it.
+            if !own_in_line || change.remove.contains(&own.job_id) {
+                change.remove.retain(|id| *id != own.job_id);
                 change.set.push((own.job_id.clone(), next_turn));
                 next_turn += 1;
             }
@@ -505,5 +509,39 @@ mod tests {
             assert_eq!(Passed::decode(&passed.encode()), Some(passed));
         }
         assert_eq!(Passed::decode("no-chunk"), None);
+    }
+
+    #[test]
+    fn a_job_in_line_with_no_head_left_stays_in_line_when_its_chain_is_held() {
+        // A duplicate plan put `a` in line after its heads were taken: it holds nothing.
+        let waiting = records(&[waiting_job("b", Some(0), false)]);
+        let pass = pass_slot(
+            &window(10, &[("a", 0), ("b", 1)], 2),
+            &settling("a", Some(12), None, false),
+            2,
+            &waiting,
+        );
+        let change = pass.window.unwrap();
+        assert_eq!(
+            (pass.to, pass.hold, change.set, change.remove),
+            (
+                to("b", 0),
+                Some(12),
+                vec![("a".to_string(), 3)],
+                vec!["b".to_string()]
+            ),
+            "a holds chunk 12 and keeps a place in line; nothing is removed twice"
+        );
+        let pass = pass_slot(
+            &window(10, &[("a", 0)], 2),
+            &settling("a", Some(12), None, false),
+            2,
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            pass.window.unwrap().remove,
+            ["a"],
+            "alone, it goes on with its chain and leaves the line once"
+        );
     }
 }
