@@ -273,6 +273,7 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
     let plan = serde_json::to_string(&WorkMessage::Plan {
         job_id: job.id.clone(),
         tenant: job.tenant.clone(),
+        woken: false,
     })?;
     env.sqs
         .send_message()

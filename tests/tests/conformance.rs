@@ -60,6 +60,7 @@ async fn the_dynamodb_usage_store_conforms() {
 #[tokio::test]
 async fn the_dynamodb_window_store_conforms() {
     conformance::window_store(&store(&Stack::load().await)).await;
+    conformance::deferred_plans(&store(&Stack::load().await)).await;
 }
 
 #[tokio::test]

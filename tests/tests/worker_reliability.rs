@@ -124,6 +124,30 @@ impl WindowStore for Counting {
     ) -> Result<bool, jobs_core::error::StoreError> {
         self.inner.wait(key, limit, job_id).await
     }
+    async fn defer(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.defer(key, limit, job_id).await
+    }
+    async fn wake(
+        &self,
+        key: &WindowKey,
+        by: &str,
+        jobs: &[String],
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.wake(key, by, jobs).await
+    }
+    async fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+        seen: Option<(u64, u64)>,
+    ) -> Result<bool, jobs_core::error::StoreError> {
+        self.inner.leave(key, job_id, seen).await
+    }
     async fn pass(
         &self,
         key: &WindowKey,
@@ -371,6 +395,7 @@ async fn plan(w: &TestWorker, id: &str, tenant: &str) -> Vec<String> {
     let body = serde_json::to_string(&WorkMessage::Plan {
         job_id: id.into(),
         tenant: tenant.into(),
+        woken: false,
     })
     .unwrap();
     assert_eq!(

@@ -437,6 +437,141 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
 /// full and keeps its turn; a pass is made once, moves the heads it names, and applies its
 /// window change only on the version read (a lone free: only while nobody waits); a
 /// settling commit carrying a pass that no longer holds writes nothing.
+/// Deferred plans ([`ReleaseWindow::deferred`]): a plan is put off only while its window
+/// is full, or behind other deferred or woken plans while a chunk is in flight; a wake moves
+/// jobs that are still deferred into `woken` and records them on the waker; a lone free is
+/// refused while a plan is deferred that it did not see.
+pub async fn deferred_plans<S: JobStore + ProgressStore>(store: &S) {
+    let tenant = format!("conformance-{}", fresh_id());
+    let (a, c, d) = (
+        queued_job(&tenant, 2),
+        queued_job(&tenant, 2),
+        queued_job(&tenant, 2),
+    );
+    let at = clock::format(clock::now());
+    for job in [&a, &c, &d] {
+        assert_eq!(
+            store.create(job, None).await.unwrap(),
+            CreateOutcome::Created
+        );
+    }
+    let key = WindowScope::Tenant.key(&tenant, a.job_type, &a.id);
+    assert!(
+        !store.defer(&key, 1, &c.id).await.unwrap(),
+        "an empty window has room: plan now"
+    );
+    assert!(store.begin(&a.id, 2, 1, &at).await.unwrap());
+    store.hold_first(&a.id, 1).await.unwrap();
+    assert_eq!(
+        store.acquire(&key, 1, &a.id, &[0]).await.unwrap(),
+        Acquired::Granted
+    );
+    assert!(!store.defer(&key, 2, &c.id).await.unwrap(), "room at 2");
+    for job in [&d, &c, &d] {
+        assert!(store.defer(&key, 1, &job.id).await.unwrap());
+    }
+    let window = store.window(&key).await.unwrap();
+    let both: std::collections::BTreeSet<String> = [c.id.clone(), d.id.clone()].into();
+    assert_eq!(
+        (window.in_flight, &window.deferred, window.woken.len()),
+        (1, &both, 0),
+        "deferred once each, whatever the repeats"
+    );
+    let blind_free = WindowChange {
+        version: window.next_turn,
+        next_turn: window.next_turn,
+        free: true,
+        none_deferred: true,
+        ..WindowChange::default()
+    };
+    let pass = |change: WindowChange| SlotPass {
+        from_job: a.id.clone(),
+        from_chunk: 0,
+        to: Passed::Freed,
+        take: None,
+        hold: None,
+        window: Some(change),
+    };
+    let settle = settles_two();
+    let commit = |change: WindowChange| ChunkCommit {
+        pass: Some((key.clone(), pass(change))),
+        ..settle.clone()
+    };
+    assert!(
+        !store
+            .commit_chunk(&a.id, 0, &commit(blind_free), 0)
+            .await
+            .unwrap(),
+        "a free that saw no deferred plan is refused once one is deferred"
+    );
+    assert!(
+        store
+            .wake(&key, &a.id, std::slice::from_ref(&c.id))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .wake(&key, &a.id, std::slice::from_ref(&c.id))
+            .await
+            .unwrap(),
+        "c is no longer deferred"
+    );
+    assert_eq!(
+        store.load(&a.id).await.unwrap().unwrap().woke,
+        vec![c.id.clone()]
+    );
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (
+            window.deferred.iter().collect::<Vec<_>>(),
+            window.woken.iter().collect::<Vec<_>>(),
+        ),
+        (vec![&d.id], vec![&c.id])
+    );
+    assert!(
+        store.defer(&key, 5, &a.id).await.unwrap(),
+        "room at 5, but plans put off earlier go first while a chunk is in flight"
+    );
+    assert!(
+        !store.leave(&key, &a.id, Some((1, 2))).await.unwrap(),
+        "woken has one plan, not two: refused"
+    );
+    assert!(store.leave(&key, &a.id, Some((1, 1))).await.unwrap());
+    // The settling commit frees the slot and wakes d, which is recorded in its ledger.
+    let free_and_wake = WindowChange {
+        version: window.next_turn,
+        next_turn: window.next_turn,
+        free: true,
+        wake: vec![d.id.clone()],
+        ..WindowChange::default()
+    };
+    assert!(
+        store
+            .commit_chunk(&a.id, 0, &commit(free_and_wake), 0)
+            .await
+            .unwrap()
+    );
+    let ledger = store.chunk_ledger(&a.id, 0).await.unwrap().unwrap();
+    assert_eq!(
+        (ledger.passed, ledger.woke),
+        (Some(Passed::Freed), vec![d.id.clone()])
+    );
+    assert!(
+        !store.defer(&key, 5, &a.id).await.unwrap(),
+        "nothing in flight: a plan never waits on an idle window"
+    );
+    for job in [&c, &d, &c] {
+        assert!(store.leave(&key, &job.id, None).await.unwrap());
+    }
+    let window = store.window(&key).await.unwrap();
+    assert_eq!(
+        (window.in_flight, window.deferred.len(), window.woken.len()),
+        (0, 0, 0),
+        "emptied sets read as empty"
+    );
+}
+
 pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
     let tenant = format!("conformance-{}", fresh_id());
     let (a, b) = (queued_job(&tenant, 4), queued_job(&tenant, 4));
@@ -517,6 +652,7 @@ pub async fn window_store<S: JobStore + ProgressStore>(store: &S) {
             set: vec![(a.id.clone(), 3)],
             remove: vec![],
             free: false,
+            ..WindowChange::default()
         }),
     };
     let stale = SlotPass {
@@ -1433,6 +1569,7 @@ pub async fn work_queue<Q: WorkQueue>(queue: &Q, job_type: JobType) {
     let plan = WorkMessage::Plan {
         job_id: job_id.clone(),
         tenant: "conformance".into(),
+        woken: false,
     };
     queue.send(job_type, &plan).await.unwrap();
     // 25 chunks, each ~40 KB: three batches by count, more by size.

@@ -742,12 +742,19 @@ impl MemoryStore {
             return false;
         }
         pass.window.as_ref().is_none_or(|change| {
-            let window = windows.get(key);
-            if change.frees_only() {
-                window.is_none_or(|w| w.waiting.is_empty())
+            let window = windows.get(key).cloned().unwrap_or_default();
+            let line = if change.versioned() {
+                window.next_turn == change.version
             } else {
-                window.map_or(0, |w| w.next_turn) == change.version
-            }
+                !change.free || window.waiting.is_empty()
+            };
+            let deferred = !(change.free && change.none_deferred) || window.deferred.is_empty();
+            let seen = !change.free
+                || change
+                    .in_flight_seen
+                    .is_none_or(|seen| window.in_flight == seen);
+            let wakes = change.wake.iter().all(|id| window.deferred.contains(id));
+            line && deferred && wakes && seen
         })
     }
 
@@ -765,7 +772,11 @@ impl MemoryStore {
             for (id, turn) in &change.set {
                 window.waiting.insert(id.clone(), *turn);
             }
-            if !change.frees_only() {
+            for id in &change.wake {
+                window.deferred.remove(id);
+                window.woken.insert(id.clone());
+            }
+            if change.versioned() {
                 window.next_turn = change.next_turn;
             }
             if change.free {
@@ -840,6 +851,56 @@ impl WindowStore for MemoryStore {
         Ok(true)
     }
 
+    async fn defer(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        let behind_others = !(window.deferred.is_empty() && window.woken.is_empty());
+        if window.in_flight < limit && !(behind_others && window.in_flight > 0) {
+            return Ok(false);
+        }
+        window.deferred.insert(job_id.to_string());
+        Ok(true)
+    }
+
+    async fn wake(&self, key: &WindowKey, by: &str, jobs: &[String]) -> Result<bool, StoreError> {
+        let mut all = lock(&self.jobs);
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        if !jobs.iter().all(|id| window.deferred.contains(id)) {
+            return Ok(false);
+        }
+        for id in jobs {
+            window.deferred.remove(id);
+            window.woken.insert(id.clone());
+        }
+        if let Some(job) = all.get_mut(by) {
+            for id in jobs {
+                if !job.woke.contains(id) {
+                    job.woke.push(id.clone());
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+        seen: Option<(u64, u64)>,
+    ) -> Result<bool, StoreError> {
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(key.clone()).or_default();
+        if seen.is_some_and(|(in_flight, woken)| {
+            (window.in_flight, window.woken.len() as u64) != (in_flight, woken)
+        }) {
+            return Ok(false);
+        }
+        window.deferred.remove(job_id);
+        window.woken.remove(job_id);
+        Ok(true)
+    }
+
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
         let mut ledger = lock(&self.ledger);
         let mut jobs = lock(&self.jobs);
@@ -855,6 +916,7 @@ impl WindowStore for MemoryStore {
         }
         Self::apply_pass(&mut jobs, &mut windows, key, pass);
         from.passed = Some(pass.to.clone());
+        from.woke = pass.woken().to_vec();
         Ok(true)
     }
 }
@@ -962,6 +1024,11 @@ impl ProgressStore for MemoryStore {
         };
         let entry = ledger.entry(key).or_default();
         entry.passed = commit.pass.as_ref().map(|(_, pass)| pass.to.clone());
+        entry.woke = commit
+            .pass
+            .as_ref()
+            .map(|(_, pass)| pass.woken().to_vec())
+            .unwrap_or_default();
         entry.settled = commit.after.clone();
         let mut outcomes = lock(&self.outcomes);
         let outcomes = outcomes
@@ -1503,6 +1570,7 @@ mod conformance {
     #[tokio::test]
     async fn the_window_store_conforms() {
         crate::conformance::window_store(&MemoryStore::default()).await;
+        crate::conformance::deferred_plans(&MemoryStore::default()).await;
     }
 
     #[tokio::test]

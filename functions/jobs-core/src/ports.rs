@@ -424,6 +424,39 @@ pub trait WindowStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Puts off the plan of job `job_id` (adds it to the window's `deferred`), only while
+    /// the window is full (`in_flight >= limit`), or while other plans are deferred or woken
+    /// and a chunk is in flight (so plans run in the order they were put off, and a plan
+    /// never waits on an idle window). False otherwise: plan the job now.
+    fn defer(
+        &self,
+        key: &WindowKey,
+        limit: u64,
+        job_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Wakes deferred jobs `jobs` at the end of job `by`'s woken plan, in one transaction:
+    /// they leave `deferred` (only if all are there) and join `woken`, and `by`'s item adds
+    /// them to its `woke` (a string set: a duplicate of the plan adds, never replaces), so
+    /// that a redelivery of its plan sends theirs again. False when one of them is no
+    /// longer deferred: read again.
+    fn wake(
+        &self,
+        key: &WindowKey,
+        by: &str,
+        jobs: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Job `job_id` leaves the window's `deferred` and `woken` (its woken plan has ended);
+    /// with `seen` (`in_flight`, the size of `woken`, as read) only if both are unchanged, so
+    /// that a leave that woke nobody was decided on the window as it is. False when refused.
+    fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+        seen: Option<(u64, u64)>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Passes a settled chunk's slot on, exactly once, in one transaction: the settled
     /// chunk's ledger records `pass.to` (only if it is done and has no pass yet), `pass.take`
     /// leaves its job's `held` (only if it is there), `pass.hold` joins the settled chunk's
@@ -683,6 +716,10 @@ pub enum WorkMessage {
     Plan {
         job_id: String,
         tenant: String,
+        /// Sent again for a job whose plan was deferred, when its turn came: it is not
+        /// deferred again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        woken: bool,
     },
     Chunk {
         job_id: String,

@@ -365,6 +365,7 @@ impl<P: ServicePorts> Jobs<P> {
         let message = WorkMessage::Plan {
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
+            woken: false,
         };
         if let Err(err) = self.queue.send(job.job_type, &message).await {
             tracing::error!(job_id = %job.id, error = %err, "could not enqueue the job's plan");

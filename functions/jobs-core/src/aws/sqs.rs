@@ -243,6 +243,7 @@ mod tests {
         let plan = |tenant: &str| WorkMessage::Plan {
             job_id: "01JOB".into(),
             tenant: tenant.into(),
+            woken: false,
         };
         let (fair, http) = queue(true);
         fair.send(JobType::AiTextEmbedding, &plan("acme"))

@@ -231,6 +231,7 @@ pub async fn wake_first<S: UsageStore, Q: WorkQueue>(
             WorkMessage::Plan {
                 job_id,
                 tenant: tenant.to_string(),
+                woken: false,
             }
         })
         .collect();

@@ -149,6 +149,10 @@ pub struct JobRecord {
     /// of the W chains, `0..min(W, chunks_total)`; a slot taken for a head removes it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub held: BTreeMap<String, bool>,
+    /// The deferred jobs this job's woken plan woke at its end (release windows): a
+    /// redelivery of its plan sends their plans again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub woke: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested_at: Option<String>,
     pub created_at: String,
@@ -271,6 +275,7 @@ impl JobRecord {
             chunks_total: None,
             chunks_done: 0,
             held: BTreeMap::new(),
+            woke: Vec::new(),
             cancel_requested_at: None,
             created_at: job.created_at,
             started_at: None,
@@ -643,8 +648,16 @@ mod tests {
             "absent, not NULL: index keys must be missing"
         );
         assert!(!item.contains_key("hidden_at"));
-        let back: JobRecord = serde_dynamo::from_item(item).unwrap();
+        let back: JobRecord = serde_dynamo::from_item(item.clone()).unwrap();
         assert_eq!(back, r);
+        // `woke` is written as a string set (`ADD`, release windows).
+        let mut with_woke = item;
+        with_woke.insert(
+            "woke".into(),
+            aws_sdk_dynamodb::types::AttributeValue::Ss(vec!["01A".into(), "01B".into()]),
+        );
+        let back: JobRecord = serde_dynamo::from_item(with_woke).unwrap();
+        assert_eq!(back.woke, ["01A", "01B"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! and passes a settled chunk's slot on, exactly once, to the next chunk: the job whose
 //! turn it is. The rules are in `docs/design.md` (Fairness: release windows).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::job::JobType;
 
@@ -62,6 +62,11 @@ pub struct ReleaseWindow {
     /// The turn the next job to join `waiting` gets. Every write that changes `waiting`
     /// raises it, so it is also the item's version.
     pub next_turn: u64,
+    /// Jobs whose plan found the window full and was put off, before any of their work
+    /// (a string set: ids are ULIDs, so the set's order is the order of creation).
+    pub deferred: BTreeSet<String>,
+    /// Deferred jobs whose plan has been sent again and has not finished yet.
+    pub woken: BTreeSet<String>,
 }
 
 impl ReleaseWindow {
@@ -75,7 +80,36 @@ impl ReleaseWindow {
         waiting.sort_by_key(|&(id, turn)| (turn, id));
         waiting
     }
+
+    /// The deferred jobs to wake when nobody else waits for a slot: as many as the slots
+    /// free once `in_flight_after` chunks are in flight, at least one, less those already
+    /// woken; the oldest first. When the window empties at least one is woken whatever is
+    /// woken already, so a woken plan that never finishes (one in the dead-letter queue)
+    /// holds nobody up for good. A plan woken into a full window joins the line, so a
+    /// tenant's jobs beyond the first few wait unplanned, and its messages on the queue stay
+    /// about W whatever the number of jobs it starts.
+    /// At most [`WAKES_PER_WRITE`] at once; woken plans wake the rest.
+    pub fn to_wake(&self, in_flight_after: u64, limit: u64) -> Vec<String> {
+        let room = limit.saturating_sub(in_flight_after).max(1);
+        let count = if in_flight_after == 0 {
+            room.saturating_sub(self.woken.len() as u64).max(1)
+        } else {
+            room.saturating_sub(self.woken.len() as u64)
+        }
+        .min(WAKES_PER_WRITE as u64);
+        self.deferred
+            .iter()
+            .filter(|id| !self.woken.contains(*id))
+            .take(usize::try_from(count).unwrap_or(usize::MAX))
+            .cloned()
+            .collect()
+    }
 }
+
+/// Most deferred jobs one write wakes: each adds a condition to the window's update, and
+/// DynamoDB caps an expression at 4 KB ("Expression parameters", DynamoDB Developer Guide,
+/// Service quotas).
+pub const WAKES_PER_WRITE: usize = 25;
 
 /// Where a settled chunk's slot went, recorded in the chunk's ledger item (`passed_to`)
 /// by the write that moves it: exactly once.
@@ -109,9 +143,10 @@ impl Passed {
     }
 }
 
-/// The changes a slot pass makes to its window, applied only if the window's `next_turn`
-/// is still `version`; a change that only frees a slot ([`WindowChange::frees_only`])
-/// applies instead only if nobody waits, whatever the version.
+/// The changes a slot pass makes to its window. A change of the line ([`WindowChange::versioned`])
+/// applies only if the window's `next_turn` is still `version`; a free that changes no line
+/// applies only if nobody waits (and, when it saw no deferred plan, none is deferred); wakes
+/// apply only if every woken job is still deferred.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WindowChange {
     /// `next_turn` as read.
@@ -124,6 +159,16 @@ pub struct WindowChange {
     pub remove: Vec<String>,
     /// The slot is freed: `in_flight` goes down by one.
     pub free: bool,
+    /// Deferred jobs woken: out of `deferred` (only if all are there), into `woken`. Their
+    /// plans are sent once the change is written.
+    pub wake: Vec<String>,
+    /// The window was read with no deferred plan: a free then needs that to hold still, so
+    /// that a plan deferred meanwhile is not passed by.
+    pub none_deferred: bool,
+    /// A free that saw deferred plans and woke none applies only while `in_flight` is
+    /// still this: concurrent frees that each read the window before the others cannot all
+    /// pass by its emptying (which wakes one).
+    pub in_flight_seen: Option<u64>,
 }
 
 impl WindowChange {
@@ -132,7 +177,12 @@ impl WindowChange {
     /// waits) is the one a job joining the line refutes (`in_flight >= limit` to join, an
     /// empty line to free), so a slot is never freed while a job waits for one.
     pub fn frees_only(&self) -> bool {
-        self.free && self.set.is_empty() && self.remove.is_empty()
+        self.free && !self.versioned()
+    }
+
+    /// It changes the line: it applies only at `version`, and raises `next_turn`.
+    pub fn versioned(&self) -> bool {
+        !self.set.is_empty() || !self.remove.is_empty()
     }
 }
 
@@ -149,6 +199,13 @@ pub struct SlotPass {
     pub hold: Option<u64>,
     /// `None` when the window's item is left as it is.
     pub window: Option<WindowChange>,
+}
+
+impl SlotPass {
+    /// The deferred jobs the pass wakes.
+    pub fn woken(&self) -> &[String] {
+        self.window.as_ref().map_or(&[], |w| w.wake.as_slice())
+    }
 }
 
 /// Most chain heads one acquire releases: each adds a path and a condition to the job's
@@ -204,15 +261,18 @@ pub struct Settling {
 /// settled chunk's chain is then held by its job, which joins the back of the line before
 /// it. With nobody else waiting, the job goes on with its chain (`chunk + W`: no write
 /// beyond the settling commit's own), or with its smallest held head once the chain ends;
-/// with nobody wanting the slot, it is freed.
+/// with nobody wanting the slot, it is freed. When nobody else waits for a slot, deferred
+/// jobs are woken ([`ReleaseWindow::to_wake`]; `limit` is W).
 pub fn pass_slot(
     window: &ReleaseWindow,
     own: &Settling,
     from_chunk: u64,
     waiting: &BTreeMap<String, Option<Candidate>>,
+    limit: u64,
 ) -> SlotPass {
     let mut change = WindowChange {
         version: window.next_turn,
+        none_deferred: window.deferred.is_empty(),
         ..WindowChange::default()
     };
     let own_wants = own.chain_next.is_some() || own.held.wants();
@@ -245,6 +305,14 @@ pub fn pass_slot(
         hold: None,
         window: None,
     };
+    if others.is_empty() && !window.deferred.is_empty() {
+        let frees = !own_wants;
+        let after = window.in_flight.saturating_sub(u64::from(frees));
+        change.wake = window.to_wake(after, limit);
+    }
+    if !window.deferred.is_empty() && change.wake.is_empty() {
+        change.in_flight_seen = Some(window.in_flight);
+    }
     let mut next_turn = window.next_turn + 1;
     if own_wants && (own_ahead || others.is_empty()) {
         // `own` takes the slot: its chain's next chunk, else its smallest held head.
@@ -275,8 +343,9 @@ pub fn pass_slot(
             change.set.push((own.job_id.clone(), next_turn));
             next_turn += 1;
         }
-        if change.set.is_empty() && change.remove.is_empty() {
-            // Nobody else waits: nothing to write beyond the settling commit's own.
+        if change.set.is_empty() && change.remove.is_empty() && change.wake.is_empty() {
+            // Nobody else waits and nobody wakes: nothing to write beyond the settling
+            // commit's own.
             return pass;
         }
     } else if let Some(taker) = others.first() {
@@ -306,10 +375,10 @@ pub fn pass_slot(
     } else {
         change.free = true;
     }
-    change.next_turn = if change.frees_only() {
-        window.next_turn
-    } else {
+    change.next_turn = if change.versioned() {
         next_turn
+    } else {
+        window.next_turn
     };
     pass.window = Some(change);
     pass
@@ -340,6 +409,7 @@ mod tests {
             in_flight,
             waiting: waiting.iter().map(|(id, t)| (id.to_string(), *t)).collect(),
             next_turn,
+            ..ReleaseWindow::default()
         }
     }
 
@@ -363,6 +433,7 @@ mod tests {
             &settling("a", Some(12), None, false),
             2,
             &BTreeMap::new(),
+            10,
         );
         assert_eq!(
             pass,
@@ -372,7 +443,7 @@ mod tests {
                 to: to("a", 12),
                 take: None,
                 hold: None,
-                window: None
+                window: None,
             }
         );
     }
@@ -388,6 +459,7 @@ mod tests {
             &settling("a", Some(12), None, false),
             2,
             &waiting,
+            10,
         );
         assert_eq!(
             (pass.to, pass.take, pass.hold),
@@ -401,6 +473,8 @@ mod tests {
                 set: vec![("a".into(), 6), ("b".into(), 7)],
                 remove: vec![],
                 free: false,
+                none_deferred: true,
+                ..WindowChange::default()
             }),
             "a joins behind c, b goes to the back"
         );
@@ -414,6 +488,7 @@ mod tests {
             &settling("a", None, None, false),
             8,
             &waiting,
+            10,
         );
         assert_eq!(
             (
@@ -436,6 +511,7 @@ mod tests {
             &settling("a", Some(14), Some(5), true),
             4,
             &records(&[waiting_job("b", Some(0), false)]),
+            10,
         );
         assert_eq!(
             (
@@ -451,6 +527,7 @@ mod tests {
             &settling("a", None, Some(5), false),
             4,
             &BTreeMap::new(),
+            10,
         );
         assert_eq!(
             (pass.to, pass.take, pass.window.map(|w| w.remove)),
@@ -472,6 +549,7 @@ mod tests {
             &settling("a", None, None, false),
             8,
             &waiting,
+            10,
         );
         assert_eq!(pass.to, Passed::Freed);
         assert_eq!(
@@ -482,6 +560,8 @@ mod tests {
                 set: vec![],
                 remove: vec!["b".into(), "c".into()],
                 free: true,
+                none_deferred: true,
+                ..WindowChange::default()
             })
         );
     }
@@ -494,6 +574,7 @@ mod tests {
             &settling("a", Some(9), None, false),
             4,
             &waiting,
+            10,
         );
         let change = pass.window.unwrap();
         assert_eq!(
@@ -511,6 +592,112 @@ mod tests {
         assert_eq!(Passed::decode("no-chunk"), None);
     }
 
+    fn deferring(in_flight: u64, deferred: &[&str], woken: &[&str]) -> ReleaseWindow {
+        ReleaseWindow {
+            in_flight,
+            next_turn: 9,
+            deferred: deferred.iter().map(|id| id.to_string()).collect(),
+            woken: woken.iter().map(|id| id.to_string()).collect(),
+            ..ReleaseWindow::default()
+        }
+    }
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn alone_in_a_full_window_a_job_goes_on_and_wakes_one_deferred_plan_if_none_is_woken() {
+        let alone = settling("a", Some(12), None, false);
+        let pass = pass_slot(
+            &deferring(10, &["d1", "d2"], &[]),
+            &alone,
+            2,
+            &BTreeMap::new(),
+            10,
+        );
+        assert_eq!((&pass.to, pass.woken()), (&to("a", 12), &ids(&["d1"])[..]));
+        let change = pass.window.unwrap();
+        assert!(
+            !change.versioned() && change.next_turn == 9 && !change.free,
+            "a wake alone changes no line: {change:?}"
+        );
+        let pass = pass_slot(
+            &deferring(10, &["d2"], &["d1"]),
+            &alone,
+            2,
+            &BTreeMap::new(),
+            10,
+        );
+        assert_eq!(
+            (pass.woken().len(), pass.window),
+            (0, None),
+            "one woken plan is enough while the window is full: nothing to write"
+        );
+    }
+
+    #[test]
+    fn a_freed_slot_wakes_as_many_deferred_plans_as_the_window_has_room_for() {
+        let last = settling("a", None, None, false);
+        let pass = pass_slot(
+            &deferring(2, &["d1", "d2", "d3", "d4"], &["d0"]),
+            &last,
+            7,
+            &BTreeMap::new(),
+            3,
+        );
+        assert_eq!(pass.to, Passed::Freed);
+        assert_eq!(
+            pass.woken(),
+            ids(&["d1"]),
+            "2 free slots once this one is freed, one plan woken already"
+        );
+        let change = pass.window.unwrap();
+        assert!(change.free && !change.none_deferred);
+        let pass = pass_slot(
+            &deferring(1, &["d4"], &["d1", "d2", "d3"]),
+            &last,
+            7,
+            &BTreeMap::new(),
+            3,
+        );
+        assert_eq!(
+            pass.woken(),
+            ids(&["d4"]),
+            "the window empties: one more is woken whatever is woken already"
+        );
+        let pass = pass_slot(&deferring(1, &[], &[]), &last, 7, &BTreeMap::new(), 3);
+        let change = pass.window.unwrap();
+        assert!(
+            change.frees_only() && change.none_deferred,
+            "a free that saw no deferred plan needs none to be deferred meanwhile"
+        );
+    }
+
+    #[test]
+    fn deferred_plans_are_not_woken_while_another_job_waits_in_line() {
+        let waiting = records(&[waiting_job("b", Some(0), true)]);
+        let mut window = deferring(10, &["d1"], &[]);
+        window.waiting = [("b".to_string(), 3)].into();
+        let pass = pass_slot(
+            &window,
+            &settling("a", Some(12), None, false),
+            2,
+            &waiting,
+            10,
+        );
+        assert_eq!((pass.to.clone(), pass.woken().len()), (to("b", 0), 0));
+    }
+
+    #[test]
+    fn at_most_the_free_slots_are_woken_less_the_plans_woken_already() {
+        let window = deferring(2, &["d1", "d2"], &["d0"]);
+        assert_eq!(
+            (window.to_wake(1, 3), window.to_wake(2, 3)),
+            (ids(&["d1"]), vec![]),
+        );
+    }
+
     #[test]
     fn a_job_in_line_with_no_head_left_stays_in_line_when_its_chain_is_held() {
         // A duplicate plan put `a` in line after its heads were taken: it holds nothing.
@@ -520,6 +707,7 @@ mod tests {
             &settling("a", Some(12), None, false),
             2,
             &waiting,
+            10,
         );
         let change = pass.window.unwrap();
         assert_eq!(
@@ -537,11 +725,29 @@ mod tests {
             &settling("a", Some(12), None, false),
             2,
             &BTreeMap::new(),
+            10,
         );
         assert_eq!(
             pass.window.unwrap().remove,
             ["a"],
             "alone, it goes on with its chain and leaves the line once"
+        );
+    }
+
+    #[test]
+    fn a_free_that_wakes_nobody_while_plans_are_deferred_holds_only_at_the_in_flight_read() {
+        let last = settling("a", None, None, false);
+        let pass = pass_slot(
+            &deferring(2, &["d1"], &["d0", "d2"]),
+            &last,
+            7,
+            &BTreeMap::new(),
+            2,
+        );
+        let change = pass.window.unwrap();
+        assert_eq!(
+            (change.wake.len(), change.free, change.in_flight_seen),
+            (0, true, Some(2))
         );
     }
 }

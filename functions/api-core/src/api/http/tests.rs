@@ -142,7 +142,8 @@ async fn creating_each_type_stores_input_writes_the_job_and_enqueues_its_plan() 
                 t,
                 jobs_core::ports::WorkMessage::Plan {
                     job_id: id.into(),
-                    tenant: "acme".into()
+                    tenant: "acme".into(),
+                    woken: false,
                 }
             )
         );

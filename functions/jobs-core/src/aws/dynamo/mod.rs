@@ -333,6 +333,16 @@ fn refused_or_conflicted(error: &TransactWriteItemsError) -> bool {
     })
 }
 
+/// The outcome of a `TransactWriteItems` whose refusal means "read again and decide again":
+/// true when written, false when a condition failed or a concurrent write conflicted.
+fn written<O>(result: Result<O, SdkError<TransactWriteItemsError>>) -> Result<bool, StoreError> {
+    match result.map_err(|e| e.into_service_error()) {
+        Ok(_) => Ok(true),
+        Err(error) if refused_or_conflicted(&error) => Ok(false),
+        Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
+    }
+}
+
 /// For a `TransactWriteItems` that failed: true when it was cancelled because the condition
 /// of its `index`-th item failed (the transaction's whole effect is then "already done").
 fn condition_failed_at(error: &TransactWriteItemsError, index: usize) -> bool {

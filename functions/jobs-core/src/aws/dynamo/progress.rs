@@ -175,10 +175,11 @@ impl ProgressStore for DynamoJobStore {
             .table_name(&self.table)
             .key("pk", s(job_pk(id)))
             .key("sk", s(chunk_sk(chunk)))
-            .projection_expression("#settled, #done, #passed")
+            .projection_expression("#settled, #done, #passed, #woke")
             .expression_attribute_names("#settled", "settled")
             .expression_attribute_names("#done", "done")
             .expression_attribute_names("#passed", "passed_to")
+            .expression_attribute_names("#woke", "woke")
             .consistent_read(true)
             .send()
             .await
@@ -190,17 +191,23 @@ impl ProgressStore for DynamoJobStore {
             .get("passed_to")
             .and_then(|p| p.as_s().ok())
             .and_then(|p| Passed::decode(p));
+        let woke = match item.get("woke") {
+            Some(AttributeValue::Ss(ids)) => ids.clone(),
+            _ => Vec::new(),
+        };
         Ok(Some(match item.get("settled") {
             Some(AttributeValue::B(bytes)) => ChunkLedger {
                 settled: Settled::from_bytes(bytes.clone().into_inner()),
                 done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
                 passed,
+                woke,
             },
             // A ledger item from before partial commits: written once, when the chunk settled.
             _ => ChunkLedger {
                 settled: Settled::default(),
                 done: true,
                 passed,
+                woke,
             },
         }))
     }
@@ -278,6 +285,15 @@ impl ProgressStore for DynamoJobStore {
             ledger = ledger
                 .expression_attribute_names("#passed", "passed_to")
                 .expression_attribute_values(":passed", s(pass.to.encode()));
+            if !pass.woken().is_empty() {
+                ledger_set.push_str(", #woke = :woke");
+                ledger = ledger
+                    .expression_attribute_names("#woke", "woke")
+                    .expression_attribute_values(
+                        ":woke",
+                        AttributeValue::Ss(pass.woken().to_vec()),
+                    );
+            }
         }
         let ledger = ledger
             .update_expression(format!(

@@ -209,11 +209,7 @@ impl UsageStore for DynamoJobStore {
             .transact_items(TransactWriteItem::builder().put(put).build())
             .send()
             .await;
-        match result.map_err(|e| e.into_service_error()) {
-            Ok(_) => Ok(true),
-            Err(error) if refused_or_conflicted(&error) => Ok(false),
-            Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
-        }
+        super::written(result)
     }
 
     async fn release_usage(&self, job: &JobRecord) -> Result<bool, StoreError> {

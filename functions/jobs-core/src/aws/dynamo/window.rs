@@ -41,63 +41,89 @@ fn reasons(error: &TransactWriteItemsError) -> Vec<String> {
         .collect()
 }
 
-/// The window takes `change`, only if its `next_turn` is still `change.version`.
+/// The window takes `change`, under the conditions [`WindowChange`] names: a change of the
+/// line only at the version read; a free only if nobody waits (and no plan is deferred, when
+/// none was); wakes only if every woken job is still deferred.
 pub(super) fn window_update(
     table: &str,
     key: &WindowKey,
     change: &WindowChange,
 ) -> Result<TransactWriteItem, StoreError> {
-    let window = Update::builder()
+    let mut window = Update::builder()
         .table_name(table)
         .set_key(Some(key_of(key)));
-    if change.frees_only() {
-        let window = window
-            .update_expression("ADD #in_flight :minus_one")
-            .condition_expression("attribute_not_exists(#waiting) OR size(#waiting) = :zero")
-            .expression_attribute_names("#in_flight", "in_flight")
-            .expression_attribute_names("#waiting", "waiting")
-            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
-            .expression_attribute_values(":zero", n(0))
-            .build()
-            .map_err(|e| StoreError::encode("an Update", e))?;
-        return Ok(TransactWriteItem::builder().update(window).build());
-    }
-    let mut window = window
-        .expression_attribute_names("#next_turn", "next_turn")
-        .expression_attribute_values(":version", n(change.version))
-        .expression_attribute_values(":next_turn", n(change.next_turn));
-    window = if change.version == 0 {
-        window.condition_expression("attribute_not_exists(#next_turn) OR #next_turn = :version")
-    } else {
-        window.condition_expression("#next_turn = :version")
-    };
-    let mut set = vec!["#next_turn = :next_turn".to_string()];
-    let mut remove = Vec::new();
-    if !change.set.is_empty() || !change.remove.is_empty() {
-        window = window.expression_attribute_names("#waiting", "waiting");
-    }
-    for (i, (job_id, turn)) in change.set.iter().enumerate() {
-        set.push(format!("#waiting.#set{i} = :turn{i}"));
+    let mut conditions: Vec<String> = Vec::new();
+    let (mut set, mut remove, mut add, mut delete) = (Vec::new(), Vec::new(), Vec::new(), None);
+    if change.versioned() {
         window = window
-            .expression_attribute_names(format!("#set{i}"), job_id)
-            .expression_attribute_values(format!(":turn{i}"), n(*turn));
-    }
-    for (i, job_id) in change.remove.iter().enumerate() {
-        remove.push(format!("#waiting.#remove{i}"));
-        window = window.expression_attribute_names(format!("#remove{i}"), job_id);
-    }
-    let mut expression = format!("SET {}", set.join(", "));
-    if !remove.is_empty() {
-        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            .expression_attribute_names("#next_turn", "next_turn")
+            .expression_attribute_names("#waiting", "waiting")
+            .expression_attribute_values(":version", n(change.version))
+            .expression_attribute_values(":next_turn", n(change.next_turn));
+        conditions.push(if change.version == 0 {
+            "(attribute_not_exists(#next_turn) OR #next_turn = :version)".into()
+        } else {
+            "#next_turn = :version".into()
+        });
+        set.push("#next_turn = :next_turn".to_string());
+        for (i, (job_id, turn)) in change.set.iter().enumerate() {
+            set.push(format!("#waiting.#set{i} = :turn{i}"));
+            window = window
+                .expression_attribute_names(format!("#set{i}"), job_id)
+                .expression_attribute_values(format!(":turn{i}"), n(*turn));
+        }
+        for (i, job_id) in change.remove.iter().enumerate() {
+            remove.push(format!("#waiting.#remove{i}"));
+            window = window.expression_attribute_names(format!("#remove{i}"), job_id);
+        }
+    } else if change.free {
+        window = window
+            .expression_attribute_names("#waiting", "waiting")
+            .expression_attribute_values(":zero", n(0));
+        conditions.push("(attribute_not_exists(#waiting) OR size(#waiting) = :zero)".into());
     }
     if change.free {
-        expression.push_str(" ADD #in_flight :minus_one");
+        if let Some(seen) = change.in_flight_seen.filter(|_| change.free) {
+            window = window.expression_attribute_values(":seen", n(seen));
+            conditions.push("#in_flight = :seen".into());
+        }
+        if change.none_deferred {
+            window = window.expression_attribute_names("#deferred", "deferred");
+            conditions.push("attribute_not_exists(#deferred)".into());
+        }
         window = window
             .expression_attribute_names("#in_flight", "in_flight")
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()));
+        add.push("#in_flight :minus_one".to_string());
+    }
+    if !change.wake.is_empty() {
+        // String sets: the woken ids move from `deferred` to `woken`, each only if it is
+        // still deferred (DynamoDB removes a set emptied by `DELETE`).
+        window = window
+            .expression_attribute_names("#deferred", "deferred")
+            .expression_attribute_names("#woken", "woken")
+            .expression_attribute_values(":wake", AttributeValue::Ss(change.wake.clone()));
+        for (i, job_id) in change.wake.iter().enumerate() {
+            conditions.push(format!("contains(#deferred, :wake{i})"));
+            window = window.expression_attribute_values(format!(":wake{i}"), s(job_id));
+        }
+        add.push("#woken :wake".to_string());
+        delete = Some("#deferred :wake");
+    }
+    let mut clauses = Vec::new();
+    for (verb, list) in [("SET", &set), ("REMOVE", &remove), ("ADD", &add)] {
+        if !list.is_empty() {
+            clauses.push(format!("{verb} {}", list.join(", ")));
+        }
+    }
+    if let Some(delete) = delete {
+        clauses.push(format!("DELETE {delete}"));
+    }
+    if !conditions.is_empty() {
+        window = window.condition_expression(conditions.join(" AND "));
     }
     let window = window
-        .update_expression(expression)
+        .update_expression(clauses.join(" "))
         .build()
         .map_err(|e| StoreError::encode("an Update", e))?;
     Ok(TransactWriteItem::builder().update(window).build())
@@ -164,10 +190,16 @@ impl WindowStore for DynamoJobStore {
                 .collect(),
             _ => Default::default(),
         };
+        let set = |name: &str| match item.get(name) {
+            Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
+            _ => Default::default(),
+        };
         Ok(ReleaseWindow {
             in_flight: number(item.get("in_flight")),
             waiting,
             next_turn: number(item.get("next_turn")),
+            deferred: set("deferred"),
+            woken: set("woken"),
         })
     }
 
@@ -256,17 +288,103 @@ impl WindowStore for DynamoJobStore {
         conditional(result.map(|_| ()), "dynamodb:UpdateItem")
     }
 
+    async fn defer(&self, key: &WindowKey, limit: u64, job_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .update_expression("ADD #deferred :job")
+            .condition_expression(
+                "#in_flight >= :limit OR ((attribute_exists(#deferred) OR attribute_exists(#woken)) AND #in_flight > :zero)",
+            )
+            .expression_attribute_names("#deferred", "deferred")
+            .expression_attribute_names("#woken", "woken")
+            .expression_attribute_names("#in_flight", "in_flight")
+            .expression_attribute_values(":job", AttributeValue::Ss(vec![job_id.to_string()]))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
+    async fn wake(&self, key: &WindowKey, by: &str, jobs: &[String]) -> Result<bool, StoreError> {
+        let change = WindowChange {
+            wake: jobs.to_vec(),
+            ..WindowChange::default()
+        };
+        let record = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(job_key(by)))
+            .update_expression("ADD #woke :woke")
+            .expression_attribute_names("#woke", "woke")
+            .expression_attribute_values(":woke", AttributeValue::Ss(jobs.to_vec()))
+            .build()
+            .map_err(|e| StoreError::encode("an Update", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(window_update(&self.table, key, &change)?)
+            .transact_items(TransactWriteItem::builder().update(record).build())
+            .send()
+            .await;
+        super::written(result)
+    }
+
+    async fn leave(
+        &self,
+        key: &WindowKey,
+        job_id: &str,
+        seen: Option<(u64, u64)>,
+    ) -> Result<bool, StoreError> {
+        let me = AttributeValue::Ss(vec![job_id.to_string()]);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .update_expression("DELETE #deferred :me, #woken :me")
+            .expression_attribute_names("#deferred", "deferred")
+            .expression_attribute_names("#woken", "woken")
+            .expression_attribute_values(":me", me);
+        if let Some((in_flight, woken)) = seen {
+            request = request
+                .condition_expression(if in_flight == 0 {
+                    "(attribute_not_exists(#in_flight) OR #in_flight = :in_flight) AND size(#woken) = :woken"
+                } else {
+                    "#in_flight = :in_flight AND size(#woken) = :woken"
+                })
+                .expression_attribute_names("#in_flight", "in_flight")
+                .expression_attribute_values(":in_flight", n(in_flight))
+                .expression_attribute_values(":woken", n(woken));
+        }
+        conditional(request.send().await.map(|_| ()), "dynamodb:UpdateItem")
+    }
+
     async fn pass(&self, key: &WindowKey, pass: &SlotPass) -> Result<bool, StoreError> {
         let ledger = Update::builder()
             .table_name(&self.table)
             .key("pk", s(job_pk(&pass.from_job)))
             .key("sk", s(chunk_sk(pass.from_chunk)))
-            .update_expression("SET #passed = :passed")
+            .update_expression(if pass.woken().is_empty() {
+                "SET #passed = :passed"
+            } else {
+                "SET #passed = :passed, #woke = :woke"
+            })
             .condition_expression("#done = :true AND attribute_not_exists(#passed)")
             .expression_attribute_names("#passed", "passed_to")
             .expression_attribute_names("#done", "done")
             .expression_attribute_values(":passed", s(pass.to.encode()))
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":true", AttributeValue::Bool(true));
+        let ledger = if pass.woken().is_empty() {
+            ledger
+        } else {
+            ledger
+                .expression_attribute_names("#woke", "woke")
+                .expression_attribute_values(":woke", AttributeValue::Ss(pass.woken().to_vec()))
+        };
+        let ledger = ledger
             .build()
             .map_err(|e| StoreError::encode("an Update", e))?;
         let mut request = self
@@ -282,11 +400,7 @@ impl WindowStore for DynamoJobStore {
         if let Some(change) = &pass.window {
             request = request.transact_items(window_update(&self.table, key, change)?);
         }
-        match request.send().await.map_err(|e| e.into_service_error()) {
-            Ok(_) => Ok(true),
-            Err(error) if super::refused_or_conflicted(&error) => Ok(false),
-            Err(error) => Err(StoreError::aws("dynamodb:TransactWriteItems", error)),
-        }
+        super::written(request.send().await)
     }
 }
 
@@ -295,7 +409,8 @@ mod tests {
     use serde_json::json;
 
     use super::super::test_client::{
-        ID, TABLE, job_key as job_key_json, sent, store, store_answering, transaction_cancelled,
+        ID, TABLE, condition_failed, job_key as job_key_json, sent, store, store_answering,
+        transaction_cancelled,
     };
     use super::*;
     use crate::domain::window::Passed;
@@ -393,6 +508,7 @@ mod tests {
                 set: vec![(ID.into(), 5), ("01OTHER".into(), 6)],
                 remove: vec![],
                 free: false,
+                ..WindowChange::default()
             }),
         };
         assert!(store.pass(&tenant_window(), &pass).await.unwrap());
@@ -469,7 +585,7 @@ mod tests {
             ),
             (
                 Some("ADD #in_flight :minus_one"),
-                Some("attribute_not_exists(#waiting) OR size(#waiting) = :zero")
+                Some("(attribute_not_exists(#waiting) OR size(#waiting) = :zero)")
             ),
             "a lone free is not versioned: it needs only an empty line"
         );
@@ -480,6 +596,88 @@ mod tests {
         assert!(
             !store.pass(&tenant_window(), &freed).await.unwrap(),
             "passed already: read again"
+        );
+    }
+
+    #[tokio::test]
+    async fn deferral_wake_and_leave_are_set_operations_on_the_window() {
+        let (store, http) = store_answering(200, json!({}));
+        assert!(store.defer(&tenant_window(), 10, ID).await.unwrap());
+        let (operation, body) = sent(http);
+        assert_eq!(operation, "UpdateItem");
+        assert_eq!(
+            (
+                body["UpdateExpression"].as_str(),
+                body["ConditionExpression"].as_str(),
+                &body["ExpressionAttributeValues"][":job"],
+                &body["ExpressionAttributeValues"][":limit"],
+            ),
+            (
+                Some("ADD #deferred :job"),
+                Some(
+                    "#in_flight >= :limit OR ((attribute_exists(#deferred) OR attribute_exists(#woken)) AND #in_flight > :zero)"
+                ),
+                &json!({"SS": [ID]}),
+                &json!({"N": "10"}),
+            ),
+            "no version: a deferral commutes with every pass"
+        );
+        let (store, http) = store_answering(200, json!({}));
+        let jobs = ["01A".to_string(), "01B".to_string()];
+        assert!(store.wake(&tenant_window(), ID, &jobs).await.unwrap());
+        let (_, body) = sent(http);
+        let (window, record) = (
+            &body["TransactItems"][0]["Update"],
+            &body["TransactItems"][1]["Update"],
+        );
+        assert_eq!(
+            (
+                window["UpdateExpression"].as_str(),
+                window["ConditionExpression"].as_str(),
+                &window["ExpressionAttributeValues"][":wake"],
+            ),
+            (
+                Some("ADD #woken :wake DELETE #deferred :wake"),
+                Some("contains(#deferred, :wake0) AND contains(#deferred, :wake1)"),
+                &json!({"SS": ["01A", "01B"]}),
+            )
+        );
+        assert_eq!(
+            (
+                &record["Key"],
+                record["UpdateExpression"].as_str(),
+                &record["ExpressionAttributeValues"][":woke"]
+            ),
+            (
+                &job_key_json(),
+                Some("ADD #woke :woke"),
+                &json!({"SS": ["01A", "01B"]})
+            ),
+            "the waker records what it woke"
+        );
+        let (store, http) = store_answering(200, json!({}));
+        assert!(
+            store
+                .leave(&tenant_window(), ID, Some((3, 2)))
+                .await
+                .unwrap()
+        );
+        let (_, body) = sent(http);
+        assert_eq!(
+            (
+                body["UpdateExpression"].as_str(),
+                body["ConditionExpression"].as_str()
+            ),
+            (
+                Some("DELETE #deferred :me, #woken :me"),
+                Some("#in_flight = :in_flight AND size(#woken) = :woken")
+            ),
+            "a leave that woke nobody holds only on the window it read"
+        );
+        let (store, _) = store_answering(400, condition_failed());
+        assert!(
+            !store.defer(&tenant_window(), 10, ID).await.unwrap(),
+            "the window has room: plan now"
         );
     }
 }

@@ -28,6 +28,8 @@ pub struct ChunkLedger {
     pub done: bool,
     /// Where the chunk's release-window slot went once it was done (`passed_to`).
     pub passed: Option<crate::domain::window::Passed>,
+    /// The deferred jobs that pass woke (`woke`): a redelivery sends their plans again.
+    pub woke: Vec<String>,
 }
 
 /// A failed item of a chunk: its position in the chunk and why.

@@ -25,7 +25,9 @@
 //! first delivery and on any duplicate: a crash after the last commit leaves the message on
 //! the queue, and its redelivery makes or repeats the pass (the ledger absorbs a duplicate
 //! chunk). Tenants interleave on a queue: another tenant's job waits behind at most W chunks
-//! of each tenant.
+//! of each tenant. A plan that finds its tenant's window full before its job started is put
+//! off (deferred) and sent again when a pass finds nobody else waiting, so a tenant's many
+//! queued jobs are planned a few at a time.
 //!
 //! The parts: `plan.rs` expands a job into chunks; `window.rs` releases them into the
 //! release window; `run.rs` works a chunk's items (retries, checkpoints, continuations);
@@ -267,7 +269,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             }
         };
         let (job_id, tenant, chunk) = match &message {
-            WorkMessage::Plan { job_id, tenant } => (job_id, tenant, None),
+            WorkMessage::Plan { job_id, tenant, .. } => (job_id, tenant, None),
             WorkMessage::Chunk {
                 job_id,
                 tenant,
@@ -287,7 +289,11 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     .map_err(WorkError::from);
             }
             match message {
-                WorkMessage::Plan { job_id, tenant } => self.plan(&job_id, &tenant, deadline).await,
+                WorkMessage::Plan {
+                    job_id,
+                    tenant,
+                    woken,
+                } => self.plan(&job_id, &tenant, woken, deadline).await,
                 WorkMessage::Chunk {
                     job_id,
                     tenant,

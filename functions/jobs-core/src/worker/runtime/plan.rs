@@ -17,13 +17,39 @@ use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
 use crate::worker::{Processor, WorkError};
 
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
-    /// Expands a job into numbered chunk messages and marks it running. A job from a file
-    /// whose reading does not finish before `deadline` records how far it got and sends its
-    /// plan message again.
+    /// A plan message: `woken` when a pass (or another woken plan) sent it again for a
+    /// deferred job. A woken plan first sends again what its earlier run woke (a crash may
+    /// have cut that short); while its job is in `woken` it plans the job and leaves `woken`
+    /// at its end, whatever its outcome (`window.rs`, `leave_woken`); otherwise it is a
+    /// plan like any other (a duplicate is absorbed, a plan cut short resumes).
     pub(super) async fn plan(
         &self,
         job_id: &str,
         tenant: &str,
+        woken: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Disposition, WorkError> {
+        let key = self.settings.window_scope.key(tenant, P::JOB_TYPE, job_id);
+        if !woken || !self.woken_again(&key, tenant, job_id).await? {
+            return self.plan_job(job_id, tenant, true, deadline).await;
+        }
+        let disposition = self.plan_job(job_id, tenant, false, deadline).await?;
+        if disposition == Disposition::Ack {
+            self.leave_woken(&key, tenant, job_id).await?;
+        }
+        Ok(disposition)
+    }
+
+    /// Expands a job into numbered chunk messages and marks it running, unless it waits for
+    /// its tenant's running limit, or `may_defer` and its release window is full before it
+    /// started any work (it is then deferred). A
+    /// job from a file whose reading does not finish before `deadline` records how far it
+    /// got and sends its plan message again.
+    async fn plan_job(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        may_defer: bool,
         deadline: Option<Instant>,
     ) -> Result<Disposition, WorkError> {
         let Some(job) = self.job_for(job_id, tenant).await? else {
@@ -39,6 +65,10 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             return Ok(Disposition::Ack);
         }
         if !self.admitted(&job).await? {
+            return Ok(Disposition::Ack);
+        }
+        if may_defer && self.deferred(&job).await? {
+            tracing::info!("release window full; plan deferred");
             return Ok(Disposition::Ack);
         }
         let params = match self.params(&job).await {
@@ -70,6 +100,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                         let again = WorkMessage::Plan {
                             job_id: job_id.into(),
                             tenant: tenant.into(),
+                            woken: false,
                         };
                         self.queue.send(P::JOB_TYPE, &again).await?;
                         tracing::info!(rows = checkpoint.total, "plan handed on");

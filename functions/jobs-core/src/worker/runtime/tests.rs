@@ -115,9 +115,18 @@ pub(super) fn job<P: Processor>(w: &Worker<P, MemoryPorts>, items: &[&str]) -> S
     job_of(w, "acme", items)
 }
 
+/// Job ids in the order of creation, as the API's are across milliseconds.
+static IDS: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+
 /// A queued job of `tenant` over `items`.
 fn job_of<P: Processor>(w: &Worker<P, MemoryPorts>, tenant: &str, items: &[&str]) -> String {
-    let id = ulid::Ulid::new().to_string();
+    let id = IDS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap()
+        .to_string();
     let input_key = format!("inputs/{tenant}/{id}.json");
     w.inputs.objects.lock().unwrap().insert(
         input_key.clone(),
@@ -150,6 +159,7 @@ pub(super) fn plan(id: &str) -> WorkMessage {
     WorkMessage::Plan {
         job_id: id.into(),
         tenant: "acme".into(),
+        woken: false,
     }
 }
 
@@ -249,6 +259,7 @@ async fn another_tenants_job_waits_behind_a_window_not_behind_a_whole_job() {
         &WorkMessage::Plan {
             job_id: small.clone(),
             tenant: "globex".into(),
+            woken: false,
         },
         1,
     )
@@ -257,6 +268,23 @@ async fn another_tenants_job_waits_behind_a_window_not_behind_a_whole_job() {
         (queued_chunks(&w, &big), queued_chunks(&w, &small)),
         (vec![0], vec![0]),
         "one chunk of each tenant queued, in order"
+    );
+}
+
+/// Every slot of acme's window freed once and every deferred plan run, whatever the
+/// duplicates (`job`: any of its jobs).
+async fn assert_window_empty(w: &TestWorker, job: &str) {
+    let key = WindowScope::Tenant.key("acme", JobType::ProfileFieldUpdate, job);
+    let window = w.store.window(&key).await.unwrap();
+    assert_eq!(
+        (
+            window.in_flight,
+            window.waiting.len(),
+            window.deferred.len(),
+            window.woken.len()
+        ),
+        (0, 0, 0, 0),
+        "{window:?}"
     );
 }
 
@@ -279,7 +307,7 @@ async fn run_in_order(w: &TestWorker, names: &[(&str, &str)], times: u32) -> Vec
 }
 
 #[tokio::test]
-async fn a_tenants_jobs_share_its_window_and_take_turns() {
+async fn a_tenants_jobs_share_its_window_deferred_plans_wake_in_order_and_take_turns() {
     for times in [1, 2] {
         let w = worker_with_window(2);
         let items: Vec<String> = (0..8).map(|i| format!("item-{i}")).collect();
@@ -291,10 +319,18 @@ async fn a_tenants_jobs_share_its_window_and_take_turns() {
         let key = WindowScope::Tenant.key("acme", JobType::ProfileFieldUpdate, &a);
         let window = w.store.window(&key).await.unwrap();
         assert_eq!(
-            (window.in_flight, window.in_turn()),
-            (2, vec![(b.as_str(), 0), (c.as_str(), 1)]),
-            "a took the tenant's two slots; b and c wait their turn"
+            (
+                window.in_flight,
+                window.waiting.len(),
+                window.deferred.iter().collect::<Vec<_>>()
+            ),
+            (2, 0, vec![&b, &c]),
+            "a took the tenant's two slots; b's and c's plans are put off"
         );
+        for id in [&b, &c] {
+            let job = w.store.job(id).unwrap();
+            assert_eq!((job.status, job.chunks_total), (JobStatus::Queued, None));
+        }
         let mut order = run_in_order(&w, &[(&a, "a"), (&b, "b"), (&c, "c")], times).await;
         // A duplicate of a settled chunk sends the chunk it released again while that one
         // has not run: the ledger absorbs it. The first sends are the order of turns.
@@ -302,8 +338,9 @@ async fn a_tenants_jobs_share_its_window_and_take_turns() {
         order.retain(|chunk| seen.insert(chunk.clone()));
         assert_eq!(
             order,
-            ["a0", "a1", "b0", "c0", "a2", "b1", "a3", "b3", "b2"],
-            "every settled chunk hands its slot to the job whose turn it is (times {times})"
+            ["a0", "a1", "a2", "a3", "b0", "b1", "b2", "b3", "c0"],
+            "a's first settle wakes b, which waits its turn in line; c is woken once nobody \
+             else waits (times {times})"
         );
         for id in [&a, &b, &c] {
             let done = w.store.job(id).unwrap();
@@ -312,12 +349,7 @@ async fn a_tenants_jobs_share_its_window_and_take_turns() {
                 (JobStatus::Completed, done.total, vec![])
             );
         }
-        let window = w.store.window(&key).await.unwrap();
-        assert_eq!(
-            (window.in_flight, window.waiting.len()),
-            (0, 0),
-            "every slot freed once, whatever the duplicates"
-        );
+        assert_window_empty(&w, &a).await;
     }
 }
 
@@ -329,6 +361,7 @@ fn in_a_batch_tenants_take_turns_each_in_the_order_received() {
             let body = WorkMessage::Plan {
                 job_id: (*id).into(),
                 tenant: (*tenant).into(),
+                woken: false,
             };
             message(id, &body, 1)
         })
@@ -366,14 +399,46 @@ async fn with_the_job_scope_each_job_has_its_own_window() {
 }
 
 #[tokio::test]
-async fn a_pass_lost_after_its_write_is_sent_again_and_a_chunk_that_ran_is_not() {
+async fn a_pass_or_wake_lost_after_its_write_is_sent_again_and_a_chunk_that_ran_is_not() {
     let w = worker_with_window(1);
-    let (a, b) = (job(&w, &["a1", "a2"]), job(&w, &["b1"]));
+    let (a, b) = (job(&w, &["a1", "a2", "a3"]), job(&w, &["b1"]));
     deliver(&w, &plan(&a), 1).await;
     deliver(&w, &plan(&b), 1).await;
-    let a0 = w.queue.drain();
+    assert_eq!(
+        w.store.job(&b).unwrap().chunks_total,
+        None,
+        "b's plan is deferred: the window is full"
+    );
+    let first = w.queue.drain();
+    assert_eq!(deliver(&w, &first[0], 1).await, Disposition::Ack);
+    // The process died after the pass that woke b was written: b's plan is lost with it.
+    let lost = w.queue.drain();
+    let woken = WorkMessage::Plan {
+        job_id: b.clone(),
+        tenant: "acme".into(),
+        woken: true,
+    };
+    assert!(lost.contains(&woken), "{lost:?}");
+    assert_eq!(deliver(&w, &first[0], 2).await, Disposition::Ack);
+    assert!(
+        w.queue.drain().contains(&woken),
+        "the redelivery sends the woken plan again"
+    );
+    assert_eq!(deliver(&w, &woken, 1).await, Disposition::Ack);
+    assert_eq!(deliver(&w, &woken, 2).await, Disposition::Ack);
+    assert!(
+        w.queue.drain().is_empty(),
+        "b waits in line: nothing to send"
+    );
+    let a0 = [WorkMessage::Chunk {
+        job_id: a.clone(),
+        tenant: "acme".into(),
+        chunk: 1,
+        items: vec![json!("a3")],
+        retry_since: None,
+    }];
     assert_eq!(deliver(&w, &a0[0], 1).await, Disposition::Ack);
-    // The process died after the pass was written: the message to b is lost with it.
+    // The process died after the pass to b was written: the message to b is lost with it.
     let lost = w.queue.drain();
     assert_eq!(queued_chunks_of(&lost, &b), vec![0]);
     assert_eq!(deliver(&w, &a0[0], 2).await, Disposition::Ack);
@@ -698,10 +763,12 @@ async fn messages_for_other_tenants_unknown_jobs_or_chunks_change_nothing() {
         WorkMessage::Plan {
             job_id: String::new(),
             tenant: "acme".into(),
+            woken: false,
         },
         WorkMessage::Plan {
             job_id: id.clone(),
             tenant: "globex".into(),
+            woken: false,
         },
     ] {
         assert_eq!(deliver(&w, &body, 1).await, Disposition::Ack);
@@ -1119,4 +1186,149 @@ async fn a_plan_out_of_time_pauses_at_a_chunk_boundary_and_the_next_run_continue
         (done.status, done.succeeded, done.failed),
         (JobStatus::CompletedWithErrors, 8, 1)
     );
+}
+
+#[tokio::test]
+async fn a_tenants_many_jobs_are_planned_a_few_at_a_time_and_another_tenant_is_not_held_up() {
+    for times in [1, 2] {
+        let w = worker_with_window(2);
+        let items: Vec<String> = (0..8).map(|i| format!("item-{i}")).collect();
+        let items: Vec<&str> = items.iter().map(String::as_str).collect();
+        let many: Vec<String> = (0..12).map(|_| job(&w, &items)).collect();
+        let small = job_of(&w, "globex", &["small"]);
+        let mut queue: std::collections::VecDeque<WorkMessage> =
+            many.iter().map(|id| plan(id)).collect();
+        // The other tenant's job comes while the first tenant's plans are still queued.
+        let first = queue.pop_front().unwrap();
+        assert_eq!(deliver(&w, &first, 1).await, Disposition::Ack);
+        queue.extend(w.queue.drain());
+        queue.push_back(WorkMessage::Plan {
+            job_id: small.clone(),
+            tenant: "globex".into(),
+            woken: false,
+        });
+        let planned = |w: &TestWorker| {
+            many.iter()
+                .filter(|id| w.store.job(id).unwrap().chunks_total.is_some())
+                .count()
+        };
+        let mut planned_when_small_ended = None;
+        // Every message delivered `times` times in a row; a message sent again after that
+        // (a duplicate's resend) is not delivered more.
+        let mut delivered: std::collections::HashSet<String> = std::collections::HashSet::new();
+        while let Some(m) = queue.pop_front() {
+            if !delivered.insert(format!("{m:?}")) {
+                continue;
+            }
+            for attempt in 1..=times {
+                assert_eq!(deliver(&w, &m, attempt as u32).await, Disposition::Ack);
+            }
+            queue.extend(w.queue.drain());
+            if planned_when_small_ended.is_none()
+                && w.store.job(&small).unwrap().status.is_terminal()
+            {
+                planned_when_small_ended = Some(planned(&w));
+            }
+            if planned(&w) > 1 {
+                // Past the first plans, the tenant's messages still to run: its window of
+                // chunks (2) and a woken plan or two, not one per job.
+                let queued: std::collections::BTreeSet<String> = queue
+                    .iter()
+                    .filter(|m| m.tenant() == "acme" && !delivered.contains(&format!("{m:?}")))
+                    .map(|m| match m {
+                        WorkMessage::Chunk { job_id, chunk, .. } => format!("{job_id}#{chunk}"),
+                        WorkMessage::Plan { job_id, .. } => format!("{job_id} plan"),
+                    })
+                    .collect();
+                assert!(queued.len() <= 4, "times {times}: {queued:?}");
+            }
+        }
+        assert!(
+            planned_when_small_ended.is_some_and(|n| n <= 2),
+            "{planned_when_small_ended:?} of the 12 jobs planned when the other tenant's job \
+             ended: the first and the one woken next (times {times})"
+        );
+        for id in many.iter().chain([&small]) {
+            let done = w.store.job(id).unwrap();
+            assert_eq!(
+                (done.status, done.succeeded, done.chunks_done),
+                (JobStatus::Completed, done.total, done.chunks_total.unwrap())
+            );
+        }
+        assert_window_empty(&w, &many[0]).await;
+    }
+}
+
+#[tokio::test]
+async fn deferred_plans_of_small_jobs_are_woken_as_slots_free_so_the_window_stays_full() {
+    let w = worker_with_window(3);
+    let jobs: Vec<String> = (0..12).map(|i| job(&w, &[&format!("item-{i}")])).collect();
+    for id in &jobs {
+        deliver(&w, &plan(id), 1).await;
+    }
+    let mut rounds = 0;
+    let mut chunks_per_round = Vec::new();
+    loop {
+        let pending = w.queue.drain();
+        if pending.is_empty() {
+            break;
+        }
+        rounds += 1;
+        chunks_per_round.push(
+            pending
+                .iter()
+                .filter(|m| matches!(m, WorkMessage::Chunk { .. }))
+                .count(),
+        );
+        for m in pending {
+            assert_eq!(deliver(&w, &m, 1).await, Disposition::Ack);
+        }
+    }
+    for id in &jobs {
+        assert_eq!(w.store.job(id).unwrap().status, JobStatus::Completed);
+    }
+    // One by one would take 24 rounds (a plan, then its chunk).
+    assert!(
+        rounds <= 8 && chunks_per_round.iter().max() == Some(&3),
+        "the 12 one-chunk jobs run up to three at a time: {rounds} rounds, chunks per round \
+         {chunks_per_round:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deferred_job_cancelled_before_its_turn_ends_and_its_woken_plan_wakes_the_next() {
+    use crate::ports::JobStore;
+    let w = worker_with_window(1);
+    let a = job(&w, &["a1", "a2", "a3"]);
+    let (b, c) = (job(&w, &["b1"]), job(&w, &["c1"]));
+    for id in [&a, &b, &c] {
+        deliver(&w, &plan(id), 1).await;
+    }
+    // What the API does for a queued job: it ends cancelled at once.
+    assert!(
+        w.store
+            .cancel(&b, JobStatus::Queued, &clock::format(clock::now()))
+            .await
+            .unwrap()
+    );
+    run_queue(&w, 1).await;
+    let (a, b, c) = (
+        w.store.job(&a).unwrap(),
+        w.store.job(&b).unwrap(),
+        w.store.job(&c).unwrap(),
+    );
+    assert_eq!(
+        (
+            (a.status, a.succeeded),
+            (b.status, b.cancelled),
+            (c.status, c.succeeded)
+        ),
+        (
+            (JobStatus::Completed, 3),
+            (JobStatus::Cancelled, 1),
+            (JobStatus::Completed, 1)
+        ),
+        "b's woken plan found it ended and woke c"
+    );
+    assert_window_empty(&w, &a.id).await;
 }

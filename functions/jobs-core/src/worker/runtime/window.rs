@@ -1,4 +1,5 @@
-//! Release windows ([`crate::domain::window`]): the plan takes free slots for a job's
+//! Release windows ([`crate::domain::window`]): a plan finding the window full before its
+//! job started is deferred, and woken by a later pass; the plan takes free slots for a job's
 //! first chunks (and puts the job in line when the window is full); a settled chunk passes
 //! its slot on, exactly once, to the chunk of the job whose turn it is, in the transaction
 //! of the commit that settles it (`commit.rs`). The pass is in the chunk's ledger before its
@@ -21,6 +22,8 @@ const ATTEMPTS: usize = 8;
 /// A slot pass decided from what was read, and the record of the job it releases a chunk of.
 pub(super) struct Decided {
     pub(super) key: WindowKey,
+    /// The tenant of the window's jobs.
+    pub(super) tenant: String,
     pub(super) pass: SlotPass,
     pub(super) to: Option<JobRecord>,
 }
@@ -35,7 +38,7 @@ fn candidate(job: &JobRecord) -> Candidate {
 }
 
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
-    fn window_key(&self, job: &JobRecord) -> WindowKey {
+    pub(super) fn window_key(&self, job: &JobRecord) -> WindowKey {
         self.settings
             .window_scope
             .key(&job.tenant, P::JOB_TYPE, &job.id)
@@ -156,17 +159,31 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             chain_next,
             held: candidate(&own),
         };
-        let pass = pass_slot(&window, &settling, chunk, &looked_at);
+        let pass = pass_slot(
+            &window,
+            &settling,
+            chunk,
+            &looked_at,
+            self.settings.release_window,
+        );
+        let tenant = own.tenant.clone();
         let to = match &pass.to {
             Passed::To { job_id, .. } if *job_id == own.id => Some(own),
             Passed::To { job_id, .. } => records.remove(job_id).flatten(),
             Passed::Freed => None,
         };
-        Ok(Some(Decided { key, pass, to }))
+        Ok(Some(Decided {
+            key,
+            tenant,
+            pass,
+            to,
+        }))
     }
 
-    /// Sends the chunk a pass released.
+    /// Sends the chunk a pass released, and the plans of the jobs it woke.
     pub(super) async fn send_passed(&self, decided: &Decided) -> Result<(), WorkError> {
+        self.send_wakes(&decided.tenant, decided.pass.woken())
+            .await?;
         match (&decided.pass.to, &decided.to) {
             (Passed::To { job_id, chunk }, Some(to)) => {
                 tracing::debug!(to = %job_id, chunk, "slot passed");
@@ -188,6 +205,17 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 return Ok(());
             };
             if let Some(passed) = ledger.passed {
+                // The wakes of that pass, if the process died before sending them: those
+                // still woken have a plan to run.
+                if !ledger.woke.is_empty() {
+                    let woken = self.store.window(&self.window_key(job)).await?.woken;
+                    let again: Vec<String> = ledger
+                        .woke
+                        .into_iter()
+                        .filter(|id| woken.contains(id))
+                        .collect();
+                    self.send_wakes(&job.tenant, &again).await?;
+                }
                 if let Passed::To { job_id, chunk } = passed
                     && self.store.chunk_ledger(&job_id, chunk).await?.is_none()
                 {
@@ -209,6 +237,114 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         Err(WorkError::Transient(
             "the release window kept changing".into(),
         ))
+    }
+
+    /// Puts off the plan of `job` when its release window is full (or other plans are put
+    /// off: they go first) and the job has not started any work (no plan has read its file or taken a slot; it may hold a running
+    /// slot of its tenant's limit): its plan is sent again when a pass wakes it
+    /// (`ReleaseWindow::to_wake`). True when deferred.
+    pub(super) async fn deferred(&self, job: &JobRecord) -> Result<bool, WorkError> {
+        let untouched = job.status == crate::domain::job::JobStatus::Queued
+            && job.chunks_total.is_none()
+            && job.planned_rows.is_none()
+            && job.plan_lease.is_none()
+            && self.settings.window_scope == crate::domain::window::WindowScope::Tenant;
+        if !untouched {
+            return Ok(false);
+        }
+        let key = self.window_key(job);
+        Ok(self
+            .store
+            .defer(&key, self.settings.release_window, &job.id)
+            .await?)
+    }
+
+    /// The plans job `job_id`'s woken plan woke at its end that are still woken (its
+    /// item's `woke`), sent again: a redelivery of its plan repeats what a crash may have cut
+    /// short. Returns whether `job_id` itself is still woken.
+    pub(super) async fn woken_again(
+        &self,
+        key: &WindowKey,
+        tenant: &str,
+        job_id: &str,
+    ) -> Result<bool, WorkError> {
+        let woken = self.store.window(key).await?.woken;
+        if let Some(job) = self.store.load(job_id).await?
+            && !job.woke.is_empty()
+        {
+            let again: Vec<String> = job
+                .woke
+                .into_iter()
+                .filter(|id| woken.contains(id))
+                .collect();
+            self.send_wakes(tenant, &again).await?;
+        }
+        Ok(woken.contains(job_id))
+    }
+
+    /// The end of a woken plan, whatever it did (planned the job, found it ended, put it
+    /// behind its tenant's limit): if nobody waits for a slot, the deferred jobs the window
+    /// has room for are woken (recorded on this job's item, so that a redelivery sends their
+    /// plans again: [`Self::woken_again`]) and their plans sent; then the job leaves
+    /// `deferred` and `woken`.
+    pub(super) async fn leave_woken(
+        &self,
+        key: &WindowKey,
+        tenant: &str,
+        job_id: &str,
+    ) -> Result<(), WorkError> {
+        let limit = self.settings.release_window;
+        for _ in 0..ATTEMPTS {
+            let window = self.store.window(key).await?;
+            if !window.woken.contains(job_id) {
+                return Ok(());
+            }
+            let mut stays = window.clone();
+            stays.woken.remove(job_id);
+            stays.deferred.remove(job_id);
+            let wake = if window.waiting.is_empty() {
+                stays.to_wake(window.in_flight, limit)
+            } else {
+                Vec::new()
+            };
+            // Waking nobody while plans stay deferred was decided on `in_flight` and `woken`
+            // as read: the leave holds only if they are unchanged.
+            let seen = if wake.is_empty() && !stays.deferred.is_empty() {
+                Some((window.in_flight, window.woken.len() as u64))
+            } else {
+                None
+            };
+            if !wake.is_empty() {
+                if !self.store.wake(key, job_id, &wake).await? {
+                    continue;
+                }
+                self.send_wakes(tenant, &wake).await?;
+            }
+            if self.store.leave(key, job_id, seen).await? {
+                return Ok(());
+            }
+        }
+        Err(WorkError::Transient(
+            "the release window kept changing".into(),
+        ))
+    }
+
+    /// Sends the plans of woken jobs `jobs` of `tenant`.
+    async fn send_wakes(&self, tenant: &str, jobs: &[String]) -> Result<(), WorkError> {
+        let messages: Vec<WorkMessage> = jobs
+            .iter()
+            .map(|id| WorkMessage::Plan {
+                job_id: id.clone(),
+                tenant: tenant.to_string(),
+                woken: true,
+            })
+            .collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(woken = ?jobs, "deferred plans woken");
+        self.queue.send_all(P::JOB_TYPE, &messages).await?;
+        Ok(())
     }
 
     /// Sends `job`'s chunk `chunk` (its items cut again, or read from its file's item

@@ -493,6 +493,7 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
                 job_id: "01OTHER".into(),
                 chunk: 4
             }),
+            woke: Vec::new(),
         })
     );
     let (_, body) = sent(http);
@@ -501,8 +502,8 @@ async fn workers_read_the_job_and_the_ledger_strongly_consistently() {
         json!({
             "TableName": TABLE,
             "Key": {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000002"}},
-            "ProjectionExpression": "#settled, #done, #passed",
-            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to"},
+            "ProjectionExpression": "#settled, #done, #passed, #woke",
+            "ExpressionAttributeNames": {"#settled": "settled", "#done": "done", "#passed": "passed_to", "#woke": "woke"},
             "ConsistentRead": true
         })
     );
