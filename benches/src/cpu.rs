@@ -194,8 +194,10 @@ async fn chunk_case(job_type: JobType, runs: u64) -> Result<()> {
     let settings = WorkerSettings {
         max_receive_count: 5,
         chunk_size: size,
-        release_window: u64::MAX,
-        window_scope: jobs_core::domain::window::WindowScope::Tenant,
+        release: jobs_core::domain::window::ReleaseSettings {
+            limit: u64::MAX,
+            scope: jobs_core::domain::window::WindowScope::Tenant,
+        },
         checkpoint_interval: std::time::Duration::from_secs(2),
         retry_budget: std::time::Duration::from_secs(600),
         default_limits: jobs_core::domain::limits::TenantLimits::default(),

@@ -244,8 +244,21 @@ async fn measure(api: &Api, loads: &[Load]) -> Result<Figures> {
     })
 }
 /// The worker's `RELEASE_WINDOW_SCOPE`, set to `scope` first when given (and the
-/// function's update awaited).
+/// function's update awaited), on the worker and on the API, which defers new jobs' plans
+/// by it.
 async fn window_scope(
+    lambda: &aws_sdk_lambda::Client,
+    stack: &str,
+    scope: Option<&str>,
+) -> Result<String> {
+    let before =
+        function_window_scope(lambda, &format!("{stack}-ai-text-embedding"), scope).await?;
+    function_window_scope(lambda, &format!("{stack}-api"), scope).await?;
+    Ok(before)
+}
+
+/// Function `name`'s `RELEASE_WINDOW_SCOPE`, set to `scope` first when given.
+async fn function_window_scope(
     lambda: &aws_sdk_lambda::Client,
     name: &str,
     scope: Option<&str>,
@@ -295,7 +308,6 @@ async fn window_scope(
 
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
-    let name = format!("{stack}-ai-text-embedding");
     let api = Api {
         http: infra::http_client().build()?,
         url: env.outputs["ApiUrl"].clone(),
@@ -303,13 +315,13 @@ pub async fn run(env: &Env) -> Result<Vec<Row>> {
     };
     let lambda = aws_sdk_lambda::Client::new(&env.config);
     let loads = [SINGLE, MANY];
-    let scope = window_scope(&lambda, &name, Some("tenant")).await?;
+    let scope = window_scope(&lambda, &stack, Some("tenant")).await?;
     eprintln!("fairness: ours (one release window per tenant), {RUNS} runs per load…");
     let ours = measure(&api, &loads).await;
     eprintln!("fairness: baseline (one release window per job)…");
-    window_scope(&lambda, &name, Some("job")).await?;
+    window_scope(&lambda, &stack, Some("job")).await?;
     let baseline = measure(&api, &loads).await;
-    window_scope(&lambda, &name, Some(&scope)).await?;
+    window_scope(&lambda, &stack, Some(&scope)).await?;
     let (ours, baseline) = (ours?, baseline?);
     let mut rows = Vec::new();
     for (l, load) in loads.iter().enumerate() {

@@ -260,8 +260,10 @@ async fn ours(env: &Env, items: usize) -> Result<Outcome> {
         WorkerSettings {
             max_receive_count: 5,
             chunk_size: JobType::BulkMessageSending.spec().chunk_size,
-            release_window: POLLERS as u64 * 10,
-            window_scope: jobs_core::domain::window::WindowScope::Tenant,
+            release: jobs_core::domain::window::ReleaseSettings {
+                limit: POLLERS as u64 * 10,
+                scope: jobs_core::domain::window::WindowScope::Tenant,
+            },
             checkpoint_interval: std::time::Duration::from_secs(2),
             retry_budget: std::time::Duration::from_secs(600),
             default_limits: jobs_core::domain::limits::TenantLimits::default(),

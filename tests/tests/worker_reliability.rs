@@ -295,8 +295,10 @@ fn worker(stack: &Stack) -> TestWorker {
     let settings = WorkerSettings {
         max_receive_count: 5,
         chunk_size: 3,
-        release_window: u64::MAX,
-        window_scope: jobs_core::domain::window::WindowScope::Tenant,
+        release: jobs_core::domain::window::ReleaseSettings {
+            limit: u64::MAX,
+            scope: jobs_core::domain::window::WindowScope::Tenant,
+        },
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_secs(1),
         default_limits: jobs_core::domain::limits::TenantLimits::default(),

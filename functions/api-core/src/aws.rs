@@ -19,7 +19,7 @@ pub type AwsJobsApi = JobsApi<AwsPorts>;
 
 /// Builds [`AwsJobs`] from the function's environment (`TABLE_NAME`, `INPUT_BUCKET`,
 /// `WORK_QUEUE_URL_PREFIX`, `AUDIT_TABLE`, `EVENT_BUS_NAME`, the `TENANT_*` and `FILE_*`
-/// limits); S3, SQS and SES clients are
+/// limits, `RELEASE_WINDOW` and `RELEASE_WINDOW_SCOPE`); S3, SQS and SES clients are
 /// built on first use. The error names the missing or invalid variable.
 pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJobs, SettingError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
@@ -46,7 +46,8 @@ pub fn jobs(config: &aws_config::SdkConfig, retention_days: u32) -> Result<AwsJo
         "TENANT_UPLOADS_PER_DAY",
         jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
     )?)
-    .with_file_limits(jobs_core::domain::file::FileLimits::from_env()?))
+    .with_file_limits(jobs_core::domain::file::FileLimits::from_env()?)
+    .with_release(jobs_core::domain::window::ReleaseSettings::from_env()?))
 }
 
 /// Builds [`AwsJobsApi`]: [`jobs`] with the token verifiers and cursor key of `settings`.

@@ -15,10 +15,11 @@ use jobs_core::domain::record::{
     IDEMPOTENCY_SK, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, JobRecord, NewJob, idempotency_pk,
     sha256_hex,
 };
+use jobs_core::domain::window::WindowScope;
 use jobs_core::error::{ApiError, ErrorCode};
 use jobs_core::ports::{
     CreateOutcome, InputStore, JobStore, MetricsStore, SenderIdentities, ServicePorts, UsageStore,
-    WorkMessage, WorkQueue,
+    WindowStore, WorkMessage, WorkQueue,
 };
 
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -361,7 +362,12 @@ impl<P: ServicePorts> Jobs<P> {
         })
     }
 
+    /// Sends the plan of `job`, unless it is deferred ([`Self::deferred`]); a job whose plan
+    /// cannot be sent ends `failed` and the request is `503`.
     async fn enqueue(&self, job: &JobRecord) -> Result<(), ApiError> {
+        if self.deferred(job).await {
+            return Ok(());
+        }
         let message = WorkMessage::Plan {
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
@@ -373,6 +379,33 @@ impl<P: ServicePorts> Jobs<P> {
             return Err(ApiError::unavailable());
         }
         Ok(())
+    }
+
+    /// Puts off the plan of new job `job` when its tenant's release window of the type is
+    /// full, or holds plans put off before it and a chunk in flight
+    /// ([`WindowStore::defer`], the workers' own rule): the pass that frees a slot sends the
+    /// plan (a woken plan), so a tenant's burst of creates does not put a burst of plans on
+    /// the queue ahead of other tenants' messages. The window item takes one conditional
+    /// write per create, which `creates_per_minute` bounds per tenant. Only with the tenant
+    /// scope (a job's own window is empty before its plan). Best effort: when the write
+    /// fails the plan is sent, and the worker applies the same rule.
+    async fn deferred(&self, job: &JobRecord) -> bool {
+        let Some(release) = self.release.filter(|r| r.scope == WindowScope::Tenant) else {
+            return false;
+        };
+        let key = release.scope.key(&job.tenant, job.job_type, &job.id);
+        match self.store.defer(&key, release.limit, &job.id).await {
+            Ok(deferred) => {
+                if deferred {
+                    tracing::info!(job_id = %job.id, "release window full; plan deferred");
+                }
+                deferred
+            }
+            Err(err) => {
+                tracing::warn!(job_id = %job.id, error = %err, "could not defer the job's plan; sending it");
+                false
+            }
+        }
     }
 
     /// Ends a job that cannot start (`failed`, with `reason`), through the on-job-end

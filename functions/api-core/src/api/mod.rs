@@ -141,6 +141,9 @@ pub struct Jobs<P: ServicePorts> {
     pub(crate) uploads_per_day: u32,
     /// What a new job's file is read under (`FILE_*`), kept with the job.
     pub(crate) file_limits: jobs_core::domain::file::FileLimits,
+    /// The workers' release windows, by which a new job's plan is deferred when its
+    /// tenant's window is full; `None`: every new job's plan is sent at once.
+    pub(crate) release: Option<jobs_core::domain::window::ReleaseSettings>,
 }
 
 impl<P: ServicePorts> Jobs<P> {
@@ -162,6 +165,12 @@ impl<P: ServicePorts> Jobs<P> {
         self
     }
 
+    /// The same service deferring new jobs' plans by the workers' release windows `release`.
+    pub fn with_release(mut self, release: jobs_core::domain::window::ReleaseSettings) -> Self {
+        self.release = Some(release);
+        self
+    }
+
     pub fn new(
         store: P::Store,
         inputs: P::Inputs,
@@ -180,6 +189,7 @@ impl<P: ServicePorts> Jobs<P> {
             default_limits: TenantLimits::default(),
             uploads_per_day: jobs_core::domain::limits::DEFAULT_UPLOADS_PER_DAY,
             file_limits: jobs_core::domain::file::FileLimits::default(),
+            release: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::job::JobType;
+use crate::env::{self, SettingError};
 
 /// What one release window counts: every job of a tenant and type, or one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,38 @@ impl WindowScope {
                 sk: "WINDOW".into(),
             },
         }
+    }
+}
+
+/// How chunk messages are released: at most `limit` of one window released and not yet
+/// settled, and what one window counts. The workers release by it; the API defers a new
+/// job's plan by it (`WindowStore::defer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReleaseSettings {
+    /// Most chunk messages of one window released and not yet settled (`RELEASE_WINDOW`,
+    /// at least 1).
+    pub limit: u64,
+    /// What one window counts (`RELEASE_WINDOW_SCOPE`: `tenant`, the default, or `job`).
+    pub scope: WindowScope,
+}
+
+impl ReleaseSettings {
+    /// `RELEASE_WINDOW` (required) and `RELEASE_WINDOW_SCOPE` (optional) from the
+    /// environment; the error names the variable.
+    pub fn from_env() -> Result<ReleaseSettings, SettingError> {
+        let limit: u64 = env::parsed("RELEASE_WINDOW")?;
+        if limit == 0 {
+            return Err(SettingError::Invalid {
+                name: "RELEASE_WINDOW".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let scope = env::parsed_or("RELEASE_WINDOW_SCOPE", "tenant".to_string())?;
+        let scope = WindowScope::parse(&scope).ok_or_else(|| SettingError::Invalid {
+            name: "RELEASE_WINDOW_SCOPE".into(),
+            reason: format!("{scope:?} is neither \"tenant\" nor \"job\""),
+        })?;
+        Ok(ReleaseSettings { limit, scope })
     }
 }
 

@@ -1996,3 +1996,63 @@ fn openapi_lists_every_registered_type() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_new_job_s_plan_waits_while_its_tenant_s_release_window_is_full() {
+    use jobs_core::domain::window::{ReleaseSettings, WindowScope};
+    use jobs_core::ports::WindowStore;
+    let release = ReleaseSettings {
+        limit: 1,
+        scope: WindowScope::Tenant,
+    };
+    let api = Api::serving(
+        memory_jobs().with_release(release),
+        Settings::dev_tokens(SECRET, 90),
+        None,
+    );
+    let sent = |api: &Api| api.queue.sent_of(JobType::AiTextEmbedding);
+    let create = |auth: String, key: &str| {
+        let mut req = request("POST", "/jobs", Some(&auth));
+        req.headers.push(("idempotency-key".into(), key.into()));
+        req.body = serde_json::to_vec(&embedding_job()).unwrap();
+        req
+    };
+    let id_of = |body: &Value| body["id"].as_str().unwrap().to_string();
+
+    let (status, first) = call(&api, create(member(), "k-1")).await;
+    assert_eq!(
+        (status, sent(&api)),
+        (202, 1),
+        "an empty window: the plan is sent"
+    );
+    let window = WindowScope::Tenant.key("acme", JobType::AiTextEmbedding, "");
+    api.store.hold_first(&id_of(&first), 1).await.unwrap();
+    let taken = api
+        .store
+        .acquire(&window, 1, &id_of(&first), &[0])
+        .await
+        .unwrap();
+    assert_eq!(
+        api.store.window(&window).await.unwrap().in_flight,
+        1,
+        "{taken:?}"
+    );
+
+    let (status, second) = call(&api, create(member(), "k-2")).await;
+    assert_eq!((status, second["status"].as_str()), (202, Some("queued")));
+    assert_eq!(sent(&api), 1, "a full window: no plan on the queue");
+    let deferred = api.store.window(&window).await.unwrap().deferred;
+    assert_eq!(
+        deferred.into_iter().collect::<Vec<_>>(),
+        vec![id_of(&second)]
+    );
+
+    let (status, _) = call(&api, create(member(), "k-2")).await;
+    assert_eq!((status, sent(&api)), (202, 1), "a replay stays deferred");
+    let (status, _) = call(&api, create(token("globex", "gus", Role::Operator), "k-1")).await;
+    assert_eq!(
+        (status, sent(&api)),
+        (202, 2),
+        "another tenant's window is its own: its plan is sent"
+    );
+}

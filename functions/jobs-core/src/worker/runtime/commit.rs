@@ -202,7 +202,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         chunk: u64,
     ) -> Result<Option<ChainRest>, WorkError> {
         let total = job.chunks_total.unwrap_or(0);
-        let w = self.settings.release_window;
+        let w = self.settings.release.limit;
         let chunks = chain_after(chunk, w, total).count() as u64;
         if chunks == 0 {
             return Ok(Some(ChainRest::default()));

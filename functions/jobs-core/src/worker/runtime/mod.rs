@@ -17,7 +17,7 @@
 //! the chunk settling: never because the queue's receive count ran out while the
 //! downstream was busy.
 //!
-//! Fairness: a tenant never has more than `release_window` (W) chunk messages of one type
+//! Fairness: a tenant never has more than `release.limit` (W) chunk messages of one type
 //! released and not yet settled, however many jobs it starts (its release window). The plan
 //! takes free slots for a job's first chunks, or puts the job in line; a settled chunk
 //! passes its slot, exactly once (recorded in its ledger item), to the next chunk of the job
@@ -57,7 +57,7 @@ use crate::domain::ended::Observers;
 use crate::domain::job::{JobStatus, JobType};
 use crate::domain::limits::TenantLimits;
 use crate::domain::record::JobRecord;
-use crate::domain::window::WindowScope;
+use crate::domain::window::ReleaseSettings;
 use crate::env::{self, SettingError};
 use crate::ports::WorkerPorts;
 use crate::ports::{InputStore, ProgressStore, WorkMessage, WorkQueue};
@@ -76,12 +76,8 @@ pub struct WorkerSettings {
     pub max_receive_count: u32,
     /// Most items in one chunk (the type's registry `chunk_size`).
     pub chunk_size: usize,
-    /// Most chunk messages of one release window released and not yet settled
-    /// (`RELEASE_WINDOW`).
-    pub release_window: u64,
-    /// What one release window counts (`RELEASE_WINDOW_SCOPE`: `tenant`, the default, or
-    /// `job`).
-    pub window_scope: WindowScope,
+    /// How chunk messages are released (`RELEASE_WINDOW`, `RELEASE_WINDOW_SCOPE`).
+    pub release: ReleaseSettings,
     /// Most time a running chunk goes without committing its settled items
     /// (`CHECKPOINT_INTERVAL_SECONDS`): a crash repeats at most what ran in that time.
     pub checkpoint_interval: Duration,
@@ -100,23 +96,10 @@ impl WorkerSettings {
     /// `CHECKPOINT_INTERVAL_SECONDS` and `RETRY_BUDGET_SECONDS` from the environment; the chunk size from `job_type`'s
     /// registry entry.
     pub fn from_env(job_type: JobType) -> Result<WorkerSettings, SettingError> {
-        let release_window: u64 = env::parsed("RELEASE_WINDOW")?;
-        if release_window == 0 {
-            return Err(SettingError::Invalid {
-                name: "RELEASE_WINDOW".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        let scope = env::parsed_or("RELEASE_WINDOW_SCOPE", "tenant".to_string())?;
-        let window_scope = WindowScope::parse(&scope).ok_or_else(|| SettingError::Invalid {
-            name: "RELEASE_WINDOW_SCOPE".into(),
-            reason: format!("{scope:?} is neither \"tenant\" nor \"job\""),
-        })?;
         Ok(WorkerSettings {
             max_receive_count: env::parsed("MAX_RECEIVE_COUNT")?,
             chunk_size: job_type.spec().chunk_size,
-            release_window,
-            window_scope,
+            release: ReleaseSettings::from_env()?,
             checkpoint_interval: Duration::from_secs(env::parsed("CHECKPOINT_INTERVAL_SECONDS")?),
             retry_budget: Duration::from_secs(env::parsed("RETRY_BUDGET_SECONDS")?),
             default_limits: TenantLimits::from_env()?,

@@ -29,7 +29,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         woken: bool,
         deadline: Option<Instant>,
     ) -> Result<Disposition, WorkError> {
-        let key = self.settings.window_scope.key(tenant, P::JOB_TYPE, job_id);
+        let key = self.settings.release.scope.key(tenant, P::JOB_TYPE, job_id);
         if !woken || !self.woken_again(&key, tenant, job_id).await? {
             return self.plan_job(job_id, tenant, true, deadline).await;
         }

@@ -23,8 +23,10 @@ fn settings(release_window: u64) -> WorkerSettings {
     WorkerSettings {
         max_receive_count: 3,
         chunk_size: 2,
-        release_window,
-        window_scope: crate::domain::window::WindowScope::Tenant,
+        release: crate::domain::window::ReleaseSettings {
+            limit: release_window,
+            scope: crate::domain::window::WindowScope::Tenant,
+        },
         checkpoint_interval: Duration::from_secs(60),
         retry_budget: Duration::from_millis(300),
         default_limits: crate::domain::limits::TenantLimits::default(),
@@ -382,7 +384,10 @@ async fn with_the_job_scope_each_job_has_its_own_window() {
         MemoryQueue::default(),
         crate::memory::observers(),
         WorkerSettings {
-            window_scope: WindowScope::Job,
+            release: crate::domain::window::ReleaseSettings {
+                limit: 1,
+                scope: WindowScope::Job,
+            },
             ..settings(1)
         },
     );

@@ -40,7 +40,8 @@ fn candidate(job: &JobRecord) -> Candidate {
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     pub(super) fn window_key(&self, job: &JobRecord) -> WindowKey {
         self.settings
-            .window_scope
+            .release
+            .scope
             .key(&job.tenant, P::JOB_TYPE, &job.id)
     }
 
@@ -51,7 +52,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// sends them again: duplicates are absorbed by the ledger).
     pub(super) async fn release_first(&self, job: &JobRecord) -> Result<Vec<u64>, WorkError> {
         let total = job.chunks_total.unwrap_or(0);
-        let limit = self.settings.release_window;
+        let limit = self.settings.release.limit;
         let chains = total.min(limit);
         self.store.hold_first(&job.id, chains).await?;
         let Some(job) = self.store.load(&job.id).await? else {
@@ -123,7 +124,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         let window = self.store.window(&key).await?;
         let total = job.chunks_total.unwrap_or(0);
         let chain_next = chunk
-            .checked_add(self.settings.release_window)
+            .checked_add(self.settings.release.limit)
             .filter(|next| *next < total && !chain_ends);
         // Nobody waits and the chain goes on: the slot stays with the job whatever it holds
         // (`pass_slot`'s first rule), so the record in hand serves without reading it again.
@@ -164,7 +165,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             &settling,
             chunk,
             &looked_at,
-            self.settings.release_window,
+            self.settings.release.limit,
         );
         let tenant = own.tenant.clone();
         let to = match &pass.to {
@@ -248,14 +249,14 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             && job.chunks_total.is_none()
             && job.planned_rows.is_none()
             && job.plan_lease.is_none()
-            && self.settings.window_scope == crate::domain::window::WindowScope::Tenant;
+            && self.settings.release.scope == crate::domain::window::WindowScope::Tenant;
         if !untouched {
             return Ok(false);
         }
         let key = self.window_key(job);
         Ok(self
             .store
-            .defer(&key, self.settings.release_window, &job.id)
+            .defer(&key, self.settings.release.limit, &job.id)
             .await?)
     }
 
@@ -293,7 +294,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         tenant: &str,
         job_id: &str,
     ) -> Result<(), WorkError> {
-        let limit = self.settings.release_window;
+        let limit = self.settings.release.limit;
         for _ in 0..ATTEMPTS {
             let window = self.store.window(key).await?;
             if !window.woken.contains(job_id) {
