@@ -65,6 +65,27 @@ impl ChunkProgress {
     pub(super) fn is_done(&self) -> bool {
         self.settled.len() >= self.items
     }
+
+    /// After a refused commit: the ledger as read now (`None`: still no ledger item, the
+    /// refusal came from the release window). What a concurrent delivery settled is
+    /// dropped from the uncommitted items, and the next commit expects the ledger as read.
+    pub(super) fn merge(&mut self, theirs: Option<ChunkLedger>) {
+        let Some(theirs) = theirs else {
+            self.before = None;
+            return;
+        };
+        self.uncommitted
+            .retain(|(position, _)| !theirs.done && !theirs.settled.contains(*position));
+        let mut settled = theirs.settled.clone();
+        for (position, _) in &self.uncommitted {
+            settled.insert(*position);
+        }
+        if theirs.done {
+            settled = settled_all(self.items as u64);
+        }
+        self.settled = settled;
+        self.before = Some(theirs.settled);
+    }
 }
 
 impl<P: Processor, W: WorkerPorts> Worker<P, W> {
@@ -78,7 +99,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         raw: &[Value],
     ) -> Result<(), WorkError> {
         progress.last_commit = Instant::now();
-        for _ in 0..COMMIT_ATTEMPTS {
+        for attempt in 0..COMMIT_ATTEMPTS {
+            super::after_contention(attempt).await;
             if progress.uncommitted.is_empty() {
                 return Ok(());
             }
@@ -165,27 +187,13 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 progress.passed = decided;
                 return Ok(());
             }
-            let theirs: ChunkLedger = self
-                .store
-                .chunk_ledger(&job.id, chunk)
-                .await?
-                .unwrap_or_default();
+            let theirs = self.store.chunk_ledger(&job.id, chunk).await?;
             tracing::info!(
-                theirs = theirs.settled.len(),
-                "a concurrent delivery committed first; merging"
+                theirs = theirs.as_ref().map_or(0, |l| l.settled.len()),
+                "the commit was refused (a concurrent delivery's commit, or the release window \
+                 changed); merging and trying again"
             );
-            progress
-                .uncommitted
-                .retain(|(position, _)| !theirs.done && !theirs.settled.contains(*position));
-            let mut settled = theirs.settled.clone();
-            for (position, _) in &progress.uncommitted {
-                settled.insert(*position);
-            }
-            if theirs.done {
-                settled = settled_all(progress.items as u64);
-            }
-            progress.settled = settled;
-            progress.before = Some(theirs.settled);
+            progress.merge(theirs);
         }
         Err(WorkError::Transient(
             "the chunk's ledger or release window kept changing under concurrent writers".into(),
@@ -308,6 +316,48 @@ mod tests {
     use crate::clock;
     use crate::domain::job::{ItemError, JobStatus};
     use crate::ports::{JobStore, ProgressStore};
+
+    fn progress(items: usize, settled: &[usize]) -> super::ChunkProgress {
+        let mut progress = super::ChunkProgress {
+            before: None,
+            settled: Default::default(),
+            uncommitted: Vec::new(),
+            sample_room: 10,
+            paced_at: None,
+            items,
+            last_commit: std::time::Instant::now(),
+            started: std::time::Instant::now(),
+            passed: None,
+            cancelling: false,
+        };
+        for position in settled {
+            progress.settle(*position, super::Settle::Succeeded);
+        }
+        progress
+    }
+
+    #[test]
+    fn a_commit_refused_by_the_window_before_any_ledger_expects_none_again() {
+        let mut refused = progress(3, &[0, 1]);
+        refused.merge(None);
+        assert_eq!(refused.before, None, "the next commit creates the ledger");
+        assert_eq!(refused.uncommitted.len(), 2, "nothing dropped");
+    }
+
+    #[test]
+    fn a_concurrent_delivery_s_settled_items_are_dropped_and_expected() {
+        let mut mine = progress(3, &[0, 1]);
+        let mut theirs = crate::domain::chunk::Settled::default();
+        theirs.insert(1);
+        mine.merge(Some(crate::domain::chunk::ChunkLedger {
+            settled: theirs.clone(),
+            ..Default::default()
+        }));
+        assert_eq!(mine.before, Some(theirs));
+        let open: Vec<usize> = mine.uncommitted.iter().map(|(p, _)| *p).collect();
+        assert_eq!(open, vec![0], "item 1 is theirs");
+        assert!(mine.settled.contains(0) && mine.settled.contains(1));
+    }
 
     #[tokio::test]
     async fn duplicate_plans_and_chunks_count_once() {

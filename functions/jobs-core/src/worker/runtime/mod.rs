@@ -379,6 +379,19 @@ struct Delivery {
     deadline: Option<Instant>,
 }
 
+/// Waits before attempt `attempt` (from 0) of a write that lost to a concurrent one on the
+/// same item (a chunk's ledger, a release window): nothing before the first, then a random
+/// time up to 10 ms × 2^`attempt`, at most 320 ms ("full jitter": AWS Architecture Blog,
+/// *Exponential Backoff And Jitter*), so writers that collided do not collide again in
+/// step. DynamoDB cancels both of two transactions that meet on an item
+/// (`TransactionConflict`), so without it concurrent commits can keep refusing each other.
+pub(super) async fn after_contention(attempt: usize) {
+    if attempt > 0 {
+        let most = 10u64 << attempt.min(5);
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=most))).await;
+    }
+}
+
 /// Whether the deadline is within [`DEADLINE_MARGIN`].
 fn near(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|at| at.saturating_duration_since(Instant::now()) < DEADLINE_MARGIN)

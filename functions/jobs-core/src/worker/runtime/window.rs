@@ -101,6 +101,7 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     "the release window kept changing".into(),
                 ));
             }
+            super::after_contention(tries).await;
         }
         let held = self
             .store
@@ -201,7 +202,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// concurrent one committed first): passes it on now if nobody has, exactly once, and
     /// sends the chunk released into it unless that chunk has run (its ledger item exists).
     pub(super) async fn pass_on(&self, job: &JobRecord, chunk: u64) -> Result<(), WorkError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            super::after_contention(attempt).await;
             let Some(ledger) = self.store.chunk_ledger(&job.id, chunk).await? else {
                 return Ok(());
             };
@@ -295,7 +297,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         job_id: &str,
     ) -> Result<(), WorkError> {
         let limit = self.settings.release.limit;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            super::after_contention(attempt).await;
             let window = self.store.window(key).await?;
             if !window.woken.contains(job_id) {
                 return Ok(());
