@@ -373,7 +373,10 @@ fn in_turns(records: &[SqsMessage]) -> Vec<&SqsMessage> {
         .map(|(record, tenant)| {
             let turn = seen.entry(tenant.as_str()).or_default();
             *turn += 1;
-            ((*turn, counts.get(tenant.as_str()).copied().unwrap_or(0)), record)
+            (
+                (*turn, counts.get(tenant.as_str()).copied().unwrap_or(0)),
+                record,
+            )
         })
         .collect();
     // Stable: within a turn and a count, the order received.

@@ -366,16 +366,16 @@ fn in_a_batch_tenants_take_turns_the_smaller_first_each_in_the_order_received() 
         ("c", "6"),
         ("c", "7"),
     ]
-        .iter()
-        .map(|(tenant, id)| {
-            let body = WorkMessage::Plan {
-                job_id: (*id).into(),
-                tenant: (*tenant).into(),
-                woken: false,
-            };
-            message(id, &body, 1)
-        })
-        .collect();
+    .iter()
+    .map(|(tenant, id)| {
+        let body = WorkMessage::Plan {
+            job_id: (*id).into(),
+            tenant: (*tenant).into(),
+            woken: false,
+        };
+        message(id, &body, 1)
+    })
+    .collect();
     let order: Vec<&str> = super::in_turns(&records)
         .iter()
         .filter_map(|m| m.message_id.as_deref())
