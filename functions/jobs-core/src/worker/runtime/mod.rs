@@ -345,27 +345,42 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
 }
 
 /// The order a batch's messages run in: tenants take turns (each tenant's first message,
-/// then each one's second, …), each tenant's messages in the order received. A tenant with
-/// one message in a batch full of another tenant's runs first. Unreadable messages take
-/// turns as one more tenant (each is acknowledged at once).
+/// then each one's second, …), and in each round the tenant with fewer messages in the
+/// batch goes first (then the order received), so a tenant with one message in a batch full
+/// of another tenant's runs first; each tenant's messages run in the order received.
+/// Unreadable messages take turns as one more tenant (each is acknowledged at once).
 fn in_turns(records: &[SqsMessage]) -> Vec<&SqsMessage> {
     #[derive(serde::Deserialize)]
     struct Tenant {
         tenant: String,
     }
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut ranked: Vec<(usize, &SqsMessage)> = records
+    let tenants: Vec<String> = records
         .iter()
         .map(|record| {
-            let tenant = serde_json::from_str::<Tenant>(record.body.as_deref().unwrap_or(""))
+            serde_json::from_str::<Tenant>(record.body.as_deref().unwrap_or(""))
                 .map(|t| t.tenant)
-                .unwrap_or_default();
-            let turn = seen.entry(tenant).or_default();
-            *turn += 1;
-            (*turn, record)
+                .unwrap_or_default()
         })
         .collect();
-    ranked.sort_by_key(|(turn, _)| *turn);
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for tenant in &tenants {
+        *counts.entry(tenant.as_str()).or_default() += 1;
+    }
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut ranked: Vec<((usize, usize), &SqsMessage)> = records
+        .iter()
+        .zip(&tenants)
+        .map(|(record, tenant)| {
+            let turn = seen.entry(tenant.as_str()).or_default();
+            *turn += 1;
+            (
+                (*turn, counts.get(tenant.as_str()).copied().unwrap_or(0)),
+                record,
+            )
+        })
+        .collect();
+    // Stable: within a turn and a count, the order received.
+    ranked.sort_by_key(|(rank, _)| *rank);
     ranked.into_iter().map(|(_, record)| record).collect()
 }
 

@@ -356,23 +356,31 @@ async fn a_tenants_jobs_share_its_window_deferred_plans_wake_in_order_and_take_t
 }
 
 #[test]
-fn in_a_batch_tenants_take_turns_each_in_the_order_received() {
-    let records: Vec<SqsMessage> = [("a", "1"), ("a", "2"), ("a", "3"), ("b", "4"), ("a", "5")]
-        .iter()
-        .map(|(tenant, id)| {
-            let body = WorkMessage::Plan {
-                job_id: (*id).into(),
-                tenant: (*tenant).into(),
-                woken: false,
-            };
-            message(id, &body, 1)
-        })
-        .collect();
+fn in_a_batch_tenants_take_turns_the_smaller_first_each_in_the_order_received() {
+    let records: Vec<SqsMessage> = [
+        ("a", "1"),
+        ("a", "2"),
+        ("a", "3"),
+        ("b", "4"),
+        ("a", "5"),
+        ("c", "6"),
+        ("c", "7"),
+    ]
+    .iter()
+    .map(|(tenant, id)| {
+        let body = WorkMessage::Plan {
+            job_id: (*id).into(),
+            tenant: (*tenant).into(),
+            woken: false,
+        };
+        message(id, &body, 1)
+    })
+    .collect();
     let order: Vec<&str> = super::in_turns(&records)
         .iter()
         .filter_map(|m| m.message_id.as_deref())
         .collect();
-    assert_eq!(order, ["1", "4", "2", "3", "5"]);
+    assert_eq!(order, ["4", "6", "1", "7", "2", "3", "5"]);
 }
 
 #[tokio::test]
