@@ -276,7 +276,14 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     job_id,
                     tenant,
                     woken,
-                } => self.plan(&job_id, &tenant, woken, deadline).await,
+                } => {
+                    let delivery = Delivery {
+                        attempt,
+                        retry_since: None,
+                        deadline,
+                    };
+                    self.plan(&job_id, &tenant, woken, delivery).await
+                }
                 WorkMessage::Chunk {
                     job_id,
                     tenant,
