@@ -124,8 +124,10 @@ mod tests {
         let w = worker_with_window(10);
         limit_running(&w, 3).await;
         let mut ids = Vec::new();
-        for item in ["a", "b", "c", "d", "e", "f"] {
-            ids.push(counted_job(&w, &[item]).await);
+        // Two chunks each: a job of one chunk runs it in its plan's delivery.
+        for job in ["a", "b", "c", "d", "e", "f"] {
+            let items = [1, 2, 3].map(|n| format!("{job}{n}"));
+            ids.push(counted_job(&w, &items.each_ref().map(String::as_str)).await);
         }
         for id in &ids {
             deliver(&w, &plan(id), 1).await;
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(admitted(&w), 3);
         // The three running jobs end before anything they send is delivered.
         let chunks = w.queue.drain();
-        assert_eq!(chunks.len(), 3, "{chunks:?}");
+        assert_eq!(chunks.len(), 6, "{chunks:?}");
         for m in &chunks {
             assert_eq!(deliver(&w, m, 1).await, Disposition::Ack);
         }

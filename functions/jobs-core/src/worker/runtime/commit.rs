@@ -315,7 +315,7 @@ mod tests {
     use super::super::tests::*;
     use crate::clock;
     use crate::domain::job::{ItemError, JobStatus};
-    use crate::ports::{JobStore, ProgressStore};
+    use crate::ports::{JobStore, ProgressStore, WorkMessage};
 
     fn progress(items: usize, settled: &[usize]) -> super::ChunkProgress {
         let mut progress = super::ChunkProgress {
@@ -412,11 +412,17 @@ mod tests {
     async fn an_end_whose_hook_failed_is_handled_by_the_redelivery() {
         let w = worker();
         let id = job(&w, &["a", "b"]);
-        deliver(&w, &plan(&id), 1).await;
-        let last = w.queue.drain();
         w.audit()
             .broken
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        // The job's one chunk runs in its plan's delivery; its end is refused, so the plan
+        // sends the chunk as its own message.
+        assert_eq!(deliver(&w, &plan(&id), 1).await, Disposition::Ack);
+        let last = w.queue.drain();
+        assert!(
+            matches!(&last[..], [WorkMessage::Chunk { chunk: 0, .. }]),
+            "{last:?}"
+        );
         assert_eq!(
             deliver(&w, &last[0], 1).await,
             Disposition::Retry,

@@ -29,7 +29,8 @@
 //! off (deferred) and sent again when a pass finds nobody else waiting, so a tenant's many
 //! queued jobs are planned a few at a time.
 //!
-//! The parts: `plan.rs` expands a job into chunks; `window.rs` releases them into the
+//! The parts: `plan.rs` expands a job into chunks (and runs a job of one chunk in the
+//! plan's delivery); `window.rs` releases them into the
 //! release window; `run.rs` works a chunk's items (retries, checkpoints, continuations);
 //! `commit.rs` records outcomes exactly once and completes the job. The chunk ledger's types are `crate::domain::chunk`.
 
@@ -276,7 +277,14 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                     job_id,
                     tenant,
                     woken,
-                } => self.plan(&job_id, &tenant, woken, deadline).await,
+                } => {
+                    let delivery = Delivery {
+                        attempt,
+                        retry_since: None,
+                        deadline,
+                    };
+                    self.plan(&job_id, &tenant, woken, delivery).await
+                }
                 WorkMessage::Chunk {
                     job_id,
                     tenant,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::commit::settled_all;
 use super::file::Planned;
-use super::{Chunks, Disposition, Worker};
+use super::{Chunks, Delivery, Disposition, Worker};
 use crate::clock;
 use crate::domain::chunk::{ChunkCommit, ItemFailure, MAX_CHUNK_BYTES, Tally, chunk_items};
 use crate::domain::job::{ItemError, JobStatus};
@@ -27,13 +27,13 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         job_id: &str,
         tenant: &str,
         woken: bool,
-        deadline: Option<Instant>,
+        delivery: Delivery,
     ) -> Result<Disposition, WorkError> {
         let key = self.settings.release.scope.key(tenant, P::JOB_TYPE, job_id);
         if !woken || !self.woken_again(&key, tenant, job_id).await? {
-            return self.plan_job(job_id, tenant, true, deadline).await;
+            return self.plan_job(job_id, tenant, true, delivery).await;
         }
-        let disposition = self.plan_job(job_id, tenant, false, deadline).await?;
+        let disposition = self.plan_job(job_id, tenant, false, delivery).await?;
         if disposition == Disposition::Ack {
             self.leave_woken(&key, tenant, job_id).await?;
         }
@@ -42,16 +42,17 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
 
     /// Expands a job into numbered chunk messages and marks it running, unless it waits for
     /// its tenant's running limit, or `may_defer` and its release window is full before it
-    /// started any work (it is then deferred). A
-    /// job from a file whose reading does not finish before `deadline` records how far it
-    /// got and sends its plan message again.
+    /// started any work (it is then deferred). A job from a file whose reading does not
+    /// finish before the delivery's deadline records how far it got and sends its plan
+    /// message again. A job of one chunk runs it here ([`Worker::run_inline`]).
     async fn plan_job(
         &self,
         job_id: &str,
         tenant: &str,
         may_defer: bool,
-        deadline: Option<Instant>,
+        delivery: Delivery,
     ) -> Result<Disposition, WorkError> {
+        let deadline = delivery.deadline;
         let Some(job) = self.job_for(job_id, tenant).await? else {
             return Ok(Disposition::Ack);
         };
@@ -142,6 +143,18 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 });
             }
         }
+        if count == 1
+            && let [WorkMessage::Chunk { items, .. }] = messages.as_slice()
+        {
+            tracing::info!(
+                total,
+                chunks = count,
+                "job planned; its one chunk runs here"
+            );
+            return self
+                .run_inline(job_id, tenant, items.clone(), delivery)
+                .await;
+        }
         self.queue.send_all(P::JOB_TYPE, &messages).await?;
         tracing::info!(
             total,
@@ -150,6 +163,36 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             "job planned"
         );
         self.finish_if_done(job_id).await?;
+        Ok(Disposition::Ack)
+    }
+
+    /// Runs a one-chunk job's released chunk 0 in its plan's delivery instead of sending
+    /// it: the smallest jobs, whose latency is mostly queue hops, take one SQS hop instead
+    /// of two. The plan message stays unacknowledged until the chunk has run, so a crash
+    /// leaves it on the queue and its redelivery releases and runs the chunk again (its
+    /// ledger absorbs what settled). A chunk that asks to be retried, or whose run fails,
+    /// is sent as its own message, as the plan would have, and the plan is acknowledged.
+    async fn run_inline(
+        &self,
+        job_id: &str,
+        tenant: &str,
+        items: Vec<serde_json::Value>,
+        delivery: Delivery,
+    ) -> Result<Disposition, WorkError> {
+        let outcome = self.chunk(job_id, tenant, 0, items.clone(), delivery).await;
+        match outcome {
+            Ok(Disposition::Ack) => return Ok(Disposition::Ack),
+            Ok(Disposition::Retry) => tracing::warn!("the chunk run here asks for a retry; sent"),
+            Err(err) => tracing::warn!(error = %err, "the chunk run here failed; sent"),
+        }
+        let message = WorkMessage::Chunk {
+            job_id: job_id.into(),
+            tenant: tenant.into(),
+            chunk: 0,
+            items,
+            retry_since: None,
+        };
+        self.queue.send(P::JOB_TYPE, &message).await?;
         Ok(Disposition::Ack)
     }
 
