@@ -38,6 +38,12 @@ impl ProgressStore for Counting {
     async fn load(&self, id: &str) -> Result<Option<JobRecord>, jobs_core::error::StoreError> {
         self.inner.load(id).await
     }
+    async fn load_many(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<JobRecord>, jobs_core::error::StoreError> {
+        self.inner.load_many(ids).await
+    }
     async fn begin(
         &self,
         id: &str,

@@ -291,6 +291,17 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
     let at = clock::format(clock::now());
     assert!(store.begin(&job.id, 3, 2, &at).await.unwrap());
     let running = store.load(&job.id).await.unwrap().expect("the job");
+    let many = store
+        .load_many(&[fresh_id(), job.id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        many.iter()
+            .map(|j| (j.id.as_str(), j.status))
+            .collect::<Vec<_>>(),
+        vec![(job.id.as_str(), JobStatus::Running)],
+        "read as just written; a missing id left out"
+    );
     assert_eq!(
         (
             running.status,

@@ -940,6 +940,10 @@ impl ProgressStore for MemoryStore {
         Ok(self.job(id))
     }
 
+    async fn load_many(&self, ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
+        Ok(ids.iter().filter_map(|id| self.job(id)).collect())
+    }
+
     async fn begin(
         &self,
         id: &str,

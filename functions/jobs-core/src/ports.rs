@@ -525,6 +525,14 @@ pub trait ProgressStore: JobEnds + MetricsStore + WindowStore + UsageStore {
     /// A strongly consistent read of the job.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<JobRecord>, StoreError>> + Send;
 
+    /// Strongly consistent reads of the jobs `ids` (at most 100) in one request, in any
+    /// order; missing ids are left out. A pass reads its own job and the first in line
+    /// together.
+    fn load_many(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
+
     /// Marks the job running with its item and chunk counts. False when the job is no
     /// longer queued or running (e.g. cancelled before planning).
     fn begin(

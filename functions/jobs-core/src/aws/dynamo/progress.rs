@@ -107,6 +107,11 @@ impl ProgressStore for DynamoJobStore {
         self.job(id, true).await
     }
 
+    async fn load_many(&self, ids: &[String]) -> Result<Vec<JobRecord>, StoreError> {
+        self.batch_get(ids.iter().map(|id| job_key(id)).collect(), true)
+            .await
+    }
+
     async fn begin(
         &self,
         id: &str,

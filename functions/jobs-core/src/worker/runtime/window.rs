@@ -129,10 +129,25 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             .filter(|next| *next < total && !chain_ends);
         // Nobody waits and the chain goes on: the slot stays with the job whatever it holds
         // (`pass_slot`'s first rule), so the record in hand serves without reading it again.
+        // Otherwise the job is read again, with the first job in line in the same request
+        // (the one that usually takes the slot): `read`, `None` for a job read and absent.
+        let mut read: BTreeMap<String, Option<JobRecord>> = BTreeMap::new();
         let own = if window.waiting.is_empty() && chain_next.is_some() {
             job.clone()
         } else {
-            let Some(own) = self.store.load(&job.id).await? else {
+            let mut ids = vec![job.id.clone()];
+            ids.extend(
+                window
+                    .in_turn()
+                    .into_iter()
+                    .map(|(id, _)| id.to_string())
+                    .find(|id| *id != job.id),
+            );
+            read = ids.iter().map(|id| (id.clone(), None)).collect();
+            for record in self.store.load_many(&ids).await? {
+                read.insert(record.id.clone(), Some(record));
+            }
+            let Some(own) = read.remove(&job.id).flatten() else {
                 return Ok(None);
             };
             own
@@ -143,6 +158,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         for (id, _) in window.in_turn() {
             let record = if id == own.id {
                 Some(own.clone())
+            } else if let Some(record) = read.remove(id) {
+                record
             } else {
                 self.store.load(id).await?
             };

@@ -521,3 +521,19 @@ async fn a_ledger_item_without_a_bit_set_was_written_whole_and_is_done() {
     let (db, _http) = store_answering(200, json!({}));
     assert_eq!(db.chunk_ledger(ID, 0).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn jobs_read_together_are_one_strongly_consistent_batch_get() {
+    let (db, http) = store_answering(200, json!({"Responses": {TABLE: []}}));
+    let ids = [ID.to_string(), "01OTHER".to_string()];
+    assert!(db.load_many(&ids).await.unwrap().is_empty());
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "BatchGetItem");
+    assert_eq!(
+        body["RequestItems"][TABLE],
+        json!({"Keys": [
+            job_key(),
+            {"pk": {"S": "JOB#01OTHER"}, "sk": {"S": "JOB"}}
+        ], "ConsistentRead": true})
+    );
+}
