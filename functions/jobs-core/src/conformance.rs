@@ -1497,6 +1497,7 @@ pub async fn audit_log<A: AuditLog>(log: A) {
         outcome: "ok".into(),
         status: None,
         related_job: None,
+        limits: None,
     };
     let now = clock::now();
     let (started, ended) = (
