@@ -71,6 +71,13 @@ impl ProgressStore for Counting {
     ) -> Result<Option<ChunkLedger>, jobs_core::error::StoreError> {
         self.inner.chunk_ledger(id, chunk).await
     }
+    async fn chunk_start(
+        &self,
+        id: &str,
+        chunk: u64,
+    ) -> Result<(Option<JobRecord>, Option<ChunkLedger>), jobs_core::error::StoreError> {
+        self.inner.chunk_start(id, chunk).await
+    }
     async fn chunk_outcomes(
         &self,
         id: &str,

@@ -335,7 +335,22 @@ pub async fn progress_store<S: JobStore + ProgressStore>(store: &S) {
         .await
         .unwrap()
         .expect("chunk 0's ledger");
-    assert_eq!((ledger.settled, ledger.done), (settled(&[0, 1]), true));
+    assert_eq!(
+        (ledger.settled.clone(), ledger.done),
+        (settled(&[0, 1]), true)
+    );
+    let (started, started_ledger) = store.chunk_start(&job.id, 0).await.unwrap();
+    assert_eq!(
+        (started.map(|j| j.chunks_done), started_ledger),
+        (Some(1), Some(ledger.clone())),
+        "the job and the ledger read together, as read apart"
+    );
+    let (_, none) = store.chunk_start(&job.id, 1).await.unwrap();
+    assert_eq!(none, None, "no ledger before a chunk's first commit");
+    assert_eq!(
+        store.chunk_start(&fresh_id(), 0).await.unwrap(),
+        (None, None)
+    );
 
     let partial = ChunkCommit {
         after: settled(&[0]),
@@ -1497,6 +1512,7 @@ pub async fn audit_log<A: AuditLog>(log: A) {
         outcome: "ok".into(),
         status: None,
         related_job: None,
+        limits: None,
     };
     let now = clock::now();
     let (started, ended) = (

@@ -996,6 +996,14 @@ impl ProgressStore for MemoryStore {
         Ok(lock(&self.ledger).get(&(id.to_string(), chunk)).cloned())
     }
 
+    async fn chunk_start(
+        &self,
+        id: &str,
+        chunk: u64,
+    ) -> Result<(Option<JobRecord>, Option<ChunkLedger>), StoreError> {
+        Ok((self.job(id), self.chunk_ledger(id, chunk).await?))
+    }
+
     async fn commit_chunk(
         &self,
         id: &str,

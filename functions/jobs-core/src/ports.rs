@@ -577,6 +577,14 @@ pub trait ProgressStore: JobEnds + MetricsStore + WindowStore + UsageStore {
         chunk: u64,
     ) -> impl Future<Output = Result<Option<ChunkLedger>, StoreError>> + Send;
 
+    /// The job and chunk `chunk`'s ledger item, strongly consistent, in one request (what
+    /// a chunk delivery reads first): each `None` when absent.
+    fn chunk_start(
+        &self,
+        id: &str,
+        chunk: u64,
+    ) -> impl Future<Output = Result<(Option<JobRecord>, Option<ChunkLedger>), StoreError>> + Send;
+
     /// Records outcomes of a chunk exactly once: the ledger item and the job's counters in
     /// one transaction, applied only if the ledger's `settled` is still `commit.before`.
     /// False when it is not (a concurrent delivery committed in between: re-read and merge).

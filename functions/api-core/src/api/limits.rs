@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Jobs, JobsApi};
 use jobs_core::clock;
-use jobs_core::domain::audit::{EventKind, Subject};
+use jobs_core::domain::audit::{EventKind, LimitsChange, Subject};
 use jobs_core::domain::auth::{Caller, is_tenant};
 use std::collections::BTreeMap;
 
@@ -161,7 +161,8 @@ impl<P: ServicePorts> JobsApi<P> {
                 "give creates_per_minute, max_running_jobs or max_queued_jobs",
             ));
         }
-        let (mut limits, _) = self.limits_of(&tenant).await?;
+        let (before, _) = self.limits_of(&tenant).await?;
+        let mut limits = before;
         if let Some(value) = &patch.creates_per_minute {
             limits.creates_per_minute =
                 bounded("creates_per_minute", value, MAX_CREATES_PER_MINUTE)?;
@@ -196,7 +197,10 @@ impl<P: ServicePorts> JobsApi<P> {
             .audit()
             .tenant_action(
                 &tenant,
-                Subject::Limits,
+                Subject::Limits(LimitsChange {
+                    before,
+                    after: limits,
+                }),
                 EventKind::LimitsChanged,
                 caller,
                 &at,

@@ -103,8 +103,16 @@ pub enum Subject<'a> {
     ApiKey(&'a str),
     /// A sender: an address or a domain.
     Sender(&'a str),
-    /// The tenant's limits.
-    Limits,
+    /// The tenant's limits, as they were and as they are set.
+    Limits(LimitsChange),
+}
+
+/// A change of a tenant's limits, recorded on `limits_changed`: every limit before and
+/// after (the stack's defaults before the first change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsChange {
+    pub before: crate::domain::limits::TenantLimits,
+    pub after: crate::domain::limits::TenantLimits,
 }
 
 /// Where an operator's request came from: API Gateway's request id and source IP, and the
@@ -170,6 +178,9 @@ pub struct AuditEvent {
     /// On `retried`: the new job; on `created`: the job whose items it retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub related_job: Option<String>,
+    /// On `limits_changed`: the limits before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsChange>,
 }
 
 /// An audit table item: an event and its keys.
@@ -298,10 +309,10 @@ impl<A: AuditLog> Audit<A> {
         at: &str,
         outcome: &str,
     ) -> Result<(), StoreError> {
-        let (api_key_id, sender) = match subject {
-            Subject::ApiKey(id) => (Some(id.to_string()), None),
-            Subject::Sender(sender) => (None, Some(sender.to_string())),
-            Subject::Limits => (None, None),
+        let (api_key_id, sender, limits) = match subject {
+            Subject::ApiKey(id) => (Some(id.to_string()), None, None),
+            Subject::Sender(sender) => (None, Some(sender.to_string()), None),
+            Subject::Limits(change) => (None, None, Some(change)),
         };
         let event = AuditEvent {
             at: at.to_string(),
@@ -315,6 +326,7 @@ impl<A: AuditLog> Audit<A> {
             outcome: outcome.to_string(),
             status: None,
             related_job: None,
+            limits,
         };
         self.log.append(&self.record_of(event)).await
     }
@@ -342,6 +354,7 @@ impl<A: AuditLog> Audit<A> {
             outcome: outcome.to_string(),
             status: None,
             related_job: related_job.map(str::to_string),
+            limits: None,
         };
         self.log.append(&self.record_of(event)).await
     }
@@ -364,6 +377,7 @@ impl<A: AuditLog> Audit<A> {
             outcome: "ok".into(),
             status: Some(job.status),
             related_job: None,
+            limits: None,
         };
         self.log.append(&self.record_of(event)).await
     }
@@ -385,6 +399,7 @@ pub fn started_event(job: &JobRecord) -> Option<(String, AuditEvent)> {
         outcome: "ok".into(),
         status: None,
         related_job: None,
+        limits: None,
     };
     Some((sk, event))
 }
@@ -414,6 +429,7 @@ mod tests {
             outcome: "ok".into(),
             status: None,
             related_job: None,
+            limits: None,
         }
     }
 

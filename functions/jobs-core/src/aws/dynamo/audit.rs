@@ -161,6 +161,7 @@ mod tests {
             outcome: "ok".into(),
             status: None,
             related_job: None,
+            limits: None,
         })
     }
 

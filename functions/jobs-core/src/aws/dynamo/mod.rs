@@ -148,6 +148,19 @@ impl DynamoJobStore {
         keys: Vec<Item>,
         consistent: bool,
     ) -> Result<Vec<T>, StoreError> {
+        self.batch_get_items(keys, consistent)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// [`Self::batch_get`]'s items as read, for keys of different kinds of item.
+    async fn batch_get_items(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut records = Vec::with_capacity(keys.len());
         let mut pending = keys;
         for attempt in 0..5u32 {
@@ -174,7 +187,7 @@ impl DynamoJobStore {
                 .and_then(|mut r| r.remove(&self.table))
                 .unwrap_or_default()
             {
-                records.push(from_item(item)?);
+                records.push(item);
             }
             pending = out
                 .unprocessed_keys

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::{
-    DynamoJobStore, Item, condition_failed_at, conditional, job_key, n, refused_or_conflicted, s,
+    DynamoJobStore, Item, condition_failed_at, conditional, from_item, job_key, n,
+    refused_or_conflicted, s,
 };
 use crate::domain::job::JobStatus;
 use crate::domain::record::{JobRecord, MAX_ERROR_SAMPLE, chunk_sk, job_pk};
@@ -66,6 +67,33 @@ fn chunk_outcomes(item: &Item) -> Result<ChunkOutcomes, StoreError> {
         failures,
         cancelled,
     })
+}
+
+/// A chunk's ledger from its item (`settled`, `done`, `passed_to`, `woke`).
+fn ledger_of(item: &HashMap<String, AttributeValue>) -> ChunkLedger {
+    let passed = item
+        .get("passed_to")
+        .and_then(|p| p.as_s().ok())
+        .and_then(|p| Passed::decode(p));
+    let woke = match item.get("woke") {
+        Some(AttributeValue::Ss(ids)) => ids.clone(),
+        _ => Vec::new(),
+    };
+    match item.get("settled") {
+        Some(AttributeValue::B(bytes)) => ChunkLedger {
+            settled: Settled::from_bytes(bytes.clone().into_inner()),
+            done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
+            passed,
+            woke,
+        },
+        // A ledger item from before partial commits: written once, when the chunk settled.
+        _ => ChunkLedger {
+            settled: Settled::default(),
+            done: true,
+            passed,
+            woke,
+        },
+    }
 }
 
 impl ProgressStore for DynamoJobStore {
@@ -189,32 +217,30 @@ impl ProgressStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let passed = item
-            .get("passed_to")
-            .and_then(|p| p.as_s().ok())
-            .and_then(|p| Passed::decode(p));
-        let woke = match item.get("woke") {
-            Some(AttributeValue::Ss(ids)) => ids.clone(),
-            _ => Vec::new(),
-        };
-        Ok(Some(match item.get("settled") {
-            Some(AttributeValue::B(bytes)) => ChunkLedger {
-                settled: Settled::from_bytes(bytes.clone().into_inner()),
-                done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
-                passed,
-                woke,
-            },
-            // A ledger item from before partial commits: written once, when the chunk settled.
-            _ => ChunkLedger {
-                settled: Settled::default(),
-                done: true,
-                passed,
-                woke,
-            },
-        }))
+        Ok(out.item.as_ref().map(ledger_of))
+    }
+
+    async fn chunk_start(
+        &self,
+        id: &str,
+        chunk: u64,
+    ) -> Result<(Option<JobRecord>, Option<ChunkLedger>), StoreError> {
+        let ledger_key = HashMap::from([
+            ("pk".to_string(), s(job_pk(id))),
+            ("sk".to_string(), s(chunk_sk(chunk))),
+        ]);
+        let (mut job, mut ledger) = (None, None);
+        for item in self
+            .batch_get_items(vec![job_key(id), ledger_key], true)
+            .await?
+        {
+            if item.get("sk").and_then(|sk| sk.as_s().ok()) == Some(&chunk_sk(chunk)) {
+                ledger = Some(ledger_of(&item));
+            } else {
+                job = Some(from_item(item)?);
+            }
+        }
+        Ok((job, ledger))
     }
 
     async fn commit_chunk(

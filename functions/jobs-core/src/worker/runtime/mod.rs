@@ -316,20 +316,25 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// The job a message may act on: it must exist, be of this worker's type and belong to
     /// the message's tenant. Anything else is logged and left alone.
     async fn job_for(&self, job_id: &str, tenant: &str) -> Result<Option<JobRecord>, WorkError> {
-        if job_id.is_empty() || job_id.len() > 64 {
-            tracing::warn!("message names no valid job id; acknowledged");
+        if !valid_job_id(job_id) {
             return Ok(None);
         }
         let job = self.store.load(job_id).await?;
+        Ok(Self::job_of(job, tenant))
+    }
+
+    /// `job` if it is of this worker's type and belongs to `tenant`; anything else is
+    /// logged and left alone.
+    fn job_of(job: Option<JobRecord>, tenant: &str) -> Option<JobRecord> {
         match job {
-            Some(job) if job.tenant == tenant && job.job_type == P::JOB_TYPE => Ok(Some(job)),
+            Some(job) if job.tenant == tenant && job.job_type == P::JOB_TYPE => Some(job),
             Some(_) => {
                 tracing::warn!("message does not match the job's tenant or type; acknowledged");
-                Ok(None)
+                None
             }
             None => {
                 tracing::warn!("no such job; acknowledged");
-                Ok(None)
+                None
             }
         }
     }
@@ -350,6 +355,15 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         self.params_cache.put(&job.input_key, params.clone());
         Ok(params)
     }
+}
+
+/// Whether a message's job id can name a job (1 to 64 characters); logs when not.
+fn valid_job_id(job_id: &str) -> bool {
+    let valid = !job_id.is_empty() && job_id.len() <= 64;
+    if !valid {
+        tracing::warn!("message names no valid job id; acknowledged");
+    }
+    valid
 }
 
 /// The order a batch's messages run in: tenants take turns (each tenant's first message,

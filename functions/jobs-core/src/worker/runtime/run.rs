@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::commit::{ChunkProgress, Settle};
-use super::{DEADLINE_MARGIN, Delivery, Disposition, Worker, near};
+use super::{DEADLINE_MARGIN, Delivery, Disposition, Worker, near, valid_job_id};
 use crate::clock;
 use crate::domain::chunk::Settled;
 use crate::domain::job::JobStatus;
@@ -38,14 +38,18 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         items: Vec<Value>,
         delivery: Delivery,
     ) -> Result<Disposition, WorkError> {
-        let Some(job) = self.job_for(job_id, tenant).await? else {
+        if !valid_job_id(job_id) {
+            return Ok(Disposition::Ack);
+        }
+        // The job and the chunk's ledger in one request.
+        let (job, ledger) = self.store.chunk_start(job_id, chunk).await?;
+        let Some(job) = Self::job_of(job, tenant) else {
             return Ok(Disposition::Ack);
         };
         if job.chunks_total.is_none_or(|total| chunk >= total) {
             tracing::warn!("chunk number outside the job's plan; acknowledged");
             return Ok(Disposition::Ack);
         }
-        let ledger = self.store.chunk_ledger(job_id, chunk).await?;
         if ledger.as_ref().is_some_and(|l| l.done) {
             tracing::info!("chunk already settled (duplicate delivery)");
             self.pass_on(&job, chunk).await?;

@@ -69,15 +69,22 @@ async fn creates_past_the_tenants_limit_are_429_with_retry_after_until_it_change
     put_limits(&api, &platform, "acme", json!({"creates_per_minute": 3})).await;
     assert_eq!(post(&api, &operator, embedding_job()).await.0, 202);
 
-    let changes = api
+    let changes: Vec<_> = api
         .observers
         .audit()
         .log()
         .entries()
         .into_iter()
         .filter(|r| r.event.kind == EventKind::LimitsChanged && r.event.tenant == "acme")
-        .count();
-    assert_eq!(changes, 2);
+        .filter_map(|r| r.event.limits)
+        .map(|c| (c.before.creates_per_minute, c.after.creates_per_minute))
+        .collect();
+    assert_eq!(changes.len(), 2, "each change audited with its values");
+    assert_eq!(
+        changes[1].0, changes[0].1,
+        "a change's before is the previous one's after"
+    );
+    assert_eq!(changes[1].1, 3);
 }
 
 #[tokio::test]

@@ -537,3 +537,29 @@ async fn jobs_read_together_are_one_strongly_consistent_batch_get() {
         ], "ConsistentRead": true})
     );
 }
+
+#[tokio::test]
+async fn a_chunk_delivery_reads_its_job_and_ledger_in_one_strongly_consistent_batch_get() {
+    let (db, http) = store_answering(
+        200,
+        json!({"Responses": {TABLE: [{
+            "pk": {"S": format!("JOB#{ID}")},
+            "sk": {"S": "CHUNK#00000003"},
+            "settled": {"B": "Aw=="},
+            "done": {"BOOL": false}
+        }]}}),
+    );
+    let (job, ledger) = db.chunk_start(ID, 3).await.unwrap();
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "BatchGetItem");
+    assert_eq!(
+        body["RequestItems"][TABLE],
+        json!({"Keys": [
+            job_key(),
+            {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000003"}}
+        ], "ConsistentRead": true})
+    );
+    assert!(job.is_none(), "no job item answered");
+    let ledger = ledger.expect("the ledger answered");
+    assert_eq!((ledger.settled.len(), ledger.done), (2, false));
+}
