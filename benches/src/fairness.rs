@@ -30,8 +30,8 @@ struct Api {
     url: String,
     secret: String,
     sqs: aws_sdk_sqs::Client,
-    /// The AI Text Embedding work queue.
-    queue_url: String,
+    /// The AI Text Embedding work and plan queues.
+    queue_urls: Vec<String>,
 }
 
 impl Api {
@@ -121,30 +121,33 @@ impl Api {
         seconds(&self.done(tenant, &id).await?, "created_at", "completed_at")
     }
 
-    /// Waits until the work queue holds no message: none visible, in flight or delayed
+    /// Waits until the type's queues hold no message: none visible, in flight or delayed
     /// (SQS approximate counts), so the next sample starts on an idle stack.
     async fn drained(&self) -> Result<()> {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let started = Instant::now();
-        loop {
-            let reply = self
-                .sqs
-                .get_queue_attributes()
-                .queue_url(&self.queue_url)
-                .attribute_names(A::ApproximateNumberOfMessages)
-                .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-                .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-                .send()
-                .await?;
-            let counts = reply.attributes().cloned().unwrap_or_default();
-            if counts.values().all(|n| n == "0") {
-                return Ok(());
+        for url in &self.queue_urls {
+            loop {
+                let reply = self
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(A::ApproximateNumberOfMessages)
+                    .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                    .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+                    .send()
+                    .await?;
+                let counts = reply.attributes().cloned().unwrap_or_default();
+                if counts.values().all(|n| n == "0") {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(300) {
+                    bail!("{url} still holds messages after 300 s: {counts:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            if started.elapsed() > Duration::from_secs(300) {
-                bail!("the work queue still holds messages after 300 s: {counts:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        Ok(())
     }
 }
 
@@ -338,21 +341,25 @@ async fn function_window_scope(
 
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
-    let queue_url = env
-        .sqs
-        .get_queue_url()
-        .queue_name(format!("{stack}-work-ai_text_embedding"))
-        .send()
-        .await?
-        .queue_url()
-        .context("no queue URL")?
-        .to_string();
+    let mut queue_urls = Vec::new();
+    for name in ["ai_text_embedding", "ai_text_embedding-plans"] {
+        let url = env
+            .sqs
+            .get_queue_url()
+            .queue_name(format!("{stack}-work-{name}"))
+            .send()
+            .await?
+            .queue_url()
+            .context("no queue URL")?
+            .to_string();
+        queue_urls.push(url);
+    }
     let api = Api {
         http: infra::http_client().build()?,
         url: env.outputs["ApiUrl"].clone(),
         secret: infra::token::secret()?,
         sqs: env.sqs.clone(),
-        queue_url,
+        queue_urls,
     };
     let lambda = aws_sdk_lambda::Client::new(&env.config);
     let loads = [SINGLE, MANY];
