@@ -1,7 +1,10 @@
 //! Benchmark 7: fairness between tenants on the deployed stack. The latency (created →
 //! completed) of tenant B's 1-document AI Text Embedding job created while tenant A runs
 //! one 5,000-document job, or 20 jobs of 500 documents, divided by the latency of the same
-//! job on an idle stack (medians of `RUNS`); and A's throughput (one run each). Ours: one
+//! job on an idle stack (medians of `RUNS`); and A's throughput (one run each). Each
+//! loaded run is paired with an idle one just before it, once the type's queue is empty,
+//! so both designs' idle latencies are measured on a warm stack in the same state as
+//! their loaded ones. Ours: one
 //! release window per tenant (`RELEASE_WINDOW_SCOPE=tenant`, LocalStack: 5 chunks; plans
 //! deferred while it is full).
 //! Baseline: one window per job (`RELEASE_WINDOW_SCOPE=job`), set on the worker for the
@@ -26,6 +29,9 @@ struct Api {
     http: reqwest::Client,
     url: String,
     secret: String,
+    sqs: aws_sdk_sqs::Client,
+    /// The AI Text Embedding work and plan queues.
+    queue_urls: Vec<String>,
 }
 
 impl Api {
@@ -108,6 +114,41 @@ impl Api {
         })
         .await
     }
+
+    /// Seconds from created to completed of a new 1-document job of `tenant`.
+    async fn latency(&self, tenant: &str) -> Result<f64> {
+        let id = self.create(tenant, 1).await?;
+        seconds(&self.done(tenant, &id).await?, "created_at", "completed_at")
+    }
+
+    /// Waits until the type's queues hold no message: none visible, in flight or delayed
+    /// (SQS approximate counts), so the next sample starts on an idle stack.
+    async fn drained(&self) -> Result<()> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let started = Instant::now();
+        for url in &self.queue_urls {
+            loop {
+                let reply = self
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(A::ApproximateNumberOfMessages)
+                    .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+                    .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+                    .send()
+                    .await?;
+                let counts = reply.attributes().cloned().unwrap_or_default();
+                if counts.values().all(|n| n == "0") {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(300) {
+                    bail!("{url} still holds messages after 300 s: {counts:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn at(job: &Value, key: &str) -> Result<OffsetDateTime> {
@@ -151,6 +192,7 @@ impl Load {
 }
 
 struct Figures {
+    /// A 1-document job's latency on the idle stack, median of the `RUNS` samples per load.
     idle: f64,
     /// B's latency beside each load, median of `RUNS`.
     loaded: Vec<f64>,
@@ -164,22 +206,15 @@ impl Figures {
     }
 }
 
-/// The latency of a 1-document job on an idle stack, then beside each load of another
-/// tenant: A starts its jobs, B creates its job once A's first item is done; A's jobs are
-/// cancelled once B's ends, except in the first run, which lets them finish for A's
-/// throughput (items ÷ first start to last completion).
+/// Beside each load of another tenant, `RUNS` pairs: the latency of a 1-document job on the
+/// idle stack (the queue empty), then with the load: A starts its jobs, B creates its job
+/// once A's first item is done; A's jobs are cancelled once B's ends, except in the first
+/// run, which lets them finish for A's throughput (items ÷ first start to last completion).
+/// A first, discarded job warms the functions up after the configuration change.
 async fn measure(api: &Api, loads: &[Load]) -> Result<Figures> {
     let run = ulid::Ulid::new().to_string().to_lowercase();
+    api.latency(&format!("fair-warm-{run}")).await?;
     let mut idle = Vec::new();
-    for i in 0..RUNS {
-        let tenant = format!("fair-small-{run}-{i}");
-        let id = api.create(&tenant, 1).await?;
-        idle.push(seconds(
-            &api.done(&tenant, &id).await?,
-            "created_at",
-            "completed_at",
-        )?);
-    }
     let (mut loaded, mut throughput) = (Vec::new(), Vec::new());
     for (l, load) in loads.iter().enumerate() {
         let mut latencies = Vec::new();
@@ -188,6 +223,8 @@ async fn measure(api: &Api, loads: &[Load]) -> Result<Figures> {
                 format!("fair-a-{run}-{l}-{i}"),
                 format!("fair-b-{run}-{l}-{i}"),
             );
+            api.drained().await?;
+            idle.push(api.latency(&format!("fair-idle-{run}-{l}-{i}")).await?);
             let mut jobs = Vec::new();
             for _ in 0..load.jobs {
                 jobs.push(api.create(&a, load.documents).await?);
@@ -196,17 +233,13 @@ async fn measure(api: &Api, loads: &[Load]) -> Result<Figures> {
                 j["progress"]["succeeded"].as_u64().unwrap_or(0) > 0
             })
             .await?;
-            let small = api.create(&b, 1).await?;
-            latencies.push(seconds(
-                &api.done(&b, &small).await?,
-                "created_at",
-                "completed_at",
-            )?);
+            latencies.push(api.latency(&b).await?);
             eprintln!(
-                "fairness: {}, run {}: {:.2} s",
+                "fairness: {}, run {}: {:.2} s (idle just before: {:.2} s)",
                 load.label(),
                 i + 1,
-                latencies[i]
+                latencies[i],
+                idle[idle.len() - 1]
             );
             if i > 0 {
                 for id in &jobs {
@@ -308,10 +341,25 @@ async fn function_window_scope(
 
 pub async fn run(env: &Env) -> Result<Vec<Row>> {
     let stack = std::env::var("JOBS_STACK").unwrap_or_else(|_| infra::DEFAULT_STACK.to_string());
+    let mut queue_urls = Vec::new();
+    for name in ["ai_text_embedding", "ai_text_embedding-plans"] {
+        let url = env
+            .sqs
+            .get_queue_url()
+            .queue_name(format!("{stack}-work-{name}"))
+            .send()
+            .await?
+            .queue_url()
+            .context("no queue URL")?
+            .to_string();
+        queue_urls.push(url);
+    }
     let api = Api {
         http: infra::http_client().build()?,
         url: env.outputs["ApiUrl"].clone(),
         secret: infra::token::secret()?,
+        sqs: env.sqs.clone(),
+        queue_urls,
     };
     let lambda = aws_sdk_lambda::Client::new(&env.config);
     let loads = [SINGLE, MANY];

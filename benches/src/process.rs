@@ -242,6 +242,7 @@ fn with_lambda_env<'c>(
         ("CHECKPOINT_INTERVAL_SECONDS", "2"),
         ("RETRY_BUDGET_SECONDS", "900"),
         ("MAXIMUM_CONCURRENCY", "20"),
+        ("PLAN_CONCURRENCY", "10"),
         ("SES_MAX_SEND_RATE", "100"),
         ("SESSIONS_TABLE", "sessions"),
         ("EMBEDDINGS_TABLE", "embeddings"),

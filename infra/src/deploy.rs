@@ -22,11 +22,14 @@ pub const LOCALSTACK_RELEASE_WINDOW: u32 = 5;
 /// size; a short worker timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
 /// Dev tokens (`infra token`) are on in LocalStack; SQS fair queues are off (LocalStack 4.4
-/// rejects `MessageGroupId` on a standard queue). The page is served from LocalStack's own
+/// rejects `MessageGroupId` on a standard queue). A plan queue's mapping gathers for 1 s, as
+/// the work queues' do, because LocalStack's poller long-polls only for that window (with
+/// none, an idle plan queue is polled after up to 1 s of back-off). The page is served from LocalStack's own
 /// origin, which may upload to the input bucket.
-pub const LOCALSTACK_PARAMETERS: [(&str, &str); 7] = [
+pub const LOCALSTACK_PARAMETERS: [(&str, &str); 8] = [
     ("WorkerTimeout", "10"),
     ("WorkerBatchSize", "5"),
+    ("PlanBatchingWindow", "1"),
     ("PageOrigins", "http://127.0.0.1:4566,http://localhost:4566"),
     ("WorkQueueVisibilityTimeout", "60"),
     ("SesMaxSendRate", "100"),

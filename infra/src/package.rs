@@ -304,8 +304,8 @@ mod template_tests {
             template
                 .matches("VisibilityTimeout: !Ref WorkQueueVisibilityTimeout")
                 .count(),
-            types,
-            "one work queue per registered type"
+            2 * types,
+            "a work queue and a plan queue per registered type"
         );
         assert_eq!(
             template.matches("Timeout: !Ref WorkerTimeout").count(),

@@ -28,7 +28,8 @@ def grants(actions, *resources):
 
 def worker(key, *target):
     """A worker's grants: its own log group (`<stack>-<key with dashes>`), job progress, job
-    inputs, its own work queue (`<stack>-work-<key>`), and what its type acts on."""
+    inputs, its own work and plan queues (`<stack>-work-<key>`, `<stack>-work-<key>-plans`),
+    and what its type acts on."""
     return (
         grants(LOGS, f"log-group:{key.replace('_', '-')}:*")
         | grants(JOB_PROGRESS, "JobsTable")
@@ -37,7 +38,7 @@ def worker(key, *target):
         | grants(["s3:PutObject"], "InputBucket/inputs/*")
         # so that a missing object (a plan's checkpoint before the first) is 404, not 403
         | grants(["s3:ListBucket"], "InputBucket")
-        | grants(OWN_QUEUE, f"work-queue:{key}")
+        | grants(OWN_QUEUE, f"work-queue:{key}", f"work-queue:{key}-plans")
         | grants(["dynamodb:PutItem"], "AuditTable")
         | grants(["events:PutEvents"], "JobsEventBus")
         | set().union(*target)

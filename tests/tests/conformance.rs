@@ -94,11 +94,16 @@ async fn the_sqs_work_queue_conforms() {
     let job_type = JobType::AiTextEmbedding;
     let name = format!("conf-{}", conformance::fresh_id().to_lowercase());
     let mut urls = Vec::new();
-    for kind in ["work", "dlq"] {
+    let key = job_type.key();
+    for queue in [
+        format!("{name}-work-{key}"),
+        format!("{name}-work-{key}-plans"),
+        format!("{name}-dlq-{key}"),
+    ] {
         let out = stack
             .sqs
             .create_queue()
-            .queue_name(format!("{name}-{kind}-{}", job_type.key()))
+            .queue_name(queue)
             .send()
             .await
             .expect("CreateQueue");

@@ -273,7 +273,7 @@ async fn killing_the_worker_mid_job_repeats_few_emails_and_counts_stay_exact() {
     let tenant = fresh_tenant("crash");
     let token = stack.token(&tenant, "alice", false);
     let name = worker_name();
-    with_worker_env(&stack, &[("SES_MAX_SEND_RATE", Some(SEND_RATE.to_string())), ("MAXIMUM_CONCURRENCY", Some("1".into()))], async {
+    with_worker_env(&stack, &[("SES_MAX_SEND_RATE", Some(SEND_RATE.to_string())), ("MAXIMUM_CONCURRENCY", Some("1".into())), ("PLAN_CONCURRENCY", Some("0".into()))], async {
         let (id, sender, _) = bulk_job(&stack, &tenant, &token, RECIPIENTS).await;
         let mut kills = 0;
         let mut last_kill_at = 0;

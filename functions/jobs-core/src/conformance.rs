@@ -1578,9 +1578,9 @@ pub async fn audit_log<A: AuditLog>(log: A) {
     assert!(everyone.contains(&key_entry), "by_day holds it too");
 }
 
-/// `WorkQueue`, on an empty queue pair of `job_type`: every message sent, alone or in a
-/// batch, is on the queue; a batch larger than one `SendMessageBatch` (10 entries, 256 KiB)
-/// loses none.
+/// `WorkQueue`, on empty queues of `job_type`: every message sent, plan or chunk, alone or
+/// in a batch, is counted in the type's depths; a batch larger than one `SendMessageBatch`
+/// (10 entries, 256 KiB) loses none.
 pub async fn work_queue<Q: WorkQueue>(queue: &Q, job_type: JobType) {
     let empty = queue.depths(job_type).await.unwrap();
     assert_eq!(

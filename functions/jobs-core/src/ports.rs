@@ -374,7 +374,7 @@ pub struct ActiveJob {
     pub list_sk: String,
 }
 
-/// A work queue's messages (SQS approximate counts).
+/// A job type's messages (SQS approximate counts): its work and plan queues together.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct QueueDepths {
     /// Waiting to be received (`ApproximateNumberOfMessages`).
@@ -773,7 +773,7 @@ pub trait WorkQueue: Send + Sync {
         messages: &[WorkMessage],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The type's work queue and dead-letter queue depths.
+    /// The type's work queues' (chunks and plans) and dead-letter queue's depths.
     fn depths(
         &self,
         job_type: JobType,

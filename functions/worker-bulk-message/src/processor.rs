@@ -4,7 +4,8 @@
 //!
 //! Sends are paced by an [`AdaptiveRate`] per process. It starts from the account's SES
 //! sending rate (`GetSendQuota` `MaxSendRate`, or `SES_MAX_SEND_RATE` when set above 0)
-//! shared over the worker's `MAXIMUM_CONCURRENCY` processes, and may grow to the whole
+//! shared over the worker's processes (`MAXIMUM_CONCURRENCY` + `PLAN_CONCURRENCY`: its two
+//! event source mappings' invocations at most), and may grow to the whole
 //! rate while sends succeed: one busy process uses what idle ones leave.
 //!
 //! SES has no idempotency key: sends in flight when a process crashes are sent again.
@@ -29,7 +30,7 @@ pub struct BulkMessages {
     ses: aws_sdk_ses::Client,
     /// Sends per second for the whole account when set (`SES_MAX_SEND_RATE` > 0).
     max_send_rate: Option<f64>,
-    /// Processes that share the account's rate (`MAXIMUM_CONCURRENCY`).
+    /// Processes that share the account's rate (`MAXIMUM_CONCURRENCY` + `PLAN_CONCURRENCY`).
     processes: f64,
     rate: OnceLock<AdaptiveRate>,
 }

@@ -4,9 +4,11 @@ use crate::env::{self, SettingError};
 use crate::error::StoreError;
 use crate::ports::{ExportMessage, QueueDepths, WorkMessage, WorkQueue};
 
-/// One work queue per job type, so each type's worker scales and fails on its own. A
-/// type's queue is named `<stack>-work-<type key>`, so its URL is a common prefix and the
-/// key: the API and the workers need no setting per type.
+/// Two work queues per job type, so each type's worker scales and fails on its own: chunk
+/// messages on `<stack>-work-<type key>`, plan messages on `<stack>-work-<type key>-plans`,
+/// each with its own event source mapping to the type's worker, so a job's plan never
+/// waits behind a batch of other jobs' chunks. The URLs are a common prefix and the key:
+/// the API and the workers need no setting per type.
 pub struct SqsWorkQueue {
     client: LazyClient<aws_sdk_sqs::Client>,
     url_prefix: String,
@@ -52,9 +54,23 @@ impl SqsWorkQueue {
         env::required("WORK_QUEUE_URL_PREFIX")
     }
 
-    /// The URL of `job_type`'s work queue.
+    /// The URL of `job_type`'s work queue, which carries its chunk messages.
     pub fn url(&self, job_type: JobType) -> String {
         format!("{}{}", self.url_prefix, job_type.key())
+    }
+
+    /// The URL of `job_type`'s plan queue: `<stack>-work-<type key>-plans`.
+    pub fn plan_url(&self, job_type: JobType) -> String {
+        format!("{}-plans", self.url(job_type))
+    }
+
+    /// The queue `message` goes to: a plan to the type's plan queue, a chunk to its work
+    /// queue.
+    fn url_of(&self, job_type: JobType, message: &WorkMessage) -> String {
+        match message {
+            WorkMessage::Plan { .. } => self.plan_url(job_type),
+            WorkMessage::Chunk { .. } => self.url(job_type),
+        }
     }
 
     /// The URL of `job_type`'s dead-letter queue: named `<stack>-dlq-<type key>` beside
@@ -101,42 +117,10 @@ impl SqsWorkQueue {
     }
 }
 
-impl WorkQueue for SqsWorkQueue {
-    async fn send_export(&self, message: &ExportMessage) -> Result<(), StoreError> {
-        let body = serde_json::to_string(message)
-            .map_err(|e| StoreError::encode("an export message", e))?;
-        self.client
-            .get()
-            .send_message()
-            .queue_url(self.export_url())
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("sqs:SendMessage", e))?;
-        Ok(())
-    }
-
-    async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
-        let body =
-            serde_json::to_string(message).map_err(|e| StoreError::encode("a work message", e))?;
-        self.client
-            .get()
-            .send_message()
-            .queue_url(self.url(job_type))
-            .message_body(body)
-            .set_message_group_id(self.group(message))
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("sqs:SendMessage", e))?;
-        Ok(())
-    }
-
-    async fn send_all(
-        &self,
-        job_type: JobType,
-        messages: &[WorkMessage],
-    ) -> Result<(), StoreError> {
-        let url = self.url(job_type);
+impl SqsWorkQueue {
+    /// Sends `messages` to the queue at `url` in `SendMessageBatch`es of at most 10, in
+    /// order.
+    async fn send_batches(&self, url: &str, messages: &[&WorkMessage]) -> Result<(), StoreError> {
         let bodies = messages
             .iter()
             .map(serde_json::to_string)
@@ -163,7 +147,7 @@ impl WorkQueue for SqsWorkQueue {
                 .client
                 .get()
                 .send_message_batch()
-                .queue_url(&url)
+                .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
@@ -182,15 +166,59 @@ impl WorkQueue for SqsWorkQueue {
         }
         Ok(())
     }
+}
+
+impl WorkQueue for SqsWorkQueue {
+    async fn send_export(&self, message: &ExportMessage) -> Result<(), StoreError> {
+        let body = serde_json::to_string(message)
+            .map_err(|e| StoreError::encode("an export message", e))?;
+        self.client
+            .get()
+            .send_message()
+            .queue_url(self.export_url())
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("sqs:SendMessage", e))?;
+        Ok(())
+    }
+
+    async fn send(&self, job_type: JobType, message: &WorkMessage) -> Result<(), StoreError> {
+        let body =
+            serde_json::to_string(message).map_err(|e| StoreError::encode("a work message", e))?;
+        self.client
+            .get()
+            .send_message()
+            .queue_url(self.url_of(job_type, message))
+            .message_body(body)
+            .set_message_group_id(self.group(message))
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("sqs:SendMessage", e))?;
+        Ok(())
+    }
+
+    async fn send_all(
+        &self,
+        job_type: JobType,
+        messages: &[WorkMessage],
+    ) -> Result<(), StoreError> {
+        let (plans, chunks): (Vec<&WorkMessage>, Vec<&WorkMessage>) = messages
+            .iter()
+            .partition(|m| matches!(m, WorkMessage::Plan { .. }));
+        self.send_batches(&self.url(job_type), &chunks).await?;
+        self.send_batches(&self.plan_url(job_type), &plans).await
+    }
 
     async fn depths(&self, job_type: JobType) -> Result<QueueDepths, StoreError> {
-        let ((visible, in_flight), (dead, _)) = futures_util::try_join!(
+        let ((visible, in_flight), (plans_visible, plans_in_flight), (dead, _)) = futures_util::try_join!(
             self.counts(self.url(job_type)),
+            self.counts(self.plan_url(job_type)),
             self.counts(self.dlq_url(job_type))
         )?;
         Ok(QueueDepths {
-            messages_visible: visible,
-            messages_in_flight: in_flight,
+            messages_visible: visible + plans_visible,
+            messages_in_flight: in_flight + plans_in_flight,
             dlq_messages: dead,
         })
     }
@@ -268,6 +296,55 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn plans_go_to_the_type_s_plan_queue_and_chunks_to_its_work_queue() {
+        let plan = WorkMessage::Plan {
+            job_id: "01JOB".into(),
+            tenant: "acme".into(),
+            woken: true,
+        };
+        let chunk = WorkMessage::Chunk {
+            job_id: "01JOB".into(),
+            tenant: "acme".into(),
+            chunk: 1,
+            items: vec![json!({"id": "d1"})],
+            retry_since: None,
+        };
+        let (queue, http) = queue(false);
+        let work = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs-work-ai_text_embedding";
+        let plans = format!("{work}-plans");
+        queue.send(JobType::AiTextEmbedding, &plan).await.unwrap();
+        queue.send(JobType::AiTextEmbedding, &chunk).await.unwrap();
+        queue
+            .send_all(
+                JobType::AiTextEmbedding,
+                &[chunk.clone(), plan.clone(), chunk.clone()],
+            )
+            .await
+            .unwrap();
+        let sent: Vec<(String, String, usize)> = http
+            .requests()
+            .iter()
+            .map(|r| {
+                let entries = r.body["Entries"].as_array().map_or(1, Vec::len);
+                (
+                    r.operation.clone(),
+                    r.body["QueueUrl"].as_str().unwrap_or_default().to_string(),
+                    entries,
+                )
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                ("SendMessage".to_string(), plans.clone(), 1),
+                ("SendMessage".to_string(), work.to_string(), 1),
+                ("SendMessageBatch".to_string(), work.to_string(), 2),
+                ("SendMessageBatch".to_string(), plans, 1),
+            ]
+        );
+    }
+
     #[test]
     fn the_dead_letter_and_export_queues_are_named_beside_the_work_queues() {
         let config = aws_config::SdkConfig::builder().build();
@@ -278,6 +355,10 @@ mod tests {
         assert_eq!(
             queue.url(JobType::AiTextEmbedding),
             "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-ai_text_embedding"
+        );
+        assert_eq!(
+            queue.plan_url(JobType::AiTextEmbedding),
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-work-ai_text_embedding-plans"
         );
         assert_eq!(
             queue.dlq_url(JobType::AiTextEmbedding),

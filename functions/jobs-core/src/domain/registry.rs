@@ -206,37 +206,44 @@ mod tests {
         Some(&rest[..end])
     }
 
-    /// Each registered type has its block in template.yaml: work queue (named for the API's
-    /// `WORK_QUEUE_URL_PREFIX`), dead-letter queue, worker (its crate, fed by its queue), role,
-    /// log group and DLQ alarm; and the template has no worker of an unregistered type.
+    /// Each registered type has its block in template.yaml: work and plan queues (named for
+    /// the API's `WORK_QUEUE_URL_PREFIX`), dead-letter queue, worker (its crate, fed by both
+    /// queues), role, log group and DLQ alarm; and the template has no worker of an
+    /// unregistered type.
     #[test]
     fn template_has_one_block_per_registered_type() {
         let template = include_str!("../../../../template.yaml");
         for spec in &REGISTRY {
             let p = pascal_case(spec.key);
-            let queue = resource(template, &format!("{p}Queue"))
-                .unwrap_or_else(|| panic!("template.yaml lacks {p}Queue"));
-            assert!(
-                queue.contains(&format!(
-                    "QueueName: !Sub \"${{AWS::StackName}}-work-{}\"",
-                    spec.key
-                )),
-                "{p}Queue's QueueName"
-            );
-            assert!(
-                queue.contains(&format!("!GetAtt {p}DLQ.Arn")),
-                "{p}Queue redrives to {p}DLQ"
-            );
+            for (queue, name) in [
+                ("Queue", spec.key.to_string()),
+                ("PlanQueue", format!("{}-plans", spec.key)),
+            ] {
+                let block = resource(template, &format!("{p}{queue}"))
+                    .unwrap_or_else(|| panic!("template.yaml lacks {p}{queue}"));
+                assert!(
+                    block.contains(&format!(
+                        "QueueName: !Sub \"${{AWS::StackName}}-work-{name}\""
+                    )),
+                    "{p}{queue}'s QueueName"
+                );
+                assert!(
+                    block.contains(&format!("!GetAtt {p}DLQ.Arn")),
+                    "{p}{queue} redrives to {p}DLQ"
+                );
+            }
             let worker = resource(template, &format!("{p}Worker"))
                 .unwrap_or_else(|| panic!("template.yaml lacks {p}Worker"));
             assert!(
                 worker.contains(&format!("CodeUri: functions/{}\n", spec.worker_crate)),
                 "{p}Worker's CodeUri"
             );
-            assert!(
-                worker.contains(&format!("Queue: !GetAtt {p}Queue.Arn")),
-                "{p}Worker is fed by {p}Queue"
-            );
+            for queue in ["Queue", "PlanQueue"] {
+                assert!(
+                    worker.contains(&format!("Queue: !GetAtt {p}{queue}.Arn")),
+                    "{p}Worker is fed by {p}{queue}"
+                );
+            }
             assert!(
                 worker.contains(&format!(
                     "FunctionName: !Sub \"${{AWS::StackName}}-{}\"",
@@ -262,8 +269,8 @@ mod tests {
             .count();
         assert_eq!(
             workers,
-            REGISTRY.len() + 1,
-            "one SQS-fed worker per registered type, and the exporter"
+            2 * REGISTRY.len() + 1,
+            "two SQS mappings (work and plan queues) per registered type, and the exporter's"
         );
     }
 }

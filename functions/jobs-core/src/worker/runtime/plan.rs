@@ -143,17 +143,13 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
                 });
             }
         }
-        if count == 1
-            && let [WorkMessage::Chunk { items, .. }] = messages.as_slice()
-        {
+        if count == 1 && messages.len() == 1 {
             tracing::info!(
                 total,
                 chunks = count,
                 "job planned; its one chunk runs here"
             );
-            return self
-                .run_inline(job_id, tenant, items.clone(), delivery)
-                .await;
+            return self.run_inline(messages.remove(0), delivery).await;
         }
         self.queue.send_all(P::JOB_TYPE, &messages).await?;
         tracing::info!(
@@ -172,26 +168,31 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     /// leaves it on the queue and its redelivery releases and runs the chunk again (its
     /// ledger absorbs what settled). A chunk that asks to be retried, or whose run fails,
     /// is sent as its own message, as the plan would have, and the plan is acknowledged.
+    /// `message` is the chunk's message as the plan built it (anything else is sent as is).
     async fn run_inline(
         &self,
-        job_id: &str,
-        tenant: &str,
-        items: Vec<serde_json::Value>,
+        message: WorkMessage,
         delivery: Delivery,
     ) -> Result<Disposition, WorkError> {
-        let outcome = self.chunk(job_id, tenant, 0, items.clone(), delivery).await;
+        let WorkMessage::Chunk {
+            job_id,
+            tenant,
+            chunk,
+            items,
+            ..
+        } = &message
+        else {
+            self.queue.send(P::JOB_TYPE, &message).await?;
+            return Ok(Disposition::Ack);
+        };
+        let outcome = self
+            .chunk(job_id, tenant, *chunk, items.clone(), delivery)
+            .await;
         match outcome {
             Ok(Disposition::Ack) => return Ok(Disposition::Ack),
             Ok(Disposition::Retry) => tracing::warn!("the chunk run here asks for a retry; sent"),
             Err(err) => tracing::warn!(error = %err, "the chunk run here failed; sent"),
         }
-        let message = WorkMessage::Chunk {
-            job_id: job_id.into(),
-            tenant: tenant.into(),
-            chunk: 0,
-            items,
-            retry_since: None,
-        };
         self.queue.send(P::JOB_TYPE, &message).await?;
         Ok(Disposition::Ack)
     }

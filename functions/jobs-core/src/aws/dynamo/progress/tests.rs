@@ -1,10 +1,11 @@
 //! The exact requests of the exactly-once protocol.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::super::test_client::{
     ID, TABLE, condition_failed, job_key, sent, store, store_answering, transaction_cancelled,
 };
+use crate::aws::fake_http::FakeHttp;
 use crate::domain::job::{ItemError, JobStatus};
 use crate::ports::{ChunkCommit, ChunkLedger, ItemFailure, JobEnds, ProgressStore, Settled, Tally};
 
@@ -522,19 +523,24 @@ async fn a_ledger_item_without_a_bit_set_was_written_whole_and_is_done() {
     assert_eq!(db.chunk_ledger(ID, 0).await.unwrap(), None);
 }
 
+/// The one request sent was a strongly consistent `BatchGetItem` of `keys` on the table.
+fn assert_one_consistent_batch_get(http: FakeHttp, keys: Value) {
+    let (operation, body) = sent(http);
+    assert_eq!(operation, "BatchGetItem");
+    assert_eq!(
+        body["RequestItems"][TABLE],
+        json!({"Keys": keys, "ConsistentRead": true})
+    );
+}
+
 #[tokio::test]
 async fn jobs_read_together_are_one_strongly_consistent_batch_get() {
     let (db, http) = store_answering(200, json!({"Responses": {TABLE: []}}));
     let ids = [ID.to_string(), "01OTHER".to_string()];
     assert!(db.load_many(&ids).await.unwrap().is_empty());
-    let (operation, body) = sent(http);
-    assert_eq!(operation, "BatchGetItem");
-    assert_eq!(
-        body["RequestItems"][TABLE],
-        json!({"Keys": [
-            job_key(),
-            {"pk": {"S": "JOB#01OTHER"}, "sk": {"S": "JOB"}}
-        ], "ConsistentRead": true})
+    assert_one_consistent_batch_get(
+        http,
+        json!([job_key(), {"pk": {"S": "JOB#01OTHER"}, "sk": {"S": "JOB"}}]),
     );
 }
 
@@ -550,14 +556,9 @@ async fn a_chunk_delivery_reads_its_job_and_ledger_in_one_strongly_consistent_ba
         }]}}),
     );
     let (job, ledger) = db.chunk_start(ID, 3).await.unwrap();
-    let (operation, body) = sent(http);
-    assert_eq!(operation, "BatchGetItem");
-    assert_eq!(
-        body["RequestItems"][TABLE],
-        json!({"Keys": [
-            job_key(),
-            {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000003"}}
-        ], "ConsistentRead": true})
+    assert_one_consistent_batch_get(
+        http,
+        json!([job_key(), {"pk": {"S": format!("JOB#{ID}")}, "sk": {"S": "CHUNK#00000003"}}]),
     );
     assert!(job.is_none(), "no job item answered");
     let ledger = ledger.expect("the ledger answered");
