@@ -206,10 +206,12 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         self.handle_batch_until(event, None).await
     }
 
-    /// Handles a batch, its messages one after another (a chunk runs alone, so it settles
-    /// soon and commits once) with tenants taking turns ([`in_turns`]); a message not
-    /// started `DEADLINE_MARGIN` (3 s) before `deadline` is handed on. The response names
-    /// the messages to retry.
+    /// Handles a batch: its plans at once, then its chunks one after another (a chunk runs
+    /// alone, so it settles soon and commits once), tenants taking turns ([`in_turns`]). A
+    /// plan is mostly a few conditional writes (or one that defers it), so a tenant that
+    /// starts many jobs at once holds the plan queue for one plan's time per batch, not the
+    /// batch's. A message not started `DEADLINE_MARGIN` (3 s) before `deadline` is handed on.
+    /// The response names the messages to retry.
     pub async fn handle_batch_until(
         &self,
         event: SqsEvent,
@@ -217,15 +219,33 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     ) -> SqsBatchResponse {
         let deadline = deadline
             .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
-        let mut response = SqsBatchResponse::default();
-        for record in in_turns(&event.records) {
-            // Boxed: the message's future is deep enough to overflow the compiler's layout
-            // recursion limit when nested in the Lambda runtime's.
+        let (plans, chunks): (Vec<&SqsMessage>, Vec<&SqsMessage>) = in_turns(&event.records)
+            .into_iter()
+            .partition(|r| is_plan(r));
+        // Boxed: a message's future is deep enough to overflow the compiler's layout
+        // recursion limit when nested in the Lambda runtime's.
+        let planned = futures_util::future::join_all(
+            plans
+                .iter()
+                .map(|record| Box::pin(self.handle_message_until(record, deadline))),
+        )
+        .await;
+        let mut retry: Vec<&SqsMessage> = plans
+            .iter()
+            .zip(planned)
+            .filter(|(_, disposition)| *disposition == Disposition::Retry)
+            .map(|(record, _)| *record)
+            .collect();
+        for record in chunks {
             if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
+                retry.push(record);
             }
+        }
+        let mut response = SqsBatchResponse::default();
+        for record in retry {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = record.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
         }
         response
     }
@@ -364,6 +384,16 @@ fn valid_job_id(job_id: &str) -> bool {
         tracing::warn!("message names no valid job id; acknowledged");
     }
     valid
+}
+
+/// Whether `record` is a plan message (`"kind": "plan"`); an unreadable one is not.
+fn is_plan(record: &SqsMessage) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    serde_json::from_str::<Kind>(record.body.as_deref().unwrap_or(""))
+        .is_ok_and(|k| k.kind == "plan")
 }
 
 /// The order a batch's messages run in: tenants take turns (each tenant's first message,
