@@ -206,7 +206,8 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         self.handle_batch_until(event, None).await
     }
 
-    /// Handles a batch: its plans at once, then its chunks one after another (a chunk runs
+    /// Handles a batch: its plans at once ([`PLANS_AT_ONCE`] at most), then its chunks one
+    /// after another (a chunk runs
     /// alone, so it settles soon and commits once), tenants taking turns ([`in_turns`]). A
     /// plan is mostly a few conditional writes (or one that defers it), so a tenant that
     /// starts many jobs at once holds the plan queue for one plan's time per batch, not the
@@ -224,18 +225,22 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
             .partition(|r| is_plan(r));
         // Boxed: a message's future is deep enough to overflow the compiler's layout
         // recursion limit when nested in the Lambda runtime's.
-        let planned = futures_util::future::join_all(
-            plans
-                .iter()
-                .map(|record| Box::pin(self.handle_message_until(record, deadline))),
-        )
-        .await;
-        let mut retry: Vec<&SqsMessage> = plans
-            .iter()
-            .zip(planned)
-            .filter(|(_, disposition)| *disposition == Disposition::Retry)
-            .map(|(record, _)| *record)
-            .collect();
+        let mut retry: Vec<&SqsMessage> = Vec::new();
+        for group in plans.chunks(PLANS_AT_ONCE) {
+            let planned = futures_util::future::join_all(
+                group
+                    .iter()
+                    .map(|record| Box::pin(self.handle_message_until(record, deadline))),
+            )
+            .await;
+            retry.extend(
+                group
+                    .iter()
+                    .zip(planned)
+                    .filter(|(_, disposition)| *disposition == Disposition::Retry)
+                    .map(|(record, _)| *record),
+            );
+        }
         for record in chunks {
             if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
                 retry.push(record);
@@ -385,6 +390,11 @@ fn valid_job_id(job_id: &str) -> bool {
     }
     valid
 }
+
+/// Plans of one batch run at once at most. A plan holds its job's item list (an inline job's
+/// params, up to the API's 5 MiB body, parsed), so this bounds a batch's memory to five
+/// plans' whatever the batch size (10 on AWS, 5 in LocalStack).
+const PLANS_AT_ONCE: usize = 5;
 
 /// Whether `record` is a plan message (`"kind": "plan"`); an unreadable one is not.
 fn is_plan(record: &SqsMessage) -> bool {

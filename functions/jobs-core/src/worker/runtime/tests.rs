@@ -792,18 +792,18 @@ async fn a_long_chunk_commits_at_its_checkpoint_interval_so_a_crash_repeats_litt
 }
 
 #[tokio::test]
-async fn a_batch_s_plans_run_at_once_and_its_chunks_one_after_another() {
+async fn a_batch_s_plans_run_five_at_once_and_its_chunks_one_after_another() {
     use std::sync::atomic::Ordering::SeqCst;
     let w = one_by_one(Duration::from_millis(20), Duration::from_secs(60));
-    // Three one-item jobs: each plan runs its job's one chunk.
-    let small: Vec<String> = (0..3).map(|_| job(&w, &["x"])).collect();
+    // Seven one-item jobs: each plan runs its job's one chunk.
+    let small: Vec<String> = (0..7).map(|_| job(&w, &["x"])).collect();
     let mut event = SqsEvent::default();
     event.records = small.iter().map(|id| message(id, &plan(id), 1)).collect();
     assert!(w.handle_batch(event).await.batch_item_failures.is_empty());
     assert_eq!(
         w.processor.most.load(SeqCst),
-        3,
-        "the three plans ran at once"
+        PLANS_AT_ONCE,
+        "five plans ran at once, then two"
     );
     for id in &small {
         assert_eq!(w.store.job(id).unwrap().status, JobStatus::Completed);
