@@ -46,10 +46,12 @@ pub(super) fn worker_with_window(release_window: u64) -> TestWorker {
 }
 
 /// The scripted processor, one item per `process` call, each taking `delay`, remembering
-/// the items it was given.
+/// the items it was given and the most calls that ran at once.
 struct OneByOne {
     delay: Duration,
     seen: Mutex<Vec<Value>>,
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
 }
 
 impl Processor for OneByOne {
@@ -72,8 +74,12 @@ impl Processor for OneByOne {
         params: &Self::Params,
         items: &[Value],
     ) -> Vec<super::super::ItemResult> {
+        use std::sync::atomic::Ordering::SeqCst;
         self.seen.lock().unwrap().extend(items.iter().cloned());
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
         tokio::time::sleep(self.delay).await;
+        self.running.fetch_sub(1, SeqCst);
         Scripted.process(job, params, items).await
     }
 }
@@ -90,6 +96,8 @@ fn one_by_one(delay: Duration, checkpoint_interval: Duration) -> SlowWorker {
         OneByOne {
             delay,
             seen: Mutex::new(Vec::new()),
+            running: Default::default(),
+            most: Default::default(),
         },
         MemoryStore::default(),
         MemoryInputs::default(),
@@ -781,6 +789,51 @@ async fn a_long_chunk_commits_at_its_checkpoint_interval_so_a_crash_repeats_litt
         "the redelivery runs only what was not committed"
     );
     assert_eq!(w.store.job(&id).unwrap().succeeded, 10);
+}
+
+#[tokio::test]
+async fn a_batch_s_plans_run_five_at_once_and_its_chunks_one_after_another() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let w = one_by_one(Duration::from_millis(20), Duration::from_secs(60));
+    // Seven one-item jobs: each plan runs its job's one chunk.
+    let small: Vec<String> = (0..7).map(|_| job(&w, &["x"])).collect();
+    let mut event = SqsEvent::default();
+    event.records = small.iter().map(|id| message(id, &plan(id), 1)).collect();
+    assert!(w.handle_batch(event).await.batch_item_failures.is_empty());
+    assert_eq!(
+        w.processor.most.load(SeqCst),
+        PLANS_AT_ONCE,
+        "five plans ran at once, then two"
+    );
+    for id in &small {
+        assert_eq!(w.store.job(id).unwrap().status, JobStatus::Completed);
+    }
+    // A job of three chunks: its chunk messages in one batch run one by one.
+    w.processor.most.store(0, SeqCst);
+    let big = job(
+        &w,
+        &(0..30)
+            .map(|i| format!("i{i}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let chunks = planned(&w, &big).await;
+    assert_eq!(chunks.len(), 3);
+    let mut event = SqsEvent::default();
+    event.records = chunks
+        .iter()
+        .enumerate()
+        .map(|(n, m)| message(&format!("c{n}"), m, 1))
+        .collect();
+    assert!(w.handle_batch(event).await.batch_item_failures.is_empty());
+    assert_eq!(
+        w.processor.most.load(SeqCst),
+        1,
+        "chunks ran one after another"
+    );
+    assert_eq!(w.store.job(&big).unwrap().status, JobStatus::Completed);
 }
 
 #[tokio::test]
