@@ -207,12 +207,11 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     }
 
     /// Handles a batch: its plans at once ([`PLANS_AT_ONCE`] at most), then its chunks one
-    /// after another (a chunk runs
-    /// alone, so it settles soon and commits once), tenants taking turns ([`in_turns`]). A
-    /// plan is mostly a few conditional writes (or one that defers it), so a tenant that
-    /// starts many jobs at once holds the plan queue for one plan's time per batch, not the
-    /// batch's. A message not started `DEADLINE_MARGIN` (3 s) before `deadline` is handed on.
-    /// The response names the messages to retry.
+    /// after another (a chunk runs alone, so it settles soon and commits once), tenants
+    /// taking turns ([`in_turns`]). A plan is mostly a few conditional writes (or one that
+    /// defers it), so a tenant that starts many jobs at once holds the plan queue for one
+    /// plan's time per five plans. A message not started `DEADLINE_MARGIN` (3 s) before
+    /// `deadline` is handed on. The response names the messages to retry.
     pub async fn handle_batch_until(
         &self,
         event: SqsEvent,
