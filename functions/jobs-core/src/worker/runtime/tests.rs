@@ -418,9 +418,10 @@ fn in_a_batch_tenants_take_turns_the_smaller_first_each_in_the_order_received() 
         message(id, &body, 1)
     })
     .collect();
-    let order: Vec<&str> = super::in_turns(&records)
+    let read = records.iter().map(|r| (r, super::read(r))).collect();
+    let order: Vec<&str> = super::in_turns(read)
         .iter()
-        .filter_map(|m| m.message_id.as_deref())
+        .filter_map(|(m, _)| m.message_id.as_deref())
         .collect();
     assert_eq!(order, ["4", "6", "1", "7", "2", "3", "5"]);
 }
