@@ -22,14 +22,16 @@ pub const LOCALSTACK_RELEASE_WINDOW: u32 = 5;
 /// size; a short worker timeout and visibility timeout (still 6 x) so a crashed batch comes back in a minute,
 /// not six; and an SES rate, as LocalStack's `GetSendQuota` always answers 1 per second.
 /// Dev tokens (`infra token`) are on in LocalStack; SQS fair queues are off (LocalStack 4.4
-/// rejects `MessageGroupId` on a standard queue). A plan queue's mapping gathers for 1 s, as
-/// the work queues' do, because LocalStack's poller long-polls only for that window (with
-/// none, an idle plan queue is polled after up to 1 s of back-off). The page is served from LocalStack's own
-/// origin, which may upload to the input bucket.
+/// rejects `MessageGroupId` on a standard queue). A plan queue's mapping has a batching
+/// window of 20 s: LocalStack's poller long-polls only for the window (`WaitTimeSeconds`,
+/// answered at the first message up to 20 s; above 20 it waits for a full batch) and sleeps
+/// 0.5–1.5 s after each empty poll, so with 1 s an idle plan queue was blind half the time
+/// and a lone plan waited up to 1.5 s; with 20 s about one time in twenty. The page is served
+/// from LocalStack's own origin, which may upload to the input bucket.
 pub const LOCALSTACK_PARAMETERS: [(&str, &str); 8] = [
     ("WorkerTimeout", "10"),
     ("WorkerBatchSize", "5"),
-    ("PlanBatchingWindow", "1"),
+    ("PlanBatchingWindow", "20"),
     ("PageOrigins", "http://127.0.0.1:4566,http://localhost:4566"),
     ("WorkQueueVisibilityTimeout", "60"),
     ("SesMaxSendRate", "100"),

@@ -219,29 +219,37 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     ) -> SqsBatchResponse {
         let deadline = deadline
             .map(|at| Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default());
-        let (plans, chunks): (Vec<&SqsMessage>, Vec<&SqsMessage>) = in_turns(&event.records)
+        // Each body is parsed once, here: a chunk's can be near SQS's 256 KiB.
+        let read: Vec<Read<'_>> = event
+            .records
+            .iter()
+            .map(|record| (record, read(record)))
+            .collect();
+        let (plans, chunks): (Vec<Read<'_>>, Vec<Read<'_>>) = in_turns(read)
             .into_iter()
-            .partition(|r| is_plan(r));
+            .partition(|(_, message)| matches!(message, Some(WorkMessage::Plan { .. })));
         // Boxed: a message's future is deep enough to overflow the compiler's layout
         // recursion limit when nested in the Lambda runtime's.
         let mut retry: Vec<&SqsMessage> = Vec::new();
-        for group in plans.chunks(PLANS_AT_ONCE) {
-            let planned = futures_util::future::join_all(
-                group
-                    .iter()
-                    .map(|record| Box::pin(self.handle_message_until(record, deadline))),
-            )
-            .await;
+        let mut plans = plans.into_iter().peekable();
+        while plans.peek().is_some() {
+            let group: Vec<Read<'_>> = plans.by_ref().take(PLANS_AT_ONCE).collect();
+            let records: Vec<&SqsMessage> = group.iter().map(|(record, _)| *record).collect();
+            let planned =
+                futures_util::future::join_all(group.into_iter().map(|(record, message)| {
+                    Box::pin(self.handle_read(record, message, deadline))
+                }))
+                .await;
             retry.extend(
-                group
-                    .iter()
+                records
+                    .into_iter()
                     .zip(planned)
                     .filter(|(_, disposition)| *disposition == Disposition::Retry)
-                    .map(|(record, _)| *record),
+                    .map(|(record, _)| record),
             );
         }
-        for record in chunks {
-            if Box::pin(self.handle_message_until(record, deadline)).await == Disposition::Retry {
+        for (record, message) in chunks {
+            if Box::pin(self.handle_read(record, message, deadline)).await == Disposition::Retry {
                 retry.push(record);
             }
         }
@@ -255,27 +263,24 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
     }
 
     pub async fn handle_message(&self, record: &SqsMessage) -> Disposition {
-        self.handle_message_until(record, None).await
+        self.handle_read(record, read(record), None).await
     }
 
-    async fn handle_message_until(
+    /// Handles `record`, whose body `message` is (`None`: unreadable, acknowledged).
+    async fn handle_read(
         &self,
         record: &SqsMessage,
+        message: Option<WorkMessage>,
         deadline: Option<Instant>,
     ) -> Disposition {
+        let Some(message) = message else {
+            return Disposition::Ack;
+        };
         let attempt: u32 = record
             .attributes
             .get("ApproximateReceiveCount")
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        let body = record.body.as_deref().unwrap_or("");
-        let message: WorkMessage = match serde_json::from_str(body) {
-            Ok(message) => message,
-            Err(err) => {
-                tracing::warn!(message_id = ?record.message_id, bytes = body.len(), error = %err, "unreadable message acknowledged");
-                return Disposition::Ack;
-            }
-        };
         let (job_id, tenant, chunk) = match &message {
             WorkMessage::Plan { job_id, tenant, .. } => (job_id, tenant, None),
             WorkMessage::Chunk {
@@ -395,14 +400,19 @@ fn valid_job_id(job_id: &str) -> bool {
 /// plans' whatever the batch size (10 on AWS, 5 in LocalStack).
 const PLANS_AT_ONCE: usize = 5;
 
-/// Whether `record` is a plan message (`"kind": "plan"`); an unreadable one is not.
-fn is_plan(record: &SqsMessage) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Kind {
-        kind: String,
+/// A batch's message and its body as read (`None`: unreadable).
+type Read<'a> = (&'a SqsMessage, Option<WorkMessage>);
+
+/// The body of `record`; `None`, logged, when it is not a [`WorkMessage`].
+fn read(record: &SqsMessage) -> Option<WorkMessage> {
+    let body = record.body.as_deref().unwrap_or("");
+    match serde_json::from_str(body) {
+        Ok(message) => Some(message),
+        Err(err) => {
+            tracing::warn!(message_id = ?record.message_id, bytes = body.len(), error = %err, "unreadable message acknowledged");
+            None
+        }
     }
-    serde_json::from_str::<Kind>(record.body.as_deref().unwrap_or(""))
-        .is_ok_and(|k| k.kind == "plan")
 }
 
 /// The order a batch's messages run in: tenants take turns (each tenant's first message,
@@ -410,39 +420,30 @@ fn is_plan(record: &SqsMessage) -> bool {
 /// batch goes first (then the order received), so a tenant with one message in a batch full
 /// of another tenant's runs first; each tenant's messages run in the order received.
 /// Unreadable messages take turns as one more tenant (each is acknowledged at once).
-fn in_turns(records: &[SqsMessage]) -> Vec<&SqsMessage> {
-    #[derive(serde::Deserialize)]
-    struct Tenant {
-        tenant: String,
+fn in_turns(read: Vec<Read<'_>>) -> Vec<Read<'_>> {
+    let tenant = |(_, message): &Read<'_>| -> String {
+        message
+            .as_ref()
+            .map_or_else(String::new, |m| m.tenant().to_string())
+    };
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for entry in &read {
+        *counts.entry(tenant(entry)).or_default() += 1;
     }
-    let tenants: Vec<String> = records
-        .iter()
-        .map(|record| {
-            serde_json::from_str::<Tenant>(record.body.as_deref().unwrap_or(""))
-                .map(|t| t.tenant)
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for tenant in &tenants {
-        *counts.entry(tenant.as_str()).or_default() += 1;
-    }
-    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut ranked: Vec<((usize, usize), &SqsMessage)> = records
-        .iter()
-        .zip(&tenants)
-        .map(|(record, tenant)| {
-            let turn = seen.entry(tenant.as_str()).or_default();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut ranked: Vec<((usize, usize), Read<'_>)> = read
+        .into_iter()
+        .map(|entry| {
+            let key = tenant(&entry);
+            let count = counts.get(&key).copied().unwrap_or(0);
+            let turn = seen.entry(key).or_default();
             *turn += 1;
-            (
-                (*turn, counts.get(tenant.as_str()).copied().unwrap_or(0)),
-                record,
-            )
+            ((*turn, count), entry)
         })
         .collect();
     // Stable: within a turn and a count, the order received.
     ranked.sort_by_key(|(rank, _)| *rank);
-    ranked.into_iter().map(|(_, record)| record).collect()
+    ranked.into_iter().map(|(_, entry)| entry).collect()
 }
 
 /// What a chunk delivery brings besides its items.

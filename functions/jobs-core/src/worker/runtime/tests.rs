@@ -397,6 +397,32 @@ async fn a_tenants_jobs_share_its_window_deferred_plans_wake_in_order_and_take_t
     }
 }
 
+#[tokio::test]
+async fn a_tenants_jobs_take_turns_of_four_chunks_of_a_chain() {
+    // Each message once: delivered twice in this order, every chunk not yet run is sent again
+    // by each duplicate of its predecessor, and a chain of ten doubles ten times. The turn
+    // rule writes nothing a duplicate could repeat differently (it is the chunk number's).
+    let w = worker_with_window(1);
+    let items: Vec<String> = (0..20).map(|i| format!("item-{i}")).collect();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let (a, b) = (job(&w, &items), job(&w, &items));
+    for id in [&a, &b] {
+        deliver(&w, &plan(id), 1).await;
+    }
+    let order = run_in_order(&w, &[(&a, "a"), (&b, "b")], 1).await;
+    assert_eq!(
+        order.join(" "),
+        "a0 a1 a2 a3 b0 b1 b2 b3 a4 a5 a6 a7 b4 b5 b6 b7 a8 a9 b8 b9",
+        "b, woken by a's first settle, waits for the end of a's turn; a's last chunk \
+         passes at once"
+    );
+    for id in [&a, &b] {
+        let done = w.store.job(id).unwrap();
+        assert_eq!((done.status, done.succeeded), (JobStatus::Completed, 20));
+    }
+    assert_window_empty(&w, &a).await;
+}
+
 #[test]
 fn in_a_batch_tenants_take_turns_the_smaller_first_each_in_the_order_received() {
     let records: Vec<SqsMessage> = [
@@ -418,9 +444,10 @@ fn in_a_batch_tenants_take_turns_the_smaller_first_each_in_the_order_received() 
         message(id, &body, 1)
     })
     .collect();
-    let order: Vec<&str> = super::in_turns(&records)
+    let read = records.iter().map(|r| (r, super::read(r))).collect();
+    let order: Vec<&str> = super::in_turns(read)
         .iter()
-        .filter_map(|m| m.message_id.as_deref())
+        .filter_map(|(m, _)| m.message_id.as_deref())
         .collect();
     assert_eq!(order, ["4", "6", "1", "7", "2", "3", "5"]);
 }

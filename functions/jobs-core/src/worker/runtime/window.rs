@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use super::Worker;
 use crate::domain::record::JobRecord;
 use crate::domain::window::{
-    Acquired, Candidate, HEADS_PER_ACQUIRE, Passed, Settling, SlotPass, WindowKey, pass_slot,
+    Acquired, Candidate, HEADS_PER_ACQUIRE, Passed, Settling, SlotPass, WindowKey, ends_turn,
+    pass_slot,
 };
 use crate::ports::{ProgressStore, WindowStore, WorkMessage, WorkQueue, WorkerPorts};
 use crate::worker::{Processor, WorkError};
@@ -127,12 +128,15 @@ impl<P: Processor, W: WorkerPorts> Worker<P, W> {
         let chain_next = chunk
             .checked_add(self.settings.release.limit)
             .filter(|next| *next < total && !chain_ends);
-        // Nobody waits and the chain goes on: the slot stays with the job whatever it holds
-        // (`pass_slot`'s first rule), so the record in hand serves without reading it again.
-        // Otherwise the job is read again, with the first job in line in the same request
-        // (the one that usually takes the slot): `read`, `None` for a job read and absent.
+        // The chain goes on and nobody waits, or others wait and the job's turn goes on: the
+        // slot stays with the job whatever it holds (`pass_slot`'s first rules), so the
+        // record in hand serves without reading it again. Otherwise the job is read again,
+        // with the first job in line in the same request (the one that usually takes the
+        // slot): `read`, `None` for a job read and absent.
+        let keeps = window.waiting.is_empty()
+            || (window.others_wait(&job.id) && !ends_turn(chunk, self.settings.release.limit));
         let mut read: BTreeMap<String, Option<JobRecord>> = BTreeMap::new();
-        let own = if window.waiting.is_empty() && chain_next.is_some() {
+        let own = if keeps && chain_next.is_some() {
             job.clone()
         } else {
             let mut ids = vec![job.id.clone()];
