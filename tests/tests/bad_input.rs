@@ -14,7 +14,7 @@ async fn bad_requests_get_the_documented_error() {
             json!({"params": {}}),
             422,
             "validation_failed",
-            Some("body"),
+            Some("type"),
         ),
         (
             json!({"type": "reboot", "params": {}}),
@@ -42,6 +42,12 @@ async fn bad_requests_get_the_documented_error() {
         ),
         (
             json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "d", "text": "x".repeat(8001)}]}}),
+            422,
+            "validation_failed",
+            Some("params.documents[0].text"),
+        ),
+        (
+            json!({"type": "ai_text_embedding", "params": {"documents": [{"id": "d"}]}}),
             422,
             "validation_failed",
             Some("params.documents[0].text"),

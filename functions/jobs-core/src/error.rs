@@ -74,6 +74,30 @@ impl ApiError {
         Self::field(ErrorCode::ValidationFailed, field, message)
     }
 
+    /// A `422` for a body (or part of one) that did not decode, naming the field: the path
+    /// where decoding stopped under `root` (`""` for the body's top level, `params` for a
+    /// job's params), and for a missing field the field itself, which serde reports at its
+    /// parent (serde's `Error::missing_field` wording: ``missing field `text` ``). `root`,
+    /// or `body` at the top level, when nothing narrower is known.
+    pub fn undecodable(err: serde_path_to_error::Error<serde_json::Error>, root: &str) -> Self {
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let parts: Vec<&str> = [Some(root), (path != ".").then_some(path.as_str()), missing]
+            .into_iter()
+            .flatten()
+            .filter(|part| !part.is_empty())
+            .collect();
+        let field = if parts.is_empty() {
+            "body".to_string()
+        } else {
+            parts.join(".")
+        };
+        Self::invalid(field, message)
+    }
+
     pub fn bad_param(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::field(ErrorCode::InvalidParameter, field, message)
     }

@@ -64,9 +64,9 @@ pub struct Usage {
     pub creates_this_minute: u64,
     /// Jobs created and not yet started (those waiting for `max_running_jobs` included).
     pub queued_jobs: u64,
-    /// Running jobs by type key (against `max_running_jobs`, per type).
+    /// Running jobs by type key, every type (against `max_running_jobs`, per type).
     pub running_jobs: BTreeMap<String, u64>,
-    /// Jobs waiting for `max_running_jobs`, by type key.
+    /// Jobs waiting for `max_running_jobs`, by type key, every type.
     pub waiting_jobs: BTreeMap<String, u64>,
 }
 
@@ -127,6 +127,18 @@ impl<P: ServicePorts> JobsApi<P> {
         let now = clock::format(clock::now());
         let creates_this_minute = self.store.creates_in(&tenant, minute_of(&now)).await?;
         let counts = self.store.usage(&tenant).await?;
+        // Every type, zeros included: the same shape for every tenant.
+        let by_type = |counts: BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+            JobType::ALL
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().to_string(),
+                        counts.get(t.key()).copied().unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
         Ok(LimitsView {
             tenant,
             limits,
@@ -134,8 +146,8 @@ impl<P: ServicePorts> JobsApi<P> {
             usage: Usage {
                 creates_this_minute,
                 queued_jobs: counts.queued,
-                running_jobs: counts.running,
-                waiting_jobs: counts.waiting,
+                running_jobs: by_type(counts.running),
+                waiting_jobs: by_type(counts.waiting),
             },
         })
     }

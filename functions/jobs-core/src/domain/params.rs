@@ -229,15 +229,7 @@ fn decode<T: DeserializeOwned>(params: Value) -> Result<T, ApiError> {
     if !params.is_object() {
         return Err(ApiError::invalid("params", "must be an object"));
     }
-    serde_path_to_error::deserialize(params).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." {
-            "params".to_string()
-        } else {
-            format!("params.{path}")
-        };
-        ApiError::invalid(field, err.into_inner().to_string())
-    })
+    serde_path_to_error::deserialize(params).map_err(|err| ApiError::undecodable(err, "params"))
 }
 
 fn stored<T: Serialize>(params: &T, summary: Value, total: usize) -> Result<ValidParams, ApiError> {
@@ -654,7 +646,7 @@ mod tests {
         // Inline params still need their items.
         assert_eq!(
             field_of(JobType::BulkMessageSending, bulk_file).as_deref(),
-            Some("params")
+            Some("params.recipients")
         );
     }
 
@@ -797,6 +789,12 @@ mod tests {
             Some("params.documents[1].id")
         );
         assert_eq!(
+            field_of(t, json!({"documents": [{"id": "d"}]})).as_deref(),
+            Some("params.documents[0].text"),
+            "a missing field is named itself, not its parent"
+        );
+        assert_eq!(field_of(t, json!({})).as_deref(), Some("params.documents"));
+        assert_eq!(
             field_of(
                 t,
                 json!({"documents": [{"id": "d", "text": "a"}], "model": "gpt"})
@@ -842,7 +840,7 @@ mod tests {
         );
         assert_eq!(
             field_of(t, json!({"field": "locale", "value": 1})).as_deref(),
-            Some("params")
+            Some("params.user_ids")
         );
     }
 

@@ -619,15 +619,7 @@ fn json_body<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T,
     if !value.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        ApiError::invalid(field, err.into_inner().to_string())
-    })
+    serde_path_to_error::deserialize(value).map_err(|err| ApiError::undecodable(err, ""))
 }
 
 #[cfg(test)]

@@ -234,7 +234,7 @@ async fn bad_bodies_get_the_documented_error() {
             br#"{"params":{}}"#.to_vec(),
             422,
             "validation_failed",
-            Some("body"),
+            Some("type"),
         ),
         (
             Some("application/json"),
@@ -1586,7 +1586,7 @@ async fn an_upload_is_a_presigned_put_under_the_caller_s_tenant_for_operators_on
 
     for (body, field) in [
         (json!({"content_type": "text/plain"}), "content_type"),
-        (json!({}), "body"),
+        (json!({}), "content_type"),
         (
             json!({"content_type": "text/csv", "content_encoding": "br"}),
             "content_encoding",

@@ -195,6 +195,11 @@ async fn creates_past_max_queued_jobs_are_429_until_a_queued_job_leaves() {
     let viewer = token("acme", "vera", Role::Viewer);
     let (_, limits) = call(&api, request("GET", "/tenants/acme/limits", Some(&viewer))).await;
     assert_eq!(limits["usage"]["queued_jobs"], 2, "{limits}");
+    assert_eq!(
+        limits["usage"]["running_jobs"],
+        json!({"ai_text_embedding": 0, "bulk_message_sending": 0, "profile_field_update": 0, "session_termination": 0}),
+        "every type, none running yet: {limits}"
+    );
 
     // A queued job that ends (here: cancelled) leaves its place to the next create.
     let (status, _) = call(
